@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+// libFuzzer harness for decap_packet(): the input is an Ethernet frame.
+//
+// Build and run by hand (clang, from the repository root; DPDK's headers as
+// system headers so that their warnings stay out of the way):
+//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined \
+//       -Iinclude -Itests/support $(pkg-config --cflags libdpdk | sed 's/-I/-isystem /g') \
+//       fuzz/fuzz_decap.cpp src/encap/control/template.cpp src/encap/control/peer_directory.cpp \
+//       src/encap/datapath/*.cpp src/packet/datapath/*.cpp src/packet/checksum.cpp \
+//       src/common/types.cpp $(pkg-config --libs libdpdk) -lfmt -o /tmp/fuzz_decap
+//   mkdir -p /tmp/fuzz_decap_corpus
+//   /tmp/fuzz_decap -max_total_time=60 -max_len=2048 /tmp/fuzz_decap_corpus
+/*
+ * The frame is parsed; if it is IP, decap_packet() runs with a peer
+ * directory and local addresses taken from the frame itself (its outer
+ * source is a peer, its destination is ours), so every input that looks like
+ * a tunnel goes through the whole GENEVE / IP-in-IP path. The mbuf's headroom
+ * and tailroom are poisoned for AddressSanitizer, so a read outside the frame
+ * is caught even though it stays inside the FakeMbuf's buffer.
+ *
+ * Differential check: when the decapsulated frame parses as IP, it is
+ * encapsulated again toward a GENEVE template, parsed and decapsulated again;
+ * the result must be the same inner IP packet, byte for byte. Then
+ * make_packet_too_big() runs on it, and the ICMP error must parse.
+ */
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include <sanitizer/asan_interface.h>
+
+#include "fake_mbuf.hpp"
+#include "flowhome/encap.hpp"
+#include "flowhome/packet.hpp"
+
+using namespace flowhome;
+using flowhome::test::FakeMbuf;
+
+namespace {
+
+/* Marks everything in the mbuf's buffer outside its data as unreadable. */
+void poison_outside_data(rte_mbuf *m)
+{
+    auto *buf = static_cast<uint8_t *>(m->buf_addr);
+    ASAN_POISON_MEMORY_REGION(buf, m->data_off);
+    const size_t end = static_cast<size_t>(m->data_off) + m->data_len;
+    ASAN_POISON_MEMORY_REGION(buf + end, m->buf_len - end);
+}
+
+void unpoison(rte_mbuf *m)
+{
+    ASAN_UNPOISON_MEMORY_REGION(m->buf_addr, m->buf_len);
+}
+
+void check(bool ok)
+{
+    if (!ok)
+        std::abort();
+}
+
+ParseStatus parse(rte_mbuf *m, ParsedPacket &p)
+{
+    return parse_packet(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len, m->pkt_len, p);
+}
+
+IpAddr src_of(const uint8_t *frame, const ParsedPacket &p)
+{
+    const uint8_t *ip = frame + p.l3_offset;
+    if (p.family == Family::ipv4) {
+        uint32_t a;
+        std::memcpy(&a, ip + 12, 4);
+        return IpAddr::v4(a);
+    }
+    return IpAddr::v6(ip + 8);
+}
+
+IpAddr dst_of(const uint8_t *frame, const ParsedPacket &p)
+{
+    const uint8_t *ip = frame + p.l3_offset;
+    if (p.family == Family::ipv4) {
+        uint32_t a;
+        std::memcpy(&a, ip + 16, 4);
+        return IpAddr::v4(a);
+    }
+    return IpAddr::v6(ip + 24);
+}
+
+/* Encapsulate the inner packet again and decapsulate it: it must come back unchanged. */
+void round_trip(FakeMbuf &fm, const ParsedPacket &inner)
+{
+    rte_mbuf *m = fm.get();
+    const uint8_t *frame = fm.data();
+    const std::vector<uint8_t> inner_ip(frame + inner.l3_offset,
+                                        frame + inner.l3_offset + inner.l3_len);
+
+    static const uint8_t our6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static const uint8_t peer6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+    TemplateParams tp;
+    tp.self = 1;
+    tp.peer = 2;
+    tp.src = IpAddr::v6(our6);
+    tp.dst = IpAddr::v6(peer6);
+    tp.domain.encap = (inner.l3_len & 1) ? EncapKind::ipip : EncapKind::geneve;
+    tp.mtu = 9000;
+    const EncapTemplate t = build_template(tp);
+
+    EncapMeta meta;
+    meta.flow_hash = inner.l3_len * 2654435761u;
+    meta.l3_offset = inner.l3_offset;
+    meta.l3_len = inner.l3_len;
+    meta.inner_family = inner.family;
+    meta.ingress_node = 1;
+    meta.hops = 1;
+    if (encap_packet(m, t, meta) != EncapStatus::ok)
+        return;
+
+    ParsedPacket outer;
+    check(parse(m, outer) == ParseStatus::ok);
+    PeerDirectory peers;
+    peers.add(tp.src, 1);
+    DecapConfig cfg;
+    cfg.local_v6 = tp.dst;
+    const DecapResult r = decap_packet(m, outer, peers, cfg);
+    check(r.status == DecapStatus::ok);
+    check(m->data_len == 14 + inner_ip.size());
+    check(std::memcmp(rte_pktmbuf_mtod(m, const uint8_t *) + 14, inner_ip.data(),
+                      inner_ip.size()) == 0);
+
+    ParsedPacket again;
+    if (parse(m, again) != ParseStatus::ok)
+        return;
+    DecapConfig local;
+    local.local_v4 = IpAddr::v4(0x0100000A);
+    local.local_v6 = tp.dst;
+    if (make_packet_too_big(m, again, 1280, local)) {
+        ParsedPacket icmp;
+        check(parse(m, icmp) == ParseStatus::ok);
+        check(icmp.l3_len <= (icmp.family == Family::ipv4 ? 576 : 1280));
+    }
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > FakeMbuf::kBufLen - FakeMbuf::kHeadroom)
+        return 0;
+    FakeMbuf fm(std::vector<uint8_t>(data, data + size));
+    rte_mbuf *m = fm.get();
+
+    poison_outside_data(m);
+    ParsedPacket outer;
+    if (parse(m, outer) != ParseStatus::ok) {
+        unpoison(m);
+        return 0;
+    }
+    PeerDirectory peers;
+    peers.add(src_of(fm.data(), outer), 7);
+    DecapConfig cfg;
+    if (outer.family == Family::ipv4)
+        cfg.local_v4 = dst_of(fm.data(), outer);
+    else
+        cfg.local_v6 = dst_of(fm.data(), outer);
+    cfg.geneve_port = kGenevePort;
+
+    const std::vector<uint8_t> before = fm.bytes();
+    const DecapResult r = decap_packet(m, outer, peers, cfg);
+    unpoison(m);
+
+    if (r.status != DecapStatus::ok) {
+        /* A refusal must leave the frame as it was. */
+        check(fm.bytes() == before);
+        return 0;
+    }
+    check(r.from_peer == 7);
+    check(m->data_len >= 14 && m->pkt_len == m->data_len && m->data_len <= size);
+    check(m->data_off >= FakeMbuf::kHeadroom && m->data_off + m->data_len <= m->buf_len);
+
+    poison_outside_data(m);
+    ParsedPacket inner;
+    const ParseStatus st = parse(m, inner);
+    unpoison(m);
+    if (st == ParseStatus::ok)
+        round_trip(fm, inner);
+    return 0;
+}

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * A node's configuration, loaded from one YAML file (reference:
+ * docs/configuration.md, examples: config/).
+ *
+ * Threading: loading runs on the main lcore at start-up (and later on the
+ * console); the result is an immutable value handed to the other planes.
+ * Errors: load_config() throws ConfigError naming the file, line, column, key
+ * and what was expected. Unknown keys are errors. Nothing is defaulted
+ * silently that the reference does not document as a default.
+ */
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "flowhome/types.hpp"
+
+namespace flowhome {
+
+class ConfigError : public std::runtime_error {
+public:
+    ConfigError(std::string file, int line, int column, std::string key, std::string message);
+
+    const std::string &file() const noexcept { return file_; }
+    int line() const noexcept { return line_; }              /**< 1-based; 0 when unknown */
+    int column() const noexcept { return column_; }          /**< 1-based; 0 when unknown */
+    const std::string &key() const noexcept { return key_; } /**< e.g. "ports[1].mtu" */
+    const std::string &message() const noexcept { return message_; }
+
+private:
+    std::string file_;
+    int line_;
+    int column_;
+    std::string key_;
+    std::string message_;
+};
+
+/** What a port is for. */
+enum class PortRole : uint8_t {
+    wire,  /**< toward the router and the peers: VIP traffic in, redirects out */
+    local, /**< toward this host's kernel / backend: owned traffic out, replies in */
+};
+
+struct PortConfig {
+    std::string name;   /**< operator's name, e.g. "uplink" */
+    std::string device; /**< PCI address "0000:3b:00.0" or vdev "net_pcap0,iface=..." */
+    PortRole role = PortRole::wire;
+    uint16_t rx_descriptors = 1024;
+    uint16_t tx_descriptors = 1024;
+    uint16_t mtu = 1500;
+    std::optional<MacAddr> mac; /**< override of the device's MAC */
+    std::optional<IpAddr> ipv4; /**< this node's address on the port (outer source) */
+    std::optional<IpAddr> ipv6;
+    bool promiscuous = false;
+
+    bool is_vdev() const noexcept { return device.rfind("net_", 0) == 0; }
+    /** The EAL device name: the vdev string up to its first ',' or the PCI address. */
+    std::string device_name() const;
+};
+
+struct LcoreConfig {
+    unsigned main = 0;
+    unsigned control = 1;
+    std::vector<unsigned> workers; /**< at least one */
+    /**
+     * lcore -> CPU for every lcore, or empty when lcore ids are CPU ids.
+     * Lets several lcores share a CPU (a small test machine).
+     */
+    std::map<unsigned, unsigned> cpus;
+};
+
+enum class VipProtocol : uint8_t { tcp, udp, any };
+
+struct VipConfig {
+    IpAddr address;
+    VipProtocol protocol = VipProtocol::any;
+    std::vector<uint16_t> ports; /**< empty: every port */
+};
+
+enum class EncapKind : uint8_t { geneve, ipip };
+
+struct DomainConfig {
+    std::string name;
+    EncapKind encap = EncapKind::geneve;
+    std::optional<MacAddr> next_hop_mac; /**< for peers without their own mac */
+    uint16_t geneve_port = 6081;
+    /** Send GENEVE over IPv6 with a zero UDP checksum (RFC 6935); peers must accept it. */
+    bool udp6_zero_checksum = false;
+};
+
+struct PeerConfig {
+    NodeId id = kInvalidNode;
+    IpAddr address;
+    std::string domain;
+    std::optional<MacAddr> mac; /**< next hop to the peer; else the domain's next_hop_mac */
+};
+
+struct TableConfig {
+    uint32_t capacity_ipv4 = 1u << 20;
+    uint32_t capacity_ipv6 = 1u << 16;
+    uint32_t tcp_idle_timeout_s = 300;
+    uint32_t udp_idle_timeout_s = 60;
+    /** How long a worker treats its own fresh claim as owned before the table has it. */
+    uint32_t claim_grace_ms = 200;
+};
+
+enum class MissPolicy : uint8_t {
+    drop,  /**< wait: TCP retransmits once ownership is known */
+    local, /**< hand to this node's local port (its kernel answers, usually RST) */
+    hash,  /**< redirect to the node rendezvous hashing names, at most once */
+};
+
+struct BackoffConfig {
+    uint32_t idle_polls = 100; /**< empty polls before the worker sleeps */
+    uint32_t pause_polls = 10; /**< empty polls before it starts pausing between polls */
+    uint32_t sleep_us = 50;    /**< sleep length once idle; 0 busy-polls forever */
+};
+
+struct EalConfig {
+    uint32_t memory_mb = 512;
+    bool huge_pages = true;
+    std::string file_prefix;        /**< empty: "flowhome<node id>" */
+    std::vector<std::string> extra; /**< appended verbatim */
+};
+
+struct NodeConfig {
+    std::string source_file;
+    NodeId node_id = kInvalidNode;
+    std::string name;
+    EalConfig eal;
+    std::vector<PortConfig> ports;
+    LcoreConfig lcores;
+    std::vector<VipConfig> vips;
+    std::vector<DomainConfig> domains;
+    std::vector<PeerConfig> peers;
+    TableConfig table;
+    MissPolicy miss_policy = MissPolicy::drop;
+    uint8_t max_hops = 1; /**< redirects a packet may take in total */
+    BackoffConfig backoff;
+
+    const PortConfig *wire_port() const noexcept;
+    const PortConfig *local_port() const noexcept;
+    const DomainConfig *domain(const std::string &name) const noexcept;
+};
+
+/** Loads and validates @p path. Throws ConfigError. */
+NodeConfig load_config(const std::string &path);
+/** As load_config() from text; @p name is used in messages as the file name. */
+NodeConfig load_config_text(const std::string &text, const std::string &name);
+
+const char *to_string(MissPolicy p) noexcept;
+const char *to_string(EncapKind e) noexcept;
+const char *to_string(PortRole r) noexcept;
+const char *to_string(VipProtocol p) noexcept;
+
+} // namespace flowhome

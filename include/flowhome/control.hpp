@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * The control lcore: the single writer of the ownership table. Workers hand
+ * it claims and refreshes through an rte_ring of ControlMsg; it inserts them,
+ * keeps the coarse clock that records are stamped with, and ages idle
+ * entries out.
+ *
+ * Threading: ControlLoop::run() on the control lcore only; stats readable
+ * from anywhere. Errors: noexcept; refusals are counted.
+ */
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "flowhome/config.hpp"
+#include "flowhome/ownership.hpp"
+#include "flowhome/packet.hpp"
+#include "flowhome/stats.hpp"
+
+struct rte_ring;
+
+namespace flowhome {
+
+enum class ControlMsgType : uint8_t {
+    claim,   /**< a worker saw a connection open and served it locally */
+    refresh, /**< a worker served a connection this node owns; restamp it */
+};
+
+/** One ring element, copied by value (rte_ring_*_elem). */
+struct ControlMsg {
+    ControlMsgType type;
+    uint8_t pad[3];
+    FlowKey key;
+};
+static_assert(sizeof(ControlMsg) % 4 == 0, "rte_ring element size must be a multiple of 4");
+
+struct ControlStats {
+    Counter msgs;
+    Counter claims_inserted;
+    Counter claims_existing; /**< claim for a key the table already had */
+    Counter refreshes;
+    Counter refresh_not_owner; /**< refresh of a key another node owns or nobody has */
+    Counter table_full;        /**< counted refusals of a full table */
+    Counter table_errors;
+    Counter aged_out;
+};
+
+/** State the workers and the control lcore share. */
+struct SharedClock {
+    /** Coarse clock in seconds, wrapping; what OwnerRecord::epoch is stamped with. */
+    std::atomic<uint16_t> epoch{0};
+};
+
+class ControlLoop {
+public:
+    struct Params {
+        NodeId self = kInvalidNode;
+        OwnershipTable *table = nullptr;
+        rte_ring *from_workers = nullptr;
+        SharedClock *clock = nullptr;
+        TableConfig timeouts;
+        BackoffConfig backoff;
+        const std::atomic<bool> *stop = nullptr;
+    };
+
+    explicit ControlLoop(const Params &p) noexcept : p_(p) {}
+
+    /** Runs until *stop; returns 0. */
+    int run() noexcept;
+
+    /** One iteration: drain the ring, tick the clock, age a slice. Returns work done. */
+    unsigned poll_once(uint64_t now_tsc) noexcept;
+
+    /** Applies one message (exposed for tests). */
+    void apply(const ControlMsg &msg) noexcept;
+
+    const ControlStats &stats() const noexcept { return stats_; }
+
+private:
+    Params p_;
+    ControlStats stats_;
+    uint64_t next_age_tsc_ = 0;
+    uint64_t start_tsc_ = 0;
+    uint16_t version_ = 1;
+};
+
+} // namespace flowhome

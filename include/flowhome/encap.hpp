@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * Encapsulation toward the owner of a connection, and decapsulation of what
+ * peers send us.
+ *
+ * Two formats, chosen per network domain:
+ *  - GENEVE (RFC 8926) over UDP (port 6081 by default), outer IPv4 or IPv6,
+ *    protocol type 0x6558 (the inner Ethernet frame), with one flowhome option
+ *    TLV (class kGeneveOptionClass, type kGeneveOptionType; docs/design.md);
+ *  - IP-in-IP: IPv4 protocol 4 / 41 (RFC 2003, RFC 4213) or IPv6 next header
+ *    4 / 41 (RFC 2473); the inner Ethernet header is replaced by the outer one.
+ *
+ * A template holds the whole outer header for one (peer, domain) and is built
+ * by the control plane; per packet, encap_packet() writes only the lengths,
+ * the outer IPv4 checksum (incrementally), the UDP source port, the option's
+ * hop count and, for IP-in-IP, the protocol of the inner family.
+ *
+ * Threading: build_*() are control-plane functions (may allocate, may throw
+ * std::invalid_argument). encap_packet(), decap_packet() and
+ * make_packet_too_big() are datapath functions: noexcept, no allocation, they
+ * only touch the mbuf they are given. They use rte_mbuf's inline helpers only,
+ * so they also run without an EAL on a hand-built mbuf (the unit tests do).
+ */
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <rte_mbuf.h>
+
+#include "flowhome/config.hpp"
+#include "flowhome/drop_reason.hpp"
+#include "flowhome/packet.hpp"
+#include "flowhome/types.hpp"
+
+namespace flowhome {
+
+/** GENEVE option class from the Experimental Use range (RFC 8926 section 9). */
+inline constexpr uint16_t kGeneveOptionClass = 0xFFF0;
+/** Option type; the high (critical) bit is clear so that other receivers may skip it. */
+inline constexpr uint8_t kGeneveOptionType = 0x46;
+/** Bytes of flowhome option data (excluding the 4-byte option header). */
+inline constexpr uint8_t kGeneveOptionDataLen = 8;
+
+/** Wire layout of the flowhome GENEVE option data, network byte order. */
+struct GeneveFlowhomeOption {
+    uint16_t ingress_node;    /**< node that received the packet from the router */
+    uint8_t hops;             /**< redirects taken so far, this one included */
+    uint8_t flags;            /**< reserved, 0 */
+    uint16_t affinity;        /**< stream-affinity code (0: unset) */
+    uint16_t service_version; /**< service version of the VIP (0: unset) */
+};
+static_assert(sizeof(GeneveFlowhomeOption) == kGeneveOptionDataLen);
+
+/** Longest outer header: Ethernet + IPv6 + UDP + GENEVE + option. */
+inline constexpr uint16_t kMaxEncapHeader = 14 + 40 + 8 + 8 + 4 + kGeneveOptionDataLen;
+
+/**
+ * The precomputed outer header toward one peer in one domain. Two cache
+ * lines; the datapath reads it, never writes it.
+ */
+struct alignas(64) EncapTemplate {
+    uint8_t header[kMaxEncapHeader]; /**< outer Ethernet .. end of GENEVE option */
+    uint8_t header_len;              /**< bytes of header[] in use */
+    EncapKind kind;
+    Family outer_family;
+    bool udp6_zero_checksum;
+    uint16_t udp_offset;     /**< 0 for IP-in-IP */
+    uint16_t option_offset;  /**< offset of GeneveFlowhomeOption; 0 for IP-in-IP */
+    uint16_t ipv4_csum_base; /**< one's-complement sum (RFC 1071, folded, host order) of
+                                  the outer IPv4 header with total length and checksum
+                                  zero; IP-in-IP: with protocol 4 */
+    uint16_t mtu;            /**< largest outer IP packet the port sends */
+    uint16_t tx_port;        /**< DPDK port id to send on */
+    NodeId peer;
+    MacAddr inner_src_mac; /**< GENEVE: inner Ethernet rewritten to these */
+    MacAddr inner_dst_mac;
+};
+static_assert(sizeof(EncapTemplate) <= 192);
+
+struct TemplateParams {
+    NodeId self = kInvalidNode;
+    NodeId peer = kInvalidNode;
+    MacAddr src_mac; /**< our port's MAC */
+    MacAddr dst_mac; /**< next hop toward the peer */
+    IpAddr src;      /**< our address, same family as dst */
+    IpAddr dst;      /**< the peer's address */
+    DomainConfig domain;
+    uint16_t mtu = 1500;
+    uint16_t tx_port = 0;
+    uint8_t ttl = 64;
+};
+
+/** Builds a template. Throws std::invalid_argument when src and dst families differ. */
+EncapTemplate build_template(const TemplateParams &p);
+
+enum class EncapStatus : uint8_t {
+    ok,
+    too_big,     /**< would exceed t.mtu; the mbuf is unchanged */
+    no_headroom, /**< the mbuf has too little headroom; the mbuf is unchanged */
+};
+
+/** What encap_packet() needs to know about the inner packet. */
+struct EncapMeta {
+    uint32_t flow_hash; /**< of the inner flow, for the UDP source port */
+    uint16_t l3_offset; /**< of the inner IP header in the mbuf */
+    uint16_t l3_len;    /**< inner IP total length (padding beyond it is trimmed) */
+    Family inner_family;
+    NodeId ingress_node; /**< who received it from the router (GENEVE option) */
+    uint8_t hops;        /**< hop count to write, this redirect included */
+    uint16_t affinity = 0;
+    uint16_t service_version = 0;
+};
+
+/**
+ * Wraps the packet in @p m (an Ethernet frame whose IP header is at
+ * meta.l3_offset) in the template's outer header: VLAN tags and Ethernet
+ * padding are removed, the inner Ethernet header is rewritten (GENEVE) or
+ * replaced (IP-in-IP). The outer UDP source port is 49152 + hash % 16384
+ * (RFC 8926 3.3). Outer IPv6 UDP checksums are computed in software unless
+ * the domain sends zero checksums. An outer IPv6 header also gets the flow
+ * label hash & 0xFFFFF (RFC 6438). Sets m->l2_len and m->l3_len to the outer
+ * Ethernet and IP header lengths.
+ *
+ * @return no_headroom also when @p meta does not describe @p m (IP header
+ *         not in the first segment, or l3_len beyond pkt_len): a caller bug
+ *         that cannot be built in this mbuf; m is unchanged in that case too.
+ */
+EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, const EncapMeta &meta) noexcept;
+
+/** Outer IP length encap_packet() would produce; to decide "too big" early. */
+uint32_t encapsulated_ip_length(const EncapTemplate &t, const EncapMeta &meta) noexcept;
+
+/**
+ * Source addresses we accept encapsulated packets from, mapped to the peer's
+ * node id. Built by the control plane; read-only afterwards.
+ */
+class PeerDirectory {
+public:
+    /**
+     * Throws std::invalid_argument when the address is already present, has
+     * no IP family, or @p node is kInvalidNode.
+     */
+    void add(const IpAddr &addr, NodeId node);
+    NodeId find(const IpAddr &addr) const noexcept;
+    NodeId find_v4(uint32_t addr_be) const noexcept;
+    NodeId find_v6(const uint8_t *addr) const noexcept;
+    size_t size() const noexcept { return v4_.size() + v6_.size(); }
+
+private:
+    struct Entry4 {
+        uint32_t addr;
+        NodeId node;
+    };
+    struct Entry6 {
+        std::array<uint8_t, 16> addr;
+        NodeId node;
+    };
+    std::vector<Entry4> v4_; /* sorted by addr */
+    std::vector<Entry6> v6_; /* sorted by addr */
+};
+
+/** Our own outer addresses and the GENEVE port we listen on. */
+struct DecapConfig {
+    std::optional<IpAddr> local_v4;
+    std::optional<IpAddr> local_v6;
+    uint16_t geneve_port = kGenevePort;
+};
+
+enum class DecapStatus : uint8_t {
+    not_encapsulated, /**< not addressed to us as a tunnel: process as is */
+    ok,               /**< m now holds the inner Ethernet frame */
+    drop,             /**< malformed or from a stranger; reason in DecapResult */
+};
+
+struct DecapResult {
+    DecapStatus status = DecapStatus::not_encapsulated;
+    DropReason drop{};
+    NodeId from_peer = kInvalidNode;    /**< the peer that sent it */
+    NodeId ingress_node = kInvalidNode; /**< from the GENEVE option; from_peer for IP-in-IP */
+    uint8_t hops = 1;                   /**< from the GENEVE option; 1 for IP-in-IP */
+    uint16_t affinity = 0;
+    uint16_t service_version = 0;
+};
+
+/**
+ * If @p outer (parsed from @p m) is GENEVE to cfg.geneve_port or IP-in-IP
+ * (IPv4 proto 4/41, IPv6 next header 4/41) addressed to one of our local
+ * addresses, checks that its source is a peer and strips the outer headers,
+ * leaving an Ethernet frame: GENEVE's inner frame (for protocol 0x6558; an
+ * Ethernet header is made for GENEVE protocol 0x0800/0x86DD), or for IP-in-IP
+ * the outer Ethernet addresses in front of the inner IP packet.
+ * Unknown non-critical GENEVE options are skipped; OAM packets and unknown
+ * critical options are dropped (RFC 8926 3.5). A GENEVE packet without the
+ * flowhome option (a Linux geneve device) gets ingress_node = from_peer and
+ * hops = 1. The VNI is not checked. Outer fragments are not_encapsulated
+ * (the kernel path reassembles). On ok, the RX checksum flags of m->ol_flags
+ * and m->packet_type are cleared: they described the outer packet.
+ * On drop and not_encapsulated, m is unchanged.
+ */
+DecapResult decap_packet(rte_mbuf *m, const ParsedPacket &outer, const PeerDirectory &peers,
+                         const DecapConfig &cfg) noexcept;
+
+/**
+ * Turns @p m, a packet that is too big for @p mtu once encapsulated, into the
+ * ICMP error that tells its sender (RFC 1191 "fragmentation needed" with the
+ * next-hop MTU for IPv4 with DF set; RFC 8201 / RFC 4443 "packet too big" for
+ * IPv6, MTU at least 1280), in place: addressed from @p our_addr to the
+ * packet's source, Ethernet addresses swapped, VLAN tags kept, as much of the
+ * original as fits in 576 (IPv4) or 1280 (IPv6) bytes.
+ *
+ * @return false (m unchanged) where no error may be sent: IPv4 without DF,
+ *         a non-first IPv4 fragment, an ICMP error itself, a multicast,
+ *         broadcast, loopback or unspecified source, an IPv4 multicast
+ *         destination or link-layer multicast frame, no local address of the
+ *         packet's family, or less than 28 (IPv4) / 48 (IPv6) bytes of headroom.
+ * Segments after the first are freed (the quote ends in the first). The
+ * caller rate-limits these errors (RFC 1812 4.3.2.8, RFC 4443 2.4(f)).
+ */
+bool make_packet_too_big(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu,
+                         const DecapConfig &local) noexcept;
+
+} // namespace flowhome

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * A running node: its ports, ownership table, rings, templates, one control
+ * loop and its workers, assembled from a NodeConfig.
+ *
+ * Threading: constructed, started, stopped and destroyed on the main lcore,
+ * after rte_eal_init(). Errors: the constructor and start() throw
+ * std::runtime_error naming what failed (start-up may throw; the datapath
+ * never does).
+ */
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flowhome/config.hpp"
+#include "flowhome/control.hpp"
+#include "flowhome/ownership.hpp"
+#include "flowhome/placement.hpp"
+#include "flowhome/template_set.hpp"
+#include "flowhome/vip.hpp"
+#include "flowhome/worker.hpp"
+
+struct rte_mempool;
+struct rte_ring;
+struct rte_rcu_qsbr;
+
+namespace flowhome {
+
+class Node {
+public:
+    /** DPDK port ids of the node's ports; kNoPort when absent. */
+    struct PortIds {
+        uint16_t wire = kNoPort;
+        uint16_t local = kNoPort;
+    };
+
+    /**
+     * Resolves the ports of @p cfg by device name (or takes @p ids, for
+     * ports created by the caller), and configures and starts them with one
+     * RX/TX queue pair per worker.
+     */
+    explicit Node(const NodeConfig &cfg, std::optional<PortIds> ids = std::nullopt);
+    ~Node();
+    Node(const Node &) = delete;
+    Node &operator=(const Node &) = delete;
+
+    /** Launches the control loop and the workers on their lcores. */
+    void start();
+    /** Asks every loop to stop and waits for them; idempotent. */
+    void stop() noexcept;
+
+    /** A multi-line report of every counter, as printed on exit. */
+    std::string stats_report() const;
+
+    const NodeConfig &config() const noexcept { return cfg_; }
+    OwnershipTable &table() noexcept { return *table_; }
+    ControlLoop &control() noexcept { return *control_; }
+    std::vector<std::unique_ptr<Worker>> &workers() noexcept { return workers_; }
+    DatapathShared &shared() noexcept { return shared_; }
+    PortIds ports() const noexcept { return ports_; }
+    rte_mempool *mempool() const noexcept { return pool_; }
+
+private:
+    NodeConfig cfg_;
+    PortIds ports_;
+    rte_mempool *pool_ = nullptr;
+    rte_rcu_qsbr *qsbr_ = nullptr;
+    rte_ring *to_control_ = nullptr;
+    SharedClock clock_;
+    std::unique_ptr<OwnershipTable> table_;
+    std::unique_ptr<VipSet> vips_;
+    PeerDirectory peers_;
+    std::unique_ptr<TemplateSet> templates_;
+    std::unique_ptr<ClusterView> view_;
+    DatapathShared shared_;
+    std::unique_ptr<ControlLoop> control_;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    bool running_ = false;
+    bool ports_started_ = false;
+};
+
+} // namespace flowhome

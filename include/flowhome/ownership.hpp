@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * The ownership table: which node owns each connection.
+ *
+ * Two DPDK rte_hash tables (IPv4 keys of 16 bytes, IPv6 keys of 40 bytes)
+ * created with lock-free reader/writer concurrency
+ * (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF) and an extendable bucket table, so
+ * a full bucket never refuses an insert while free slots remain. The record is
+ * packed into the 8-byte data word of the key slot, so a lookup touches no
+ * second cache line. Deleted key slots are reclaimed through RCU QSBR
+ * (rte_hash_rcu_qsbr_add, defer-queue mode): a slot is reused only after every
+ * registered reader has passed a quiescent state.
+ *
+ * Threading:
+ *  - lookup*() may be called concurrently from any lcore registered with the
+ *    table's QSBR variable (workers), without locks;
+ *  - upsert(), remove(), age() must be called from a single writer thread
+ *    (the control lcore);
+ *  - construction and destruction on the main lcore, with no reader running.
+ * Errors: the constructor throws std::runtime_error (start-up only); every
+ * other function is noexcept and reports through its return value.
+ */
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "flowhome/packet.hpp"
+#include "flowhome/types.hpp"
+
+struct rte_hash;
+struct rte_rcu_qsbr;
+
+namespace flowhome {
+
+namespace owner_flag {
+inline constexpr uint8_t pinned = 0x01; /**< operator override: never aged out */
+} // namespace owner_flag
+
+/**
+ * Who owns a connection, packed into the rte_hash data word.
+ * `epoch` is the coarse clock (seconds, wrapping at 2^16) of the last refresh;
+ * ages are computed modulo 2^16, so idle timeouts stay below 32768 s.
+ */
+struct OwnerRecord {
+    NodeId owner = kInvalidNode;
+    uint16_t version = 0; /**< claim version; orders conflicting claims */
+    uint16_t epoch = 0;
+    uint8_t flags = 0;
+    uint8_t reserved = 0;
+
+    constexpr uint64_t pack() const noexcept
+    {
+        return uint64_t{owner} | uint64_t{version} << 16 | uint64_t{epoch} << 32 |
+               uint64_t{flags} << 48 | uint64_t{reserved} << 56;
+    }
+    static constexpr OwnerRecord unpack(uint64_t w) noexcept
+    {
+        return OwnerRecord{static_cast<NodeId>(w), static_cast<uint16_t>(w >> 16),
+                           static_cast<uint16_t>(w >> 32), static_cast<uint8_t>(w >> 48),
+                           static_cast<uint8_t>(w >> 56)};
+    }
+    friend constexpr bool operator==(const OwnerRecord &, const OwnerRecord &) = default;
+};
+static_assert(sizeof(OwnerRecord) == 8, "the record must fit the rte_hash data word");
+static_assert(sizeof(void *) == sizeof(uint64_t), "the data word is a pointer");
+static_assert(OwnerRecord::unpack(OwnerRecord{7, 9, 11, 1, 0}.pack()) ==
+              OwnerRecord{7, 9, 11, 1, 0});
+
+/** Largest burst one lookup_bulk call takes (RTE_HASH_LOOKUP_BULK_MAX). */
+inline constexpr unsigned kLookupBulkMax = 64;
+
+enum class UpsertResult : uint8_t {
+    inserted,
+    updated,
+    full,  /**< no free slot: counted refusal, the table is unchanged */
+    error, /**< rte_hash refused for another reason (bad parameters) */
+};
+
+struct AgeResult {
+    uint32_t examined = 0;
+    uint32_t expired = 0;
+};
+
+class OwnershipTable {
+public:
+    struct Params {
+        std::string name = "flowhome";
+        uint32_t capacity_ipv4 = 1u << 20;
+        uint32_t capacity_ipv6 = 1u << 16;
+        int socket_id = -1;           /**< SOCKET_ID_ANY */
+        rte_rcu_qsbr *qsbr = nullptr; /**< readers' QSBR variable; required */
+    };
+
+    explicit OwnershipTable(const Params &params);
+    ~OwnershipTable();
+    OwnershipTable(const OwnershipTable &) = delete;
+    OwnershipTable &operator=(const OwnershipTable &) = delete;
+
+    /* ---- readers (any registered lcore) ---- */
+
+    /**
+     * Bulk lookup of up to kLookupBulkMax keys of one family with their
+     * precomputed flow_hash() values. Bit i of the returned mask is set when
+     * keys[i] is present; records[i] is then valid.
+     */
+    uint64_t lookup_bulk4(const FlowKey4 *const *keys, const uint32_t *hashes, unsigned n,
+                          OwnerRecord *records) const noexcept;
+    uint64_t lookup_bulk6(const FlowKey6 *const *keys, const uint32_t *hashes, unsigned n,
+                          OwnerRecord *records) const noexcept;
+    std::optional<OwnerRecord> lookup(const FlowKey &key) const noexcept;
+
+    /* ---- the single writer (control lcore) ---- */
+
+    /** Inserts or replaces the record of @p key. */
+    UpsertResult upsert(const FlowKey &key, OwnerRecord record) noexcept;
+    /** Removes @p key; false when absent. The slot is reused after a grace period. */
+    bool remove(const FlowKey &key) noexcept;
+    /**
+     * Examines up to @p budget entries, continuing where the previous call
+     * stopped, and removes those not refreshed for their protocol's timeout
+     * (pinned entries excepted). A full pass over both tables takes
+     * (count / budget) calls.
+     */
+    AgeResult age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp_timeout_s,
+                  uint32_t budget) noexcept;
+
+    /**
+     * Calls @p fn(const FlowKey &, OwnerRecord) for every entry; returns how
+     * many were visited. Writer thread only (or with writers stopped).
+     */
+    template <typename Fn> uint32_t for_each(Fn &&fn) const;
+
+    /** Live entries; deleted ones awaiting their grace period do not count. */
+    uint32_t count(Family f) const noexcept;
+    uint32_t capacity(Family f) const noexcept;
+
+    rte_hash *hash4() const noexcept { return h4_; }
+    rte_hash *hash6() const noexcept { return h6_; }
+
+private:
+    rte_hash *h4_ = nullptr;
+    rte_hash *h6_ = nullptr;
+    uint32_t cap4_ = 0;
+    uint32_t cap6_ = 0;
+    /* rte_hash_count() in lock-free mode still counts slots waiting in the
+     * RCU defer queue; the writer keeps the live counts itself. */
+    std::atomic<uint32_t> live4_{0};
+    std::atomic<uint32_t> live6_{0};
+    uint32_t age_cursor4_ = 0;
+    uint32_t age_cursor6_ = 0;
+    bool age_v6_turn_ = false;
+
+    static bool next_entry(rte_hash *h, uint32_t *cursor, const void **key,
+                           uint64_t *word) noexcept;
+};
+
+template <typename Fn> uint32_t OwnershipTable::for_each(Fn &&fn) const
+{
+    uint32_t visited = 0;
+    const void *key;
+    uint64_t word;
+    uint32_t cursor = 0;
+    while (next_entry(h4_, &cursor, &key, &word)) {
+        FlowKey k;
+        k.family = Family::ipv4;
+        std::memcpy(&k.v4, key, sizeof(k.v4));
+        fn(static_cast<const FlowKey &>(k), OwnerRecord::unpack(word));
+        ++visited;
+    }
+    cursor = 0;
+    while (next_entry(h6_, &cursor, &key, &word)) {
+        FlowKey k;
+        k.family = Family::ipv6;
+        std::memcpy(&k.v6, key, sizeof(k.v6));
+        fn(static_cast<const FlowKey &>(k), OwnerRecord::unpack(word));
+        ++visited;
+    }
+    return visited;
+}
+
+} // namespace flowhome

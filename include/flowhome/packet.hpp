@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * Packet parsing and flow keys: pure functions over bytes, used unchanged by
+ * the workers, the unit tests, the fuzzers and the benchmarks.
+ *
+ * Threading: no shared state; callable from any lcore or thread.
+ * Errors: never throw, never read outside [data, data + len). A malformed
+ * packet is reported as ParseStatus::drop with a DropReason.
+ */
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "flowhome/drop_reason.hpp"
+#include "flowhome/types.hpp"
+
+namespace flowhome {
+
+inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
+inline constexpr uint16_t kEtherTypeIpv6 = 0x86DD;
+inline constexpr uint16_t kEtherTypeArp = 0x0806;
+inline constexpr uint16_t kEtherTypeVlan = 0x8100;
+inline constexpr uint16_t kEtherTypeQinQ = 0x88A8;
+inline constexpr uint16_t kEtherTypeTeb = 0x6558; /* Transparent Ethernet Bridging */
+
+inline constexpr uint8_t kProtoIpip = 4;
+inline constexpr uint8_t kProtoTcp = 6;
+inline constexpr uint8_t kProtoUdp = 17;
+inline constexpr uint8_t kProtoIpv6 = 41;
+inline constexpr uint8_t kProtoIcmp = 1;
+inline constexpr uint8_t kProtoIcmpv6 = 58;
+
+inline constexpr uint16_t kGenevePort = 6081;
+
+/** Most IPv6 extension headers the parser walks before giving up. */
+inline constexpr unsigned kMaxIpv6ExtHeaders = 8;
+/** Most VLAN tags (802.1ad outer + 802.1Q inner). */
+inline constexpr unsigned kMaxVlanTags = 2;
+
+namespace tcp_flag {
+inline constexpr uint8_t fin = 0x01;
+inline constexpr uint8_t syn = 0x02;
+inline constexpr uint8_t rst = 0x04;
+inline constexpr uint8_t psh = 0x08;
+inline constexpr uint8_t ack = 0x10;
+} // namespace tcp_flag
+
+enum class ParseStatus : uint8_t {
+    ok,     /**< IPv4/IPv6 packet, fields below valid */
+    not_ip, /**< well-formed Ethernet, but not IP (ARP, LLDP, ...) */
+    drop,   /**< malformed; ParsedPacket::drop names why */
+};
+
+/**
+ * Offsets and fields of a parsed frame. Offsets are from the start of the
+ * Ethernet header. Addresses are not copied: read them at l3_offset.
+ */
+struct ParsedPacket {
+    uint16_t l3_offset = 0;      /**< IP header */
+    uint16_t l4_offset = 0;      /**< transport header (after IPv6 extensions); 0 if none */
+    uint16_t l3_len = 0;         /**< IP total length: header + payload, padding excluded */
+    uint16_t ether_type = 0;     /**< innermost ether type */
+    uint16_t src_port = 0;       /**< host order; 0 unless TCP/UDP first fragment */
+    uint16_t dst_port = 0;       /**< host order */
+    uint16_t payload_offset = 0; /**< first byte after the TCP/UDP header; 0 if none */
+    Family family = Family::none;
+    uint8_t l4_proto = 0;  /**< final upper-layer protocol number */
+    uint8_t tcp_flags = 0; /**< TCP flags byte (tcp_flag::*) */
+    uint8_t vlan_count = 0;
+    bool fragment = false;       /**< any fragment, first or not */
+    bool later_fragment = false; /**< fragment offset != 0: no transport header */
+    bool dont_fragment = false;  /**< IPv4 DF bit (always true for IPv6) */
+    DropReason drop{};           /**< valid when status is drop */
+};
+
+/**
+ * Parses Ethernet (up to two VLAN tags), IPv4 (options, fragments, header
+ * checksum verified unless @p ipv4_csum_verified), IPv6 (extension chain up
+ * to the transport header, fragments), then TCP or UDP.
+ *
+ * @param data  first byte of the Ethernet header
+ * @param len   bytes readable at @p data (the contiguous first segment)
+ * @param pkt_len total frame length (>= len for multi-segment frames); the IP
+ *        length is checked against it, headers against @p len
+ * @param ipv4_csum_verified the NIC already verified the IPv4 checksum
+ */
+ParseStatus parse_packet(const uint8_t *data, uint32_t len, uint32_t pkt_len, ParsedPacket &out,
+                         bool ipv4_csum_verified = false) noexcept;
+
+/**
+ * Canonical key of an IPv4 connection toward a VIP: the client's address and
+ * port, the VIP's address and port, the protocol. Network byte order.
+ * Sized to 16 bytes so that an rte_hash key slot stays small.
+ */
+struct FlowKey4 {
+    uint32_t client_addr;
+    uint32_t vip_addr;
+    uint16_t client_port;
+    uint16_t vip_port;
+    uint8_t proto;
+    uint8_t pad[3];
+};
+static_assert(sizeof(FlowKey4) == 16);
+
+/** As FlowKey4 for IPv6. 40 bytes. */
+struct FlowKey6 {
+    uint8_t client_addr[16];
+    uint8_t vip_addr[16];
+    uint16_t client_port;
+    uint16_t vip_port;
+    uint8_t proto;
+    uint8_t pad[3];
+};
+static_assert(sizeof(FlowKey6) == 40);
+
+/** A connection identifier of either family. */
+struct FlowKey {
+    Family family = Family::none;
+    /* 8-byte aligned: rte_hash_crc reads keys in 8-byte words. */
+    union alignas(8) {
+        FlowKey4 v4;
+        FlowKey6 v6;
+    };
+
+    FlowKey() noexcept { std::memset(&v6, 0, sizeof(v6)); }
+    static FlowKey make4(uint32_t client_be, uint16_t client_port_be, uint32_t vip_be,
+                         uint16_t vip_port_be, uint8_t proto) noexcept;
+    static FlowKey make6(const uint8_t *client, uint16_t client_port_be, const uint8_t *vip,
+                         uint16_t vip_port_be, uint8_t proto) noexcept;
+
+    IpAddr client() const noexcept;
+    IpAddr vip() const noexcept;
+    uint16_t client_port() const noexcept; /**< host order */
+    uint16_t vip_port() const noexcept;    /**< host order */
+    uint8_t proto() const noexcept;
+    /** "tcp 192.0.2.1:1234 -> 198.51.100.1:80" */
+    std::string to_string() const;
+
+    friend bool operator==(const FlowKey &a, const FlowKey &b) noexcept;
+};
+
+/**
+ * Builds the canonical key of a parsed IPv4/IPv6 TCP/UDP packet whose
+ * destination is the VIP: source = client, destination = VIP.
+ * Precondition: parse_packet returned ok and !later_fragment.
+ */
+FlowKey flow_key_of(const uint8_t *frame, const ParsedPacket &p) noexcept;
+
+/** Seed of flow_hash(); also the ownership table's hash seed, so one hash serves both. */
+inline constexpr uint32_t kFlowHashSeed = 0x666c6f77; /* "flow" */
+
+/**
+ * 32-bit hash of a key: rte_hash_crc (CRC32-C) over the 16- or 40-byte key
+ * with kFlowHashSeed. Equal on every node and every build; used for the
+ * ownership table lookup, the outer UDP source port and consistent hashing.
+ */
+uint32_t flow_hash(const FlowKey &key) noexcept;
+
+/** True for a packet that may open a connection: TCP SYN without ACK, or UDP. */
+constexpr bool is_connection_opening(const ParsedPacket &p) noexcept
+{
+    if (p.l4_proto == kProtoTcp)
+        return (p.tcp_flags & (tcp_flag::syn | tcp_flag::ack | tcp_flag::rst)) == tcp_flag::syn;
+    return p.l4_proto == kProtoUdp;
+}
+
+/**
+ * RFC 1071 one's-complement sum over bytes, folded, not inverted. Host order:
+ * the big-endian 16-bit words added as numbers, an odd last byte padded with
+ * zero; @p initial (host order, e.g. a previous sum) is added in.
+ */
+uint16_t ones_complement_sum(const void *data, size_t len, uint32_t initial = 0) noexcept;
+/**
+ * RFC 1071 Internet checksum (inverted sum) of an IPv4 header, host order:
+ * store it with rte_cpu_to_be_16. The checksum field counts as zero whatever
+ * it holds, so the result is the value that belongs there.
+ * Precondition: @p header_len >= 20.
+ */
+uint16_t ipv4_header_checksum(const uint8_t *header, size_t header_len) noexcept;
+
+} // namespace flowhome

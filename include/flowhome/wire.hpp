@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * Header sizes and big-endian loads and stores shared by every codec (packet
+ * parser, encapsulation, ICMP, gossip). The loads and stores go through
+ * memcpy, so they are defined for any alignment (Ethernet leaves the IP
+ * header 2-byte aligned at best) and compile to one load or store and a byte
+ * swap.
+ *
+ * Threading: pure functions. Errors: none.
+ */
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include <rte_byteorder.h>
+
+namespace flowhome::wire {
+
+inline constexpr uint16_t kEthHeaderLen = 14;
+inline constexpr uint16_t kVlanTagLen = 4;
+inline constexpr uint16_t kIpv4HeaderLen = 20; /**< without options */
+inline constexpr uint16_t kIpv6HeaderLen = 40;
+inline constexpr uint16_t kUdpHeaderLen = 8;
+inline constexpr uint16_t kTcpMinHeaderLen = 20;
+inline constexpr uint16_t kGeneveHeaderLen = 8;       /**< RFC 8926 3.4, without options */
+inline constexpr uint16_t kGeneveOptionHeaderLen = 4; /**< RFC 8926 3.5 */
+
+inline uint16_t load16(const uint8_t *p) noexcept
+{
+    uint16_t v;
+    std::memcpy(&v, p, sizeof(v));
+    return rte_be_to_cpu_16(v);
+}
+
+inline uint32_t load32(const uint8_t *p) noexcept
+{
+    uint32_t v;
+    std::memcpy(&v, p, sizeof(v));
+    return rte_be_to_cpu_32(v);
+}
+
+inline uint64_t load64(const uint8_t *p) noexcept
+{
+    uint64_t v;
+    std::memcpy(&v, p, sizeof(v));
+    return rte_be_to_cpu_64(v);
+}
+
+inline void store16(uint8_t *p, uint16_t v) noexcept
+{
+    const uint16_t be = rte_cpu_to_be_16(v);
+    std::memcpy(p, &be, sizeof(be));
+}
+
+inline void store32(uint8_t *p, uint32_t v) noexcept
+{
+    const uint32_t be = rte_cpu_to_be_32(v);
+    std::memcpy(p, &be, sizeof(be));
+}
+
+inline void store64(uint8_t *p, uint64_t v) noexcept
+{
+    const uint64_t be = rte_cpu_to_be_64(v);
+    std::memcpy(p, &be, sizeof(be));
+}
+
+/** Folds a one's-complement sum to 16 bits (RFC 1071 section 4.1), not inverted. */
+constexpr uint16_t fold(uint64_t sum) noexcept
+{
+    while (sum >> 16)
+        sum = (sum & 0xFFFF) + (sum >> 16);
+    return static_cast<uint16_t>(sum);
+}
+
+} // namespace flowhome::wire

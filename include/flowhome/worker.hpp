@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * The worker: a run-to-completion poll loop on one lcore, one RX and one TX
+ * queue per port.
+ *
+ * Per burst from the wire port: parse → classify (redirected from a peer:
+ * decapsulate and continue with the inner packet; VIP traffic; anything else
+ * passes to the local port unchanged) → hash every VIP key and look the burst
+ * up in the ownership table in bulk → decide (owner is self: local; owner is
+ * a peer: encapsulate with its template; no record and a connection-opening
+ * packet: claim it and serve it locally; no record mid-connection: the miss
+ * policy) → TX bursts. Everything the local port sends passes to the wire
+ * unchanged.
+ *
+ * Threading: one Worker per worker lcore; process_*() and run() only on that
+ * lcore. Stats readable from anywhere. No locks, syscalls, allocation,
+ * exceptions or logging per packet: everything here is noexcept; the only
+ * syscall is the idle sleep, taken offline from RCU.
+ */
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <rte_mbuf.h>
+
+#include "flowhome/config.hpp"
+#include "flowhome/control.hpp"
+#include "flowhome/drop_reason.hpp"
+#include "flowhome/encap.hpp"
+#include "flowhome/ownership.hpp"
+#include "flowhome/placement.hpp"
+#include "flowhome/stats.hpp"
+#include "flowhome/template_set.hpp"
+#include "flowhome/vip.hpp"
+
+struct rte_ring;
+struct rte_rcu_qsbr;
+
+namespace flowhome {
+
+inline constexpr uint16_t kBurst = 32;
+inline constexpr uint16_t kNoPort = 0xFFFF;
+
+/** What every worker reads; owned by the node, outlives the workers. */
+struct DatapathShared {
+    NodeId self = kInvalidNode;
+    MissPolicy miss_policy = MissPolicy::drop;
+    uint8_t max_hops = 1;
+    uint16_t refresh_after_s = 30; /**< restamp an owned record this old */
+    uint64_t claim_grace_tsc = 0;  /**< pending claims count as owned this long */
+    BackoffConfig backoff;
+    DecapConfig decap;
+    uint16_t wire_port = kNoPort;
+    uint16_t local_port = kNoPort;
+    uint16_t wire_mtu = 1500;
+
+    const VipSet *vips = nullptr;
+    const OwnershipTable *table = nullptr;
+    const PeerDirectory *peers = nullptr;
+    std::atomic<const TemplateSet *> templates{nullptr};
+    std::atomic<const ClusterView *> view{nullptr};
+    rte_ring *to_control = nullptr;
+    rte_rcu_qsbr *qsbr = nullptr;
+    SharedClock *clock = nullptr;
+    std::atomic<bool> stop{false};
+};
+
+struct alignas(64) WorkerStats {
+    Counter rx_wire;
+    Counter rx_local;
+    Counter tx_wire;
+    Counter tx_local;
+    Counter local_hits;      /**< owned by this node, delivered locally */
+    Counter claims;          /**< connection-opening packets claimed */
+    Counter pending_hits;    /**< served as owned from the pending-claims cache */
+    Counter redirects;       /**< encapsulated toward the owner */
+    Counter decapsulated;    /**< received encapsulated from a peer */
+    Counter passthrough;     /**< non-VIP wire traffic handed to the local port */
+    Counter from_local;      /**< local port traffic passed to the wire */
+    Counter miss_local;      /**< misses served locally by policy */
+    Counter miss_hash;       /**< misses redirected by rendezvous hashing */
+    Counter claim_ring_full; /**< claims the control ring refused (served anyway) */
+    Counter refreshes;
+    Counter refresh_ring_full;
+    Counter icmp_too_big; /**< ICMP / ICMPv6 "too big" errors sent */
+    Counter idle_sleeps;
+    Counter drops[kDropReasonCount];
+    Counter redirects_to[kMaxNodeId + 1];
+
+    uint64_t total_drops() const noexcept;
+};
+
+/** Packets a burst produced for one port, sent by flush(). */
+struct TxBatch {
+    uint16_t port = kNoPort;
+    uint16_t n = 0;
+    rte_mbuf *pkts[2 * kBurst];
+};
+
+class Worker {
+public:
+    Worker(DatapathShared &shared, unsigned index, uint16_t queue) noexcept;
+
+    /** The poll loop; returns when shared.stop is set. Registers with RCU. */
+    int run() noexcept;
+
+    /**
+     * One iteration of the loop without the RCU and back-off bookkeeping:
+     * receive a burst from each port, process, transmit. Returns packets
+     * received.
+     */
+    uint16_t poll_once() noexcept;
+
+    /** Processes a burst received on the wire port; outputs go to the batches. */
+    void process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept;
+    /** Processes a burst received on the local port (all of it goes to the wire). */
+    void process_local_burst(rte_mbuf **pkts, uint16_t n) noexcept;
+    /** Sends the batches; what a full queue refuses is freed and counted. */
+    void flush() noexcept;
+
+    TxBatch &wire_out() noexcept { return wire_out_; }
+    TxBatch &local_out() noexcept { return local_out_; }
+    const WorkerStats &stats() const noexcept { return stats_; }
+    unsigned index() const noexcept { return index_; }
+
+private:
+    struct Slot;
+    struct PendingClaim {
+        uint64_t expires_tsc;
+        uint32_t hash;
+        FlowKey key;
+    };
+    static constexpr unsigned kPendingSlots = 1024; /* power of two */
+
+    void decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16_t epoch) noexcept;
+    void redirect(Slot &s, NodeId owner) noexcept;
+    void to_local(rte_mbuf *m) noexcept;
+    void to_wire(rte_mbuf *m) noexcept;
+    void drop(rte_mbuf *m, DropReason r) noexcept;
+    bool pending_contains(const FlowKey &k, uint32_t hash, uint64_t now_tsc) const noexcept;
+    void pending_insert(const FlowKey &k, uint32_t hash, uint64_t now_tsc) noexcept;
+    void send_control(ControlMsgType type, const FlowKey &k) noexcept;
+    void flush_control() noexcept;
+    static void send_batch(TxBatch &b, uint16_t queue, WorkerStats &stats, Counter &tx) noexcept;
+
+    DatapathShared &sh_;
+    unsigned index_;
+    uint16_t queue_;
+    TxBatch wire_out_;
+    TxBatch local_out_;
+    ControlMsg control_out_[kBurst];
+    uint16_t control_n_ = 0;
+    uint16_t control_refresh_n_ = 0;
+    WorkerStats stats_;
+    PendingClaim pending_[kPendingSlots];
+};
+
+} // namespace flowhome

@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "flowhome/node.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring_elem.h>
+
+#include "flowhome/ports.hpp"
+
+namespace flowhome {
+namespace {
+
+constexpr unsigned kControlRingSize = 16384;
+constexpr unsigned kMbufCache = 256;
+
+int worker_main(void *arg)
+{
+    return static_cast<Worker *>(arg)->run();
+}
+
+int control_main(void *arg)
+{
+    return static_cast<ControlLoop *>(arg)->run();
+}
+
+uint16_t refresh_interval(const TableConfig &t)
+{
+    /* Restamp an owned record after a quarter of the shortest timeout, so
+     * an active connection is refreshed several times before it could
+     * expire. */
+    const uint32_t shortest = std::min(t.tcp_idle_timeout_s, t.udp_idle_timeout_s);
+    return static_cast<uint16_t>(std::clamp<uint32_t>(shortest / 4, 1, 8191));
+}
+
+} // namespace
+
+Node::Node(const NodeConfig &cfg, std::optional<PortIds> ids) : cfg_(cfg)
+{
+    const PortConfig *wire = cfg_.wire_port();
+    const PortConfig *local = cfg_.local_port();
+    if (wire == nullptr)
+        throw std::runtime_error("configuration has no wire port");
+    const auto nworkers = static_cast<uint16_t>(cfg_.lcores.workers.size());
+    if (nworkers == 0)
+        throw std::runtime_error("configuration has no worker lcore");
+
+    if (ids) {
+        ports_ = *ids;
+    } else {
+        ports_.wire = find_port(*wire);
+        ports_.local = local ? find_port(*local) : kNoPort;
+    }
+
+    /* Enough mbufs to fill every descriptor ring, plus every worker's
+     * in-flight bursts and the per-lcore caches. */
+    unsigned nb_mbufs = 0;
+    for (const PortConfig &p : cfg_.ports)
+        nb_mbufs += (p.rx_descriptors + p.tx_descriptors) * nworkers;
+    nb_mbufs += nworkers * (4 * kBurst + kMbufCache) + 2048;
+    const int socket = static_cast<int>(rte_socket_id());
+    const std::string pool_name = fmt::format("fh_pool_{}", cfg_.node_id);
+    pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), nb_mbufs, kMbufCache, 0,
+                                    RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    if (pool_ == nullptr)
+        throw std::runtime_error(
+            fmt::format("cannot create a pool of {} mbufs: {}", nb_mbufs, rte_strerror(rte_errno)));
+
+    const size_t qsbr_size = rte_rcu_qsbr_get_memsize(nworkers);
+    qsbr_ = static_cast<rte_rcu_qsbr *>(rte_zmalloc("fh_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
+    if (qsbr_ == nullptr || rte_rcu_qsbr_init(qsbr_, nworkers) != 0)
+        throw std::runtime_error("cannot allocate the RCU QSBR variable");
+
+    const std::string ring_name = fmt::format("fh_ctl_{}", cfg_.node_id);
+    to_control_ = rte_ring_create_elem(ring_name.c_str(), sizeof(ControlMsg), kControlRingSize,
+                                       socket, RING_F_SC_DEQ);
+    if (to_control_ == nullptr)
+        throw std::runtime_error(
+            fmt::format("cannot create the control ring: {}", rte_strerror(rte_errno)));
+
+    table_ = std::make_unique<OwnershipTable>(OwnershipTable::Params{
+        .name = fmt::format("fh_own_{}", cfg_.node_id),
+        .capacity_ipv4 = cfg_.table.capacity_ipv4,
+        .capacity_ipv6 = cfg_.table.capacity_ipv6,
+        .socket_id = socket,
+        .qsbr = qsbr_,
+    });
+    vips_ = std::make_unique<VipSet>(cfg_.vips);
+    for (const PeerConfig &p : cfg_.peers)
+        peers_.add(p.address, p.id);
+
+    configure_port(ports_.wire, *wire, nworkers, pool_);
+    ports_started_ = true;
+    if (ports_.local != kNoPort && local != nullptr)
+        configure_port(ports_.local, *local, nworkers, pool_);
+    templates_ = std::make_unique<TemplateSet>(
+        build_template_set(cfg_, wire->mac ? *wire->mac : port_mac(ports_.wire), ports_.wire));
+
+    view_ = std::make_unique<ClusterView>();
+    view_->eligible.push_back(cfg_.node_id);
+    for (const PeerConfig &p : cfg_.peers)
+        view_->eligible.push_back(p.id);
+    std::sort(view_->eligible.begin(), view_->eligible.end());
+
+    shared_.self = cfg_.node_id;
+    shared_.miss_policy = cfg_.miss_policy;
+    shared_.max_hops = cfg_.max_hops;
+    shared_.refresh_after_s = refresh_interval(cfg_.table);
+    shared_.claim_grace_tsc = rte_get_tsc_hz() / 1000 * cfg_.table.claim_grace_ms;
+    shared_.backoff = cfg_.backoff;
+    shared_.decap.local_v4 = wire->ipv4;
+    shared_.decap.local_v6 = wire->ipv6;
+    shared_.wire_port = ports_.wire;
+    shared_.local_port = ports_.local;
+    shared_.wire_mtu = wire->mtu;
+    shared_.vips = vips_.get();
+    shared_.table = table_.get();
+    shared_.peers = &peers_;
+    shared_.templates.store(templates_.get(), std::memory_order_release);
+    shared_.view.store(view_.get(), std::memory_order_release);
+    shared_.to_control = to_control_;
+    shared_.qsbr = qsbr_;
+    shared_.clock = &clock_;
+
+    control_ = std::make_unique<ControlLoop>(ControlLoop::Params{
+        .self = cfg_.node_id,
+        .table = table_.get(),
+        .from_workers = to_control_,
+        .clock = &clock_,
+        .timeouts = cfg_.table,
+        .backoff = cfg_.backoff,
+        .stop = &shared_.stop,
+    });
+    for (uint16_t i = 0; i < nworkers; ++i)
+        workers_.push_back(std::make_unique<Worker>(shared_, i, i));
+}
+
+Node::~Node()
+{
+    stop();
+    if (ports_started_) {
+        rte_eth_dev_stop(ports_.wire);
+        if (ports_.local != kNoPort)
+            rte_eth_dev_stop(ports_.local);
+    }
+    workers_.clear();
+    control_.reset();
+    table_.reset();
+    rte_ring_free(to_control_);
+    rte_free(qsbr_);
+    /* The pool stays: mbufs may still sit in stopped devices' rings, and
+     * the EAL releases all memory at rte_eal_cleanup(). */
+}
+
+void Node::start()
+{
+    if (running_)
+        return;
+    shared_.stop.store(false);
+    const unsigned control_lcore = cfg_.lcores.control;
+    if (!rte_lcore_is_enabled(control_lcore) || control_lcore == rte_get_main_lcore())
+        throw std::runtime_error(
+            fmt::format("control lcore {} is not an enabled worker lcore", control_lcore));
+    for (size_t i = 0; i < workers_.size(); ++i) {
+        const unsigned lcore = cfg_.lcores.workers[i];
+        if (!rte_lcore_is_enabled(lcore) || lcore == rte_get_main_lcore())
+            throw std::runtime_error(
+                fmt::format("worker lcore {} is not an enabled worker lcore", lcore));
+    }
+    if (int rc = rte_eal_remote_launch(control_main, control_.get(), control_lcore); rc != 0)
+        throw std::runtime_error(fmt::format("cannot launch the control loop on lcore {}: {}",
+                                             control_lcore, rte_strerror(-rc)));
+    running_ = true;
+    for (size_t i = 0; i < workers_.size(); ++i) {
+        const unsigned lcore = cfg_.lcores.workers[i];
+        if (int rc = rte_eal_remote_launch(worker_main, workers_[i].get(), lcore); rc != 0) {
+            stop();
+            throw std::runtime_error(fmt::format("cannot launch worker {} on lcore {}: {}", i,
+                                                 lcore, rte_strerror(-rc)));
+        }
+    }
+}
+
+void Node::stop() noexcept
+{
+    if (!running_)
+        return;
+    shared_.stop.store(true);
+    rte_eal_mp_wait_lcore();
+    running_ = false;
+}
+
+} // namespace flowhome

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "flowhome/ports.hpp"
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+
+namespace flowhome {
+namespace {
+
+[[noreturn]] void fail(const PortConfig &port, const char *what, int rc)
+{
+    throw std::runtime_error(fmt::format("port '{}' ({}): {}: {}", port.name, port.device, what,
+                                         rte_strerror(rc < 0 ? -rc : rc)));
+}
+
+} // namespace
+
+uint16_t find_port(const PortConfig &port)
+{
+    uint16_t id = 0;
+    const std::string name = port.device_name();
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0)
+        throw std::runtime_error(
+            fmt::format("port '{}': no DPDK port named '{}' (is the device bound to a DPDK driver, "
+                        "or the vdev string right?)",
+                        port.name, name));
+    return id;
+}
+
+MacAddr port_mac(uint16_t port_id)
+{
+    rte_ether_addr a{};
+    if (int rc = rte_eth_macaddr_get(port_id, &a); rc != 0)
+        throw std::runtime_error(
+            fmt::format("port {}: cannot read MAC address: {}", port_id, rte_strerror(-rc)));
+    MacAddr m;
+    std::copy(std::begin(a.addr_bytes), std::end(a.addr_bytes), m.bytes.begin());
+    return m;
+}
+
+void configure_port(uint16_t port_id, const PortConfig &port, uint16_t queues, rte_mempool *pool)
+{
+    rte_eth_dev_info info{};
+    if (int rc = rte_eth_dev_info_get(port_id, &info); rc != 0)
+        fail(port, "cannot get device info", rc);
+    if (queues > info.max_rx_queues || queues > info.max_tx_queues)
+        throw std::runtime_error(
+            fmt::format("port '{}': {} workers need {} queue pairs, the device has {} RX / {} TX",
+                        port.name, queues, queues, info.max_rx_queues, info.max_tx_queues));
+
+    rte_eth_conf conf{};
+    if (queues > 1 && info.flow_type_rss_offloads != 0) {
+        /* Spread connections over the workers; every packet of a
+         * connection lands on the same worker (and its pending claims). */
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf =
+            (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+    }
+    if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
+        conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+
+    if (int rc = rte_eth_dev_configure(port_id, queues, queues, &conf); rc != 0)
+        fail(port, "cannot configure", rc);
+
+    uint16_t rxd = port.rx_descriptors;
+    uint16_t txd = port.tx_descriptors;
+    if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rxd, &txd); rc != 0)
+        fail(port, "cannot adjust descriptor counts", rc);
+
+    const int socket = rte_eth_dev_socket_id(port_id);
+    for (uint16_t q = 0; q < queues; ++q) {
+        if (int rc = rte_eth_rx_queue_setup(port_id, q, rxd, socket, nullptr, pool); rc != 0)
+            fail(port, "cannot set up an RX queue", rc);
+        rte_eth_txconf txconf = info.default_txconf;
+        txconf.offloads = conf.txmode.offloads;
+        if (int rc = rte_eth_tx_queue_setup(port_id, q, txd, socket, &txconf); rc != 0)
+            fail(port, "cannot set up a TX queue", rc);
+    }
+
+    /* Virtual devices often cannot change their MTU; refuse only a real
+     * mismatch a device reports, never silently run with another MTU. */
+    if (int rc = rte_eth_dev_set_mtu(port_id, port.mtu); rc != 0 && rc != -ENOTSUP) {
+        uint16_t actual = 0;
+        if (rte_eth_dev_get_mtu(port_id, &actual) != 0 || actual != port.mtu)
+            fail(port, fmt::format("cannot set MTU {}", port.mtu).c_str(), rc);
+    }
+    if (port.mac) {
+        rte_ether_addr a{};
+        std::copy(port.mac->bytes.begin(), port.mac->bytes.end(), a.addr_bytes);
+        const int rc = rte_eth_dev_default_mac_addr_set(port_id, &a);
+        if (rc == -ENOTSUP)
+            /* Some virtual devices (net_pcap, net_ring) have no MAC of their
+             * own to change; the configured one is still what flowhome
+             * sends from (templates, ICMP errors). Said once at start-up. */
+            fmt::print(stderr,
+                       "flowhome: port '{}' cannot change its MAC address; sending from {} "
+                       "as configured\n",
+                       port.name, port.mac->to_string());
+        else if (rc != 0)
+            fail(port, "cannot set MAC address", rc);
+    }
+    if (int rc = rte_eth_dev_start(port_id); rc != 0)
+        fail(port, "cannot start", rc);
+    if (port.promiscuous) {
+        if (int rc = rte_eth_promiscuous_enable(port_id); rc != 0 && rc != -ENOTSUP)
+            fail(port, "cannot enable promiscuous mode", rc);
+    }
+}
+
+} // namespace flowhome

@@ -1,0 +1,604 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The node file's schema and its cross-checks. The key-by-key mechanics
+ * (paths, marks, scalar syntax) live in yaml_reader.hpp; this file says what
+ * each key means and which combinations are refused. Reference:
+ * docs/configuration.md — keep the two in step.
+ */
+#include "flowhome/config.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <sstream>
+#include <system_error>
+
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+
+#include "yaml_reader.hpp"
+
+namespace flowhome {
+
+namespace {
+
+using config_detail::Cursor;
+using config_detail::EnumName;
+using config_detail::MapReader;
+
+/*
+ * Highest lcore id: RTE_MAX_LCORE - 1 of Debian's DPDK 22.11 build. Not taken
+ * from rte_build_config.h so that the loader and its fuzzer build without
+ * DPDK; the app still checks that each lcore is enabled in the EAL.
+ */
+constexpr unsigned kMaxLcore = 127;
+/* A node file is a few KiB; refuse anything that is clearly not one. */
+constexpr size_t kMaxFileBytes = size_t{1} << 20;
+constexpr EnumName<PortRole> kRoles[] = {{"wire", PortRole::wire}, {"local", PortRole::local}};
+constexpr EnumName<VipProtocol> kProtocols[] = {
+    {"tcp", VipProtocol::tcp}, {"udp", VipProtocol::udp}, {"any", VipProtocol::any}};
+constexpr EnumName<EncapKind> kEncaps[] = {{"geneve", EncapKind::geneve},
+                                           {"ipip", EncapKind::ipip}};
+constexpr EnumName<MissPolicy> kMissPolicies[] = {
+    {"drop", MissPolicy::drop}, {"local", MissPolicy::local}, {"hash", MissPolicy::hash}};
+
+/* EAL options the loader derives from its own keys: a copy in eal.extra would conflict. */
+constexpr std::pair<std::string_view, std::string_view> kReservedEalOptions[] = {
+    {"--file-prefix", "eal.file_prefix"},
+    {"-m", "eal.memory_mb"},
+    {"--socket-mem", "eal.memory_mb"},
+    {"--no-huge", "eal.huge_pages: false"},
+    {"-l", "lcores"},
+    {"-c", "lcores"},
+    {"--lcores", "lcores"},
+    {"--main-lcore", "lcores.main"},
+};
+
+bool is_hex(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+unsigned hex_value(std::string_view digits)
+{
+    unsigned v = 0;
+    for (const char ch : digits)
+        v = v * 16 + static_cast<unsigned>(ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10);
+    return v;
+}
+
+/*
+ * "[DDDD:]BB:DD.F" as DPDK's PCI bus parses it, returned in the full,
+ * lower-case form the EAL names the device by ("0000:3b:00.0"), so that
+ * device_name() finds the port and "3b:00.0" and "0000:3B:00.0" compare equal.
+ */
+std::optional<std::string> normalise_pci(std::string_view s)
+{
+    std::string domain = "0000";
+    if (s.size() == 12) {
+        if (s[4] != ':')
+            return std::nullopt;
+        domain = std::string(s.substr(0, 4));
+        s.remove_prefix(5);
+    }
+    if (s.size() != 7 || s[2] != ':' || s[5] != '.')
+        return std::nullopt;
+    const std::string_view bus = s.substr(0, 2), dev = s.substr(3, 2), fn = s.substr(6, 1);
+    for (const auto part : {std::string_view(domain), bus, dev, fn})
+        for (const char ch : part)
+            if (!is_hex(ch))
+                return std::nullopt;
+    if (hex_value(dev) > 0x1f || hex_value(fn) > 7)
+        return std::nullopt;
+    std::string out = fmt::format("{}:{}:{}.{}", domain, bus, dev, fn);
+    for (char &ch : out)
+        ch = static_cast<char>(ch >= 'A' && ch <= 'F' ? ch | 0x20 : ch);
+    return out;
+}
+
+std::string read_device(const Cursor &c)
+{
+    const std::string s = c.as_string();
+    if (s.rfind("net_", 0) == 0) {
+        const std::string_view driver = std::string_view(s).substr(0, s.find(','));
+        bool ok = driver.size() > 4;
+        for (const char ch : driver)
+            ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_');
+        if (ok)
+            return s;
+    } else if (auto pci = normalise_pci(s)) {
+        return *pci;
+    }
+    c.fail(fmt::format("expected a PCI address like 0000:3b:00.0 or a vdev like "
+                       "net_pcap0,iface=eth0, got {}",
+                       c.describe()));
+}
+
+uint16_t read_descriptors(const MapReader &m, std::string_view key, uint16_t def)
+{
+    const auto c = m.find(key);
+    if (!c)
+        return def;
+    // Several PMDs (ixgbe, i40e, ice) need a power of two; asking for it everywhere is simplest.
+    const auto v = c->as_uint_of<uint16_t>(64, 16384);
+    if ((v & (v - 1)) != 0)
+        c->fail(fmt::format("expected a power of two from 64 to 16384, got {}", v));
+    return v;
+}
+
+void read_node(const MapReader &root, NodeConfig &cfg)
+{
+    const MapReader m = root.require("node").as_map({"id", "name"});
+    cfg.node_id = m.require("id").as_uint_of<NodeId>(1, kMaxNodeId);
+    if (auto name = m.find("name"))
+        cfg.name = name->as_name(63);
+    else
+        cfg.name = fmt::format("node{}", cfg.node_id);
+}
+
+void read_eal(const MapReader &root, EalConfig &eal)
+{
+    const auto c = root.find("eal");
+    if (!c)
+        return;
+    const MapReader m = c->as_map({"memory_mb", "huge_pages", "file_prefix", "extra"});
+    m.uint_if("memory_mb", eal.memory_mb, 64, 1u << 20);
+    m.bool_if("huge_pages", eal.huge_pages);
+    if (auto p = m.find("file_prefix"))
+        eal.file_prefix = p->as_name(32);
+    const auto extra = m.find("extra");
+    if (!extra)
+        return;
+    for (const Cursor &item : extra->items()) {
+        std::string arg = item.as_string();
+        for (const auto &[opt, key] : kReservedEalOptions) {
+            // "-m512" and "--file-prefix=x" are the same options as "-m" and "--file-prefix".
+            const bool short_opt = opt.size() == 2;
+            const bool same = arg == opt || (short_opt ? arg.rfind(opt, 0) == 0
+                                                       : arg.rfind(std::string(opt) + "=", 0) == 0);
+            if (same)
+                item.fail(fmt::format("{} is set by {}; remove it from eal.extra", opt, key));
+        }
+        eal.extra.push_back(std::move(arg));
+    }
+}
+
+void read_ports(const MapReader &root, NodeConfig &cfg)
+{
+    const Cursor list = root.require("ports");
+    const std::vector<Cursor> items = list.items();
+    if (items.empty())
+        list.fail("expected at least one port (the wire port)");
+    std::optional<size_t> wire, local;
+    for (size_t i = 0; i < items.size(); ++i) {
+        const MapReader m =
+            items[i].as_map({"name", "device", "role", "rx_descriptors", "tx_descriptors", "mtu",
+                             "mac", "ipv4", "ipv6", "promiscuous"});
+        PortConfig p;
+        const Cursor name = m.require("name");
+        p.name = name.as_name(32);
+        const Cursor device = m.require("device");
+        p.device = read_device(device);
+        const auto role = m.find("role");
+        if (role)
+            p.role = role->as_enum(kRoles);
+        p.rx_descriptors = read_descriptors(m, "rx_descriptors", p.rx_descriptors);
+        p.tx_descriptors = read_descriptors(m, "tx_descriptors", p.tx_descriptors);
+        m.uint_if("mtu", p.mtu, 68, 9216);
+        if (auto mac = m.find("mac"))
+            p.mac = mac->as_mac();
+        if (auto a = m.find("ipv4"))
+            p.ipv4 = a->as_ip(Family::ipv4);
+        if (auto a = m.find("ipv6"))
+            p.ipv6 = a->as_ip(Family::ipv6);
+        m.bool_if("promiscuous", p.promiscuous);
+
+        for (size_t j = 0; j < i; ++j) {
+            if (cfg.ports[j].name == p.name)
+                name.fail(fmt::format("duplicate port name \"{}\" (also ports[{}])", p.name, j));
+            if (cfg.ports[j].device_name() == p.device_name())
+                device.fail(fmt::format("device {} is also ports[{}] (\"{}\")", p.device_name(), j,
+                                        cfg.ports[j].name));
+        }
+        auto &slot = p.role == PortRole::wire ? wire : local;
+        if (slot) {
+            const Cursor &at = role ? *role : items[i];
+            at.fail(fmt::format("a second {} port: ports[{}] (\"{}\") is already one, and at "
+                                "most one is allowed",
+                                to_string(p.role), *slot, cfg.ports[*slot].name));
+        }
+        slot = i;
+        cfg.ports.push_back(std::move(p));
+    }
+    if (!wire)
+        list.fail("expected exactly one port with role wire, found none");
+}
+
+/* lcores.cpus: {lcore: cpu, ...} naming the CPU of every lcore. */
+void read_lcore_cpus(const Cursor &cpus, LcoreConfig &lc)
+{
+    if (!cpus.node().IsMap())
+        cpus.fail(fmt::format("expected a mapping of lcore to CPU, e.g. {{0: 0, 1: 0, 2: 1}}, "
+                              "got {}",
+                              cpus.describe()));
+    for (const auto &kv : cpus.node()) {
+        const Cursor key(cpus.file(), kv.first, cpus.path(), cpus.mark());
+        const auto lcore = key.as_uint_of<unsigned>(0, kMaxLcore);
+        const Cursor value(cpus.file(), kv.second,
+                           config_detail::child_path(cpus.path(), key.describe()), key.mark());
+        const auto cpu = value.as_uint_of<unsigned>(0, kMaxLcore);
+        const bool used =
+            lcore == lc.main || lcore == lc.control ||
+            std::find(lc.workers.begin(), lc.workers.end(), lcore) != lc.workers.end();
+        if (!used)
+            key.fail(fmt::format("lcore {} is not lcores.main, lcores.control or a worker", lcore));
+        if (!lc.cpus.emplace(lcore, cpu).second)
+            key.fail(fmt::format("lcore {} is mapped twice", lcore));
+    }
+    std::vector<unsigned> all{lc.main, lc.control};
+    all.insert(all.end(), lc.workers.begin(), lc.workers.end());
+    for (unsigned l : all)
+        if (!lc.cpus.count(l))
+            cpus.fail(fmt::format("lcore {} has no CPU; map every lcore or none", l));
+}
+
+void read_lcores(const MapReader &root, LcoreConfig &lc)
+{
+    const MapReader m = root.require("lcores").as_map({"main", "control", "workers", "cpus"});
+    m.uint_if("main", lc.main, 0, kMaxLcore);
+    m.uint_if("control", lc.control, 0, kMaxLcore);
+    if (lc.control == lc.main) {
+        // Only reachable when at least one of the two is written: the defaults differ.
+        const Cursor at = m.has("control") ? *m.find("control") : *m.find("main");
+        at.fail(fmt::format("lcores.main and lcores.control are both lcore {}; the control "
+                            "core needs an lcore of its own (control defaults to 1)",
+                            lc.control));
+    }
+    const Cursor workers = m.require("workers");
+    const std::vector<Cursor> items = workers.items();
+    if (items.empty())
+        workers.fail("expected at least one worker lcore");
+    for (size_t i = 0; i < items.size(); ++i) {
+        const auto w = items[i].as_uint_of<unsigned>(0, kMaxLcore);
+        if (w == lc.main || w == lc.control)
+            items[i].fail(fmt::format("lcore {} is lcores.{}; workers need lcores of their own", w,
+                                      w == lc.main ? "main" : "control"));
+        for (size_t j = 0; j < i; ++j)
+            if (lc.workers[j] == w)
+                items[i].fail(
+                    fmt::format("lcore {} is listed twice (also lcores.workers[{}])", w, j));
+        lc.workers.push_back(w);
+    }
+    if (auto cpus = m.find("cpus"))
+        read_lcore_cpus(*cpus, lc);
+}
+
+/* Which of this node's port addresses @p a is, if any: "ports[0].ipv4". */
+std::optional<std::string> own_address(const NodeConfig &cfg, const IpAddr &a)
+{
+    for (size_t i = 0; i < cfg.ports.size(); ++i) {
+        if (cfg.ports[i].ipv4 == a)
+            return fmt::format("ports[{}].ipv4", i);
+        if (cfg.ports[i].ipv6 == a)
+            return fmt::format("ports[{}].ipv6", i);
+    }
+    return std::nullopt;
+}
+
+bool vips_overlap(const VipConfig &a, const VipConfig &b)
+{
+    if (a.address != b.address)
+        return false;
+    if (a.protocol != b.protocol && a.protocol != VipProtocol::any &&
+        b.protocol != VipProtocol::any)
+        return false;
+    if (a.ports.empty() || b.ports.empty())
+        return true;
+    for (const auto pa : a.ports)
+        for (const auto pb : b.ports)
+            if (pa == pb)
+                return true;
+    return false;
+}
+
+void read_vips(const MapReader &root, NodeConfig &cfg)
+{
+    const Cursor list = root.require("vips");
+    const std::vector<Cursor> items = list.items();
+    if (items.empty())
+        list.fail("expected at least one VIP");
+    for (size_t i = 0; i < items.size(); ++i) {
+        const MapReader m = items[i].as_map({"address", "protocol", "ports"});
+        VipConfig v;
+        const Cursor address = m.require("address");
+        v.address = address.as_ip(Family::none);
+        if (auto own = own_address(cfg, v.address))
+            address.fail(
+                fmt::format("{} is this node's own address ({})", v.address.to_string(), *own));
+        if (auto p = m.find("protocol"))
+            v.protocol = p->as_enum(kProtocols);
+        if (auto ports = m.find("ports")) {
+            const std::vector<Cursor> port_items = ports->items();
+            for (size_t k = 0; k < port_items.size(); ++k) {
+                const auto port = port_items[k].as_uint_of<uint16_t>(1, 65535);
+                for (size_t j = 0; j < k; ++j)
+                    if (v.ports[j] == port)
+                        port_items[k].fail(fmt::format("port {} is listed twice (also {}[{}])",
+                                                       port, ports->path(), j));
+                v.ports.push_back(port);
+            }
+        }
+        for (size_t j = 0; j < i; ++j)
+            if (vips_overlap(cfg.vips[j], v))
+                address.fail(fmt::format("overlaps vips[{}]: same address {}, and their "
+                                         "protocols and ports intersect",
+                                         j, v.address.to_string()));
+        cfg.vips.push_back(std::move(v));
+    }
+}
+
+void read_domains(const MapReader &root, NodeConfig &cfg)
+{
+    const auto list = root.find("domains");
+    if (!list)
+        return;
+    const std::vector<Cursor> items = list->items();
+    for (size_t i = 0; i < items.size(); ++i) {
+        const MapReader m =
+            items[i].as_map({"name", "encap", "next_hop_mac", "geneve_port", "udp6_zero_checksum"});
+        DomainConfig d;
+        const Cursor name = m.require("name");
+        d.name = name.as_name(32);
+        if (auto e = m.find("encap"))
+            d.encap = e->as_enum(kEncaps);
+        if (auto mac = m.find("next_hop_mac"))
+            d.next_hop_mac = mac->as_mac();
+        m.uint_if("geneve_port", d.geneve_port, 1, 65535);
+        m.bool_if("udp6_zero_checksum", d.udp6_zero_checksum);
+        if (d.encap != EncapKind::geneve)
+            for (const auto key : {"geneve_port", "udp6_zero_checksum"})
+                if (auto c = m.find(key))
+                    c->fail(fmt::format("applies to encap geneve only; domain \"{}\" uses {}",
+                                        d.name, to_string(d.encap)));
+        for (size_t j = 0; j < i; ++j)
+            if (cfg.domains[j].name == d.name)
+                name.fail(
+                    fmt::format("duplicate domain name \"{}\" (also domains[{}])", d.name, j));
+        cfg.domains.push_back(std::move(d));
+    }
+}
+
+std::string domain_names(const NodeConfig &cfg)
+{
+    if (cfg.domains.empty())
+        return "no domains are defined";
+    std::vector<std::string_view> names;
+    for (const auto &d : cfg.domains)
+        names.push_back(d.name);
+    return "defined domains: " + config_detail::join_names(names, ", ");
+}
+
+void read_peers(const MapReader &root, NodeConfig &cfg)
+{
+    const auto list = root.find("peers");
+    if (!list)
+        return;
+    const PortConfig *wire = cfg.wire_port();
+    const std::vector<Cursor> items = list->items();
+    for (size_t i = 0; i < items.size(); ++i) {
+        const MapReader m = items[i].as_map({"id", "address", "domain", "mac"});
+        PeerConfig p;
+        const Cursor id = m.require("id");
+        p.id = id.as_uint_of<NodeId>(1, kMaxNodeId);
+        if (p.id == cfg.node_id)
+            id.fail(fmt::format("peer id {} is this node's own id (node.id)", p.id));
+        const Cursor address = m.require("address");
+        p.address = address.as_ip(Family::none);
+        if (auto own = own_address(cfg, p.address))
+            address.fail(
+                fmt::format("{} is this node's own address ({})", p.address.to_string(), *own));
+        // Redirects leave through the wire port with its address as the outer source.
+        const bool v4 = p.address.family == Family::ipv4;
+        if (!(v4 ? wire->ipv4 : wire->ipv6))
+            address.fail(fmt::format("an {} peer needs ports[{}].{} (the wire port \"{}\") to "
+                                     "send from",
+                                     v4 ? "IPv4" : "IPv6", wire - cfg.ports.data(),
+                                     v4 ? "ipv4" : "ipv6", wire->name));
+        const Cursor domain = m.require("domain");
+        p.domain = domain.as_name(32);
+        const DomainConfig *d = cfg.domain(p.domain);
+        if (!d)
+            domain.fail(fmt::format("unknown domain \"{}\"; {}", p.domain, domain_names(cfg)));
+        if (auto mac = m.find("mac"))
+            p.mac = mac->as_mac();
+        else if (!d->next_hop_mac)
+            items[i].fail(fmt::format("no mac, and domain \"{}\" has no next_hop_mac: set one "
+                                      "of them",
+                                      d->name));
+        for (size_t j = 0; j < i; ++j) {
+            if (cfg.peers[j].id == p.id)
+                id.fail(fmt::format("duplicate peer id {} (also peers[{}])", p.id, j));
+            if (cfg.peers[j].address == p.address)
+                address.fail(fmt::format("duplicate peer address {} (also peers[{}])",
+                                         p.address.to_string(), j));
+        }
+        cfg.peers.push_back(std::move(p));
+    }
+}
+
+void read_table(const MapReader &root, TableConfig &t)
+{
+    const auto c = root.find("table");
+    if (!c)
+        return;
+    const MapReader m = c->as_map({"capacity_ipv4", "capacity_ipv6", "tcp_idle_timeout_s",
+                                   "udp_idle_timeout_s", "claim_grace_ms"});
+    // rte_hash's own ceiling is 2^30 entries (RTE_HASH_ENTRIES_MAX).
+    m.uint_if("capacity_ipv4", t.capacity_ipv4, 1024, 1u << 30);
+    m.uint_if("capacity_ipv6", t.capacity_ipv6, 1024, 1u << 30);
+    m.uint_if("tcp_idle_timeout_s", t.tcp_idle_timeout_s, 1, 7 * 86400);
+    m.uint_if("udp_idle_timeout_s", t.udp_idle_timeout_s, 1, 7 * 86400);
+    m.uint_if("claim_grace_ms", t.claim_grace_ms, 1, 10000);
+}
+
+void read_backoff(const MapReader &root, BackoffConfig &b)
+{
+    const auto c = root.find("backoff");
+    if (!c)
+        return;
+    const MapReader m = c->as_map({"idle_polls", "pause_polls", "sleep_us"});
+    m.uint_if("idle_polls", b.idle_polls, 0, 10'000'000);
+    m.uint_if("pause_polls", b.pause_polls, 0, 10'000'000);
+    m.uint_if("sleep_us", b.sleep_us, 0, 100'000);
+    if (b.pause_polls > b.idle_polls) {
+        const Cursor at = m.has("pause_polls") ? *m.find("pause_polls") : *m.find("idle_polls");
+        at.fail_at("backoff.pause_polls",
+                   fmt::format("pause_polls ({}) must not exceed idle_polls ({}): a worker "
+                               "pauses before it sleeps",
+                               b.pause_polls, b.idle_polls));
+    }
+}
+
+NodeConfig read_root(const Cursor &root_cursor)
+{
+    const MapReader root =
+        root_cursor.as_map({"node", "eal", "ports", "lcores", "vips", "domains", "peers", "table",
+                            "miss_policy", "max_hops", "backoff"});
+    NodeConfig cfg;
+    cfg.source_file = root_cursor.file();
+    // Order matters: later sections are checked against earlier ones.
+    read_node(root, cfg);
+    read_eal(root, cfg.eal);
+    read_ports(root, cfg);
+    read_lcores(root, cfg.lcores);
+    read_vips(root, cfg);
+    read_domains(root, cfg);
+    read_peers(root, cfg);
+    read_table(root, cfg.table);
+    if (auto p = root.find("miss_policy"))
+        cfg.miss_policy = p->as_enum(kMissPolicies);
+    root.uint_if("max_hops", cfg.max_hops, 1, 8);
+    read_backoff(root, cfg.backoff);
+    return cfg;
+}
+
+/*
+ * yaml-cpp 0.7 misreads a NUL byte without a word (the scalar "a\0b" comes
+ * out as "a\x08"): refuse it, since a node file is text.
+ */
+void reject_nul(const std::string &text, const std::string &name)
+{
+    const size_t at = text.find('\0');
+    if (at == std::string::npos)
+        return;
+    const size_t line_start = text.rfind('\n', at);
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<ptrdiff_t>(at), '\n');
+    const auto column = at - (line_start == std::string::npos ? 0 : line_start + 1) + 1;
+    throw ConfigError(name, static_cast<int>(line), static_cast<int>(column), "",
+                      "a NUL byte: a node file is text");
+}
+
+/* Records where each document starts; the loader only needs their number. */
+class DocumentCounter : public YAML::EventHandler {
+public:
+    std::vector<YAML::Mark> starts;
+
+    void OnDocumentStart(const YAML::Mark &mark) override { starts.push_back(mark); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark &, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark &, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark &, const std::string &, YAML::anchor_t,
+                  const std::string &) override
+    {
+    }
+    void OnSequenceStart(const YAML::Mark &, const std::string &, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override
+    {
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark &, const std::string &, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override
+    {
+    }
+    void OnMapEnd() override {}
+};
+
+} // namespace
+
+NodeConfig load_config_text(const std::string &text, const std::string &name)
+{
+    using config_detail::mark_column;
+    using config_detail::mark_line;
+
+    reject_nul(text, name);
+    YAML::Node root;
+    try {
+        // Count documents first, stopping at two: yaml-cpp 0.7's LoadAll() can loop
+        // forever on some invalid input (after "!tag," it reports empty documents
+        // at the same position without end; found by fuzz/fuzz_config.cpp).
+        std::istringstream in(text);
+        YAML::Parser parser(in);
+        DocumentCounter counter;
+        while (counter.starts.size() < 2 && parser.HandleNextDocument(counter)) {
+        }
+        if (counter.starts.empty())
+            throw ConfigError(name, 0, 0, "",
+                              "no YAML document: the file is empty or only comments");
+        if (counter.starts.size() > 1)
+            throw ConfigError(name, mark_line(counter.starts[1]), mark_column(counter.starts[1]),
+                              "",
+                              "text after the first YAML document; a node file holds exactly "
+                              "one document");
+        root = YAML::Load(text);
+    } catch (const YAML::DeepRecursion &e) {
+        // yaml-cpp's own guard against stack exhaustion; its message says only "bad file".
+        throw ConfigError(name, mark_line(e.mark), mark_column(e.mark), "",
+                          "collections nested too deeply for the YAML parser");
+    } catch (const YAML::ParserException &e) {
+        throw ConfigError(name, mark_line(e.mark), mark_column(e.mark), "",
+                          "YAML syntax error: " + e.msg);
+    }
+    try {
+        return read_root(Cursor(name, root, "", YAML::Mark()));
+    } catch (const YAML::Exception &e) {
+        // Defensive: the reader checks node types before converting, so yaml-cpp
+        // should not throw here; if it does, it must still surface as a ConfigError.
+        throw ConfigError(name, mark_line(e.mark), mark_column(e.mark), "", e.msg);
+    }
+}
+
+NodeConfig load_config(const std::string &path)
+{
+    const auto fail = [&](const std::string &why) { throw ConfigError(path, 0, 0, "", why); };
+    const auto errno_text = [] {
+        return std::error_code(errno, std::generic_category()).message();
+    };
+
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        fail("cannot open: " + errno_text());
+    std::string text;
+    char buf[16384];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            const std::string why = errno_text();
+            ::close(fd);
+            fail("cannot read: " + why);
+        }
+        if (n == 0)
+            break;
+        text.append(buf, static_cast<size_t>(n));
+        if (text.size() > kMaxFileBytes) {
+            ::close(fd);
+            fail(fmt::format("larger than {} KiB; a node file is a few KiB", kMaxFileBytes / 1024));
+        }
+    }
+    ::close(fd);
+    return load_config_text(text, path);
+}
+
+} // namespace flowhome

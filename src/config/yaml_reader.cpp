@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "yaml_reader.hpp"
+
+#include <charconv>
+
+namespace flowhome::config_detail {
+
+namespace {
+
+/** Long scalars are cut in messages so that one bad line cannot flood a log. */
+constexpr size_t kMaxQuoted = 60;
+
+std::string quote(std::string_view text)
+{
+    if (text.size() > kMaxQuoted)
+        return fmt::format("{:?}...", text.substr(0, kMaxQuoted));
+    return fmt::format("{:?}", text);
+}
+
+bool is_quoted(const YAML::Node &n)
+{
+    // yaml-cpp tags a quoted scalar "!" (non-specific) and a plain one "?".
+    return n.Tag() == "!";
+}
+
+bool has_control_char(std::string_view s)
+{
+    for (const char ch : s) {
+        const auto u = static_cast<unsigned char>(ch);
+        if (u < 0x20 || u == 0x7f)
+            return true;
+    }
+    return false;
+}
+
+bool is_multicast(const IpAddr &a)
+{
+    if (a.family == Family::ipv4)
+        return (a.bytes[0] & 0xf0) == 0xe0;
+    return a.bytes[0] == 0xff;
+}
+
+bool is_unspecified(const IpAddr &a)
+{
+    const size_t len = a.family == Family::ipv4 ? 4 : 16;
+    for (size_t i = 0; i < len; ++i)
+        if (a.bytes[i] != 0)
+            return false;
+    return true;
+}
+
+const char *family_name(Family f)
+{
+    switch (f) {
+    case Family::ipv4:
+        return "IPv4";
+    case Family::ipv6:
+        return "IPv6";
+    case Family::none:
+        break;
+    }
+    return "IPv4 or IPv6";
+}
+
+} // namespace
+
+std::string join_names(const std::vector<std::string_view> &names, std::string_view sep)
+{
+    std::string out;
+    for (size_t i = 0; i < names.size(); ++i) {
+        if (i > 0)
+            out += sep;
+        out += names[i];
+    }
+    return out;
+}
+
+int mark_line(const YAML::Mark &m) noexcept
+{
+    return m.is_null() || m.line < 0 ? 0 : m.line + 1;
+}
+
+int mark_column(const YAML::Mark &m) noexcept
+{
+    return m.is_null() || m.column < 0 ? 0 : m.column + 1;
+}
+
+std::string child_path(const std::string &parent, std::string_view key)
+{
+    if (parent.empty())
+        return std::string(key);
+    return fmt::format("{}.{}", parent, key);
+}
+
+Cursor::Cursor(const std::string &file, YAML::Node node, std::string path, YAML::Mark fallback)
+    : file_(&file), node_(std::move(node)), path_(std::move(path)), fallback_(fallback)
+{
+}
+
+YAML::Mark Cursor::mark() const
+{
+    if (!node_.IsDefined() || node_.IsNull() || node_.Mark().is_null())
+        return fallback_;
+    return node_.Mark();
+}
+
+void Cursor::fail(const std::string &message) const
+{
+    fail_at(path_, message);
+}
+
+void Cursor::fail_at(const std::string &key, const std::string &message) const
+{
+    const YAML::Mark m = mark();
+    throw ConfigError(*file_, mark_line(m), mark_column(m), key, message);
+}
+
+std::string Cursor::describe() const
+{
+    if (!node_.IsDefined() || node_.IsNull())
+        return "nothing";
+    if (node_.IsSequence())
+        return "a sequence";
+    if (node_.IsMap())
+        return "a mapping";
+    if (is_quoted(node_))
+        return "the quoted string " + quote(node_.Scalar());
+    return quote(node_.Scalar());
+}
+
+std::string Cursor::scalar_text(const std::string &what) const
+{
+    if (!node_.IsDefined() || !node_.IsScalar())
+        fail(fmt::format("expected {}, got {}", what, describe()));
+    return node_.Scalar();
+}
+
+std::string Cursor::plain_scalar(const std::string &what) const
+{
+    std::string text = scalar_text(what);
+    if (is_quoted(node_))
+        fail(fmt::format("expected {}, got {}", what, describe()));
+    return text;
+}
+
+uint64_t Cursor::as_uint(uint64_t min, uint64_t max) const
+{
+    const std::string what = fmt::format("an integer from {} to {}", min, max);
+    const std::string text = plain_scalar(what);
+    // from_chars takes no sign, no "0x" and no exponent: exactly plain decimal.
+    uint64_t v = 0;
+    const char *first = text.data();
+    const char *last = first + text.size();
+    const auto [end, ec] = std::from_chars(first, last, v);
+    if (text.empty() || ec != std::errc{} || end != last)
+        fail(fmt::format("expected {}, got {}", what, describe()));
+    if (text.size() > 1 && text[0] == '0')
+        fail(fmt::format("expected {}, got {} (a leading zero is octal in YAML 1.1: write it "
+                         "without)",
+                         what, describe()));
+    if (v < min || v > max)
+        fail(fmt::format("expected {}, got {}", what, text));
+    return v;
+}
+
+bool Cursor::as_bool() const
+{
+    const std::string text = plain_scalar("true or false");
+    if (text == "true")
+        return true;
+    if (text == "false")
+        return false;
+    fail(fmt::format("expected true or false, got {}", describe()));
+}
+
+std::string Cursor::as_string(bool allow_empty) const
+{
+    std::string text = scalar_text("a string");
+    if (text.empty() && !allow_empty)
+        fail("expected a non-empty string, got an empty one");
+    if (has_control_char(text))
+        fail(fmt::format("expected a string without control characters, got {}", describe()));
+    return text;
+}
+
+std::string Cursor::as_name(size_t max_len) const
+{
+    const std::string what =
+        fmt::format("a name of 1 to {} letters, digits, '_', '-' or '.'", max_len);
+    std::string text = scalar_text(what);
+    bool ok = !text.empty() && text.size() <= max_len;
+    for (const char ch : text) {
+        const bool alnum =
+            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        ok = ok && (alnum || ch == '_' || ch == '-' || ch == '.');
+    }
+    if (!ok)
+        fail(fmt::format("expected {}, got {}", what, describe()));
+    return text;
+}
+
+IpAddr Cursor::as_ip(Family want) const
+{
+    const std::string what = fmt::format("a unicast {} address", family_name(want));
+    const std::string text = scalar_text(what);
+    const auto addr = IpAddr::parse(text);
+    if (!addr)
+        fail(fmt::format("expected {}, got {}", what, describe()));
+    if (want != Family::none && addr->family != want)
+        fail(fmt::format("expected {}, got the {} address {}", what, family_name(addr->family),
+                         quote(text)));
+    if (is_unspecified(*addr))
+        fail(fmt::format("expected {}, got the unspecified address {}", what, quote(text)));
+    if (is_multicast(*addr))
+        fail(fmt::format("expected {}, got the multicast address {}", what, quote(text)));
+    if (addr->family == Family::ipv4 && addr->v4_be() == 0xffffffffu)
+        fail(fmt::format("expected {}, got the broadcast address {}", what, quote(text)));
+    return *addr;
+}
+
+MacAddr Cursor::as_mac() const
+{
+    const std::string what = "a unicast MAC address like 02:00:5e:00:53:01";
+    const std::string text = scalar_text(what);
+    const auto mac = MacAddr::parse(text);
+    if (!mac)
+        fail(fmt::format("expected {}, got {}", what, describe()));
+    // The least significant bit of the first octet is the group bit (IEEE 802).
+    if ((mac->bytes[0] & 0x01) != 0)
+        fail(fmt::format("expected {}, got the group (multicast) address {}", what, quote(text)));
+    if (*mac == MacAddr{})
+        fail(fmt::format("expected {}, got the all-zero address", what));
+    return *mac;
+}
+
+std::vector<Cursor> Cursor::items() const
+{
+    std::vector<Cursor> out;
+    if (!node_.IsDefined() || node_.IsNull())
+        return out;
+    if (!node_.IsSequence())
+        fail(fmt::format("expected a sequence, got {}", describe()));
+    size_t i = 0;
+    for (const auto &item : node_) {
+        // An empty item ("- " then a newline) has no mark of its own: point at the list.
+        const YAML::Mark fallback = item.Mark().is_null() ? mark() : item.Mark();
+        out.emplace_back(*file_, item, fmt::format("{}[{}]", path_, i), fallback);
+        ++i;
+    }
+    return out;
+}
+
+MapReader Cursor::as_map(std::initializer_list<std::string_view> allowed) const
+{
+    std::vector<std::pair<std::string, Cursor>> entries;
+    std::vector<int> key_lines; // parallel to entries, for the duplicate-key message
+    if (!node_.IsDefined() || node_.IsNull())
+        return MapReader(*this, std::move(entries));
+    if (!node_.IsMap())
+        fail(fmt::format("expected a mapping, got {}", describe()));
+
+    for (auto it = node_.begin(); it != node_.end(); ++it) {
+        // Copies: yaml-cpp's it->first lives in a temporary proxy, a reference would dangle.
+        const YAML::Node key_node = it->first;
+        const YAML::Node value_node = it->second;
+        const YAML::Mark key_mark = key_node.Mark().is_null() ? mark() : key_node.Mark();
+        const Cursor key_cursor(*file_, key_node, path_, key_mark);
+        if (!key_node.IsScalar())
+            key_cursor.fail(fmt::format("expected a key name, got {}", key_cursor.describe()));
+        const std::string key = key_node.Scalar();
+        const std::string path = child_path(path_, key);
+
+        bool known = false;
+        for (const auto a : allowed)
+            known = known || a == key;
+        if (!known)
+            key_cursor.fail_at(
+                path, fmt::format("unknown key {}; allowed keys: {}", quote(key),
+                                  join_names(std::vector<std::string_view>(allowed), ", ")));
+        // yaml-cpp keeps both entries of a repeated key and lookups see the first:
+        // a later, silently ignored value is exactly the mistake to report.
+        for (size_t i = 0; i < entries.size(); ++i)
+            if (entries[i].first == key)
+                key_cursor.fail_at(path, fmt::format("duplicate key {} (first at line {})",
+                                                     quote(key), key_lines[i]));
+        entries.emplace_back(key, Cursor(*file_, value_node, path, key_mark));
+        key_lines.push_back(mark_line(key_mark));
+    }
+    return MapReader(*this, std::move(entries));
+}
+
+std::optional<Cursor> MapReader::find(std::string_view key) const
+{
+    for (const auto &[k, c] : entries_)
+        if (k == key)
+            return c;
+    return std::nullopt;
+}
+
+Cursor MapReader::require(std::string_view key) const
+{
+    if (auto c = find(key))
+        return *c;
+    self_.fail_at(child_path(self_.path(), key),
+                  fmt::format("missing required key {}", quote(key)));
+}
+
+void MapReader::bool_if(std::string_view key, bool &out) const
+{
+    if (auto c = find(key))
+        out = c->as_bool();
+}
+
+} // namespace flowhome::config_detail

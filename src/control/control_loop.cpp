@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "flowhome/control.hpp"
+
+#include <rte_cycles.h>
+#include <rte_pause.h>
+#include <rte_ring_elem.h>
+
+namespace flowhome {
+namespace {
+
+constexpr unsigned kDrainBurst = 64;
+/* Entries examined per ageing slice, and slices per second: a 1M-entry
+ * table is swept in about 2 s without ever holding the loop for long. */
+constexpr uint32_t kAgeBudget = 4096;
+constexpr uint64_t kAgeSlicesPerSecond = 256;
+
+uint16_t clamp_timeout(uint32_t s) noexcept
+{
+    /* Record ages are computed modulo 2^16 s. */
+    return static_cast<uint16_t>(s > 32767 ? 32767 : s);
+}
+
+} // namespace
+
+void ControlLoop::apply(const ControlMsg &msg) noexcept
+{
+    stats_.msgs.add();
+    const uint16_t now = p_.clock->epoch.load(std::memory_order_relaxed);
+    const auto existing = p_.table->lookup(msg.key);
+
+    switch (msg.type) {
+    case ControlMsgType::claim: {
+        /* First claim wins here; a claim for a key already owned (by
+         * anybody) leaves the record alone. */
+        if (existing) {
+            stats_.claims_existing.add();
+            return;
+        }
+        const OwnerRecord rec{.owner = p_.self, .version = version_, .epoch = now};
+        switch (p_.table->upsert(msg.key, rec)) {
+        case UpsertResult::inserted:
+        case UpsertResult::updated:
+            stats_.claims_inserted.add();
+            break;
+        case UpsertResult::full:
+            stats_.table_full.add();
+            break;
+        case UpsertResult::error:
+            stats_.table_errors.add();
+            break;
+        }
+        return;
+    }
+    case ControlMsgType::refresh: {
+        if (!existing || existing->owner != p_.self) {
+            stats_.refresh_not_owner.add();
+            return;
+        }
+        OwnerRecord rec = *existing;
+        rec.epoch = now;
+        if (p_.table->upsert(msg.key, rec) == UpsertResult::updated)
+            stats_.refreshes.add();
+        else
+            stats_.table_errors.add();
+        return;
+    }
+    }
+}
+
+unsigned ControlLoop::poll_once(uint64_t now_tsc) noexcept
+{
+    const uint64_t hz = rte_get_tsc_hz();
+    if (start_tsc_ == 0)
+        start_tsc_ = now_tsc;
+    p_.clock->epoch.store(static_cast<uint16_t>((now_tsc - start_tsc_) / hz),
+                          std::memory_order_relaxed);
+
+    unsigned work = 0;
+    ControlMsg msgs[kDrainBurst];
+    if (p_.from_workers != nullptr) {
+        const unsigned n = rte_ring_dequeue_burst_elem(p_.from_workers, msgs, sizeof(ControlMsg),
+                                                       kDrainBurst, nullptr);
+        for (unsigned i = 0; i < n; ++i)
+            apply(msgs[i]);
+        work += n;
+    }
+
+    if (now_tsc >= next_age_tsc_) {
+        next_age_tsc_ = now_tsc + hz / kAgeSlicesPerSecond;
+        const AgeResult r =
+            p_.table->age(p_.clock->epoch.load(std::memory_order_relaxed),
+                          clamp_timeout(p_.timeouts.tcp_idle_timeout_s),
+                          clamp_timeout(p_.timeouts.udp_idle_timeout_s), kAgeBudget);
+        stats_.aged_out.add(r.expired);
+        work += r.expired;
+    }
+    return work;
+}
+
+int ControlLoop::run() noexcept
+{
+    uint32_t idle = 0;
+    while (!p_.stop->load(std::memory_order_relaxed)) {
+        if (poll_once(rte_rdtsc()) != 0) {
+            idle = 0;
+            continue;
+        }
+        if (++idle >= p_.backoff.idle_polls && p_.backoff.sleep_us != 0)
+            rte_delay_us_sleep(p_.backoff.sleep_us);
+        else
+            rte_pause();
+    }
+    return 0;
+}
+
+} // namespace flowhome

@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Datapath: recognises packets a peer tunnelled to us (GENEVE, IP-in-IP),
+ * checks them and strips the outer headers. Runs on the worker cores:
+ * noexcept, no allocation; every refusal is a counted DropReason and leaves
+ * the mbuf as it was.
+ *
+ * The outer headers were parsed by parse_packet(); the GENEVE header and
+ * options are read here, from the first segment only, and every offset is
+ * checked against both the first segment and the outer datagram's end.
+ */
+#include "flowhome/encap.hpp"
+#include "flowhome/wire.hpp"
+
+#include <cstddef>
+#include <cstring>
+
+#include <rte_byteorder.h>
+#include <rte_mbuf.h>
+
+namespace flowhome {
+namespace {
+
+using namespace wire;
+
+/* RFC 8926 section 3.4 / 3.5 field masks. */
+constexpr uint8_t kGeneveVersionShift = 6;
+constexpr uint8_t kGeneveOptLenMask = 0x3F;
+constexpr uint8_t kGeneveOamBit = 0x80;
+constexpr uint8_t kGeneveOptionCritical = 0x80;
+constexpr uint8_t kGeneveOptionLenMask = 0x1F;
+
+DecapResult dropped(DecapResult r, DropReason why) noexcept
+{
+    r.status = DecapStatus::drop;
+    r.drop = why;
+    return r;
+}
+
+/* The outer destination must be one of ours: anything else is not a tunnel to us. */
+bool addressed_to_us(const uint8_t *ip, const ParsedPacket &outer, const DecapConfig &cfg) noexcept
+{
+    if (outer.family == Family::ipv4)
+        return cfg.local_v4 && cfg.local_v4->family == Family::ipv4 &&
+               std::memcmp(ip + 16, cfg.local_v4->bytes.data(), 4) == 0;
+    return cfg.local_v6 && cfg.local_v6->family == Family::ipv6 &&
+           std::memcmp(ip + 24, cfg.local_v6->bytes.data(), 16) == 0;
+}
+
+/*
+ * The outer IP datagram may be followed by Ethernet padding (a short
+ * IP-in-IP packet fills a 60-byte frame). Remove it with the outer headers
+ * so the inner frame ends where the inner packet does; padding that spans
+ * segments is left to the inner parser, which reads the inner IP length.
+ */
+void trim_to(rte_mbuf *m, uint32_t end) noexcept
+{
+    if (rte_pktmbuf_pkt_len(m) <= end)
+        return;
+    const uint32_t excess = rte_pktmbuf_pkt_len(m) - end;
+    if (excess <= rte_pktmbuf_data_len(rte_pktmbuf_lastseg(m)))
+        rte_pktmbuf_trim(m, static_cast<uint16_t>(excess));
+}
+
+/*
+ * The RX offload flags describe the outer headers (or, on tunnel-aware NICs,
+ * an inner header at offsets that no longer hold): forget them so the inner
+ * checksums are verified in software.
+ */
+void forget_rx_offloads(rte_mbuf *m) noexcept
+{
+    m->ol_flags &= ~(RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK |
+                     RTE_MBUF_F_RX_OUTER_IP_CKSUM_BAD | RTE_MBUF_F_RX_OUTER_L4_CKSUM_MASK);
+    m->packet_type = 0;
+}
+
+/*
+ * Replaces everything before @p inner_off with a 14-byte Ethernet header that
+ * keeps the outer MAC addresses (VLAN tags go). Preconditions: inner_off >= 14
+ * and inner_off <= the first segment's length.
+ */
+void strip_to_ip(rte_mbuf *m, uint32_t inner_off, uint16_t ether_type) noexcept
+{
+    uint8_t macs[12];
+    std::memcpy(macs, rte_pktmbuf_mtod(m, const uint8_t *), sizeof(macs));
+    auto *eth = reinterpret_cast<uint8_t *>(
+        rte_pktmbuf_adj(m, static_cast<uint16_t>(inner_off - kEthHeaderLen)));
+    std::memcpy(eth, macs, sizeof(macs));
+    store16(eth + 12, ether_type);
+}
+
+/* True when the first byte of an inner IP packet carries the version its label promised. */
+bool version_matches(uint8_t first_byte, uint16_t ether_type) noexcept
+{
+    return (first_byte >> 4) == (ether_type == kEtherTypeIpv4 ? 4 : 6);
+}
+
+DecapResult decap_geneve(rte_mbuf *m, const ParsedPacket &outer, uint32_t ip_end,
+                         DecapResult r) noexcept
+{
+    const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
+    const uint32_t seg_len = rte_pktmbuf_data_len(m);
+
+    /* The UDP datagram bounds the GENEVE packet (RFC 768 length; the parser checked it). */
+    const uint32_t udp = outer.l4_offset;
+    if (udp == 0 || udp + kUdpHeaderLen > ip_end || udp + kUdpHeaderLen > seg_len)
+        return dropped(r, DropReason::geneve_truncated);
+    const uint32_t udp_len = load16(frame + udp + 4);
+    if (udp_len < kUdpHeaderLen || udp + udp_len > ip_end)
+        return dropped(r, DropReason::geneve_truncated);
+    const uint32_t udp_end = udp + udp_len;
+
+    /* RFC 8926 section 3.4: the fixed 8-byte header, inside the datagram and the first segment. */
+    const uint32_t gnv = udp + kUdpHeaderLen;
+    if (gnv + kGeneveHeaderLen > udp_end || gnv + kGeneveHeaderLen > seg_len)
+        return dropped(r, DropReason::geneve_truncated);
+    const uint8_t *g = frame + gnv;
+    /* "Packets received by a tunnel endpoint with an unknown version MUST be dropped." */
+    if ((g[0] >> kGeneveVersionShift) != 0)
+        return dropped(r, DropReason::geneve_bad_version);
+    const uint32_t opts = gnv + kGeneveHeaderLen;
+    const uint32_t opts_end = opts + 4u * (g[0] & kGeneveOptLenMask);
+    if (opts_end > udp_end || opts_end > seg_len)
+        return dropped(r, DropReason::geneve_truncated);
+    /*
+     * O bit: a control message for the tunnel endpoint itself. We implement
+     * no GENEVE OAM, and such packets "MUST NOT be forwarded" as data.
+     */
+    if (g[1] & kGeneveOamBit)
+        return dropped(r, DropReason::geneve_critical_option);
+
+    /*
+     * RFC 8926 section 3.5: walk the TLVs. Ours carries the redirect
+     * metadata; unknown options are skipped unless critical ("MUST drop");
+     * the C bit is only a hint that critical options are present, so it
+     * needs no separate handling. A length running past Opt Len is malformed.
+     */
+    bool have_option = false;
+    for (uint32_t pos = opts; pos < opts_end;) {
+        if (pos + kGeneveOptionHeaderLen > opts_end)
+            return dropped(r, DropReason::geneve_truncated);
+        const uint16_t opt_class = load16(frame + pos);
+        const uint8_t opt_type = frame[pos + 2];
+        const uint32_t data_len = 4u * (frame[pos + 3] & kGeneveOptionLenMask);
+        const uint32_t data = pos + kGeneveOptionHeaderLen;
+        if (data + data_len > opts_end)
+            return dropped(r, DropReason::geneve_truncated);
+        if (opt_class == kGeneveOptionClass && opt_type == kGeneveOptionType) {
+            if (data_len < kGeneveOptionDataLen)
+                return dropped(r, DropReason::geneve_truncated);
+            const uint8_t *o = frame + data;
+            r.ingress_node = load16(o + offsetof(GeneveFlowhomeOption, ingress_node));
+            r.hops = o[offsetof(GeneveFlowhomeOption, hops)];
+            r.affinity = load16(o + offsetof(GeneveFlowhomeOption, affinity));
+            r.service_version = load16(o + offsetof(GeneveFlowhomeOption, service_version));
+            have_option = true;
+        } else if (opt_type & kGeneveOptionCritical) {
+            return dropped(r, DropReason::geneve_critical_option);
+        }
+        pos = data + data_len;
+    }
+    if (!have_option) {
+        /* A plain Linux geneve device sends no option: it is the ingress, one hop taken. */
+        r.ingress_node = r.from_peer;
+        r.hops = 1;
+    }
+
+    const uint16_t protocol = load16(g + 2);
+    const uint32_t inner_len = udp_end - opts_end;
+    if (protocol == kEtherTypeTeb) {
+        if (inner_len < kEthHeaderLen)
+            return dropped(r, DropReason::geneve_truncated);
+        trim_to(m, udp_end);
+        rte_pktmbuf_adj(m, static_cast<uint16_t>(opts_end));
+    } else if (protocol == kEtherTypeIpv4 || protocol == kEtherTypeIpv6) {
+        /* Protocol 0x0800 / 0x86DD: a bare IP packet (RFC 8926 3.4); give it an Ethernet header. */
+        if (inner_len == 0 || opts_end >= seg_len)
+            return dropped(r, DropReason::geneve_truncated);
+        if (!version_matches(frame[opts_end], protocol))
+            return dropped(r, DropReason::inner_malformed);
+        trim_to(m, udp_end);
+        strip_to_ip(m, opts_end, protocol);
+    } else {
+        return dropped(r, DropReason::geneve_bad_protocol);
+    }
+    r.status = DecapStatus::ok;
+    return r;
+}
+
+/*
+ * RFC 2003 (IPv4 protocol 4), RFC 4213 (protocol 41), RFC 2473 (IPv6 next
+ * header 4 / 41): the inner packet starts where the parser found the
+ * upper-layer header, after outer IPv4 options or IPv6 extension headers.
+ */
+DecapResult decap_ipip(rte_mbuf *m, const ParsedPacket &outer, uint32_t ip_end,
+                       DecapResult r) noexcept
+{
+    const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
+    const uint32_t seg_len = rte_pktmbuf_data_len(m);
+    const uint32_t min_inner =
+        outer.l3_offset + (outer.family == Family::ipv4 ? kIpv4HeaderLen : kIpv6HeaderLen);
+    const uint32_t inner = outer.l4_offset;
+    if (inner < min_inner || inner >= ip_end || inner >= seg_len)
+        return dropped(r, DropReason::inner_malformed);
+    const uint16_t ether_type = outer.l4_proto == kProtoIpip ? kEtherTypeIpv4 : kEtherTypeIpv6;
+    if (!version_matches(frame[inner], ether_type))
+        return dropped(r, DropReason::inner_malformed);
+
+    r.ingress_node = r.from_peer;
+    r.hops = 1;
+    trim_to(m, ip_end);
+    strip_to_ip(m, inner, ether_type);
+    r.status = DecapStatus::ok;
+    return r;
+}
+
+} // namespace
+
+DecapResult decap_packet(rte_mbuf *m, const ParsedPacket &outer, const PeerDirectory &peers,
+                         const DecapConfig &cfg) noexcept
+{
+    DecapResult r;
+    const bool geneve = outer.l4_proto == kProtoUdp && outer.dst_port == cfg.geneve_port;
+    const bool ipip = outer.l4_proto == kProtoIpip || outer.l4_proto == kProtoIpv6;
+    if (!geneve && !ipip)
+        return r;
+    /*
+     * A fragmented tunnel packet cannot be decapsulated piecewise; our peers
+     * set DF. Hand fragments to the kernel path, which reassembles.
+     */
+    if (outer.fragment)
+        return r;
+
+    const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
+    const uint32_t seg_len = rte_pktmbuf_data_len(m);
+    const uint32_t ip_header = outer.family == Family::ipv4
+                                   ? kIpv4HeaderLen
+                                   : (outer.family == Family::ipv6 ? kIpv6HeaderLen : 0);
+    if (ip_header == 0 || outer.l3_offset < kEthHeaderLen || outer.l3_offset + ip_header > seg_len)
+        return r;
+    const uint8_t *ip = frame + outer.l3_offset;
+    if (!addressed_to_us(ip, outer, cfg))
+        return r;
+
+    /* Only peers may inject traffic that skips the ownership decision at the edge. */
+    if (outer.family == Family::ipv4) {
+        uint32_t src_be;
+        std::memcpy(&src_be, ip + 12, sizeof(src_be));
+        r.from_peer = peers.find_v4(src_be);
+    } else {
+        r.from_peer = peers.find_v6(ip + 8);
+    }
+    if (r.from_peer == kInvalidNode)
+        return dropped(r, DropReason::decap_unknown_peer);
+
+    uint32_t ip_end = static_cast<uint32_t>(outer.l3_offset) + outer.l3_len;
+    if (ip_end > rte_pktmbuf_pkt_len(m))
+        ip_end = rte_pktmbuf_pkt_len(m);
+
+    r = geneve ? decap_geneve(m, outer, ip_end, r) : decap_ipip(m, outer, ip_end, r);
+    if (r.status == DecapStatus::ok)
+        forget_rx_offloads(m);
+    return r;
+}
+
+} // namespace flowhome

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "flowhome/worker.hpp"
+
+#include <rte_branch_prediction.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring_elem.h>
+
+namespace flowhome {
+
+/* One packet of the burst on its way through the pipeline. */
+struct Worker::Slot {
+    rte_mbuf *m;
+    ParsedPacket p;
+    FlowKey key;
+    uint32_t hash;
+    uint8_t hops;   /* redirects already taken */
+    NodeId ingress; /* node that received it from the router */
+};
+
+uint64_t WorkerStats::total_drops() const noexcept
+{
+    uint64_t sum = 0;
+    for (const Counter &c : drops)
+        sum += c.get();
+    return sum;
+}
+
+Worker::Worker(DatapathShared &shared, unsigned index, uint16_t queue) noexcept
+    : sh_(shared), index_(index), queue_(queue)
+{
+    wire_out_.port = shared.wire_port;
+    local_out_.port = shared.local_port;
+    for (PendingClaim &p : pending_)
+        p.expires_tsc = 0;
+}
+
+void Worker::drop(rte_mbuf *m, DropReason r) noexcept
+{
+    stats_.drops[static_cast<size_t>(r)].add();
+    rte_pktmbuf_free(m);
+}
+
+void Worker::to_local(rte_mbuf *m) noexcept
+{
+    if (unlikely(local_out_.port == kNoPort)) {
+        drop(m, DropReason::no_local_port);
+        return;
+    }
+    local_out_.pkts[local_out_.n++] = m;
+}
+
+void Worker::to_wire(rte_mbuf *m) noexcept
+{
+    wire_out_.pkts[wire_out_.n++] = m;
+}
+
+bool Worker::pending_contains(const FlowKey &k, uint32_t hash, uint64_t now_tsc) const noexcept
+{
+    const PendingClaim &p = pending_[hash & (kPendingSlots - 1)];
+    return p.hash == hash && p.expires_tsc > now_tsc && p.key == k;
+}
+
+void Worker::pending_insert(const FlowKey &k, uint32_t hash, uint64_t now_tsc) noexcept
+{
+    /* Direct-mapped: a colliding newer claim evicts an older one. The cache
+     * only has to bridge the microseconds until the control core has
+     * inserted the claim, so a small one suffices. */
+    PendingClaim &p = pending_[hash & (kPendingSlots - 1)];
+    p.hash = hash;
+    p.key = k;
+    p.expires_tsc = now_tsc + sh_.claim_grace_tsc;
+}
+
+void Worker::send_control(ControlMsgType type, const FlowKey &k) noexcept
+{
+    if (unlikely(control_n_ == kBurst))
+        flush_control();
+    ControlMsg &msg = control_out_[control_n_++];
+    msg.type = type;
+    msg.key = k;
+}
+
+void Worker::flush_control() noexcept
+{
+    if (control_n_ == 0)
+        return;
+    const unsigned sent =
+        sh_.to_control == nullptr
+            ? 0
+            : rte_ring_enqueue_burst_elem(sh_.to_control, control_out_, sizeof(ControlMsg),
+                                          control_n_, nullptr);
+    /* A refused claim still served its packet locally; it is counted so an
+     * operator sees a control core that cannot keep up. */
+    for (unsigned i = sent; i < control_n_; ++i) {
+        if (control_out_[i].type == ControlMsgType::claim)
+            stats_.claim_ring_full.add();
+        else
+            stats_.refresh_ring_full.add();
+    }
+    control_n_ = 0;
+}
+
+void Worker::redirect(Slot &s, NodeId owner) noexcept
+{
+    if (s.hops >= sh_.max_hops) {
+        drop(s.m, DropReason::hop_limit);
+        return;
+    }
+    const TemplateSet *templates = sh_.templates.load(std::memory_order_acquire);
+    const EncapTemplate *t = templates == nullptr ? nullptr : templates->find(owner);
+    if (unlikely(t == nullptr)) {
+        drop(s.m, DropReason::owner_unreachable);
+        return;
+    }
+    const EncapMeta meta{
+        .flow_hash = s.hash,
+        .l3_offset = s.p.l3_offset,
+        .l3_len = s.p.l3_len,
+        .inner_family = s.p.family,
+        .ingress_node = s.ingress,
+        .hops = static_cast<uint8_t>(s.hops + 1),
+    };
+    switch (encap_packet(s.m, *t, meta)) {
+    case EncapStatus::ok:
+        stats_.redirects.add();
+        stats_.redirects_to[owner].add();
+        to_wire(s.m);
+        return;
+    case EncapStatus::too_big: {
+        /* RFC 1191 / RFC 8201: tell the sender the MTU that fits once the
+         * outer header is added, where its packet allows it. */
+        const uint32_t overhead = encapsulated_ip_length(*t, meta) - meta.l3_len;
+        const uint16_t fits = static_cast<uint16_t>(t->mtu > overhead ? t->mtu - overhead : 0);
+        stats_.drops[static_cast<size_t>(DropReason::encap_too_big)].add();
+        if (make_packet_too_big(s.m, s.p, fits, sh_.decap)) {
+            stats_.icmp_too_big.add();
+            to_wire(s.m);
+        } else {
+            rte_pktmbuf_free(s.m);
+        }
+        return;
+    }
+    case EncapStatus::no_headroom:
+        drop(s.m, DropReason::no_headroom);
+        return;
+    }
+}
+
+void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16_t epoch) noexcept
+{
+    if (hit) {
+        if (rec.owner == sh_.self) {
+            stats_.local_hits.add();
+            if (static_cast<uint16_t>(epoch - rec.epoch) >= sh_.refresh_after_s) {
+                stats_.refreshes.add();
+                send_control(ControlMsgType::refresh, s.key);
+            }
+            to_local(s.m);
+        } else {
+            redirect(s, rec.owner);
+        }
+        return;
+    }
+
+    /* Our own claim may still be on its way to the table: the ACK after a
+     * SYN arrives within microseconds. */
+    if (pending_contains(s.key, s.hash, now_tsc)) {
+        stats_.pending_hits.add();
+        to_local(s.m);
+        return;
+    }
+
+    if (is_connection_opening(s.p)) {
+        stats_.claims.add();
+        pending_insert(s.key, s.hash, now_tsc);
+        send_control(ControlMsgType::claim, s.key);
+        to_local(s.m);
+        return;
+    }
+
+    switch (sh_.miss_policy) {
+    case MissPolicy::drop:
+        drop(s.m, DropReason::miss_policy_drop);
+        return;
+    case MissPolicy::local:
+        stats_.miss_local.add();
+        to_local(s.m);
+        return;
+    case MissPolicy::hash: {
+        /* A packet already redirected here was sent by a node that chose us;
+         * it is not sent on again. */
+        const ClusterView *view = sh_.view.load(std::memory_order_acquire);
+        const NodeId pick = s.hops >= sh_.max_hops || view == nullptr
+                                ? sh_.self
+                                : rendezvous_pick(s.hash, view->eligible);
+        if (pick == sh_.self || pick == kInvalidNode) {
+            stats_.miss_local.add();
+            to_local(s.m);
+        } else {
+            stats_.miss_hash.add();
+            redirect(s, pick);
+        }
+        return;
+    }
+    }
+}
+
+void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
+{
+    while (n > kBurst) {
+        process_wire_burst(pkts, kBurst);
+        pkts += kBurst;
+        n -= kBurst;
+    }
+    stats_.rx_wire.add(n);
+
+    Slot slots[kBurst];
+    const FlowKey4 *keys4[kBurst];
+    const FlowKey6 *keys6[kBurst];
+    uint32_t hashes4[kBurst];
+    uint32_t hashes6[kBurst];
+    uint8_t slot4[kBurst];
+    uint8_t slot6[kBurst];
+    unsigned n4 = 0;
+    unsigned n6 = 0;
+    unsigned ns = 0;
+
+    for (uint16_t i = 0; i < n; ++i) {
+        if (i + 3 < n)
+            rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void *));
+        rte_mbuf *m = pkts[i];
+        Slot &s = slots[ns];
+        s.m = m;
+        s.hops = 0;
+        s.ingress = sh_.self;
+
+        const uint8_t *data = rte_pktmbuf_mtod(m, const uint8_t *);
+        const bool csum_good =
+            (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+        ParseStatus st = parse_packet(data, m->data_len, m->pkt_len, s.p, csum_good);
+        if (unlikely(st == ParseStatus::drop)) {
+            drop(m, s.p.drop);
+            continue;
+        }
+        if (st == ParseStatus::not_ip) {
+            stats_.passthrough.add();
+            to_local(m);
+            continue;
+        }
+
+        const DecapResult d = decap_packet(m, s.p, *sh_.peers, sh_.decap);
+        if (d.status == DecapStatus::drop) {
+            drop(m, d.drop);
+            continue;
+        }
+        if (d.status == DecapStatus::ok) {
+            stats_.decapsulated.add();
+            data = rte_pktmbuf_mtod(m, const uint8_t *);
+            st = parse_packet(data, m->data_len, m->pkt_len, s.p, false);
+            if (unlikely(st != ParseStatus::ok)) {
+                drop(m, DropReason::inner_malformed);
+                continue;
+            }
+            s.hops = d.hops;
+            s.ingress = d.ingress_node;
+        }
+
+        if (!sh_.vips->match(data, s.p)) {
+            stats_.passthrough.add();
+            to_local(m);
+            continue;
+        }
+        if (unlikely(s.p.fragment)) {
+            drop(m, DropReason::vip_fragment);
+            continue;
+        }
+        if (s.p.l4_proto != kProtoTcp && s.p.l4_proto != kProtoUdp) {
+            /* ICMP to a VIP (echo, errors about our replies): the local
+             * stack answers it. */
+            stats_.passthrough.add();
+            to_local(m);
+            continue;
+        }
+
+        s.key = flow_key_of(data, s.p);
+        s.hash = flow_hash(s.key);
+        if (s.key.family == Family::ipv4) {
+            keys4[n4] = &s.key.v4;
+            hashes4[n4] = s.hash;
+            slot4[n4++] = static_cast<uint8_t>(ns);
+        } else {
+            keys6[n6] = &s.key.v6;
+            hashes6[n6] = s.hash;
+            slot6[n6++] = static_cast<uint8_t>(ns);
+        }
+        ++ns;
+    }
+
+    /* One bulk lookup per family for the whole burst: rte_hash pipelines
+     * the bucket and key prefetches across the keys. */
+    OwnerRecord rec4[kBurst];
+    OwnerRecord rec6[kBurst];
+    const uint64_t hits4 = sh_.table->lookup_bulk4(keys4, hashes4, n4, rec4);
+    const uint64_t hits6 = sh_.table->lookup_bulk6(keys6, hashes6, n6, rec6);
+
+    const uint64_t now = rte_rdtsc();
+    const uint16_t epoch = sh_.clock->epoch.load(std::memory_order_relaxed);
+    for (unsigned i = 0; i < n4; ++i)
+        decide(slots[slot4[i]], (hits4 >> i) & 1, rec4[i], now, epoch);
+    for (unsigned i = 0; i < n6; ++i)
+        decide(slots[slot6[i]], (hits6 >> i) & 1, rec6[i], now, epoch);
+
+    flush_control();
+}
+
+void Worker::process_local_burst(rte_mbuf **pkts, uint16_t n) noexcept
+{
+    stats_.rx_local.add(n);
+    stats_.from_local.add(n);
+    for (uint16_t i = 0; i < n; ++i) {
+        if (unlikely(wire_out_.n == RTE_DIM(wire_out_.pkts)))
+            flush();
+        to_wire(pkts[i]);
+    }
+}
+
+void Worker::send_batch(TxBatch &b, uint16_t queue, WorkerStats &stats, Counter &tx) noexcept
+{
+    if (b.n == 0)
+        return;
+    const uint16_t sent = rte_eth_tx_burst(b.port, queue, b.pkts, b.n);
+    tx.add(sent);
+    if (unlikely(sent < b.n)) {
+        stats.drops[static_cast<size_t>(DropReason::tx_full)].add(b.n - sent);
+        rte_pktmbuf_free_bulk(b.pkts + sent, b.n - sent);
+    }
+    b.n = 0;
+}
+
+void Worker::flush() noexcept
+{
+    send_batch(wire_out_, queue_, stats_, stats_.tx_wire);
+    send_batch(local_out_, queue_, stats_, stats_.tx_local);
+}
+
+uint16_t Worker::poll_once() noexcept
+{
+    rte_mbuf *pkts[kBurst];
+    uint16_t got = rte_eth_rx_burst(sh_.wire_port, queue_, pkts, kBurst);
+    if (got != 0)
+        process_wire_burst(pkts, got);
+    if (sh_.local_port != kNoPort) {
+        const uint16_t n = rte_eth_rx_burst(sh_.local_port, queue_, pkts, kBurst);
+        if (n != 0)
+            process_local_burst(pkts, n);
+        got = static_cast<uint16_t>(got + n);
+    }
+    flush();
+    return got;
+}
+
+int Worker::run() noexcept
+{
+    rte_rcu_qsbr_thread_register(sh_.qsbr, index_);
+    rte_rcu_qsbr_thread_online(sh_.qsbr, index_);
+
+    const BackoffConfig &bo = sh_.backoff;
+    const uint32_t sleep_after = bo.idle_polls;
+    uint32_t idle = 0;
+
+    while (!sh_.stop.load(std::memory_order_relaxed)) {
+        const uint16_t got = poll_once();
+        rte_rcu_qsbr_quiescent(sh_.qsbr, index_);
+
+        if (got != 0) {
+            idle = 0;
+            continue;
+        }
+        /* Back off when idle so that several processes can share a few
+         * cores: pause first, then sleep. While asleep the worker holds no
+         * table reference, so it goes offline and never delays an RCU grace
+         * period. */
+        ++idle;
+        if (bo.sleep_us != 0 && idle >= sleep_after) {
+            rte_rcu_qsbr_thread_offline(sh_.qsbr, index_);
+            rte_delay_us_sleep(bo.sleep_us);
+            rte_rcu_qsbr_thread_online(sh_.qsbr, index_);
+            stats_.idle_sleeps.add();
+        } else if (idle >= bo.pause_polls) {
+            rte_pause();
+        }
+    }
+
+    rte_rcu_qsbr_thread_offline(sh_.qsbr, index_);
+    rte_rcu_qsbr_thread_unregister(sh_.qsbr, index_);
+    return 0;
+}
+
+} // namespace flowhome

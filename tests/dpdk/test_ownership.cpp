@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <arpa/inet.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <rte_hash.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+
+#include "flowhome/ownership.hpp"
+
+using namespace flowhome;
+
+namespace {
+
+/* An RCU variable for up to four reader threads, freed with the test. */
+struct Qsbr {
+    rte_rcu_qsbr *v;
+    explicit Qsbr(unsigned readers = 4)
+    {
+        v = static_cast<rte_rcu_qsbr *>(
+            rte_zmalloc(nullptr, rte_rcu_qsbr_get_memsize(readers), RTE_CACHE_LINE_SIZE));
+        REQUIRE(v != nullptr);
+        REQUIRE(rte_rcu_qsbr_init(v, readers) == 0);
+    }
+    ~Qsbr() { rte_free(v); }
+};
+
+int g_table_seq = 0;
+
+OwnershipTable::Params params(rte_rcu_qsbr *v, uint32_t cap4, uint32_t cap6 = 64)
+{
+    return {.name = "t" + std::to_string(++g_table_seq),
+            .capacity_ipv4 = cap4,
+            .capacity_ipv6 = cap6,
+            .socket_id = -1,
+            .qsbr = v};
+}
+
+FlowKey key4(uint32_t i, uint8_t proto = kProtoTcp)
+{
+    /* 192.0.2.x clients toward VIP 198.51.100.1:80 */
+    return FlowKey::make4(htonl(0xC0000200u | (i & 0xFF)), htons(static_cast<uint16_t>(1024 + i)),
+                          htonl(0xC6336401u), htons(80), proto);
+}
+
+FlowKey key6(uint32_t i)
+{
+    uint8_t client[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    uint8_t vip[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x01};
+    client[15] = static_cast<uint8_t>(i);
+    return FlowKey::make6(client, htons(static_cast<uint16_t>(2000 + i)), vip, htons(443),
+                          kProtoTcp);
+}
+
+} // namespace
+
+TEST_CASE("records round-trip through the data word", "[ownership]")
+{
+    const OwnerRecord r{
+        .owner = 4095, .version = 0xBEEF, .epoch = 0xFFFF, .flags = 0x81, .reserved = 7};
+    REQUIRE(OwnerRecord::unpack(r.pack()) == r);
+}
+
+TEST_CASE("insert, look up, update and remove, both families", "[ownership]")
+{
+    Qsbr q;
+    OwnershipTable t(params(q.v, 1024));
+    const FlowKey a = key4(1);
+    const FlowKey b = key6(1);
+
+    REQUIRE_FALSE(t.lookup(a));
+    REQUIRE(t.upsert(a, {.owner = 2, .version = 1}) == UpsertResult::inserted);
+    REQUIRE(t.upsert(b, {.owner = 3, .version = 1}) == UpsertResult::inserted);
+    REQUIRE(t.lookup(a)->owner == 2);
+    REQUIRE(t.lookup(b)->owner == 3);
+    REQUIRE(t.count(Family::ipv4) == 1);
+    REQUIRE(t.count(Family::ipv6) == 1);
+
+    REQUIRE(t.upsert(a, {.owner = 5, .version = 2}) == UpsertResult::updated);
+    REQUIRE(t.lookup(a)->owner == 5);
+    REQUIRE(t.lookup(a)->version == 2);
+    REQUIRE(t.count(Family::ipv4) == 1);
+
+    REQUIRE(t.remove(a));
+    REQUIRE_FALSE(t.remove(a));
+    REQUIRE_FALSE(t.lookup(a));
+    REQUIRE(t.lookup(b));
+
+    FlowKey none;
+    REQUIRE(t.upsert(none, {}) == UpsertResult::error);
+}
+
+TEST_CASE("the table hashes keys with flow_hash", "[ownership]")
+{
+    /* Workers pass flow_hash() values to the _with_hash lookups: the
+     * table's own hash must be the same function. */
+    Qsbr q;
+    OwnershipTable t(params(q.v, 64));
+    for (uint32_t i = 0; i < 50; ++i) {
+        const FlowKey k4 = key4(i);
+        const FlowKey k6 = key6(i);
+        REQUIRE(rte_hash_hash(t.hash4(), &k4.v4) == flow_hash(k4));
+        REQUIRE(rte_hash_hash(t.hash6(), &k6.v6) == flow_hash(k6));
+    }
+}
+
+TEST_CASE("bulk lookup reports hits and records", "[ownership]")
+{
+    Qsbr q;
+    OwnershipTable t(params(q.v, 1024));
+    std::vector<FlowKey> keys;
+    for (uint32_t i = 0; i < 40; ++i) {
+        keys.push_back(key4(i));
+        if (i % 3 == 0)
+            REQUIRE(t.upsert(keys.back(), {.owner = static_cast<NodeId>(i + 1)}) ==
+                    UpsertResult::inserted);
+    }
+    const FlowKey4 *ptrs[40];
+    uint32_t hashes[40];
+    OwnerRecord recs[40];
+    for (unsigned i = 0; i < 40; ++i) {
+        ptrs[i] = &keys[i].v4;
+        hashes[i] = flow_hash(keys[i]);
+    }
+    const uint64_t hits = t.lookup_bulk4(ptrs, hashes, 40, recs);
+    for (unsigned i = 0; i < 40; ++i) {
+        INFO("key " << i);
+        REQUIRE(((hits >> i) & 1) == (i % 3 == 0 ? 1u : 0u));
+        if (i % 3 == 0)
+            REQUIRE(recs[i].owner == i + 1);
+    }
+}
+
+TEST_CASE("an insert into a full table is a counted refusal", "[ownership]")
+{
+    Qsbr q;
+    constexpr uint32_t kCap = 256;
+    OwnershipTable t(params(q.v, kCap));
+    uint32_t inserted = 0;
+    for (uint32_t i = 0; i < kCap; ++i)
+        inserted += t.upsert(key4(i), {.owner = 1}) == UpsertResult::inserted;
+    /* The extendable bucket table makes capacity exact. */
+    REQUIRE(inserted == kCap);
+    REQUIRE(t.upsert(key4(kCap), {.owner = 1}) == UpsertResult::full);
+    REQUIRE(t.count(Family::ipv4) == kCap);
+    REQUIRE_FALSE(t.lookup(key4(kCap)));
+    for (uint32_t i = 0; i < kCap; ++i)
+        REQUIRE(t.lookup(key4(i)));
+    /* An existing key can still be updated when the table is full. */
+    REQUIRE(t.upsert(key4(7), {.owner = 9}) == UpsertResult::updated);
+}
+
+TEST_CASE("a deleted slot is reused only after readers pass a quiescent state", "[ownership][rcu]")
+{
+    Qsbr q(1);
+    constexpr uint32_t kCap = 64;
+    OwnershipTable t(params(q.v, kCap));
+    for (uint32_t i = 0; i < kCap; ++i)
+        REQUIRE(t.upsert(key4(i), {.owner = 1}) == UpsertResult::inserted);
+
+    /* A reader is online and has not reported since: it may still hold the
+     * deleted key's slot. */
+    REQUIRE(rte_rcu_qsbr_thread_register(q.v, 0) == 0);
+    rte_rcu_qsbr_thread_online(q.v, 0);
+
+    REQUIRE(t.remove(key4(0)));
+    REQUIRE(t.upsert(key4(1000), {.owner = 2}) == UpsertResult::full);
+
+    rte_rcu_qsbr_quiescent(q.v, 0);
+    REQUIRE(t.upsert(key4(1000), {.owner = 2}) == UpsertResult::inserted);
+    REQUIRE(t.lookup(key4(1000))->owner == 2);
+
+    rte_rcu_qsbr_thread_offline(q.v, 0);
+    rte_rcu_qsbr_thread_unregister(q.v, 0);
+}
+
+TEST_CASE("readers see consistent records while the writer inserts and deletes",
+          "[ownership][concurrency]")
+{
+    Qsbr q(1);
+    OwnershipTable t(params(q.v, 8192));
+    constexpr uint32_t kStable = 64;
+    /* Stable keys are always present; their record flips between two valid
+     * values. Churn keys come and go. */
+    auto stable_a = [](uint32_t i) {
+        return OwnerRecord{.owner = static_cast<NodeId>(i + 1), .version = 1, .epoch = 10};
+    };
+    auto stable_b = [](uint32_t i) {
+        return OwnerRecord{.owner = static_cast<NodeId>(i + 100), .version = 2, .epoch = 20};
+    };
+    std::vector<FlowKey> stable;
+    for (uint32_t i = 0; i < kStable; ++i) {
+        stable.push_back(key4(i));
+        REQUIRE(t.upsert(stable.back(), stable_a(i)) == UpsertResult::inserted);
+    }
+
+    std::atomic<bool> done{false};
+    std::atomic<uint64_t> lookups{0}, misses{0}, torn{0};
+    std::thread reader([&] {
+        rte_rcu_qsbr_thread_register(q.v, 0);
+        rte_rcu_qsbr_thread_online(q.v, 0);
+        const FlowKey4 *ptrs[kStable];
+        uint32_t hashes[kStable];
+        OwnerRecord recs[kStable];
+        for (uint32_t i = 0; i < kStable; ++i) {
+            ptrs[i] = &stable[i].v4;
+            hashes[i] = flow_hash(stable[i]);
+        }
+        while (!done.load()) {
+            const uint64_t hits = t.lookup_bulk4(ptrs, hashes, kStable, recs);
+            for (uint32_t i = 0; i < kStable; ++i) {
+                if (!((hits >> i) & 1))
+                    misses.fetch_add(1);
+                else if (!(recs[i] == stable_a(i)) && !(recs[i] == stable_b(i)))
+                    torn.fetch_add(1);
+            }
+            lookups.fetch_add(kStable);
+            rte_rcu_qsbr_quiescent(q.v, 0);
+        }
+        rte_rcu_qsbr_thread_offline(q.v, 0);
+        rte_rcu_qsbr_thread_unregister(q.v, 0);
+    });
+
+    uint64_t churn_inserts = 0;
+    for (uint32_t round = 0; round < 200; ++round) {
+        for (uint32_t i = 0; i < 2000; ++i)
+            churn_inserts +=
+                t.upsert(key6(i % 250 + round % 3), {.owner = 7}) == UpsertResult::inserted;
+        for (uint32_t i = 0; i < 2000; ++i) {
+            const FlowKey k = key4(1000 + i);
+            t.upsert(k, {.owner = 8});
+            t.remove(k);
+        }
+        for (uint32_t i = 0; i < kStable; ++i)
+            t.upsert(stable[i], round % 2 ? stable_b(i) : stable_a(i));
+    }
+    done.store(true);
+    reader.join();
+
+    REQUIRE(lookups.load() > 0);
+    REQUIRE(misses.load() == 0);
+    REQUIRE(torn.load() == 0);
+    REQUIRE(churn_inserts > 0);
+}
+
+TEST_CASE("idle entries age out by protocol; pinned ones stay", "[ownership][ageing]")
+{
+    Qsbr q;
+    OwnershipTable t(params(q.v, 1024));
+    const FlowKey tcp = key4(1, kProtoTcp);
+    const FlowKey udp = key4(2, kProtoUdp);
+    const FlowKey pinned = key4(3, kProtoUdp);
+    const FlowKey fresh = key6(4);
+    REQUIRE(t.upsert(tcp, {.owner = 1, .epoch = 100}) == UpsertResult::inserted);
+    REQUIRE(t.upsert(udp, {.owner = 1, .epoch = 100}) == UpsertResult::inserted);
+    REQUIRE(t.upsert(pinned, {.owner = 1, .epoch = 100, .flags = owner_flag::pinned}) ==
+            UpsertResult::inserted);
+    REQUIRE(t.upsert(fresh, {.owner = 1, .epoch = 150}) == UpsertResult::inserted);
+
+    /* now = 161: udp (timeout 60) idle 61 s expires; tcp (timeout 300) stays. */
+    AgeResult r = t.age(161, 300, 60, 1000);
+    REQUIRE(r.examined == 4);
+    REQUIRE(r.expired == 1);
+    REQUIRE_FALSE(t.lookup(udp));
+    REQUIRE(t.lookup(tcp));
+    REQUIRE(t.lookup(pinned));
+
+    /* The clock wraps at 2^16 s: ages are computed modulo. */
+    r = t.age(static_cast<uint16_t>(100 + 301), 300, 60, 1000);
+    REQUIRE(r.expired == 1); /* tcp idle 301 s; the IPv6 TCP entry idle 251 s stays */
+    REQUIRE_FALSE(t.lookup(tcp));
+    REQUIRE(t.lookup(fresh));
+    REQUIRE(t.lookup(pinned));
+
+    /* Across the 2^16 wrap: stamped at 65500, now 100 → idle 136 s. */
+    REQUIRE(t.upsert(udp, {.owner = 1, .epoch = 65500}) == UpsertResult::inserted);
+    r = t.age(100, 300, 200, 1000);
+    REQUIRE(t.lookup(udp));
+    r = t.age(300, 300, 200, 1000);
+    REQUIRE_FALSE(t.lookup(udp));
+}
+
+TEST_CASE("ageing works in slices across calls", "[ownership][ageing]")
+{
+    Qsbr q;
+    OwnershipTable t(params(q.v, 4096));
+    for (uint32_t i = 0; i < 1000; ++i)
+        REQUIRE(t.upsert(key4(i), {.owner = 1, .epoch = 0}) == UpsertResult::inserted);
+    uint32_t expired = 0;
+    for (int call = 0; call < 20 && t.count(Family::ipv4) > 0; ++call) {
+        const AgeResult r = t.age(1000, 300, 60, 100);
+        REQUIRE(r.examined <= 100);
+        expired += r.expired;
+    }
+    REQUIRE(expired == 1000);
+    REQUIRE(t.count(Family::ipv4) == 0);
+}

@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The real worker pipeline over net_ring ports: frames go in through the
+ * wire port's RX ring, and what leaves each port is compared packet by
+ * packet with reference frames built by scapy (gen_reference.py), together
+ * with the counters that must move.
+ */
+#include <arpa/inet.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <rte_cycles.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "flowhome/node.hpp"
+#include "flowhome/packet.hpp"
+#include "dpdk_main.hpp"
+#include "reference_frames.hpp"
+
+using namespace flowhome;
+using Frame = std::vector<uint8_t>;
+
+namespace {
+
+MacAddr mac(const char *s)
+{
+    return *MacAddr::parse(s);
+}
+
+IpAddr addr(const char *s)
+{
+    return *IpAddr::parse(s);
+}
+
+NodeConfig test_config()
+{
+    NodeConfig c;
+    c.source_file = "test";
+    c.node_id = 1;
+    c.name = "pipeline";
+    PortConfig wire;
+    wire.name = "wire";
+    wire.device = "ring_wire";
+    wire.role = PortRole::wire;
+    wire.ipv4 = addr("192.0.2.1");
+    wire.ipv6 = addr("2001:db8::1");
+    wire.rx_descriptors = 512;
+    wire.tx_descriptors = 512;
+    PortConfig local = wire;
+    local.name = "local";
+    local.device = "ring_local";
+    local.role = PortRole::local;
+    local.ipv4.reset();
+    local.ipv6.reset();
+    c.ports = {wire, local};
+    c.lcores.main = 0;
+    c.lcores.control = 1;
+    c.lcores.workers = {1};
+    c.vips = {VipConfig{addr("203.0.113.10"), VipProtocol::any, {}},
+              VipConfig{addr("2001:db8:100::10"), VipProtocol::tcp, {443}}};
+    c.domains = {DomainConfig{.name = "dc", .encap = EncapKind::geneve},
+                 DomainConfig{.name = "remote",
+                              .encap = EncapKind::ipip,
+                              .next_hop_mac = mac("02:00:00:00:00:fe")},
+                 DomainConfig{.name = "dc6", .encap = EncapKind::geneve}};
+    c.peers = {PeerConfig{2, addr("192.0.2.2"), "dc", mac("02:00:00:00:00:02")},
+               PeerConfig{3, addr("198.51.100.3"), "remote", std::nullopt},
+               PeerConfig{4, addr("2001:db8::4"), "dc6", mac("02:00:00:00:00:04")}};
+    c.table.capacity_ipv4 = 4096;
+    c.table.capacity_ipv6 = 4096;
+    c.miss_policy = MissPolicy::drop;
+    return c;
+}
+
+/* One node over two ring ports; built once for the process (DPDK object
+ * names are per process). */
+struct Bench {
+    rte_ring *wire_rx, *wire_tx, *local_rx, *local_tx;
+    std::unique_ptr<Node> node;
+
+    Bench()
+    {
+        wire_rx = rte_ring_create("w_rx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        wire_tx = rte_ring_create("w_tx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        local_rx = rte_ring_create("l_rx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        local_tx = rte_ring_create("l_tx", 1024, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        const int wire = rte_eth_from_rings("ring_wire", &wire_rx, 1, &wire_tx, 1, 0);
+        const int local = rte_eth_from_rings("ring_local", &local_rx, 1, &local_tx, 1, 0);
+        REQUIRE(wire >= 0);
+        REQUIRE(local >= 0);
+        node = std::make_unique<Node>(test_config(), Node::PortIds{static_cast<uint16_t>(wire),
+                                                                   static_cast<uint16_t>(local)});
+    }
+
+    Worker &worker() { return *node->workers().at(0); }
+    const WorkerStats &stats() { return worker().stats(); }
+
+    void inject(rte_ring *r, const Frame &f)
+    {
+        rte_mbuf *m = rte_pktmbuf_alloc(node->mempool());
+        REQUIRE(m != nullptr);
+        std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
+        REQUIRE(rte_ring_enqueue(r, m) == 0);
+    }
+
+    static std::vector<Frame> drain(rte_ring *r)
+    {
+        std::vector<Frame> out;
+        void *obj;
+        while (rte_ring_dequeue(r, &obj) == 0) {
+            auto *m = static_cast<rte_mbuf *>(obj);
+            REQUIRE(m->nb_segs == 1);
+            const auto *p = rte_pktmbuf_mtod(m, const uint8_t *);
+            out.emplace_back(p, p + m->data_len);
+            rte_pktmbuf_free(m);
+        }
+        return out;
+    }
+
+    struct Output {
+        std::vector<Frame> wire;
+        std::vector<Frame> local;
+    };
+
+    /* One frame in on the wire, one worker iteration, what came out. */
+    Output wire_in(const Frame &f)
+    {
+        inject(wire_rx, f);
+        REQUIRE(worker().poll_once() == 1);
+        return {drain(wire_tx), drain(local_tx)};
+    }
+
+    void settle_control() { node->control().poll_once(rte_rdtsc()); }
+
+    void own(const FlowKey &k, NodeId owner)
+    {
+        REQUIRE(node->table().upsert(k, {.owner = owner, .version = 1}) != UpsertResult::full);
+    }
+};
+
+Bench &bench()
+{
+    static std::unique_ptr<Bench> b;
+    if (!b) {
+        b = std::make_unique<Bench>();
+        flowhome::test::before_eal_cleanup([] { b.reset(); });
+    }
+    return *b;
+}
+
+uint64_t drops(DropReason r)
+{
+    return bench().stats().drops[static_cast<size_t>(r)].get();
+}
+
+FlowKey key4(uint16_t client_port, uint16_t vip_port = 80)
+{
+    return FlowKey::make4(addr("192.0.2.100").v4_be(), htons(client_port),
+                          addr("203.0.113.10").v4_be(), htons(vip_port), kProtoTcp);
+}
+
+FlowKey key6(uint16_t client_port)
+{
+    return FlowKey::make6(addr("2001:db8:200::100").bytes.data(), htons(client_port),
+                          addr("2001:db8:100::10").bytes.data(), htons(443), kProtoTcp);
+}
+
+std::string hex(const Frame &f)
+{
+    std::string s;
+    char buf[4];
+    for (size_t i = 0; i < f.size(); ++i) {
+        std::snprintf(buf, sizeof(buf), "%02x", f[i]);
+        s += buf;
+        s += (i % 16 == 15) ? '\n' : ' ';
+    }
+    return s;
+}
+
+void require_single(const std::vector<Frame> &out, const Frame &expected)
+{
+    REQUIRE(out.size() == 1);
+    INFO("got:\n" << hex(out[0]) << "\nexpected:\n" << hex(expected));
+    REQUIRE(out[0] == expected);
+}
+
+} // namespace
+
+TEST_CASE("a connection-opening packet is claimed and served locally", "[pipeline]")
+{
+    Bench &b = bench();
+    const uint64_t claims = b.stats().claims.get();
+    auto out = b.wire_in(ref::syn_in);
+    REQUIRE(out.wire.empty());
+    require_single(out.local, ref::syn_in);
+    REQUIRE(b.stats().claims.get() == claims + 1);
+
+    /* The ACK that follows is ours before the control core has inserted
+     * the claim: the worker's pending-claims cache says so. */
+    const uint64_t pending = b.stats().pending_hits.get();
+    out = b.wire_in(ref::ack_in);
+    require_single(out.local, ref::ack_in);
+    REQUIRE(b.stats().pending_hits.get() == pending + 1);
+    REQUIRE_FALSE(b.node->table().lookup(key4(40001)));
+
+    /* Once the control core applied it, the table says we own it. */
+    b.settle_control();
+    const auto rec = b.node->table().lookup(key4(40001));
+    REQUIRE(rec);
+    REQUIRE(rec->owner == 1);
+    const uint64_t hits = b.stats().local_hits.get();
+    out = b.wire_in(ref::ack_in);
+    require_single(out.local, ref::ack_in);
+    REQUIRE(b.stats().local_hits.get() == hits + 1);
+}
+
+TEST_CASE("packets of connections other nodes own are redirected with their template", "[pipeline]")
+{
+    Bench &b = bench();
+    b.own(key4(40002), 2);
+    b.own(key4(40003), 3);
+    b.own(key6(40003), 3);
+    b.own(key6(40004), 4);
+    b.own(key4(40005), 2);
+    b.own(key4(40006), 2);
+
+    struct Case {
+        const char *description;
+        const Frame &in;
+        const Frame &expected;
+        NodeId owner;
+    };
+    const Case cases[] = {
+        {"GENEVE over IPv4 to node 2", ref::to2_in, ref::to2_out, 2},
+        {"IP-in-IP (protocol 4) via the domain's next hop to node 3", ref::to3_in, ref::to3_out, 3},
+        {"IPv6 inside IPv4 (protocol 41) to node 3", ref::to3v6_in, ref::to3v6_out, 3},
+        {"GENEVE over IPv6 to node 4", ref::to4_in, ref::to4_out, 4},
+        {"a VLAN tag is not carried inside", ref::vlan_to2_in, ref::vlan_to2_out, 2},
+        {"Ethernet padding is not carried inside", ref::padded_to2_in, ref::padded_to2_out, 2},
+    };
+    for (const Case &c : cases) {
+        INFO(c.description);
+        const uint64_t redirects = b.stats().redirects_to[c.owner].get();
+        const auto out = b.wire_in(c.in);
+        REQUIRE(out.local.empty());
+        require_single(out.wire, c.expected);
+        REQUIRE(b.stats().redirects_to[c.owner].get() == redirects + 1);
+    }
+}
+
+TEST_CASE("a mid-connection packet nobody owns follows the miss policy", "[pipeline]")
+{
+    Bench &b = bench();
+    DatapathShared &sh = b.node->shared();
+
+    SECTION("drop")
+    {
+        sh.miss_policy = MissPolicy::drop;
+        const uint64_t before = drops(DropReason::miss_policy_drop);
+        const auto out = b.wire_in(ref::miss_in);
+        REQUIRE(out.wire.empty());
+        REQUIRE(out.local.empty());
+        REQUIRE(drops(DropReason::miss_policy_drop) == before + 1);
+    }
+    SECTION("local")
+    {
+        sh.miss_policy = MissPolicy::local;
+        const uint64_t before = b.stats().miss_local.get();
+        const auto out = b.wire_in(ref::miss_in);
+        require_single(out.local, ref::miss_in);
+        REQUIRE(b.stats().miss_local.get() == before + 1);
+    }
+    SECTION("hash: the node rendezvous hashing names")
+    {
+        sh.miss_policy = MissPolicy::hash;
+        const NodeId nodes[] = {1, 2, 3, 4};
+        const NodeId pick = rendezvous_pick(flow_hash(key4(40007)), nodes);
+        const auto out = b.wire_in(ref::miss_in);
+        if (pick == 1) {
+            require_single(out.local, ref::miss_in);
+        } else {
+            REQUIRE(out.wire.size() == 1);
+            REQUIRE(b.stats().miss_hash.get() >= 1);
+        }
+    }
+    sh.miss_policy = MissPolicy::drop;
+    /* A miss never creates a record: only claims and gossip do. */
+    b.settle_control();
+    REQUIRE_FALSE(b.node->table().lookup(key4(40007)));
+}
+
+TEST_CASE("packets redirected by a peer are decapsulated and served", "[pipeline]")
+{
+    Bench &b = bench();
+    b.own(key4(40008), 1);
+    b.own(key4(40010), 1);
+
+    SECTION("GENEVE from node 2")
+    {
+        const uint64_t decap = b.stats().decapsulated.get();
+        const auto out = b.wire_in(ref::from2_in);
+        REQUIRE(out.wire.empty());
+        require_single(out.local, ref::from2_out);
+        REQUIRE(b.stats().decapsulated.get() == decap + 1);
+    }
+    SECTION("IP-in-IP from node 3")
+    {
+        const auto out = b.wire_in(ref::ipip_from3_in);
+        require_single(out.local, ref::ipip_from3_out);
+    }
+    SECTION("from an address that is not a peer: dropped")
+    {
+        const uint64_t before = drops(DropReason::decap_unknown_peer);
+        const auto out = b.wire_in(ref::stranger_in);
+        REQUIRE(out.wire.empty());
+        REQUIRE(out.local.empty());
+        REQUIRE(drops(DropReason::decap_unknown_peer) == before + 1);
+    }
+    SECTION("never redirected again past the hop limit")
+    {
+        b.own(key4(40009), 3);
+        const uint64_t before = drops(DropReason::hop_limit);
+        const auto out = b.wire_in(ref::loop_in);
+        REQUIRE(out.wire.empty());
+        REQUIRE(out.local.empty());
+        REQUIRE(drops(DropReason::hop_limit) == before + 1);
+    }
+}
+
+TEST_CASE("traffic that is not for a VIP passes unchanged", "[pipeline]")
+{
+    Bench &b = bench();
+    const uint64_t pass = b.stats().passthrough.get();
+    auto out = b.wire_in(ref::other_in);
+    require_single(out.local, ref::other_in);
+    out = b.wire_in(ref::arp_in);
+    require_single(out.local, ref::arp_in);
+    REQUIRE(b.stats().passthrough.get() == pass + 2);
+
+    /* ... and what the local port sends goes to the wire unchanged. */
+    b.inject(b.local_rx, ref::reply_in);
+    REQUIRE(b.worker().poll_once() == 1);
+    require_single(Bench::drain(b.wire_tx), ref::reply_in);
+    REQUIRE(Bench::drain(b.local_tx).empty());
+}
+
+TEST_CASE("malformed packets and VIP fragments are counted drops", "[pipeline]")
+{
+    Bench &b = bench();
+    uint64_t before = drops(DropReason::ipv4_truncated);
+    auto out = b.wire_in(ref::truncated_in);
+    REQUIRE(out.wire.empty());
+    REQUIRE(out.local.empty());
+    REQUIRE(drops(DropReason::ipv4_truncated) == before + 1);
+
+    before = drops(DropReason::vip_fragment);
+    out = b.wire_in(ref::fragment_in);
+    REQUIRE(out.wire.empty());
+    REQUIRE(out.local.empty());
+    REQUIRE(drops(DropReason::vip_fragment) == before + 1);
+}
+
+TEST_CASE("a packet too big once encapsulated is dropped with an ICMP error", "[pipeline]")
+{
+    Bench &b = bench();
+    b.own(key4(40014), 2);
+    const uint64_t before = drops(DropReason::encap_too_big);
+    const uint64_t icmp = b.stats().icmp_too_big.get();
+    const auto out = b.wire_in(ref::big_to2_in);
+    REQUIRE(out.local.empty());
+    REQUIRE(out.wire.size() == 1);
+    REQUIRE(drops(DropReason::encap_too_big) == before + 1);
+    REQUIRE(b.stats().icmp_too_big.get() == icmp + 1);
+
+    /* ICMP "fragmentation needed" to the client, from our wire address,
+     * with the MTU that fits once GENEVE (62 bytes with the inner Ethernet
+     * header) is added to a 1500-byte port. */
+    const Frame &f = out.wire[0];
+    ParsedPacket p;
+    REQUIRE(parse_packet(f.data(), static_cast<uint32_t>(f.size()), static_cast<uint32_t>(f.size()),
+                         p) == ParseStatus::ok);
+    REQUIRE(p.l4_proto == kProtoIcmp);
+    REQUIRE(std::equal(f.begin(), f.begin() + 6, ref::big_to2_in.begin() + 6)); /* back to sender */
+    const uint8_t *iph = f.data() + p.l3_offset;
+    uint32_t src, dst;
+    std::memcpy(&src, iph + 12, 4);
+    std::memcpy(&dst, iph + 16, 4);
+    REQUIRE(IpAddr::v4(src) == addr("192.0.2.1"));
+    REQUIRE(IpAddr::v4(dst) == addr("192.0.2.100"));
+    const uint8_t *icmph = f.data() + p.l4_offset;
+    REQUIRE(icmph[0] == 3);
+    REQUIRE(icmph[1] == 4);
+    REQUIRE((icmph[6] << 8 | icmph[7]) == 1500 - 62);
+    REQUIRE(p.l3_len <= 576);
+}
+
+TEST_CASE("the control core inserts claims; a full table is a counted refusal", "[pipeline]")
+{
+    Bench &b = bench();
+    b.settle_control();
+    const ControlStats &cs = b.node->control().stats();
+    const uint64_t inserted = cs.claims_inserted.get();
+
+    ControlMsg msg{};
+    msg.type = ControlMsgType::claim;
+    msg.key = key4(50000);
+    b.node->control().apply(msg);
+    REQUIRE(cs.claims_inserted.get() == inserted + 1);
+    REQUIRE(b.node->table().lookup(key4(50000))->owner == 1);
+
+    /* Claiming an owned key again changes nothing. */
+    const uint64_t existing = cs.claims_existing.get();
+    b.node->control().apply(msg);
+    REQUIRE(cs.claims_existing.get() == existing + 1);
+
+    /* Fill the IPv4 table, then one more. */
+    OwnershipTable &t = b.node->table();
+    for (uint16_t p = 1; t.count(Family::ipv4) < t.capacity(Family::ipv4); ++p)
+        REQUIRE(t.upsert(FlowKey::make4(addr("192.0.2.200").v4_be(), htons(p),
+                                        addr("203.0.113.10").v4_be(), htons(80), kProtoUdp),
+                         {.owner = 2}) == UpsertResult::inserted);
+    const uint64_t full = cs.table_full.get();
+    msg.key = key4(50001);
+    b.node->control().apply(msg);
+    REQUIRE(cs.table_full.get() == full + 1);
+    REQUIRE_FALSE(t.lookup(key4(50001)));
+}

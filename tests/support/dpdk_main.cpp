@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Catch2 main for the dpdk tier: one EAL per test process, without
+ * hugepages or PCI, with a file prefix of its own that is removed at exit
+ * whatever the outcome.
+ */
+#define CATCH_CONFIG_RUNNER
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <rte_eal.h>
+
+#include "dpdk_main.hpp"
+
+namespace {
+std::vector<std::function<void()>> g_cleanups;
+}
+
+void flowhome::test::before_eal_cleanup(std::function<void()> fn)
+{
+    g_cleanups.push_back(std::move(fn));
+}
+
+int main(int argc, char **argv)
+{
+    const std::string prefix = "fhtest" + std::to_string(getpid());
+    std::vector<std::string> args{argv[0],
+                                  "--no-huge",
+                                  "-m",
+                                  "256",
+                                  "--no-pci",
+                                  "--no-shconf",
+                                  "--file-prefix=" + prefix,
+                                  "--log-level=lib.eal:warning",
+                                  "-l",
+                                  "0,1"};
+    std::vector<char *> eal_argv;
+    for (std::string &a : args)
+        eal_argv.push_back(a.data());
+    if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
+        std::fprintf(stderr, "cannot initialise the EAL\n");
+        return 1;
+    }
+    const int rc = Catch::Session().run(argc, argv);
+    for (auto &fn : g_cleanups)
+        fn();
+    rte_eal_cleanup();
+    std::error_code ec;
+    std::filesystem::remove_all("/var/run/dpdk/" + prefix, ec);
+    return rc;
+}

@@ -1,0 +1,811 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
+#include "flowhome/config.hpp"
+
+using flowhome::ConfigError;
+using flowhome::EncapKind;
+using flowhome::Family;
+using flowhome::IpAddr;
+using flowhome::load_config;
+using flowhome::load_config_text;
+using flowhome::MacAddr;
+using flowhome::MissPolicy;
+using flowhome::NodeConfig;
+using flowhome::PortRole;
+using flowhome::VipProtocol;
+
+#ifndef FLOWHOME_SOURCE_DIR
+#error "tests/unit/meson.build defines FLOWHOME_SOURCE_DIR (the source root) for this test"
+#endif
+
+namespace {
+
+/*
+ * The smallest valid file: ten lines, so that a snippet appended to it starts
+ * on line 11 and the tests can name exact lines.
+ */
+const std::string kMinimal = R"(node:
+  id: 1
+ports:
+  - name: uplink
+    device: net_ring0
+    ipv4: 192.0.2.1
+lcores:
+  workers: [2]
+vips:
+  - address: 198.51.100.10
+)";
+
+ConfigError expect_error(const std::string &text)
+{
+    try {
+        (void)load_config_text(text, "t.yaml");
+    } catch (const ConfigError &e) {
+        return e;
+    }
+    FAIL("loaded without a ConfigError:\n" << text);
+    throw std::logic_error("unreachable: FAIL throws");
+}
+
+/* Asserts the position, key and message of the error @p text provokes. */
+void check_error(const std::string &text, int line, int column, const std::string &key,
+                 const std::string &message)
+{
+    const ConfigError e = expect_error(text);
+    INFO("what(): " << e.what());
+    CHECK(e.file() == "t.yaml");
+    CHECK(e.line() == line);
+    if (column > 0)
+        CHECK(e.column() == column);
+    CHECK(e.key() == key);
+    CHECK(e.message() == message);
+}
+
+IpAddr ip(const char *text)
+{
+    return *IpAddr::parse(text);
+}
+
+MacAddr mac(const char *text)
+{
+    return *MacAddr::parse(text);
+}
+
+/* A file in the test's temporary directory, removed on scope exit. */
+struct TempFile {
+    std::filesystem::path path;
+    explicit TempFile(const std::string &content)
+        : path(std::filesystem::temp_directory_path() /
+               ("flowhome-test-config-" + std::to_string(::getpid()) + ".yaml"))
+    {
+        std::ofstream(path) << content;
+    }
+    ~TempFile() { std::filesystem::remove(path); }
+    TempFile(const TempFile &) = delete;
+    TempFile &operator=(const TempFile &) = delete;
+};
+
+} // namespace
+
+TEST_CASE("a full file loads with every field", "[config]")
+{
+    const NodeConfig c = load_config_text(R"(node:
+  id: 7
+  name: lb-test
+eal:
+  memory_mb: 1024
+  huge_pages: false
+  file_prefix: fh-test
+  extra: ["--log-level=8", "--vdev=net_null9"]
+ports:
+  - name: uplink
+    device: 3B:00.0
+    role: wire
+    rx_descriptors: 2048
+    tx_descriptors: 512
+    mtu: 9000
+    mac: 00:00:5e:00:53:01
+    ipv4: 203.0.113.7
+    ipv6: 2001:db8::7
+    promiscuous: true
+  - name: host
+    device: net_tap0,iface=fh0
+    role: local
+lcores:
+  main: 3
+  control: 4
+  workers: [5, 6]
+vips:
+  - address: 198.51.100.1
+    protocol: tcp
+    ports: [80, 443]
+  - address: 2001:db8:80::1
+    protocol: udp
+domains:
+  - name: dc1
+    encap: geneve
+    next_hop_mac: 00:00:5e:00:53:fe
+    geneve_port: 7081
+    udp6_zero_checksum: true
+  - name: old
+    encap: ipip
+peers:
+  - id: 8
+    address: 203.0.113.8
+    domain: dc1
+  - id: 9
+    address: 2001:db8::9
+    domain: old
+    mac: 00:00:5e:00:53:09
+table:
+  capacity_ipv4: 2048
+  capacity_ipv6: 4096
+  tcp_idle_timeout_s: 100
+  udp_idle_timeout_s: 10
+  claim_grace_ms: 50
+miss_policy: hash
+max_hops: 2
+backoff:
+  idle_polls: 500
+  pause_polls: 50
+  sleep_us: 0
+)",
+                                          "full.yaml");
+    CHECK(c.source_file == "full.yaml");
+    CHECK(c.node_id == 7);
+    CHECK(c.name == "lb-test");
+
+    CHECK(c.eal.memory_mb == 1024);
+    CHECK_FALSE(c.eal.huge_pages);
+    CHECK(c.eal.file_prefix == "fh-test");
+    CHECK(c.eal.extra == std::vector<std::string>{"--log-level=8", "--vdev=net_null9"});
+
+    REQUIRE(c.ports.size() == 2);
+    const auto &up = c.ports[0];
+    CHECK(up.name == "uplink");
+    CHECK(up.device == "0000:3b:00.0"); // normalised to the name the EAL gives the device
+    CHECK(up.device_name() == "0000:3b:00.0");
+    CHECK_FALSE(up.is_vdev());
+    CHECK(up.role == PortRole::wire);
+    CHECK(up.rx_descriptors == 2048);
+    CHECK(up.tx_descriptors == 512);
+    CHECK(up.mtu == 9000);
+    CHECK(up.mac == mac("00:00:5e:00:53:01"));
+    CHECK(up.ipv4 == ip("203.0.113.7"));
+    CHECK(up.ipv6 == ip("2001:db8::7"));
+    CHECK(up.promiscuous);
+    const auto &host = c.ports[1];
+    CHECK(host.name == "host");
+    CHECK(host.device == "net_tap0,iface=fh0");
+    CHECK(host.device_name() == "net_tap0");
+    CHECK(host.is_vdev());
+    CHECK(host.role == PortRole::local);
+    CHECK(c.wire_port() == &c.ports[0]);
+    CHECK(c.local_port() == &c.ports[1]);
+
+    CHECK(c.lcores.main == 3);
+    CHECK(c.lcores.control == 4);
+    CHECK(c.lcores.workers == std::vector<unsigned>{5, 6});
+
+    REQUIRE(c.vips.size() == 2);
+    CHECK(c.vips[0].address == ip("198.51.100.1"));
+    CHECK(c.vips[0].protocol == VipProtocol::tcp);
+    CHECK(c.vips[0].ports == std::vector<uint16_t>{80, 443});
+    CHECK(c.vips[1].address == ip("2001:db8:80::1"));
+    CHECK(c.vips[1].protocol == VipProtocol::udp);
+    CHECK(c.vips[1].ports.empty());
+
+    REQUIRE(c.domains.size() == 2);
+    CHECK(c.domains[0].name == "dc1");
+    CHECK(c.domains[0].encap == EncapKind::geneve);
+    CHECK(c.domains[0].next_hop_mac == mac("00:00:5e:00:53:fe"));
+    CHECK(c.domains[0].geneve_port == 7081);
+    CHECK(c.domains[0].udp6_zero_checksum);
+    CHECK(c.domains[1].name == "old");
+    CHECK(c.domains[1].encap == EncapKind::ipip);
+    CHECK_FALSE(c.domains[1].next_hop_mac);
+    CHECK(c.domain("old") == &c.domains[1]);
+    CHECK(c.domain("nope") == nullptr);
+
+    REQUIRE(c.peers.size() == 2);
+    CHECK(c.peers[0].id == 8);
+    CHECK(c.peers[0].address == ip("203.0.113.8"));
+    CHECK(c.peers[0].domain == "dc1");
+    CHECK_FALSE(c.peers[0].mac);
+    CHECK(c.peers[1].id == 9);
+    CHECK(c.peers[1].address == ip("2001:db8::9"));
+    CHECK(c.peers[1].domain == "old");
+    CHECK(c.peers[1].mac == mac("00:00:5e:00:53:09"));
+
+    CHECK(c.table.capacity_ipv4 == 2048);
+    CHECK(c.table.capacity_ipv6 == 4096);
+    CHECK(c.table.tcp_idle_timeout_s == 100);
+    CHECK(c.table.udp_idle_timeout_s == 10);
+    CHECK(c.table.claim_grace_ms == 50);
+    CHECK(c.miss_policy == MissPolicy::hash);
+    CHECK(c.max_hops == 2);
+    CHECK(c.backoff.idle_polls == 500);
+    CHECK(c.backoff.pause_polls == 50);
+    CHECK(c.backoff.sleep_us == 0);
+}
+
+TEST_CASE("optional keys take their documented defaults", "[config]")
+{
+    const NodeConfig c = load_config_text(kMinimal, "min.yaml");
+    CHECK(c.node_id == 1);
+    CHECK(c.name == "node1");
+    CHECK(c.eal.memory_mb == 512);
+    CHECK(c.eal.huge_pages);
+    CHECK(c.eal.file_prefix.empty());
+    CHECK(c.eal.extra.empty());
+    REQUIRE(c.ports.size() == 1);
+    CHECK(c.ports[0].role == PortRole::wire);
+    CHECK(c.ports[0].rx_descriptors == 1024);
+    CHECK(c.ports[0].tx_descriptors == 1024);
+    CHECK(c.ports[0].mtu == 1500);
+    CHECK_FALSE(c.ports[0].mac);
+    CHECK_FALSE(c.ports[0].ipv6);
+    CHECK_FALSE(c.ports[0].promiscuous);
+    CHECK(c.local_port() == nullptr);
+    CHECK(c.lcores.main == 0);
+    CHECK(c.lcores.control == 1);
+    CHECK(c.vips[0].protocol == VipProtocol::any);
+    CHECK(c.vips[0].ports.empty());
+    CHECK(c.domains.empty());
+    CHECK(c.peers.empty());
+    CHECK(c.table.capacity_ipv4 == 1u << 20);
+    CHECK(c.table.capacity_ipv6 == 1u << 16);
+    CHECK(c.table.tcp_idle_timeout_s == 300);
+    CHECK(c.table.udp_idle_timeout_s == 60);
+    CHECK(c.table.claim_grace_ms == 200);
+    CHECK(c.miss_policy == MissPolicy::drop);
+    CHECK(c.max_hops == 1);
+    CHECK(c.backoff.idle_polls == 100);
+    CHECK(c.backoff.pause_polls == 10);
+    CHECK(c.backoff.sleep_us == 50);
+
+    // An empty optional section means "all defaults", as if it were absent.
+    const NodeConfig e = load_config_text(kMinimal + "eal:\ntable:\npeers:\n", "min.yaml");
+    CHECK(e.eal.memory_mb == 512);
+    CHECK(e.peers.empty());
+}
+
+TEST_CASE("what() reads file:line:column: key: message", "[config]")
+{
+    const ConfigError e = expect_error(R"(node:
+  id: 1
+ports:
+  - name: uplink
+    device: net_ring0
+    mtu: abc
+)");
+    CHECK(std::string(e.what()) ==
+          "t.yaml:6:10: ports[0].mtu: expected an integer from 68 to 9216, got \"abc\"");
+
+    CHECK(std::string(ConfigError("f.yaml", 0, 0, "", "cannot open").what()) ==
+          "f.yaml: cannot open");
+    CHECK(std::string(ConfigError("f.yaml", 3, 0, "a.b", "bad").what()) == "f.yaml:3: a.b: bad");
+    CHECK(std::string(ConfigError("f.yaml", 3, 4, "", "bad").what()) == "f.yaml:3:4: bad");
+}
+
+TEST_CASE("YAML syntax errors carry yaml-cpp's position", "[config]")
+{
+    check_error(R"(node:
+  id: 1
+  name: [a, b
+ports: x
+)",
+                4, 0, "", "YAML syntax error: end of sequence flow not found");
+    check_error("node:\n  id: 1\n   name: x\n", 3, 0, "", "YAML syntax error: illegal map value");
+}
+
+TEST_CASE("file-level problems", "[config]")
+{
+    SECTION("empty file")
+    {
+        check_error("", 0, 0, "", "no YAML document: the file is empty or only comments");
+        check_error("# nothing\n", 0, 0, "",
+                    "no YAML document: the file is empty or only comments");
+    }
+    SECTION("a second document")
+    {
+        check_error(kMinimal + "---\nnode: {id: 2}\n", 11, 1, "",
+                    "text after the first YAML document; a node file holds exactly one "
+                    "document");
+    }
+    SECTION("input on which yaml-cpp's LoadAll() never ends (a fuzzer finding)")
+    {
+        check_error("!s80, 4430\n", 1, 5, "",
+                    "text after the first YAML document; a node file holds exactly one "
+                    "document");
+    }
+    SECTION("not a mapping")
+    {
+        check_error("- node\n", 1, 1, "", "expected a mapping, got a sequence");
+    }
+    SECTION("a NUL byte")
+    {
+        check_error(std::string("node:\n  id: 1\n  name: a\0b\n", 25), 3, 10, "",
+                    "a NUL byte: a node file is text");
+    }
+    SECTION("nesting deeper than the parser allows")
+    {
+        const ConfigError e = expect_error(std::string(3000, '[') + std::string(3000, ']'));
+        CHECK(e.message() == "collections nested too deeply for the YAML parser");
+        CHECK(e.line() == 1);
+    }
+}
+
+TEST_CASE("unknown keys are errors that list the allowed keys", "[config]")
+{
+    SECTION("top level")
+    {
+        check_error(kMinimal + "colour: blue\n", 11, 1, "colour",
+                    "unknown key \"colour\"; allowed keys: node, eal, ports, lcores, vips, "
+                    "domains, peers, table, miss_policy, max_hops, backoff");
+    }
+    SECTION("nested in a sequence item")
+    {
+        check_error(R"(node:
+  id: 1
+ports:
+  - name: uplink
+    device: net_ring0
+    mtux: 9000
+)",
+                    6, 5, "ports[0].mtux",
+                    "unknown key \"mtux\"; allowed keys: name, device, role, rx_descriptors, "
+                    "tx_descriptors, mtu, mac, ipv4, ipv6, promiscuous");
+    }
+    SECTION("nested in a mapping")
+    {
+        check_error(kMinimal + "table:\n  capacity: 5\n", 12, 3, "table.capacity",
+                    "unknown key \"capacity\"; allowed keys: capacity_ipv4, capacity_ipv6, "
+                    "tcp_idle_timeout_s, udp_idle_timeout_s, claim_grace_ms");
+    }
+    SECTION("a key given twice")
+    {
+        check_error(kMinimal + "max_hops: 1\nmax_hops: 2\n", 12, 1, "max_hops",
+                    "duplicate key \"max_hops\" (first at line 11)");
+    }
+    SECTION("a key that is not a scalar")
+    {
+        check_error(kMinimal + "[a, b]: 1\n", 11, 1, "", "expected a key name, got a sequence");
+    }
+}
+
+TEST_CASE("values of the wrong type", "[config]")
+{
+    const std::string head = "node:\n  id: 1\nports:\n  - name: uplink\n    device: net_ring0\n";
+    SECTION("text for an integer")
+    {
+        check_error(head + "    mtu: abc\n", 6, 10, "ports[0].mtu",
+                    "expected an integer from 68 to 9216, got \"abc\"");
+    }
+    SECTION("a float, a sign, a leading zero, hex, a quoted number, a bool")
+    {
+        check_error(head + "    mtu: 1500.0\n", 6, 10, "ports[0].mtu",
+                    "expected an integer from 68 to 9216, got \"1500.0\"");
+        check_error(head + "    mtu: -1500\n", 6, 10, "ports[0].mtu",
+                    "expected an integer from 68 to 9216, got \"-1500\"");
+        check_error(head + "    mtu: +1500\n", 6, 10, "ports[0].mtu",
+                    "expected an integer from 68 to 9216, got \"+1500\"");
+        check_error(head + "    mtu: 0x5dc\n", 6, 10, "ports[0].mtu",
+                    "expected an integer from 68 to 9216, got \"0x5dc\"");
+        check_error(head + "    mtu: \"1500\"\n", 6, 10, "ports[0].mtu",
+                    "expected an integer from 68 to 9216, got the quoted string \"1500\"");
+        check_error(head + "    mtu: true\n", 6, 10, "ports[0].mtu",
+                    "expected an integer from 68 to 9216, got \"true\"");
+        check_error(head + "    mtu: 01500\n", 6, 10, "ports[0].mtu",
+                    "expected an integer from 68 to 9216, got \"01500\" (a leading zero is "
+                    "octal in YAML 1.1: write it without)");
+    }
+    SECTION("nothing, a sequence or a mapping for a scalar")
+    {
+        check_error(head + "    mtu:\n", 6, 5, "ports[0].mtu",
+                    "expected an integer from 68 to 9216, got nothing");
+        check_error(head + "    mtu: [1500]\n", 6, 10, "ports[0].mtu",
+                    "expected an integer from 68 to 9216, got a sequence");
+        check_error("node:\n  id: 1\nports:\n  - device: net_ring0\n    name: {a: b}\n", 5, 11,
+                    "ports[0].name",
+                    "expected a name of 1 to 32 letters, digits, '_', '-' or '.', got a mapping");
+    }
+    SECTION("booleans are true or false only")
+    {
+        check_error(head + "    promiscuous: yes\n", 6, 18, "ports[0].promiscuous",
+                    "expected true or false, got \"yes\"");
+        check_error(head + "    promiscuous: 1\n", 6, 18, "ports[0].promiscuous",
+                    "expected true or false, got \"1\"");
+    }
+    SECTION("a mapping where a sequence belongs, and the reverse")
+    {
+        check_error(kMinimal + "peers: {id: 2}\n", 11, 8, "peers",
+                    "expected a sequence, got a mapping");
+        check_error(kMinimal + "table: [1]\n", 11, 8, "table",
+                    "expected a mapping, got a sequence");
+    }
+    SECTION("names")
+    {
+        check_error("node:\n  id: 1\nports:\n  - device: net_ring0\n    name: up link\n", 5, 11,
+                    "ports[0].name",
+                    "expected a name of 1 to 32 letters, digits, '_', '-' or '.', got \"up link\"");
+    }
+}
+
+TEST_CASE("numbers out of range", "[config]")
+{
+    const std::string head = "node:\n  id: 1\nports:\n  - name: uplink\n    device: net_ring0\n";
+    check_error(head + "    mtu: 10000\n", 6, 10, "ports[0].mtu",
+                "expected an integer from 68 to 9216, got 10000");
+    check_error(head + "    mtu: 99999999999999999999999\n", 6, 10, "ports[0].mtu",
+                "expected an integer from 68 to 9216, got \"99999999999999999999999\"");
+    check_error(head + "    rx_descriptors: 1000\n", 6, 21, "ports[0].rx_descriptors",
+                "expected a power of two from 64 to 16384, got 1000");
+    check_error("node:\n  id: 4096\n", 2, 7, "node.id",
+                "expected an integer from 1 to 4095, got 4096");
+    check_error("node:\n  id: 0\n", 2, 7, "node.id", "expected an integer from 1 to 4095, got 0");
+    check_error(kMinimal + "  - address: 198.51.100.11\n    ports: [80, 0]\n", 12, 17,
+                "vips[1].ports[1]", "expected an integer from 1 to 65535, got 0");
+    check_error(kMinimal + "  - address: 198.51.100.11\n    ports: [65536]\n", 12, 13,
+                "vips[1].ports[0]", "expected an integer from 1 to 65535, got 65536");
+    check_error(kMinimal + "max_hops: 9\n", 11, 11, "max_hops",
+                "expected an integer from 1 to 8, got 9");
+    check_error(kMinimal + "backoff:\n  pause_polls: 200\n", 12, 16, "backoff.pause_polls",
+                "pause_polls (200) must not exceed idle_polls (100): a worker pauses before it "
+                "sleeps");
+}
+
+TEST_CASE("missing required keys name the parent mapping's line", "[config]")
+{
+    check_error("node:\n  name: a\n", 2, 3, "node.id", "missing required key \"id\"");
+    check_error("node:\n  id: 1\n", 1, 1, "ports", "missing required key \"ports\"");
+    check_error(R"(node:
+  id: 1
+ports:
+  - name: uplink
+    mtu: 1500
+)",
+                4, 5, "ports[0].device", "missing required key \"device\"");
+    check_error(kMinimal + "peers:\n  - id: 2\n    domain: dc1\n", 12, 5, "peers[0].address",
+                "missing required key \"address\"");
+    // An empty section has no position of its own: the error points at its key.
+    check_error("node:\nports: []\n", 1, 1, "node.id", "missing required key \"id\"");
+}
+
+TEST_CASE("addresses and MACs", "[config]")
+{
+    const std::string head = "node:\n  id: 1\nports:\n  - name: uplink\n    device: net_ring0\n";
+    check_error(head + "    ipv4: 192.0.2.300\n", 6, 11, "ports[0].ipv4",
+                "expected a unicast IPv4 address, got \"192.0.2.300\"");
+    check_error(head + "    ipv4: 2001:db8::1\n", 6, 11, "ports[0].ipv4",
+                "expected a unicast IPv4 address, got the IPv6 address \"2001:db8::1\"");
+    check_error(head + "    ipv6: 192.0.2.1\n", 6, 11, "ports[0].ipv6",
+                "expected a unicast IPv6 address, got the IPv4 address \"192.0.2.1\"");
+    check_error(head + "    ipv4: 0.0.0.0\n", 6, 11, "ports[0].ipv4",
+                "expected a unicast IPv4 address, got the unspecified address \"0.0.0.0\"");
+    check_error(kMinimal + "  - address: 224.0.0.5\n", 11, 14, "vips[1].address",
+                "expected a unicast IPv4 or IPv6 address, got the multicast address "
+                "\"224.0.0.5\"");
+    check_error(kMinimal + "  - address: ff02::1\n", 11, 14, "vips[1].address",
+                "expected a unicast IPv4 or IPv6 address, got the multicast address \"ff02::1\"");
+    check_error(head + "    mac: 00:00:5e:00:53\n", 6, 10, "ports[0].mac",
+                "expected a unicast MAC address like 02:00:5e:00:53:01, got \"00:00:5e:00:53\"");
+    check_error(head + "    mac: 01:00:5e:00:00:01\n", 6, 10, "ports[0].mac",
+                "expected a unicast MAC address like 02:00:5e:00:53:01, got the group "
+                "(multicast) address \"01:00:5e:00:00:01\"");
+    check_error(head + "    mac: 00:00:00:00:00:00\n", 6, 10, "ports[0].mac",
+                "expected a unicast MAC address like 02:00:5e:00:53:01, got the all-zero address");
+    check_error(head + "    device: eth0\n", 6, 5, "ports[0].device",
+                "duplicate key \"device\" (first at line 5)");
+    check_error("node:\n  id: 1\nports:\n  - name: uplink\n    device: eth0\n", 5, 13,
+                "ports[0].device",
+                "expected a PCI address like 0000:3b:00.0 or a vdev like net_pcap0,iface=eth0, "
+                "got \"eth0\"");
+    check_error("node:\n  id: 1\nports:\n  - name: uplink\n    device: 0000:3b:20.0\n", 5, 13,
+                "ports[0].device",
+                "expected a PCI address like 0000:3b:00.0 or a vdev like net_pcap0,iface=eth0, "
+                "got \"0000:3b:20.0\"");
+}
+
+TEST_CASE("enums list their choices", "[config]")
+{
+    const std::string head = "node:\n  id: 1\nports:\n  - name: uplink\n    device: net_ring0\n";
+    check_error(head + "    role: uplink\n", 6, 11, "ports[0].role",
+                "expected one of wire|local, got \"uplink\"");
+    check_error(kMinimal + "    protocol: sctp\n", 11, 15, "vips[0].protocol",
+                "expected one of tcp|udp|any, got \"sctp\"");
+    check_error(kMinimal + "domains:\n  - name: dc1\n    encap: vxlan\n", 13, 12,
+                "domains[0].encap", "expected one of geneve|ipip, got \"vxlan\"");
+    check_error(kMinimal + "miss_policy: forward\n", 11, 14, "miss_policy",
+                "expected one of drop|local|hash, got \"forward\"");
+    check_error(kMinimal + "miss_policy: \"drop\"\n", 11, 14, "miss_policy",
+                "expected one of drop|local|hash, got the quoted string \"drop\"");
+}
+
+TEST_CASE("ports: exactly one wire port, at most one local, no duplicates", "[config]")
+{
+    const std::string head = "node:\n  id: 1\nports:\n";
+    check_error(head + "  - name: host\n    device: net_tap0\n    role: local\n", 4, 3, "ports",
+                "expected exactly one port with role wire, found none");
+    check_error("node:\n  id: 1\nports: []\n", 3, 8, "ports",
+                "expected at least one port (the wire port)");
+    check_error(head + "  - name: a\n    device: net_ring0\n  - name: b\n    device: net_ring1\n",
+                6, 5, "ports[1]",
+                "a second wire port: ports[0] (\"a\") is already one, and at most one is allowed");
+    check_error(head + "  - name: a\n    device: net_ring0\n  - name: b\n    device: net_tap0\n"
+                       "    role: local\n  - name: c\n    device: net_tap1\n    role: local\n",
+                11, 11, "ports[2].role",
+                "a second local port: ports[1] (\"b\") is already one, and at most one is "
+                "allowed");
+    check_error(head + "  - name: a\n    device: net_ring0\n  - name: a\n    device: net_tap0\n"
+                       "    role: local\n",
+                6, 11, "ports[1].name", "duplicate port name \"a\" (also ports[0])");
+    // The same EAL device written two ways.
+    check_error(head + "  - name: a\n    device: 0000:3b:00.0\n  - name: b\n    device: 3B:00.0\n"
+                       "    role: local\n",
+                7, 13, "ports[1].device", "device 0000:3b:00.0 is also ports[0] (\"a\")");
+    check_error(head + "  - name: a\n    device: net_pcap0,iface=x\n  - name: b\n"
+                       "    device: net_pcap0,iface=y\n    role: local\n",
+                7, 13, "ports[1].device", "device net_pcap0 is also ports[0] (\"a\")");
+}
+
+TEST_CASE("lcore conflicts", "[config]")
+{
+    const std::string head = kMinimal.substr(0, kMinimal.find("lcores:"));
+    const std::string vips = "vips:\n  - address: 198.51.100.10\n";
+    // head is six lines: lcores start on line 7.
+    check_error(head + "lcores:\n  workers: [2, 0]\n" + vips, 8, 16, "lcores.workers[1]",
+                "lcore 0 is lcores.main; workers need lcores of their own");
+    check_error(head + "lcores:\n  workers: [1]\n" + vips, 8, 13, "lcores.workers[0]",
+                "lcore 1 is lcores.control; workers need lcores of their own");
+    check_error(head + "lcores:\n  workers: [2, 3, 2]\n" + vips, 8, 19, "lcores.workers[2]",
+                "lcore 2 is listed twice (also lcores.workers[0])");
+    check_error(head + "lcores:\n  main: 5\n  control: 5\n  workers: [2]\n" + vips, 9, 12,
+                "lcores.control",
+                "lcores.main and lcores.control are both lcore 5; the control core needs an "
+                "lcore of its own (control defaults to 1)");
+    check_error(head + "lcores:\n  main: 1\n  workers: [2]\n" + vips, 8, 9, "lcores.main",
+                "lcores.main and lcores.control are both lcore 1; the control core needs an "
+                "lcore of its own (control defaults to 1)");
+    check_error(head + "lcores:\n  workers: []\n" + vips, 8, 12, "lcores.workers",
+                "expected at least one worker lcore");
+    check_error(head + "lcores:\n  workers: [128]\n" + vips, 8, 13, "lcores.workers[0]",
+                "expected an integer from 0 to 127, got 128");
+}
+
+TEST_CASE("lcores.cpus maps every lcore to a CPU", "[config]")
+{
+    const std::string head = kMinimal.substr(0, kMinimal.find("lcores:"));
+    const std::string vips = "vips:\n  - address: 198.51.100.10\n";
+    const NodeConfig c = load_config_text(
+        head + "lcores:\n  workers: [2]\n  cpus: {0: 0, 1: 0, 2: 1}\n" + vips, "t.yaml");
+    REQUIRE(c.lcores.cpus.size() == 3);
+    CHECK(c.lcores.cpus.at(0) == 0);
+    CHECK(c.lcores.cpus.at(1) == 0);
+    CHECK(c.lcores.cpus.at(2) == 1);
+    CHECK(load_config_text(kMinimal, "t.yaml").lcores.cpus.empty());
+
+    // head is six lines: lcores start on line 7, cpus on line 9.
+    check_error(head + "lcores:\n  workers: [2]\n  cpus: {0: 0, 2: 1}\n" + vips, 9, 9,
+                "lcores.cpus", "lcore 1 has no CPU; map every lcore or none");
+    check_error(head + "lcores:\n  workers: [2]\n  cpus: {0: 0, 1: 0, 2: 1, 7: 1}\n" + vips, 9, 0,
+                "lcores.cpus", "lcore 7 is not lcores.main, lcores.control or a worker");
+    check_error(head + "lcores:\n  workers: [2]\n  cpus: [0, 1]\n" + vips, 9, 9, "lcores.cpus",
+                "expected a mapping of lcore to CPU, e.g. {0: 0, 1: 0, 2: 1}, got a sequence");
+}
+
+TEST_CASE("VIPs must not overlap", "[config]")
+{
+    check_error(kMinimal + "  - address: 198.51.100.10\n", 11, 14, "vips[1].address",
+                "overlaps vips[0]: same address 198.51.100.10, and their protocols and ports "
+                "intersect");
+    const std::string two = R"(node:
+  id: 1
+ports:
+  - name: uplink
+    device: net_ring0
+    ipv4: 192.0.2.1
+lcores:
+  workers: [2]
+vips:
+  - address: 2001:db8::80
+    protocol: tcp
+    ports: [80, 443]
+)";
+    // Other protocol or disjoint ports: no overlap.
+    CHECK_NOTHROW(load_config_text(two + "  - address: 2001:db8::80\n    protocol: udp\n", "t"));
+    CHECK_NOTHROW(load_config_text(two + "  - address: 2001:db8::80\n    ports: [8080]\n", "t"));
+    check_error(two + "  - address: 2001:db8::80\n    ports: [443]\n", 13, 14, "vips[1].address",
+                "overlaps vips[0]: same address 2001:db8::80, and their protocols and ports "
+                "intersect");
+    check_error(two + "  - address: 2001:db8::81\n    ports: [22, 22]\n", 14, 17,
+                "vips[1].ports[1]", "port 22 is listed twice (also vips[1].ports[0])");
+    check_error(two + "  - address: 192.0.2.1\n", 13, 14, "vips[1].address",
+                "192.0.2.1 is this node's own address (ports[0].ipv4)");
+    check_error("node:\n  id: 1\nports:\n  - name: a\n    device: net_ring0\nlcores:\n"
+                "  workers: [2]\nvips: []\n",
+                8, 7, "vips", "expected at least one VIP");
+}
+
+TEST_CASE("domains", "[config]")
+{
+    check_error(kMinimal + "domains:\n  - name: dc1\n  - name: dc1\n", 13, 11, "domains[1].name",
+                "duplicate domain name \"dc1\" (also domains[0])");
+    check_error(kMinimal + "domains:\n  - name: old\n    encap: ipip\n    geneve_port: 6081\n", 14,
+                18, "domains[0].geneve_port",
+                "applies to encap geneve only; domain \"old\" uses ipip");
+    check_error(kMinimal + "domains:\n  - name: dc1\n    geneve_port: 0\n", 13, 18,
+                "domains[0].geneve_port", "expected an integer from 1 to 65535, got 0");
+}
+
+TEST_CASE("peers", "[config]")
+{
+    // Lines 11-13 define a domain; peers start on line 14.
+    const std::string base =
+        kMinimal + "domains:\n  - name: dc1\n    next_hop_mac: 00:00:5e:00:53:fe\n";
+    const std::string peer2 = "peers:\n  - id: 2\n    address: 192.0.2.2\n    domain: dc1\n";
+
+    SECTION("a valid peer uses the domain's next hop")
+    {
+        const NodeConfig c = load_config_text(base + peer2, "t");
+        REQUIRE(c.peers.size() == 1);
+        CHECK_FALSE(c.peers[0].mac);
+        CHECK(c.domain(c.peers[0].domain)->next_hop_mac == mac("00:00:5e:00:53:fe"));
+    }
+    SECTION("duplicate id")
+    {
+        check_error(base + peer2 + "  - id: 2\n    address: 192.0.2.3\n    domain: dc1\n", 18, 9,
+                    "peers[1].id", "duplicate peer id 2 (also peers[0])");
+    }
+    SECTION("duplicate address")
+    {
+        check_error(base + peer2 + "  - id: 3\n    address: 192.0.2.2\n    domain: dc1\n", 19, 14,
+                    "peers[1].address", "duplicate peer address 192.0.2.2 (also peers[0])");
+    }
+    SECTION("unknown domain")
+    {
+        check_error(base + "peers:\n  - id: 2\n    address: 192.0.2.2\n    domain: dc2\n", 17, 13,
+                    "peers[0].domain", "unknown domain \"dc2\"; defined domains: dc1");
+        check_error(kMinimal + "peers:\n  - id: 2\n    address: 192.0.2.2\n    domain: dc1\n", 14,
+                    13, "peers[0].domain", "unknown domain \"dc1\"; no domains are defined");
+    }
+    SECTION("no mac and no next_hop_mac")
+    {
+        check_error(kMinimal + "domains:\n  - name: dc1\n" +
+                        "peers:\n  - id: 2\n    address: 192.0.2.2\n    domain: dc1\n",
+                    14, 5, "peers[0]",
+                    "no mac, and domain \"dc1\" has no next_hop_mac: set one of them");
+    }
+    SECTION("the node's own id or address")
+    {
+        check_error(base + "peers:\n  - id: 1\n    address: 192.0.2.2\n    domain: dc1\n", 15, 9,
+                    "peers[0].id", "peer id 1 is this node's own id (node.id)");
+        check_error(base + "peers:\n  - id: 2\n    address: 192.0.2.1\n    domain: dc1\n", 16, 14,
+                    "peers[0].address", "192.0.2.1 is this node's own address (ports[0].ipv4)");
+    }
+    SECTION("address family without a wire port address of that family")
+    {
+        check_error(base + "peers:\n  - id: 2\n    address: 2001:db8::2\n    domain: dc1\n", 16, 14,
+                    "peers[0].address",
+                    "an IPv6 peer needs ports[0].ipv6 (the wire port \"uplink\") to send from");
+    }
+    SECTION("bad id")
+    {
+        check_error(base + "peers:\n  - id: 5000\n    address: 192.0.2.2\n    domain: dc1\n", 15, 9,
+                    "peers[0].id", "expected an integer from 1 to 4095, got 5000");
+    }
+}
+
+TEST_CASE("eal section", "[config]")
+{
+    check_error(kMinimal + "eal:\n  extra: [\"--no-huge\"]\n", 12, 11, "eal.extra[0]",
+                "--no-huge is set by eal.huge_pages: false; remove it from eal.extra");
+    check_error(kMinimal + "eal:\n  extra: [\"--file-prefix=x\"]\n", 12, 11, "eal.extra[0]",
+                "--file-prefix is set by eal.file_prefix; remove it from eal.extra");
+    check_error(kMinimal + "eal:\n  extra: [-m512]\n", 12, 11, "eal.extra[0]",
+                "-m is set by eal.memory_mb; remove it from eal.extra");
+    check_error(kMinimal + "eal:\n  file_prefix: a/b\n", 12, 16, "eal.file_prefix",
+                "expected a name of 1 to 32 letters, digits, '_', '-' or '.', got \"a/b\"");
+    check_error(kMinimal + "eal:\n  memory_mb: 8\n", 12, 14, "eal.memory_mb",
+                "expected an integer from 64 to 1048576, got 8");
+    // Options without a key of their own pass through.
+    CHECK(load_config_text(kMinimal + "eal:\n  extra: [--main-lcorex, -n4]\n", "t").eal.extra ==
+          std::vector<std::string>{"--main-lcorex", "-n4"});
+}
+
+TEST_CASE("load_config reads a file and names it in errors", "[config]")
+{
+    SECTION("a readable file")
+    {
+        const TempFile f(kMinimal);
+        const NodeConfig c = load_config(f.path.string());
+        CHECK(c.source_file == f.path.string());
+        CHECK(c.node_id == 1);
+    }
+    SECTION("an error names the path")
+    {
+        const TempFile f(kMinimal + "max_hops: x\n");
+        try {
+            (void)load_config(f.path.string());
+            FAIL("loaded a bad file");
+        } catch (const ConfigError &e) {
+            CHECK(e.file() == f.path.string());
+            CHECK(e.line() == 11);
+            CHECK(e.key() == "max_hops");
+        }
+    }
+    SECTION("a missing file")
+    {
+        try {
+            (void)load_config("/nonexistent/flowhome.yaml");
+            FAIL("loaded a missing file");
+        } catch (const ConfigError &e) {
+            CHECK(e.file() == "/nonexistent/flowhome.yaml");
+            CHECK(e.line() == 0);
+            CHECK(e.column() == 0);
+            CHECK(e.key().empty());
+            CHECK(e.message() == "cannot open: No such file or directory");
+            CHECK(std::string(e.what()) ==
+                  "/nonexistent/flowhome.yaml: cannot open: No such file or directory");
+        }
+    }
+    SECTION("a directory")
+    {
+        try {
+            (void)load_config(std::filesystem::temp_directory_path().string());
+            FAIL("loaded a directory");
+        } catch (const ConfigError &e) {
+            CHECK(e.line() == 0);
+            CHECK(e.message() == "cannot read: Is a directory");
+        }
+    }
+}
+
+TEST_CASE("every example in config/ loads", "[config]")
+{
+    const std::filesystem::path dir = std::filesystem::path(FLOWHOME_SOURCE_DIR) / "config";
+    int loaded = 0;
+    for (const auto &entry : std::filesystem::directory_iterator(dir)) {
+        if (entry.path().extension() != ".yaml")
+            continue;
+        INFO("file: " << entry.path().string());
+        try {
+            const NodeConfig c = load_config(entry.path().string());
+            CHECK(c.wire_port() != nullptr);
+        } catch (const ConfigError &e) {
+            FAIL(e.what());
+        }
+        ++loaded;
+    }
+    CHECK(loaded >= 2); // node-single.yaml and node-fleet.yaml at least
+
+    const NodeConfig fleet = load_config((dir / "node-fleet.yaml").string());
+    CHECK(fleet.domains.size() == 2);
+    CHECK(fleet.peers.size() >= 3);
+    const NodeConfig single = load_config((dir / "node-single.yaml").string());
+    CHECK_FALSE(single.eal.huge_pages);
+    CHECK(single.eal.memory_mb == 256);
+}
+
+TEST_CASE("to_string names every enum value as the file spells it", "[config]")
+{
+    CHECK(std::string(flowhome::to_string(MissPolicy::drop)) == "drop");
+    CHECK(std::string(flowhome::to_string(MissPolicy::local)) == "local");
+    CHECK(std::string(flowhome::to_string(MissPolicy::hash)) == "hash");
+    CHECK(std::string(flowhome::to_string(EncapKind::geneve)) == "geneve");
+    CHECK(std::string(flowhome::to_string(EncapKind::ipip)) == "ipip");
+    CHECK(std::string(flowhome::to_string(PortRole::wire)) == "wire");
+    CHECK(std::string(flowhome::to_string(PortRole::local)) == "local");
+    CHECK(std::string(flowhome::to_string(VipProtocol::tcp)) == "tcp");
+    CHECK(std::string(flowhome::to_string(VipProtocol::udp)) == "udp");
+    CHECK(std::string(flowhome::to_string(VipProtocol::any)) == "any");
+}
