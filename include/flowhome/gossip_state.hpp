@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * The ownership conflict rule and the table digests of the gossip protocol:
+ * pure functions, so every node computes the same answers and the tests and
+ * the fuzzer call exactly what the control lcore runs.
+ *
+ * Convergence: for each flow a node keeps the entry (claim or release) that
+ * wins under claim_wins(), a strict total order on (version, owner, kind)
+ * for one flow. Keeping the maximum is commutative, associative and
+ * idempotent, so nodes that received the same entries in any order, any
+ * number of times, hold the same entry (a state-based CRDT: a
+ * join-semilattice). Releases are therefore kept as tombstones until aged
+ * out; a release that arrived before its claim must still beat it.
+ *
+ * Threading: pure functions and plain values.
+ * Errors: none; nothing here throws.
+ */
+#pragma once
+
+#include <cstdint>
+
+#include "flowhome/ownership.hpp"
+#include "flowhome/packet.hpp"
+#include "flowhome/types.hpp"
+
+namespace flowhome {
+
+/**
+ * RFC 1982 serial number comparison of 16-bit versions: -1 when a < b,
+ * +1 when a > b, 0 when equal or when they are exactly 2^15 apart (a case
+ * RFC 1982 section 3.2 leaves undefined; treating it as equal hands the
+ * decision to the deterministic tie-breaks, which is symmetric).
+ * Versions of one flow stay far closer than 2^15 apart: a flow is re-claimed
+ * a handful of times in its life.
+ */
+constexpr int serial_compare(uint16_t a, uint16_t b) noexcept
+{
+    if (a == b)
+        return 0;
+    const uint16_t ahead = static_cast<uint16_t>(b - a); /* how far b is ahead of a */
+    if (ahead == 0x8000)
+        return 0;
+    return ahead < 0x8000 ? -1 : 1;
+}
+static_assert(serial_compare(1, 2) == -1 && serial_compare(2, 1) == 1);
+static_assert(serial_compare(0xFFFF, 0) == -1 && serial_compare(0, 0xFFFF) == 1, "wraps");
+static_assert(serial_compare(0, 0x8000) == 0 && serial_compare(0x8000, 0) == 0);
+
+enum class ClaimKind : uint8_t { claim = 0, release = 1 };
+
+/** One ownership statement about a flow, from a claim, release or sync record. */
+struct Claim {
+    FlowKey key;
+    NodeId owner = kInvalidNode;
+    uint16_t version = 0;
+    ClaimKind kind = ClaimKind::claim;
+
+    friend bool operator==(const Claim &, const Claim &) = default;
+};
+
+/**
+ * True when @p a supersedes @p b. Both must be about the same flow, whose
+ * flow_hash() is @p hash. The order, first difference decides:
+ *  1. the higher version (RFC 1982 serial order) wins: a node that takes a
+ *     flow over (failover, reuse after a release) claims version + 1;
+ *  2. the higher rendezvous_score(hash, owner) wins: two nodes that claimed
+ *     the same new flow concurrently (both at version 1) settle on the one
+ *     stateless placement would have picked among the two;
+ *  3. the lower node id wins (a 64-bit score tie, for completeness);
+ *  4. a release beats the claim of the same owner and version it ends.
+ * Strict: false for equal statements; for two different statements exactly
+ * one of claim_wins(a, b) and claim_wins(b, a) is true.
+ */
+bool claim_wins(const Claim &a, const Claim &b, uint32_t hash) noexcept;
+/** As above, computing flow_hash(a.key). */
+bool claim_wins(const Claim &a, const Claim &b) noexcept;
+
+/**
+ * Should @p incoming replace @p current (nullptr: the flow is unknown)?
+ * True when there is no current entry or incoming wins. A release for an
+ * unknown flow is stored too (as a tombstone), so that its claim, arriving
+ * later, loses to it.
+ */
+bool claim_supersedes(const Claim *current, const Claim &incoming, uint32_t hash) noexcept;
+
+/* ---- mapping to the ownership table's record ---- */
+
+namespace gossip_flag {
+/** OwnerRecord flag of a tombstone: the flow was released; lookups treat it as absent. */
+inline constexpr uint8_t released = 0x02;
+} // namespace gossip_flag
+static_assert((gossip_flag::released & owner_flag::pinned) == 0, "flag bits must not overlap");
+
+/** The table record of @p c, stamped with @p epoch. */
+constexpr OwnerRecord to_owner_record(const Claim &c, uint16_t epoch) noexcept
+{
+    return OwnerRecord{c.owner, c.version, epoch,
+                       c.kind == ClaimKind::release ? gossip_flag::released : uint8_t{0}, 0};
+}
+
+/** The claim a table record states about @p key. */
+Claim claim_of_record(const FlowKey &key, OwnerRecord r) noexcept;
+
+/* ---- digests: detecting divergence without sending the table ---- */
+
+/**
+ * The 64-bit term of one live claim in its owner's digest: a hash of the key
+ * and the version (the owner is implied by the digest). Identical on every
+ * node and build.
+ */
+uint64_t digest_term(const FlowKey &key, uint16_t version) noexcept;
+
+/**
+ * Count and XOR of the terms of every live claim (tombstones excluded) one
+ * owner holds. XOR makes add and remove O(1) and order-independent, so the
+ * control lcore keeps one per owner up to date as it applies claims, and two
+ * nodes holding the same claims of an owner have equal digests.
+ */
+struct OwnerDigest {
+    uint32_t flow_count = 0;
+    uint64_t digest = 0;
+
+    void add(uint64_t term) noexcept
+    {
+        ++flow_count;
+        digest ^= term;
+    }
+    void remove(uint64_t term) noexcept
+    {
+        --flow_count;
+        digest ^= term;
+    }
+    friend bool operator==(const OwnerDigest &, const OwnerDigest &) = default;
+};
+
+} // namespace flowhome
