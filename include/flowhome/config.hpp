@@ -122,6 +122,23 @@ struct BackoffConfig {
     uint32_t sleep_us = 50;    /**< sleep length once idle; 0 busy-polls forever */
 };
 
+/** Gossip between the nodes (docs/gossip-protocol.md). */
+struct GossipConfig {
+    bool enabled = false; /**< a `gossip` section is present */
+    uint32_t cluster_id = 1;
+    IpAddr group;         /**< multicast group, e.g. 239.0.0.1 */
+    uint16_t port = 7471; /**< UDP port of the group */
+    uint8_t ttl = 1;      /**< IPv4 TTL / IPv6 hop limit of gossip frames */
+    std::string key_file; /**< absolute, or relative to the node file */
+    bool unicast = false; /**< send a copy to every peer instead of the group */
+    uint32_t batch_interval_us = 1000;
+    uint32_t heartbeat_interval_ms = 100;
+    uint32_t suspect_after_ms = 500;
+    uint32_t dead_after_ms = 1500;
+    uint32_t reannounce_interval_ms = 2000;
+    uint32_t sync_timeout_ms = 500;
+};
+
 struct EalConfig {
     uint32_t memory_mb = 512;
     bool huge_pages = true;
@@ -143,6 +160,8 @@ struct NodeConfig {
     MissPolicy miss_policy = MissPolicy::drop;
     uint8_t max_hops = 1; /**< redirects a packet may take in total */
     BackoffConfig backoff;
+    GossipConfig gossip;
+    bool drain = false; /**< start draining: serve what it owns, claim nothing new */
 
     const PortConfig *wire_port() const noexcept;
     const PortConfig *local_port() const noexcept;

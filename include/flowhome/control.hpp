@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 
 #include "flowhome/config.hpp"
 #include "flowhome/ownership.hpp"
@@ -20,8 +21,14 @@
 #include "flowhome/stats.hpp"
 
 struct rte_ring;
+struct rte_rcu_qsbr;
 
 namespace flowhome {
+
+class GossipEngine;
+class GossipTransport;
+struct DatapathShared;
+struct ClusterView;
 
 enum class ControlMsgType : uint8_t {
     claim,   /**< a worker saw a connection open and served it locally */
@@ -63,9 +70,17 @@ public:
         TableConfig timeouts;
         BackoffConfig backoff;
         const std::atomic<bool> *stop = nullptr;
+        /* With gossip: claims and refreshes go through the engine, frames
+         * through the transport, and membership changes are published to
+         * the workers (node states, eligible set) under RCU. */
+        GossipEngine *engine = nullptr;
+        GossipTransport *transport = nullptr;
+        DatapathShared *datapath = nullptr;
+        rte_rcu_qsbr *qsbr = nullptr;
     };
 
-    explicit ControlLoop(const Params &p) noexcept : p_(p) {}
+    explicit ControlLoop(const Params &p) noexcept;
+    ~ControlLoop();
 
     /** Runs until *stop; returns 0. */
     int run() noexcept;
@@ -78,12 +93,19 @@ public:
 
     const ControlStats &stats() const noexcept { return stats_; }
 
+    /** Microseconds since the loop started: the node's gossip clock. */
+    uint64_t now_us(uint64_t now_tsc) const noexcept;
+
 private:
+    void apply_locally(const ControlMsg &msg) noexcept;
+    void publish_membership() noexcept;
+
     Params p_;
     ControlStats stats_;
     uint64_t next_age_tsc_ = 0;
     uint64_t start_tsc_ = 0;
-    uint16_t version_ = 1;
+    uint64_t published_generation_ = ~uint64_t{0};
+    std::unique_ptr<ClusterView> view_;
 };
 
 } // namespace flowhome

@@ -47,6 +47,7 @@ enum class DropReason : uint8_t {
     no_headroom,
     tx_full,
     no_local_port,
+    gossip_ring_full,
 };
 
 struct DropReasonInfo {
@@ -108,6 +109,8 @@ inline constexpr std::array kDropReasons{
     DropReasonInfo{DropReason::tx_full, "tx_full", "transmit queue full"},
     DropReasonInfo{DropReason::no_local_port, "no_local_port",
                    "local delivery with no local port configured"},
+    DropReasonInfo{DropReason::gossip_ring_full, "gossip_ring_full",
+                   "gossip frame dropped: the control lcore's hand-off ring is full"},
 };
 
 inline constexpr size_t kDropReasonCount = kDropReasons.size();

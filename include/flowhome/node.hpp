@@ -24,6 +24,13 @@
 #include "flowhome/worker.hpp"
 
 struct rte_mempool;
+
+namespace flowhome {
+class GossipEngine;
+class GossipTransport;
+class FlowStore;
+} // namespace flowhome
+
 struct rte_ring;
 struct rte_rcu_qsbr;
 
@@ -62,8 +69,14 @@ public:
     DatapathShared &shared() noexcept { return shared_; }
     PortIds ports() const noexcept { return ports_; }
     rte_mempool *mempool() const noexcept { return pool_; }
+    /** The gossip engine, or nullptr when the node runs without gossip. */
+    GossipEngine *engine() noexcept { return engine_.get(); }
+    const GossipTransport *transport() const noexcept { return transport_.get(); }
 
 private:
+    void start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers);
+    std::string gossip_report() const;
+
     NodeConfig cfg_;
     PortIds ports_;
     rte_mempool *pool_ = nullptr;
@@ -78,6 +91,12 @@ private:
     DatapathShared shared_;
     std::unique_ptr<ControlLoop> control_;
     std::vector<std::unique_ptr<Worker>> workers_;
+    rte_ring *handoff_ = nullptr;
+    rte_ring *gossip_tx_ = nullptr;
+    std::unique_ptr<GossipTransport> transport_;
+    std::unique_ptr<FlowStore> store_;
+    std::unique_ptr<GossipEngine> engine_;
+    std::string gossip_path_;
     bool running_ = false;
     bool ports_started_ = false;
 };

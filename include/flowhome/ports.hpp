@@ -20,11 +20,13 @@ namespace flowhome {
 uint16_t find_port(const PortConfig &port);
 
 /**
- * Configures @p port_id with @p queues RX/TX queue pairs (RSS across them
- * when the device supports it), the configured MTU, MAC and promiscuity, and
- * starts it.
+ * Configures @p port_id with @p rx_queues RX and @p tx_queues TX queues,
+ * RSS across the first @p rss_queues RX queues (the others are steered by
+ * rte_flow only) when the device supports it, the configured MTU, MAC and
+ * promiscuity, and starts it.
  */
-void configure_port(uint16_t port_id, const PortConfig &port, uint16_t queues, rte_mempool *pool);
+void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues,
+                    uint16_t tx_queues, uint16_t rss_queues, rte_mempool *pool);
 
 /** The port's MAC address. */
 MacAddr port_mac(uint16_t port_id);

@@ -29,6 +29,8 @@
 #include "flowhome/control.hpp"
 #include "flowhome/drop_reason.hpp"
 #include "flowhome/encap.hpp"
+#include "flowhome/gossip_transport.hpp"
+#include "flowhome/gossip_wire.hpp"
 #include "flowhome/ownership.hpp"
 #include "flowhome/placement.hpp"
 #include "flowhome/stats.hpp"
@@ -65,6 +67,21 @@ struct DatapathShared {
     rte_rcu_qsbr *qsbr = nullptr;
     SharedClock *clock = nullptr;
     std::atomic<bool> stop{false};
+
+    /* Gossip: frames the workers hand to the control lcore (software
+     * hand-off, when rte_flow does not steer them to its own queue). */
+    GossipMatch gossip;
+    rte_ring *gossip_handoff = nullptr;
+    /* Frames the control lcore wants sent when the wire port has no TX
+     * queue for it: worker 0 sends them with its own. */
+    rte_ring *gossip_tx = nullptr;
+    /* Published by the control lcore: each node's membership state
+     * (NodeState), read per packet to route a dead owner's flows to their
+     * failover owner before the table is rewritten. */
+    std::atomic<uint8_t> node_state[kMaxNodeId + 1] = {};
+    /* This node is draining: it serves what it owns and sends connection-
+     * opening packets to the node rendezvous hashing names among the others. */
+    std::atomic<bool> draining{false};
 };
 
 struct alignas(64) WorkerStats {
@@ -84,7 +101,10 @@ struct alignas(64) WorkerStats {
     Counter claim_ring_full; /**< claims the control ring refused (served anyway) */
     Counter refreshes;
     Counter refresh_ring_full;
-    Counter icmp_too_big; /**< ICMP / ICMPv6 "too big" errors sent */
+    Counter icmp_too_big;    /**< ICMP / ICMPv6 "too big" errors sent */
+    Counter gossip_handoff;  /**< gossip frames handed to the control lcore */
+    Counter failover;        /**< packets of a dead owner's flows sent to its failover owner */
+    Counter drain_redirects; /**< opening packets a draining node sent to another node */
     Counter idle_sleeps;
     Counter drops[kDropReasonCount];
     Counter redirects_to[kMaxNodeId + 1];
@@ -96,7 +116,8 @@ struct alignas(64) WorkerStats {
 struct TxBatch {
     uint16_t port = kNoPort;
     uint16_t n = 0;
-    rte_mbuf *pkts[2 * kBurst];
+    /* A wire burst, a local burst, and room for gossip frames. */
+    rte_mbuf *pkts[3 * kBurst];
 };
 
 class Worker {
@@ -142,6 +163,7 @@ private:
     bool pending_contains(const FlowKey &k, uint32_t hash, uint64_t now_tsc) const noexcept;
     void pending_insert(const FlowKey &k, uint32_t hash, uint64_t now_tsc) noexcept;
     void send_control(ControlMsgType type, const FlowKey &k) noexcept;
+    NodeId eligible_pick(uint32_t hash) const noexcept;
     void flush_control() noexcept;
     static void send_batch(TxBatch &b, uint16_t queue, WorkerStats &stats, Counter &tx) noexcept;
 

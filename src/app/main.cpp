@@ -25,10 +25,16 @@
 namespace {
 
 volatile std::sig_atomic_t g_signal = 0;
+volatile std::sig_atomic_t g_report = 0;
 
 void on_signal(int sig)
 {
     g_signal = sig;
+}
+
+void on_report(int)
+{
+    g_report = 1;
 }
 
 void usage(FILE *out, const char *prog)
@@ -42,8 +48,8 @@ void usage(FILE *out, const char *prog)
                "  -V, --version       print the version\n"
                "\n"
                "Arguments after -- are passed to the DPDK EAL after those the\n"
-               "configuration implies. SIGINT or SIGTERM stops the node and prints its\n"
-               "counters.\n",
+               "configuration implies. SIGUSR1 prints every counter; SIGINT or SIGTERM\n"
+               "stops the node and prints them.\n",
                prog);
 }
 
@@ -110,6 +116,7 @@ int main(int argc, char **argv)
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    std::signal(SIGUSR1, on_report);
 
     int rc = 0;
     try {
@@ -118,8 +125,14 @@ int main(int argc, char **argv)
         fmt::print("flowhome: node {} running with {} worker(s); SIGINT or SIGTERM stops it\n",
                    cfg.node_id, cfg.lcores.workers.size());
         std::fflush(stdout);
-        while (g_signal == 0)
-            usleep(50 * 1000);
+        while (g_signal == 0) {
+            usleep(20 * 1000);
+            if (g_report != 0) {
+                g_report = 0;
+                fmt::print("{}--\n", node.stats_report());
+                std::fflush(stdout);
+            }
+        }
         node.stop();
         fmt::print("flowhome: stopped by signal {}\n{}", static_cast<int>(g_signal),
                    node.stats_report());

@@ -2,6 +2,7 @@
 #include "flowhome/node.hpp"
 
 #include <algorithm>
+#include <ctime>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -14,7 +15,10 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring_elem.h>
 
+#include "flowhome/gossip_engine.hpp"
+#include "flowhome/gossip_transport.hpp"
 #include "flowhome/ports.hpp"
+#include "flowhome/table_flow_store.hpp"
 
 namespace flowhome {
 namespace {
@@ -97,10 +101,24 @@ Node::Node(const NodeConfig &cfg, std::optional<PortIds> ids) : cfg_(cfg)
     for (const PeerConfig &p : cfg_.peers)
         peers_.add(p.address, p.id);
 
-    configure_port(ports_.wire, *wire, nworkers, pool_);
+    /* With gossip the control lcore gets a TX queue of its own on the wire
+     * port and, on a NIC, an RX queue that rte_flow steers gossip to;
+     * virtual devices hand gossip over through a ring instead. */
+    const bool gossip = cfg_.gossip.enabled;
+    rte_eth_dev_info wire_info{};
+    if (int rc = rte_eth_dev_info_get(ports_.wire, &wire_info); rc != 0)
+        throw std::runtime_error(
+            fmt::format("port '{}': cannot get device info: {}", wire->name, rte_strerror(-rc)));
+    const bool try_steering = gossip && !wire->is_vdev() && wire_info.max_rx_queues > nworkers;
+    /* A device without a spare TX queue (net_af_packet's queues come in
+     * pairs) gets gossip frames sent by worker 0 from a ring. */
+    const bool own_tx_queue = gossip && wire_info.max_tx_queues > nworkers;
+    const auto wire_rx = static_cast<uint16_t>(nworkers + (try_steering ? 1 : 0));
+    const auto wire_tx = static_cast<uint16_t>(nworkers + (own_tx_queue ? 1 : 0));
+    configure_port(ports_.wire, *wire, wire_rx, wire_tx, nworkers, pool_);
     ports_started_ = true;
     if (ports_.local != kNoPort && local != nullptr)
-        configure_port(ports_.local, *local, nworkers, pool_);
+        configure_port(ports_.local, *local, nworkers, nworkers, nworkers, pool_);
     templates_ = std::make_unique<TemplateSet>(
         build_template_set(cfg_, wire->mac ? *wire->mac : port_mac(ports_.wire), ports_.wire));
 
@@ -130,6 +148,10 @@ Node::Node(const NodeConfig &cfg, std::optional<PortIds> ids) : cfg_(cfg)
     shared_.qsbr = qsbr_;
     shared_.clock = &clock_;
 
+    shared_.draining.store(cfg_.drain);
+    if (gossip)
+        start_gossip(try_steering, own_tx_queue, nworkers);
+
     control_ = std::make_unique<ControlLoop>(ControlLoop::Params{
         .self = cfg_.node_id,
         .table = table_.get(),
@@ -138,9 +160,104 @@ Node::Node(const NodeConfig &cfg, std::optional<PortIds> ids) : cfg_(cfg)
         .timeouts = cfg_.table,
         .backoff = cfg_.backoff,
         .stop = &shared_.stop,
+        .engine = engine_.get(),
+        .transport = transport_.get(),
+        .datapath = &shared_,
+        .qsbr = qsbr_,
     });
     for (uint16_t i = 0; i < nworkers; ++i)
         workers_.push_back(std::make_unique<Worker>(shared_, i, i));
+}
+
+void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
+{
+    const GossipConfig &g = cfg_.gossip;
+    const PortConfig *wire = cfg_.wire_port();
+    const IpAddr src = *(g.group.family == Family::ipv4 ? wire->ipv4 : wire->ipv6);
+
+    KeyFile keys;
+    try {
+        keys = load_key_file(g.key_file);
+    } catch (const GossipKeyError &e) {
+        throw std::runtime_error(fmt::format("gossip.key_file: {}", e.what()));
+    }
+    if (keys.permissive_mode)
+        fmt::print(stderr,
+                   "flowhome: warning: {} is readable by others (mode {:o}); it holds "
+                   "the cluster's gossip keys\n",
+                   g.key_file, keys.mode);
+
+    shared_.gossip.enabled = true;
+    shared_.gossip.udp_port = g.port;
+    shared_.gossip.group = g.group;
+    shared_.gossip.local4 = wire->ipv4;
+    shared_.gossip.local6 = wire->ipv6;
+
+    GossipTransport::Params tp;
+    tp.port_id = ports_.wire;
+    tp.tx_queue = nworkers;
+    if (!own_tx_queue) {
+        const std::string name = fmt::format("fh_gtx_{}", cfg_.node_id);
+        gossip_tx_ = rte_ring_create(name.c_str(), 1024, static_cast<int>(rte_socket_id()),
+                                     RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (gossip_tx_ == nullptr)
+            throw std::runtime_error(
+                fmt::format("cannot create the gossip TX ring: {}", rte_strerror(rte_errno)));
+        shared_.gossip_tx = gossip_tx_;
+        tp.tx_ring = gossip_tx_;
+    }
+    tp.pool = pool_;
+    tp.src_mac = wire->mac ? *wire->mac : port_mac(ports_.wire);
+    tp.src = src;
+    tp.group = g.group;
+    tp.udp_port = g.port;
+    tp.ttl = g.ttl;
+    if (g.unicast) {
+        for (const PeerConfig &peer : cfg_.peers) {
+            if (peer.address.family != g.group.family)
+                continue;
+            const DomainConfig *d = cfg_.domain(peer.domain);
+            const auto mac = peer.mac ? peer.mac : d->next_hop_mac;
+            tp.unicast.push_back({peer.address, *mac});
+        }
+    }
+    std::string why;
+    if (try_steering && steer_gossip(ports_.wire, nworkers, shared_.gossip, why)) {
+        tp.rx_queue = nworkers;
+        gossip_path_ = "rte_flow to the control queue";
+    } else {
+        const std::string name = fmt::format("fh_gsp_{}", cfg_.node_id);
+        handoff_ =
+            rte_ring_create(name.c_str(), 4096, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
+        if (handoff_ == nullptr)
+            throw std::runtime_error(
+                fmt::format("cannot create the gossip ring: {}", rte_strerror(rte_errno)));
+        shared_.gossip_handoff = handoff_;
+        tp.handoff = handoff_;
+        gossip_path_ = try_steering ? "worker hand-off (rte_flow: " + why + ")"
+                                    : "worker hand-off (virtual device)";
+    }
+    transport_ = std::make_unique<GossipTransport>(tp);
+
+    GossipParams gp;
+    gp.self = cfg_.node_id;
+    gp.cluster_id = g.cluster_id;
+    /* Wall-clock seconds: larger at every restart, as incarnations must be. */
+    gp.incarnation = static_cast<uint32_t>(time(nullptr));
+    for (const PeerConfig &peer : cfg_.peers)
+        gp.peers.push_back(peer.id);
+    gp.max_frame = gossip_max_frame(wire->mtu, g.group.family == Family::ipv6);
+    gp.batch_interval_us = g.batch_interval_us;
+    gp.heartbeat_interval_ms = g.heartbeat_interval_ms;
+    gp.suspect_after_ms = g.suspect_after_ms;
+    gp.dead_after_ms = g.dead_after_ms;
+    gp.reannounce_interval_ms = g.reannounce_interval_ms;
+    gp.sync_timeout_ms = g.sync_timeout_ms;
+    gp.draining = cfg_.drain;
+    store_ = std::make_unique<TableFlowStore>(*table_);
+    engine_ = std::make_unique<GossipEngine>(
+        gp, keys.ring, *store_,
+        [t = transport_.get()](std::span<const uint8_t> frame) { t->send(frame); }, 0);
 }
 
 Node::~Node()
@@ -153,7 +270,12 @@ Node::~Node()
     }
     workers_.clear();
     control_.reset();
+    engine_.reset();
+    store_.reset();
+    transport_.reset();
     table_.reset();
+    rte_ring_free(handoff_);
+    rte_ring_free(gossip_tx_);
     rte_ring_free(to_control_);
     rte_free(qsbr_);
     /* The pool stays: mbufs may still sit in stopped devices' rings, and

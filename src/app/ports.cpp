@@ -2,6 +2,7 @@
 #include "flowhome/ports.hpp"
 
 #include <stdexcept>
+#include <vector>
 
 #include <fmt/format.h>
 #include <rte_errno.h>
@@ -41,18 +42,19 @@ MacAddr port_mac(uint16_t port_id)
     return m;
 }
 
-void configure_port(uint16_t port_id, const PortConfig &port, uint16_t queues, rte_mempool *pool)
+void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues,
+                    uint16_t tx_queues, uint16_t rss_queues, rte_mempool *pool)
 {
     rte_eth_dev_info info{};
     if (int rc = rte_eth_dev_info_get(port_id, &info); rc != 0)
         fail(port, "cannot get device info", rc);
-    if (queues > info.max_rx_queues || queues > info.max_tx_queues)
+    if (rx_queues > info.max_rx_queues || tx_queues > info.max_tx_queues)
         throw std::runtime_error(
-            fmt::format("port '{}': {} workers need {} queue pairs, the device has {} RX / {} TX",
-                        port.name, queues, queues, info.max_rx_queues, info.max_tx_queues));
+            fmt::format("port '{}': needs {} RX / {} TX queues, the device has {} / {}", port.name,
+                        rx_queues, tx_queues, info.max_rx_queues, info.max_tx_queues));
 
     rte_eth_conf conf{};
-    if (queues > 1 && info.flow_type_rss_offloads != 0) {
+    if (rss_queues > 1 && info.flow_type_rss_offloads != 0) {
         /* Spread connections over the workers; every packet of a
          * connection lands on the same worker (and its pending claims). */
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
@@ -62,7 +64,7 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t queues, r
     if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
         conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
 
-    if (int rc = rte_eth_dev_configure(port_id, queues, queues, &conf); rc != 0)
+    if (int rc = rte_eth_dev_configure(port_id, rx_queues, tx_queues, &conf); rc != 0)
         fail(port, "cannot configure", rc);
 
     uint16_t rxd = port.rx_descriptors;
@@ -71,9 +73,10 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t queues, r
         fail(port, "cannot adjust descriptor counts", rc);
 
     const int socket = rte_eth_dev_socket_id(port_id);
-    for (uint16_t q = 0; q < queues; ++q) {
+    for (uint16_t q = 0; q < rx_queues; ++q)
         if (int rc = rte_eth_rx_queue_setup(port_id, q, rxd, socket, nullptr, pool); rc != 0)
             fail(port, "cannot set up an RX queue", rc);
+    for (uint16_t q = 0; q < tx_queues; ++q) {
         rte_eth_txconf txconf = info.default_txconf;
         txconf.offloads = conf.txmode.offloads;
         if (int rc = rte_eth_tx_queue_setup(port_id, q, txd, socket, &txconf); rc != 0)
@@ -104,6 +107,18 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t queues, r
     }
     if (int rc = rte_eth_dev_start(port_id); rc != 0)
         fail(port, "cannot start", rc);
+    if (conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS && rss_queues < rx_queues) {
+        /* Keep the queues reserved for rte_flow out of the RSS spread. */
+        std::vector<rte_eth_rss_reta_entry64> reta((info.reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) /
+                                                   RTE_ETH_RETA_GROUP_SIZE);
+        for (uint16_t i = 0; i < info.reta_size; ++i) {
+            auto &group = reta[i / RTE_ETH_RETA_GROUP_SIZE];
+            group.mask |= uint64_t{1} << (i % RTE_ETH_RETA_GROUP_SIZE);
+            group.reta[i % RTE_ETH_RETA_GROUP_SIZE] = static_cast<uint16_t>(i % rss_queues);
+        }
+        if (int rc = rte_eth_dev_rss_reta_update(port_id, reta.data(), info.reta_size); rc != 0)
+            fail(port, "cannot restrict RSS to the worker queues", rc);
+    }
     if (port.promiscuous) {
         if (int rc = rte_eth_promiscuous_enable(port_id); rc != 0 && rc != -ENOTSUP)
             fail(port, "cannot enable promiscuous mode", rc);

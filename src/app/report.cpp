@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 #include <rte_ethdev.h>
 
+#include "flowhome/gossip_engine.hpp"
+#include "flowhome/gossip_transport.hpp"
 #include "flowhome/node.hpp"
 
 namespace flowhome {
@@ -94,11 +96,73 @@ std::string Node::stats_report() const
     out += fmt::format("  {:<18} {:>12}\n", "table-full", c.table_full.get());
     out += fmt::format("  {:<18} {:>12}\n", "table-errors", c.table_errors.get());
     out += fmt::format("  {:<18} {:>12}\n", "aged-out", c.aged_out.get());
+    if (engine_ != nullptr)
+        out += gossip_report();
     out += "table\n";
     out += fmt::format("  {:<18} {:>12} / {}\n", "ipv4-flows", table_->count(Family::ipv4),
                        table_->capacity(Family::ipv4));
     out += fmt::format("  {:<18} {:>12} / {}\n", "ipv6-flows", table_->count(Family::ipv6),
                        table_->capacity(Family::ipv6));
+    return out;
+}
+
+std::string Node::gossip_report() const
+{
+    /* Only counters and the published node states: safe to read while the
+     * control lcore runs. */
+    const GossipStats &g = engine_->stats();
+    const GossipTransportStats &t = transport_->stats();
+    std::string out = "gossip\n";
+    out += fmt::format("  {:<18} {}\n", "path", gossip_path_);
+    struct Row {
+        const char *name;
+        uint64_t value;
+    };
+    const Row rows[] = {
+        {"frames-out", g.frames_out.get()},
+        {"records-out", g.records_out.get()},
+        {"bytes-out", g.bytes_out.get()},
+        {"frames-in", g.frames_in.get()},
+        {"records-in", g.records_in.get()},
+        {"bytes-in", g.bytes_in.get()},
+        {"claims-applied", g.claims_applied.get()},
+        {"claims-ignored", g.claims_ignored.get()},
+        {"claims-refreshed", g.claims_refreshed.get()},
+        {"releases-applied", g.releases_applied.get()},
+        {"conflicts-lost", g.conflicts_lost.get()},
+        {"store-full", g.store_full.get()},
+        {"failovers", g.failovers.get()},
+        {"reclaimed", g.reclaimed.get()},
+        {"reannounced", g.reannounced.get()},
+        {"digests-mismatched", g.digests_mismatched.get()},
+        {"sync-requests-out", g.sync_requests_out.get()},
+        {"sync-requests-in", g.sync_requests_in.get()},
+        {"sync-entries-in", g.sync_entries_in.get()},
+        {"syncs-completed", g.syncs_completed.get()},
+        {"unknown-records", g.unknown_records.get()},
+        {"tx-frames", t.tx_frames.get()},
+        {"tx-no-mbuf", t.tx_no_mbuf.get()},
+        {"tx-queue-full", t.tx_queue_full.get()},
+        {"rx-frames", t.rx_frames.get()},
+        {"rx-own", t.rx_own.get()},
+        {"rx-not-gossip", t.rx_not_gossip.get()},
+    };
+    for (const Row &r : rows)
+        out += fmt::format("  {:<18} {:>12}\n", r.name, r.value);
+    out += "  frames refused\n";
+    const GossipRxStats &rx = engine_->rx_stats();
+    for (size_t i = 0; i < kGossipStatusCount; ++i) {
+        const auto status = static_cast<GossipStatus>(i);
+        if (status != GossipStatus::ok && rx.by_status[i].get() != 0)
+            out += fmt::format("    {:<22} {:>12}\n", gossip_status_name(status),
+                               rx.by_status[i].get());
+    }
+    out += "  peers\n";
+    static constexpr const char *kStates[] = {"alive", "suspect", "dead"};
+    for (const PeerConfig &p : cfg_.peers) {
+        const uint8_t st = shared_.node_state[p.id].load(std::memory_order_relaxed);
+        out += fmt::format("    node {:<5} {:<8}\n", p.id, st <= 2 ? kStates[st] : "?");
+    }
     return out;
 }
 

@@ -437,8 +437,9 @@ void read_table(const MapReader &root, TableConfig &t)
     // rte_hash's own ceiling is 2^30 entries (RTE_HASH_ENTRIES_MAX).
     m.uint_if("capacity_ipv4", t.capacity_ipv4, 1024, 1u << 30);
     m.uint_if("capacity_ipv6", t.capacity_ipv6, 1024, 1u << 30);
-    m.uint_if("tcp_idle_timeout_s", t.tcp_idle_timeout_s, 1, 7 * 86400);
-    m.uint_if("udp_idle_timeout_s", t.udp_idle_timeout_s, 1, 7 * 86400);
+    // Records carry a 16-bit seconds clock; ages are taken modulo 2^16.
+    m.uint_if("tcp_idle_timeout_s", t.tcp_idle_timeout_s, 1, 32767);
+    m.uint_if("udp_idle_timeout_s", t.udp_idle_timeout_s, 1, 32767);
     m.uint_if("claim_grace_ms", t.claim_grace_ms, 1, 10000);
 }
 
@@ -460,11 +461,71 @@ void read_backoff(const MapReader &root, BackoffConfig &b)
     }
 }
 
+bool is_multicast(const IpAddr &a)
+{
+    return a.family == Family::ipv4 ? (a.bytes[0] & 0xF0) == 0xE0 : a.bytes[0] == 0xFF;
+}
+
+void read_gossip(const MapReader &root, NodeConfig &cfg)
+{
+    const auto c = root.find("gossip");
+    if (!c)
+        return;
+    GossipConfig &g = cfg.gossip;
+    const MapReader m = c->as_map({"cluster_id", "group", "port", "ttl", "key_file", "unicast",
+                                   "batch_interval_us", "heartbeat_interval_ms", "suspect_after_ms",
+                                   "dead_after_ms", "reannounce_interval_ms", "sync_timeout_ms"});
+    g.enabled = true;
+    m.uint_if("cluster_id", g.cluster_id, 0, 0xFFFFFFFFu);
+    const Cursor group = m.require("group");
+    const auto addr = IpAddr::parse(group.as_string());
+    if (!addr || !is_multicast(*addr))
+        group.fail(fmt::format("expected an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast "
+                               "group, got {}",
+                               group.describe()));
+    g.group = *addr;
+    const PortConfig *wire = cfg.wire_port();
+    if ((g.group.family == Family::ipv4 && !wire->ipv4) ||
+        (g.group.family == Family::ipv6 && !wire->ipv6))
+        group.fail(fmt::format("the wire port has no {} address to send gossip from",
+                               g.group.family == Family::ipv4 ? "ipv4" : "ipv6"));
+    m.uint_if("port", g.port, 1, 65535);
+    m.uint_if("ttl", g.ttl, 1, 255);
+    const Cursor key = m.require("key_file");
+    g.key_file = key.as_string();
+    if (g.key_file.front() != '/') {
+        // Relative to the node file, so a file and its keys move together.
+        const auto slash = cfg.source_file.rfind('/');
+        if (slash != std::string::npos)
+            g.key_file = cfg.source_file.substr(0, slash + 1) + g.key_file;
+    }
+    m.bool_if("unicast", g.unicast);
+    m.uint_if("batch_interval_us", g.batch_interval_us, 10, 1'000'000);
+    m.uint_if("heartbeat_interval_ms", g.heartbeat_interval_ms, 1, 60'000);
+    m.uint_if("suspect_after_ms", g.suspect_after_ms, 2, 600'000);
+    m.uint_if("dead_after_ms", g.dead_after_ms, 3, 3'600'000);
+    m.uint_if("reannounce_interval_ms", g.reannounce_interval_ms, 10, 3'600'000);
+    m.uint_if("sync_timeout_ms", g.sync_timeout_ms, 10, 600'000);
+    if (g.suspect_after_ms <= g.heartbeat_interval_ms)
+        (m.has("suspect_after_ms") ? *m.find("suspect_after_ms") : m.self())
+            .fail_at("gossip.suspect_after_ms",
+                     fmt::format("suspect_after_ms ({}) must exceed heartbeat_interval_ms ({}): "
+                                 "a node is suspect only after missing heartbeats",
+                                 g.suspect_after_ms, g.heartbeat_interval_ms));
+    if (g.dead_after_ms <= g.suspect_after_ms)
+        (m.has("dead_after_ms") ? *m.find("dead_after_ms") : m.self())
+            .fail_at("gossip.dead_after_ms",
+                     fmt::format("dead_after_ms ({}) must exceed suspect_after_ms ({})",
+                                 g.dead_after_ms, g.suspect_after_ms));
+    if (g.unicast && cfg.peers.empty())
+        m.find("unicast")->fail("unicast gossip needs peers to send to");
+}
+
 NodeConfig read_root(const Cursor &root_cursor)
 {
     const MapReader root =
         root_cursor.as_map({"node", "eal", "ports", "lcores", "vips", "domains", "peers", "table",
-                            "miss_policy", "max_hops", "backoff"});
+                            "miss_policy", "max_hops", "backoff", "gossip", "drain"});
     NodeConfig cfg;
     cfg.source_file = root_cursor.file();
     // Order matters: later sections are checked against earlier ones.
@@ -480,6 +541,8 @@ NodeConfig read_root(const Cursor &root_cursor)
         cfg.miss_policy = p->as_enum(kMissPolicies);
     root.uint_if("max_hops", cfg.max_hops, 1, 8);
     read_backoff(root, cfg.backoff);
+    read_gossip(root, cfg);
+    root.bool_if("drain", cfg.drain);
     return cfg;
 }
 

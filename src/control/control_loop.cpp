@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "flowhome/control.hpp"
 
+#include <rte_rcu_qsbr.h>
+
+#include "flowhome/gossip_engine.hpp"
+#include "flowhome/gossip_transport.hpp"
+#include "flowhome/worker.hpp"
+
 #include <rte_cycles.h>
 #include <rte_pause.h>
 #include <rte_ring_elem.h>
@@ -22,9 +28,33 @@ uint16_t clamp_timeout(uint32_t s) noexcept
 
 } // namespace
 
+ControlLoop::ControlLoop(const Params &p) noexcept : p_(p), start_tsc_(rte_rdtsc()) {}
+
+ControlLoop::~ControlLoop() = default;
+
+uint64_t ControlLoop::now_us(uint64_t now_tsc) const noexcept
+{
+    const uint64_t ticks = now_tsc - start_tsc_;
+    const uint64_t hz = rte_get_tsc_hz();
+    return ticks / hz * 1000000 + ticks % hz * 1000000 / hz;
+}
+
 void ControlLoop::apply(const ControlMsg &msg) noexcept
 {
     stats_.msgs.add();
+    if (p_.engine == nullptr) {
+        apply_locally(msg);
+        return;
+    }
+    const uint64_t now = now_us(rte_rdtsc());
+    if (msg.type == ControlMsgType::claim)
+        p_.engine->local_claim(msg.key, now);
+    else
+        p_.engine->local_refresh(msg.key, now);
+}
+
+void ControlLoop::apply_locally(const ControlMsg &msg) noexcept
+{
     const uint16_t now = p_.clock->epoch.load(std::memory_order_relaxed);
     const auto existing = p_.table->lookup(msg.key);
 
@@ -36,7 +66,7 @@ void ControlLoop::apply(const ControlMsg &msg) noexcept
             stats_.claims_existing.add();
             return;
         }
-        const OwnerRecord rec{.owner = p_.self, .version = version_, .epoch = now};
+        const OwnerRecord rec{.owner = p_.self, .version = 1, .epoch = now};
         switch (p_.table->upsert(msg.key, rec)) {
         case UpsertResult::inserted:
         case UpsertResult::updated:
@@ -67,13 +97,34 @@ void ControlLoop::apply(const ControlMsg &msg) noexcept
     }
 }
 
+void ControlLoop::publish_membership() noexcept
+{
+    const uint64_t gen = p_.engine->membership_generation();
+    if (gen == published_generation_ || p_.datapath == nullptr)
+        return;
+    published_generation_ = gen;
+    const MembershipTable &m = p_.engine->membership();
+    for (const Member &member : m.members())
+        p_.datapath->node_state[member.id & kMaxNodeId].store(static_cast<uint8_t>(member.state),
+                                                              std::memory_order_relaxed);
+
+    /* A new eligible set for the workers; the old one is freed once every
+     * worker has passed a quiescent state (they do so every loop, and are
+     * offline while asleep, so this wait is short). Membership changes are
+     * rare: a blocking grace period here costs nothing on the packet path. */
+    auto view = std::make_unique<ClusterView>();
+    view->eligible.assign(m.eligible().begin(), m.eligible().end());
+    p_.datapath->view.store(view.get(), std::memory_order_release);
+    if (p_.qsbr != nullptr)
+        rte_rcu_qsbr_synchronize(p_.qsbr, RTE_QSBR_THRID_INVALID);
+    view_ = std::move(view);
+}
+
 unsigned ControlLoop::poll_once(uint64_t now_tsc) noexcept
 {
     const uint64_t hz = rte_get_tsc_hz();
-    if (start_tsc_ == 0)
-        start_tsc_ = now_tsc;
-    p_.clock->epoch.store(static_cast<uint16_t>((now_tsc - start_tsc_) / hz),
-                          std::memory_order_relaxed);
+    const uint64_t now = now_us(now_tsc);
+    p_.clock->epoch.store(epoch_of(now), std::memory_order_relaxed);
 
     unsigned work = 0;
     ControlMsg msgs[kDrainBurst];
@@ -83,6 +134,14 @@ unsigned ControlLoop::poll_once(uint64_t now_tsc) noexcept
         for (unsigned i = 0; i < n; ++i)
             apply(msgs[i]);
         work += n;
+    }
+
+    if (p_.engine != nullptr) {
+        if (p_.transport != nullptr)
+            work += p_.transport->poll(
+                [&](std::span<const uint8_t> frame) { p_.engine->receive(frame, now); });
+        p_.engine->tick(now);
+        publish_membership();
     }
 
     if (now_tsc >= next_age_tsc_) {

@@ -351,7 +351,7 @@ TEST_CASE("unknown keys are errors that list the allowed keys", "[config]")
     {
         check_error(kMinimal + "colour: blue\n", 11, 1, "colour",
                     "unknown key \"colour\"; allowed keys: node, eal, ports, lcores, vips, "
-                    "domains, peers, table, miss_policy, max_hops, backoff");
+                    "domains, peers, table, miss_policy, max_hops, backoff, gossip, drain");
     }
     SECTION("nested in a sequence item")
     {
@@ -601,6 +601,42 @@ TEST_CASE("lcores.cpus maps every lcore to a CPU", "[config]")
                 "lcores.cpus", "lcore 7 is not lcores.main, lcores.control or a worker");
     check_error(head + "lcores:\n  workers: [2]\n  cpus: [0, 1]\n" + vips, 9, 9, "lcores.cpus",
                 "expected a mapping of lcore to CPU, e.g. {0: 0, 1: 0, 2: 1}, got a sequence");
+}
+
+TEST_CASE("the gossip section", "[config]")
+{
+    // kMinimal is ten lines: the gossip section starts on line 11.
+    const NodeConfig c = load_config_text(kMinimal + R"(gossip:
+  cluster_id: 7
+  group: 239.1.2.3
+  port: 7000
+  key_file: keys/gossip.keys
+  heartbeat_interval_ms: 50
+  suspect_after_ms: 200
+  dead_after_ms: 600
+drain: true
+)",
+                                          "/etc/flowhome/node.yaml");
+    CHECK(c.gossip.enabled);
+    CHECK(c.gossip.cluster_id == 7);
+    CHECK(c.gossip.group == ip("239.1.2.3"));
+    CHECK(c.gossip.port == 7000);
+    CHECK(c.gossip.key_file == "/etc/flowhome/keys/gossip.keys");
+    CHECK(c.gossip.dead_after_ms == 600);
+    CHECK(c.drain);
+    CHECK_FALSE(load_config_text(kMinimal, "t.yaml").gossip.enabled);
+
+    check_error(kMinimal + "gossip:\n  group: 192.0.2.9\n  key_file: k\n", 12, 10, "gossip.group",
+                "expected an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast group, got "
+                "\"192.0.2.9\"");
+    check_error(kMinimal + "gossip:\n  group: ff05::1\n  key_file: k\n", 12, 10, "gossip.group",
+                "the wire port has no ipv6 address to send gossip from");
+    check_error(kMinimal + "gossip:\n  group: 239.1.2.3\n", 12, 3, "gossip.key_file",
+                "missing required key \"key_file\"");
+    check_error(kMinimal + "gossip:\n  group: 239.1.2.3\n  key_file: k\n  suspect_after_ms: 900\n"
+                           "  dead_after_ms: 800\n",
+                15, 18, "gossip.dead_after_ms",
+                "dead_after_ms (800) must exceed suspect_after_ms (900)");
 }
 
 TEST_CASE("VIPs must not overlap", "[config]")

@@ -237,7 +237,9 @@ TEST_CASE("a newer minor's longer header and longer records are accepted", "[gos
     b[gossip_hdr::header_len] = kGossipHeaderLen + 8;
     b[gossip_hdr::version_minor] = kGossipVersionMinor + 1;
     FrameReader r;
-    REQUIRE(r.open(with_zero_tag(b)) == GossipStatus::ok);
+    /* The reader keeps a view of the frame: the frame must outlive it. */
+    const std::vector<uint8_t> longer = with_zero_tag(b);
+    REQUIRE(r.open(longer) == GossipStatus::ok);
     CHECK(read_all(r).size() == 8);
 
     std::vector<uint8_t> value(gossip_flow::size_v4 + 4, 0xAB);
@@ -267,7 +269,9 @@ TEST_CASE("unknown record types are skipped and counted", "[gossip][codec]")
         REQUIRE(w.add_raw(255, blob));
     });
     FrameReader r;
-    REQUIRE(r.open(with_zero_tag(b)) == GossipStatus::ok);
+    /* The reader keeps a view of the frame: the frame must outlive it. */
+    const std::vector<uint8_t> frame = with_zero_tag(b);
+    REQUIRE(r.open(frame) == GossipStatus::ok);
     CHECK(r.unknown_records() == 3);
     const std::vector<GossipRecord> recs = read_all(r);
     REQUIRE(recs.size() == 2);

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "flowhome/worker.hpp"
 
+#include "flowhome/gossip_membership.hpp"
+#include "flowhome/gossip_state.hpp"
+
 #include <rte_branch_prediction.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -103,6 +106,12 @@ void Worker::flush_control() noexcept
     control_n_ = 0;
 }
 
+NodeId Worker::eligible_pick(uint32_t hash) const noexcept
+{
+    const ClusterView *view = sh_.view.load(std::memory_order_acquire);
+    return view == nullptr ? kInvalidNode : rendezvous_pick(hash, view->eligible);
+}
+
 void Worker::redirect(Slot &s, NodeId owner) noexcept
 {
     if (s.hops >= sh_.max_hops) {
@@ -151,8 +160,28 @@ void Worker::redirect(Slot &s, NodeId owner) noexcept
 
 void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16_t epoch) noexcept
 {
+    /* A release leaves a tombstone so that an older claim cannot revive
+     * the flow; for the datapath it is no record. */
+    if (hit && (rec.flags & gossip_flag::released))
+        hit = false;
     if (hit) {
-        if (rec.owner == sh_.self) {
+        NodeId owner = rec.owner;
+        if (owner != sh_.self &&
+            sh_.node_state[owner & kMaxNodeId].load(std::memory_order_relaxed) ==
+                static_cast<uint8_t>(NodeState::dead)) {
+            /* The owner is dead: its flows belong to their failover owner,
+             * which every node computes alike, before the control lcore
+             * has rewritten a single entry. */
+            const ClusterView *view = sh_.view.load(std::memory_order_acquire);
+            owner =
+                view == nullptr ? kInvalidNode : failover_owner(s.hash, rec.owner, view->eligible);
+            stats_.failover.add();
+            if (owner == kInvalidNode) {
+                drop(s.m, DropReason::owner_unreachable);
+                return;
+            }
+        }
+        if (owner == sh_.self) {
             stats_.local_hits.add();
             if (static_cast<uint16_t>(epoch - rec.epoch) >= sh_.refresh_after_s) {
                 stats_.refreshes.add();
@@ -160,7 +189,7 @@ void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16
             }
             to_local(s.m);
         } else {
-            redirect(s, rec.owner);
+            redirect(s, owner);
         }
         return;
     }
@@ -174,6 +203,15 @@ void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16
     }
 
     if (is_connection_opening(s.p)) {
+        if (sh_.draining.load(std::memory_order_relaxed) && s.hops < sh_.max_hops) {
+            /* Draining: new connections go to the others. */
+            const NodeId pick = eligible_pick(s.hash);
+            if (pick != kInvalidNode && pick != sh_.self) {
+                stats_.drain_redirects.add();
+                redirect(s, pick);
+                return;
+            }
+        }
         stats_.claims.add();
         pending_insert(s.key, s.hash, now_tsc);
         send_control(ControlMsgType::claim, s.key);
@@ -192,10 +230,7 @@ void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16
     case MissPolicy::hash: {
         /* A packet already redirected here was sent by a node that chose us;
          * it is not sent on again. */
-        const ClusterView *view = sh_.view.load(std::memory_order_acquire);
-        const NodeId pick = s.hops >= sh_.max_hops || view == nullptr
-                                ? sh_.self
-                                : rendezvous_pick(s.hash, view->eligible);
+        const NodeId pick = s.hops >= sh_.max_hops ? sh_.self : eligible_pick(s.hash);
         if (pick == sh_.self || pick == kInvalidNode) {
             stats_.miss_local.add();
             to_local(s.m);
@@ -248,6 +283,16 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
         if (st == ParseStatus::not_ip) {
             stats_.passthrough.add();
             to_local(m);
+            continue;
+        }
+
+        if (gossip_match(data, s.p, sh_.gossip)) {
+            /* The control lcore verifies and applies it; the ring is its
+             * only way in, so a full ring is a counted drop. */
+            if (rte_ring_enqueue(sh_.gossip_handoff, m) == 0)
+                stats_.gossip_handoff.add();
+            else
+                drop(m, DropReason::gossip_ring_full);
             continue;
         }
 
@@ -349,6 +394,14 @@ void Worker::flush() noexcept
 uint16_t Worker::poll_once() noexcept
 {
     rte_mbuf *pkts[kBurst];
+    if (index_ == 0 && sh_.gossip_tx != nullptr) {
+        const unsigned room = RTE_DIM(wire_out_.pkts) - wire_out_.n - 2 * kBurst;
+        wire_out_.n = static_cast<uint16_t>(
+            wire_out_.n +
+            rte_ring_dequeue_burst(sh_.gossip_tx,
+                                   reinterpret_cast<void **>(wire_out_.pkts + wire_out_.n), room,
+                                   nullptr));
+    }
     uint16_t got = rte_eth_rx_burst(sh_.wire_port, queue_, pkts, kBurst);
     if (got != 0)
         process_wire_burst(pkts, got);

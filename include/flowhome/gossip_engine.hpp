@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * The gossip engine: everything the control lcore does to keep the fleet's
+ * ownership tables in agreement, without any I/O of its own. Frames come in
+ * through receive(), go out through the SendFn, time is passed in, and the
+ * ownership lives in a FlowStore. The node's control loop drives it over
+ * DPDK ports; the gossip simulator drives many engines over a simulated
+ * network: both run exactly this code.
+ *
+ * What it does:
+ *  - local claims / releases / refreshes (from the workers) are applied to
+ *    the store and batched into frames, sent when a frame is full or
+ *    batch_interval_us after the first record waited;
+ *  - received frames are verified (cluster, key, tag, replay) and their
+ *    records applied: claims and releases by the conflict rule
+ *    (gossip_state.hpp), heartbeats to the membership table, digests
+ *    compared with our own (a mismatch triggers a sync request), sync
+ *    requests answered in chunks, sync responses applied;
+ *  - heartbeats every heartbeat_interval_ms; membership ticks (suspect,
+ *    dead); when a node dies, its flows are rewritten in the background to
+ *    their failover owner (the workers already route them there through the
+ *    published node states), and this node re-claims at version + 1 those
+ *    that fail over to it;
+ *  - every reannounce_interval_ms the node re-announces, in slices, every
+ *    flow it owns (a claim at the same version), so a lost claim heals and
+ *    remote records are restamped; digests go out with the same period;
+ *  - a node that starts (or restarts with a new incarnation) asks a live
+ *    peer for a full sync;
+ *  - remote records their owner no longer re-announces expire through the
+ *    store's ageing (their epoch is not renewed).
+ *
+ * Records: the engine stores OwnerRecord::reserved as the owner's "life
+ * tag", a local count (mod 256) of the owner's deaths and restarts seen by
+ * this node. A failover rewrites only the records tagged with an earlier
+ * life, so the claims a restarted node makes while its old flows are being
+ * rewritten in the background are not moved away with them.
+ *
+ * Time: now_us is the node's monotonic clock in microseconds. Records are
+ * stamped with epoch_of(now_us) = seconds modulo 2^16, the clock the
+ * workers and the store's ageing use.
+ *
+ * Threading: one engine per control lcore; every member function on that
+ * lcore only. Errors: noexcept throughout after construction (the
+ * constructor throws std::invalid_argument for inconsistent parameters);
+ * bad frames are counted by reason, never thrown.
+ */
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "flowhome/gossip_auth.hpp"
+#include "flowhome/gossip_membership.hpp"
+#include "flowhome/gossip_state.hpp"
+#include "flowhome/gossip_wire.hpp"
+#include "flowhome/ownership.hpp"
+#include "flowhome/stats.hpp"
+
+namespace flowhome {
+
+/**
+ * Where the engine keeps ownership: the node's OwnershipTable
+ * (TableFlowStore), or an in-memory map in the simulator and the tests.
+ * Called only from the engine's thread.
+ */
+class FlowStore {
+public:
+    virtual ~FlowStore() = default;
+    virtual std::optional<OwnerRecord> lookup(const FlowKey &key) const noexcept = 0;
+    virtual UpsertResult upsert(const FlowKey &key, OwnerRecord record) noexcept = 0;
+    virtual bool remove(const FlowKey &key) noexcept = 0;
+    /**
+     * Visits at most @p budget entries starting at @p cursor (0: from the
+     * beginning), calling fn(key, record); sets @p cursor to where the next
+     * call continues, 0 once every entry was visited. Entries inserted or
+     * removed meanwhile may or may not be visited; none is visited twice in
+     * one pass unless it moved.
+     */
+    virtual uint32_t scan(uint64_t &cursor, uint32_t budget,
+                          const std::function<void(const FlowKey &, OwnerRecord)> &fn) = 0;
+    virtual uint32_t size() const noexcept = 0;
+};
+
+/** The coarse clock records are stamped with. */
+constexpr uint16_t epoch_of(uint64_t now_us) noexcept
+{
+    return static_cast<uint16_t>(now_us / 1000000);
+}
+
+struct GossipParams {
+    NodeId self = kInvalidNode;
+    uint32_t cluster_id = 0;
+    uint32_t incarnation = 1;  /**< must grow across restarts (e.g. start time in s) */
+    std::vector<NodeId> peers; /**< every other node of the cluster */
+    size_t max_frame = 1400;   /**< gossip_max_frame(mtu, ipv6) */
+    uint32_t batch_interval_us = 1000;
+    uint32_t heartbeat_interval_ms = 100;
+    uint32_t suspect_after_ms = 500;
+    uint32_t dead_after_ms = 1500;
+    uint32_t reannounce_interval_ms = 2000; /**< bound on healing a lost claim */
+    uint32_t sync_timeout_ms = 500;         /**< re-ask another peer after this */
+    bool draining = false;
+};
+
+/** Counters of one engine; readable from any thread. */
+struct GossipStats {
+    Counter frames_out;
+    Counter records_out;
+    Counter bytes_out;
+    Counter frames_in; /**< verified and applied */
+    Counter records_in;
+    Counter bytes_in;
+    Counter claims_applied; /**< a received claim changed the store */
+    Counter claims_ignored; /**< a received claim lost to what the store has */
+    Counter releases_applied;
+    Counter conflicts_lost; /**< our claim lost to another node's */
+    Counter store_full;     /**< a claim the store refused */
+    Counter failovers;      /**< flows rewritten to their failover owner */
+    Counter reclaimed;      /**< failed-over flows this node claimed at version + 1 */
+    Counter reannounced;
+    Counter digests_mismatched;
+    Counter sync_requests_out;
+    Counter sync_requests_in;
+    Counter sync_entries_in;
+    Counter unknown_records;    /**< skipped records of a newer minor version */
+    Counter claims_refreshed;   /**< a received claim equal to the store's: epoch restamped */
+    Counter orphans;            /**< synced records naming this node that it does not hold: skipped */
+    Counter sync_responses_out; /**< sync response frames sent */
+    Counter syncs_completed;    /**< response chains that reached next_cursor 0 */
+    Counter seal_failed;        /**< frames the authenticator could not seal (no send key) */
+};
+
+class GossipEngine {
+public:
+    /** Sends one complete, sealed frame (the adapter copies it). */
+    using SendFn = std::function<void(std::span<const uint8_t> frame)>;
+
+    GossipEngine(const GossipParams &params, const KeyRing &keys, FlowStore &store, SendFn send,
+                 uint64_t now_us);
+    ~GossipEngine();
+    GossipEngine(const GossipEngine &) = delete;
+    GossipEngine &operator=(const GossipEngine &) = delete;
+
+    /* ---- from the workers ---- */
+
+    /** This node served a connection-opening packet: claim it (version 1) unless recorded. */
+    void local_claim(const FlowKey &key, uint64_t now_us) noexcept;
+    /** An operator released a flow this node owns. */
+    void local_release(const FlowKey &key, uint64_t now_us) noexcept;
+    /** A worker served a flow this node owns: restamp the record. */
+    void local_refresh(const FlowKey &key, uint64_t now_us) noexcept;
+
+    /* ---- from the network ---- */
+
+    /** One received frame (UDP payload). Verified, then applied; every outcome counted. */
+    void receive(std::span<const uint8_t> frame, uint64_t now_us) noexcept;
+
+    /* ---- timers ---- */
+
+    /** Runs whatever is due: batch flush, heartbeat, membership, re-announce, failover, sync. */
+    void tick(uint64_t now_us) noexcept;
+    /** Sends what is batched now. */
+    void flush(uint64_t now_us) noexcept;
+    /**
+     * The latest time tick() should next run: the batch deadline, the next
+     * heartbeat, re-announce slice, failover slice or sync timeout.
+     * Membership is re-checked at least every heartbeat interval. Calling
+     * tick() more often is harmless; the simulator sleeps until this.
+     */
+    uint64_t next_tick_us() const noexcept;
+
+    /* ---- operation ---- */
+
+    void set_draining(bool draining, uint64_t now_us) noexcept;
+    /** Replaces the keys (rotation); frames under a key no longer present are refused. */
+    void set_keys(const KeyRing &keys) noexcept;
+
+    /* ---- what the node publishes to its workers ---- */
+
+    const MembershipTable &membership() const noexcept;
+    /** Changes whenever membership() does: republish node states and the eligible set. */
+    uint64_t membership_generation() const noexcept;
+    /** Where packets of a flow recorded as owned by @p owner go now. */
+    NodeId effective_owner(NodeId owner, uint32_t flow_hash) const noexcept;
+    /** True once a full sync has completed (or no peer was alive to ask). */
+    bool synced() const noexcept;
+
+    const GossipStats &stats() const noexcept;
+    const GossipRxStats &rx_stats() const noexcept;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace flowhome

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * Gossip frames on the wire: UDP to a multicast group (or a copy to every
+ * peer, for networks without multicast), sent on the control lcore's own TX
+ * queue of the wire port. Received frames reach the control lcore either on
+ * its own RX queue, where an rte_flow rule steers them, or through a ring
+ * the workers hand them to (software hand-off) on ports without rte_flow.
+ *
+ * Threading: GossipTransport on the control lcore only; gossip_match() on
+ * any worker. Errors: the constructor throws std::runtime_error; send() and
+ * poll() are noexcept and count their failures.
+ */
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "flowhome/packet.hpp"
+#include "flowhome/stats.hpp"
+#include "flowhome/types.hpp"
+
+struct rte_mempool;
+struct rte_ring;
+struct rte_mbuf;
+
+namespace flowhome {
+
+/** What a worker needs to recognise a gossip frame. */
+struct GossipMatch {
+    bool enabled = false;
+    uint16_t udp_port = 0;
+    IpAddr group;                 /**< multicast destination */
+    std::optional<IpAddr> local4; /**< our addresses (unicast gossip) */
+    std::optional<IpAddr> local6;
+};
+
+/** True when the parsed packet is UDP to the gossip port, for the group or for us. */
+bool gossip_match(const uint8_t *frame, const ParsedPacket &p, const GossipMatch &m) noexcept;
+
+struct GossipTransportStats {
+    Counter tx_frames;
+    Counter tx_bytes;
+    Counter tx_no_mbuf;
+    Counter tx_queue_full;
+    Counter rx_frames;
+    Counter rx_not_gossip; /**< steered or handed off, but not a gossip datagram */
+    Counter rx_own;        /**< our own frames, looped back by the port */
+};
+
+class GossipTransport {
+public:
+    struct Destination {
+        IpAddr address;
+        MacAddr mac;
+    };
+    struct Params {
+        uint16_t port_id = 0;
+        uint16_t tx_queue = 0;
+        /** When the port has no TX queue to spare: worker 0 sends what this ring holds. */
+        rte_ring *tx_ring = nullptr;
+        /** The control lcore's RX queue, when rte_flow steers gossip to it. */
+        std::optional<uint16_t> rx_queue;
+        /** The workers' hand-off ring (mbuf pointers), otherwise. */
+        rte_ring *handoff = nullptr;
+        rte_mempool *pool = nullptr;
+        MacAddr src_mac;
+        IpAddr src; /**< our wire address, of the group's family */
+        IpAddr group;
+        uint16_t udp_port = 7471;
+        uint8_t ttl = 1;
+        /** Non-empty: unicast a copy to each instead of the group. */
+        std::vector<Destination> unicast;
+    };
+
+    explicit GossipTransport(const Params &params);
+
+    /** Sends one frame (to the group, or a copy to each unicast destination). */
+    bool send(std::span<const uint8_t> frame) noexcept;
+
+    /**
+     * Receives what is waiting and calls fn(std::span<const uint8_t> payload)
+     * for each gossip datagram; returns how many were delivered.
+     */
+    template <typename Fn> unsigned poll(Fn &&fn) noexcept;
+
+    const GossipTransportStats &stats() const noexcept { return stats_; }
+
+private:
+    bool send_to(std::span<const uint8_t> frame, const IpAddr &dst,
+                 const MacAddr &dst_mac) noexcept;
+    /** The UDP payload of @p m if it is a gossip datagram not sent by us; else empty. */
+    std::span<const uint8_t> payload_of(rte_mbuf *m) noexcept;
+    unsigned receive_burst(rte_mbuf **pkts, unsigned max) noexcept;
+    static void free_burst(rte_mbuf **pkts, unsigned n) noexcept;
+
+    Params p_;
+    MacAddr group_mac_;
+    uint16_t ip_id_ = 0;
+    GossipTransportStats stats_;
+};
+
+template <typename Fn> unsigned GossipTransport::poll(Fn &&fn) noexcept
+{
+    constexpr unsigned kBurst = 32;
+    rte_mbuf *pkts[kBurst];
+    const unsigned n = receive_burst(pkts, kBurst);
+    unsigned delivered = 0;
+    for (unsigned i = 0; i < n; ++i) {
+        const auto payload = payload_of(pkts[i]);
+        if (!payload.empty()) {
+            fn(payload);
+            ++delivered;
+        }
+    }
+    free_burst(pkts, n);
+    return delivered;
+}
+
+/**
+ * Installs an rte_flow rule sending UDP datagrams for @p m to @p queue of
+ * @p port_id. Returns false, with the driver's reason in @p why, when the
+ * port cannot (most virtual devices): the caller then uses the hand-off.
+ */
+bool steer_gossip(uint16_t port_id, uint16_t queue, const GossipMatch &m, std::string &why);
+
+} // namespace flowhome

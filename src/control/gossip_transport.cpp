@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "flowhome/gossip_transport.hpp"
+
+#include <cstring>
+#include <stdexcept>
+
+#include <rte_ethdev.h>
+#include <rte_flow.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "flowhome/wire.hpp"
+
+namespace flowhome {
+namespace {
+
+using namespace wire;
+
+/* RFC 1112 6.4 / RFC 2464 7: the multicast MAC of a group. */
+MacAddr multicast_mac(const IpAddr &group) noexcept
+{
+    MacAddr m;
+    if (group.family == Family::ipv4)
+        m.bytes = {0x01,           0x00,          0x5e, static_cast<uint8_t>(group.bytes[1] & 0x7F),
+                   group.bytes[2], group.bytes[3]};
+    else
+        m.bytes = {0x33, 0x33, group.bytes[12], group.bytes[13], group.bytes[14], group.bytes[15]};
+    return m;
+}
+
+bool same_addr(const uint8_t *at, const IpAddr &a, size_t len) noexcept
+{
+    return std::memcmp(at, a.bytes.data(), len) == 0;
+}
+
+} // namespace
+
+bool gossip_match(const uint8_t *frame, const ParsedPacket &p, const GossipMatch &m) noexcept
+{
+    if (!m.enabled || p.l4_proto != kProtoUdp || p.dst_port != m.udp_port || p.later_fragment)
+        return false;
+    if (p.family == Family::ipv4) {
+        const uint8_t *dst = frame + p.l3_offset + 16;
+        return (m.group.family == Family::ipv4 && same_addr(dst, m.group, 4)) ||
+               (m.local4 && same_addr(dst, *m.local4, 4));
+    }
+    const uint8_t *dst = frame + p.l3_offset + 24;
+    return (m.group.family == Family::ipv6 && same_addr(dst, m.group, 16)) ||
+           (m.local6 && same_addr(dst, *m.local6, 16));
+}
+
+GossipTransport::GossipTransport(const Params &params) : p_(params)
+{
+    if (p_.pool == nullptr)
+        throw std::invalid_argument("gossip transport needs a mempool");
+    if (p_.src.family != p_.group.family)
+        throw std::invalid_argument("gossip source and group differ in family");
+    if (!p_.rx_queue && p_.handoff == nullptr)
+        throw std::invalid_argument("gossip transport needs an RX queue or a hand-off ring");
+    group_mac_ = multicast_mac(p_.group);
+}
+
+bool GossipTransport::send_to(std::span<const uint8_t> frame, const IpAddr &dst,
+                              const MacAddr &dst_mac) noexcept
+{
+    const bool v4 = dst.family == Family::ipv4;
+    const uint16_t ip_len = v4 ? kIpv4HeaderLen : kIpv6HeaderLen;
+    const size_t total = kEthHeaderLen + ip_len + kUdpHeaderLen + frame.size();
+    rte_mbuf *m = rte_pktmbuf_alloc(p_.pool);
+    if (m == nullptr) {
+        stats_.tx_no_mbuf.add();
+        return false;
+    }
+    auto *h = reinterpret_cast<uint8_t *>(rte_pktmbuf_append(m, static_cast<uint16_t>(total)));
+    if (h == nullptr) {
+        rte_pktmbuf_free(m);
+        stats_.tx_no_mbuf.add();
+        return false;
+    }
+    std::memcpy(h, dst_mac.bytes.data(), 6);
+    std::memcpy(h + 6, p_.src_mac.bytes.data(), 6);
+    store16(h + 12, v4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
+    uint8_t *ip = h + kEthHeaderLen;
+    uint8_t *udp = ip + ip_len;
+    const auto udp_len = static_cast<uint16_t>(kUdpHeaderLen + frame.size());
+    std::memcpy(udp + kUdpHeaderLen, frame.data(), frame.size());
+    store16(udp, p_.udp_port);
+    store16(udp + 2, p_.udp_port);
+    store16(udp + 4, udp_len);
+    store16(udp + 6, 0);
+    if (v4) {
+        ip[0] = 0x45;
+        ip[1] = 0xC0; /* CS6, network control (RFC 4594) */
+        store16(ip + 2, static_cast<uint16_t>(ip_len + udp_len));
+        store16(ip + 4, ip_id_++);
+        store16(ip + 6, 0x4000); /* DF: frames are sized to the MTU */
+        ip[8] = p_.ttl;
+        ip[9] = kProtoUdp;
+        store16(ip + 10, 0);
+        std::memcpy(ip + 12, p_.src.bytes.data(), 4);
+        std::memcpy(ip + 16, dst.bytes.data(), 4);
+        store16(ip + 10, ipv4_header_checksum(ip, kIpv4HeaderLen));
+        /* UDP checksum 0 over IPv4: the frame carries its own HMAC. */
+    } else {
+        store32(ip, 0x6C000000u); /* version 6, traffic class CS6 */
+        store16(ip + 4, udp_len);
+        ip[6] = kProtoUdp;
+        ip[7] = p_.ttl;
+        std::memcpy(ip + 8, p_.src.bytes.data(), 16);
+        std::memcpy(ip + 24, dst.bytes.data(), 16);
+        /* RFC 8200 8.1: UDP over IPv6 needs a real checksum. */
+        const uint16_t csum =
+            rte_ipv6_udptcp_cksum(reinterpret_cast<const rte_ipv6_hdr *>(ip), udp);
+        std::memcpy(udp + 6, &csum, sizeof(csum));
+    }
+    const bool sent = p_.tx_ring != nullptr ? rte_ring_enqueue(p_.tx_ring, m) == 0
+                                            : rte_eth_tx_burst(p_.port_id, p_.tx_queue, &m, 1) == 1;
+    if (!sent) {
+        rte_pktmbuf_free(m);
+        stats_.tx_queue_full.add();
+        return false;
+    }
+    stats_.tx_frames.add();
+    stats_.tx_bytes.add(total);
+    return true;
+}
+
+bool GossipTransport::send(std::span<const uint8_t> frame) noexcept
+{
+    if (p_.unicast.empty())
+        return send_to(frame, p_.group, group_mac_);
+    bool all = true;
+    for (const Destination &d : p_.unicast)
+        all = send_to(frame, d.address, d.mac) && all;
+    return all;
+}
+
+unsigned GossipTransport::receive_burst(rte_mbuf **pkts, unsigned max) noexcept
+{
+    if (p_.rx_queue)
+        return rte_eth_rx_burst(p_.port_id, *p_.rx_queue, pkts, static_cast<uint16_t>(max));
+    return rte_ring_dequeue_burst(p_.handoff, reinterpret_cast<void **>(pkts), max, nullptr);
+}
+
+void GossipTransport::free_burst(rte_mbuf **pkts, unsigned n) noexcept
+{
+    rte_pktmbuf_free_bulk(pkts, n);
+}
+
+std::span<const uint8_t> GossipTransport::payload_of(rte_mbuf *m) noexcept
+{
+    const auto *data = rte_pktmbuf_mtod(m, const uint8_t *);
+    ParsedPacket p;
+    if (m->nb_segs != 1 || parse_packet(data, m->data_len, m->pkt_len, p) != ParseStatus::ok ||
+        p.l4_proto != kProtoUdp || p.dst_port != p_.udp_port || p.payload_offset == 0) {
+        stats_.rx_not_gossip.add();
+        return {};
+    }
+    const size_t src_off = p.l3_offset + (p.family == Family::ipv4 ? 12 : 8);
+    if (same_addr(data + src_off, p_.src, p.family == Family::ipv4 ? 4 : 16)) {
+        stats_.rx_own.add();
+        return {};
+    }
+    stats_.rx_frames.add();
+    const size_t end = size_t{p.l3_offset} + p.l3_len;
+    return {data + p.payload_offset, end - p.payload_offset};
+}
+
+bool steer_gossip(uint16_t port_id, uint16_t queue, const GossipMatch &m, std::string &why)
+{
+    rte_flow_attr attr{};
+    attr.ingress = 1;
+    rte_flow_item_ipv4 ip4{};
+    rte_flow_item_ipv4 ip4_mask{};
+    rte_flow_item_ipv6 ip6{};
+    rte_flow_item_ipv6 ip6_mask{};
+    rte_flow_item_udp udp{};
+    rte_flow_item_udp udp_mask{};
+    const bool v4 = m.group.family == Family::ipv4;
+    if (v4) {
+        std::memcpy(&ip4.hdr.dst_addr, m.group.bytes.data(), 4);
+        ip4_mask.hdr.dst_addr = 0xFFFFFFFF;
+    } else {
+        std::memcpy(ip6.hdr.dst_addr, m.group.bytes.data(), 16);
+        std::memset(ip6_mask.hdr.dst_addr, 0xFF, 16);
+    }
+    udp.hdr.dst_port = rte_cpu_to_be_16(m.udp_port);
+    udp_mask.hdr.dst_port = 0xFFFF;
+    const rte_flow_item pattern[] = {
+        {RTE_FLOW_ITEM_TYPE_ETH, nullptr, nullptr, nullptr},
+        v4 ? rte_flow_item{RTE_FLOW_ITEM_TYPE_IPV4, &ip4, nullptr, &ip4_mask}
+           : rte_flow_item{RTE_FLOW_ITEM_TYPE_IPV6, &ip6, nullptr, &ip6_mask},
+        {RTE_FLOW_ITEM_TYPE_UDP, &udp, nullptr, &udp_mask},
+        {RTE_FLOW_ITEM_TYPE_END, nullptr, nullptr, nullptr},
+    };
+    rte_flow_action_queue to_queue{};
+    to_queue.index = queue;
+    const rte_flow_action actions[] = {
+        {RTE_FLOW_ACTION_TYPE_QUEUE, &to_queue},
+        {RTE_FLOW_ACTION_TYPE_END, nullptr},
+    };
+    rte_flow_error err{};
+    if (rte_flow_validate(port_id, &attr, pattern, actions, &err) != 0 ||
+        rte_flow_create(port_id, &attr, pattern, actions, &err) == nullptr) {
+        why = err.message != nullptr ? err.message : "rte_flow not supported";
+        return false;
+    }
+    return true;
+}
+
+} // namespace flowhome

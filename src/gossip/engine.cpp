@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * GossipEngine core: construction, the store writes (with the per-owner
+ * digests kept alongside), applying received statements under the conflict
+ * rule, and the receive pipeline. Control lcore only.
+ */
+#include <stdexcept>
+#include <string>
+
+#include "engine_impl.hpp"
+
+namespace flowhome {
+
+namespace {
+
+MembershipParams membership_params(const GossipParams &p)
+{
+    MembershipParams m;
+    m.self = p.self;
+    m.self_incarnation = p.incarnation;
+    m.suspect_after_ms = p.suspect_after_ms;
+    m.dead_after_ms = p.dead_after_ms;
+    return m;
+}
+
+/* Smallest frame the engine can work with: a header, a tag and one sync
+ * response carrying one IPv6 entry (every other record is smaller). */
+constexpr size_t kMinFrame =
+    kGossipHeaderLen + kGossipTagLen + kGossipTlvLen + kSyncResponseFixedLen + gossip_flow::size_v6;
+
+const GossipParams &checked(const GossipParams &p, const KeyRing &keys)
+{
+    if (p.max_frame < kMinFrame || p.max_frame > kGossipMaxFrame)
+        throw std::invalid_argument("gossip: max_frame must be " + std::to_string(kMinFrame) +
+                                    ".." + std::to_string(kGossipMaxFrame) + ", got " +
+                                    std::to_string(p.max_frame));
+    if (p.batch_interval_us == 0 || p.heartbeat_interval_ms == 0 || p.reannounce_interval_ms == 0 ||
+        p.sync_timeout_ms == 0)
+        throw std::invalid_argument("gossip: intervals must be positive");
+    if (p.heartbeat_interval_ms >= p.suspect_after_ms)
+        throw std::invalid_argument("gossip: heartbeat_interval_ms must be below suspect_after_ms");
+    if (keys.send_key_id() == 0)
+        throw std::invalid_argument("gossip: the key ring holds no key");
+    return p;
+}
+
+} // namespace
+
+GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowStore &s,
+                         SendFn send_fn, uint64_t now_us)
+    : p(checked(params, keys)), store(s), send(std::move(send_fn)),
+      verifier(FrameVerifier::Params{params.cluster_id, params.self}, auth),
+      members(membership_params(params), params.peers, now_us / 1000), tx_buf(params.max_frame),
+      writer(tx_buf, params.max_frame)
+{
+    if (!send)
+        throw std::invalid_argument("gossip: no send function");
+    auth.set_keys(keys);
+    views.resize(members.members().size());
+    const size_t nodes = size_t{kMaxNodeId} + 1;
+    digests.resize(nodes);
+    fresh.resize(nodes);
+    touched.resize(nodes, 0);
+    mismatch_streak.resize(nodes, 0);
+    last_repair_us.resize(nodes, 0);
+    life.resize(nodes, 0);
+    failing.resize(nodes, 0);
+    restart_inc.resize(nodes, 0);
+    scratch.reserve(kSliceBudget);
+    members.set_self_draining(p.draining);
+    next_heartbeat_us = now_us; /* announce ourselves at the first tick */
+    next_pass_us = now_us + uint64_t{p.reannounce_interval_ms} * 1000;
+    /* Alone: nothing to pull. */
+    synced = p.peers.empty() || (p.peers.size() == 1 && p.peers.front() == p.self);
+}
+
+bool GossipEngine::Impl::is_live_own(const OwnerRecord &r) const noexcept
+{
+    return r.owner == p.self && (r.flags & gossip_flag::released) == 0;
+}
+
+/* Every write the engine makes goes through here, so the per-owner digests
+ * (count and XOR of digest_term over live claims) stay exact for what the
+ * engine did; removals made behind its back (ageing) are caught by the
+ * re-announce pass, which recomputes them (engine_tx.cpp). */
+UpsertResult GossipEngine::Impl::put(const FlowKey &key, const std::optional<OwnerRecord> &old,
+                                     OwnerRecord r) noexcept
+{
+    const UpsertResult res = store.upsert(key, r);
+    if (res == UpsertResult::full || res == UpsertResult::error) {
+        stats.store_full.add();
+        return res;
+    }
+    if (old && (old->flags & gossip_flag::released) == 0 && old->owner <= kMaxNodeId) {
+        digests[old->owner].remove(digest_term(key, old->version));
+        touched[old->owner] = pass_id;
+    }
+    if ((r.flags & gossip_flag::released) == 0) {
+        digests[r.owner].add(digest_term(key, r.version));
+        touched[r.owner] = pass_id;
+    }
+    return res;
+}
+
+void GossipEngine::Impl::apply_remote(const Claim &c, uint64_t now_us) noexcept
+{
+    const uint16_t epoch = epoch_of(now_us);
+    const uint32_t hash = flow_hash(c.key);
+    const std::optional<OwnerRecord> cur = store.lookup(c.key);
+    if (cur) {
+        const Claim kept = claim_of_record(c.key, *cur);
+        if (kept == c) {
+            /* A re-announcement: renew the epoch so ageing keeps the record
+             * while its owner still announces it. */
+            if (c.kind == ClaimKind::claim && cur->epoch != epoch) {
+                OwnerRecord r = *cur;
+                r.epoch = epoch;
+                store.upsert(c.key, r);
+            }
+            stats.claims_refreshed.add();
+            return;
+        }
+        if (!claim_supersedes(&kept, c, hash)) {
+            stats.claims_ignored.add();
+            return;
+        }
+    }
+    OwnerRecord r = to_owner_record(c, epoch);
+    r.reserved = life[c.owner];
+    if (cur)
+        r.flags |= static_cast<uint8_t>(cur->flags & owner_flag::pinned);
+    if (const UpsertResult res = put(c.key, cur, r);
+        res == UpsertResult::full || res == UpsertResult::error)
+        return;
+    if (cur && is_live_own(*cur) && c.owner != p.self)
+        stats.conflicts_lost.add(); /* workers now redirect to the winner */
+    if (c.kind == ClaimKind::claim)
+        stats.claims_applied.add();
+    else
+        stats.releases_applied.add();
+}
+
+void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, uint64_t now_us) noexcept
+{
+    stats.sync_entries_in.add();
+    if (e.owner != p.self) {
+        apply_remote(Claim{e.key, e.owner, e.version, ClaimKind::claim}, now_us);
+        return;
+    }
+    /* A record naming us that our store does not hold as ours: a previous
+     * incarnation's flow the responder has not failed over yet, or a
+     * responder's failover guess that differs from ours. Only we may
+     * claim for us, and we did not: leave it out. Its failover owner's
+     * claim (or the responder's ageing) settles it everywhere. */
+    const std::optional<OwnerRecord> cur = store.lookup(e.key);
+    if (!cur || cur->owner != p.self)
+        stats.orphans.add();
+}
+
+void GossipEngine::Impl::on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us) noexcept
+{
+    const HeartbeatResult r = members.on_heartbeat(hb, now_us / 1000);
+    switch (r.outcome) {
+    case HeartbeatOutcome::restarted:
+        /* Normally seen first as the frame's new incarnation; this covers a
+         * sender whose frames we had not seen since it was forgotten. */
+        if (restart_inc[hb.node] < hb.incarnation) {
+            restart_inc[hb.node] = hb.incarnation;
+            start_failover(hb.node);
+        }
+        break;
+    case HeartbeatOutcome::left:
+        start_failover(hb.node);
+        break;
+    default:
+        break;
+    }
+    if (r.refute) {
+        uint32_t seen = 0;
+        MemberViewCursor vc = hb.views;
+        MemberView v;
+        while (vc.next(v))
+            if (v.node == p.self)
+                seen = v.incarnation;
+        refute(seen, now_us);
+    }
+}
+
+void GossipEngine::Impl::on_digest(NodeId sender, const DigestRecord &d, uint64_t now_us) noexcept
+{
+    /* Only an owner's own digest is authoritative for its flows. */
+    if (d.owner != sender)
+        return;
+    const OwnerDigest &mine = digests[d.owner];
+    if (mine.flow_count == d.flow_count && mine.digest == d.digest) {
+        mismatch_streak[d.owner] = 0;
+        return;
+    }
+    stats.digests_mismatched.add();
+    if (mismatch_streak[d.owner] < 0xFF)
+        ++mismatch_streak[d.owner];
+    if (mismatch_streak[d.owner] >= kDigestMismatchStreak)
+        request_repair(d.owner, now_us);
+}
+
+void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us) noexcept
+{
+    const VerifyResult vr = verifier.verify(frame, reader);
+    if (vr.status != GossipStatus::ok)
+        return; /* counted per reason by the verifier */
+    const FrameHeader &h = reader.header();
+    stats.frames_in.add();
+    stats.bytes_in.add(frame.size());
+    if (reader.unknown_records() != 0)
+        stats.unknown_records.add(reader.unknown_records());
+    /* A restarted sender: its previous incarnation's flows move to their
+     * failover owners before this frame's claims (the new life's) apply. */
+    if (vr.new_incarnation && restart_inc[h.sender] < h.incarnation) {
+        restart_inc[h.sender] = h.incarnation;
+        start_failover(h.sender);
+    }
+    while (reader.next(rec)) {
+        stats.records_in.add();
+        switch (rec.type) {
+        case RecordType::claim:
+            apply_remote(Claim{rec.flow.key, rec.flow.owner, rec.flow.version, ClaimKind::claim},
+                         now_us);
+            break;
+        case RecordType::release:
+            apply_remote(Claim{rec.flow.key, rec.flow.owner, rec.flow.version, ClaimKind::release},
+                         now_us);
+            break;
+        case RecordType::digest:
+            on_digest(h.sender, rec.digest, now_us);
+            break;
+        case RecordType::heartbeat:
+            on_heartbeat(rec.heartbeat, now_us);
+            break;
+        case RecordType::sync_request:
+            if (rec.sync_request.target == p.self)
+                answer_sync(rec.sync_request, h.sender, now_us);
+            break;
+        case RecordType::sync_response:
+            if (rec.sync_response.requester == p.self)
+                on_sync_response(rec.sync_response, now_us);
+            break;
+        }
+    }
+}
+
+void GossipEngine::Impl::local_claim(const FlowKey &key, uint64_t now_us) noexcept
+{
+    const std::optional<OwnerRecord> cur = store.lookup(key);
+    uint16_t version = 1;
+    if (cur) {
+        if ((cur->flags & gossip_flag::released) == 0)
+            return; /* ours already, or another node's: the worker redirects */
+        /* Reusing a released 5-tuple: the claim must beat the tombstone. */
+        version = static_cast<uint16_t>(cur->version + 1);
+    }
+    const OwnerRecord r{p.self, version, epoch_of(now_us), 0, life[p.self]};
+    if (const UpsertResult res = put(key, cur, r);
+        res == UpsertResult::full || res == UpsertResult::error)
+        return;
+    queue_flow(RecordType::claim, FlowEntry{key, p.self, version}, now_us);
+}
+
+void GossipEngine::Impl::local_release(const FlowKey &key, uint64_t now_us) noexcept
+{
+    const std::optional<OwnerRecord> cur = store.lookup(key);
+    if (!cur || !is_live_own(*cur))
+        return;
+    OwnerRecord r = *cur;
+    r.flags = static_cast<uint8_t>((r.flags & ~owner_flag::pinned) | gossip_flag::released);
+    r.epoch = epoch_of(now_us);
+    if (const UpsertResult res = put(key, cur, r);
+        res == UpsertResult::full || res == UpsertResult::error)
+        return;
+    queue_flow(RecordType::release, FlowEntry{key, p.self, r.version}, now_us);
+}
+
+void GossipEngine::Impl::local_refresh(const FlowKey &key, uint64_t now_us) noexcept
+{
+    const std::optional<OwnerRecord> cur = store.lookup(key);
+    const uint16_t epoch = epoch_of(now_us);
+    if (!cur || !is_live_own(*cur) || cur->epoch == epoch)
+        return;
+    OwnerRecord r = *cur;
+    r.epoch = epoch;
+    store.upsert(key, r); /* same owner and version: digests unchanged */
+}
+
+/* ---- the public face: forwarding to Impl ---- */
+
+GossipEngine::GossipEngine(const GossipParams &params, const KeyRing &keys, FlowStore &store,
+                           SendFn send, uint64_t now_us)
+    : impl_(std::make_unique<Impl>(params, keys, store, std::move(send), now_us))
+{
+}
+
+GossipEngine::~GossipEngine() = default;
+
+void GossipEngine::local_claim(const FlowKey &key, uint64_t now_us) noexcept
+{
+    impl_->local_claim(key, now_us);
+}
+
+void GossipEngine::local_release(const FlowKey &key, uint64_t now_us) noexcept
+{
+    impl_->local_release(key, now_us);
+}
+
+void GossipEngine::local_refresh(const FlowKey &key, uint64_t now_us) noexcept
+{
+    impl_->local_refresh(key, now_us);
+}
+
+void GossipEngine::receive(std::span<const uint8_t> frame, uint64_t now_us) noexcept
+{
+    impl_->receive(frame, now_us);
+}
+
+void GossipEngine::tick(uint64_t now_us) noexcept
+{
+    impl_->tick(now_us);
+}
+
+void GossipEngine::flush(uint64_t now_us) noexcept
+{
+    impl_->flush(now_us);
+}
+
+uint64_t GossipEngine::next_tick_us() const noexcept
+{
+    return impl_->next_tick_us();
+}
+
+void GossipEngine::set_draining(bool draining, uint64_t now_us) noexcept
+{
+    if (impl_->members.find(impl_->p.self)->draining == draining)
+        return;
+    impl_->members.set_self_draining(draining);
+    impl_->p.draining = draining;
+    impl_->send_heartbeat(now_us); /* announce it now, not at the next beat */
+}
+
+void GossipEngine::set_keys(const KeyRing &keys) noexcept
+{
+    if (keys.send_key_id() == 0)
+        return; /* an empty ring would silence us; keep the old one */
+    impl_->auth.set_keys(keys);
+}
+
+const MembershipTable &GossipEngine::membership() const noexcept
+{
+    return impl_->members;
+}
+
+uint64_t GossipEngine::membership_generation() const noexcept
+{
+    return impl_->members.generation();
+}
+
+NodeId GossipEngine::effective_owner(NodeId owner, uint32_t flow_hash) const noexcept
+{
+    return impl_->members.effective_owner(owner, flow_hash);
+}
+
+bool GossipEngine::synced() const noexcept
+{
+    return impl_->synced;
+}
+
+const GossipStats &GossipEngine::stats() const noexcept
+{
+    return impl_->stats;
+}
+
+const GossipRxStats &GossipEngine::rx_stats() const noexcept
+{
+    return impl_->verifier.stats();
+}
+
+} // namespace flowhome

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * GossipEngine failover and sync: the background rewrite of a dead or
+ * restarted node's flows to their failover owners, the start-up full sync,
+ * digest-triggered repairs, answering sync requests in frame-sized chunks,
+ * and refutation. Control lcore only.
+ */
+#include "engine_impl.hpp"
+
+namespace flowhome {
+
+/* ---- failover ---- */
+
+void GossipEngine::Impl::start_failover(NodeId node) noexcept
+{
+    if (node == kInvalidNode || node > kMaxNodeId)
+        return;
+    /* Records applied from now on carry the new life tag and stay; only the
+     * earlier life's records move. */
+    ++life[node];
+    failing[node] = 1;
+    ++failover_requests;
+    if (!failover_running) {
+        failover_running = true;
+        failover_cursor = 0;
+        failover_pass_start = failover_requests;
+        next_failover_us = 0;
+    }
+}
+
+void GossipEngine::Impl::on_member_change(const MemberChange &c, uint64_t) noexcept
+{
+    /* Workers already route the dead node's flows to their failover owner
+     * through the published node states; the rewrite makes it permanent. */
+    if (c.to == NodeState::dead)
+        start_failover(c.node);
+}
+
+void GossipEngine::Impl::failover_slice(uint64_t now_us) noexcept
+{
+    scratch.clear();
+    auto *out = &scratch;
+    const Impl *self_impl = this;
+    store.scan(failover_cursor, kSliceBudget, [out, self_impl](const FlowKey &k, OwnerRecord r) {
+        if (r.owner != kInvalidNode && r.owner <= kMaxNodeId && self_impl->failing[r.owner] &&
+            r.reserved != self_impl->life[r.owner] && (r.flags & gossip_flag::released) == 0)
+            out->emplace_back(k, r);
+    });
+    const uint16_t epoch = epoch_of(now_us);
+    for (const auto &[key, old] : scratch) {
+        const NodeId to = failover_owner(flow_hash(key), old.owner, members.eligible());
+        if (to == kInvalidNode)
+            continue; /* nobody eligible: workers fall back to their miss policy */
+        const auto version = static_cast<uint16_t>(old.version + 1);
+        const OwnerRecord r{to, version, epoch,
+                            static_cast<uint8_t>(old.flags & owner_flag::pinned), life[to]};
+        if (const UpsertResult res = put(key, old, r);
+            res == UpsertResult::full || res == UpsertResult::error)
+            continue;
+        stats.failovers.add();
+        /* Every node writes the same {owner, version + 1}; the new owner also
+         * claims it, so nodes that missed the death (or joined later) learn
+         * it and the claim beats the dead owner's under the conflict rule. */
+        if (to == p.self) {
+            queue_flow(RecordType::claim, FlowEntry{key, p.self, version}, now_us);
+            stats.reclaimed.add();
+        }
+    }
+    if (failover_cursor != 0)
+        return;
+    if (failover_requests != failover_pass_start) {
+        /* A node died during the pass: the part already walked was not
+         * checked for it. Walk again. */
+        failover_pass_start = failover_requests;
+        return;
+    }
+    failover_running = false;
+    for (uint8_t &f : failing)
+        f = 0;
+}
+
+void GossipEngine::Impl::refute(uint32_t seen_incarnation, uint64_t now_us) noexcept
+{
+    /* A peer declared this incarnation dead and failed our flows over; we
+     * come back as a new incarnation that owns nothing it had. */
+    send_frame();
+    members.bump_self_incarnation(seen_incarnation);
+    start_failover(p.self);
+    send_heartbeat(now_us);
+}
+
+/* ---- sync ---- */
+
+void GossipEngine::Impl::send_sync_request(SyncSession &s, uint64_t now_us) noexcept
+{
+    s.request_id = next_request_id++;
+    s.sent_us = now_us;
+    ++s.attempts;
+    const SyncRequestRecord r{s.target, s.owner_filter, s.request_id, s.cursor};
+    append(now_us, [&](FrameWriter &w) { return w.add_sync_request(r); });
+    send_frame(); /* a pull is latency-bound: do not wait for the batch */
+    stats.sync_requests_out.add();
+}
+
+bool GossipEngine::Impl::start_full_sync(uint64_t now_us) noexcept
+{
+    /* The next live peer after the one asked last, so a silent peer is not
+     * asked again while others could answer. */
+    NodeId first = kInvalidNode;
+    NodeId after = kInvalidNode;
+    for (const Member &m : members.members()) {
+        if (m.id == p.self || !m.heard || m.state != NodeState::alive)
+            continue;
+        if (first == kInvalidNode)
+            first = m.id;
+        if (after == kInvalidNode && m.id > last_sync_target)
+            after = m.id;
+    }
+    const NodeId target = after != kInvalidNode ? after : first;
+    if (target == kInvalidNode)
+        return false;
+    full = SyncSession{true, target, kInvalidNode, 0, 0, 0, 0};
+    last_sync_target = target;
+    send_sync_request(full, now_us);
+    return true;
+}
+
+void GossipEngine::Impl::sync_tick(uint64_t now_us) noexcept
+{
+    const uint64_t timeout = uint64_t{p.sync_timeout_ms} * 1000;
+    if (repair.active && now_us - repair.sent_us >= timeout)
+        repair.active = false; /* the next mismatching digest asks again */
+    if (synced)
+        return;
+    if (full.active) {
+        if (now_us - full.sent_us < timeout)
+            return;
+        /* A request or its answer was lost: ask the same peer for the same
+         * chunk again while it is alive. A peer that went quiet is replaced,
+         * and since cursors are the responder's, the walk restarts from 0. */
+        const Member *m = members.find(full.target);
+        if (full.attempts < kSyncAttempts && m != nullptr && m->state == NodeState::alive) {
+            send_sync_request(full, now_us);
+            return;
+        }
+        full.active = false;
+    }
+    if (start_full_sync(now_us))
+        return;
+    /* Nobody to ask: done once every peer is known dead (peers we never
+     * heard are merely suspect until dead_after_ms). */
+    for (const Member &m : members.members())
+        if (m.id != p.self && m.state != NodeState::dead)
+            return;
+    synced = true;
+}
+
+void GossipEngine::Impl::request_repair(NodeId owner, uint64_t now_us) noexcept
+{
+    if (repair.active || owner == p.self)
+        return;
+    const uint64_t min_gap = uint64_t{p.reannounce_interval_ms} * 1000;
+    if (last_repair_us[owner] != 0 && now_us - last_repair_us[owner] < min_gap)
+        return;
+    const Member *m = members.find(owner);
+    if (m == nullptr || m->state != NodeState::alive)
+        return;
+    last_repair_us[owner] = now_us;
+    mismatch_streak[owner] = 0;
+    repair = SyncSession{true, owner, owner, 0, 0, 0, 0};
+    send_sync_request(repair, now_us);
+}
+
+void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requester,
+                                     uint64_t now_us) noexcept
+{
+    stats.sync_requests_in.add();
+    /* The response is a frame of its own: flush what is batched first. */
+    send_frame();
+    begin_frame();
+    if (!writer.begin_sync_response(requester, r.request_id)) {
+        frame_open = false;
+        return;
+    }
+    /* The cursor is the store's scan position (opaque to the requester, and
+     * untrusted: the stores treat a position past the end as the end). Each
+     * scan step visits only as many entries as surely fit (IPv6 size), so
+     * no visited entry is ever left out of the chunk. */
+    uint64_t cursor = r.cursor;
+    uint32_t visited = 0;
+    FrameWriter *w = &writer;
+    const NodeId filter = r.owner_filter;
+    for (;;) {
+        const auto budget = static_cast<uint32_t>(writer.room() / gossip_flow::size_v6);
+        if (budget == 0)
+            break;
+        const uint32_t n = store.scan(cursor, budget, [w, filter](const FlowKey &k, OwnerRecord o) {
+            if ((o.flags & gossip_flag::released) != 0)
+                return; /* a sync carries claims only */
+            if (filter != kInvalidNode && o.owner != filter)
+                return;
+            w->add_sync_entry(FlowEntry{k, o.owner, o.version});
+        });
+        visited += n;
+        if (cursor == 0 || n == 0 || visited >= kSyncAnswerBudget)
+            break;
+    }
+    writer.end_sync_response(cursor);
+    batch_deadline_us = now_us;
+    send_frame();
+    stats.sync_responses_out.add();
+}
+
+void GossipEngine::Impl::on_sync_response(const SyncResponseRecord &r, uint64_t now_us) noexcept
+{
+    SyncSession *s = nullptr;
+    if (full.active && r.request_id == full.request_id)
+        s = &full;
+    else if (repair.active && r.request_id == repair.request_id)
+        s = &repair;
+    if (s == nullptr)
+        return; /* late or duplicated: a newer request superseded it */
+    FlowEntryCursor entries = r.entries;
+    FlowEntry e;
+    while (entries.next(e))
+        apply_sync_entry(e, now_us);
+    if (r.next_cursor == 0) {
+        s->active = false;
+        stats.syncs_completed.add();
+        if (s == &full)
+            synced = true;
+        return;
+    }
+    s->cursor = r.next_cursor;
+    s->attempts = 0;
+    send_sync_request(*s, now_us);
+}
+
+} // namespace flowhome

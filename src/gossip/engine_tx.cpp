@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * GossipEngine transmit side and timers: the batch (one frame under
+ * construction, sealed and sent when full or batch_interval_us after its
+ * first record), heartbeats, the re-announce walk with its digests, and
+ * tick() which runs whatever is due. Control lcore only.
+ */
+#include <algorithm>
+
+#include "engine_impl.hpp"
+
+namespace flowhome {
+
+void GossipEngine::Impl::begin_frame() noexcept
+{
+    FrameHeader h;
+    h.cluster_id = p.cluster_id;
+    h.sender = p.self;
+    h.key_id = auth.keys().send_key_id();
+    h.incarnation = members.self_incarnation();
+    h.sequence = ++sequence;
+    writer.begin(h);
+    frame_open = true;
+}
+
+void GossipEngine::Impl::send_frame() noexcept
+{
+    if (!frame_open || writer.empty())
+        return;
+    const uint16_t records = writer.record_count();
+    const std::span<uint8_t> body = writer.finish();
+    frame_open = false;
+    batch_deadline_us = 0;
+    const size_t len = auth.seal(tx_buf, body.size());
+    if (len == 0) {
+        stats.seal_failed.add();
+        return;
+    }
+    stats.frames_out.add();
+    stats.records_out.add(records);
+    stats.bytes_out.add(len);
+    send(std::span<const uint8_t>(tx_buf.data(), len));
+}
+
+void GossipEngine::Impl::queue_flow(RecordType type, const FlowEntry &entry,
+                                    uint64_t now_us) noexcept
+{
+    append(now_us, [&](FrameWriter &w) {
+        return type == RecordType::claim ? w.add_claim(entry) : w.add_release(entry);
+    });
+}
+
+void GossipEngine::Impl::flush(uint64_t) noexcept
+{
+    send_frame();
+}
+
+void GossipEngine::Impl::send_heartbeat(uint64_t now_us) noexcept
+{
+    const HeartbeatRecord hb = members.next_self_heartbeat();
+    const size_t n = members.view(views);
+    auto fits = [&](size_t room) {
+        return room < kGossipTlvLen + kHeartbeatFixedLen
+                   ? size_t{0}
+                   : std::min(n, (room - kGossipTlvLen - kHeartbeatFixedLen) / kMemberViewLen);
+    };
+    /* The heartbeat rides on the batch when the whole view fits; otherwise it
+     * goes in a frame of its own, and a view too large for one frame is sent
+     * in rotating windows (it is advisory: it only serves refutation). */
+    if (!frame_open || fits(writer.room()) < n) {
+        send_frame();
+        begin_frame();
+    }
+    const size_t count = fits(writer.room());
+    if (count < n && n != 0) {
+        std::rotate(views.begin(), views.begin() + static_cast<std::ptrdiff_t>(view_offset % n),
+                    views.begin() + static_cast<std::ptrdiff_t>(n));
+        view_offset = (view_offset + count) % n;
+    }
+    writer.add_heartbeat(hb, std::span<const MemberView>(views.data(), count));
+    send_frame();
+    next_heartbeat_us = now_us + uint64_t{p.heartbeat_interval_ms} * 1000;
+}
+
+void GossipEngine::Impl::send_own_digest(uint64_t now_us) noexcept
+{
+    const OwnerDigest &d = digests[p.self];
+    const DigestRecord rec_out{p.self, d.flow_count, d.digest};
+    /* After the claims already batched, so a receiver that applied them
+     * compares like with like. */
+    append(now_us, [&](FrameWriter &w) { return w.add_digest(rec_out); });
+}
+
+void GossipEngine::Impl::reannounce_slice(uint64_t now_us) noexcept
+{
+    scratch.clear();
+    auto *out = &scratch;
+    store.scan(pass_cursor, pass_budget,
+               [out](const FlowKey &k, OwnerRecord r) { out->emplace_back(k, r); });
+    for (const auto &[key, r] : scratch) {
+        if (r.owner == kInvalidNode || r.owner > kMaxNodeId)
+            continue;
+        const bool released = (r.flags & gossip_flag::released) != 0;
+        if (!released)
+            fresh[r.owner].add(digest_term(key, r.version));
+        /* Own records of an earlier life (after a refutation) are being
+         * failed over: not ours to announce any more. */
+        if (r.owner != p.self || r.reserved != life[p.self])
+            continue;
+        /* Same version: idempotent for receivers that have it, a repair for
+         * those that lost it, and it renews their epoch. A tombstone is
+         * re-announced too, so a lost release heals the same way. */
+        queue_flow(released ? RecordType::release : RecordType::claim,
+                   FlowEntry{key, p.self, r.version}, now_us);
+        stats.reannounced.add();
+    }
+    if (pass_cursor == 0)
+        finish_reannounce_pass(now_us);
+}
+
+void GossipEngine::Impl::finish_reannounce_pass(uint64_t now_us) noexcept
+{
+    /* The pass recounted every owner's digest from the store. Where the
+     * engine wrote nothing for an owner during the pass, the recount is
+     * exact and also reflects removals made behind the engine's back
+     * (ageing); elsewhere the incremental digest is the exact one. */
+    for (size_t o = 1; o < digests.size(); ++o) {
+        if (touched[o] != pass_id)
+            digests[o] = fresh[o];
+        fresh[o] = OwnerDigest{};
+    }
+    pass_running = false;
+    next_pass_us = pass_start_us + uint64_t{p.reannounce_interval_ms} * 1000;
+    send_own_digest(now_us);
+}
+
+void GossipEngine::Impl::tick(uint64_t now_us) noexcept
+{
+    members.tick(now_us / 1000, [&](const MemberChange &c) { on_member_change(c, now_us); });
+
+    if (now_us >= next_heartbeat_us)
+        send_heartbeat(now_us);
+
+    sync_tick(now_us);
+
+    if (failover_running && now_us >= next_failover_us) {
+        failover_slice(now_us);
+        next_failover_us = now_us + kSlicePeriodUs;
+    }
+
+    if (!pass_running && now_us >= next_pass_us) {
+        /* Spread the pass over half the interval, so each flow is announced
+         * once per interval, at the same phase, with room to spare. */
+        const uint64_t slices =
+            std::max<uint64_t>(1, uint64_t{p.reannounce_interval_ms} * 1000 / 2 / kSlicePeriodUs);
+        const uint64_t want = store.size() / slices + 1;
+        pass_budget = static_cast<uint32_t>(std::clamp<uint64_t>(want, kSliceMin, kSliceBudget));
+        pass_running = true;
+        ++pass_id;
+        pass_cursor = 0;
+        pass_start_us = now_us;
+        next_slice_us = now_us;
+    }
+    if (pass_running && now_us >= next_slice_us) {
+        reannounce_slice(now_us);
+        next_slice_us = now_us + kSlicePeriodUs;
+    }
+
+    if (frame_open && !writer.empty() && now_us >= batch_deadline_us)
+        send_frame();
+}
+
+uint64_t GossipEngine::Impl::next_tick_us() const noexcept
+{
+    uint64_t t = next_heartbeat_us; /* also the membership check cadence */
+    if (frame_open && !writer.empty())
+        t = std::min(t, batch_deadline_us);
+    t = std::min(t, pass_running ? next_slice_us : next_pass_us);
+    if (failover_running)
+        t = std::min(t, next_failover_us);
+    const uint64_t timeout = uint64_t{p.sync_timeout_ms} * 1000;
+    if (full.active)
+        t = std::min(t, full.sent_us + timeout);
+    if (repair.active)
+        t = std::min(t, repair.sent_us + timeout);
+    return t;
+}
+
+} // namespace flowhome

@@ -1,0 +1,301 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Three flowhome processes exchange real gossip.
+
+A test namespace holds a bridge; three flowhome nodes (net_af_packet on a
+veth each, a net_tap as local port) and a client port hang off it. Gossip is
+UDP multicast to 239.1.1.1, authenticated with a shared key file.
+
+1. every node sees the other two alive;
+2. a claim made on node 1 (a SYN it serves) is visible on node 2: node 2
+   redirects the connection's next packet to node 1;
+3. node 1 is killed (SIGKILL): nodes 2 and 3 declare it dead within the
+   configured time, and its connection moves to the same failover owner on
+   both;
+4. node 1 restarts with a new incarnation: it resyncs the table, and sends
+   the moved connection to its new owner instead of taking it back.
+
+Counters are read from each node's report (SIGUSR1). Documentation
+addresses only; the namespace, processes and DPDK folders are removed at
+the end, also on failure. Usage: test_gossip_cluster.py FLOWHOME
+"""
+import os
+import re
+import signal
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from scapy.all import IP, TCP, Ether, Raw
+
+TAG = f"fhg{os.getpid() % 100000}"
+NS = TAG
+VIP = "203.0.113.10"
+CLIENT = "198.51.100.7"
+DEAD_AFTER_MS = 1500
+HEARTBEAT_MS = 100
+
+
+def sh(cmd, check=True):
+    r = subprocess.run(["ip", "netns", "exec", NS] + cmd, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def mac(i):
+    return f"02:00:00:00:00:0{i}"
+
+
+def topology():
+    subprocess.run(["ip", "netns", "add", NS], check=True)
+    sh(["ip", "link", "set", "lo", "up"])
+    sh(["ip", "link", "add", "br0", "type", "bridge"])
+    sh(["ip", "link", "set", "br0", "up"])
+    for name in ["n1", "n2", "n3", "cl"]:
+        sh(["ip", "link", "add", f"{name}a", "type", "veth", "peer", "name", f"{name}b"])
+        sh(["ip", "link", "set", f"{name}b", "master", "br0"])
+        for end in "ab":
+            sh(["sysctl", "-qw", f"net.ipv6.conf.{name}{end}.disable_ipv6=1"])
+            sh(["ethtool", "-K", f"{name}{end}", "tx", "off", "rx", "off", "tso", "off", "gso",
+                "off", "gro", "off"], check=False)
+            sh(["ip", "link", "set", f"{name}{end}", "up"])
+    for i in (1, 2, 3):
+        sh(["ip", "link", "set", f"n{i}a", "address", mac(i)])
+
+
+def write_config(tmp, i):
+    peers = "\n".join(
+        f"  - {{id: {j}, address: 192.0.2.{j}, domain: dc, mac: \"{mac(j)}\"}}"
+        for j in (1, 2, 3) if j != i)
+    path = os.path.join(tmp, f"node{i}.yaml")
+    with open(path, "w") as f:
+        f.write(f"""node: {{id: {i}, name: n{i}}}
+eal:
+  huge_pages: false
+  memory_mb: 192
+  extra: ["--log-level=lib.eal:warning", "--no-telemetry"]
+ports:
+  - name: wire
+    device: net_af_packet{i},iface=n{i}a,qpairs=1
+    role: wire
+    ipv4: 192.0.2.{i}
+  - name: host
+    device: net_tap{i},iface=fhl{i},mac=fixed
+    role: local
+lcores: {{main: 0, control: 1, workers: [2], cpus: {{0: 0, 1: {i % 2}, 2: {(i + 1) % 2}}}}}
+vips:
+  - {{address: {VIP}, protocol: tcp, ports: [80]}}
+domains:
+  - {{name: dc, encap: geneve}}
+peers:
+{peers}
+miss_policy: drop
+gossip:
+  cluster_id: 42
+  group: 239.1.1.1
+  key_file: gossip.keys
+  heartbeat_interval_ms: {HEARTBEAT_MS}
+  suspect_after_ms: 600
+  dead_after_ms: {DEAD_AFTER_MS}
+  reannounce_interval_ms: 1000
+table: {{capacity_ipv4: 4096, capacity_ipv6: 1024}}
+""")
+    return path
+
+
+class Node:
+    def __init__(self, flowhome, tmp, i):
+        self.i = i
+        self.cfg = write_config(tmp, i)
+        self.log = os.path.join(tmp, f"node{i}.log")
+        self.prefix = f"{TAG}n{i}"
+        self.proc = None
+        self.flowhome = flowhome
+
+    def start(self):
+        out = open(self.log, "w")
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", NS, self.flowhome, "-c", self.cfg, "--",
+             f"--file-prefix={self.prefix}"], stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if "running with" in open(self.log).read():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"node {self.i} exited:\n{open(self.log).read()}")
+            time.sleep(0.1)
+        raise RuntimeError(f"node {self.i} did not start:\n{open(self.log).read()}")
+
+    def report(self):
+        """Asks for a report (SIGUSR1) and returns it as text."""
+        before = open(self.log).read().count("\n--\n")
+        os.kill(self.pid(), signal.SIGUSR1)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            text = open(self.log).read()
+            if text.count("\n--\n") > before:
+                return text.rsplit("\n--\n", 2)[-2].rsplit("node ", 1)[0] + \
+                    text.rsplit("\n--\n", 2)[-2]
+            time.sleep(0.05)
+        raise RuntimeError(f"node {self.i} did not report")
+
+    def pid(self):
+        # ip netns exec execs the program: same pid.
+        return self.proc.pid
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
+
+
+def counter(report, name):
+    m = re.search(rf"^\s+{re.escape(name)}\s+(\d+)", report, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def peer_state(report, node):
+    m = re.search(rf"^\s+node {node}\s+(\w+)\s*$", report.split("  peers\n")[-1], re.M)
+    return m.group(1) if m else None
+
+
+def redirects_to(report, node):
+    m = re.search(rf"^\s+node {node}\s+\S+ \(dc\)\s+(\d+)", report, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def send(i, flags, sport=40000, payload=b""):
+    pkt = Ether(dst=mac(i), src="02:00:00:00:00:aa") / IP(src=CLIENT, dst=VIP) / \
+        TCP(sport=sport, dport=80, flags=flags, seq=1, ack=1)
+    if payload:
+        pkt = pkt / Raw(payload)
+    script = ("import sys\nfrom scapy.all import Ether, sendp\n"
+              "sendp(Ether(bytes.fromhex(sys.argv[1])), iface='cla', verbose=False)\n")
+    sh(["/usr/bin/python3", "-c", script, bytes(pkt).hex()])
+
+
+def wait_for(what, predicate, timeout):
+    start = time.time()
+    while time.time() - start < timeout:
+        if predicate():
+            return time.time() - start
+        time.sleep(0.1)
+    raise AssertionError(f"timed out ({timeout}s) waiting for {what}")
+
+
+def main():
+    flowhome = os.path.abspath(sys.argv[1])
+    tmp = tempfile.mkdtemp(prefix="fhgossip")
+    with open(os.path.join(tmp, "gossip.keys"), "w") as f:
+        f.write("# test key\nkey 1 " + "5a" * 32 + "\n")
+    os.chmod(os.path.join(tmp, "gossip.keys"), 0o600)
+    nodes = [Node(flowhome, tmp, i) for i in (1, 2, 3)]
+    checks = []
+
+    def check(ok, text):
+        checks.append((ok, text))
+        print(("ok   " if ok else "FAIL ") + text, flush=True)
+        if not ok:
+            raise AssertionError(text)
+
+    try:
+        topology()
+        for n in nodes:
+            n.start()
+        t = wait_for("all nodes alive", lambda: all(
+            peer_state(n.report(), j) == "alive" for n in nodes for j in (1, 2, 3) if j != n.i),
+            15)
+        check(True, f"three nodes see each other alive after {t:.1f}s")
+
+        # 2. A claim on node 1 is visible on node 2.
+        send(1, "S")
+        wait_for("node 1 claims", lambda: counter(nodes[0].report(), "claims") >= 1, 5)
+        t = wait_for("the claim reaches node 2",
+                     lambda: counter(nodes[1].report(), "claims-applied") >= 1, 5)
+        send(2, "A", payload=b"via node 2")
+        wait_for("node 2 redirects to node 1",
+                 lambda: redirects_to(nodes[1].report(), 1) == 1, 5)
+        wait_for("node 1 serves the redirected packet",
+                 lambda: counter(nodes[0].report(), "decapsulated") >= 1, 5)
+        check(True, "a claim made on node 1 is applied on node 2, which redirects the "
+                    "connection's packets to node 1")
+
+        # 3. Node 1 dies.
+        killed = time.time()
+        nodes[0].kill()
+        for n in nodes[1:]:
+            wait_for(f"node {n.i} declares node 1 dead",
+                     lambda n=n: peer_state(n.report(), 1) == "dead", 10)
+        elapsed = time.time() - killed
+        bound = (DEAD_AFTER_MS + 2 * HEARTBEAT_MS) / 1000 + 1.0
+        check(elapsed <= bound, f"node 1 declared dead by nodes 2 and 3 after {elapsed:.2f}s "
+                                f"(dead_after {DEAD_AFTER_MS} ms; bound {bound:.1f}s)")
+        before = [n.report() for n in nodes[1:]]
+        send(2, "A", payload=b"after death 2")
+        send(3, "A", payload=b"after death 3")
+        time.sleep(0.5)
+        after = [n.report() for n in nodes[1:]]
+        r23 = redirects_to(after[0], 3) - redirects_to(before[0], 3)
+        r32 = redirects_to(after[1], 2) - redirects_to(before[1], 2)
+        local = [counter(a, "local-hits") - counter(b, "local-hits")
+                 for a, b in zip(after, before)]
+        owner = 3 if r23 == 1 else 2
+        # Both survivors agree: the owner serves its packet, the other
+        # redirects its packet to the owner. (Workers route by the published
+        # node states at once; the control lcores also rewrite the entries.)
+        # The owner serves two: the packet sent to it and the one redirected to it.
+        consistent = r23 + r32 == 1 and local[owner - 2] == 2 and local[3 - owner] == 0
+        rewritten = sum(counter(a, "failovers") for a in after)
+        check(consistent, f"node 1's connection moved to node {owner} on both survivors "
+                          f"(2->3 {r23}, 3->2 {r32}, served locally {local}, "
+                          f"entries rewritten {rewritten})")
+
+        # 4. Node 1 restarts: resync, and it does not take the connection back.
+        nodes[0].start()
+        wait_for("node 1 resyncs", lambda: counter(nodes[0].report(), "syncs-completed") >= 1,
+                 15)
+        rep = nodes[0].report()
+        flows = int(re.search(r"ipv4-flows\s+(\d+)", rep).group(1))
+        check(flows >= 1, f"restarted node 1 resynced the table ({flows} flow(s))")
+        wait_for("node 1 sees its peers alive", lambda: all(
+            peer_state(nodes[0].report(), j) == "alive" for j in (2, 3)), 10)
+        before1 = nodes[0].report()
+        send(1, "A", payload=b"after restart")
+        time.sleep(0.5)
+        after1 = nodes[0].report()
+        took_back = counter(after1, "local-hits") - counter(before1, "local-hits")
+        sent_on = redirects_to(after1, owner) - redirects_to(before1, owner)
+        check(took_back == 0 and sent_on == 1,
+              f"restarted node 1 sends the moved connection to node {owner} "
+              f"(redirected {sent_on}, served locally {took_back})")
+    except Exception as e:  # noqa: BLE001 -- any failure fails the test
+        if not checks or checks[-1][0]:
+            checks.append((False, str(e)))
+            print(f"FAIL {e}")
+        for n in nodes:
+            if os.path.exists(n.log):
+                print(f"--- node {n.i} log (tail)")
+                print("".join(open(n.log).readlines()[-60:]))
+    finally:
+        for n in nodes:
+            n.kill(signal.SIGTERM)
+        subprocess.run(["ip", "netns", "del", NS], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    failed = sum(1 for ok, _ in checks if not ok)
+    expected = 6
+    passed = sum(1 for ok, _ in checks if ok)
+    failed += max(0, expected - passed - failed)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * An in-test cluster for the gossip engine tests: N GossipEngines over
+ * MapFlowStores, their frames collected in a vector and delivered
+ * explicitly (to every other running node, unless a filter drops them), in
+ * explicit time.
+ */
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "flowhome/gossip_engine.hpp"
+#include "flowhome/map_flow_store.hpp"
+#include "gossip_test_util.hpp"
+
+namespace flowhome::test {
+
+struct TestNode {
+    NodeId id = kInvalidNode;
+    bool up = true;
+    std::unique_ptr<MapFlowStore> store;
+    std::unique_ptr<GossipEngine> engine;
+};
+
+struct SentFrame {
+    NodeId from;
+    std::vector<uint8_t> bytes;
+};
+
+class TestCluster {
+public:
+    /** Nodes 1..n; @p tweak adjusts the shared parameters. */
+    explicit TestCluster(size_t n, const std::function<void(GossipParams &)> &tweak = {})
+    {
+        base.cluster_id = kTestCluster;
+        base.batch_interval_us = 1000;
+        base.heartbeat_interval_ms = 20;
+        base.suspect_after_ms = 100;
+        base.dead_after_ms = 300;
+        base.reannounce_interval_ms = 400;
+        base.sync_timeout_ms = 100;
+        if (tweak)
+            tweak(base);
+        for (size_t i = 0; i < n; ++i)
+            ids.push_back(static_cast<NodeId>(i + 1));
+        nodes.resize(n);
+        for (size_t i = 0; i < n; ++i)
+            start(i, 1);
+    }
+
+    /** (Re)starts node @p i with an empty store and incarnation @p inc. */
+    void start(size_t i, uint32_t inc)
+    {
+        GossipParams p = base;
+        p.self = ids[i];
+        p.incarnation = inc;
+        for (const NodeId id : ids)
+            if (id != p.self)
+                p.peers.push_back(id);
+        TestNode &n = nodes[i];
+        n.id = p.self;
+        n.up = true;
+        n.engine.reset();
+        n.store = std::make_unique<MapFlowStore>();
+        const NodeId self = p.self;
+        n.engine = std::make_unique<GossipEngine>(
+            p, ring, *n.store,
+            [this, self](std::span<const uint8_t> f) {
+                wire.push_back(SentFrame{self, {f.begin(), f.end()}});
+            },
+            now);
+    }
+
+    void kill(size_t i) { nodes[i].up = false; }
+
+    /** Delivers every frame sent so far (and those sent while delivering). */
+    void deliver()
+    {
+        while (!wire.empty()) {
+            std::vector<SentFrame> batch;
+            batch.swap(wire);
+            for (const SentFrame &f : batch)
+                for (TestNode &n : nodes)
+                    if (n.up && n.id != f.from && (!drop || !drop(f.from, n.id, f.bytes)))
+                        n.engine->receive(f.bytes, now);
+        }
+    }
+
+    /** Advances time by @p ms in 1 ms steps, ticking every running node. */
+    void run_ms(uint64_t ms)
+    {
+        for (uint64_t t = 0; t < ms; ++t) {
+            now += 1000;
+            for (TestNode &n : nodes)
+                if (n.up)
+                    n.engine->tick(now);
+            deliver();
+        }
+    }
+
+    GossipEngine &engine(size_t i) { return *nodes[i].engine; }
+    MapFlowStore &store(size_t i) { return *nodes[i].store; }
+
+    KeyRing ring = ring_of({{kTestKeyId, 1}});
+    GossipParams base;
+    std::vector<NodeId> ids;
+    std::vector<TestNode> nodes;
+    std::vector<SentFrame> wire;
+    /** Return true to lose the frame on its way from @p from to @p to. */
+    std::function<bool(NodeId from, NodeId to, const std::vector<uint8_t> &)> drop;
+    uint64_t now = 1'000'000'000; /* 1000 s: epochs are nonzero */
+};
+
+} // namespace flowhome::test

@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * GossipEngine over an in-test network: claims spread, conflicts converge,
+ * loss heals, failover and restart, draining, forged frames, digests.
+ */
+#include <catch2/catch.hpp>
+
+#include "flowhome/gossip_membership.hpp"
+#include "gossip_cluster.hpp"
+
+using namespace flowhome;
+using namespace flowhome::test;
+
+namespace {
+
+/* Every node's table, in key order. */
+bool all_stores_equal(TestCluster &c)
+{
+    std::vector<std::pair<FlowKey, OwnerRecord>> first;
+    bool have = false;
+    for (size_t i = 0; i < c.nodes.size(); ++i) {
+        if (!c.nodes[i].up)
+            continue;
+        auto e = c.store(i).entries();
+        /* The epoch is local (restamped on receipt); compare the rest. */
+        for (auto &[k, r] : e)
+            r.epoch = 0;
+        if (!have) {
+            first = std::move(e);
+            have = true;
+        } else if (e.size() != first.size()) {
+            return false;
+        } else {
+            for (size_t j = 0; j < e.size(); ++j)
+                if (!(e[j].first == first[j].first) || e[j].second.owner != first[j].second.owner ||
+                    e[j].second.version != first[j].second.version ||
+                    e[j].second.flags != first[j].second.flags)
+                    return false;
+        }
+    }
+    return true;
+}
+
+/* Lets the heartbeats flow and the start-up syncs finish. */
+void settle(TestCluster &c)
+{
+    c.run_ms(100);
+    for (size_t i = 0; i < c.nodes.size(); ++i)
+        REQUIRE(c.engine(i).synced());
+}
+
+} // namespace
+
+TEST_CASE("a claim reaches every node within two batch intervals", "[gossip][engine]")
+{
+    TestCluster c(4);
+    settle(c);
+    const FlowKey k = key4(1);
+    c.engine(0).local_claim(k, c.now);
+    REQUIRE(c.store(0).lookup(k)->owner == 1);
+    c.run_ms(0);
+    CHECK_FALSE(c.store(1).lookup(k)); /* batched, not sent yet */
+    c.run_ms(2);
+    for (size_t i = 0; i < 4; ++i) {
+        const auto r = c.store(i).lookup(k);
+        REQUIRE(r);
+        CHECK(r->owner == 1);
+        CHECK(r->version == 1);
+        CHECK((r->flags & gossip_flag::released) == 0);
+    }
+    CHECK(c.engine(1).stats().claims_applied.get() == 1);
+
+    SECTION("a second local claim of a known flow sends nothing")
+    {
+        const uint64_t before = c.engine(0).stats().records_out.get();
+        c.engine(0).local_claim(k, c.now);
+        c.engine(0).flush(c.now);
+        CHECK(c.engine(0).stats().records_out.get() == before);
+    }
+    SECTION("a release spreads as a tombstone and the flow can be claimed again at version 2")
+    {
+        c.engine(0).local_release(k, c.now);
+        c.run_ms(2);
+        for (size_t i = 0; i < 4; ++i)
+            CHECK((c.store(i).lookup(k)->flags & gossip_flag::released) != 0);
+        c.engine(2).local_claim(k, c.now);
+        c.run_ms(2);
+        for (size_t i = 0; i < 4; ++i) {
+            CHECK(c.store(i).lookup(k)->owner == 3);
+            CHECK(c.store(i).lookup(k)->version == 2);
+        }
+    }
+}
+
+TEST_CASE("many claims are batched into few frames", "[gossip][engine]")
+{
+    TestCluster c(2);
+    settle(c);
+    const uint64_t frames_before = c.engine(0).stats().frames_out.get();
+    for (uint32_t i = 0; i < 200; ++i)
+        c.engine(0).local_claim(key4(i), c.now);
+    c.run_ms(2);
+    CHECK(c.store(1).size() == 200);
+    /* 200 IPv4 claims of 24 bytes each: 4 frames of 1400 bytes. */
+    CHECK(c.engine(0).stats().frames_out.get() - frames_before <= 5);
+}
+
+TEST_CASE("conflicting claims converge on the conflict rule's winner", "[gossip][engine]")
+{
+    TestCluster c(3);
+    settle(c);
+    int conflicts_lost = 0;
+    for (uint32_t i = 0; i < 20; ++i) {
+        const FlowKey k = key4(100 + i);
+        c.engine(0).local_claim(k, c.now);
+        c.engine(1).local_claim(k, c.now);
+        const Claim a{k, 1, 1, ClaimKind::claim};
+        const Claim b{k, 2, 1, ClaimKind::claim};
+        const NodeId winner = claim_wins(a, b) ? 1 : 2;
+        c.run_ms(3);
+        for (size_t n = 0; n < 3; ++n)
+            REQUIRE(c.store(n).lookup(k)->owner == winner);
+    }
+    conflicts_lost = static_cast<int>(c.engine(0).stats().conflicts_lost.get() +
+                                      c.engine(1).stats().conflicts_lost.get());
+    CHECK(conflicts_lost == 20);
+    CHECK(all_stores_equal(c));
+}
+
+TEST_CASE("a lost claim heals by re-announcement", "[gossip][engine]")
+{
+    TestCluster c(3);
+    settle(c);
+    const FlowKey k = key4(7);
+    bool lose = true;
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &) {
+        return lose && from == 1 && to == 3;
+    };
+    c.engine(0).local_claim(k, c.now);
+    c.run_ms(3);
+    lose = false;
+    REQUIRE(c.store(1).lookup(k));
+    REQUIRE_FALSE(c.store(2).lookup(k));
+    /* Within one re-announce interval (400 ms) plus a batch. */
+    c.run_ms(c.base.reannounce_interval_ms + 2);
+    REQUIRE(c.store(2).lookup(k));
+    CHECK(c.store(2).lookup(k)->owner == 1);
+    CHECK(c.engine(0).stats().reannounced.get() >= 1);
+    CHECK(all_stores_equal(c));
+}
+
+TEST_CASE("re-announcement restamps remote epochs", "[gossip][engine]")
+{
+    TestCluster c(2);
+    settle(c);
+    const FlowKey k = key4(9);
+    c.engine(0).local_claim(k, c.now);
+    c.run_ms(2);
+    const uint16_t first = c.store(1).lookup(k)->epoch;
+    c.run_ms(3000); /* several re-announce passes, 3 s later */
+    CHECK(c.store(1).lookup(k)->epoch != first);
+    /* Renewed by the last pass, at most one interval ago. */
+    CHECK(c.store(1).lookup(k)->epoch >=
+          epoch_of(c.now - uint64_t{c.base.reannounce_interval_ms} * 1000));
+    CHECK(c.engine(1).stats().claims_refreshed.get() >= 1);
+}
+
+TEST_CASE("a dead node's flows move to one failover owner everywhere", "[gossip][engine]")
+{
+    TestCluster c(5);
+    settle(c);
+    std::vector<FlowKey> keys;
+    for (uint32_t i = 0; i < 60; ++i) {
+        keys.push_back(i % 2 ? key4(i) : key6(i));
+        c.engine(4).local_claim(keys.back(), c.now);
+    }
+    c.run_ms(3);
+    c.kill(4);
+    c.run_ms(c.base.dead_after_ms + 50);
+    const std::vector<NodeId> live{1, 2, 3, 4};
+    uint64_t reclaimed = 0;
+    for (size_t n = 0; n < 4; ++n) {
+        REQUIRE(c.engine(n).membership().find(5)->state == NodeState::dead);
+        reclaimed += c.engine(n).stats().reclaimed.get();
+        CHECK(c.engine(n).stats().failovers.get() == keys.size());
+    }
+    CHECK(reclaimed == keys.size());
+    for (const FlowKey &k : keys) {
+        const NodeId expect = failover_owner(flow_hash(k), 5, live);
+        REQUIRE(expect != kInvalidNode);
+        for (size_t n = 0; n < 4; ++n) {
+            const auto r = c.store(n).lookup(k);
+            REQUIRE(r);
+            CHECK(r->owner == expect);
+            CHECK(r->version == 2);
+            CHECK(c.engine(n).effective_owner(5, flow_hash(k)) == expect);
+        }
+    }
+    CHECK(all_stores_equal(c));
+}
+
+TEST_CASE("a restarted node resyncs and does not take its old flows back", "[gossip][engine]")
+{
+    TestCluster c(4);
+    settle(c);
+    std::vector<FlowKey> keys;
+    for (uint32_t i = 0; i < 300; ++i) {
+        keys.push_back(key4(1000 + i));
+        c.engine(i % 4).local_claim(keys.back(), c.now);
+    }
+    c.run_ms(5);
+    REQUIRE(all_stores_equal(c));
+
+    /* Node 4 restarts before anyone declared it dead. */
+    c.start(3, 2);
+    REQUIRE_FALSE(c.engine(3).synced());
+    c.run_ms(200);
+    CHECK(c.engine(3).synced());
+    CHECK(c.engine(3).stats().syncs_completed.get() >= 1);
+    CHECK(c.engine(3).stats().sync_entries_in.get() > 0);
+    for (size_t n = 0; n < 3; ++n)
+        CHECK(c.engine(n).rx_stats().new_incarnations.get() == 1);
+    c.run_ms(c.base.reannounce_interval_ms * 2);
+    REQUIRE(c.store(3).size() == keys.size());
+    const std::vector<NodeId> all{1, 2, 3, 4};
+    for (size_t i = 0; i < keys.size(); ++i) {
+        const auto r = c.store(0).lookup(keys[i]);
+        REQUIRE(r);
+        if (i % 4 == 3) {
+            CHECK(r->owner != 4);
+            CHECK(r->owner == failover_owner(flow_hash(keys[i]), 4, all));
+            CHECK(r->version == 2);
+        } else {
+            CHECK(r->owner == static_cast<NodeId>(i % 4 + 1));
+        }
+    }
+    CHECK(all_stores_equal(c));
+
+    SECTION("its new claims stay its own")
+    {
+        const FlowKey k = key4(5000);
+        c.engine(3).local_claim(k, c.now);
+        c.run_ms(c.base.reannounce_interval_ms);
+        for (size_t n = 0; n < 4; ++n)
+            CHECK(c.store(n).lookup(k)->owner == 4);
+    }
+}
+
+TEST_CASE("draining is announced and leaves the eligible set", "[gossip][engine]")
+{
+    TestCluster c(3);
+    settle(c);
+    for (size_t n = 0; n < 3; ++n)
+        REQUIRE(c.engine(n).membership().eligible().size() == 3);
+    const uint64_t gen = c.engine(0).membership_generation();
+    c.engine(2).set_draining(true, c.now);
+    c.deliver(); /* announced at once, not at the next heartbeat */
+    for (size_t n = 0; n < 3; ++n) {
+        const auto el = c.engine(n).membership().eligible();
+        CHECK(std::find(el.begin(), el.end(), NodeId{3}) == el.end());
+        CHECK(el.size() == 2);
+        CHECK(c.engine(n).membership().find(3)->draining);
+    }
+    CHECK(c.engine(0).membership_generation() != gen);
+    c.engine(2).set_draining(false, c.now);
+    c.deliver();
+    CHECK(c.engine(0).membership().eligible().size() == 3);
+}
+
+TEST_CASE("forged frames are counted and change nothing", "[gossip][engine]")
+{
+    TestCluster c(2);
+    settle(c);
+    /* An engine with the right node id and key id but the wrong key. */
+    MapFlowStore forger_store;
+    std::vector<std::vector<uint8_t>> forged;
+    GossipParams p = c.base;
+    p.self = 2;
+    p.incarnation = 9;
+    p.peers = {1};
+    GossipEngine forger(
+        p, ring_of({{kTestKeyId, 99}}), forger_store,
+        [&](std::span<const uint8_t> f) { forged.emplace_back(f.begin(), f.end()); }, c.now);
+    forger.local_claim(key4(77), c.now);
+    forger.flush(c.now);
+    REQUIRE(forged.size() == 1);
+    const uint64_t frames_in = c.engine(0).stats().frames_in.get();
+    c.engine(0).receive(forged[0], c.now);
+    CHECK(c.engine(0).rx_stats().count(GossipStatus::bad_tag) == 1);
+    CHECK(c.engine(0).stats().frames_in.get() == frames_in);
+    CHECK_FALSE(c.store(0).lookup(key4(77)));
+    CHECK(c.engine(0).rx_stats().new_incarnations.get() == 0);
+
+    /* Garbage and truncated frames are counted too. */
+    std::vector<uint8_t> junk(forged[0].begin(), forged[0].begin() + 20);
+    c.engine(0).receive(junk, c.now);
+    CHECK(c.engine(0).rx_stats().count(GossipStatus::truncated) == 1);
+    CHECK(c.store(0).size() == 0);
+}
+
+TEST_CASE("a digest mismatch triggers a filtered sync", "[gossip][engine]")
+{
+    TestCluster c(3);
+    settle(c);
+    for (uint32_t i = 0; i < 10; ++i)
+        c.engine(0).local_claim(key4(i), c.now);
+    c.run_ms(3);
+    /* Node 3 holds a record of node 1 that node 1 never had (its release
+     * and tombstone were lost): re-announcement cannot fix that, the
+     * digest shows it. */
+    const FlowKey ghost = key4(200);
+    c.store(2).upsert(ghost, OwnerRecord{1, 1, epoch_of(c.now), 0, 0});
+    REQUIRE(c.engine(2).stats().sync_requests_out.get() == 1); /* the start-up sync */
+    c.run_ms(c.base.reannounce_interval_ms * 4);
+    CHECK(c.engine(2).stats().digests_mismatched.get() >= 2);
+    CHECK(c.engine(2).stats().sync_requests_out.get() >= 2);
+    CHECK(c.engine(0).stats().sync_requests_in.get() >= 2);
+    CHECK(c.engine(1).stats().digests_mismatched.get() == 0);
+    CHECK(c.engine(2).stats().sync_entries_in.get() >= 10);
+}
+
+TEST_CASE("sync answers are chunked to the frame size", "[gossip][engine]")
+{
+    TestCluster c(2, [](GossipParams &p) { p.max_frame = 400; });
+    settle(c);
+    for (uint32_t i = 0; i < 500; ++i)
+        c.engine(0).local_claim(i % 3 ? key4(i) : key6(i), c.now);
+    c.run_ms(3);
+    c.start(1, 2);
+    c.run_ms(300);
+    CHECK(c.engine(1).synced());
+    CHECK(c.store(1).size() == 500);
+    /* 500 entries averaging 28 bytes, at most 332 bytes of entries in a
+     * 400-byte frame: at least 43 chunks. */
+    CHECK(c.engine(0).stats().sync_responses_out.get() >= 43);
+    CHECK(all_stores_equal(c));
+}
+
+TEST_CASE("a node alone is synced; one whose peers never answer becomes synced at dead_after",
+          "[gossip][engine]")
+{
+    TestCluster solo(1);
+    CHECK(solo.engine(0).synced());
+    TestCluster c(2);
+    c.kill(1);
+    c.run_ms(c.base.dead_after_ms - 10);
+    CHECK_FALSE(c.engine(0).synced());
+    c.run_ms(20);
+    CHECK(c.engine(0).synced());
+}
+
+TEST_CASE("the start-up sync asks another peer after sync_timeout_ms", "[gossip][engine]")
+{
+    TestCluster c(3);
+    settle(c);
+    for (uint32_t i = 0; i < 30; ++i)
+        c.engine(0).local_claim(key4(i), c.now);
+    c.run_ms(3);
+    /* Node 3 hears node 1's heartbeats, but node 1's sync answers (the only
+     * large frames) are lost: node 3 must turn to node 2. */
+    c.drop = [](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        return from == 1 && to == 3 && f.size() > 200;
+    };
+    c.start(2, 2);
+    c.run_ms(c.base.sync_timeout_ms * 6); /* 3 attempts with node 1, then node 2 */
+    CHECK(c.engine(2).synced());
+    CHECK(c.engine(2).stats().sync_requests_out.get() >= 2);
+    CHECK(c.engine(0).stats().sync_requests_in.get() >= 1);
+    CHECK(c.engine(1).stats().sync_requests_in.get() >= 1);
+    CHECK(c.store(2).size() == 30);
+}
+
+TEST_CASE("constructor rejects inconsistent parameters", "[gossip][engine]")
+{
+    MapFlowStore s;
+    GossipParams p;
+    p.self = 1;
+    auto send = [](std::span<const uint8_t>) {};
+    const KeyRing ring = ring_of({{1, 1}});
+    p.max_frame = 64;
+    CHECK_THROWS_AS(GossipEngine(p, ring, s, send, 0), std::invalid_argument);
+    p.max_frame = 1400;
+    CHECK_THROWS_AS(GossipEngine(p, KeyRing{}, s, send, 0), std::invalid_argument);
+    p.peers = {1, 2, 2};
+    CHECK_THROWS_AS(GossipEngine(p, ring, s, send, 0), std::invalid_argument);
+    p.peers = {2};
+    CHECK_NOTHROW(GossipEngine(p, ring, s, send, 0));
+}
+
+TEST_CASE("MapFlowStore scans every entry once with a resumable cursor", "[gossip][store]")
+{
+    MapFlowStore s(100);
+    for (uint32_t i = 0; i < 50; ++i)
+        REQUIRE(s.upsert(key4(i), OwnerRecord{1, 1, 0, 0, 0}) == UpsertResult::inserted);
+    for (uint32_t i = 0; i < 50; i += 5)
+        REQUIRE(s.remove(key4(i)));
+    REQUIRE(s.size() == 40);
+    uint64_t cursor = 0;
+    std::vector<FlowKey> seen;
+    int calls = 0;
+    do {
+        s.scan(cursor, 7, [&](const FlowKey &k, OwnerRecord) { seen.push_back(k); });
+        ++calls;
+    } while (cursor != 0 && calls < 100);
+    CHECK(seen.size() == 40);
+    CHECK(calls == 6);
+    std::sort(seen.begin(), seen.end(), flow_key_less);
+    CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
+    uint64_t forged = 1'000'000;
+    CHECK(s.scan(forged, 10, [](const FlowKey &, OwnerRecord) {}) == 0);
+    CHECK(forged == 0);
+    MapFlowStore small(2);
+    small.upsert(key4(1), {});
+    small.upsert(key4(2), {});
+    CHECK(small.upsert(key4(3), {}) == UpsertResult::full);
+}
