@@ -146,6 +146,15 @@ struct EalConfig {
     std::vector<std::string> extra; /**< appended verbatim */
 };
 
+/** The operator's ways in (docs/console.md). */
+struct ConsoleConfig {
+    /** Control socket path; empty: /var/run/flowhome/<file prefix>.sock; "off": none. */
+    std::string socket;
+    /** Prometheus HTTP endpoint (GET /metrics); absent: no endpoint. IPv4 only. */
+    std::optional<IpAddr> metrics_address;
+    uint16_t metrics_port = 0;
+};
+
 struct NodeConfig {
     std::string source_file;
     NodeId node_id = kInvalidNode;
@@ -162,6 +171,10 @@ struct NodeConfig {
     BackoffConfig backoff;
     GossipConfig gossip;
     bool drain = false; /**< start draining: serve what it owns, claim nothing new */
+    /** Serve every VIP packet locally without looking up ownership: what a
+     *  fleet without flowhome does (for comparisons and tests). */
+    bool bypass_ownership = false;
+    ConsoleConfig console;
 
     const PortConfig *wire_port() const noexcept;
     const PortConfig *local_port() const noexcept;

@@ -12,7 +12,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "flowhome/config.hpp"
@@ -96,7 +98,24 @@ public:
     /** Microseconds since the loop started: the node's gossip clock. */
     uint64_t now_us(uint64_t now_tsc) const noexcept;
 
+    /**
+     * Operator requests (console, control socket): runs @p fn on the
+     * control lcore at its next poll_once() and waits at most @p timeout
+     * for it. @p fn receives the gossip clock (now_us) and may use the
+     * engine, the membership and iterate the table, as the loop itself
+     * does; it must be short (it delays gossip and ageing) and must not
+     * throw. Returns true once fn has run; false when the loop did not take
+     * the request in time (not running, or stuck): fn then never runs.
+     * Threading: any non-EAL-worker thread (main lcore, socket thread);
+     * never the control lcore itself (it would wait for itself).
+     */
+    bool run_on_control(const std::function<void(uint64_t now_us)> &fn,
+                        std::chrono::milliseconds timeout) noexcept;
+
 private:
+    struct OperatorRequest;
+    unsigned serve_operator_requests(uint64_t now_us) noexcept;
+
     void apply_locally(const ControlMsg &msg) noexcept;
     void publish_membership() noexcept;
 
@@ -106,6 +125,7 @@ private:
     uint64_t start_tsc_ = 0;
     uint64_t published_generation_ = ~uint64_t{0};
     std::unique_ptr<ClusterView> view_;
+    rte_ring *requests_ = nullptr; /* OperatorRequest *, many producers, one consumer */
 };
 
 } // namespace flowhome

@@ -127,9 +127,9 @@ struct GossipStats {
     Counter sync_requests_out;
     Counter sync_requests_in;
     Counter sync_entries_in;
-    Counter unknown_records;    /**< skipped records of a newer minor version */
-    Counter claims_refreshed;   /**< a received claim equal to the store's: epoch restamped */
-    Counter orphans;            /**< synced records naming this node that it does not hold: skipped */
+    Counter unknown_records;  /**< skipped records of a newer minor version */
+    Counter claims_refreshed; /**< a received claim equal to the store's: epoch restamped */
+    Counter orphans;          /**< synced records naming this node that it does not hold: skipped */
     Counter sync_responses_out; /**< sync response frames sent */
     Counter syncs_completed;    /**< response chains that reached next_cursor 0 */
     Counter seal_failed;        /**< frames the authenticator could not seal (no send key) */
@@ -154,6 +154,17 @@ public:
     void local_release(const FlowKey &key, uint64_t now_us) noexcept;
     /** A worker served a flow this node owns: restamp the record. */
     void local_refresh(const FlowKey &key, uint64_t now_us) noexcept;
+
+    /* ---- from the operator (console) ---- */
+
+    /**
+     * The operator takes @p key for this node: a claim at one version above
+     * whatever the store holds (1 when nothing), so it wins the conflict
+     * rule everywhere, stored pinned (owner_flag::pinned: never aged out)
+     * and gossiped at once. Returns the claimed version, or 0 when the
+     * store refused the record (full).
+     */
+    uint16_t operator_claim(const FlowKey &key, uint64_t now_us) noexcept;
 
     /* ---- from the network ---- */
 

@@ -42,13 +42,15 @@ struct rte_rcu_qsbr;
 
 namespace flowhome {
 
+struct CaptureTap;
+
 inline constexpr uint16_t kBurst = 32;
 inline constexpr uint16_t kNoPort = 0xFFFF;
 
 /** What every worker reads; owned by the node, outlives the workers. */
 struct DatapathShared {
     NodeId self = kInvalidNode;
-    MissPolicy miss_policy = MissPolicy::drop;
+    std::atomic<MissPolicy> miss_policy{MissPolicy::drop}; /**< the console may change it */
     uint8_t max_hops = 1;
     uint16_t refresh_after_s = 30; /**< restamp an owned record this old */
     uint64_t claim_grace_tsc = 0;  /**< pending claims count as owned this long */
@@ -57,6 +59,8 @@ struct DatapathShared {
     uint16_t wire_port = kNoPort;
     uint16_t local_port = kNoPort;
     uint16_t wire_mtu = 1500;
+    /** Serve every VIP packet locally, without ownership (a comparison setting). */
+    bool bypass_ownership = false;
 
     const VipSet *vips = nullptr;
     const OwnershipTable *table = nullptr;
@@ -82,6 +86,9 @@ struct DatapathShared {
     /* This node is draining: it serves what it owns and sends connection-
      * opening packets to the node rendezvous hashing names among the others. */
     std::atomic<bool> draining{false};
+    /* The console's packet capture (capture.hpp), or null: loaded once per
+     * poll; freed only after an RCU grace period. */
+    std::atomic<CaptureTap *> capture{nullptr};
 };
 
 struct alignas(64) WorkerStats {
@@ -176,6 +183,7 @@ private:
     uint16_t control_n_ = 0;
     uint16_t control_refresh_n_ = 0;
     WorkerStats stats_;
+    CaptureTap *tap_ = nullptr; /* this poll's capture, if any */
     PendingClaim pending_[kPendingSlots];
 };
 

@@ -2,7 +2,8 @@
 /*
  * flowhome: run one node of a connection-steering fleet.
  *
- *   flowhome -c FILE [--check] [-- EAL-ARGS...]
+ *   flowhome -c FILE [--check] [-i] [--cmd-file FILE] [-- EAL-ARGS...]
+ *   flowhome --attach SOCKET [COMMAND...]
  */
 #include <csignal>
 #include <cstdio>
@@ -18,8 +19,11 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
+#include "flowhome/cli.hpp"
+#include "flowhome/cli_server.hpp"
 #include "flowhome/config.hpp"
 #include "flowhome/eal.hpp"
+#include "flowhome/metrics.hpp"
 #include "flowhome/node.hpp"
 
 namespace {
@@ -40,12 +44,19 @@ void on_report(int)
 void usage(FILE *out, const char *prog)
 {
     fmt::print(out,
-               "usage: {} -c FILE [--check] [-- EAL-ARGS...]\n"
+               "usage: {0} -c FILE [--check] [-i] [--cmd-file FILE] [-- EAL-ARGS...]\n"
+               "       {0} --attach SOCKET [COMMAND...]\n"
                "\n"
-               "  -c, --config FILE   node configuration (YAML; see docs/configuration.md)\n"
-               "      --check         validate the configuration and exit\n"
-               "  -h, --help          this text\n"
-               "  -V, --version       print the version\n"
+               "  -c, --config FILE     node configuration (YAML; see docs/configuration.md)\n"
+               "      --check           validate the configuration and exit\n"
+               "  -i, --interactive     run the node with a console on this terminal\n"
+               "      --cmd-file FILE   run the console commands in FILE, then exit (or, with\n"
+               "                        -i, continue interactively); non-zero exit status\n"
+               "                        when one fails\n"
+               "      --attach SOCKET   run COMMAND (or each line of stdin) on a running node\n"
+               "                        through its control socket (docs/console.md)\n"
+               "  -h, --help            this text\n"
+               "  -V, --version         print the version\n"
                "\n"
                "Arguments after -- are passed to the DPDK EAL after those the\n"
                "configuration implies. SIGUSR1 prints every counter; SIGINT or SIGTERM\n"
@@ -53,24 +64,51 @@ void usage(FILE *out, const char *prog)
                prog);
 }
 
+/* The control socket's path: the configured one, or one named after the
+ * EAL file prefix (which --file-prefix among the EAL arguments overrides). */
+std::string socket_path(const flowhome::NodeConfig &cfg, const std::vector<std::string> &extra)
+{
+    if (cfg.console.socket == "off")
+        return {};
+    if (!cfg.console.socket.empty())
+        return cfg.console.socket;
+    std::string prefix =
+        cfg.eal.file_prefix.empty() ? fmt::format("flowhome{}", cfg.node_id) : cfg.eal.file_prefix;
+    for (const std::string &a : extra)
+        if (a.rfind("--file-prefix=", 0) == 0)
+            prefix = a.substr(std::strlen("--file-prefix="));
+    return fmt::format("/var/run/flowhome/{}.sock", prefix);
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
     std::string config_path;
+    std::string cmd_file;
+    std::string attach;
     bool check_only = false;
+    bool interactive = false;
     static const option kOptions[] = {
-        {"config", required_argument, nullptr, 'c'},
-        {"check", no_argument, nullptr, 'k'},
-        {"help", no_argument, nullptr, 'h'},
-        {"version", no_argument, nullptr, 'V'},
-        {nullptr, 0, nullptr, 0},
+        {"config", required_argument, nullptr, 'c'}, {"check", no_argument, nullptr, 'k'},
+        {"interactive", no_argument, nullptr, 'i'},  {"cmd-file", required_argument, nullptr, 'f'},
+        {"attach", required_argument, nullptr, 'a'}, {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, 'V'},      {nullptr, 0, nullptr, 0},
     };
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:hV", kOptions, nullptr)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+c:ihV", kOptions, nullptr)) != -1) {
         switch (opt) {
         case 'c':
             config_path = optarg;
+            break;
+        case 'i':
+            interactive = true;
+            break;
+        case 'f':
+            cmd_file = optarg;
+            break;
+        case 'a':
+            attach = optarg;
             break;
         case 'k':
             check_only = true;
@@ -86,6 +124,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (!attach.empty())
+        return flowhome::attach_main(attach, std::vector<std::string>(argv + optind, argv + argc));
     if (config_path.empty()) {
         usage(stderr, argv[0]);
         return 2;
@@ -122,20 +162,43 @@ int main(int argc, char **argv)
     try {
         flowhome::Node node(cfg);
         node.start();
-        fmt::print("flowhome: node {} running with {} worker(s); SIGINT or SIGTERM stops it\n",
-                   cfg.node_id, cfg.lcores.workers.size());
+        flowhome::attach_telemetry(&node);
+        const std::string sock = socket_path(cfg, extra);
+        flowhome::OperatorServer server(node, {.socket_path = sock,
+                                               .metrics_address = cfg.console.metrics_address,
+                                               .metrics_port = cfg.console.metrics_port});
+        fmt::print("flowhome: node {} running with {} worker(s){}{}\n", cfg.node_id,
+                   cfg.lcores.workers.size(),
+                   sock.empty() ? "" : fmt::format("; control socket {}", sock),
+                   interactive || !cmd_file.empty() ? "" : "; SIGINT or SIGTERM stops it");
         std::fflush(stdout);
-        while (g_signal == 0) {
-            usleep(20 * 1000);
-            if (g_report != 0) {
-                g_report = 0;
-                fmt::print("{}--\n", node.stats_report());
-                std::fflush(stdout);
+        flowhome::Console console(node);
+        bool stopped_by_signal = true;
+        if (!cmd_file.empty()) {
+            const int failed = flowhome::run_command_file(console, cmd_file);
+            if (failed != 0)
+                rc = 1;
+        }
+        if (interactive && !console.quit_requested()) {
+            flowhome::run_console(console, &g_signal);
+            stopped_by_signal = g_signal != 0;
+        } else if (!cmd_file.empty() || console.quit_requested()) {
+            stopped_by_signal = false;
+        } else {
+            while (g_signal == 0) {
+                usleep(20 * 1000);
+                if (g_report != 0) {
+                    g_report = 0;
+                    fmt::print("{}--\n", node.stats_report());
+                    std::fflush(stdout);
+                }
             }
         }
+        flowhome::attach_telemetry(nullptr);
         node.stop();
-        fmt::print("flowhome: stopped by signal {}\n{}", static_cast<int>(g_signal),
-                   node.stats_report());
+        if (stopped_by_signal)
+            fmt::print("flowhome: stopped by signal {}\n", static_cast<int>(g_signal));
+        fmt::print("{}", node.stats_report());
         std::fflush(stdout);
     } catch (const std::exception &e) {
         fmt::print(stderr, "flowhome: {}\n", e.what());

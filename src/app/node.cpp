@@ -139,6 +139,7 @@ Node::Node(const NodeConfig &cfg, std::optional<PortIds> ids) : cfg_(cfg)
     shared_.wire_port = ports_.wire;
     shared_.local_port = ports_.local;
     shared_.wire_mtu = wire->mtu;
+    shared_.bypass_ownership = cfg_.bypass_ownership;
     shared_.vips = vips_.get();
     shared_.table = table_.get();
     shared_.peers = &peers_;

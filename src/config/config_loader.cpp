@@ -517,15 +517,55 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
             .fail_at("gossip.dead_after_ms",
                      fmt::format("dead_after_ms ({}) must exceed suspect_after_ms ({})",
                                  g.dead_after_ms, g.suspect_after_ms));
+    // Remote records live only as long as their owner re-announces them: an
+    // idle timeout shorter than a few re-announce periods would age out
+    // connections whose re-announcement was merely late or lost.
+    const uint64_t shortest_ms =
+        uint64_t{std::min(cfg.table.tcp_idle_timeout_s, cfg.table.udp_idle_timeout_s)} * 1000;
+    if (shortest_ms < uint64_t{g.reannounce_interval_ms} * 3)
+        (m.has("reannounce_interval_ms") ? *m.find("reannounce_interval_ms") : m.self())
+            .fail_at("gossip.reannounce_interval_ms",
+                     fmt::format("reannounce_interval_ms ({}) must be at most a third of the "
+                                 "shortest table idle timeout ({} ms)",
+                                 g.reannounce_interval_ms, shortest_ms));
     if (g.unicast && cfg.peers.empty())
         m.find("unicast")->fail("unicast gossip needs peers to send to");
 }
 
+void read_console(const MapReader &root, ConsoleConfig &con)
+{
+    const auto c = root.find("console");
+    if (!c)
+        return;
+    const MapReader m = c->as_map({"socket", "metrics_listen"});
+    if (const auto s = m.find("socket")) {
+        con.socket = s->as_string();
+        if (con.socket.empty() || (con.socket != "off" && con.socket.front() != '/'))
+            s->fail(fmt::format("expected an absolute path or \"off\", got {}", s->describe()));
+        if (con.socket.size() >= 108) /* sizeof(sockaddr_un::sun_path) */
+            s->fail("the socket path is longer than 107 bytes");
+    }
+    if (const auto l = m.find("metrics_listen")) {
+        const std::string v = l->as_string();
+        const auto colon = v.rfind(':');
+        const auto addr =
+            colon == std::string::npos ? std::nullopt : IpAddr::parse(v.substr(0, colon));
+        unsigned long port = 0;
+        if (colon != std::string::npos && colon + 1 < v.size() && v.size() - colon <= 6 &&
+            v.find_first_not_of("0123456789", colon + 1) == std::string::npos)
+            port = std::stoul(v.substr(colon + 1));
+        if (!addr || addr->family != Family::ipv4 || port == 0 || port > 65535)
+            l->fail(fmt::format("expected IPV4:PORT (e.g. 127.0.0.1:9465), got {}", l->describe()));
+        con.metrics_address = *addr;
+        con.metrics_port = static_cast<uint16_t>(port);
+    }
+}
+
 NodeConfig read_root(const Cursor &root_cursor)
 {
-    const MapReader root =
-        root_cursor.as_map({"node", "eal", "ports", "lcores", "vips", "domains", "peers", "table",
-                            "miss_policy", "max_hops", "backoff", "gossip", "drain"});
+    const MapReader root = root_cursor.as_map(
+        {"node", "eal", "ports", "lcores", "vips", "domains", "peers", "table", "miss_policy",
+         "max_hops", "backoff", "gossip", "drain", "bypass_ownership", "console"});
     NodeConfig cfg;
     cfg.source_file = root_cursor.file();
     // Order matters: later sections are checked against earlier ones.
@@ -543,6 +583,8 @@ NodeConfig read_root(const Cursor &root_cursor)
     read_backoff(root, cfg.backoff);
     read_gossip(root, cfg);
     root.bool_if("drain", cfg.drain);
+    root.bool_if("bypass_ownership", cfg.bypass_ownership);
+    read_console(root, cfg.console);
     return cfg;
 }
 

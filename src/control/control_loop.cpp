@@ -7,8 +7,12 @@
 #include "flowhome/gossip_transport.hpp"
 #include "flowhome/worker.hpp"
 
+#include <string>
+#include <thread>
+
 #include <rte_cycles.h>
 #include <rte_pause.h>
+#include <rte_ring.h>
 #include <rte_ring_elem.h>
 
 namespace flowhome {
@@ -28,9 +32,89 @@ uint16_t clamp_timeout(uint32_t s) noexcept
 
 } // namespace
 
-ControlLoop::ControlLoop(const Params &p) noexcept : p_(p), start_tsc_(rte_rdtsc()) {}
+/*
+ * An operator request changes hands through `state`: the caller may abandon
+ * it (timeout) only while it is still pending, and the control lcore may run
+ * it only if it can take it from pending first. Whoever loses the exchange
+ * knows the other side owns the request: an abandoned request is deleted by
+ * the control lcore unrun (fn refers to the caller's stack, which is gone);
+ * a running one is waited for by the caller, which then deletes it.
+ */
+struct ControlLoop::OperatorRequest {
+    enum State : uint8_t { pending, running, done, abandoned };
+    const std::function<void(uint64_t)> *fn;
+    std::atomic<uint8_t> state{pending};
+};
 
-ControlLoop::~ControlLoop() = default;
+ControlLoop::ControlLoop(const Params &p) noexcept : p_(p), start_tsc_(rte_rdtsc())
+{
+    /* Names are per process; several loops may exist (tests, simulators). */
+    static std::atomic<unsigned> serial{0};
+    const std::string name = "fh_op_" + std::to_string(serial.fetch_add(1));
+    /* Without the ring, run_on_control() reports every request as refused. */
+    requests_ = rte_ring_create(name.c_str(), 64, SOCKET_ID_ANY, RING_F_SC_DEQ);
+}
+
+ControlLoop::~ControlLoop()
+{
+    if (requests_ == nullptr)
+        return;
+    /* The loop has stopped: whatever is left was abandoned by its caller. */
+    void *obj;
+    while (rte_ring_dequeue(requests_, &obj) == 0)
+        delete static_cast<OperatorRequest *>(obj);
+    rte_ring_free(requests_);
+}
+
+bool ControlLoop::run_on_control(const std::function<void(uint64_t)> &fn,
+                                 std::chrono::milliseconds timeout) noexcept
+{
+    if (requests_ == nullptr)
+        return false;
+    auto *req = new (std::nothrow) OperatorRequest;
+    if (req == nullptr)
+        return false;
+    req->fn = &fn;
+    if (rte_ring_enqueue(requests_, req) != 0) {
+        delete req;
+        return false;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        uint8_t st = req->state.load(std::memory_order_acquire);
+        if (st == OperatorRequest::done) {
+            delete req;
+            return true;
+        }
+        if (st == OperatorRequest::pending && std::chrono::steady_clock::now() >= deadline &&
+            req->state.compare_exchange_strong(st, OperatorRequest::abandoned,
+                                               std::memory_order_acq_rel))
+            return false; /* the control lcore deletes it */
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+}
+
+unsigned ControlLoop::serve_operator_requests(uint64_t now) noexcept
+{
+    if (requests_ == nullptr)
+        return 0;
+    unsigned served = 0;
+    void *obj;
+    /* A few per iteration: operators are slow, gossip is not. */
+    while (served < 4 && rte_ring_dequeue(requests_, &obj) == 0) {
+        auto *req = static_cast<OperatorRequest *>(obj);
+        uint8_t expected = OperatorRequest::pending;
+        if (!req->state.compare_exchange_strong(expected, OperatorRequest::running,
+                                                std::memory_order_acq_rel)) {
+            delete req; /* abandoned: its fn is gone */
+            continue;
+        }
+        (*req->fn)(now);
+        req->state.store(OperatorRequest::done, std::memory_order_release);
+        ++served;
+    }
+    return served;
+}
 
 uint64_t ControlLoop::now_us(uint64_t now_tsc) const noexcept
 {
@@ -143,6 +227,7 @@ unsigned ControlLoop::poll_once(uint64_t now_tsc) noexcept
         p_.engine->tick(now);
         publish_membership();
     }
+    work += serve_operator_requests(now);
 
     if (now_tsc >= next_age_tsc_) {
         next_age_tsc_ = now_tsc + hz / kAgeSlicesPerSecond;

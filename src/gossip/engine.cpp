@@ -290,6 +290,21 @@ void GossipEngine::Impl::local_refresh(const FlowKey &key, uint64_t now_us) noex
     store.upsert(key, r); /* same owner and version: digests unchanged */
 }
 
+uint16_t GossipEngine::Impl::operator_claim(const FlowKey &key, uint64_t now_us) noexcept
+{
+    /* One version above the current entry (claim or tombstone, whoever's)
+     * beats it under the conflict rule on every node. */
+    const std::optional<OwnerRecord> cur = store.lookup(key);
+    const auto version = static_cast<uint16_t>(cur ? cur->version + 1 : 1);
+    const OwnerRecord r{p.self, version, epoch_of(now_us), owner_flag::pinned, life[p.self]};
+    if (const UpsertResult res = put(key, cur, r);
+        res == UpsertResult::full || res == UpsertResult::error)
+        return 0;
+    queue_flow(RecordType::claim, FlowEntry{key, p.self, version}, now_us);
+    flush(now_us); /* an operator's claim goes out now, not at the batch deadline */
+    return version;
+}
+
 /* ---- the public face: forwarding to Impl ---- */
 
 GossipEngine::GossipEngine(const GossipParams &params, const KeyRing &keys, FlowStore &store,
@@ -313,6 +328,11 @@ void GossipEngine::local_release(const FlowKey &key, uint64_t now_us) noexcept
 void GossipEngine::local_refresh(const FlowKey &key, uint64_t now_us) noexcept
 {
     impl_->local_refresh(key, now_us);
+}
+
+uint16_t GossipEngine::operator_claim(const FlowKey &key, uint64_t now_us) noexcept
+{
+    return impl_->operator_claim(key, now_us);
 }
 
 void GossipEngine::receive(std::span<const uint8_t> frame, uint64_t now_us) noexcept

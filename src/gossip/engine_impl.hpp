@@ -56,6 +56,7 @@ struct GossipEngine::Impl {
     void local_claim(const FlowKey &key, uint64_t now_us) noexcept;
     void local_release(const FlowKey &key, uint64_t now_us) noexcept;
     void local_refresh(const FlowKey &key, uint64_t now_us) noexcept;
+    uint16_t operator_claim(const FlowKey &key, uint64_t now_us) noexcept;
     bool is_live_own(const OwnerRecord &r) const noexcept;
 
     /* ---- engine_tx.cpp: frames, heartbeat, re-announce ---- */

@@ -351,7 +351,8 @@ TEST_CASE("unknown keys are errors that list the allowed keys", "[config]")
     {
         check_error(kMinimal + "colour: blue\n", 11, 1, "colour",
                     "unknown key \"colour\"; allowed keys: node, eal, ports, lcores, vips, "
-                    "domains, peers, table, miss_policy, max_hops, backoff, gossip, drain");
+                    "domains, peers, table, miss_policy, max_hops, backoff, gossip, drain, "
+                    "bypass_ownership, console");
     }
     SECTION("nested in a sequence item")
     {
@@ -637,6 +638,33 @@ drain: true
                            "  dead_after_ms: 800\n",
                 15, 18, "gossip.dead_after_ms",
                 "dead_after_ms (800) must exceed suspect_after_ms (900)");
+}
+
+TEST_CASE("the console section", "[config]")
+{
+    const NodeConfig d = load_config_text(kMinimal, "t.yaml");
+    CHECK(d.console.socket.empty());
+    CHECK_FALSE(d.console.metrics_address);
+
+    const NodeConfig c = load_config_text(
+        kMinimal + "console:\n  socket: /run/fh/n1.sock\n  metrics_listen: 127.0.0.1:9465\n",
+        "t.yaml");
+    CHECK(c.console.socket == "/run/fh/n1.sock");
+    CHECK(c.console.metrics_address == ip("127.0.0.1"));
+    CHECK(c.console.metrics_port == 9465);
+    CHECK(load_config_text(kMinimal + "console: {socket: \"off\"}\n", "t.yaml").console.socket ==
+          "off");
+
+    check_error(kMinimal + "console:\n  socket: run/fh.sock\n", 12, 11, "console.socket",
+                "expected an absolute path or \"off\", got \"run/fh.sock\"");
+    check_error(kMinimal + "console:\n  metrics_listen: localhost\n", 12, 19,
+                "console.metrics_listen",
+                "expected IPV4:PORT (e.g. 127.0.0.1:9465), got \"localhost\"");
+    check_error(kMinimal + "console:\n  metrics_listen: 127.0.0.1:70000\n", 12, 19,
+                "console.metrics_listen",
+                "expected IPV4:PORT (e.g. 127.0.0.1:9465), got \"127.0.0.1:70000\"");
+    check_error(kMinimal + "console:\n  port: 1\n", 12, 3, "console.port",
+                "unknown key \"port\"; allowed keys: socket, metrics_listen");
 }
 
 TEST_CASE("VIPs must not overlap", "[config]")

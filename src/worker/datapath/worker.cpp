@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "flowhome/worker.hpp"
 
+#include "flowhome/capture.hpp"
 #include "flowhome/gossip_membership.hpp"
 #include "flowhome/gossip_state.hpp"
 
@@ -43,6 +44,8 @@ Worker::Worker(DatapathShared &shared, unsigned index, uint16_t queue) noexcept
 void Worker::drop(rte_mbuf *m, DropReason r) noexcept
 {
     stats_.drops[static_cast<size_t>(r)].add();
+    if (unlikely(tap_ != nullptr))
+        tap_->offer_drop(r, m);
     rte_pktmbuf_free(m);
 }
 
@@ -219,7 +222,7 @@ void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16
         return;
     }
 
-    switch (sh_.miss_policy) {
+    switch (sh_.miss_policy.load(std::memory_order_relaxed)) {
     case MissPolicy::drop:
         drop(s.m, DropReason::miss_policy_drop);
         return;
@@ -330,6 +333,13 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
             continue;
         }
 
+        if (unlikely(sh_.bypass_ownership)) {
+            /* Ownership switched off: every node serves what it receives. */
+            stats_.passthrough.add();
+            to_local(m);
+            continue;
+        }
+
         s.key = flow_key_of(data, s.p);
         s.hash = flow_hash(s.key);
         if (s.key.family == Family::ipv4) {
@@ -387,6 +397,10 @@ void Worker::send_batch(TxBatch &b, uint16_t queue, WorkerStats &stats, Counter 
 
 void Worker::flush() noexcept
 {
+    if (unlikely(tap_ != nullptr)) {
+        tap_->offer_tx(wire_out_.port, queue_, wire_out_.pkts, wire_out_.n);
+        tap_->offer_tx(local_out_.port, queue_, local_out_.pkts, local_out_.n);
+    }
     send_batch(wire_out_, queue_, stats_, stats_.tx_wire);
     send_batch(local_out_, queue_, stats_, stats_.tx_local);
 }
@@ -394,6 +408,8 @@ void Worker::flush() noexcept
 uint16_t Worker::poll_once() noexcept
 {
     rte_mbuf *pkts[kBurst];
+    /* The one load a poll pays for capture while none runs. */
+    tap_ = sh_.capture.load(std::memory_order_acquire);
     if (index_ == 0 && sh_.gossip_tx != nullptr) {
         const unsigned room = RTE_DIM(wire_out_.pkts) - wire_out_.n - 2 * kBurst;
         wire_out_.n = static_cast<uint16_t>(
@@ -403,10 +419,14 @@ uint16_t Worker::poll_once() noexcept
                                    nullptr));
     }
     uint16_t got = rte_eth_rx_burst(sh_.wire_port, queue_, pkts, kBurst);
+    if (unlikely(tap_ != nullptr) && got != 0)
+        tap_->offer_rx(sh_.wire_port, queue_, pkts, got);
     if (got != 0)
         process_wire_burst(pkts, got);
     if (sh_.local_port != kNoPort) {
         const uint16_t n = rte_eth_rx_burst(sh_.local_port, queue_, pkts, kBurst);
+        if (unlikely(tap_ != nullptr) && n != 0)
+            tap_->offer_rx(sh_.local_port, queue_, pkts, n);
         if (n != 0)
             process_local_burst(pkts, n);
         got = static_cast<uint16_t>(got + n);

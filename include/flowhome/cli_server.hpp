@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * The operator's front ends around the command layer (cli.hpp):
+ *  - the interactive console on the main lcore (DPDK cmdline: completion,
+ *    '?' help, history), and commands run from a file;
+ *  - the control socket (AF_UNIX stream) and the Prometheus endpoint
+ *    (HTTP GET /metrics), served by one thread;
+ *  - the client of the control socket (`flowhome --attach`).
+ *
+ * Control socket protocol (docs/console.md): the client sends one command
+ * per line; for each the server answers a header line "ok <n>\n" or
+ * "error <n>\n" followed by exactly n bytes of output. `quit` ends the
+ * session, not the node.
+ *
+ * Threading: run_console()/run_command_file() on the main lcore;
+ * OperatorServer runs its own thread (start in the constructor, stop and
+ * join in the destructor). Errors: OperatorServer's constructor throws
+ * std::runtime_error when it cannot listen; the rest report through return
+ * values and their output.
+ */
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "flowhome/cli.hpp"
+#include "flowhome/types.hpp"
+
+namespace flowhome {
+
+/**
+ * Interactive console on the terminal (stdin/stdout) until `quit`, end of
+ * input, or *stop becomes true (a signal). Returns 0.
+ */
+int run_console(Console &console, const volatile int *stop);
+
+/**
+ * Runs every line of @p path (echoed after the prompt); returns the number
+ * of commands that failed, or -1 when the file cannot be read. Stops at
+ * `quit`.
+ */
+int run_command_file(Console &console, const std::string &path);
+
+class OperatorServer {
+public:
+    struct Params {
+        std::string socket_path;               /**< empty: no control socket */
+        std::optional<IpAddr> metrics_address; /**< absent: no HTTP endpoint */
+        uint16_t metrics_port = 0;
+    };
+    OperatorServer(Node &node, const Params &params);
+    ~OperatorServer();
+    OperatorServer(const OperatorServer &) = delete;
+    OperatorServer &operator=(const OperatorServer &) = delete;
+
+private:
+    void serve() noexcept;
+    void serve_client(int fd) noexcept;
+    void serve_http(int fd) noexcept;
+
+    Console console_;
+    Params p_;
+    int unix_fd_ = -1;
+    int http_fd_ = -1;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+/**
+ * `flowhome --attach SOCKET [command...]`: runs the command given (words
+ * joined), or every line of stdin, against a running node. Returns 0 when
+ * every command succeeded, 1 when one failed, 2 when the node could not be
+ * reached.
+ */
+int attach_main(const std::string &socket_path, const std::vector<std::string> &command);
+
+} // namespace flowhome

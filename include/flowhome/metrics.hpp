@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * One snapshot of every counter of a node, the single source of the
+ * console's `show stats`, the Prometheus text and the DPDK telemetry
+ * commands, so that they agree. Names, labels and units: docs/console.md.
+ *
+ * Values are absolute and monotonic (counters) or current (gauges); the
+ * console's `clear stats` subtracts a baseline of its own and never writes
+ * a counter.
+ *
+ * Threading: collect_metrics() reads atomics and ethdev statistics only;
+ * any non-worker thread (main lcore, socket thread, telemetry thread).
+ * Errors: none thrown beyond std::bad_alloc.
+ */
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "flowhome/worker.hpp"
+
+namespace flowhome {
+
+class Node;
+
+enum class MetricType : uint8_t { counter, gauge };
+
+struct MetricSample {
+    std::string_view family; /**< e.g. "flowhome_port_rx_packets_total" */
+    std::string labels;      /**< Prometheus label set without braces: port="uplink" */
+    uint64_t value = 0;
+
+    /** family{labels}: the key under which a baseline is kept. */
+    std::string key() const;
+};
+
+struct MetricFamilyInfo {
+    std::string_view name;
+    MetricType type;
+    std::string_view help;
+};
+
+/** Every family collect_metrics() emits, in output order. */
+const std::vector<MetricFamilyInfo> &metric_families();
+
+std::vector<MetricSample> collect_metrics(Node &node);
+
+/** Prometheus text exposition format 0.0.4 (HELP and TYPE lines per family). */
+std::string prometheus_text(const std::vector<MetricSample> &samples);
+
+/**
+ * Registers the /flowhome/... telemetry commands (once per process) and
+ * points them at @p node; nullptr detaches them (they then answer with an
+ * empty dictionary). Main lcore, after rte_eal_init().
+ */
+void attach_telemetry(Node *node);
+
+/** A per-worker counter: its label value (as `show stats worker` prints it) and field. */
+struct WorkerCounterInfo {
+    std::string_view name;
+    Counter WorkerStats::*field;
+};
+
+/** Every per-worker packet counter, in display order (idle sleeps last). */
+std::span<const WorkerCounterInfo> worker_counters() noexcept;
+
+} // namespace flowhome

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The control side of a capture: file, pool, ring and writer thread, and
+ * the RCU-safe publish / unpublish of the tap to the workers.
+ */
+#define ALLOW_EXPERIMENTAL_API 1 /* rte_pcapng is experimental in DPDK 22.11 */
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include <fmt/format.h>
+#include <rte_errno.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_pcapng.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "flowhome/capture.hpp"
+#include "flowhome/node.hpp"
+
+namespace flowhome {
+namespace {
+
+constexpr unsigned kRingSize = 4096; /* copies waiting for the writer */
+constexpr unsigned kPoolSize = 8191;
+constexpr uint32_t kSnapLen = 2048;
+
+} // namespace
+
+struct CaptureManager::Running {
+    std::string target;
+    std::string file;
+    CaptureTap tap;
+    rte_pcapng_t *pcapng = nullptr;
+    std::thread writer;
+    std::atomic<bool> stop{false};
+    uint64_t written = 0; /* writer thread only until joined */
+    uint64_t write_errors = 0;
+
+    void write_loop()
+    {
+        rte_mbuf *pkts[64];
+        for (;;) {
+            /* Read the flag before draining: once it is set no worker holds
+             * the tap, so an empty ring after it is the end. */
+            const bool stopping = stop.load(std::memory_order_acquire);
+            const unsigned n = rte_ring_dequeue_burst(tap.ring, reinterpret_cast<void **>(pkts),
+                                                      RTE_DIM(pkts), nullptr);
+            if (n != 0) {
+                if (rte_pcapng_write_packets(pcapng, pkts, static_cast<uint16_t>(n)) < 0)
+                    write_errors += n;
+                else
+                    written += n;
+                rte_pktmbuf_free_bulk(pkts, n);
+                continue;
+            }
+            if (stopping)
+                return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }
+};
+
+CaptureManager::CaptureManager(Node &node) : node_(node) {}
+
+CaptureManager::~CaptureManager()
+{
+    if (run_)
+        stop("");
+}
+
+std::string CaptureManager::start(const std::string &target, const std::string &file)
+{
+    if (run_)
+        throw std::runtime_error(fmt::format("a capture of '{}' into {} is running; stop it first",
+                                             run_->target, run_->file));
+    if (node_.shared().capture.load() != nullptr)
+        throw std::runtime_error("a capture started from another console is running");
+    auto r = std::make_unique<Running>();
+    r->target = target;
+    r->file = file;
+    r->tap.snaplen = kSnapLen;
+    const NodeConfig &cfg = node_.config();
+    bool found = false;
+    for (const PortConfig &p : cfg.ports) {
+        if (p.name == target) {
+            r->tap.kind = CaptureTap::Kind::port;
+            r->tap.port = p.role == PortRole::wire ? node_.ports().wire : node_.ports().local;
+            found = true;
+        }
+    }
+    for (const DropReasonInfo &d : kDropReasons) {
+        if (!found && d.name == target) {
+            r->tap.kind = CaptureTap::Kind::drop;
+            r->tap.reason = d.reason;
+            found = true;
+        }
+    }
+    if (!found) {
+        std::string ports;
+        for (const PortConfig &p : cfg.ports)
+            ports += (ports.empty() ? "" : ", ") + p.name;
+        throw std::runtime_error(fmt::format(
+            "unknown capture target '{}': expected a port ({}) or a drop reason (show stats drops "
+            "lists them)",
+            target, ports));
+    }
+
+    static std::atomic<unsigned> serial{0};
+    const unsigned id = serial.fetch_add(1);
+    const std::string pool_name = fmt::format("fh_cap_p{}", id);
+    const std::string ring_name = fmt::format("fh_cap_r{}", id);
+    r->tap.pool = rte_pktmbuf_pool_create(pool_name.c_str(), kPoolSize, 0, 0,
+                                          static_cast<uint16_t>(rte_pcapng_mbuf_size(kSnapLen)),
+                                          SOCKET_ID_ANY);
+    if (r->tap.pool == nullptr)
+        throw std::runtime_error(
+            fmt::format("cannot create the capture pool: {}", rte_strerror(rte_errno)));
+    r->tap.ring = rte_ring_create(ring_name.c_str(), kRingSize, SOCKET_ID_ANY, RING_F_SC_DEQ);
+    auto undo = [&] {
+        rte_ring_free(r->tap.ring);
+        rte_mempool_free(r->tap.pool);
+    };
+    if (r->tap.ring == nullptr) {
+        undo();
+        throw std::runtime_error(
+            fmt::format("cannot create the capture ring: {}", rte_strerror(rte_errno)));
+    }
+    const int fd = open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        const int err = errno;
+        undo();
+        throw std::runtime_error(fmt::format("cannot open {}: {}", file, std::strerror(err)));
+    }
+    r->pcapng = rte_pcapng_fdopen(fd, nullptr, nullptr, "flowhome",
+                                  fmt::format("capture of {}", target).c_str());
+    if (r->pcapng == nullptr) {
+        close(fd);
+        undo();
+        throw std::runtime_error(
+            fmt::format("cannot start a pcapng file in {}: {}", file, rte_strerror(rte_errno)));
+    }
+    CaptureTap *expected = nullptr;
+    if (!node_.shared().capture.compare_exchange_strong(expected, &r->tap,
+                                                        std::memory_order_acq_rel)) {
+        rte_pcapng_close(r->pcapng);
+        undo();
+        throw std::runtime_error("a capture started from another console is running");
+    }
+    Running *raw = r.get();
+    r->writer = std::thread([raw] { raw->write_loop(); });
+    run_ = std::move(r);
+    return fmt::format("capturing {} {} into {} (snap length {} bytes)\n",
+                       run_->tap.kind == CaptureTap::Kind::port ? "port" : "drop reason", target,
+                       file, kSnapLen);
+}
+
+std::string CaptureManager::stop(const std::string &target)
+{
+    if (!run_)
+        throw std::runtime_error("no capture is running");
+    if (!target.empty() && target != run_->target)
+        throw std::runtime_error(fmt::format(
+            "no capture of '{}' is running (the capture is of '{}')", target, run_->target));
+    node_.shared().capture.store(nullptr, std::memory_order_release);
+    /* Workers load the tap once per poll and pass a quiescent state after
+     * it; once every worker has, none can still offer to this tap. */
+    if (node_.shared().qsbr != nullptr)
+        rte_rcu_qsbr_synchronize(node_.shared().qsbr, RTE_QSBR_THRID_INVALID);
+    run_->stop.store(true, std::memory_order_release);
+    run_->writer.join();
+    rte_pcapng_close(run_->pcapng); /* closes the file descriptor */
+    rte_ring_free(run_->tap.ring);
+    rte_mempool_free(run_->tap.pool);
+    std::string out = fmt::format(
+        "capture of {} stopped: {} packets written to {}, {} lost{}\n", run_->target, run_->written,
+        run_->file, run_->tap.lost.load(),
+        run_->write_errors != 0 ? fmt::format(", {} failed to write", run_->write_errors) : "");
+    run_.reset();
+    return out;
+}
+
+std::string CaptureManager::status() const
+{
+    if (!run_)
+        return "none";
+    return fmt::format("{} into {}: {} captured, {} lost", run_->target, run_->file,
+                       run_->tap.captured.load(), run_->tap.lost.load());
+}
+
+} // namespace flowhome

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Internals of the command layer shared by its files: the context a
+ * command runs with, the handlers, and small formatting helpers. Runs on
+ * the console's thread (main lcore or socket thread), never on a worker.
+ */
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "flowhome/cli.hpp"
+#include "flowhome/node.hpp"
+
+namespace flowhome {
+
+struct Console::Baseline {
+    std::map<std::string, uint64_t> values; /* MetricSample::key() -> value at `clear stats` */
+};
+
+struct CommandContext {
+    Node &node;
+    const Console::Options &opt;
+    Console::Baseline &baseline;
+    CaptureManager *capture;
+    std::atomic<bool> &quit;
+    std::vector<std::string> args; /* the words after the command's keywords */
+
+    /** Runs @p fn on the control lcore; false when it did not answer in time. */
+    bool on_control(const std::function<void(uint64_t now_us)> &fn) const
+    {
+        return node.control().run_on_control(fn, opt.control_timeout);
+    }
+};
+
+using CommandHandler = CommandResult (*)(CommandContext &);
+
+inline CommandResult ok(std::string text = {})
+{
+    return CommandResult{true, std::move(text)};
+}
+
+inline CommandResult fail(std::string message)
+{
+    if (message.empty() || message.back() != '\n')
+        message += '\n';
+    return CommandResult{false, std::move(message)};
+}
+
+inline CommandResult control_timeout(const CommandContext &c)
+{
+    return fail(fmt::format("the control lcore did not answer within {} ms; nothing was changed",
+                            c.opt.control_timeout.count()));
+}
+
+/** Parses a decimal number in [lo, hi]; nullopt when it is not one. */
+std::optional<uint64_t> parse_number(std::string_view s, uint64_t lo, uint64_t hi);
+
+/* show.cpp */
+CommandResult cmd_show_node(CommandContext &c);
+CommandResult cmd_show_peers(CommandContext &c);
+CommandResult cmd_show_ports(CommandContext &c);
+CommandResult cmd_show_workers(CommandContext &c);
+CommandResult cmd_show_stats(CommandContext &c);
+CommandResult cmd_show_metrics(CommandContext &c);
+CommandResult cmd_clear_stats(CommandContext &c);
+
+/* flows.cpp */
+CommandResult cmd_show_flows(CommandContext &c);
+CommandResult cmd_show_flow(CommandContext &c);
+CommandResult cmd_flow_claim(CommandContext &c);
+CommandResult cmd_flow_release(CommandContext &c);
+
+/* settings.cpp */
+CommandResult cmd_set_drain(CommandContext &c);
+CommandResult cmd_set_miss_policy(CommandContext &c);
+CommandResult cmd_set_log_level(CommandContext &c);
+CommandResult cmd_gossip_key_reload(CommandContext &c);
+/** DPDK log level names, index + 1 = RTE_LOG_* value. */
+std::span<const std::string_view> log_level_names() noexcept;
+
+/* capture.cpp */
+CommandResult cmd_capture_start(CommandContext &c);
+CommandResult cmd_capture_stop(CommandContext &c);
+
+} // namespace flowhome

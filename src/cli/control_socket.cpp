@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The control socket, the Prometheus endpoint and the attach client. One
+ * thread polls both listening sockets and serves one connection at a time;
+ * every wait is bounded so that a stuck client cannot hold the server.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "flowhome/cli_server.hpp"
+
+namespace flowhome {
+namespace {
+
+constexpr int kPollMs = 100;
+constexpr int kClientIdleMs = 600'000; /* an attached session may idle ten minutes */
+constexpr size_t kMaxLine = 4096;
+
+bool write_all(int fd, std::string_view s)
+{
+    while (!s.empty()) {
+        const ssize_t n = send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        s.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+}
+
+/* Reads one '\n'-terminated line into @p line from @p buf/fd; false on EOF,
+ * error, timeout or an over-long line. */
+bool read_line(int fd, std::string &buf, std::string &line, int timeout_ms,
+               const std::atomic<bool> *stop)
+{
+    for (int waited = 0;;) {
+        const size_t nl = buf.find('\n');
+        if (nl != std::string::npos) {
+            line = buf.substr(0, nl);
+            buf.erase(0, nl + 1);
+            return true;
+        }
+        if (buf.size() > kMaxLine)
+            return false;
+        pollfd p{fd, POLLIN, 0};
+        const int r = poll(&p, 1, kPollMs);
+        if (r < 0 && errno != EINTR)
+            return false;
+        if (stop != nullptr && stop->load())
+            return false;
+        if (r <= 0) {
+            waited += kPollMs;
+            if (waited >= timeout_ms)
+                return false;
+            continue;
+        }
+        char tmp[1024];
+        const ssize_t n = recv(fd, tmp, sizeof(tmp), 0);
+        if (n <= 0)
+            return false;
+        buf.append(tmp, static_cast<size_t>(n));
+    }
+}
+
+int listen_unix(const std::string &path)
+{
+    const auto slash = path.rfind('/');
+    if (slash != std::string::npos && slash != 0)
+        mkdir(path.substr(0, slash).c_str(), 0755); /* /var/run/flowhome; may exist */
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(addr.sun_path))
+        throw std::runtime_error(fmt::format("control socket path too long: {}", path));
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        throw std::runtime_error(fmt::format("control socket: {}", std::strerror(errno)));
+    unlink(path.c_str()); /* a stale socket of an earlier run */
+    if (bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0 || listen(fd, 4) != 0) {
+        const int err = errno;
+        close(fd);
+        throw std::runtime_error(
+            fmt::format("cannot listen on control socket {}: {}", path, std::strerror(err)));
+    }
+    chmod(path.c_str(), 0600); /* the operator only: it can stop the node */
+    return fd;
+}
+
+int listen_tcp(const IpAddr &a, uint16_t port)
+{
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        throw std::runtime_error(fmt::format("metrics endpoint: {}", std::strerror(errno)));
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    std::memcpy(&sin.sin_addr, a.bytes.data(), 4);
+    if (bind(fd, reinterpret_cast<sockaddr *>(&sin), sizeof(sin)) != 0 || listen(fd, 8) != 0) {
+        const int err = errno;
+        close(fd);
+        throw std::runtime_error(fmt::format("cannot listen on metrics endpoint {}:{}: {}",
+                                             a.to_string(), port, std::strerror(err)));
+    }
+    return fd;
+}
+
+} // namespace
+
+OperatorServer::OperatorServer(Node &node, const Params &params)
+    : console_(node, Console::Options{.quit_ends_session_only = true}), p_(params)
+{
+    if (!p_.socket_path.empty())
+        unix_fd_ = listen_unix(p_.socket_path);
+    try {
+        if (p_.metrics_address)
+            http_fd_ = listen_tcp(*p_.metrics_address, p_.metrics_port);
+    } catch (...) {
+        if (unix_fd_ >= 0) {
+            close(unix_fd_);
+            unlink(p_.socket_path.c_str());
+        }
+        throw;
+    }
+    thread_ = std::thread([this] { serve(); });
+}
+
+OperatorServer::~OperatorServer()
+{
+    stop_.store(true);
+    if (thread_.joinable())
+        thread_.join();
+    if (unix_fd_ >= 0) {
+        close(unix_fd_);
+        unlink(p_.socket_path.c_str());
+    }
+    if (http_fd_ >= 0)
+        close(http_fd_);
+}
+
+void OperatorServer::serve() noexcept
+{
+    while (!stop_.load()) {
+        pollfd fds[2] = {{unix_fd_, POLLIN, 0}, {http_fd_, POLLIN, 0}};
+        const int r = poll(fds, 2, kPollMs);
+        if (r <= 0)
+            continue;
+        if (fds[0].revents & POLLIN) {
+            const int c = accept4(unix_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (c >= 0) {
+                serve_client(c);
+                close(c);
+            }
+        }
+        if (fds[1].revents & POLLIN) {
+            const int c = accept4(http_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            if (c >= 0) {
+                serve_http(c);
+                close(c);
+            }
+        }
+    }
+}
+
+void OperatorServer::serve_client(int fd) noexcept
+{
+    try {
+        std::string buf;
+        std::string line;
+        while (read_line(fd, buf, line, kClientIdleMs, &stop_)) {
+            const CommandResult r = console_.execute(line);
+            const bool quit = split_words(line) == std::vector<std::string>{"quit"};
+            if (!write_all(fd, fmt::format("{} {}\n", r.ok ? "ok" : "error", r.text.size())) ||
+                !write_all(fd, r.text) || quit)
+                return;
+        }
+    } catch (const std::exception &) {
+        /* out of memory formatting a reply: drop this client, keep serving */
+    }
+}
+
+void OperatorServer::serve_http(int fd) noexcept
+{
+    try {
+        std::string buf;
+        std::string request;
+        if (!read_line(fd, buf, request, 2000, &stop_))
+            return;
+        /* The request line is enough; headers are not needed. */
+        const bool metrics =
+            request.starts_with("GET /metrics ") || request.starts_with("GET /metrics?");
+        const std::string body = metrics ? console_.metrics_text() : "not found: try /metrics\n";
+        write_all(fd,
+                  fmt::format("HTTP/1.0 {}\r\nContent-Type: text/plain; version=0.0.4; "
+                              "charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                              metrics ? "200 OK" : "404 Not Found", body.size()));
+        write_all(fd, body);
+    } catch (const std::exception &) {
+        /* drop this request */
+    }
+}
+
+int attach_main(const std::string &socket_path, const std::vector<std::string> &command)
+{
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (socket_path.size() >= sizeof(addr.sun_path)) {
+        fmt::print(stderr, "flowhome: socket path too long: {}\n", socket_path);
+        return 2;
+    }
+    std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
+        fmt::print(stderr, "flowhome: cannot connect to {}: {}\n", socket_path,
+                   std::strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return 2;
+    }
+    int rc = 0;
+    std::string buf;
+    auto run = [&](const std::string &line) {
+        if (split_words(line).empty())
+            return true;
+        std::string header;
+        if (!write_all(fd, line + "\n") || !read_line(fd, buf, header, 30'000, nullptr)) {
+            fmt::print(stderr, "flowhome: the node closed the connection\n");
+            rc = 2;
+            return false;
+        }
+        const bool ok = header.starts_with("ok ");
+        size_t n = 0;
+        try {
+            n = std::stoul(header.substr(header.find(' ') + 1));
+        } catch (const std::exception &) {
+            fmt::print(stderr, "flowhome: malformed reply '{}'\n", header);
+            rc = 2;
+            return false;
+        }
+        while (buf.size() < n) {
+            char tmp[4096];
+            const ssize_t got = recv(fd, tmp, sizeof(tmp), 0);
+            if (got <= 0) {
+                rc = 2;
+                return false;
+            }
+            buf.append(tmp, static_cast<size_t>(got));
+        }
+        std::fwrite(buf.data(), 1, n, ok ? stdout : stderr);
+        std::fflush(ok ? stdout : stderr);
+        buf.erase(0, n);
+        if (!ok && rc == 0)
+            rc = 1;
+        return split_words(line) != std::vector<std::string>{"quit"};
+    };
+    if (!command.empty()) {
+        std::string line;
+        for (const std::string &w : command)
+            line += (line.empty() ? "" : " ") + w;
+        run(line);
+    } else {
+        std::string line;
+        while (std::getline(std::cin, line) && run(line)) {
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+} // namespace flowhome

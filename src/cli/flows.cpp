@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * show flows, show flow, flow claim, flow release. Every table access runs
+ * on the control lcore (the table's single writer), so iterating never
+ * races an insert and a claim goes through the gossip engine.
+ */
+#include <cstring>
+
+#include <rte_hash.h>
+
+#include "console_impl.hpp"
+#include "flowhome/gossip_engine.hpp"
+#include "flowhome/gossip_state.hpp"
+
+namespace flowhome {
+namespace {
+
+constexpr uint64_t kMaxLimit = 10000;
+
+struct Endpoint {
+    IpAddr addr;
+    uint16_t port = 0;
+};
+
+/* "192.0.2.1:80" or "[2001:db8::1]:80" */
+std::optional<Endpoint> parse_endpoint(std::string_view s, std::string &why)
+{
+    std::string_view host;
+    std::string_view port;
+    if (s.starts_with("[")) {
+        const size_t close = s.find("]:");
+        if (close == std::string_view::npos) {
+            why = "an IPv6 endpoint is written [ADDRESS]:PORT";
+            return std::nullopt;
+        }
+        host = s.substr(1, close - 1);
+        port = s.substr(close + 2);
+    } else {
+        const size_t colon = s.rfind(':');
+        if (colon == std::string_view::npos || s.find(':') != colon) {
+            why = "expected ADDRESS:PORT (IPv6: [ADDRESS]:PORT)";
+            return std::nullopt;
+        }
+        host = s.substr(0, colon);
+        port = s.substr(colon + 1);
+    }
+    const auto addr = IpAddr::parse(host);
+    if (!addr) {
+        why = fmt::format("'{}' is not an IPv4 or IPv6 address", host);
+        return std::nullopt;
+    }
+    const auto p = parse_number(port, 1, 65535);
+    if (!p) {
+        why = fmt::format("port '{}' is out of range (1..65535)", port);
+        return std::nullopt;
+    }
+    return Endpoint{*addr, static_cast<uint16_t>(*p)};
+}
+
+/* args: <proto> <client> <vip>; on error returns nullopt with the message in @p err. */
+std::optional<FlowKey> parse_flow(const std::vector<std::string> &a, CommandResult &err)
+{
+    uint8_t proto = 0;
+    if (a[0] == "tcp")
+        proto = kProtoTcp;
+    else if (a[0] == "udp")
+        proto = kProtoUdp;
+    else {
+        err = fail(fmt::format("unknown protocol '{}'; expected tcp or udp", a[0]));
+        return std::nullopt;
+    }
+    std::string why;
+    const auto client = parse_endpoint(a[1], why);
+    if (!client) {
+        err = fail(fmt::format("malformed client address '{}': {}", a[1], why));
+        return std::nullopt;
+    }
+    const auto vip = parse_endpoint(a[2], why);
+    if (!vip) {
+        err = fail(fmt::format("malformed VIP address '{}': {}", a[2], why));
+        return std::nullopt;
+    }
+    if (client->addr.family != vip->addr.family) {
+        err = fail("the client and the VIP must be of the same address family");
+        return std::nullopt;
+    }
+    const uint16_t cp = rte_cpu_to_be_16(client->port);
+    const uint16_t vp = rte_cpu_to_be_16(vip->port);
+    if (client->addr.family == Family::ipv4) {
+        uint32_t c4;
+        uint32_t v4;
+        std::memcpy(&c4, client->addr.bytes.data(), 4);
+        std::memcpy(&v4, vip->addr.bytes.data(), 4);
+        return FlowKey::make4(c4, cp, v4, vp, proto);
+    }
+    return FlowKey::make6(client->addr.bytes.data(), cp, vip->addr.bytes.data(), vp, proto);
+}
+
+std::string flags_text(uint8_t flags)
+{
+    std::string s;
+    if (flags & owner_flag::pinned)
+        s += "pinned";
+    if (flags & gossip_flag::released)
+        s += std::string(s.empty() ? "" : ",") + "released";
+    return s.empty() ? "-" : s;
+}
+
+std::string state_of(Node &node, NodeId id)
+{
+    if (id == node.config().node_id)
+        return "this node";
+    if (node.engine() == nullptr)
+        return "peer";
+    static constexpr const char *kStates[] = {"alive", "suspect", "dead"};
+    const uint8_t st = node.shared().node_state[id & kMaxNodeId].load(std::memory_order_relaxed);
+    return fmt::format("peer, {}", st <= 2 ? kStates[st] : "unknown");
+}
+
+std::string route_text(Node &node, NodeId owner)
+{
+    const NodeConfig &cfg = node.config();
+    if (owner == cfg.node_id) {
+        const PortConfig *local = cfg.local_port();
+        return fmt::format("delivered locally{}", local ? " on port " + local->name : "");
+    }
+    const TemplateSet *ts = node.shared().templates.load(std::memory_order_acquire);
+    const EncapTemplate *t = ts == nullptr ? nullptr : ts->find(owner);
+    const PeerConfig *peer = nullptr;
+    for (const PeerConfig &p : cfg.peers)
+        if (p.id == owner)
+            peer = &p;
+    if (t == nullptr || peer == nullptr)
+        return fmt::format("node {}: no template (dropped as owner_unreachable)", owner);
+    MacAddr next_hop;
+    std::memcpy(next_hop.bytes.data(), t->header, 6);
+    return fmt::format("node {}: {} to {} (domain {}), next hop {}, mtu {}", owner,
+                       to_string(t->kind), peer->address.to_string(), peer->domain,
+                       next_hop.to_string(), t->mtu);
+}
+
+} // namespace
+
+CommandResult cmd_show_flow(CommandContext &c)
+{
+    CommandResult err;
+    const auto key = parse_flow(c.args, err);
+    if (!key)
+        return err;
+    std::optional<OwnerRecord> rec;
+    NodeId effective = kInvalidNode;
+    uint16_t now_epoch = 0;
+    if (!c.on_control([&](uint64_t now_us) {
+            rec = c.node.table().lookup(*key);
+            now_epoch = epoch_of(now_us);
+            if (rec)
+                effective = c.node.engine() != nullptr
+                                ? c.node.engine()->effective_owner(rec->owner, flow_hash(*key))
+                                : rec->owner;
+        }))
+        return control_timeout(c);
+    if (!rec)
+        return fail(fmt::format("unknown flow {}: not in the ownership table", key->to_string()));
+    const TableConfig &tc = c.node.config().table;
+    const bool tcp = key->proto() == kProtoTcp;
+    std::string out = fmt::format("flow {}\n", key->to_string());
+    auto line = [&](std::string_view k, const std::string &v) {
+        out += fmt::format("  {:<14} {}\n", k, v);
+    };
+    line("owner", fmt::format("node {} ({})", rec->owner, state_of(c.node, rec->owner)));
+    line("version", std::to_string(rec->version));
+    line("flags", flags_text(rec->flags));
+    line("age", fmt::format("{} s since the last refresh ({} idle timeout {} s{})",
+                            static_cast<uint16_t>(now_epoch - rec->epoch), tcp ? "tcp" : "udp",
+                            tcp ? tc.tcp_idle_timeout_s : tc.udp_idle_timeout_s,
+                            rec->flags & owner_flag::pinned ? ", pinned: never aged" : ""));
+    if (rec->flags & gossip_flag::released)
+        line("packets go", "released: treated as unknown (claimed anew by an opening packet)");
+    else {
+        if (effective != rec->owner)
+            line("failover", fmt::format("owner is dead: packets go to node {}", effective));
+        line("packets go", route_text(c.node, effective));
+    }
+    return ok(out);
+}
+
+CommandResult cmd_show_flows(CommandContext &c)
+{
+    std::optional<IpAddr> vip;
+    std::optional<NodeId> owner;
+    uint64_t limit = 20;
+    for (size_t i = 0; i < c.args.size(); i += 2) {
+        const std::string &k = c.args[i];
+        if (k != "vip" && k != "owner" && k != "limit")
+            return fail(fmt::format("unknown filter '{}'; expected vip, owner or limit", k));
+        if (i + 1 >= c.args.size())
+            return fail(fmt::format("'{}' needs a value", k));
+        const std::string &v = c.args[i + 1];
+        if (k == "vip") {
+            vip = IpAddr::parse(v);
+            if (!vip)
+                return fail(fmt::format("malformed VIP address '{}'", v));
+        } else if (k == "owner") {
+            const auto n = parse_number(v, 0, kMaxNodeId);
+            if (!n)
+                return fail(fmt::format("owner '{}' is out of range (0..{})", v, kMaxNodeId));
+            owner = static_cast<NodeId>(*n);
+        } else {
+            const auto n = parse_number(v, 1, kMaxLimit);
+            if (!n)
+                return fail(fmt::format("limit '{}' is out of range (1..{})", v, kMaxLimit));
+            limit = *n;
+        }
+    }
+    struct Row {
+        FlowKey key;
+        OwnerRecord rec;
+    };
+    std::vector<Row> rows;
+    bool more = false;
+    uint16_t now_epoch = 0;
+    rows.reserve(limit);
+    if (!c.on_control([&](uint64_t now_us) {
+            now_epoch = epoch_of(now_us);
+            for (Family f : {Family::ipv4, Family::ipv6}) {
+                rte_hash *h = f == Family::ipv4 ? c.node.table().hash4() : c.node.table().hash6();
+                const void *k;
+                void *data;
+                uint32_t next = 0;
+                while (h != nullptr && rte_hash_iterate(h, &k, &data, &next) >= 0) {
+                    FlowKey key;
+                    key.family = f;
+                    if (f == Family::ipv4)
+                        std::memcpy(&key.v4, k, sizeof(key.v4));
+                    else
+                        std::memcpy(&key.v6, k, sizeof(key.v6));
+                    const OwnerRecord rec = OwnerRecord::unpack(reinterpret_cast<uintptr_t>(data));
+                    if ((vip && key.vip() != *vip) || (owner && rec.owner != *owner))
+                        continue;
+                    if (rows.size() == limit) {
+                        more = true; /* stop: the control lcore has other work */
+                        return;
+                    }
+                    rows.push_back({key, rec});
+                }
+            }
+        }))
+        return control_timeout(c);
+    std::string out = fmt::format("{:<5} {:<44} {:<44} {:>6} {:>8} {:>8} {}\n", "proto", "client",
+                                  "vip", "owner", "version", "age-s", "flags");
+    for (const Row &r : rows) {
+        const auto ep = [](const IpAddr &a, uint16_t p) {
+            return a.family == Family::ipv6 ? fmt::format("[{}]:{}", a.to_string(), p)
+                                            : fmt::format("{}:{}", a.to_string(), p);
+        };
+        out += fmt::format("{:<5} {:<44} {:<44} {:>6} {:>8} {:>8} {}\n",
+                           r.key.proto() == kProtoTcp ? "tcp" : "udp",
+                           ep(r.key.client(), r.key.client_port()),
+                           ep(r.key.vip(), r.key.vip_port()), r.rec.owner, r.rec.version,
+                           static_cast<uint16_t>(now_epoch - r.rec.epoch), flags_text(r.rec.flags));
+    }
+    out += fmt::format("{} flow{} shown{}\n", rows.size(), rows.size() == 1 ? "" : "s",
+                       more ? fmt::format(" (limit {} reached; more exist)", limit) : "");
+    return ok(out);
+}
+
+CommandResult cmd_flow_claim(CommandContext &c)
+{
+    CommandResult err;
+    const auto key = parse_flow(c.args, err);
+    if (!key)
+        return err;
+    const NodeId self = c.node.config().node_id;
+    uint16_t version = 0;
+    if (!c.on_control([&](uint64_t now_us) {
+            if (GossipEngine *e = c.node.engine()) {
+                version = e->operator_claim(*key, now_us);
+                return;
+            }
+            const auto cur = c.node.table().lookup(*key);
+            const auto v = static_cast<uint16_t>(cur ? cur->version + 1 : 1);
+            const UpsertResult r = c.node.table().upsert(
+                *key, OwnerRecord{self, v, epoch_of(now_us), owner_flag::pinned, 0});
+            version = r == UpsertResult::inserted || r == UpsertResult::updated ? v : 0;
+        }))
+        return control_timeout(c);
+    if (version == 0)
+        return fail(fmt::format("cannot claim {}: the ownership table is full", key->to_string()));
+    return ok(fmt::format("flow {} claimed by node {} at version {} (pinned){}\n", key->to_string(),
+                          self, version,
+                          c.node.engine() != nullptr ? ", announced to the cluster" : ""));
+}
+
+CommandResult cmd_flow_release(CommandContext &c)
+{
+    CommandResult err;
+    const auto key = parse_flow(c.args, err);
+    if (!key)
+        return err;
+    const NodeId self = c.node.config().node_id;
+    std::optional<OwnerRecord> before;
+    if (!c.on_control([&](uint64_t now_us) {
+            before = c.node.table().lookup(*key);
+            if (!before || (before->flags & gossip_flag::released) || before->owner != self)
+                return;
+            if (GossipEngine *e = c.node.engine())
+                e->local_release(*key, now_us);
+            else
+                c.node.table().remove(*key);
+        }))
+        return control_timeout(c);
+    if (!before || (before->flags & gossip_flag::released))
+        return fail(fmt::format("unknown flow {}: not in the ownership table", key->to_string()));
+    if (before->owner != self)
+        return fail(fmt::format("flow {} is owned by node {}, not this node; release it there",
+                                key->to_string(), before->owner));
+    return ok(fmt::format("flow {} released by node {}{}\n", key->to_string(), self,
+                          c.node.engine() != nullptr ? ", announced to the cluster" : ""));
+}
+
+} // namespace flowhome

@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The counter snapshot behind `show stats`, the Prometheus text and the
+ * telemetry commands. Reads atomics and ethdev statistics only, so it runs
+ * on the console, socket or telemetry thread while the node forwards.
+ */
+#include "flowhome/metrics.hpp"
+
+#include <array>
+#include <map>
+#include <mutex>
+
+#include <fmt/format.h>
+#include <rte_ethdev.h>
+#include <rte_telemetry.h>
+
+#include "flowhome/gossip_engine.hpp"
+#include "flowhome/gossip_transport.hpp"
+#include "flowhome/node.hpp"
+
+namespace flowhome {
+namespace {
+
+constexpr WorkerCounterInfo kWorkerCounters[] = {
+    {"rx_wire", &WorkerStats::rx_wire},
+    {"rx_local", &WorkerStats::rx_local},
+    {"tx_wire", &WorkerStats::tx_wire},
+    {"tx_local", &WorkerStats::tx_local},
+    {"local_hits", &WorkerStats::local_hits},
+    {"claims", &WorkerStats::claims},
+    {"pending_hits", &WorkerStats::pending_hits},
+    {"redirects", &WorkerStats::redirects},
+    {"decapsulated", &WorkerStats::decapsulated},
+    {"passthrough", &WorkerStats::passthrough},
+    {"from_local", &WorkerStats::from_local},
+    {"miss_local", &WorkerStats::miss_local},
+    {"miss_hash", &WorkerStats::miss_hash},
+    {"failover", &WorkerStats::failover},
+    {"drain_redirects", &WorkerStats::drain_redirects},
+    {"claim_ring_full", &WorkerStats::claim_ring_full},
+    {"refreshes", &WorkerStats::refreshes},
+    {"refresh_ring_full", &WorkerStats::refresh_ring_full},
+    {"icmp_too_big", &WorkerStats::icmp_too_big},
+    {"gossip_handoff", &WorkerStats::gossip_handoff},
+};
+
+const std::vector<MetricFamilyInfo> kFamilies = {
+    {"flowhome_port_rx_packets_total", MetricType::counter, "Packets received by the port"},
+    {"flowhome_port_tx_packets_total", MetricType::counter, "Packets sent by the port"},
+    {"flowhome_port_rx_bytes_total", MetricType::counter, "Bytes received by the port"},
+    {"flowhome_port_tx_bytes_total", MetricType::counter, "Bytes sent by the port"},
+    {"flowhome_port_rx_missed_total", MetricType::counter,
+     "Packets the port dropped for want of a free RX descriptor"},
+    {"flowhome_port_rx_errors_total", MetricType::counter, "Erroneous packets received"},
+    {"flowhome_port_tx_errors_total", MetricType::counter, "Packets the port failed to send"},
+    {"flowhome_worker_packets_total", MetricType::counter,
+     "Packets a worker handled, by what happened to them (counter label)"},
+    {"flowhome_worker_idle_sleeps_total", MetricType::counter,
+     "Times an idle worker slept to yield its CPU"},
+    {"flowhome_drops_total", MetricType::counter, "Packets a worker dropped, by reason"},
+    {"flowhome_redirects_total", MetricType::counter,
+     "Packets encapsulated toward another node, by owner node"},
+    {"flowhome_control_messages_total", MetricType::counter,
+     "Claims and refreshes the control lcore handled, by outcome"},
+    {"flowhome_gossip_frames_total", MetricType::counter, "Gossip frames, by direction"},
+    {"flowhome_gossip_records_total", MetricType::counter, "Gossip records, by direction"},
+    {"flowhome_gossip_bytes_total", MetricType::counter, "Gossip frame bytes, by direction"},
+    {"flowhome_gossip_events_total", MetricType::counter, "Gossip engine events, by event"},
+    {"flowhome_gossip_frames_refused_total", MetricType::counter,
+     "Received gossip frames refused, by reason"},
+    {"flowhome_peer_state", MetricType::gauge,
+     "Membership state of each peer: 0 alive, 1 suspect, 2 dead"},
+    {"flowhome_table_flows", MetricType::gauge, "Live entries of the ownership table"},
+    {"flowhome_table_capacity_flows", MetricType::gauge, "Capacity of the ownership table"},
+};
+
+void add(std::vector<MetricSample> &out, std::string_view family, std::string labels,
+         uint64_t value)
+{
+    out.push_back(MetricSample{family, std::move(labels), value});
+}
+
+void port_samples(std::vector<MetricSample> &out, const std::string &name, uint16_t port)
+{
+    if (port == kNoPort)
+        return;
+    rte_eth_stats s{};
+    rte_eth_stats_get(port, &s);
+    const std::string l = fmt::format("port=\"{}\"", name);
+    add(out, kFamilies[0].name, l, s.ipackets);
+    add(out, kFamilies[1].name, l, s.opackets);
+    add(out, kFamilies[2].name, l, s.ibytes);
+    add(out, kFamilies[3].name, l, s.obytes);
+    add(out, kFamilies[4].name, l, s.imissed);
+    add(out, kFamilies[5].name, l, s.ierrors);
+    add(out, kFamilies[6].name, l, s.oerrors);
+}
+
+void gossip_samples(std::vector<MetricSample> &out, Node &node)
+{
+    const GossipEngine *e = node.engine();
+    if (e == nullptr)
+        return;
+    const GossipStats &g = e->stats();
+    add(out, "flowhome_gossip_frames_total", "direction=\"out\"", g.frames_out.get());
+    add(out, "flowhome_gossip_frames_total", "direction=\"in\"", g.frames_in.get());
+    add(out, "flowhome_gossip_records_total", "direction=\"out\"", g.records_out.get());
+    add(out, "flowhome_gossip_records_total", "direction=\"in\"", g.records_in.get());
+    add(out, "flowhome_gossip_bytes_total", "direction=\"out\"", g.bytes_out.get());
+    add(out, "flowhome_gossip_bytes_total", "direction=\"in\"", g.bytes_in.get());
+    const std::pair<const char *, const Counter *> events[] = {
+        {"claims_applied", &g.claims_applied},
+        {"claims_ignored", &g.claims_ignored},
+        {"claims_refreshed", &g.claims_refreshed},
+        {"releases_applied", &g.releases_applied},
+        {"conflicts_lost", &g.conflicts_lost},
+        {"store_full", &g.store_full},
+        {"failovers", &g.failovers},
+        {"reclaimed", &g.reclaimed},
+        {"reannounced", &g.reannounced},
+        {"digests_mismatched", &g.digests_mismatched},
+        {"sync_requests_out", &g.sync_requests_out},
+        {"sync_requests_in", &g.sync_requests_in},
+        {"sync_entries_in", &g.sync_entries_in},
+        {"sync_responses_out", &g.sync_responses_out},
+        {"syncs_completed", &g.syncs_completed},
+        {"unknown_records", &g.unknown_records},
+        {"orphans", &g.orphans},
+        {"seal_failed", &g.seal_failed},
+    };
+    for (const auto &[name, c] : events)
+        add(out, "flowhome_gossip_events_total", fmt::format("event=\"{}\"", name), c->get());
+    if (const GossipTransport *t = node.transport()) {
+        const GossipTransportStats &ts = t->stats();
+        add(out, "flowhome_gossip_events_total", "event=\"tx_no_mbuf\"", ts.tx_no_mbuf.get());
+        add(out, "flowhome_gossip_events_total", "event=\"tx_queue_full\"", ts.tx_queue_full.get());
+        add(out, "flowhome_gossip_events_total", "event=\"rx_own\"", ts.rx_own.get());
+        add(out, "flowhome_gossip_events_total", "event=\"rx_not_gossip\"", ts.rx_not_gossip.get());
+    }
+    const GossipRxStats &rx = e->rx_stats();
+    for (size_t i = 0; i < kGossipStatusCount; ++i) {
+        const auto st = static_cast<GossipStatus>(i);
+        if (st != GossipStatus::ok)
+            add(out, "flowhome_gossip_frames_refused_total",
+                fmt::format("reason=\"{}\"", gossip_status_name(st)), rx.by_status[i].get());
+    }
+}
+
+/* The telemetry thread reads the node through this pointer; the mutex
+ * keeps attach_telemetry(nullptr) from returning while a callback reads. */
+std::mutex g_tel_mu;
+Node *g_tel_node = nullptr;
+
+/* One dictionary per command: the samples of @p family (or of every
+ * family starting with it), keyed by their label values. */
+int tel_dict(rte_tel_data *d, const std::vector<std::string_view> &families, bool strip_family)
+{
+    rte_tel_data_start_dict(d);
+    std::lock_guard lock(g_tel_mu);
+    if (g_tel_node == nullptr)
+        return 0;
+    std::map<std::string, uint64_t> sums;
+    for (const MetricSample &s : collect_metrics(*g_tel_node)) {
+        for (std::string_view f : families) {
+            if (s.family != f)
+                continue;
+            /* Label values only, '/'-joined: a telemetry name is at most 63
+             * characters of [A-Za-z0-9_/.-]. Per-worker samples are summed.
+             * Label values never hold ',' or '"' (they are names and ids). */
+            std::string key = strip_family ? "" : std::string(f.substr(9)); /* "flowhome_" */
+            for (std::string_view rest = s.labels; !rest.empty();) {
+                const size_t comma = rest.find(',');
+                const std::string_view pair = rest.substr(0, comma);
+                rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
+                const size_t eq = pair.find('=');
+                if (eq == std::string_view::npos || pair.substr(0, eq) == "worker")
+                    continue;
+                const std::string_view value = pair.substr(eq + 2, pair.size() - eq - 3);
+                key += (key.empty() ? "" : "/") + std::string(value);
+            }
+            sums[key.substr(0, 63)] += s.value;
+        }
+    }
+    for (const auto &[k, v] : sums)
+        rte_tel_data_add_dict_u64(d, k.c_str(), v);
+    return 0;
+}
+
+int tel_stats(const char *, const char *, rte_tel_data *d)
+{
+    return tel_dict(d, {"flowhome_worker_packets_total"}, true);
+}
+
+int tel_ports(const char *, const char *, rte_tel_data *d)
+{
+    return tel_dict(d,
+                    {"flowhome_port_rx_packets_total", "flowhome_port_tx_packets_total",
+                     "flowhome_port_rx_bytes_total", "flowhome_port_tx_bytes_total",
+                     "flowhome_port_rx_missed_total", "flowhome_port_rx_errors_total",
+                     "flowhome_port_tx_errors_total"},
+                    false);
+}
+
+int tel_drops(const char *, const char *, rte_tel_data *d)
+{
+    return tel_dict(d, {"flowhome_drops_total"}, true);
+}
+
+int tel_gossip(const char *, const char *, rte_tel_data *d)
+{
+    return tel_dict(d,
+                    {"flowhome_gossip_frames_total", "flowhome_gossip_records_total",
+                     "flowhome_gossip_bytes_total", "flowhome_gossip_events_total"},
+                    false);
+}
+
+int tel_peers(const char *, const char *, rte_tel_data *d)
+{
+    return tel_dict(d, {"flowhome_peer_state"}, true);
+}
+
+} // namespace
+
+std::string MetricSample::key() const
+{
+    return fmt::format("{}{{{}}}", family, labels);
+}
+
+std::span<const WorkerCounterInfo> worker_counters() noexcept
+{
+    return kWorkerCounters;
+}
+
+const std::vector<MetricFamilyInfo> &metric_families()
+{
+    return kFamilies;
+}
+
+std::vector<MetricSample> collect_metrics(Node &node)
+{
+    std::vector<MetricSample> out;
+    const NodeConfig &cfg = node.config();
+    port_samples(out, cfg.wire_port()->name, node.ports().wire);
+    if (const PortConfig *local = cfg.local_port())
+        port_samples(out, local->name, node.ports().local);
+
+    for (const auto &w : node.workers()) {
+        const WorkerStats &s = w->stats();
+        for (const WorkerCounterInfo &c : kWorkerCounters)
+            add(out, "flowhome_worker_packets_total",
+                fmt::format("worker=\"{}\",counter=\"{}\"", w->index(), c.name),
+                (s.*c.field).get());
+        add(out, "flowhome_worker_idle_sleeps_total", fmt::format("worker=\"{}\"", w->index()),
+            s.idle_sleeps.get());
+    }
+    for (const auto &w : node.workers())
+        for (const DropReasonInfo &d : kDropReasons)
+            add(out, "flowhome_drops_total",
+                fmt::format("worker=\"{}\",reason=\"{}\"", w->index(), d.name),
+                w->stats().drops[static_cast<size_t>(d.reason)].get());
+    for (const PeerConfig &p : cfg.peers) {
+        uint64_t total = 0;
+        for (const auto &w : node.workers())
+            total += w->stats().redirects_to[p.id].get();
+        add(out, "flowhome_redirects_total", fmt::format("owner=\"{}\"", p.id), total);
+    }
+
+    const ControlStats &c = node.control().stats();
+    const std::pair<const char *, const Counter *> control[] = {
+        {"messages", &c.msgs},
+        {"claims_inserted", &c.claims_inserted},
+        {"claims_existing", &c.claims_existing},
+        {"refreshes", &c.refreshes},
+        {"refresh_not_owner", &c.refresh_not_owner},
+        {"table_full", &c.table_full},
+        {"table_errors", &c.table_errors},
+        {"aged_out", &c.aged_out},
+    };
+    for (const auto &[name, counter] : control)
+        add(out, "flowhome_control_messages_total", fmt::format("outcome=\"{}\"", name),
+            counter->get());
+
+    gossip_samples(out, node);
+    for (const PeerConfig &p : cfg.peers)
+        add(out, "flowhome_peer_state", fmt::format("node=\"{}\"", p.id),
+            node.shared().node_state[p.id].load(std::memory_order_relaxed));
+    const OwnershipTable &t = node.table();
+    add(out, "flowhome_table_flows", "family=\"ipv4\"", t.count(Family::ipv4));
+    add(out, "flowhome_table_flows", "family=\"ipv6\"", t.count(Family::ipv6));
+    add(out, "flowhome_table_capacity_flows", "family=\"ipv4\"", t.capacity(Family::ipv4));
+    add(out, "flowhome_table_capacity_flows", "family=\"ipv6\"", t.capacity(Family::ipv6));
+    return out;
+}
+
+std::string prometheus_text(const std::vector<MetricSample> &samples)
+{
+    std::string out;
+    for (const MetricFamilyInfo &f : kFamilies) {
+        bool header = false;
+        for (const MetricSample &s : samples) {
+            if (s.family != f.name)
+                continue;
+            if (!header) {
+                out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", f.name, f.help, f.name,
+                                   f.type == MetricType::counter ? "counter" : "gauge");
+                header = true;
+            }
+            out += fmt::format("{}{{{}}} {}\n", s.family, s.labels, s.value);
+        }
+    }
+    return out;
+}
+
+void attach_telemetry(Node *node)
+{
+    static std::once_flag once;
+    std::call_once(once, [] {
+        rte_telemetry_register_cmd("/flowhome/stats", tel_stats,
+                                   "Worker packet counters, summed over workers. No parameters");
+        rte_telemetry_register_cmd("/flowhome/ports", tel_ports,
+                                   "Port counters, as <counter>/<port>. No parameters");
+        rte_telemetry_register_cmd("/flowhome/drops", tel_drops,
+                                   "Dropped packets by reason, summed over workers. No parameters");
+        rte_telemetry_register_cmd("/flowhome/gossip", tel_gossip,
+                                   "Gossip frames, records, bytes and events. No parameters");
+        rte_telemetry_register_cmd("/flowhome/peers", tel_peers,
+                                   "Peer state by node id: 0 alive, 1 suspect, 2 dead");
+    });
+    std::lock_guard lock(g_tel_mu);
+    g_tel_node = node;
+}
+
+} // namespace flowhome

@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * show node | peers | ports | workers | stats | metrics, and clear stats.
+ * Counters are read here (atomics); membership and engine state are copied
+ * on the control lcore.
+ */
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_log.h>
+
+#include "console_impl.hpp"
+#include "flowhome/capture.hpp"
+#include "flowhome/gossip_engine.hpp"
+#include "flowhome/metrics.hpp"
+
+namespace flowhome {
+namespace {
+
+constexpr const char *kStateNames[] = {"alive", "suspect", "dead"};
+
+std::string vip_text(const VipConfig &v)
+{
+    std::string ports;
+    for (uint16_t p : v.ports)
+        ports += (ports.empty() ? "" : ",") + std::to_string(p);
+    return fmt::format("{} {} {}", v.address.to_string(), to_string(v.protocol),
+                       ports.empty() ? "all ports" : "port " + ports);
+}
+
+/* Samples minus the baseline of the last `clear stats`; gauges as they are. */
+std::map<std::string, uint64_t> deltas(CommandContext &c)
+{
+    std::map<std::string, uint64_t> out;
+    for (const MetricSample &s : collect_metrics(c.node)) {
+        const std::string k = s.key();
+        const auto b = c.baseline.values.find(k);
+        out[k] =
+            b == c.baseline.values.end() || s.value < b->second ? s.value : s.value - b->second;
+    }
+    return out;
+}
+
+uint64_t get(const std::map<std::string, uint64_t> &v, std::string_view family,
+             const std::string &labels)
+{
+    const auto it = v.find(fmt::format("{}{{{}}}", family, labels));
+    return it == v.end() ? 0 : it->second;
+}
+
+std::string stats_ports(CommandContext &c, const std::map<std::string, uint64_t> &v)
+{
+    std::string out = fmt::format("{:<10} {:>14} {:>14} {:>16} {:>16} {:>10} {:>10} {:>10}\n",
+                                  "port", "rx-packets", "tx-packets", "rx-bytes", "tx-bytes",
+                                  "rx-missed", "rx-errors", "tx-errors");
+    for (const PortConfig &p : c.node.config().ports) {
+        const std::string l = fmt::format("port=\"{}\"", p.name);
+        out += fmt::format(
+            "{:<10} {:>14} {:>14} {:>16} {:>16} {:>10} {:>10} {:>10}\n", p.name,
+            get(v, "flowhome_port_rx_packets_total", l),
+            get(v, "flowhome_port_tx_packets_total", l), get(v, "flowhome_port_rx_bytes_total", l),
+            get(v, "flowhome_port_tx_bytes_total", l), get(v, "flowhome_port_rx_missed_total", l),
+            get(v, "flowhome_port_rx_errors_total", l), get(v, "flowhome_port_tx_errors_total", l));
+    }
+    return out;
+}
+
+std::string stats_workers(CommandContext &c, const std::map<std::string, uint64_t> &v)
+{
+    const auto &workers = c.node.workers();
+    std::string out = fmt::format("{:<20} {:>14}", "counter", "total");
+    for (const auto &w : workers)
+        out += fmt::format(" {:>12}", fmt::format("worker {}", w->index()));
+    out += '\n';
+    auto row = [&](std::string_view name, std::string_view family, auto labels_of) {
+        uint64_t total = 0;
+        std::string per;
+        for (const auto &w : workers) {
+            const uint64_t x = get(v, family, labels_of(w->index()));
+            total += x;
+            per += fmt::format(" {:>12}", x);
+        }
+        out += fmt::format("{:<20} {:>14}{}\n", name, total, per);
+    };
+    for (const WorkerCounterInfo &ci : worker_counters())
+        row(ci.name, "flowhome_worker_packets_total",
+            [&](unsigned i) { return fmt::format("worker=\"{}\",counter=\"{}\"", i, ci.name); });
+    /* The drops row: the sum over reasons, per worker. */
+    uint64_t all = 0;
+    std::string per;
+    for (const auto &w : workers) {
+        uint64_t x = 0;
+        for (const DropReasonInfo &d : kDropReasons)
+            x += get(v, "flowhome_drops_total",
+                     fmt::format("worker=\"{}\",reason=\"{}\"", w->index(), d.name));
+        all += x;
+        per += fmt::format(" {:>12}", x);
+    }
+    out += fmt::format("{:<20} {:>14}{}\n", "drops", all, per);
+    row("idle_sleeps", "flowhome_worker_idle_sleeps_total",
+        [](unsigned i) { return fmt::format("worker=\"{}\"", i); });
+    return out;
+}
+
+std::string stats_drops(CommandContext &c, const std::map<std::string, uint64_t> &v)
+{
+    std::string out = fmt::format("{:<26} {:>14}  {}\n", "reason", "packets", "meaning");
+    uint64_t all = 0;
+    for (const DropReasonInfo &d : kDropReasons) {
+        uint64_t total = 0;
+        for (const auto &w : c.node.workers())
+            total += get(v, "flowhome_drops_total",
+                         fmt::format("worker=\"{}\",reason=\"{}\"", w->index(), d.name));
+        all += total;
+        if (total != 0)
+            out += fmt::format("{:<26} {:>14}  {}\n", d.name, total, d.text);
+    }
+    out += fmt::format("{:<26} {:>14}\n", "total", all);
+    return out;
+}
+
+std::string stats_gossip(CommandContext &c, const std::map<std::string, uint64_t> &v)
+{
+    if (c.node.engine() == nullptr)
+        return "gossip is off (no gossip section in the configuration)\n";
+    std::string out;
+    for (const char *dir : {"out", "in"})
+        out += fmt::format(
+            "{:<22} {:>14} frames {:>14} records {:>16} bytes\n", fmt::format("{}", dir),
+            get(v, "flowhome_gossip_frames_total", fmt::format("direction=\"{}\"", dir)),
+            get(v, "flowhome_gossip_records_total", fmt::format("direction=\"{}\"", dir)),
+            get(v, "flowhome_gossip_bytes_total", fmt::format("direction=\"{}\"", dir)));
+    for (const auto &[k, x] : v) {
+        constexpr std::string_view ev = "flowhome_gossip_events_total{event=\"";
+        constexpr std::string_view rf = "flowhome_gossip_frames_refused_total{reason=\"";
+        if (k.starts_with(ev))
+            out += fmt::format("{:<22} {:>14}\n", k.substr(ev.size(), k.size() - ev.size() - 2), x);
+        else if (k.starts_with(rf) && x != 0)
+            out += fmt::format("refused {:<14} {:>14}\n",
+                               k.substr(rf.size(), k.size() - rf.size() - 2), x);
+    }
+    return out;
+}
+
+} // namespace
+
+CommandResult cmd_show_stats(CommandContext &c)
+{
+    const std::map<std::string, uint64_t> v = deltas(c);
+    const std::string what = c.args.empty() ? "" : c.args[0];
+    if (what == "port")
+        return ok(stats_ports(c, v));
+    if (what == "worker")
+        return ok(stats_workers(c, v));
+    if (what == "drops")
+        return ok(stats_drops(c, v));
+    if (what == "gossip")
+        return ok(stats_gossip(c, v));
+    if (!what.empty())
+        return fail(
+            fmt::format("unknown statistics '{}'; expected port, worker, gossip or drops", what));
+    return ok("ports\n" + stats_ports(c, v) + "\nworkers\n" + stats_workers(c, v) + "\ndrops\n" +
+              stats_drops(c, v) +
+              (c.node.engine() != nullptr ? "\ngossip\n" + stats_gossip(c, v) : ""));
+}
+
+CommandResult cmd_clear_stats(CommandContext &c)
+{
+    c.baseline.values.clear();
+    for (const MetricSample &s : collect_metrics(c.node))
+        c.baseline.values[s.key()] = s.value;
+    return ok("statistics cleared (show stats counts from now; telemetry and metrics keep "
+              "absolute values)\n");
+}
+
+CommandResult cmd_show_metrics(CommandContext &c)
+{
+    return ok(prometheus_text(collect_metrics(c.node)));
+}
+
+CommandResult cmd_show_node(CommandContext &c)
+{
+    const NodeConfig &cfg = c.node.config();
+    DatapathShared &sh = c.node.shared();
+    bool synced = true;
+    if (GossipEngine *e = c.node.engine()) {
+        if (!c.on_control([&](uint64_t) { synced = e->synced(); }))
+            return control_timeout(c);
+    }
+    const OwnershipTable &t = c.node.table();
+    std::string workers;
+    for (unsigned l : cfg.lcores.workers)
+        workers += (workers.empty() ? "" : ",") + std::to_string(l);
+    const auto level = rte_log_get_global_level();
+    const std::span<const std::string_view> levels = log_level_names();
+    std::string out = fmt::format("node {} ({})\n", cfg.node_id, cfg.name);
+    auto line = [&](std::string_view k, const std::string &v) {
+        out += fmt::format("  {:<16} {}\n", k, v);
+    };
+    line("state", sh.draining.load() ? "draining" : "serving");
+    line("miss-policy", to_string(sh.miss_policy.load()));
+    line("log-level", level >= 1 && level <= levels.size() ? std::string(levels[level - 1])
+                                                           : std::to_string(level));
+    line("lcores", fmt::format("main {}, control {}, workers {}", cfg.lcores.main,
+                               cfg.lcores.control, workers));
+    line("ipv4 flows", fmt::format("{} / {}", t.count(Family::ipv4), t.capacity(Family::ipv4)));
+    line("ipv6 flows", fmt::format("{} / {}", t.count(Family::ipv6), t.capacity(Family::ipv6)));
+    line("idle timeouts", fmt::format("tcp {} s, udp {} s", cfg.table.tcp_idle_timeout_s,
+                                      cfg.table.udp_idle_timeout_s));
+    if (cfg.gossip.enabled)
+        line("gossip", fmt::format("cluster {}, group {} port {}, {}, {}", cfg.gossip.cluster_id,
+                                   cfg.gossip.group.to_string(), cfg.gossip.port,
+                                   cfg.gossip.unicast ? "unicast" : "multicast",
+                                   synced ? "synced" : "syncing"));
+    else
+        line("gossip", "off");
+    for (const VipConfig &v : cfg.vips)
+        line("vip", vip_text(v));
+    line("capture", c.capture->status());
+    return ok(out);
+}
+
+CommandResult cmd_show_peers(CommandContext &c)
+{
+    const NodeConfig &cfg = c.node.config();
+    if (cfg.peers.empty())
+        return ok("no peers configured\n");
+    std::vector<Member> members;
+    uint64_t now_ms = 0;
+    if (GossipEngine *e = c.node.engine()) {
+        if (!c.on_control([&](uint64_t now_us) {
+                const auto m = e->membership().members();
+                members.assign(m.begin(), m.end());
+                now_ms = now_us / 1000;
+            }))
+            return control_timeout(c);
+    }
+    std::string out = fmt::format("{:<6} {:<28} {:<10} {:<7} {:<8} {:<9} {:>12} {:>14} {:>12}\n",
+                                  "node", "address", "domain", "encap", "state", "draining",
+                                  "incarnation", "last-heard", "redirects");
+    for (const PeerConfig &p : cfg.peers) {
+        const DomainConfig *d = cfg.domain(p.domain);
+        uint64_t redirects = 0;
+        for (const auto &w : c.node.workers())
+            redirects += w->stats().redirects_to[p.id].get();
+        std::string state = "-";
+        std::string draining = "-";
+        std::string inc = "-";
+        std::string heard = "-";
+        for (const Member &m : members) {
+            if (m.id != p.id)
+                continue;
+            state =
+                kStateNames[static_cast<uint8_t>(m.state) <= 2 ? static_cast<uint8_t>(m.state) : 2];
+            draining = m.draining ? "yes" : "no";
+            inc = m.heard ? std::to_string(m.incarnation) : "-";
+            heard = m.heard ? fmt::format("{} ms ago", now_ms - m.last_heard_ms) : "never";
+        }
+        out += fmt::format("{:<6} {:<28} {:<10} {:<7} {:<8} {:<9} {:>12} {:>14} {:>12}\n", p.id,
+                           p.address.to_string(), p.domain, d ? to_string(d->encap) : "?", state,
+                           draining, inc, heard, redirects);
+    }
+    if (c.node.engine() == nullptr)
+        out += "(gossip is off: no membership; every peer is taken as alive)\n";
+    return ok(out);
+}
+
+CommandResult cmd_show_ports(CommandContext &c)
+{
+    std::string out =
+        fmt::format("{:<4} {:<10} {:<6} {:<19} {:<6} {:<10} {:<8} {:<12} {}\n", "id", "name",
+                    "role", "mac", "mtu", "link", "queues", "promiscuous", "device");
+    for (const PortConfig &p : c.node.config().ports) {
+        const uint16_t id = p.role == PortRole::wire ? c.node.ports().wire : c.node.ports().local;
+        if (id == kNoPort)
+            continue;
+        rte_ether_addr mac{};
+        rte_eth_macaddr_get(id, &mac);
+        rte_eth_link link{};
+        rte_eth_link_get_nowait(id, &link);
+        rte_eth_dev_info info{};
+        rte_eth_dev_info_get(id, &info);
+        const std::string link_text =
+            link.link_status ? fmt::format("up {}M", link.link_speed) : "down";
+        out += fmt::format("{:<4} {:<10} {:<6} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}   {:<6} "
+                           "{:<10} {:<8} {:<12} {}\n",
+                           id, p.name, to_string(p.role), mac.addr_bytes[0], mac.addr_bytes[1],
+                           mac.addr_bytes[2], mac.addr_bytes[3], mac.addr_bytes[4],
+                           mac.addr_bytes[5], p.mtu, link_text,
+                           fmt::format("{}/{}", info.nb_rx_queues, info.nb_tx_queues),
+                           rte_eth_promiscuous_get(id) == 1 ? "on" : "off", p.device_name());
+        if (p.ipv4 || p.ipv6)
+            out += fmt::format("     addresses {}{}{}\n", p.ipv4 ? p.ipv4->to_string() : "",
+                               p.ipv4 && p.ipv6 ? ", " : "", p.ipv6 ? p.ipv6->to_string() : "");
+    }
+    return ok(out);
+}
+
+CommandResult cmd_show_workers(CommandContext &c)
+{
+    std::string out =
+        fmt::format("{:<7} {:<6} {:<6} {:>14} {:>14} {:>14} {:>14} {:>12} {}\n", "worker", "lcore",
+                    "queue", "rx", "tx", "drops", "claims", "idle-sleeps", "state");
+    const NodeConfig &cfg = c.node.config();
+    for (const auto &w : c.node.workers()) {
+        const WorkerStats &s = w->stats();
+        const unsigned lcore = cfg.lcores.workers[w->index()];
+        out += fmt::format("{:<7} {:<6} {:<6} {:>14} {:>14} {:>14} {:>14} {:>12} {}\n", w->index(),
+                           lcore, w->index(), s.rx_wire.get() + s.rx_local.get(),
+                           s.tx_wire.get() + s.tx_local.get(), s.total_drops(), s.claims.get(),
+                           s.idle_sleeps.get(),
+                           rte_eal_get_lcore_state(lcore) == RUNNING ? "running" : "stopped");
+    }
+    return ok(out);
+}
+
+} // namespace flowhome

@@ -1,0 +1,324 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""The operator console, end to end.
+
+One flowhome node runs in a test namespace (net_af_packet on two veth
+pairs: wire w0 <-> w1, local l0 <-> l1) with `-i` on a pseudo-terminal.
+Traffic (TCP SYNs to the VIP) is sent into w1 before and after the
+commands. Checks:
+
+1. every command works on the console (pty), with Tab completion;
+2. every error (unknown command, malformed address, unknown flow, value
+   out of range) gives its message, on the console and through the control
+   socket (`flowhome --attach`, exit status 1), and the node keeps
+   forwarding: the claims after the errors are delivered too;
+3. the counters read through the console, the control socket, DPDK
+   telemetry and the Prometheus endpoint agree;
+4. a capture of the local port opens in tshark and shows the packets that
+   passed.
+
+Documentation addresses only; the namespace, the process and the DPDK
+folder are removed at the end, also on failure.
+Usage: test_console.py FLOWHOME
+"""
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+TAG = f"fhc{os.getpid() % 100000}"
+NS = TAG
+VIP = "203.0.113.10"
+CLIENT = "198.51.100.7"
+METRICS_PORT = 19000 + os.getpid() % 1000
+FLOWHOME = os.path.abspath(sys.argv[1])
+
+
+def ns(cmd, check=True, **kw):
+    r = subprocess.run(["ip", "netns", "exec", NS] + cmd, capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
+    return r
+
+
+def topology():
+    subprocess.run(["ip", "netns", "add", NS], check=True)
+    ns(["ip", "link", "set", "lo", "up"])
+    for a, b in (("w0", "w1"), ("l0", "l1")):
+        ns(["ip", "link", "add", a, "type", "veth", "peer", "name", b])
+        for end in (a, b):
+            ns(["sysctl", "-qw", f"net.ipv6.conf.{end}.disable_ipv6=1"])
+            ns(["ethtool", "-K", end, "tx", "off", "rx", "off", "tso", "off", "gso", "off",
+                "gro", "off"], check=False)
+            ns(["ip", "link", "set", end, "up"])
+    ns(["ip", "link", "set", "w0", "address", "02:00:00:00:01:01"])
+
+
+def write_config(tmp):
+    path = os.path.join(tmp, "node.yaml")
+    with open(path, "w") as f:
+        f.write(f"""node: {{id: 1, name: console-test}}
+eal:
+  huge_pages: false
+  memory_mb: 256
+  file_prefix: {TAG}
+  extra: ["--log-level=lib.eal:warning"]
+ports:
+  - {{name: uplink, role: wire, device: "net_af_packet0,iface=w0", ipv4: 192.0.2.1,
+     mac: "02:00:00:00:01:01"}}
+  - {{name: host, role: local, device: "net_af_packet1,iface=l0"}}
+lcores: {{main: 0, control: 1, workers: [2], cpus: {{0: 0, 1: 0, 2: 1}}}}
+vips:
+  - {{address: {VIP}, protocol: tcp, ports: [80]}}
+domains:
+  - {{name: dc, encap: geneve}}
+peers:
+  - {{id: 2, address: 192.0.2.2, domain: dc, mac: "02:00:00:00:01:02"}}
+console:
+  socket: {tmp}/ctl.sock
+  metrics_listen: 127.0.0.1:{METRICS_PORT}
+""")
+    return path
+
+
+def send_syns(first_port, count):
+    code = f"""
+import socket, struct
+def csum(b):
+    if len(b) % 2: b += b'\\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+src, dst = socket.inet_aton('{CLIENT}'), socket.inet_aton('{VIP}')
+sk = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); sk.bind(('w1', 0))
+for port in range({first_port}, {first_port + count}):
+    tcp = struct.pack('!HHIIBBHHH', port, 80, 1, 0, 5 << 4, 0x02, 65535, 0, 0)
+    tcp = tcp[:16] + struct.pack('!H', csum(src + dst + struct.pack('!BBH', 0, 6, 20) + tcp)) + tcp[18:]
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 40, 0, 0, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+    sk.send(bytes.fromhex('020000000101') + bytes.fromhex('0200000000aa') + b'\\x08\\x00' + ip + tcp)
+"""
+    ns(["/usr/bin/python3", "-c", code])
+
+
+class Console:
+    """flowhome -i on a pseudo-terminal."""
+
+    def __init__(self, config):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.execvp("ip", ["ip", "netns", "exec", NS, FLOWHOME, "-c", config, "-i"])
+        self.out = ""
+        self.expect("flowhome> ", 60)
+
+    def read(self, timeout):
+        r, _, _ = select.select([self.fd], [], [], timeout)
+        if not r:
+            return False
+        try:
+            self.out += os.read(self.fd, 65536).decode(errors="replace")
+        except OSError:
+            return False
+        return True
+
+    def expect(self, text, timeout=15):
+        deadline = time.time() + timeout
+        while text not in self.out:
+            if time.time() > deadline or not self.read(deadline - time.time()):
+                raise AssertionError(f"console: no {text!r} in:\n{self.out[-3000:]}")
+        at = self.out.index(text) + len(text)
+        got, self.out = self.out[:at], self.out[at:]
+        return got
+
+    def run(self, line, keys=None):
+        os.write(self.fd, (keys if keys is not None else line + "\n").encode())
+        return self.expect("flowhome> ")
+
+    def close(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+def attach(sock, *command, stdin=None):
+    return ns([FLOWHOME, "--attach", sock] + list(command), check=False, input=stdin)
+
+
+def telemetry(cmd):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(f"/var/run/dpdk/{TAG}/dpdk_telemetry.v2")
+    s.recv(1024)
+    s.send(cmd.encode())
+    data = json.loads(s.recv(65536))
+    s.close()
+    return data[cmd]
+
+
+def prom_value(text, series):
+    m = re.search(r"^" + re.escape(series) + r" (\d+)$", text, re.M)
+    assert m, f"no {series} in the metrics"
+    return int(m.group(1))
+
+
+def table_value(text, row, column=1):
+    m = re.search(r"^" + re.escape(row) + r"\s+(.*)$", text, re.M)
+    assert m, f"no row {row} in:\n{text}"
+    return int(m.group(1).split()[column - 1])
+
+
+def wait_counter(sock, series, want, timeout=10):
+    deadline = time.time() + timeout
+    while True:
+        v = prom_value(attach(sock, "show", "metrics").stdout, series)
+        if v >= want or time.time() > deadline:
+            return v
+        time.sleep(0.2)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix=TAG)
+    con = None
+    try:
+        topology()
+        config = write_config(tmp)
+        sock = os.path.join(tmp, "ctl.sock")
+        con = Console(config)
+        claims = 'flowhome_worker_packets_total{worker="0",counter="claims"}'
+        tx_local = 'flowhome_port_tx_packets_total{port="host"}'
+
+        # Traffic before the commands.
+        send_syns(40000, 5)
+        assert wait_counter(sock, claims, 5) == 5, "the first SYNs were not claimed"
+
+        # 1. Every command on the console.
+        checks = {
+            "help": "flow claim <proto>",
+            "help show flow": "one flow: owner",
+            "show node": "node 1 (console-test)",
+            "show peers": "192.0.2.2",
+            "show ports": "net_af_packet0",
+            "show workers": "running",
+            "show stats": "rx_wire",
+            "show stats port": "uplink",
+            "show stats worker": "claims",
+            "show stats gossip": "gossip is off",
+            "show stats drops": "total",
+            "show metrics": "# TYPE flowhome_drops_total counter",
+            "show flows": "5 flows shown",
+            f"show flows vip {VIP} owner 1 limit 2": "limit 2 reached",
+            f"show flow tcp {CLIENT}:40001 {VIP}:80": "delivered locally on port host",
+            f"flow claim tcp {CLIENT}:50000 {VIP}:80": "claimed by node 1 at version 1 (pinned)",
+            f"show flow tcp {CLIENT}:50000 {VIP}:80": "pinned",
+            f"flow release tcp {CLIENT}:50000 {VIP}:80": "released by node 1",
+            "set drain on": "draining",
+            "set drain off": "not draining",
+            "set miss-policy local": "miss-policy local",
+            "set miss-policy drop": "miss-policy drop",
+            "set log-level notice": "log-level notice",
+            "clear stats": "statistics cleared",
+        }
+        for line, want in checks.items():
+            out = con.run(line)
+            assert want in out, f"{line!r}: no {want!r} in:\n{out}"
+        out = con.run("show stats worker")
+        assert table_value(out, "claims") == 0, f"clear stats: claims not from zero:\n{out}"
+        # Tab completes keywords.
+        out = con.run(None, keys="sh\tnod\t\n")
+        assert "node 1 (console-test)" in out, f"completion: {out}"
+
+        # 2. Errors, with their messages; the node keeps forwarding.
+        errors = {
+            "shwo node": "unknown command 'shwo'; did you mean 'show'?",
+            "show nodes": "unknown command 'show nodes'; did you mean 'show node'?",
+            f"show flow tcp 198.51.100.300:1 {VIP}:80": "malformed client address",
+            f"show flow tcp {CLIENT}:70000 {VIP}:80": "port '70000' is out of range (1..65535)",
+            f"show flow sctp {CLIENT}:1 {VIP}:80": "unknown protocol 'sctp'",
+            f"show flow tcp {CLIENT}:1 {VIP}:80": "unknown flow",
+            f"flow release tcp {CLIENT}:2 {VIP}:80": "unknown flow",
+            "show flows limit 0": "limit '0' is out of range (1..10000)",
+            "show flows owner 9999": "out of range",
+            "set miss-policy sometimes": "invalid miss policy 'sometimes'",
+            "set drain maybe": "expected on or off",
+            "set log-level loud": "invalid log level 'loud'",
+            "show stats everything": "unknown statistics 'everything'",
+            "gossip key reload": "gossip is off",
+            "capture start nowhere /tmp/x": "unknown capture target 'nowhere'",
+            "capture stop": "no capture is running",
+            "show node extra": "unexpected 'extra'",
+        }
+        for line, want in errors.items():
+            out = con.run(line)
+            assert want in out, f"{line!r}: no {want!r} in:\n{out}"
+            r = attach(sock, *line.split())
+            assert r.returncode == 1 and want in r.stderr, \
+                f"socket {line!r}: rc {r.returncode}, stderr {r.stderr!r}"
+        r = attach(sock, stdin="show node\nshwo\nshow ports\n")
+        assert r.returncode == 1 and "node 1" in r.stdout and "net_af_packet0" in r.stdout
+        assert attach(sock, "show", "node").returncode == 0
+
+        # Traffic after the errors, captured on the local port.
+        pcap = os.path.join(tmp, "host.pcapng")
+        out = con.run(f"capture start host {pcap}")
+        assert "capturing port host" in out, out
+        before = prom_value(attach(sock, "show", "metrics").stdout, tx_local)
+        send_syns(41000, 7)
+        assert wait_counter(sock, claims, 12) == 12, "the node stopped claiming"
+        assert wait_counter(sock, tx_local, before + 7) == before + 7, "not delivered"
+        out = con.run("capture stop")
+        assert "7 packets written" in out, out
+
+        # 4. The capture in tshark.
+        t = subprocess.run(["tshark", "-r", pcap, "-T", "fields", "-e", "tcp.srcport",
+                            "-Y", f"ip.dst == {VIP} && tcp.flags.syn == 1"],
+                           capture_output=True, text=True, check=True)
+        ports = sorted(int(p) for p in t.stdout.split())
+        assert ports == list(range(41000, 41007)), f"tshark: {t.stdout} {t.stderr}"
+
+        # 3. One reading through every way in agrees (traffic has stopped).
+        metrics = attach(sock, "show", "metrics").stdout
+        http = ns(["/usr/bin/python3", "-c",
+                   "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("
+                   f"'http://127.0.0.1:{METRICS_PORT}/metrics', timeout=5).read().decode())"]).stdout
+        tel_stats = telemetry("/flowhome/stats")
+        tel_ports = telemetry("/flowhome/ports")
+        con.run("clear stats")  # the console's view restarts; compare absolute values
+        rx = prom_value(metrics, 'flowhome_port_rx_packets_total{port="uplink"}')
+        claimed = prom_value(metrics, claims)
+        assert prom_value(http, 'flowhome_port_rx_packets_total{port="uplink"}') == rx
+        assert prom_value(http, claims) == claimed == 12
+        assert tel_ports["port_rx_packets_total/uplink"] == rx
+        assert tel_stats["claims"] == claimed
+        assert tel_stats["rx_wire"] == prom_value(
+            metrics, 'flowhome_worker_packets_total{worker="0",counter="rx_wire"}')
+        sock_out = attach(sock, "show", "stats", "worker").stdout  # the socket never cleared
+        assert table_value(sock_out, "claims") == claimed
+        assert table_value(sock_out, "rx_wire") == tel_stats["rx_wire"]
+        send_syns(42000, 2)
+        wait_counter(sock, claims, 14)
+        out = con.run("show stats worker")
+        assert table_value(out, "claims") == 2, f"console deltas after clear:\n{out}"
+
+        os.write(con.fd, b"quit\n")
+        con.expect("ipv6-flows", 30)
+        print("console test: ok")
+        return 0
+    finally:
+        if con is not None:
+            con.close()
+        subprocess.run(["ip", "netns", "del", NS], check=False)
+        shutil.rmtree(f"/var/run/dpdk/{TAG}", ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
