@@ -86,9 +86,12 @@ class Run:
 
     def summary(self):
         rows = []
-        for t, name in self.events:
+        times = [t for t, _ in self.events] + [float("inf")]
+        for k, (t, name) in enumerate(self.events):
             open_ = self.at(t)
-            broken = [c for c in open_ if not c["ok"]]
+            # A connection broken by this event ends before the next one;
+            # one that breaks later survived this event.
+            broken = [c for c in open_ if not c["ok"] and c["end"] < times[k + 1]]
             new = self.new_after(t, within=5.0)
             rows.append({"event": name, "t": round(t - self.t0, 1), "open": len(open_),
                          "survived": len(open_) - len(broken), "broken": len(broken),
