@@ -32,6 +32,7 @@ namespace flowhome {
 /** What a worker needs to recognise a gossip frame. */
 struct GossipMatch {
     bool enabled = false;
+    bool unicast = false; /**< frames come to our own address, not to the group */
     uint16_t udp_port = 0;
     IpAddr group;                 /**< multicast destination */
     std::optional<IpAddr> local4; /**< our addresses (unicast gossip) */

@@ -189,6 +189,7 @@ void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
                    g.key_file, keys.mode);
 
     shared_.gossip.enabled = true;
+    shared_.gossip.unicast = g.unicast;
     shared_.gossip.udp_port = g.port;
     shared_.gossip.group = g.group;
     shared_.gossip.local4 = wire->ipv4;

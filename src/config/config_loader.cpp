@@ -477,18 +477,32 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
                                    "dead_after_ms", "reannounce_interval_ms", "sync_timeout_ms"});
     g.enabled = true;
     m.uint_if("cluster_id", g.cluster_id, 0, 0xFFFFFFFFu);
-    const Cursor group = m.require("group");
-    const auto addr = IpAddr::parse(group.as_string());
-    if (!addr || !is_multicast(*addr))
-        group.fail(fmt::format("expected an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast "
-                               "group, got {}",
-                               group.describe()));
-    g.group = *addr;
+    m.bool_if("unicast", g.unicast);
     const PortConfig *wire = cfg.wire_port();
-    if ((g.group.family == Family::ipv4 && !wire->ipv4) ||
-        (g.group.family == Family::ipv6 && !wire->ipv6))
-        group.fail(fmt::format("the wire port has no {} address to send gossip from",
-                               g.group.family == Family::ipv4 ? "ipv4" : "ipv6"));
+    if (const auto group = m.find("group")) {
+        const auto addr = IpAddr::parse(group->as_string());
+        if (!addr || !is_multicast(*addr))
+            group->fail(fmt::format("expected an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) "
+                                    "multicast group, got {}",
+                                    group->describe()));
+        g.group = *addr;
+        if ((g.group.family == Family::ipv4 && !wire->ipv4) ||
+            (g.group.family == Family::ipv6 && !wire->ipv6))
+            group->fail(fmt::format("the wire port has no {} address to send gossip from",
+                                    g.group.family == Family::ipv4 ? "ipv4" : "ipv6"));
+    } else if (!g.unicast) {
+        (void)m.require("group"); // throws: multicast gossip needs its group
+    } else if (cfg.peers.empty()) {
+        m.find("unicast")->fail("unicast gossip needs peers to send to");
+    } else {
+        /* Unicast without a group: gossip in the peers' address family. */
+        g.group.family = cfg.peers.front().address.family;
+        if ((g.group.family == Family::ipv4 && !wire->ipv4) ||
+            (g.group.family == Family::ipv6 && !wire->ipv6))
+            m.find("unicast")->fail(fmt::format(
+                "the wire port has no {} address to gossip with the peers from",
+                g.group.family == Family::ipv4 ? "ipv4" : "ipv6"));
+    }
     m.uint_if("port", g.port, 1, 65535);
     m.uint_if("ttl", g.ttl, 1, 255);
     const Cursor key = m.require("key_file");
@@ -499,7 +513,6 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
         if (slash != std::string::npos)
             g.key_file = cfg.source_file.substr(0, slash + 1) + g.key_file;
     }
-    m.bool_if("unicast", g.unicast);
     m.uint_if("batch_interval_us", g.batch_interval_us, 10, 1'000'000);
     m.uint_if("heartbeat_interval_ms", g.heartbeat_interval_ms, 1, 60'000);
     m.uint_if("suspect_after_ms", g.suspect_after_ms, 2, 600'000);

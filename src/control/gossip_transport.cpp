@@ -178,11 +178,17 @@ bool steer_gossip(uint16_t port_id, uint16_t queue, const GossipMatch &m, std::s
     rte_flow_item_udp udp{};
     rte_flow_item_udp udp_mask{};
     const bool v4 = m.group.family == Family::ipv4;
+    const auto &local = v4 ? m.local4 : m.local6;
+    if (m.unicast && !local) {
+        why = "no local address for unicast gossip";
+        return false;
+    }
+    const IpAddr &dst = m.unicast ? *local : m.group;
     if (v4) {
-        std::memcpy(&ip4.hdr.dst_addr, m.group.bytes.data(), 4);
+        std::memcpy(&ip4.hdr.dst_addr, dst.bytes.data(), 4);
         ip4_mask.hdr.dst_addr = 0xFFFFFFFF;
     } else {
-        std::memcpy(ip6.hdr.dst_addr, m.group.bytes.data(), 16);
+        std::memcpy(ip6.hdr.dst_addr, dst.bytes.data(), 16);
         std::memset(ip6_mask.hdr.dst_addr, 0xFF, 16);
     }
     udp.hdr.dst_port = rte_cpu_to_be_16(m.udp_port);

@@ -17,7 +17,11 @@ UDP multicast to 239.1.1.1, authenticated with a shared key file.
 
 Counters are read from each node's report (SIGUSR1). Documentation
 addresses only; the namespace, processes and DPDK folders are removed at
-the end, also on failure. Usage: test_gossip_cluster.py FLOWHOME
+the end, also on failure.
+
+Usage: test_gossip_cluster.py FLOWHOME [ipv6-unicast]
+  ipv6-unicast: the peers are addressed over IPv6 and gossip is unicast to
+  each (no multicast group), redirects are GENEVE over IPv6.
 """
 import os
 import re
@@ -66,10 +70,18 @@ def topology():
         sh(["ip", "link", "set", f"n{i}a", "address", mac(i)])
 
 
+IPV6_UNICAST = len(sys.argv) > 2 and sys.argv[2] == "ipv6-unicast"
+
+
+def peer_address(j):
+    return f"\"2001:db8::{j}\"" if IPV6_UNICAST else f"192.0.2.{j}"
+
+
 def write_config(tmp, i):
     peers = "\n".join(
-        f"  - {{id: {j}, address: 192.0.2.{j}, domain: dc, mac: \"{mac(j)}\"}}"
+        f"  - {{id: {j}, address: {peer_address(j)}, domain: dc, mac: \"{mac(j)}\"}}"
         for j in (1, 2, 3) if j != i)
+    transport = "  unicast: true" if IPV6_UNICAST else "  group: 239.1.1.1"
     path = os.path.join(tmp, f"node{i}.yaml")
     with open(path, "w") as f:
         f.write(f"""node: {{id: {i}, name: n{i}}}
@@ -82,6 +94,7 @@ ports:
     device: net_af_packet{i},iface=n{i}a,qpairs=1
     role: wire
     ipv4: 192.0.2.{i}
+    ipv6: "2001:db8::{i}"
   - name: host
     device: net_tap{i},iface=fhl{i},mac=fixed
     role: local
@@ -95,7 +108,7 @@ peers:
 miss_policy: drop
 gossip:
   cluster_id: 42
-  group: 239.1.1.1
+{transport}
   key_file: gossip.keys
   heartbeat_interval_ms: {HEARTBEAT_MS}
   suspect_after_ms: 600

@@ -627,6 +627,21 @@ drain: true
     CHECK(c.drain);
     CHECK_FALSE(load_config_text(kMinimal, "t.yaml").gossip.enabled);
 
+    // Unicast gossip needs no group: it speaks the peers' family.
+    const NodeConfig u = load_config_text(kMinimal + R"(domains:
+  - {name: d, encap: geneve, next_hop_mac: "02:00:00:00:00:fe"}
+peers:
+  - {id: 2, address: 192.0.2.2, domain: d}
+gossip:
+  key_file: k
+  unicast: true
+)",
+                                          "t.yaml");
+    CHECK(u.gossip.unicast);
+    CHECK(u.gossip.group.family == Family::ipv4);
+    check_error(kMinimal + "gossip:\n  key_file: k\n", 12, 3, "gossip.group",
+                "missing required key \"group\"");
+
     check_error(kMinimal + "gossip:\n  group: 192.0.2.9\n  key_file: k\n", 12, 10, "gossip.group",
                 "expected an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast group, got "
                 "\"192.0.2.9\"");

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Control-plane benchmark, one core:
+ *   gossip: claims applied per second by one GossipEngine receiving sealed
+ *           frames (decode, HMAC verification, conflict rule, insert into a
+ *           TableFlowStore over the ownership table). The frames are made
+ *           beforehand by a sender engine over a MapFlowStore.
+ *   local:  claims per second one node's ControlLoop absorbs from the
+ *           workers' ring (poll_once: dequeue, look up, insert, age a slice),
+ *           without gossip and with the engine (which also batches and seals
+ *           the claims into frames for the peers).
+ *
+ *   control_bench <EAL args> -- [--runs 5] [--claims 200000] [--families 4,6]
+ */
+#include <cinttypes>
+#include <cstdio>
+#include <span>
+#include <vector>
+
+#include <fmt/format.h>
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring_elem.h>
+
+#include "flowhome/control.hpp"
+#include "flowhome/gossip_engine.hpp"
+#include "flowhome/map_flow_store.hpp"
+#include "flowhome/table_flow_store.hpp"
+
+#include "bench_util.hpp"
+#include "datapath_fixture.hpp"
+
+using namespace flowhome;
+using namespace flowhome::bench;
+
+namespace {
+
+constexpr uint32_t kCluster = 0x0B0E0C0D;
+constexpr unsigned kRingSize = 1u << 16;
+
+KeyRing key_ring()
+{
+    std::vector<uint8_t> k(32);
+    for (size_t i = 0; i < k.size(); ++i)
+        k[i] = static_cast<uint8_t>(i * 13 + 5);
+    KeyRing ring;
+    ring.add(1, k);
+    return ring;
+}
+
+GossipParams params(NodeId self, NodeId peer)
+{
+    GossipParams p;
+    p.self = self;
+    p.cluster_id = kCluster;
+    p.peers = {peer};
+    p.max_frame = 1400;
+    return p;
+}
+
+double seconds(uint64_t cycles)
+{
+    return double(cycles) / double(rte_get_tsc_hz());
+}
+
+struct Table {
+    rte_rcu_qsbr *qsbr;
+    std::unique_ptr<OwnershipTable> table;
+
+    Table(const char *name, uint32_t cap)
+    {
+        qsbr = static_cast<rte_rcu_qsbr *>(
+            rte_zmalloc(name, rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
+        rte_rcu_qsbr_init(qsbr, 1);
+        table = std::make_unique<OwnershipTable>(OwnershipTable::Params{
+            .name = name, .capacity_ipv4 = cap, .capacity_ipv6 = cap, .qsbr = qsbr});
+    }
+    ~Table()
+    {
+        table.reset();
+        rte_free(qsbr);
+    }
+};
+
+void gossip_receive(Family f, unsigned runs, uint64_t claims)
+{
+    Table t(f == Family::ipv4 ? "g4" : "g6", static_cast<uint32_t>(claims * (runs + 1)));
+    TableFlowStore store(*t.table);
+    MapFlowStore sender_store;
+    std::vector<std::vector<uint8_t>> frames;
+    GossipEngine sender(params(kGenevePeer, kSelf), key_ring(), sender_store,
+                        [&](std::span<const uint8_t> fr) { frames.emplace_back(fr.begin(), fr.end()); },
+                        0);
+    GossipEngine receiver(params(kSelf, kGenevePeer), key_ring(), store,
+                          [](std::span<const uint8_t>) {}, 0);
+
+    std::vector<double> rate;
+    uint64_t next = 0;
+    size_t bytes = 0, nframes = 0;
+    for (unsigned run = 0; run <= runs; ++run) {
+        frames.clear();
+        const uint64_t now = 1000 + run * 10; /* µs: no timer of the engines falls due */
+        for (uint64_t i = 0; i < claims; ++i)
+            sender.local_claim(key_of(f, next++), now);
+        sender.flush(now);
+        const uint64_t applied = receiver.stats().claims_applied.get();
+        const uint64_t t0 = rte_rdtsc_precise();
+        for (const auto &fr : frames)
+            receiver.receive(fr, now);
+        const uint64_t dt = rte_rdtsc_precise() - t0;
+        const uint64_t got = receiver.stats().claims_applied.get() - applied;
+        if (got != claims) {
+            std::fprintf(stderr, "gossip: %" PRIu64 " of %" PRIu64 " claims applied\n", got,
+                         claims);
+            std::exit(1);
+        }
+        if (run == 0)
+            continue; /* warm-up */
+        rate.push_back(double(got) / seconds(dt));
+        nframes = frames.size();
+        bytes = 0;
+        for (const auto &fr : frames)
+            bytes += fr.size();
+    }
+    std::printf("gossip receive  IPv%d: %.2f M claims/s applied (median of %u runs of %" PRIu64
+                " claims in %zu frames, %.1f claims/frame, %zu bytes)\n",
+                f == Family::ipv4 ? 4 : 6, median(rate) / 1e6, runs, claims, nframes,
+                double(claims) / double(nframes), bytes);
+}
+
+void local_claims(Family f, unsigned runs, uint64_t claims, bool with_gossip)
+{
+    const char *name = with_gossip ? (f == Family::ipv4 ? "lg4" : "lg6")
+                                   : (f == Family::ipv4 ? "ll4" : "ll6");
+    Table t(name, static_cast<uint32_t>(claims * (runs + 1)));
+    rte_ring *ring = rte_ring_create_elem(fmt::format("{}_r", name).c_str(), sizeof(ControlMsg),
+                                          kRingSize, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    SharedClock clock;
+    std::atomic<bool> stop{false};
+    TableFlowStore store(*t.table);
+    uint64_t sent_bytes = 0;
+    std::unique_ptr<GossipEngine> engine;
+    if (with_gossip)
+        engine = std::make_unique<GossipEngine>(
+            params(kSelf, kGenevePeer), key_ring(), store,
+            [&](std::span<const uint8_t> fr) { sent_bytes += fr.size(); }, 0);
+    ControlLoop loop(ControlLoop::Params{.self = kSelf,
+                                         .table = t.table.get(),
+                                         .from_workers = ring,
+                                         .clock = &clock,
+                                         .timeouts = {},
+                                         .backoff = {},
+                                         .stop = &stop,
+                                         .engine = engine.get()});
+    std::vector<double> rate;
+    uint64_t next = 0;
+    for (unsigned run = 0; run <= runs; ++run) {
+        uint64_t cycles = 0;
+        for (uint64_t done = 0; done < claims;) {
+            /* Fill the ring as the workers would (untimed), then drain it. */
+            const uint64_t n = std::min<uint64_t>(claims - done, kRingSize - 1);
+            for (uint64_t i = 0; i < n; ++i) {
+                ControlMsg m{};
+                m.type = ControlMsgType::claim;
+                m.key = key_of(f, next++);
+                rte_ring_enqueue_elem(ring, &m, sizeof(m));
+            }
+            const uint64_t t0 = rte_rdtsc_precise();
+            while (rte_ring_count(ring) != 0)
+                loop.poll_once(rte_rdtsc());
+            cycles += rte_rdtsc_precise() - t0;
+            done += n;
+        }
+        if (run > 0)
+            rate.push_back(double(claims) / seconds(cycles));
+    }
+    const uint64_t inserted = with_gossip ? t.table->count(f) : loop.stats().claims_inserted.get();
+    std::printf("local claims    IPv%d %-11s: %.2f M claims/s (median of %u runs of %" PRIu64
+                " claims; %" PRIu64 " in the table%s)\n",
+                f == Family::ipv4 ? 4 : 6, with_gossip ? "with gossip" : "no gossip",
+                median(rate) / 1e6, runs, claims, inserted,
+                with_gossip ? fmt::format(", {} gossip bytes sent", sent_bytes).c_str() : "");
+    rte_ring_free(ring);
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    const int first = start_eal(argc, argv);
+    try {
+        Options opt(argc, argv, first);
+        const auto runs = static_cast<unsigned>(opt.value("--runs", 5));
+        const uint64_t claims = opt.value("--claims", 200000);
+        const auto families = opt.list("--families", {4, 6});
+        opt.finish();
+        for (const uint64_t fam : families) {
+            const Family f = fam == 4 ? Family::ipv4 : Family::ipv6;
+            gossip_receive(f, runs, claims);
+            local_claims(f, runs, claims, false);
+            local_claims(f, runs, claims, true);
+        }
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "control_bench: %s\n", e.what());
+        rte_eal_cleanup();
+        return 2;
+    }
+    rte_eal_cleanup();
+    return 0;
+}

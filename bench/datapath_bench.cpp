@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Data-path benchmark: synthetic bursts through the real
+ * Worker::process_wire_burst (no PMD), against two baselines measured in the
+ * same run on the same mbufs and the same flows:
+ *   pass-through: touch each packet's Ethernet header and move its pointer
+ *                 to a TX batch (what io forwarding costs);
+ *   lookup:       rte_hash_lookup_bulk_data of the same keys in the same table.
+ * The headline is pipeline / (pass-through + lookup), the median of the
+ * per-run ratios. Also the memory the ownership table takes per flow.
+ *
+ *   datapath_bench <EAL args> -- [--families 4,6] [--flows 10000,1000000]
+ *                                [--runs 5] [--passes 64] [--callgrind]
+ *
+ * --callgrind runs each main path once over 1024 packets in its own function
+ * (cg_*), for bench/callgrind.sh to read the instruction counts.
+ */
+#include <cinttypes>
+#include <cstdio>
+#include <random>
+#include <string>
+
+#include <fmt/format.h>
+#include <rte_cycles.h>
+#include <rte_hash.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_prefetch.h>
+
+#include "bench_util.hpp"
+#include "datapath_fixture.hpp"
+
+using namespace flowhome;
+using namespace flowhome::bench;
+
+namespace {
+
+constexpr unsigned kChunk = 1024; /* packets reset, then processed, per pass */
+constexpr size_t kStream = size_t{1} << 20;
+
+volatile uint64_t g_sink;
+
+struct Mix {
+    const char *name;
+    Traffic traffic;
+    unsigned foreign_pct;
+    EncapKind encap;
+};
+
+constexpr Mix kMixes[] = {
+    {"local 0%", Traffic::plain, 0, EncapKind::geneve},
+    {"geneve 50%", Traffic::plain, 50, EncapKind::geneve},
+    {"ipip 50%", Traffic::plain, 50, EncapKind::ipip},
+    {"geneve 100%", Traffic::plain, 100, EncapKind::geneve},
+    {"ipip 100%", Traffic::plain, 100, EncapKind::ipip},
+    {"decap", Traffic::decap, 0, EncapKind::geneve},
+    {"claim (miss)", Traffic::claim, 0, EncapKind::geneve},
+};
+
+/** The flows a mix sends, in order: indices into the table's flows. */
+std::vector<uint64_t> make_stream(const Mix &mix, uint64_t nflows, size_t len, uint32_t seed)
+{
+    std::mt19937_64 rng(seed);
+    std::vector<uint64_t> s(len);
+    const uint64_t quarter = nflows / 4;
+    for (size_t j = 0; j < len; ++j) {
+        if (mix.traffic == Traffic::claim) {
+            s[j] = nflows + j; /* never in the table */
+            continue;
+        }
+        const bool foreign = mix.traffic == Traffic::plain && rng() % 100 < mix.foreign_pct;
+        const uint64_t cls = foreign ? (mix.encap == EncapKind::geneve ? 2 : 3) : rng() & 1;
+        s[j] = 4 * (rng() % quarter) + cls;
+    }
+    return s;
+}
+
+/** One table, its mbufs and the three measurements over the same flows. */
+class Runner {
+public:
+    Runner(Fixture &fx, rte_mempool *pool, Family f) : fx_(fx), family_(f)
+    {
+        for (rte_mbuf *&m : mbufs_)
+            m = rte_pktmbuf_alloc(pool);
+        decap_ = decap_frame(f, pool);
+        for (unsigned i = 0; i < kChunk; ++i) {
+            ptr4_[i] = &keys_[i].v4;
+            ptr6_[i] = &keys_[i].v6;
+        }
+    }
+    ~Runner()
+    {
+        for (rte_mbuf *m : mbufs_)
+            rte_pktmbuf_free(m);
+    }
+
+    void use(const Mix &mix, const std::vector<uint64_t> &stream)
+    {
+        tmpl_ = mix.traffic == Traffic::decap
+                    ? decap_
+                    : plain_frame(family_, mix.traffic == Traffic::claim ? tcp_flag::syn
+                                                                          : tcp_flag::ack);
+        stream_ = &stream;
+        pos_ = 0;
+    }
+
+    /** Resets the mbufs with the next chunk of flows (and their keys). */
+    void reset_next()
+    {
+        const std::vector<uint64_t> &s = *stream_;
+        for (unsigned i = 0; i < kChunk; ++i) {
+            const uint64_t flow = s[(pos_ + i) % s.size()];
+            reset_mbuf(mbufs_[i], tmpl_, flow);
+            keys_[i] = key_of(family_, flow);
+        }
+        fx_.discard_outputs();
+    }
+    void advance() { pos_ += kChunk; }
+
+    /* Re-resets the same chunk (the baselines see the flows the pipeline saw). */
+    void reset_same()
+    {
+        for (unsigned i = 0; i < kChunk; ++i)
+            reset_mbuf(mbufs_[i], tmpl_, (*stream_)[(pos_ + i) % stream_->size()]);
+    }
+
+    void pipeline() noexcept
+    {
+        Worker &w = *fx_.worker;
+        for (unsigned b = 0; b < kChunk; b += kBurst) {
+            w.process_wire_burst(&mbufs_[b], kBurst);
+            w.wire_out().n = 0;
+            w.local_out().n = 0;
+        }
+    }
+
+    void passthrough() noexcept
+    {
+        rte_mbuf *out[kBurst];
+        uint64_t sink = 0;
+        for (unsigned b = 0; b < kChunk; b += kBurst) {
+            rte_mbuf **in = &mbufs_[b];
+            for (unsigned i = 0; i < kBurst; ++i) {
+                if (i + 3 < kBurst)
+                    rte_prefetch0(rte_pktmbuf_mtod(in[i + 3], void *));
+                const uint8_t *d = rte_pktmbuf_mtod(in[i], const uint8_t *);
+                sink += static_cast<uint64_t>(d[12]) << 8 | d[13];
+                out[i] = in[i];
+            }
+            sink += reinterpret_cast<uintptr_t>(out[kBurst - 1]);
+        }
+        g_sink = sink;
+    }
+
+    void lookup() noexcept
+    {
+        rte_hash *h = family_ == Family::ipv4 ? fx_.table->hash4() : fx_.table->hash6();
+        void *data[kBurst];
+        uint64_t sink = 0;
+        for (unsigned b = 0; b < kChunk; b += kBurst) {
+            uint64_t hits = 0;
+            const void **keys = family_ == Family::ipv4
+                                    ? reinterpret_cast<const void **>(&ptr4_[b])
+                                    : reinterpret_cast<const void **>(&ptr6_[b]);
+            rte_hash_lookup_bulk_data(h, keys, kBurst, &hits, data);
+            sink += hits + reinterpret_cast<uintptr_t>(data[0]);
+        }
+        g_sink = sink;
+    }
+
+private:
+    Fixture &fx_;
+    Family family_;
+    rte_mbuf *mbufs_[kChunk];
+    FlowKey keys_[kChunk];
+    const FlowKey4 *ptr4_[kChunk];
+    const FlowKey6 *ptr6_[kChunk];
+    FrameTemplate tmpl_{};
+    FrameTemplate decap_{};
+    const std::vector<uint64_t> *stream_ = nullptr;
+    size_t pos_ = 0;
+};
+
+struct Row {
+    double pipe = 0, pass = 0, look = 0, ratio = 0;
+};
+
+template <typename Fn> uint64_t timed(Fn &&fn)
+{
+    const uint64_t t0 = rte_rdtsc_precise();
+    fn();
+    return rte_rdtsc_precise() - t0;
+}
+
+Row measure(Runner &r, unsigned runs, unsigned passes)
+{
+    std::vector<double> pipe, pass, look, ratio;
+    r.reset_next(); /* warm-up pass, not counted */
+    r.pipeline();
+    r.advance();
+    for (unsigned run = 0; run < runs; ++run) {
+        uint64_t cp = 0, cb = 0, cl = 0;
+        for (unsigned p = 0; p < passes; ++p) {
+            r.reset_next();
+            cp += timed([&] { r.pipeline(); });
+            r.reset_same();
+            cb += timed([&] { r.passthrough(); });
+            r.reset_same();
+            cl += timed([&] { r.lookup(); });
+            r.advance();
+        }
+        const double pkts = double(passes) * kChunk;
+        pipe.push_back(double(cp) / pkts);
+        pass.push_back(double(cb) / pkts);
+        look.push_back(double(cl) / pkts);
+        ratio.push_back(double(cp) / double(cb + cl));
+    }
+    return {median(pipe), median(pass), median(look), median(ratio)};
+}
+
+uint64_t drops_of(const Fixture &fx)
+{
+    return fx.worker->stats().total_drops();
+}
+
+void bench_table(rte_mempool *pool, Family f, uint64_t nflows, unsigned runs, unsigned passes)
+{
+    const int fam = f == Family::ipv4 ? 4 : 6;
+    const std::string name = fmt::format("b{}_{}", fam, nflows);
+    const auto cap = static_cast<uint32_t>(nflows);
+    Fixture fx(name.c_str(), f == Family::ipv4 ? cap : 8, f == Family::ipv6 ? cap : 8);
+    const size_t created = heap_bytes();
+    const uint64_t t0 = rte_rdtsc();
+    fx.populate(f, nflows);
+    const double fill_s = double(rte_rdtsc() - t0) / double(rte_get_tsc_hz());
+    /* The other family's table (8 entries) is counted too: a few kB. */
+    std::printf("\n# IPv%d, %" PRIu64 " flows: table %.1f MB = %.1f B/flow (+%zu bytes while "
+                "filling); filled in %.1f s (%.2f M inserts/s)\n",
+                fam, nflows, double(fx.table_bytes) / 1e6,
+                double(fx.table_bytes) / double(nflows), heap_bytes() - created, fill_s,
+                double(nflows) / fill_s / 1e6);
+    std::printf("%-6s %-9s %-13s %9s %8s %7s | %9s %9s | %6s\n", "family", "flows", "mix",
+                "cyc/pkt", "ns/pkt", "Mpps", "pass cyc", "look cyc", "ratio");
+
+    Runner r(fx, pool, f);
+    const double ns_per_cycle = 1e9 / double(rte_get_tsc_hz());
+    for (const Mix &mix : kMixes) {
+        const auto stream = make_stream(mix, nflows, kStream, 12345);
+        r.use(mix, stream);
+        const uint64_t drops = drops_of(fx);
+        const Row row = measure(r, runs, passes);
+        if (drops_of(fx) != drops) {
+            std::fprintf(stderr, "%s: the pipeline dropped packets; figures invalid\n", mix.name);
+            std::exit(1);
+        }
+        const double ns = row.pipe * ns_per_cycle;
+        std::printf("IPv%-4d %-9" PRIu64 " %-13s %9.1f %8.1f %7.2f | %9.1f %9.1f | %6.2f\n", fam,
+                    nflows, mix.name, row.pipe, ns, 1e3 / ns, row.pass, row.look, row.ratio);
+        std::fflush(stdout);
+    }
+}
+
+/* ---- callgrind mode: one function per path, 1024 packets each ---- */
+
+__attribute__((noinline)) void cg_local_hit(Runner &r)
+{
+    r.pipeline();
+}
+__attribute__((noinline)) void cg_redirect_geneve(Runner &r)
+{
+    r.pipeline();
+}
+__attribute__((noinline)) void cg_redirect_ipip(Runner &r)
+{
+    r.pipeline();
+}
+__attribute__((noinline)) void cg_decap(Runner &r)
+{
+    r.pipeline();
+}
+__attribute__((noinline)) void cg_claim_miss(Runner &r)
+{
+    r.pipeline();
+}
+__attribute__((noinline)) void cg_passthrough(Runner &r)
+{
+    r.passthrough();
+}
+__attribute__((noinline)) void cg_lookup(Runner &r)
+{
+    r.lookup();
+}
+
+void callgrind_mode(rte_mempool *pool, const std::vector<uint64_t> &families)
+{
+    constexpr uint64_t kFlows = 4096;
+    for (const uint64_t fam : families) {
+        const Family f = fam == 4 ? Family::ipv4 : Family::ipv6;
+        Fixture fx(fmt::format("cg{}", fam).c_str(), kFlows, kFlows);
+        fx.populate(f, kFlows);
+        Runner r(fx, pool, f);
+        const struct {
+            const Mix &mix;
+            void (*fn)(Runner &);
+            const char *name;
+        } paths[] = {
+            {kMixes[0], cg_local_hit, "cg_local_hit"},
+            {kMixes[3], cg_redirect_geneve, "cg_redirect_geneve"},
+            {kMixes[4], cg_redirect_ipip, "cg_redirect_ipip"},
+            {kMixes[5], cg_decap, "cg_decap"},
+            {kMixes[6], cg_claim_miss, "cg_claim_miss"},
+            {kMixes[0], cg_passthrough, "cg_passthrough"},
+            {kMixes[0], cg_lookup, "cg_lookup"},
+        };
+        /* callgrind.sh runs one family per process: function names are per process. */
+        for (const auto &p : paths) {
+            const auto stream = make_stream(p.mix, kFlows, 4 * kChunk, 7);
+            r.use(p.mix, stream);
+            r.reset_next(); /* warm-up: lazy binding, first-touch paths */
+            r.pipeline();
+            r.passthrough();
+            r.lookup();
+            r.advance();
+            r.reset_next();
+            p.fn(r);
+            std::printf("path IPv%" PRIu64 " %s %u packets\n", fam, p.name, kChunk);
+        }
+    }
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    const int first = start_eal(argc, argv);
+    try {
+        Options opt(argc, argv, first);
+        const auto families = opt.list("--families", {4, 6});
+        const auto flows = opt.list("--flows", {10000, 1000000, 10000000});
+        const auto runs = static_cast<unsigned>(opt.value("--runs", 5));
+        const auto passes = static_cast<unsigned>(opt.value("--passes", 64));
+        const bool cg = opt.flag("--callgrind");
+        opt.finish();
+
+        rte_mempool *pool = rte_pktmbuf_pool_create("bench_pool", 2 * kChunk + 512, 0, 0,
+                                                    RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+        if (pool == nullptr)
+            throw std::runtime_error("cannot create the mbuf pool");
+        std::printf("# TSC %.3f GHz; medians of %u runs x %u passes x %u packets; burst %u\n",
+                    double(rte_get_tsc_hz()) / 1e9, runs, passes, kChunk, kBurst);
+        if (cg) {
+            callgrind_mode(pool, families);
+        } else {
+            for (const uint64_t fam : families)
+                for (const uint64_t n : flows)
+                    bench_table(pool, fam == 4 ? Family::ipv4 : Family::ipv6, n, runs, passes);
+        }
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "datapath_bench: %s\n", e.what());
+        rte_eal_cleanup();
+        return 2;
+    }
+    rte_eal_cleanup();
+    return 0;
+}

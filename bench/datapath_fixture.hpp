@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * A worker's world without ports: DatapathShared assembled by hand over an
+ * OwnershipTable of N flows, a VIP set, two peers (GENEVE and IP-in-IP) and
+ * their templates; synthetic frames written into mbufs that are reused
+ * between iterations (reset from a pristine copy, so encapsulation can be
+ * repeated).
+ *
+ * Flow i: IPv4 client 198.51.100.(i % 256) port 1024 + i / 256 to
+ * 203.0.113.10:80; IPv6 client 2001:db8:200::<i> port 1024 + i % 32768 to
+ * [2001:db8:100::10]:443. Owner by i % 4: 0 and 1 this node, 2 the GENEVE
+ * peer, 3 the IP-in-IP peer. All addresses are documentation ranges.
+ */
+#pragma once
+
+#include <arpa/inet.h>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring_elem.h>
+
+#include "flowhome/encap.hpp"
+#include "flowhome/ownership.hpp"
+#include "flowhome/template_set.hpp"
+#include "flowhome/vip.hpp"
+#include "flowhome/worker.hpp"
+
+namespace flowhome::bench {
+
+inline constexpr NodeId kSelf = 1;
+inline constexpr NodeId kGenevePeer = 2;
+inline constexpr NodeId kIpipPeer = 3;
+inline constexpr uint16_t kWirePort = 0; /* never transmitted on: batches are emptied */
+inline constexpr uint16_t kLocalPort = 1;
+
+/** Which packets a run sends. */
+enum class Traffic : uint8_t {
+    plain,  /**< TCP ACKs of table flows; share of foreign ones by the mix */
+    decap,  /**< GENEVE from the GENEVE peer, inner flow owned by this node */
+    claim,  /**< TCP SYNs of flows not in the table: claimed */
+};
+
+inline IpAddr ip(const char *s)
+{
+    return *IpAddr::parse(s);
+}
+
+/** Client address (network order bytes written at @p out) and port of flow i. */
+inline void client_of(Family f, uint64_t i, uint8_t *out, uint16_t &port)
+{
+    if (f == Family::ipv4) {
+        const uint32_t a = htonl(0xC6336400u | static_cast<uint32_t>(i & 0xFF));
+        std::memcpy(out, &a, 4);
+        port = static_cast<uint16_t>(1024 + (i >> 8));
+    } else {
+        static const uint8_t base[16] = {0x20, 0x01, 0x0d, 0xb8, 0x02, 0x00};
+        std::memcpy(out, base, 16);
+        const uint32_t a = htonl(static_cast<uint32_t>(i));
+        std::memcpy(out + 12, &a, 4);
+        port = static_cast<uint16_t>(1024 + (i & 0x7FFF));
+    }
+}
+
+inline FlowKey key_of(Family f, uint64_t i)
+{
+    uint8_t client[16];
+    uint16_t port;
+    client_of(f, i, client, port);
+    if (f == Family::ipv4) {
+        uint32_t c;
+        std::memcpy(&c, client, 4);
+        return FlowKey::make4(c, htons(port), ip("203.0.113.10").v4_be(), htons(80), kProtoTcp);
+    }
+    return FlowKey::make6(client, htons(port), ip("2001:db8:100::10").bytes.data(), htons(443),
+                          kProtoTcp);
+}
+
+inline NodeId owner_of(uint64_t i)
+{
+    switch (i % 4) {
+    case 2:
+        return kGenevePeer;
+    case 3:
+        return kIpipPeer;
+    default:
+        return kSelf;
+    }
+}
+
+/** A frame to copy into an mbuf, and where its (inner) IP header starts. */
+struct FrameTemplate {
+    uint8_t bytes[192];
+    uint16_t len = 0;
+    uint16_t l3 = 0;
+    Family family = Family::none;
+};
+
+/** Ethernet + IPv4/IPv6 + TCP (20 bytes, no payload), padded to 60 bytes. */
+inline FrameTemplate plain_frame(Family f, uint8_t tcp_flags)
+{
+    FrameTemplate t{};
+    t.family = f;
+    t.l3 = 14;
+    uint8_t *p = t.bytes;
+    const uint8_t dst_mac[6] = {0x02, 0, 0, 0, 0, 0x01}, src_mac[6] = {0x02, 0, 0, 0, 0, 0xfe};
+    std::memcpy(p, dst_mac, 6);
+    std::memcpy(p + 6, src_mac, 6);
+    uint8_t *l3 = p + 14;
+    uint8_t *tcp;
+    if (f == Family::ipv4) {
+        p[12] = 0x08;
+        p[13] = 0x00;
+        l3[0] = 0x45;
+        l3[3] = 40;     /* total length */
+        l3[6] = 0x40;   /* DF */
+        l3[8] = 64;     /* TTL */
+        l3[9] = kProtoTcp;
+        const uint32_t vip = ip("203.0.113.10").v4_be();
+        std::memcpy(l3 + 16, &vip, 4);
+        tcp = l3 + 20;
+        tcp[3] = 80;
+        t.len = 60;
+    } else {
+        p[12] = 0x86;
+        p[13] = 0xDD;
+        l3[0] = 0x60;
+        l3[5] = 20; /* payload length */
+        l3[6] = kProtoTcp;
+        l3[7] = 64;
+        std::memcpy(l3 + 24, ip("2001:db8:100::10").bytes.data(), 16);
+        tcp = l3 + 40;
+        tcp[2] = 0x01;
+        tcp[3] = 0xBB; /* 443 */
+        t.len = 74;
+    }
+    tcp[12] = 0x50;
+    tcp[13] = tcp_flags;
+    tcp[14] = 0xFF;
+    return t;
+}
+
+/** Writes flow i into the frame at @p data (a copy of @p t). */
+inline void set_flow(const FrameTemplate &t, uint8_t *data, uint64_t i)
+{
+    uint8_t *l3 = data + t.l3;
+    uint16_t port;
+    if (t.family == Family::ipv4) {
+        client_of(t.family, i, l3 + 12, port);
+        l3[10] = l3[11] = 0;
+        const uint16_t csum = htons(ipv4_header_checksum(l3, 20));
+        std::memcpy(l3 + 10, &csum, 2);
+        port = htons(port);
+        std::memcpy(l3 + 20, &port, 2);
+    } else {
+        client_of(t.family, i, l3 + 8, port);
+        port = htons(port);
+        std::memcpy(l3 + 40, &port, 2);
+    }
+}
+
+/** Restores an mbuf to a fresh received frame carrying flow i. */
+inline void reset_mbuf(rte_mbuf *m, const FrameTemplate &t, uint64_t flow)
+{
+    m->data_off = RTE_PKTMBUF_HEADROOM;
+    m->data_len = t.len;
+    m->pkt_len = t.len;
+    m->nb_segs = 1;
+    m->next = nullptr;
+    m->ol_flags = 0; /* no NIC checksum verdict: the parser verifies IPv4 in software */
+    m->packet_type = 0;
+    uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+    std::memcpy(d, t.bytes, t.len);
+    set_flow(t, d, flow);
+}
+
+inline EncapTemplate peer_template(NodeId self, NodeId peer, const char *src, const char *dst,
+                                   EncapKind kind)
+{
+    TemplateParams p;
+    p.self = self;
+    p.peer = peer;
+    p.src_mac = *MacAddr::parse("02:00:00:00:00:01");
+    p.dst_mac = *MacAddr::parse("02:00:00:00:00:fe");
+    p.src = ip(src);
+    p.dst = ip(dst);
+    p.domain.name = kind == EncapKind::geneve ? "dc" : "remote";
+    p.domain.encap = kind;
+    p.mtu = 1500;
+    p.tx_port = kWirePort;
+    return build_template(p);
+}
+
+/** The GENEVE frame the GENEVE peer sends us for a plain frame of family f. */
+inline FrameTemplate decap_frame(Family f, rte_mempool *pool)
+{
+    const FrameTemplate inner = plain_frame(f, tcp_flag::ack);
+    const EncapTemplate t = peer_template(kGenevePeer, kSelf, "192.0.2.2", "192.0.2.1",
+                                          EncapKind::geneve);
+    rte_mbuf *m = rte_pktmbuf_alloc(pool);
+    reset_mbuf(m, inner, 0);
+    const EncapMeta meta{.flow_hash = 1,
+                         .l3_offset = inner.l3,
+                         .l3_len = static_cast<uint16_t>(f == Family::ipv4 ? 40 : 60),
+                         .inner_family = f,
+                         .ingress_node = kGenevePeer,
+                         .hops = 1};
+    FrameTemplate out{};
+    if (encap_packet(m, t, meta) == EncapStatus::ok) {
+        out.family = f;
+        out.len = static_cast<uint16_t>(m->data_len);
+        std::memcpy(out.bytes, rte_pktmbuf_mtod(m, const uint8_t *), out.len);
+        out.l3 = static_cast<uint16_t>(out.len - meta.l3_len);
+    }
+    rte_pktmbuf_free(m);
+    return out;
+}
+
+/** Bytes allocated from the DPDK heaps, all sockets. */
+inline size_t heap_bytes()
+{
+    size_t sum = 0;
+    for (unsigned i = 0; i < rte_socket_count(); ++i) {
+        rte_malloc_socket_stats s{};
+        if (rte_malloc_get_socket_stats(rte_socket_id_by_idx(i), &s) == 0)
+            sum += s.heap_allocsz_bytes;
+    }
+    return sum;
+}
+
+/** DatapathShared and everything it points to, for one table. */
+struct Fixture {
+    rte_rcu_qsbr *qsbr = nullptr;
+    std::unique_ptr<OwnershipTable> table;
+    std::unique_ptr<VipSet> vips;
+    PeerDirectory peers;
+    TemplateSet templates;
+    ClusterView view;
+    SharedClock clock;
+    DatapathShared sh;
+    rte_ring *control = nullptr;
+    std::unique_ptr<Worker> worker;
+    size_t table_bytes = 0; /**< DPDK heap taken by creating the table */
+
+    Fixture(const char *name, uint32_t cap4, uint32_t cap6)
+    {
+        const size_t sz = rte_rcu_qsbr_get_memsize(1);
+        qsbr = static_cast<rte_rcu_qsbr *>(rte_zmalloc("bench_qsbr", sz, RTE_CACHE_LINE_SIZE));
+        rte_rcu_qsbr_init(qsbr, 1);
+        const size_t before = heap_bytes();
+        table = std::make_unique<OwnershipTable>(OwnershipTable::Params{
+            .name = name, .capacity_ipv4 = cap4, .capacity_ipv6 = cap6, .qsbr = qsbr});
+        table_bytes = heap_bytes() - before;
+        vips = std::make_unique<VipSet>(std::vector<VipConfig>{
+            VipConfig{ip("203.0.113.10"), VipProtocol::any, {}},
+            VipConfig{ip("2001:db8:100::10"), VipProtocol::any, {}}});
+        peers.add(ip("192.0.2.2"), kGenevePeer);
+        peers.add(ip("198.51.100.3"), kIpipPeer);
+        templates.add(
+            peer_template(kSelf, kGenevePeer, "192.0.2.1", "192.0.2.2", EncapKind::geneve));
+        templates.add(
+            peer_template(kSelf, kIpipPeer, "192.0.2.1", "198.51.100.3", EncapKind::ipip));
+        view.eligible = {kSelf, kGenevePeer, kIpipPeer};
+        control = rte_ring_create_elem("bench_ctl", sizeof(ControlMsg), 1u << 16, 0,
+                                       RING_F_SP_ENQ | RING_F_SC_DEQ);
+
+        sh.self = kSelf;
+        sh.max_hops = 1;
+        sh.refresh_after_s = 30; /* records are stamped at epoch 0, the clock stays at 0 */
+        sh.claim_grace_tsc = 0;  /* every SYN of the claim run is a new claim */
+        sh.decap.local_v4 = ip("192.0.2.1");
+        sh.decap.local_v6 = ip("2001:db8::1");
+        sh.wire_port = kWirePort;
+        sh.local_port = kLocalPort;
+        sh.vips = vips.get();
+        sh.table = table.get();
+        sh.peers = &peers;
+        sh.templates.store(&templates);
+        sh.view.store(&view);
+        sh.to_control = control;
+        sh.qsbr = qsbr;
+        sh.clock = &clock;
+        worker = std::make_unique<Worker>(sh, 0, 0);
+    }
+
+    ~Fixture()
+    {
+        worker.reset();
+        table.reset();
+        rte_ring_free(control);
+        rte_free(qsbr);
+    }
+
+    /** Inserts flows [0, n) of family f with their owners. */
+    void populate(Family f, uint64_t n)
+    {
+        for (uint64_t i = 0; i < n; ++i)
+            table->upsert(key_of(f, i), OwnerRecord{.owner = owner_of(i), .version = 1});
+    }
+
+    /** Empties the output batches (the mbufs stay with the caller) and the control ring. */
+    void discard_outputs()
+    {
+        worker->wire_out().n = 0;
+        worker->local_out().n = 0;
+        ControlMsg msgs[64];
+        while (rte_ring_dequeue_burst_elem(control, msgs, sizeof(ControlMsg), 64, nullptr) != 0) {
+        }
+    }
+};
+
+} // namespace flowhome::bench
