@@ -17,6 +17,7 @@
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 
+#include "config_sections.hpp"
 #include "yaml_reader.hpp"
 
 namespace flowhome {
@@ -26,6 +27,10 @@ namespace {
 using config_detail::Cursor;
 using config_detail::EnumName;
 using config_detail::MapReader;
+using config_detail::read_backoff;
+using config_detail::read_console;
+using config_detail::read_gossip;
+using config_detail::read_table;
 
 /*
  * Highest lcore id: RTE_MAX_LCORE - 1 of Debian's DPDK 22.11 build. Not taken
@@ -424,153 +429,6 @@ void read_peers(const MapReader &root, NodeConfig &cfg)
                                          p.address.to_string(), j));
         }
         cfg.peers.push_back(std::move(p));
-    }
-}
-
-void read_table(const MapReader &root, TableConfig &t)
-{
-    const auto c = root.find("table");
-    if (!c)
-        return;
-    const MapReader m = c->as_map({"capacity_ipv4", "capacity_ipv6", "tcp_idle_timeout_s",
-                                   "udp_idle_timeout_s", "claim_grace_ms"});
-    // rte_hash's own ceiling is 2^30 entries (RTE_HASH_ENTRIES_MAX).
-    m.uint_if("capacity_ipv4", t.capacity_ipv4, 1024, 1u << 30);
-    m.uint_if("capacity_ipv6", t.capacity_ipv6, 1024, 1u << 30);
-    // Records carry a 16-bit seconds clock; ages are taken modulo 2^16.
-    m.uint_if("tcp_idle_timeout_s", t.tcp_idle_timeout_s, 1, 32767);
-    m.uint_if("udp_idle_timeout_s", t.udp_idle_timeout_s, 1, 32767);
-    m.uint_if("claim_grace_ms", t.claim_grace_ms, 1, 10000);
-}
-
-void read_backoff(const MapReader &root, BackoffConfig &b)
-{
-    const auto c = root.find("backoff");
-    if (!c)
-        return;
-    const MapReader m = c->as_map({"idle_polls", "pause_polls", "sleep_us"});
-    m.uint_if("idle_polls", b.idle_polls, 0, 10'000'000);
-    m.uint_if("pause_polls", b.pause_polls, 0, 10'000'000);
-    m.uint_if("sleep_us", b.sleep_us, 0, 100'000);
-    if (b.pause_polls > b.idle_polls) {
-        const Cursor at = m.has("pause_polls") ? *m.find("pause_polls") : *m.find("idle_polls");
-        at.fail_at("backoff.pause_polls",
-                   fmt::format("pause_polls ({}) must not exceed idle_polls ({}): a worker "
-                               "pauses before it sleeps",
-                               b.pause_polls, b.idle_polls));
-    }
-}
-
-bool is_multicast(const IpAddr &a)
-{
-    return a.family == Family::ipv4 ? (a.bytes[0] & 0xF0) == 0xE0 : a.bytes[0] == 0xFF;
-}
-
-void read_gossip(const MapReader &root, NodeConfig &cfg)
-{
-    const auto c = root.find("gossip");
-    if (!c)
-        return;
-    GossipConfig &g = cfg.gossip;
-    const MapReader m = c->as_map({"cluster_id", "group", "port", "ttl", "key_file", "unicast",
-                                   "batch_interval_us", "heartbeat_interval_ms", "suspect_after_ms",
-                                   "dead_after_ms", "reannounce_interval_ms", "sync_timeout_ms"});
-    g.enabled = true;
-    m.uint_if("cluster_id", g.cluster_id, 0, 0xFFFFFFFFu);
-    m.bool_if("unicast", g.unicast);
-    const PortConfig *wire = cfg.wire_port();
-    if (const auto group = m.find("group")) {
-        const auto addr = IpAddr::parse(group->as_string());
-        if (!addr || !is_multicast(*addr))
-            group->fail(fmt::format("expected an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) "
-                                    "multicast group, got {}",
-                                    group->describe()));
-        g.group = *addr;
-        if ((g.group.family == Family::ipv4 && !wire->ipv4) ||
-            (g.group.family == Family::ipv6 && !wire->ipv6))
-            group->fail(fmt::format("the wire port has no {} address to send gossip from",
-                                    g.group.family == Family::ipv4 ? "ipv4" : "ipv6"));
-    } else if (!g.unicast) {
-        (void)m.require("group"); // throws: multicast gossip needs its group
-    } else if (cfg.peers.empty()) {
-        m.find("unicast")->fail("unicast gossip needs peers to send to");
-    } else {
-        /* Unicast without a group: gossip in the peers' address family. */
-        g.group.family = cfg.peers.front().address.family;
-        if ((g.group.family == Family::ipv4 && !wire->ipv4) ||
-            (g.group.family == Family::ipv6 && !wire->ipv6))
-            m.find("unicast")->fail(fmt::format(
-                "the wire port has no {} address to gossip with the peers from",
-                g.group.family == Family::ipv4 ? "ipv4" : "ipv6"));
-    }
-    m.uint_if("port", g.port, 1, 65535);
-    m.uint_if("ttl", g.ttl, 1, 255);
-    const Cursor key = m.require("key_file");
-    g.key_file = key.as_string();
-    if (g.key_file.front() != '/') {
-        // Relative to the node file, so a file and its keys move together.
-        const auto slash = cfg.source_file.rfind('/');
-        if (slash != std::string::npos)
-            g.key_file = cfg.source_file.substr(0, slash + 1) + g.key_file;
-    }
-    m.uint_if("batch_interval_us", g.batch_interval_us, 10, 1'000'000);
-    m.uint_if("heartbeat_interval_ms", g.heartbeat_interval_ms, 1, 60'000);
-    m.uint_if("suspect_after_ms", g.suspect_after_ms, 2, 600'000);
-    m.uint_if("dead_after_ms", g.dead_after_ms, 3, 3'600'000);
-    m.uint_if("reannounce_interval_ms", g.reannounce_interval_ms, 10, 3'600'000);
-    m.uint_if("sync_timeout_ms", g.sync_timeout_ms, 10, 600'000);
-    if (g.suspect_after_ms <= g.heartbeat_interval_ms)
-        (m.has("suspect_after_ms") ? *m.find("suspect_after_ms") : m.self())
-            .fail_at("gossip.suspect_after_ms",
-                     fmt::format("suspect_after_ms ({}) must exceed heartbeat_interval_ms ({}): "
-                                 "a node is suspect only after missing heartbeats",
-                                 g.suspect_after_ms, g.heartbeat_interval_ms));
-    if (g.dead_after_ms <= g.suspect_after_ms)
-        (m.has("dead_after_ms") ? *m.find("dead_after_ms") : m.self())
-            .fail_at("gossip.dead_after_ms",
-                     fmt::format("dead_after_ms ({}) must exceed suspect_after_ms ({})",
-                                 g.dead_after_ms, g.suspect_after_ms));
-    // Remote records live only as long as their owner re-announces them: an
-    // idle timeout shorter than a few re-announce periods would age out
-    // connections whose re-announcement was merely late or lost.
-    const uint64_t shortest_ms =
-        uint64_t{std::min(cfg.table.tcp_idle_timeout_s, cfg.table.udp_idle_timeout_s)} * 1000;
-    if (shortest_ms < uint64_t{g.reannounce_interval_ms} * 3)
-        (m.has("reannounce_interval_ms") ? *m.find("reannounce_interval_ms") : m.self())
-            .fail_at("gossip.reannounce_interval_ms",
-                     fmt::format("reannounce_interval_ms ({}) must be at most a third of the "
-                                 "shortest table idle timeout ({} ms)",
-                                 g.reannounce_interval_ms, shortest_ms));
-    if (g.unicast && cfg.peers.empty())
-        m.find("unicast")->fail("unicast gossip needs peers to send to");
-}
-
-void read_console(const MapReader &root, ConsoleConfig &con)
-{
-    const auto c = root.find("console");
-    if (!c)
-        return;
-    const MapReader m = c->as_map({"socket", "metrics_listen"});
-    if (const auto s = m.find("socket")) {
-        con.socket = s->as_string();
-        if (con.socket.empty() || (con.socket != "off" && con.socket.front() != '/'))
-            s->fail(fmt::format("expected an absolute path or \"off\", got {}", s->describe()));
-        if (con.socket.size() >= 108) /* sizeof(sockaddr_un::sun_path) */
-            s->fail("the socket path is longer than 107 bytes");
-    }
-    if (const auto l = m.find("metrics_listen")) {
-        const std::string v = l->as_string();
-        const auto colon = v.rfind(':');
-        const auto addr =
-            colon == std::string::npos ? std::nullopt : IpAddr::parse(v.substr(0, colon));
-        unsigned long port = 0;
-        if (colon != std::string::npos && colon + 1 < v.size() && v.size() - colon <= 6 &&
-            v.find_first_not_of("0123456789", colon + 1) == std::string::npos)
-            port = std::stoul(v.substr(colon + 1));
-        if (!addr || addr->family != Family::ipv4 || port == 0 || port > 65535)
-            l->fail(fmt::format("expected IPV4:PORT (e.g. 127.0.0.1:9465), got {}", l->describe()));
-        con.metrics_address = *addr;
-        con.metrics_port = static_cast<uint16_t>(port);
     }
 }
 

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* lcores.cpus, gossip and console: the sections about how a node runs. */
+#include "config_test_util.hpp"
+
+TEST_CASE("lcores.cpus maps every lcore to a CPU", "[config]")
+{
+    const std::string head = kMinimal.substr(0, kMinimal.find("lcores:"));
+    const std::string vips = "vips:\n  - address: 198.51.100.10\n";
+    const NodeConfig c = load_config_text(
+        head + "lcores:\n  workers: [2]\n  cpus: {0: 0, 1: 0, 2: 1}\n" + vips, "t.yaml");
+    REQUIRE(c.lcores.cpus.size() == 3);
+    CHECK(c.lcores.cpus.at(0) == 0);
+    CHECK(c.lcores.cpus.at(1) == 0);
+    CHECK(c.lcores.cpus.at(2) == 1);
+    CHECK(load_config_text(kMinimal, "t.yaml").lcores.cpus.empty());
+
+    // head is six lines: lcores start on line 7, cpus on line 9.
+    check_error(head + "lcores:\n  workers: [2]\n  cpus: {0: 0, 2: 1}\n" + vips, 9, 9,
+                "lcores.cpus", "lcore 1 has no CPU; map every lcore or none");
+    check_error(head + "lcores:\n  workers: [2]\n  cpus: {0: 0, 1: 0, 2: 1, 7: 1}\n" + vips, 9, 0,
+                "lcores.cpus", "lcore 7 is not lcores.main, lcores.control or a worker");
+    check_error(head + "lcores:\n  workers: [2]\n  cpus: [0, 1]\n" + vips, 9, 9, "lcores.cpus",
+                "expected a mapping of lcore to CPU, e.g. {0: 0, 1: 0, 2: 1}, got a sequence");
+}
+
+TEST_CASE("the gossip section", "[config]")
+{
+    // kMinimal is ten lines: the gossip section starts on line 11.
+    const NodeConfig c = load_config_text(kMinimal + R"(gossip:
+  cluster_id: 7
+  group: 239.1.2.3
+  port: 7000
+  key_file: keys/gossip.keys
+  heartbeat_interval_ms: 50
+  suspect_after_ms: 200
+  dead_after_ms: 600
+drain: true
+)",
+                                          "/etc/flowhome/node.yaml");
+    CHECK(c.gossip.enabled);
+    CHECK(c.gossip.cluster_id == 7);
+    CHECK(c.gossip.group == ip("239.1.2.3"));
+    CHECK(c.gossip.port == 7000);
+    CHECK(c.gossip.key_file == "/etc/flowhome/keys/gossip.keys");
+    CHECK(c.gossip.dead_after_ms == 600);
+    CHECK(c.drain);
+    CHECK_FALSE(load_config_text(kMinimal, "t.yaml").gossip.enabled);
+
+    // Unicast gossip needs no group: it speaks the peers' family.
+    const NodeConfig u = load_config_text(kMinimal + R"(domains:
+  - {name: d, encap: geneve, next_hop_mac: "02:00:00:00:00:fe"}
+peers:
+  - {id: 2, address: 192.0.2.2, domain: d}
+gossip:
+  key_file: k
+  unicast: true
+)",
+                                          "t.yaml");
+    CHECK(u.gossip.unicast);
+    CHECK(u.gossip.group.family == Family::ipv4);
+    check_error(kMinimal + "gossip:\n  key_file: k\n", 12, 3, "gossip.group",
+                "missing required key \"group\"");
+
+    check_error(kMinimal + "gossip:\n  group: 192.0.2.9\n  key_file: k\n", 12, 10, "gossip.group",
+                "expected an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast group, got "
+                "\"192.0.2.9\"");
+    check_error(kMinimal + "gossip:\n  group: ff05::1\n  key_file: k\n", 12, 10, "gossip.group",
+                "the wire port has no ipv6 address to send gossip from");
+    check_error(kMinimal + "gossip:\n  group: 239.1.2.3\n", 12, 3, "gossip.key_file",
+                "missing required key \"key_file\"");
+    check_error(kMinimal + "gossip:\n  group: 239.1.2.3\n  key_file: k\n  suspect_after_ms: 900\n"
+                           "  dead_after_ms: 800\n",
+                15, 18, "gossip.dead_after_ms",
+                "dead_after_ms (800) must exceed suspect_after_ms (900)");
+}
+
+TEST_CASE("the console section", "[config]")
+{
+    const NodeConfig d = load_config_text(kMinimal, "t.yaml");
+    CHECK(d.console.socket.empty());
+    CHECK_FALSE(d.console.metrics_address);
+
+    const NodeConfig c = load_config_text(
+        kMinimal + "console:\n  socket: /run/fh/n1.sock\n  metrics_listen: 127.0.0.1:9465\n",
+        "t.yaml");
+    CHECK(c.console.socket == "/run/fh/n1.sock");
+    CHECK(c.console.metrics_address == ip("127.0.0.1"));
+    CHECK(c.console.metrics_port == 9465);
+    CHECK(load_config_text(kMinimal + "console: {socket: \"off\"}\n", "t.yaml").console.socket ==
+          "off");
+
+    check_error(kMinimal + "console:\n  socket: run/fh.sock\n", 12, 11, "console.socket",
+                "expected an absolute path or \"off\", got \"run/fh.sock\"");
+    check_error(kMinimal + "console:\n  metrics_listen: localhost\n", 12, 19,
+                "console.metrics_listen",
+                "expected IPV4:PORT (e.g. 127.0.0.1:9465), got \"localhost\"");
+    check_error(kMinimal + "console:\n  metrics_listen: 127.0.0.1:70000\n", 12, 19,
+                "console.metrics_listen",
+                "expected IPV4:PORT (e.g. 127.0.0.1:9465), got \"127.0.0.1:70000\"");
+    check_error(kMinimal + "console:\n  port: 1\n", 12, 3, "console.port",
+                "unknown key \"port\"; allowed keys: socket, metrics_listen");
+}
