@@ -89,11 +89,11 @@ void gossip_receive(Family f, unsigned runs, uint64_t claims)
     TableFlowStore store(*t.table);
     MapFlowStore sender_store;
     std::vector<std::vector<uint8_t>> frames;
-    GossipEngine sender(params(kGenevePeer, kSelf), key_ring(), sender_store,
-                        [&](std::span<const uint8_t> fr) { frames.emplace_back(fr.begin(), fr.end()); },
-                        0);
-    GossipEngine receiver(params(kSelf, kGenevePeer), key_ring(), store,
-                          [](std::span<const uint8_t>) {}, 0);
+    GossipEngine sender(
+        params(kGenevePeer, kSelf), key_ring(), sender_store,
+        [&](std::span<const uint8_t> fr) { frames.emplace_back(fr.begin(), fr.end()); }, 0);
+    GossipEngine receiver(
+        params(kSelf, kGenevePeer), key_ring(), store, [](std::span<const uint8_t>) {}, 0);
 
     std::vector<double> rate;
     uint64_t next = 0;
@@ -131,8 +131,8 @@ void gossip_receive(Family f, unsigned runs, uint64_t claims)
 
 void local_claims(Family f, unsigned runs, uint64_t claims, bool with_gossip)
 {
-    const char *name = with_gossip ? (f == Family::ipv4 ? "lg4" : "lg6")
-                                   : (f == Family::ipv4 ? "ll4" : "ll6");
+    const char *name =
+        with_gossip ? (f == Family::ipv4 ? "lg4" : "lg6") : (f == Family::ipv4 ? "ll4" : "ll6");
     Table t(name, static_cast<uint32_t>(claims * (runs + 1)));
     rte_ring *ring = rte_ring_create_elem(fmt::format("{}_r", name).c_str(), sizeof(ControlMsg),
                                           kRingSize, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);

@@ -98,8 +98,8 @@ public:
     {
         tmpl_ = mix.traffic == Traffic::decap
                     ? decap_
-                    : plain_frame(family_, mix.traffic == Traffic::claim ? tcp_flag::syn
-                                                                          : tcp_flag::ack);
+                    : plain_frame(family_,
+                                  mix.traffic == Traffic::claim ? tcp_flag::syn : tcp_flag::ack);
         stream_ = &stream;
         pos_ = 0;
     }
@@ -236,9 +236,8 @@ void bench_table(rte_mempool *pool, Family f, uint64_t nflows, unsigned runs, un
     /* The other family's table (8 entries) is counted too: a few kB. */
     std::printf("\n# IPv%d, %" PRIu64 " flows: table %.1f MB = %.1f B/flow (+%zu bytes while "
                 "filling); filled in %.1f s (%.2f M inserts/s)\n",
-                fam, nflows, double(fx.table_bytes) / 1e6,
-                double(fx.table_bytes) / double(nflows), heap_bytes() - created, fill_s,
-                double(nflows) / fill_s / 1e6);
+                fam, nflows, double(fx.table_bytes) / 1e6, double(fx.table_bytes) / double(nflows),
+                heap_bytes() - created, fill_s, double(nflows) / fill_s / 1e6);
     std::printf("%-6s %-9s %-13s %9s %8s %7s | %9s %9s | %6s\n", "family", "flows", "mix",
                 "cyc/pkt", "ns/pkt", "Mpps", "pass cyc", "look cyc", "ratio");
 

@@ -42,9 +42,9 @@ inline constexpr uint16_t kLocalPort = 1;
 
 /** Which packets a run sends. */
 enum class Traffic : uint8_t {
-    plain,  /**< TCP ACKs of table flows; share of foreign ones by the mix */
-    decap,  /**< GENEVE from the GENEVE peer, inner flow owned by this node */
-    claim,  /**< TCP SYNs of flows not in the table: claimed */
+    plain, /**< TCP ACKs of table flows; share of foreign ones by the mix */
+    decap, /**< GENEVE from the GENEVE peer, inner flow owned by this node */
+    claim, /**< TCP SYNs of flows not in the table: claimed */
 };
 
 inline IpAddr ip(const char *s)
@@ -118,9 +118,9 @@ inline FrameTemplate plain_frame(Family f, uint8_t tcp_flags)
         p[12] = 0x08;
         p[13] = 0x00;
         l3[0] = 0x45;
-        l3[3] = 40;     /* total length */
-        l3[6] = 0x40;   /* DF */
-        l3[8] = 64;     /* TTL */
+        l3[3] = 40;   /* total length */
+        l3[6] = 0x40; /* DF */
+        l3[8] = 64;   /* TTL */
         l3[9] = kProtoTcp;
         const uint32_t vip = ip("203.0.113.10").v4_be();
         std::memcpy(l3 + 16, &vip, 4);
@@ -201,8 +201,8 @@ inline EncapTemplate peer_template(NodeId self, NodeId peer, const char *src, co
 inline FrameTemplate decap_frame(Family f, rte_mempool *pool)
 {
     const FrameTemplate inner = plain_frame(f, tcp_flag::ack);
-    const EncapTemplate t = peer_template(kGenevePeer, kSelf, "192.0.2.2", "192.0.2.1",
-                                          EncapKind::geneve);
+    const EncapTemplate t =
+        peer_template(kGenevePeer, kSelf, "192.0.2.2", "192.0.2.1", EncapKind::geneve);
     rte_mbuf *m = rte_pktmbuf_alloc(pool);
     reset_mbuf(m, inner, 0);
     const EncapMeta meta{.flow_hash = 1,
@@ -257,9 +257,9 @@ struct Fixture {
         table = std::make_unique<OwnershipTable>(OwnershipTable::Params{
             .name = name, .capacity_ipv4 = cap4, .capacity_ipv6 = cap6, .qsbr = qsbr});
         table_bytes = heap_bytes() - before;
-        vips = std::make_unique<VipSet>(std::vector<VipConfig>{
-            VipConfig{ip("203.0.113.10"), VipProtocol::any, {}},
-            VipConfig{ip("2001:db8:100::10"), VipProtocol::any, {}}});
+        vips = std::make_unique<VipSet>(
+            std::vector<VipConfig>{VipConfig{ip("203.0.113.10"), VipProtocol::any, {}},
+                                   VipConfig{ip("2001:db8:100::10"), VipProtocol::any, {}}});
         peers.add(ip("192.0.2.2"), kGenevePeer);
         peers.add(ip("198.51.100.3"), kIpipPeer);
         templates.add(
