@@ -107,6 +107,9 @@ bool same_record(const GossipRecord &a, const GossipRecord &b)
         return a.flow == b.flow;
     case RecordType::digest:
         return a.digest == b.digest;
+    case RecordType::resend_request:
+    case RecordType::resent:
+        return a.resend == b.resend;
     case RecordType::heartbeat:
         return a.heartbeat.node == b.heartbeat.node && a.heartbeat.state == b.heartbeat.state &&
                a.heartbeat.draining == b.heartbeat.draining &&

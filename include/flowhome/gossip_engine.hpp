@@ -25,6 +25,10 @@
  *  - every reannounce_interval_ms the node re-announces, in slices, every
  *    flow it owns (a claim at the same version), so a lost claim heals and
  *    remote records are restamped; digests go out with the same period;
+ *  - a receiver that sees a gap in a peer's frame sequence numbers asks it
+ *    to resend them (retried every heartbeat interval until answered); the
+ *    peer re-sends the claims and releases of those frames from a ring of
+ *    its recently sent frames, so a lost claim heals in milliseconds;
  *  - a node that starts (or restarts with a new incarnation) asks a live
  *    peer for a full sync;
  *  - remote records their owner no longer re-announces expire through the
@@ -130,9 +134,13 @@ struct GossipStats {
     Counter unknown_records;  /**< skipped records of a newer minor version */
     Counter claims_refreshed; /**< a received claim equal to the store's: epoch restamped */
     Counter orphans;          /**< synced records naming this node that it does not hold: skipped */
-    Counter sync_responses_out; /**< sync response frames sent */
-    Counter syncs_completed;    /**< response chains that reached next_cursor 0 */
-    Counter seal_failed;        /**< frames the authenticator could not seal (no send key) */
+    Counter sync_responses_out;  /**< sync response frames sent */
+    Counter syncs_completed;     /**< response chains that reached next_cursor 0 */
+    Counter seal_failed;         /**< frames the authenticator could not seal (no send key) */
+    Counter resend_requests_out; /**< resend requests for a peer's frames we missed */
+    Counter resend_requests_in;  /**< resend requests for our frames */
+    Counter resent_flows;        /**< claims and releases re-sent to answer them */
+    Counter gaps_abandoned;      /**< missed frames given up on (re-announcement heals) */
 };
 
 class GossipEngine {

@@ -35,7 +35,7 @@ namespace flowhome {
 
 inline constexpr uint32_t kGossipMagic = 0x46484753; /* "FHGS" */
 inline constexpr uint8_t kGossipVersionMajor = 1;
-inline constexpr uint8_t kGossipVersionMinor = 0;
+inline constexpr uint8_t kGossipVersionMinor = 1; /* 1.1: resend records */
 
 /** Header size written by this version; receivers accept larger (newer minor). */
 inline constexpr size_t kGossipHeaderLen = 32;
@@ -86,14 +86,18 @@ inline constexpr size_t kMemberViewLen = 8; /* node u16, state u8, flags u8, inc
 inline constexpr size_t kSyncRequestLen = 16; /* target u16, owner u16, id u32, cursor u64 */
 inline constexpr size_t kSyncResponseFixedLen =
     16; /* requester u16, count u16, id u32, cursor u64 */
+/* Resend request and resent (1.1): node u16, rsvd u16, incarnation u32, newest u64, bitmap u64. */
+inline constexpr size_t kResendRecordLen = 24;
 
 enum class RecordType : uint8_t {
-    claim = 1,         /**< the sender owns a flow (new, re-announced or taken over) */
-    release = 2,       /**< the sender no longer owns a flow (connection ended) */
-    digest = 3,        /**< count and XOR digest of the flows an owner holds */
-    heartbeat = 4,     /**< liveness, state and the sender's view of the others */
-    sync_request = 5,  /**< pull a chunk of a peer's table from a cursor */
-    sync_response = 6, /**< a chunk of claims and the cursor of the next chunk */
+    claim = 1,          /**< the sender owns a flow (new, re-announced or taken over) */
+    release = 2,        /**< the sender no longer owns a flow (connection ended) */
+    digest = 3,         /**< count and XOR digest of the flows an owner holds */
+    heartbeat = 4,      /**< liveness, state and the sender's view of the others */
+    sync_request = 5,   /**< pull a chunk of a peer's table from a cursor */
+    sync_response = 6,  /**< a chunk of claims and the cursor of the next chunk */
+    resend_request = 7, /**< (1.1) ask a node to resend the flows of frames we missed */
+    resent = 8,         /**< (1.1) the sender answered for these frames (flows follow) */
 };
 
 /** Membership state; `draining` is a separate flag. Wire values are fixed. */
@@ -238,6 +242,21 @@ struct SyncRequestRecord {
     friend bool operator==(const SyncRequestRecord &, const SyncRequestRecord &) = default;
 };
 
+/**
+ * Resend request (the receiver names the sender's frames it missed) and
+ * resent (the sender's answer: these frames' claims and releases are in
+ * this frame or in the ones that follow it). Bit i of @p missing names
+ * sequence number newest - 1 - i of incarnation @p incarnation.
+ */
+struct ResendRecord {
+    NodeId node = kInvalidNode; /**< request: the node asked; resent: the sender */
+    uint32_t incarnation = 0;
+    uint64_t newest = 0;
+    uint64_t missing = 0;
+
+    friend bool operator==(const ResendRecord &, const ResendRecord &) = default;
+};
+
 struct SyncResponseRecord {
     NodeId requester = kInvalidNode;
     uint16_t entry_count = 0;
@@ -254,6 +273,7 @@ struct GossipRecord {
     HeartbeatRecord heartbeat; /**< heartbeat */
     SyncRequestRecord sync_request;
     SyncResponseRecord sync_response;
+    ResendRecord resend; /**< resend_request, resent */
 };
 
 /* ---- decoding ---- */
@@ -319,6 +339,8 @@ public:
     bool add_digest(const DigestRecord &d) noexcept;
     bool add_heartbeat(const HeartbeatRecord &hb, std::span<const MemberView> views) noexcept;
     bool add_sync_request(const SyncRequestRecord &r) noexcept;
+    /** @p type: RecordType::resend_request or RecordType::resent. */
+    bool add_resend(RecordType type, const ResendRecord &r) noexcept;
 
     /**
      * A sync response is built in three steps: begin (false when not even an

@@ -127,6 +127,10 @@ void gossip_samples(std::vector<MetricSample> &out, Node &node)
         {"unknown_records", &g.unknown_records},
         {"orphans", &g.orphans},
         {"seal_failed", &g.seal_failed},
+        {"resend_requests_out", &g.resend_requests_out},
+        {"resend_requests_in", &g.resend_requests_in},
+        {"resent_flows", &g.resent_flows},
+        {"gaps_abandoned", &g.gaps_abandoned},
     };
     for (const auto &[name, c] : events)
         add(out, "flowhome_gossip_events_total", fmt::format("event=\"{}\"", name), c->get());

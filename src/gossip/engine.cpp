@@ -67,6 +67,12 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
     failing.resize(nodes, 0);
     restart_inc.resize(nodes, 0);
     scratch.reserve(kSliceBudget);
+    windows.resize(nodes);
+    gapped.reserve(nodes);
+    sent_ring.resize(kResendRing);
+    for (SentFrameCopy &f : sent_ring)
+        f.bytes.resize(p.max_frame);
+    resend_scratch.reserve(size_t{64} * (p.max_frame / (kGossipTlvLen + gossip_flow::size_v4) + 1));
     members.set_self_draining(p.draining);
     next_heartbeat_us = now_us; /* announce ourselves at the first tick */
     next_pass_us = now_us + uint64_t{p.reannounce_interval_ms} * 1000;
@@ -213,6 +219,7 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
     stats.bytes_in.add(frame.size());
     if (reader.unknown_records() != 0)
         stats.unknown_records.add(reader.unknown_records());
+    track_sequence(h, now_us);
     /* A restarted sender: its previous incarnation's flows move to their
      * failover owners before this frame's claims (the new life's) apply. */
     if (vr.new_incarnation && restart_inc[h.sender] < h.incarnation) {
@@ -243,6 +250,13 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
         case RecordType::sync_response:
             if (rec.sync_response.requester == p.self)
                 on_sync_response(rec.sync_response, now_us);
+            break;
+        case RecordType::resend_request:
+            if (rec.resend.node == p.self)
+                on_resend_request(rec.resend, now_us);
+            break;
+        case RecordType::resent:
+            on_resent(rec.resend);
             break;
         }
     }

@@ -9,6 +9,8 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
+#include <utility>
 #include <vector>
 
 #include "flowhome/gossip_engine.hpp"
@@ -27,6 +29,39 @@ inline constexpr uint32_t kSyncAnswerBudget = 8192;
 /* Consecutive mismatched digests of one owner before we ask it for a sync:
  * one mismatch is usually a frame still in flight or reordered. */
 inline constexpr uint8_t kDigestMismatchStreak = 2;
+
+/* Frames of our own whose claims and releases we can resend (a power of 2). */
+inline constexpr size_t kResendRing = 256;
+/* A gap is asked for with our first heartbeat at least this long after it
+ * was seen (a frame merely reordered arrives meanwhile), then with every
+ * heartbeat while it stays open. */
+inline constexpr uint64_t kResendDelayUs = 2000;
+/* Requests for one gap before it is left to re-announcement. */
+inline constexpr uint8_t kResendAttempts = 10;
+/* Resend records (requests, and answers for frames without flows) ride on
+ * the heartbeat frame; at most this many per heartbeat. */
+inline constexpr size_t kResendPerHeartbeat = 16;
+/* A gap this many frames old is asked for at once, not at the heartbeat. */
+inline constexpr int kResendUrgentBit = 32;
+
+/** What a receiver knows of one sender's frame sequence (one incarnation). */
+struct SeqWindow {
+    uint32_t incarnation = 0;
+    uint64_t newest = 0;  /* highest sequence seen */
+    uint64_t missing = 0; /* bit i: newest - 1 - i not seen */
+    uint64_t due_us = 0;  /* next resend request; 0: none scheduled */
+    uint8_t attempts = 0;
+    bool listed = false; /* in Impl::gapped */
+};
+
+/** One of our sent frames, kept to answer resend requests. */
+struct SentFrameCopy {
+    uint64_t sequence = 0;
+    uint32_t incarnation = 0;
+    uint64_t resent_us = 0;
+    size_t len = 0; /* 0: no claim or release in it */
+    std::vector<uint8_t> bytes;
+};
 
 /** One pull of a peer's table (start-up full sync, or a digest repair). */
 struct SyncSession {
@@ -103,6 +138,16 @@ struct GossipEngine::Impl {
     void on_sync_response(const SyncResponseRecord &r, uint64_t now_us) noexcept;
     void refute(uint32_t seen_incarnation, uint64_t now_us) noexcept;
 
+    /* ---- engine_repair.cpp: gap detection and resend ---- */
+    void track_sequence(const FrameHeader &h, uint64_t now_us) noexcept;
+    void on_resend_request(const ResendRecord &r, uint64_t now_us) noexcept;
+    void on_resent(const ResendRecord &r) noexcept;
+    void remember_frame(std::span<const uint8_t> frame) noexcept;
+    void repair_tick(uint64_t now_us) noexcept;
+    void note_request(SeqWindow &w, uint64_t now_us) noexcept;
+    size_t repair_records(uint64_t now_us) const noexcept;
+    void add_repair_records(uint64_t now_us, size_t max) noexcept;
+
     GossipParams p;
     FlowStore &store;
     SendFn send;
@@ -155,6 +200,18 @@ struct GossipEngine::Impl {
 
     /* Scratch for slices: filled by FlowStore::scan, applied afterwards. */
     std::vector<std::pair<FlowKey, OwnerRecord>> scratch;
+
+    /* Loss repair: per sender id, and the senders with open gaps. */
+    std::vector<SeqWindow> windows;
+    std::vector<NodeId> gapped;
+    std::vector<SentFrameCopy> sent_ring;
+    bool frame_has_flows = false; /* the open frame holds a claim or release */
+    uint64_t cover_newest = 0;    /* our frames answered for at the next heartbeat */
+    uint64_t cover_bits = 0;
+    uint32_t cover_incarnation = 0;
+    std::vector<std::pair<RecordType, FlowEntry>> resend_scratch;
+    FrameReader resend_reader;
+    GossipRecord resend_rec;
 
     /* Sync. */
     SyncSession full;

@@ -21,6 +21,7 @@ void GossipEngine::Impl::begin_frame() noexcept
     h.sequence = ++sequence;
     writer.begin(h);
     frame_open = true;
+    frame_has_flows = false;
 }
 
 void GossipEngine::Impl::send_frame() noexcept
@@ -39,6 +40,7 @@ void GossipEngine::Impl::send_frame() noexcept
     stats.frames_out.add();
     stats.records_out.add(records);
     stats.bytes_out.add(len);
+    remember_frame(std::span<const uint8_t>(tx_buf.data(), len));
     send(std::span<const uint8_t>(tx_buf.data(), len));
 }
 
@@ -48,6 +50,7 @@ void GossipEngine::Impl::queue_flow(RecordType type, const FlowEntry &entry,
     append(now_us, [&](FrameWriter &w) {
         return type == RecordType::claim ? w.add_claim(entry) : w.add_release(entry);
     });
+    frame_has_flows = true; /* the open frame now holds it */
 }
 
 void GossipEngine::Impl::flush(uint64_t) noexcept
@@ -59,10 +62,15 @@ void GossipEngine::Impl::send_heartbeat(uint64_t now_us) noexcept
 {
     const HeartbeatRecord hb = members.next_self_heartbeat();
     const size_t n = members.view(views);
+    /* Resend requests and answers ride along (room kept for them). */
+    repair_tick(now_us);
+    const size_t repairs = repair_records(now_us);
+    const size_t reserved = repairs * (kGossipTlvLen + kResendRecordLen);
     auto fits = [&](size_t room) {
-        return room < kGossipTlvLen + kHeartbeatFixedLen
+        return room < reserved + kGossipTlvLen + kHeartbeatFixedLen
                    ? size_t{0}
-                   : std::min(n, (room - kGossipTlvLen - kHeartbeatFixedLen) / kMemberViewLen);
+                   : std::min(n, (room - reserved - kGossipTlvLen - kHeartbeatFixedLen) /
+                                     kMemberViewLen);
     };
     /* The heartbeat rides on the batch when the whole view fits; otherwise it
      * goes in a frame of its own, and a view too large for one frame is sent
@@ -78,6 +86,7 @@ void GossipEngine::Impl::send_heartbeat(uint64_t now_us) noexcept
         view_offset = (view_offset + count) % n;
     }
     writer.add_heartbeat(hb, std::span<const MemberView>(views.data(), count));
+    add_repair_records(now_us, repairs);
     send_frame();
     next_heartbeat_us = now_us + uint64_t{p.heartbeat_interval_ms} * 1000;
 }
@@ -165,6 +174,8 @@ void GossipEngine::Impl::tick(uint64_t now_us) noexcept
         reannounce_slice(now_us);
         next_slice_us = now_us + kSlicePeriodUs;
     }
+
+    repair_tick(now_us);
 
     if (frame_open && !writer.empty() && now_us >= batch_deadline_us)
         send_frame();

@@ -146,6 +146,25 @@ GossipStatus check_sync_response(const uint8_t *v, size_t len) noexcept
     return found == count ? GossipStatus::ok : GossipStatus::bad_entry_count;
 }
 
+/* Resend request / resent: fixed fields, longer accepted (a newer minor
+ * may append). A resent record speaks for the sender's own frames. */
+GossipStatus check_resend(RecordType type, const uint8_t *v, size_t len,
+                          const FrameHeader &hdr) noexcept
+{
+    if (len < kResendRecordLen)
+        return GossipStatus::bad_record_length;
+    const NodeId node = wire::load16(v);
+    if (!valid_node(node))
+        return GossipStatus::bad_node;
+    if (type == RecordType::resent) {
+        if (node != hdr.sender)
+            return GossipStatus::foreign_owner;
+        if (wire::load32(v + 4) != hdr.incarnation)
+            return GossipStatus::incarnation_mismatch;
+    }
+    return GossipStatus::ok;
+}
+
 /* Validates one record; *known is false for a type this version skips. */
 GossipStatus check_record(uint8_t type, const uint8_t *v, size_t len, const FrameHeader &hdr,
                           bool *known) noexcept
@@ -165,6 +184,9 @@ GossipStatus check_record(uint8_t type, const uint8_t *v, size_t len, const Fram
         return check_sync_request(v, len);
     case RecordType::sync_response:
         return check_sync_response(v, len);
+    case RecordType::resend_request:
+    case RecordType::resent:
+        return check_resend(static_cast<RecordType>(type), v, len, hdr);
     }
     *known = false;
     return GossipStatus::ok;
@@ -361,6 +383,13 @@ bool FrameReader::next(GossipRecord &out) noexcept
             out.sync_response.request_id = wire::load32(v + 4);
             out.sync_response.next_cursor = wire::load64(v + 8);
             out.sync_response.entries = FlowEntryCursor(v + kSyncResponseFixedLen, v + len);
+            return true;
+        case RecordType::resend_request:
+        case RecordType::resent:
+            out.resend.node = wire::load16(v);
+            out.resend.incarnation = wire::load32(v + 4);
+            out.resend.newest = wire::load64(v + 8);
+            out.resend.missing = wire::load64(v + 16);
             return true;
         }
         /* unknown type: skipped (counted by open()) */

@@ -151,6 +151,21 @@ bool FrameWriter::add_sync_request(const SyncRequestRecord &r) noexcept
     return true;
 }
 
+bool FrameWriter::add_resend(RecordType type, const ResendRecord &r) noexcept
+{
+    if (type != RecordType::resend_request && type != RecordType::resent)
+        return false;
+    uint8_t *v = reserve(type, kResendRecordLen);
+    if (v == nullptr)
+        return false;
+    wire::store16(v, r.node);
+    wire::store16(v + 2, 0);
+    wire::store32(v + 4, r.incarnation);
+    wire::store64(v + 8, r.newest);
+    wire::store64(v + 16, r.missing);
+    return true;
+}
+
 bool FrameWriter::begin_sync_response(NodeId requester, uint32_t request_id) noexcept
 {
     uint8_t *v = reserve(RecordType::sync_response, kSyncResponseFixedLen);
@@ -243,6 +258,9 @@ bool FrameWriter::add(const GossipRecord &r) noexcept
         end_sync_response(s.next_cursor);
         return true;
     }
+    case RecordType::resend_request:
+    case RecordType::resent:
+        return add_resend(r.type, r.resend);
     }
     return false;
 }

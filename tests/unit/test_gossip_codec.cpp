@@ -130,8 +130,9 @@ TEST_CASE("every record type round-trips, both families", "[gossip][codec]")
 TEST_CASE("the header is big endian at the documented offsets", "[gossip][codec]")
 {
     const std::vector<uint8_t> b = every_record_body(0x0102030405060708ull);
-    const std::vector<uint8_t> expect{'F',  'H', 'G', 'S', 1, 0, 32, 0, 0x0F, 0x1E, 0x2D,
-                                      0x3C, 0,   3,   0,   1, 0, 0,  0, 7,    0,    8};
+    const std::vector<uint8_t> expect{
+        'F', 'H', 'G', 'S', 1, kGossipVersionMinor, 32, 0, 0x0F, 0x1E, 0x2D, 0x3C, 0, 3, 0, 1, 0,
+        0,   0,   7,   0,   8};
     REQUIRE(std::vector<uint8_t>(b.begin(), b.begin() + 22) == expect);
     CHECK(size_t{b[gossip_hdr::payload_length]} * 256 + b[gossip_hdr::payload_length + 1] ==
           b.size() - kGossipHeaderLen);

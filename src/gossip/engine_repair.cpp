@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * GossipEngine loss repair (protocol 1.1). Every frame carries its sender's
+ * sequence number (+1 per frame within an incarnation), so a receiver sees
+ * which of a sender's frames it missed as soon as a later one arrives (a
+ * heartbeat at the latest). It asks the sender, with a resend request, for
+ * the missed sequence numbers (a 64-bit bitmap below the newest it saw),
+ * shortly after seeing the gap and again every heartbeat interval while the
+ * gap stays open. The sender keeps copies of its last kResendRing frames
+ * that held claims or releases and answers with a resent record naming the
+ * frames it answers for, followed by their claims and releases (the same
+ * statements, so idempotent under the conflict rule). Frames it no longer
+ * holds, or that held no claim, are answered for with nothing more: the
+ * re-announcement covers what fell out of the ring. An answer that is lost
+ * is itself a gap, and asked for the same way. Only verified frames move
+ * the windows; the claims resent are applied like any received claim.
+ * Control lcore only.
+ */
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+#include "engine_impl.hpp"
+
+namespace flowhome {
+
+namespace {
+
+/* Re-expresses a bitmap relative to newest sequence @p from (bit i: from -
+ * 1 - i) relative to @p to; sequences outside the 64 below @p to drop. */
+uint64_t rebase(uint64_t bits, uint64_t from, uint64_t to) noexcept
+{
+    if (to >= from) {
+        const uint64_t d = to - from;
+        return d >= 64 ? 0 : bits << d;
+    }
+    const uint64_t d = from - to;
+    return d >= 64 ? 0 : bits >> d;
+}
+
+} // namespace
+
+void GossipEngine::Impl::track_sequence(const FrameHeader &h, uint64_t now_us) noexcept
+{
+    /* A 1.0 sender would skip our requests: its losses wait for
+     * re-announcement, as before. */
+    if (h.version_minor < 1)
+        return;
+    SeqWindow &w = windows[h.sender];
+    if (h.incarnation != w.incarnation || w.newest == 0) {
+        /* First frame of this life (the verifier refused older lives). */
+        w.incarnation = h.incarnation;
+        w.newest = h.sequence;
+        w.missing = 0;
+        w.attempts = 0;
+        return;
+    }
+    if (h.sequence <= w.newest) {
+        /* Reordered, or a gap filling in. */
+        const uint64_t back = w.newest - h.sequence;
+        if (back >= 1 && back <= 64)
+            w.missing &= ~(uint64_t{1} << (back - 1));
+        return;
+    }
+    const uint64_t d = h.sequence - w.newest;
+    const uint64_t skipped = d - 1 >= 64 ? ~uint64_t{0} : (uint64_t{1} << (d - 1)) - 1;
+    const uint64_t kept = rebase(w.missing, w.newest, h.sequence);
+    stats.gaps_abandoned.add(static_cast<uint64_t>(std::popcount(w.missing) - std::popcount(kept)));
+    w.missing = kept | skipped;
+    w.newest = h.sequence;
+    if (skipped == 0)
+        return;
+    w.attempts = 0;
+    const uint64_t due = now_us + kResendDelayUs;
+    if (w.due_us == 0 || due < w.due_us)
+        w.due_us = due;
+    if (!w.listed) {
+        w.listed = true;
+        gapped.push_back(h.sender);
+    }
+}
+
+void GossipEngine::Impl::repair_tick(uint64_t now_us) noexcept
+{
+    for (size_t i = 0; i < gapped.size();) {
+        const NodeId node = gapped[i];
+        SeqWindow &w = windows[node];
+        const Member *m = members.find(node);
+        if (w.missing != 0 &&
+            (m == nullptr || m->state == NodeState::dead || w.attempts >= kResendAttempts)) {
+            /* Nobody left to ask, or no answer came: re-announcement heals. */
+            stats.gaps_abandoned.add(static_cast<uint64_t>(std::popcount(w.missing)));
+            w.missing = 0;
+        }
+        if (w.missing == 0) {
+            w.listed = false;
+            w.due_us = 0;
+            w.attempts = 0;
+            gapped[i] = gapped.back();
+            gapped.pop_back();
+            continue;
+        }
+        /* Between heartbeats, a request rides on a batch that is going out
+         * anyway, or goes at once when the gap would otherwise slide out of
+         * the 64-frame window before the next heartbeat. */
+        const bool riding = frame_open && !writer.empty();
+        const bool urgent = 63 - std::countl_zero(w.missing) >= kResendUrgentBit;
+        if (now_us >= w.due_us && (riding || urgent)) {
+            const ResendRecord r{node, w.incarnation, w.newest, w.missing};
+            append(now_us,
+                   [&](FrameWriter &fw) { return fw.add_resend(RecordType::resend_request, r); });
+            note_request(w, now_us);
+        }
+        ++i;
+    }
+}
+
+void GossipEngine::Impl::note_request(SeqWindow &w, uint64_t now_us) noexcept
+{
+    ++w.attempts;
+    w.due_us = now_us + uint64_t{p.heartbeat_interval_ms} * 1000 / 2;
+    stats.resend_requests_out.add();
+}
+
+size_t GossipEngine::Impl::repair_records(uint64_t now_us) const noexcept
+{
+    size_t n = cover_bits != 0 ? 1 : 0;
+    for (const NodeId node : gapped)
+        if (windows[node].missing != 0 && now_us >= windows[node].due_us)
+            ++n;
+    return std::min(n, kResendPerHeartbeat);
+}
+
+void GossipEngine::Impl::add_repair_records(uint64_t now_us, size_t max) noexcept
+{
+    size_t added = 0;
+    if (cover_bits != 0 && cover_incarnation != members.self_incarnation())
+        cover_bits = 0; /* answers for a previous life: moot */
+    if (cover_bits != 0 && added < max &&
+        writer.add_resend(RecordType::resent,
+                          ResendRecord{p.self, cover_incarnation, cover_newest, cover_bits})) {
+        cover_bits = 0;
+        ++added;
+    }
+    for (const NodeId node : gapped) {
+        SeqWindow &w = windows[node];
+        if (added >= max || w.missing == 0 || now_us < w.due_us)
+            continue;
+        if (!writer.add_resend(RecordType::resend_request,
+                               ResendRecord{node, w.incarnation, w.newest, w.missing}))
+            break;
+        ++added;
+        note_request(w, now_us); /* again at the next heartbeat while open */
+    }
+}
+
+void GossipEngine::Impl::on_resend_request(const ResendRecord &r, uint64_t now_us) noexcept
+{
+    const uint32_t inc = members.self_incarnation();
+    if (r.incarnation != inc)
+        return; /* about a previous life: nothing of it is ours any more */
+    stats.resend_requests_in.add();
+    const uint64_t quiet_us = uint64_t{p.heartbeat_interval_ms} * 1000 / 2;
+    uint64_t covered = 0;
+    uint64_t with_flows = 0;
+    resend_scratch.clear();
+    for (uint64_t bits = r.missing; bits != 0; bits &= bits - 1) {
+        const auto i = static_cast<uint64_t>(std::countr_zero(bits));
+        if (r.newest < i + 2 || r.newest - 1 - i > sequence)
+            continue; /* no such frame was sent */
+        const uint64_t seq = r.newest - 1 - i;
+        SentFrameCopy &f = sent_ring[seq % kResendRing];
+        const bool kept = f.sequence == seq && f.incarnation == inc;
+        /* Resent moments ago for another receiver: that answer is on its way
+         * to this one too (and if lost, is a gap of its own). */
+        if (kept && f.resent_us != 0 && now_us - f.resent_us < quiet_us)
+            continue;
+        covered |= uint64_t{1} << i;
+        if (!kept || f.len == 0)
+            continue;
+        f.resent_us = now_us;
+        with_flows |= uint64_t{1} << i;
+        /* Copied out first: the frames the answer fills overwrite the ring. */
+        if (resend_reader.open(std::span<const uint8_t>(f.bytes.data(), f.len)) != GossipStatus::ok)
+            continue;
+        while (resend_reader.next(resend_rec))
+            if (resend_rec.type == RecordType::claim || resend_rec.type == RecordType::release)
+                resend_scratch.emplace_back(resend_rec.type, resend_rec.flow);
+    }
+    if (with_flows != 0) {
+        /* The resent record goes first: the flows are in its frame or the
+         * ones after it, whose loss the receivers see as new gaps. */
+        const ResendRecord answer{p.self, inc, r.newest, with_flows};
+        append(now_us, [&](FrameWriter &w) { return w.add_resend(RecordType::resent, answer); });
+        for (const auto &[type, e] : resend_scratch)
+            queue_flow(type, e, now_us);
+        stats.resent_flows.add(resend_scratch.size());
+    }
+    covered &= ~with_flows;
+    if (covered == 0)
+        return;
+    /* Frames without flows (or out of the ring) are answered for with the
+     * next heartbeat: an answer of its own would be one more frame whose
+     * loss makes one more gap. */
+    if (cover_incarnation != inc)
+        cover_bits = 0;
+    cover_incarnation = inc;
+    if (cover_bits == 0 || r.newest >= cover_newest) {
+        cover_bits = rebase(cover_bits, cover_newest, r.newest) | covered;
+        cover_newest = r.newest;
+    } else {
+        cover_bits |= rebase(covered, r.newest, cover_newest);
+    }
+}
+
+void GossipEngine::Impl::on_resent(const ResendRecord &r) noexcept
+{
+    /* The reader checked r.node is the sender and r.incarnation its life. */
+    SeqWindow &w = windows[r.node];
+    if (w.incarnation == r.incarnation)
+        w.missing &= ~rebase(r.missing, r.newest, w.newest);
+}
+
+void GossipEngine::Impl::remember_frame(std::span<const uint8_t> frame) noexcept
+{
+    FrameHeader h;
+    if (decode_gossip_header(frame, h) != GossipStatus::ok)
+        return;
+    SentFrameCopy &f = sent_ring[h.sequence % kResendRing];
+    f.sequence = h.sequence;
+    f.incarnation = h.incarnation;
+    f.resent_us = 0;
+    f.len = 0;
+    if (frame_has_flows && frame.size() <= f.bytes.size()) {
+        std::memcpy(f.bytes.data(), frame.data(), frame.size());
+        f.len = frame.size();
+    }
+}
+
+} // namespace flowhome
