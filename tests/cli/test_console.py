@@ -291,6 +291,11 @@ def main():
                    f"'http://127.0.0.1:{METRICS_PORT}/metrics', timeout=5).read().decode())"]).stdout
         tel_stats = telemetry("/flowhome/stats")
         tel_ports = telemetry("/flowhome/ports")
+        # ... and through DPDK's own client, as an operator would read it.
+        script = subprocess.run(["/usr/bin/python3", "/usr/bin/dpdk-telemetry.py", "-f", TAG],
+                                input="/flowhome/stats\n", capture_output=True, text=True,
+                                timeout=20)
+        script_stats = json.loads(script.stdout[script.stdout.index("{"):])["/flowhome/stats"]
         con.run("clear stats")  # the console's view restarts; compare absolute values
         rx = prom_value(metrics, 'flowhome_port_rx_packets_total{port="uplink"}')
         claimed = prom_value(metrics, claims)
@@ -298,6 +303,8 @@ def main():
         assert prom_value(http, claims) == claimed == 12
         assert tel_ports["port_rx_packets_total/uplink"] == rx
         assert tel_stats["claims"] == claimed
+        assert script_stats["claims"] == claimed, f"dpdk-telemetry.py: {script.stdout}"
+        assert script_stats["rx_wire"] == tel_stats["rx_wire"]
         assert tel_stats["rx_wire"] == prom_value(
             metrics, 'flowhome_worker_packets_total{worker="0",counter="rx_wire"}')
         sock_out = attach(sock, "show", "stats", "worker").stdout  # the socket never cleared
