@@ -27,11 +27,13 @@ Usage: test_console_gossip.py FLOWHOME
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from gossip_fleet import FleetNode, bridge_topology, node_yaml  # noqa: E402
 
 TAG = f"fhcg{os.getpid() % 100000}"
 NS = TAG
@@ -43,34 +45,6 @@ KEY1 = "5a" * 32
 KEY2 = "a5" * 32
 
 
-def ns(cmd, check=True):
-    r = subprocess.run(["ip", "netns", "exec", NS] + cmd, capture_output=True, text=True)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
-    return r
-
-
-def mac(i):
-    return f"02:00:00:00:00:0{i}"
-
-
-def topology():
-    subprocess.run(["ip", "netns", "add", NS], check=True)
-    ns(["ip", "link", "set", "lo", "up"])
-    ns(["ip", "link", "add", "br0", "type", "bridge"])
-    ns(["ip", "link", "set", "br0", "up"])
-    for i in NODES:
-        name = f"n{i}"
-        ns(["ip", "link", "add", f"{name}a", "type", "veth", "peer", "name", f"{name}b"])
-        ns(["ip", "link", "set", f"{name}b", "master", "br0"])
-        for end in "ab":
-            ns(["sysctl", "-qw", f"net.ipv6.conf.{name}{end}.disable_ipv6=1"])
-            ns(["ethtool", "-K", f"{name}{end}", "tx", "off", "rx", "off", "tso", "off", "gso",
-                "off", "gro", "off"], check=False)
-            ns(["ip", "link", "set", f"{name}{end}", "up"])
-        ns(["ip", "link", "set", f"n{i}a", "address", mac(i)])
-
-
 def write_keys(tmp, text):
     path = os.path.join(tmp, "gossip.keys")
     with open(path + ".new", "w") as f:
@@ -79,89 +53,12 @@ def write_keys(tmp, text):
     os.replace(path + ".new", path)
 
 
-def write_config(tmp, i):
-    peers = "\n".join(
-        f"  - {{id: {j}, address: 192.0.2.{j}, domain: dc, mac: \"{mac(j)}\"}}"
-        for j in NODES if j != i)
-    path = os.path.join(tmp, f"node{i}.yaml")
-    with open(path, "w") as f:
-        f.write(f"""node: {{id: {i}, name: n{i}}}
-eal:
-  huge_pages: false
-  memory_mb: 192
-  extra: ["--log-level=lib.eal:warning", "--no-telemetry"]
-ports:
-  - name: wire
-    device: net_af_packet{i},iface=n{i}a,qpairs=1
-    role: wire
-    ipv4: 192.0.2.{i}
-  - name: host
-    device: net_tap{i},iface=fhl{i},mac=fixed
-    role: local
-lcores: {{main: 0, control: 1, workers: [2], cpus: {{0: 0, 1: {i % 2}, 2: {(i + 1) % 2}}}}}
-vips:
-  - {{address: {VIP}, protocol: tcp, ports: [80]}}
-domains:
-  - {{name: dc, encap: geneve}}
-peers:
-{peers}
-miss_policy: drop
-gossip:
-  cluster_id: 42
-  group: 239.1.1.1
-  key_file: {tmp}/gossip.keys
-  heartbeat_interval_ms: 100
-  suspect_after_ms: 600
-  dead_after_ms: 1500
-  reannounce_interval_ms: 1000
-table: {{capacity_ipv4: 4096, capacity_ipv6: 1024}}
-console:
-  socket: {tmp}/node{i}.sock
-""")
-    return path
-
-
-class Node:
+class Node(FleetNode):
     def __init__(self, tmp, i):
-        self.i = i
-        self.cfg = write_config(tmp, i)
-        self.log = os.path.join(tmp, f"node{i}.log")
-        self.sock = os.path.join(tmp, f"node{i}.sock")
-        self.prefix = f"{TAG}n{i}"
-        self.proc = None
-
-    def start(self):
-        out = open(self.log, "w")
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", NS, FLOWHOME, "-c", self.cfg, "--",
-             f"--file-prefix={self.prefix}"], stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            if "running with" in open(self.log).read() and os.path.exists(self.sock):
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"node {self.i} exited:\n{open(self.log).read()}")
-            time.sleep(0.1)
-        raise RuntimeError(f"node {self.i} did not start:\n{open(self.log).read()}")
-
-    def run(self, *command):
-        """Runs one command through the control socket: (exit status, stdout, stderr)."""
-        try:
-            r = subprocess.run([FLOWHOME, "--attach", self.sock] + list(command),
-                               capture_output=True, text=True, timeout=10)
-        except subprocess.TimeoutExpired:
-            return (-1, "", "flowhome --attach timed out")
-        return (r.returncode, r.stdout, r.stderr)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
+        sock = os.path.join(tmp, f"node{i}.sock")
+        super().__init__(FLOWHOME, NS, tmp, i, f"{TAG}n{i}",
+                         node_yaml(i, NODES, VIP, f"{tmp}/gossip.keys", console_socket=sock),
+                         sock=sock)
 
 
 def peer_row(text, node):
@@ -207,7 +104,7 @@ def main():
     flow = ["tcp", f"{CLIENT}:40000", f"{VIP}:80"]
     flow_text = f"tcp {CLIENT}:40000 -> {VIP}:80"
     try:
-        topology()
+        bridge_topology(NS, NODES)
         for n in nodes.values():
             n.start()
 

@@ -34,6 +34,9 @@ import time
 
 from scapy.all import IP, TCP, Ether, Raw
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from gossip_fleet import FleetNode, bridge_topology, mac, node_yaml, ns_run  # noqa: E402
+
 TAG = f"fhg{os.getpid() % 100000}"
 NS = TAG
 VIP = "203.0.113.10"
@@ -42,132 +45,25 @@ DEAD_AFTER_MS = 1500
 HEARTBEAT_MS = 100
 
 
-def sh(cmd, check=True):
-    r = subprocess.run(["ip", "netns", "exec", NS] + cmd, capture_output=True, text=True)
-    if check and r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
-    return r.stdout
-
-
-def mac(i):
-    return f"02:00:00:00:00:0{i}"
-
-
-def topology():
-    subprocess.run(["ip", "netns", "add", NS], check=True)
-    sh(["ip", "link", "set", "lo", "up"])
-    sh(["ip", "link", "add", "br0", "type", "bridge"])
-    sh(["ip", "link", "set", "br0", "up"])
-    for name in ["n1", "n2", "n3", "cl"]:
-        sh(["ip", "link", "add", f"{name}a", "type", "veth", "peer", "name", f"{name}b"])
-        sh(["ip", "link", "set", f"{name}b", "master", "br0"])
-        for end in "ab":
-            sh(["sysctl", "-qw", f"net.ipv6.conf.{name}{end}.disable_ipv6=1"])
-            sh(["ethtool", "-K", f"{name}{end}", "tx", "off", "rx", "off", "tso", "off", "gso",
-                "off", "gro", "off"], check=False)
-            sh(["ip", "link", "set", f"{name}{end}", "up"])
-    for i in (1, 2, 3):
-        sh(["ip", "link", "set", f"n{i}a", "address", mac(i)])
-
-
 IPV6_UNICAST = len(sys.argv) > 2 and sys.argv[2] == "ipv6-unicast"
 
 
-def peer_address(j):
-    return f"\"2001:db8::{j}\"" if IPV6_UNICAST else f"192.0.2.{j}"
+def sh(cmd, check=True):
+    return ns_run(NS, cmd, check)
 
 
-def write_config(tmp, i):
-    peers = "\n".join(
-        f"  - {{id: {j}, address: {peer_address(j)}, domain: dc, mac: \"{mac(j)}\"}}"
-        for j in (1, 2, 3) if j != i)
-    transport = "  unicast: true" if IPV6_UNICAST else "  group: 239.1.1.1"
-    path = os.path.join(tmp, f"node{i}.yaml")
-    with open(path, "w") as f:
-        f.write(f"""node: {{id: {i}, name: n{i}}}
-eal:
-  huge_pages: false
-  memory_mb: 192
-  extra: ["--log-level=lib.eal:warning", "--no-telemetry"]
-ports:
-  - name: wire
-    device: net_af_packet{i},iface=n{i}a,qpairs=1
-    role: wire
-    ipv4: 192.0.2.{i}
-    ipv6: "2001:db8::{i}"
-  - name: host
-    device: net_tap{i},iface=fhl{i},mac=fixed
-    role: local
-lcores: {{main: 0, control: 1, workers: [2], cpus: {{0: 0, 1: {i % 2}, 2: {(i + 1) % 2}}}}}
-vips:
-  - {{address: {VIP}, protocol: tcp, ports: [80]}}
-domains:
-  - {{name: dc, encap: geneve}}
-peers:
-{peers}
-miss_policy: drop
-gossip:
-  cluster_id: 42
-{transport}
-  key_file: gossip.keys
-  heartbeat_interval_ms: {HEARTBEAT_MS}
-  suspect_after_ms: 600
-  dead_after_ms: {DEAD_AFTER_MS}
-  reannounce_interval_ms: 1000
-table: {{capacity_ipv4: 4096, capacity_ipv6: 1024}}
-""")
-    return path
+def topology():
+    bridge_topology(NS, (1, 2, 3), extra_ports=("cl",))
 
 
-class Node:
+class Node(FleetNode):
     def __init__(self, flowhome, tmp, i):
-        self.i = i
-        self.cfg = write_config(tmp, i)
-        self.log = os.path.join(tmp, f"node{i}.log")
-        self.prefix = f"{TAG}n{i}"
-        self.proc = None
-        self.flowhome = flowhome
-
-    def start(self):
-        out = open(self.log, "w")
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", NS, self.flowhome, "-c", self.cfg, "--",
-             f"--file-prefix={self.prefix}"], stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            if "running with" in open(self.log).read():
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"node {self.i} exited:\n{open(self.log).read()}")
-            time.sleep(0.1)
-        raise RuntimeError(f"node {self.i} did not start:\n{open(self.log).read()}")
-
-    def report(self):
-        """Asks for a report (SIGUSR1) and returns it as text."""
-        before = open(self.log).read().count("\n--\n")
-        os.kill(self.pid(), signal.SIGUSR1)
-        deadline = time.time() + 5
-        while time.time() < deadline:
-            text = open(self.log).read()
-            if text.count("\n--\n") > before:
-                return text.rsplit("\n--\n", 2)[-2].rsplit("node ", 1)[0] + \
-                    text.rsplit("\n--\n", 2)[-2]
-            time.sleep(0.05)
-        raise RuntimeError(f"node {self.i} did not report")
-
-    def pid(self):
-        # ip netns exec execs the program: same pid.
-        return self.proc.pid
+        super().__init__(flowhome, NS, tmp, i, f"{TAG}n{i}",
+                         node_yaml(i, (1, 2, 3), VIP, "gossip.keys", IPV6_UNICAST,
+                                   heartbeat_ms=HEARTBEAT_MS, dead_after_ms=DEAD_AFTER_MS))
 
     def kill(self, sig=signal.SIGKILL):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
+        self.stop(sig)
 
 
 def counter(report, name):

@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Three (or N) flowhome nodes gossiping over a bridge in a test namespace:
+the setup the multi-process gossip tests share.
+
+Each node runs flowhome with net_af_packet on a veth hanging off the
+bridge and a net_tap local port; extra veths (a client's) can be added.
+Documentation addresses only; callers remove the namespace in a finally.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+
+def ns_run(ns, cmd, check=True, **kwargs):
+    """Runs @p cmd in namespace @p ns; returns its stdout."""
+    r = subprocess.run(["ip", "netns", "exec", ns] + cmd, capture_output=True, text=True,
+                       **kwargs)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def mac(i):
+    return f"02:00:00:00:00:0{i}"
+
+
+def bridge_topology(ns, nodes, extra_ports=()):
+    """Namespace @p ns with bridge br0, a veth nI a/b per node (nIa for
+    flowhome, with mac(I)) and one per extra port name."""
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    ns_run(ns, ["ip", "link", "set", "lo", "up"])
+    ns_run(ns, ["ip", "link", "add", "br0", "type", "bridge"])
+    ns_run(ns, ["ip", "link", "set", "br0", "up"])
+    for name in [f"n{i}" for i in nodes] + list(extra_ports):
+        ns_run(ns, ["ip", "link", "add", f"{name}a", "type", "veth", "peer", "name", f"{name}b"])
+        ns_run(ns, ["ip", "link", "set", f"{name}b", "master", "br0"])
+        for end in "ab":
+            ns_run(ns, ["sysctl", "-qw", f"net.ipv6.conf.{name}{end}.disable_ipv6=1"])
+            ns_run(ns, ["ethtool", "-K", f"{name}{end}", "tx", "off", "rx", "off", "tso", "off",
+                        "gso", "off", "gro", "off"], check=False)
+            ns_run(ns, ["ip", "link", "set", f"{name}{end}", "up"])
+    for i in nodes:
+        ns_run(ns, ["ip", "link", "set", f"n{i}a", "address", mac(i)])
+
+
+def node_yaml(i, nodes, vip, key_file, ipv6_unicast=False, console_socket=None,
+              heartbeat_ms=100, dead_after_ms=1500, telemetry=False):
+    """The node file of node @p i: peers addressed over IPv4 (multicast
+    gossip to 239.1.1.1) or over IPv6 (unicast gossip)."""
+    def address(j):
+        return f"\"2001:db8::{j}\"" if ipv6_unicast else f"192.0.2.{j}"
+
+    peers = "\n".join(f"  - {{id: {j}, address: {address(j)}, domain: dc, mac: \"{mac(j)}\"}}"
+                      for j in nodes if j != i)
+    transport = "  unicast: true" if ipv6_unicast else "  group: 239.1.1.1"
+    console = f"console:\n  socket: {console_socket}\n" if console_socket else ""
+    no_telemetry = "" if telemetry else ", \"--no-telemetry\""
+    return f"""node: {{id: {i}, name: n{i}}}
+eal:
+  huge_pages: false
+  memory_mb: 192
+  extra: ["--log-level=lib.eal:warning"{no_telemetry}]
+ports:
+  - name: wire
+    device: net_af_packet{i},iface=n{i}a,qpairs=1
+    role: wire
+    ipv4: 192.0.2.{i}
+    ipv6: "2001:db8::{i}"
+  - name: host
+    device: net_tap{i},iface=fhl{i},mac=fixed
+    role: local
+lcores: {{main: 0, control: 1, workers: [2], cpus: {{0: 0, 1: {i % 2}, 2: {(i + 1) % 2}}}}}
+vips:
+  - {{address: {vip}, protocol: tcp, ports: [80]}}
+domains:
+  - {{name: dc, encap: geneve}}
+peers:
+{peers}
+miss_policy: drop
+gossip:
+  cluster_id: 42
+{transport}
+  key_file: {key_file}
+  heartbeat_interval_ms: {heartbeat_ms}
+  suspect_after_ms: 600
+  dead_after_ms: {dead_after_ms}
+  reannounce_interval_ms: 1000
+table: {{capacity_ipv4: 4096, capacity_ipv6: 1024}}
+{console}"""
+
+
+class FleetNode:
+    """One flowhome process of the fleet, started in namespace @p ns."""
+
+    def __init__(self, flowhome, ns, tmp, i, prefix, yaml_text, sock=None):
+        self.i = i
+        self.ns = ns
+        self.flowhome = flowhome
+        self.cfg = os.path.join(tmp, f"node{i}.yaml")
+        with open(self.cfg, "w") as f:
+            f.write(yaml_text)
+        self.log = os.path.join(tmp, f"node{i}.log")
+        self.prefix = prefix
+        self.sock = sock
+        self.proc = None
+
+    def start(self, timeout=20):
+        out = open(self.log, "w")
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, self.flowhome, "-c", self.cfg, "--",
+             f"--file-prefix={self.prefix}"], stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if "running with" in open(self.log).read() and \
+                    (self.sock is None or os.path.exists(self.sock)):
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"node {self.i} exited:\n{open(self.log).read()}")
+            time.sleep(0.1)
+        raise RuntimeError(f"node {self.i} did not start:\n{open(self.log).read()}")
+
+    def report(self):
+        """Asks for a report (SIGUSR1) and returns it as text."""
+        before = open(self.log).read().count("\n--\n")
+        # ip netns exec execs the program: the Popen pid is flowhome's.
+        os.kill(self.proc.pid, signal.SIGUSR1)
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            text = open(self.log).read()
+            if text.count("\n--\n") > before:
+                return text.rsplit("\n--\n", 2)[-2]
+            time.sleep(0.05)
+        raise RuntimeError(f"node {self.i} did not report")
+
+    def run(self, *command):
+        """One console command through the control socket: (status, stdout, stderr)."""
+        try:
+            r = subprocess.run([self.flowhome, "--attach", self.sock] + list(command),
+                               capture_output=True, text=True, timeout=10)
+        except subprocess.TimeoutExpired:
+            return (-1, "", "flowhome --attach timed out")
+        return (r.returncode, r.stdout, r.stderr)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
