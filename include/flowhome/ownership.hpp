@@ -166,18 +166,12 @@ template <typename Fn> uint32_t OwnershipTable::for_each(Fn &&fn) const
     uint64_t word;
     uint32_t cursor = 0;
     while (next_entry(h4_, &cursor, &key, &word)) {
-        FlowKey k;
-        k.family = Family::ipv4;
-        std::memcpy(&k.v4, key, sizeof(k.v4));
-        fn(static_cast<const FlowKey &>(k), OwnerRecord::unpack(word));
+        fn(FlowKey::from_key_bytes(Family::ipv4, key), OwnerRecord::unpack(word));
         ++visited;
     }
     cursor = 0;
     while (next_entry(h6_, &cursor, &key, &word)) {
-        FlowKey k;
-        k.family = Family::ipv6;
-        std::memcpy(&k.v6, key, sizeof(k.v6));
-        fn(static_cast<const FlowKey &>(k), OwnerRecord::unpack(word));
+        fn(FlowKey::from_key_bytes(Family::ipv6, key), OwnerRecord::unpack(word));
         ++visited;
     }
     return visited;

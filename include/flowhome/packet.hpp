@@ -130,6 +130,18 @@ struct FlowKey {
     static FlowKey make6(const uint8_t *client, uint16_t client_port_be, const uint8_t *vip,
                          uint16_t vip_port_be, uint8_t proto) noexcept;
 
+    /** The key of @p f stored at @p bytes (an rte_hash key slot: 16 or 40 bytes). */
+    static FlowKey from_key_bytes(Family f, const void *bytes) noexcept
+    {
+        FlowKey k;
+        k.family = f;
+        if (f == Family::ipv6)
+            std::memcpy(&k.v6, bytes, sizeof(k.v6));
+        else
+            std::memcpy(&k.v4, bytes, sizeof(k.v4));
+        return k;
+    }
+
     IpAddr client() const noexcept;
     IpAddr vip() const noexcept;
     uint16_t client_port() const noexcept; /**< host order */

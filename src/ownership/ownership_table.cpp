@@ -210,12 +210,7 @@ AgeResult OwnershipTable::age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp
             const OwnerRecord rec = OwnerRecord::unpack(word);
             if (rec.flags & owner_flag::pinned)
                 continue;
-            FlowKey k;
-            k.family = v6 ? Family::ipv6 : Family::ipv4;
-            if (v6)
-                std::memcpy(&k.v6, key, sizeof(k.v6));
-            else
-                std::memcpy(&k.v4, key, sizeof(k.v4));
+            const FlowKey k = FlowKey::from_key_bytes(v6 ? Family::ipv6 : Family::ipv4, key);
             const uint16_t timeout = k.proto() == kProtoTcp ? tcp_timeout_s : udp_timeout_s;
             const auto idle = static_cast<uint16_t>(now - rec.epoch);
             if (idle > timeout)

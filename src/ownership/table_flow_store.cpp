@@ -49,12 +49,7 @@ uint32_t TableFlowStore::scan(uint64_t &cursor, uint32_t budget,
             position = 0;
             continue;
         }
-        FlowKey k;
-        k.family = v6 ? Family::ipv6 : Family::ipv4;
-        if (v6)
-            std::memcpy(&k.v6, key, sizeof(k.v6));
-        else
-            std::memcpy(&k.v4, key, sizeof(k.v4));
+        const FlowKey k = FlowKey::from_key_bytes(v6 ? Family::ipv6 : Family::ipv4, key);
         fn(k, OwnerRecord::unpack(static_cast<uint64_t>(reinterpret_cast<uintptr_t>(data))));
         ++visited;
     }
