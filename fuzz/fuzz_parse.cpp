@@ -20,7 +20,8 @@
  *             frame (len < pkt_len, as for a chained mbuf)
  * The readable part is copied into an exact-size heap buffer so that
  * AddressSanitizer catches any read past `len`. Beyond memory safety the
- * harness checks the parser's promises and traps when one breaks.
+ * harness checks the parser's promises, and that its fast path for plain
+ * IPv4 frames agrees with the general path, and traps when one breaks.
  */
 #include <cstddef>
 #include <cstdint>
@@ -92,7 +93,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     std::memcpy(readable.get(), data + 1, len);
 
     ParsedPacket p;
-    const ParseStatus status = parse_packet(readable.get(), len, pkt_len, p, (control & 0x01) != 0);
+    const bool verified = (control & 0x01) != 0;
+    const ParseStatus status = parse_packet(readable.get(), len, pkt_len, p, verified);
+    ParsedPacket general;
+    require(detail::parse_packet_general(readable.get(), len, pkt_len, general, verified) ==
+            status);
+    require(status == ParseStatus::ok ? general == p
+                                      : status != ParseStatus::drop || general.drop == p.drop);
     switch (status) {
     case ParseStatus::ok:
         check_ok(readable.get(), len, pkt_len, p);

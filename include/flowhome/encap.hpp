@@ -57,12 +57,16 @@ static_assert(sizeof(GeneveFlowhomeOption) == kGeneveOptionDataLen);
 inline constexpr uint16_t kMaxEncapHeader = 14 + 40 + 8 + 8 + 4 + kGeneveOptionDataLen;
 
 /**
- * The precomputed outer header toward one peer in one domain. Two cache
+ * The precomputed outer header toward one peer in one domain. Three cache
  * lines; the datapath reads it, never writes it.
  */
 struct alignas(64) EncapTemplate {
-    uint8_t header[kMaxEncapHeader]; /**< outer Ethernet .. end of GENEVE option */
-    uint8_t header_len;              /**< bytes of header[] in use */
+    /** Outer Ethernet .. end of the GENEVE option; for GENEVE, followed by
+     * the inner Ethernet header (type IPv4): one copy writes everything
+     * before the inner IP header. */
+    uint8_t header[kMaxEncapHeader + 14];
+    uint8_t header_len;      /**< outer header bytes of header[] */
+    uint8_t write_len;       /**< bytes copied per packet: header_len + inner Ethernet */
     EncapKind kind;
     Family outer_family;
     bool udp6_zero_checksum;
@@ -74,8 +78,6 @@ struct alignas(64) EncapTemplate {
     uint16_t mtu;            /**< largest outer IP packet the port sends */
     uint16_t tx_port;        /**< DPDK port id to send on */
     NodeId peer;
-    MacAddr inner_src_mac; /**< GENEVE: inner Ethernet rewritten to these */
-    MacAddr inner_dst_mac;
 };
 static_assert(sizeof(EncapTemplate) <= 192);
 
@@ -130,7 +132,11 @@ struct EncapMeta {
 EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, const EncapMeta &meta) noexcept;
 
 /** Outer IP length encap_packet() would produce; to decide "too big" early. */
-uint32_t encapsulated_ip_length(const EncapTemplate &t, const EncapMeta &meta) noexcept;
+inline uint32_t encapsulated_ip_length(const EncapTemplate &t, const EncapMeta &meta) noexcept
+{
+    /* Everything written before the inner IP header but the outer Ethernet. */
+    return uint32_t{t.write_len} - 14 + meta.l3_len;
+}
 
 /**
  * Source addresses we accept encapsulated packets from, mapped to the peer's

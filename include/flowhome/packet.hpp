@@ -10,8 +10,12 @@
  */
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
+
+#include <rte_byteorder.h>
+#include <rte_hash_crc.h>
 
 #include "flowhome/drop_reason.hpp"
 #include "flowhome/types.hpp"
@@ -73,6 +77,8 @@ struct ParsedPacket {
     bool later_fragment = false; /**< fragment offset != 0: no transport header */
     bool dont_fragment = false;  /**< IPv4 DF bit (always true for IPv6) */
     DropReason drop{};           /**< valid when status is drop */
+
+    friend constexpr bool operator==(const ParsedPacket &, const ParsedPacket &) = default;
 };
 
 /**
@@ -88,6 +94,13 @@ struct ParsedPacket {
  */
 ParseStatus parse_packet(const uint8_t *data, uint32_t len, uint32_t pkt_len, ParsedPacket &out,
                          bool ipv4_csum_verified = false) noexcept;
+
+namespace detail {
+/** parse_packet without its fast path for plain IPv4 TCP/UDP frames; for tests
+ * that check that both ways agree. */
+ParseStatus parse_packet_general(const uint8_t *data, uint32_t len, uint32_t pkt_len,
+                                 ParsedPacket &out, bool ipv4_csum_verified = false) noexcept;
+} // namespace detail
 
 /**
  * Canonical key of an IPv4 connection toward a VIP: the client's address and
@@ -142,6 +155,26 @@ struct FlowKey {
         return k;
     }
 
+    /** The bytes rte_hash stores and compares: the 16- or 40-byte struct, pad included. */
+    const void *bytes() const noexcept
+    {
+        return family == Family::ipv4 ? static_cast<const void *>(&v4)
+                                      : static_cast<const void *>(&v6);
+    }
+    /** sizeof(FlowKey4) or sizeof(FlowKey6); 0 for Family::none. */
+    size_t size() const noexcept
+    {
+        switch (family) {
+        case Family::ipv4:
+            return sizeof(FlowKey4);
+        case Family::ipv6:
+            return sizeof(FlowKey6);
+        case Family::none:
+            break;
+        }
+        return 0;
+    }
+
     IpAddr client() const noexcept;
     IpAddr vip() const noexcept;
     uint16_t client_port() const noexcept; /**< host order */
@@ -158,7 +191,7 @@ struct FlowKey {
  * destination is the VIP: source = client, destination = VIP.
  * Precondition: parse_packet returned ok and !later_fragment.
  */
-FlowKey flow_key_of(const uint8_t *frame, const ParsedPacket &p) noexcept;
+inline FlowKey flow_key_of(const uint8_t *frame, const ParsedPacket &p) noexcept;
 
 /** Seed of flow_hash(); also the ownership table's hash seed, so one hash serves both. */
 inline constexpr uint32_t kFlowHashSeed = 0x666c6f77; /* "flow" */
@@ -168,7 +201,7 @@ inline constexpr uint32_t kFlowHashSeed = 0x666c6f77; /* "flow" */
  * with kFlowHashSeed. Equal on every node and every build; used for the
  * ownership table lookup, the outer UDP source port and consistent hashing.
  */
-uint32_t flow_hash(const FlowKey &key) noexcept;
+inline uint32_t flow_hash(const FlowKey &key) noexcept;
 
 /** True for a packet that may open a connection: TCP SYN without ACK, or UDP. */
 constexpr bool is_connection_opening(const ParsedPacket &p) noexcept
@@ -191,5 +224,72 @@ uint16_t ones_complement_sum(const void *data, size_t len, uint32_t initial = 0)
  * Precondition: @p header_len >= 20.
  */
 uint16_t ipv4_header_checksum(const uint8_t *header, size_t header_len) noexcept;
+
+/* ---- per-packet helpers, inline: the workers call them for every packet ---- */
+
+inline FlowKey FlowKey::make4(uint32_t client_be, uint16_t client_port_be, uint32_t vip_be,
+                              uint16_t vip_port_be, uint8_t proto) noexcept
+{
+    FlowKey k;
+    k.family = Family::ipv4;
+    k.v4.client_addr = client_be;
+    k.v4.vip_addr = vip_be;
+    k.v4.client_port = client_port_be;
+    k.v4.vip_port = vip_port_be;
+    k.v4.proto = proto;
+    return k;
+}
+
+inline FlowKey FlowKey::make6(const uint8_t *client, uint16_t client_port_be, const uint8_t *vip,
+                              uint16_t vip_port_be, uint8_t proto) noexcept
+{
+    FlowKey k;
+    k.family = Family::ipv6;
+    std::memcpy(k.v6.client_addr, client, sizeof(k.v6.client_addr));
+    std::memcpy(k.v6.vip_addr, vip, sizeof(k.v6.vip_addr));
+    k.v6.client_port = client_port_be;
+    k.v6.vip_port = vip_port_be;
+    k.v6.proto = proto;
+    return k;
+}
+
+inline FlowKey flow_key_of(const uint8_t *frame, const ParsedPacket &p) noexcept
+{
+    /* Source and destination address offsets in the IPv4 and IPv6 headers. */
+    constexpr uint32_t kIpv4Src = 12, kIpv4Dst = 16, kIpv6Src = 8, kIpv6Dst = 24;
+    const uint8_t *ip = frame + p.l3_offset;
+    const uint16_t src_port = rte_cpu_to_be_16(p.src_port);
+    const uint16_t dst_port = rte_cpu_to_be_16(p.dst_port);
+    if (p.family == Family::ipv4) {
+        uint32_t src;
+        uint32_t dst;
+        std::memcpy(&src, ip + kIpv4Src, sizeof(src));
+        std::memcpy(&dst, ip + kIpv4Dst, sizeof(dst));
+        return FlowKey::make4(src, src_port, dst, dst_port, p.l4_proto);
+    }
+    return FlowKey::make6(ip + kIpv6Src, src_port, ip + kIpv6Dst, dst_port, p.l4_proto);
+}
+
+inline uint32_t flow_hash(const FlowKey &key) noexcept
+{
+    /* CRC32-C (Castagnoli) of the key bytes, 8 at a time: for lengths that
+     * are multiples of 8 this is exactly rte_hash_crc(bytes, size,
+     * kFlowHashSeed), the ownership table's hash function, in every DPDK
+     * version (older ones treated a tail under 8 bytes differently). It is
+     * written out because rte_hash_crc() casts the key to uint64_t * and the
+     * key here is only 4-byte aligned; memcpy keeps the loads defined. The
+     * SSE4.2 instruction and DPDK's table fallback give identical values,
+     * and the seed is fixed, so every node and build agrees. */
+    static_assert(sizeof(FlowKey4) % 8 == 0 && sizeof(FlowKey6) % 8 == 0);
+    const auto *bytes = static_cast<const uint8_t *>(key.bytes());
+    const size_t size = key.size();
+    uint32_t crc = kFlowHashSeed;
+    for (size_t i = 0; i < size; i += 8) {
+        uint64_t word;
+        std::memcpy(&word, bytes + i, sizeof(word));
+        crc = rte_hash_crc_8byte(word, crc);
+    }
+    return crc;
+}
 
 } // namespace flowhome

@@ -36,6 +36,7 @@ private:
     using PortSet = std::bitset<65536>;
     struct Entry {
         std::array<uint8_t, 16> addr;
+        uint32_t addr4; /**< IPv4: the address as it lies in a header */
         VipProtocol protocol;
         const PortSet *ports; /**< nullptr: every port */
     };

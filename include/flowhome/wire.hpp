@@ -74,4 +74,20 @@ constexpr uint16_t fold(uint64_t sum) noexcept
     return static_cast<uint16_t>(sum);
 }
 
+/**
+ * One's-complement sum of a 20-byte (option-less) IPv4 header, folded, in
+ * memory order (RFC 1071 2(B) and 2(C): 32-bit words into a 64-bit
+ * accumulator). 0xFFFF, in either byte order, when its checksum verifies.
+ */
+inline uint16_t ipv4_base_header_sum(const uint8_t *ip) noexcept
+{
+    uint32_t w[5];
+    std::memcpy(w, ip, sizeof(w));
+    uint64_t acc = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];
+    acc = (acc >> 32) + (acc & 0xFFFFFFFF);
+    acc = (acc >> 16) + (acc & 0xFFFF);
+    acc = (acc >> 16) + (acc & 0xFFFF);
+    return static_cast<uint16_t>((acc >> 16) + (acc & 0xFFFF));
+}
+
 } // namespace flowhome::wire

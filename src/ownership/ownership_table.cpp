@@ -61,11 +61,6 @@ inline uint64_t data_to_word(const void *d) noexcept
     return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(d));
 }
 
-inline const void *key_bytes(const FlowKey &k) noexcept
-{
-    return k.family == Family::ipv4 ? static_cast<const void *>(&k.v4)
-                                    : static_cast<const void *>(&k.v6);
-}
 
 } // namespace
 
@@ -132,7 +127,7 @@ std::optional<OwnerRecord> OwnershipTable::lookup(const FlowKey &key) const noex
         return std::nullopt;
     rte_hash *h = key.family == Family::ipv4 ? h4_ : h6_;
     void *data = nullptr;
-    if (rte_hash_lookup_with_hash_data(h, key_bytes(key), flow_hash(key), &data) < 0)
+    if (rte_hash_lookup_with_hash_data(h, key.bytes(), flow_hash(key), &data) < 0)
         return std::nullopt;
     return OwnerRecord::unpack(data_to_word(data));
 }
@@ -142,7 +137,7 @@ UpsertResult OwnershipTable::upsert(const FlowKey &key, OwnerRecord record) noex
     if (key.family != Family::ipv4 && key.family != Family::ipv6)
         return UpsertResult::error;
     rte_hash *h = key.family == Family::ipv4 ? h4_ : h6_;
-    const void *k = key_bytes(key);
+    const void *k = key.bytes();
     const hash_sig_t sig = flow_hash(key);
     /* In lock-free mode an existing key's data word is replaced with a single
      * atomic store, so readers see the old or the new record, never a mix. */
@@ -165,7 +160,7 @@ bool OwnershipTable::remove(const FlowKey &key) noexcept
     rte_hash *h = key.family == Family::ipv4 ? h4_ : h6_;
     /* With RCU attached, the key slot goes to the defer queue and is reused
      * only after every reader has reported a quiescent state. */
-    if (rte_hash_del_key_with_hash(h, key_bytes(key), flow_hash(key)) < 0)
+    if (rte_hash_del_key_with_hash(h, key.bytes(), flow_hash(key)) < 0)
         return false;
     auto &live = key.family == Family::ipv4 ? live4_ : live6_;
     live.store(live.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);

@@ -11,6 +11,7 @@ VipSet::VipSet(const std::vector<VipConfig> &vips)
     for (const VipConfig &v : vips) {
         Entry e{};
         e.addr = v.address.bytes;
+        std::memcpy(&e.addr4, e.addr.data(), sizeof(e.addr4));
         e.protocol = v.protocol;
         if (!v.ports.empty()) {
             auto set = std::make_unique<PortSet>();
@@ -28,7 +29,28 @@ VipSet::VipSet(const std::vector<VipConfig> &vips)
     }
 }
 
-bool VipSet::match_entry(const Entry &e, const ParsedPacket &p) const noexcept
+namespace {
+
+/* Destination addresses as words: one or two compares per VIP. */
+inline uint32_t dst4(const uint8_t *frame, const ParsedPacket &p) noexcept
+{
+    uint32_t a;
+    std::memcpy(&a, frame + p.l3_offset + 16, sizeof(a));
+    return a;
+}
+
+inline bool same6(const std::array<uint8_t, 16> &vip, const uint8_t *dst) noexcept
+{
+    uint64_t a[2];
+    uint64_t b[2];
+    std::memcpy(a, vip.data(), sizeof(a));
+    std::memcpy(b, dst, sizeof(b));
+    return ((a[0] ^ b[0]) | (a[1] ^ b[1])) == 0;
+}
+
+} // namespace
+
+inline bool VipSet::match_entry(const Entry &e, const ParsedPacket &p) const noexcept
 {
     const bool l4 = p.l4_proto == kProtoTcp || p.l4_proto == kProtoUdp;
     switch (e.protocol) {
@@ -54,17 +76,17 @@ bool VipSet::match_entry(const Entry &e, const ParsedPacket &p) const noexcept
 
 bool VipSet::match(const uint8_t *frame, const ParsedPacket &p) const noexcept
 {
-    /* A handful of VIPs per node: a linear scan of 4- or 16-byte compares
-     * beats any hashing here. */
+    /* A handful of VIPs per node: a linear scan of word compares beats any
+     * hashing here. */
     if (p.family == Family::ipv4) {
-        const uint8_t *dst = frame + p.l3_offset + 16;
+        const uint32_t dst = dst4(frame, p);
         for (const Entry &e : v4_)
-            if (std::memcmp(e.addr.data(), dst, 4) == 0 && match_entry(e, p))
+            if (e.addr4 == dst && match_entry(e, p))
                 return true;
     } else if (p.family == Family::ipv6) {
         const uint8_t *dst = frame + p.l3_offset + 24;
         for (const Entry &e : v6_)
-            if (std::memcmp(e.addr.data(), dst, 16) == 0 && match_entry(e, p))
+            if (same6(e.addr, dst) && match_entry(e, p))
                 return true;
     }
     return false;
@@ -73,12 +95,14 @@ bool VipSet::match(const uint8_t *frame, const ParsedPacket &p) const noexcept
 bool VipSet::is_vip_address(const uint8_t *frame, const ParsedPacket &p) const noexcept
 {
     if (p.family == Family::ipv4) {
+        const uint32_t dst = dst4(frame, p);
         for (const Entry &e : v4_)
-            if (std::memcmp(e.addr.data(), frame + p.l3_offset + 16, 4) == 0)
+            if (e.addr4 == dst)
                 return true;
     } else if (p.family == Family::ipv6) {
+        const uint8_t *dst = frame + p.l3_offset + 24;
         for (const Entry &e : v6_)
-            if (std::memcmp(e.addr.data(), frame + p.l3_offset + 24, 16) == 0)
+            if (same6(e.addr, dst))
                 return true;
     }
     return false;

@@ -169,8 +169,13 @@ TEST_CASE("build_template lays out GENEVE and IP-in-IP headers", "[encap][templa
         CHECK(t.mtu == 1500);
         CHECK(t.tx_port == 3);
         CHECK(t.peer == kPeer);
-        CHECK(t.inner_dst_mac == to_mac(eb::kPeerMac));
-        CHECK(t.inner_src_mac == to_mac(eb::kOurMac));
+        /* The inner Ethernet header follows: to the peer's MAC, from ours, IPv4. */
+        REQUIRE(t.write_len == t.header_len + 14);
+        const eb::Bytes inner(t.header + t.header_len, t.header + t.write_len);
+        eb::Bytes inner_want(eb::kPeerMac.begin(), eb::kPeerMac.end());
+        inner_want.insert(inner_want.end(), eb::kOurMac.begin(), eb::kOurMac.end());
+        inner_want.insert(inner_want.end(), {0x08, 0x00});
+        CHECK(inner == inner_want);
         /* Everything but the per-packet fields equals the independent frame. */
         Input in = make_input(false);
         in.meta.flow_hash = 0;

@@ -100,15 +100,6 @@ EncapTemplate build_template(const TemplateParams &p)
     t.mtu = p.mtu;
     t.tx_port = p.tx_port;
     t.peer = p.peer;
-    /*
-     * GENEVE carries a whole Ethernet frame: the owner must see it as if it
-     * had arrived straight from us on the peer's link, so its destination is
-     * the peer's next-hop MAC and its source our port's MAC. A Linux geneve
-     * device drops frames not addressed to its own MAC (docs/encapsulation.md).
-     */
-    t.inner_src_mac = p.src_mac;
-    t.inner_dst_mac = p.dst_mac;
-
     const bool geneve = p.domain.encap == EncapKind::geneve;
     const bool v4 = p.dst.family == Family::ipv4;
     uint8_t *h = t.header;
@@ -170,6 +161,21 @@ EncapTemplate build_template(const TemplateParams &p)
     }
 
     t.header_len = static_cast<uint8_t>(off);
+    if (geneve) {
+        /*
+         * The inner Ethernet header (type IPv4; the datapath sets IPv6).
+         * GENEVE carries a whole Ethernet frame: the owner must see it as if
+         * it had arrived straight from us on the peer's link, so its
+         * destination is the peer's next-hop MAC and its source our port's
+         * MAC. A Linux geneve device drops frames not addressed to its own
+         * MAC (docs/encapsulation.md).
+         */
+        std::memcpy(h + off, p.dst_mac.bytes.data(), 6);
+        std::memcpy(h + off + 6, p.src_mac.bytes.data(), 6);
+        store16(h + off + 12, kEtherTypeIpv4);
+        off += kEthHeaderLen;
+    }
+    t.write_len = static_cast<uint8_t>(off);
     return t;
 }
 

@@ -19,12 +19,15 @@ namespace {
 
 using namespace wire;
 
-/* Header lengths build_template() produces: IP-in-IP and GENEVE, outer IPv4 and IPv6. */
-constexpr uint16_t kIpipV4Header = kEthHeaderLen + kIpv4HeaderLen;
-constexpr uint16_t kIpipV6Header = kEthHeaderLen + kIpv6HeaderLen;
-constexpr uint16_t kGeneveV4Header = kMaxEncapHeader - kIpv6HeaderLen + kIpv4HeaderLen;
+/* Bytes build_template() writes per packet: IP-in-IP, and GENEVE with its
+ * inner Ethernet header; outer IPv4 and IPv6. */
+constexpr uint16_t kIpipV4Write = kEthHeaderLen + kIpv4HeaderLen;
+constexpr uint16_t kIpipV6Write = kEthHeaderLen + kIpv6HeaderLen;
+constexpr uint16_t kGeneveV6Write = kMaxEncapHeader + kEthHeaderLen;
+constexpr uint16_t kGeneveV4Write = kGeneveV6Write - kIpv6HeaderLen + kIpv4HeaderLen;
 static_assert(kMaxEncapHeader ==
               kEthHeaderLen + kIpv6HeaderLen + kUdpHeaderLen + 8 + 4 + kGeneveOptionDataLen);
+static_assert(sizeof(EncapTemplate::header) == kGeneveV6Write);
 
 /* RFC 8926 section 3.3: the source port SHOULD come from the ephemeral range 49152-65535. */
 constexpr uint16_t kEphemeralPortBase = 49152;
@@ -33,32 +36,27 @@ constexpr uint16_t kEphemeralPortMask = 16383;
 /*
  * The template is one of four fixed sizes; a constant-size memcpy compiles to
  * a few vector moves instead of a call. The copy must not run past
- * header_len: the bytes after it are the packet's own.
+ * write_len: the bytes after it are the packet's own.
  */
 inline void copy_header(uint8_t *dst, const EncapTemplate &t) noexcept
 {
-    switch (t.header_len) {
-    case kIpipV4Header:
-        std::memcpy(dst, t.header, kIpipV4Header);
+    switch (t.write_len) {
+    case kIpipV4Write:
+        std::memcpy(dst, t.header, kIpipV4Write);
         break;
-    case kIpipV6Header:
-        std::memcpy(dst, t.header, kIpipV6Header);
+    case kIpipV6Write:
+        std::memcpy(dst, t.header, kIpipV6Write);
         break;
-    case kGeneveV4Header:
-        std::memcpy(dst, t.header, kGeneveV4Header);
+    case kGeneveV4Write:
+        std::memcpy(dst, t.header, kGeneveV4Write);
         break;
-    case kMaxEncapHeader:
-        std::memcpy(dst, t.header, kMaxEncapHeader);
+    case kGeneveV6Write:
+        std::memcpy(dst, t.header, kGeneveV6Write);
         break;
     default:
-        std::memcpy(dst, t.header, t.header_len);
+        std::memcpy(dst, t.header, t.write_len);
         break;
     }
-}
-
-inline uint16_t inner_l2_len(const EncapTemplate &t) noexcept
-{
-    return t.kind == EncapKind::geneve ? kEthHeaderLen : 0;
 }
 
 /*
@@ -83,15 +81,9 @@ inline uint16_t udp6_checksum(const rte_mbuf *m, const uint8_t *ip6, uint16_t ud
 
 } // namespace
 
-uint32_t encapsulated_ip_length(const EncapTemplate &t, const EncapMeta &meta) noexcept
-{
-    return static_cast<uint32_t>(t.header_len - kEthHeaderLen) + inner_l2_len(t) + meta.l3_len;
-}
-
 EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, const EncapMeta &meta) noexcept
 {
     const bool geneve = t.kind == EncapKind::geneve;
-    const uint16_t inner_l2 = inner_l2_len(t);
 
     /*
      * Caller contract: meta describes m (an Ethernet header before the IP
@@ -106,8 +98,10 @@ EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, const EncapMeta &m
     const uint32_t ip_len = encapsulated_ip_length(t, meta);
     if (ip_len > t.mtu)
         return EncapStatus::too_big;
-    const uint16_t l2_removed = static_cast<uint16_t>(meta.l3_offset - inner_l2);
-    if (static_cast<uint32_t>(rte_pktmbuf_headroom(m)) + l2_removed < t.header_len)
+    /* Everything before the inner IP header is written anew: the old
+     * Ethernet header and its VLAN tags, then headroom for the rest. */
+    const int grow = int{t.write_len} - int{meta.l3_offset};
+    if (grow > static_cast<int>(rte_pktmbuf_headroom(m)))
         return EncapStatus::no_headroom;
 
     /*
@@ -124,16 +118,14 @@ EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, const EncapMeta &m
             rte_pktmbuf_trim(m, static_cast<uint16_t>(excess));
     }
 
-    /* Drop the original L2 header and its VLAN tags; GENEVE keeps 14 bytes for a fresh one. */
-    auto *inner = reinterpret_cast<uint8_t *>(rte_pktmbuf_adj(m, l2_removed));
-    if (geneve) {
-        std::memcpy(inner, t.inner_dst_mac.bytes.data(), 6);
-        std::memcpy(inner + 6, t.inner_src_mac.bytes.data(), 6);
-        store16(inner + 12, meta.inner_family == Family::ipv6 ? kEtherTypeIpv6 : kEtherTypeIpv4);
-    }
-
-    auto *h = reinterpret_cast<uint8_t *>(rte_pktmbuf_prepend(m, t.header_len));
+    /* What rte_pktmbuf_adj() then rte_pktmbuf_prepend() would do, in one step. */
+    m->data_off = static_cast<uint16_t>(m->data_off - grow);
+    m->data_len = static_cast<uint16_t>(m->data_len + grow);
+    m->pkt_len = static_cast<uint32_t>(static_cast<int64_t>(m->pkt_len) + grow);
+    auto *h = rte_pktmbuf_mtod(m, uint8_t *);
     copy_header(h, t);
+    if (geneve && meta.inner_family == Family::ipv6)
+        store16(h + t.header_len + 12, kEtherTypeIpv6);
 
     uint8_t *ip = h + kEthHeaderLen;
     const uint8_t inner_proto = meta.inner_family == Family::ipv6 ? kProtoIpv6 : kProtoIpip;

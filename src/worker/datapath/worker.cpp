@@ -289,22 +289,30 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
             continue;
         }
 
-        if (gossip_match(data, s.p, sh_.gossip)) {
-            /* The control lcore verifies and applies it; the ring is its
-             * only way in, so a full ring is a counted drop. */
-            if (rte_ring_enqueue(sh_.gossip_handoff, m) == 0)
-                stats_.gossip_handoff.add();
-            else
-                drop(m, DropReason::gossip_ring_full);
-            continue;
-        }
-
-        const DecapResult d = decap_packet(m, s.p, *sh_.peers, sh_.decap);
-        if (d.status == DecapStatus::drop) {
-            drop(m, d.drop);
-            continue;
-        }
-        if (d.status == DecapStatus::ok) {
+        /* A VIP is never one of this node's addresses nor a multicast
+         * group (the configuration refuses both), so a packet to a VIP is
+         * neither gossip nor a tunnel to us: nearly every packet skips both
+         * checks. */
+        if (!sh_.vips->match(data, s.p)) {
+            if (gossip_match(data, s.p, sh_.gossip)) {
+                /* The control lcore verifies and applies it; the ring is its
+                 * only way in, so a full ring is a counted drop. */
+                if (rte_ring_enqueue(sh_.gossip_handoff, m) == 0)
+                    stats_.gossip_handoff.add();
+                else
+                    drop(m, DropReason::gossip_ring_full);
+                continue;
+            }
+            const DecapResult d = decap_packet(m, s.p, *sh_.peers, sh_.decap);
+            if (d.status == DecapStatus::drop) {
+                drop(m, d.drop);
+                continue;
+            }
+            if (d.status == DecapStatus::not_encapsulated) {
+                stats_.passthrough.add();
+                to_local(m);
+                continue;
+            }
             stats_.decapsulated.add();
             data = rte_pktmbuf_mtod(m, const uint8_t *);
             st = parse_packet(data, m->data_len, m->pkt_len, s.p, false);
@@ -314,12 +322,11 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
             }
             s.hops = d.hops;
             s.ingress = d.ingress_node;
-        }
-
-        if (!sh_.vips->match(data, s.p)) {
-            stats_.passthrough.add();
-            to_local(m);
-            continue;
+            if (!sh_.vips->match(data, s.p)) {
+                stats_.passthrough.add();
+                to_local(m);
+                continue;
+            }
         }
         if (unlikely(s.p.fragment)) {
             drop(m, DropReason::vip_fragment);
