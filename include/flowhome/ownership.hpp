@@ -5,19 +5,26 @@
  *
  * Two DPDK rte_hash tables (IPv4 keys of 16 bytes, IPv6 keys of 40 bytes)
  * created with lock-free reader/writer concurrency
- * (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF) and an extendable bucket table, so
- * a full bucket never refuses an insert while free slots remain. The record is
- * packed into the 8-byte data word of the key slot, so a lookup touches no
- * second cache line. Deleted key slots are reclaimed through RCU QSBR
- * (rte_hash_rcu_qsbr_add, defer-queue mode): a slot is reused only after every
- * registered reader has passed a quiescent state.
+ * (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF). The record is packed into the
+ * 8-byte data word of the key slot, so a lookup touches no second cache line.
+ *
+ * An extendable bucket table makes a crowded bucket never refuse an insert
+ * while free slots remain (capacity means capacity).
+ *
+ * Deleted key slots are reclaimed through RCU QSBR: a slot is reused only
+ * after every registered reader has passed a quiescent state. The table keeps
+ * its own defer queue of kDeferQueueSize deleted slots (sized to the deletion
+ * rate, not to the capacity); a delete that finds it full of slots still in
+ * their grace period waits for one grace period (rte_rcu_qsbr_synchronize)
+ * and counts it in reclaim_waits(). No deleted slot is ever lost.
  *
  * Threading:
  *  - lookup*() may be called concurrently from any lcore registered with the
  *    table's QSBR variable (workers), without locks;
  *  - upsert(), remove(), age() must be called from a single writer thread
  *    (the control lcore);
- *  - construction and destruction on the main lcore, with no reader running.
+ *  - construction and destruction on the main lcore, with no reader online
+ *    (the destructor frees the slots still in the defer queue).
  * Errors: the constructor throws std::runtime_error (start-up only); every
  * other function is noexcept and reports through its return value.
  */
@@ -34,6 +41,7 @@
 
 struct rte_hash;
 struct rte_rcu_qsbr;
+struct rte_rcu_qsbr_dq;
 
 namespace flowhome {
 
@@ -88,6 +96,10 @@ struct AgeResult {
 
 class OwnershipTable {
 public:
+    /** Deleted slots that may wait for their grace period at once (both
+     * families); a ring of 2^14 entries of 16 bytes. */
+    static constexpr uint32_t kDeferQueueSize = (1u << 14) - 1;
+
     struct Params {
         std::string name = "flowhome";
         uint32_t capacity_ipv4 = 1u << 20;
@@ -116,15 +128,24 @@ public:
 
     /* ---- the single writer (control lcore) ---- */
 
-    /** Inserts or replaces the record of @p key. */
+    /**
+     * Inserts or replaces the record of @p key. When no slot is free, first
+     * reclaims the deleted slots whose grace period has passed.
+     */
     UpsertResult upsert(const FlowKey &key, OwnerRecord record) noexcept;
-    /** Removes @p key; false when absent. The slot is reused after a grace period. */
+    /**
+     * Removes @p key; false when absent. The slot is reused after a grace
+     * period. When kDeferQueueSize deleted slots are all still within their
+     * grace period, blocks until the readers pass a quiescent state (counted
+     * in reclaim_waits()); the caller must not be an online reader.
+     */
     bool remove(const FlowKey &key) noexcept;
     /**
      * Examines up to @p budget entries, continuing where the previous call
      * stopped, and removes those not refreshed for their protocol's timeout
      * (pinned entries excepted). A full pass over both tables takes
-     * (count / budget) calls.
+     * (count / budget) calls. Removes like remove(), so it may wait for a
+     * grace period too.
      */
     AgeResult age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp_timeout_s,
                   uint32_t budget) noexcept;
@@ -138,6 +159,12 @@ public:
     /** Live entries; deleted ones awaiting their grace period do not count. */
     uint32_t count(Family f) const noexcept;
     uint32_t capacity(Family f) const noexcept;
+    /** Deletes that waited for a grace period because the defer queue was
+     * full; counted when the wait starts. Any thread may read it. */
+    uint64_t reclaim_waits() const noexcept
+    {
+        return reclaim_waits_.load(std::memory_order_relaxed);
+    }
 
     rte_hash *hash4() const noexcept { return h4_; }
     rte_hash *hash6() const noexcept { return h6_; }
@@ -145,6 +172,10 @@ public:
 private:
     rte_hash *h4_ = nullptr;
     rte_hash *h6_ = nullptr;
+    rte_rcu_qsbr *qsbr_ = nullptr;
+    rte_rcu_qsbr_dq *dq_ = nullptr;
+    uint32_t deferred_ = 0; /**< slots in dq_; writer only */
+    std::atomic<uint64_t> reclaim_waits_{0};
     uint32_t cap4_ = 0;
     uint32_t cap6_ = 0;
     /* rte_hash_count() in lock-free mode still counts slots waiting in the
@@ -157,6 +188,9 @@ private:
 
     static bool next_entry(rte_hash *h, uint32_t *cursor, const void **key,
                            uint64_t *word) noexcept;
+    void defer_free(Family f, int32_t position) noexcept;
+    uint32_t reclaim(uint32_t max) noexcept;
+    static void free_deferred(void *table, void *entries, unsigned n) noexcept;
 };
 
 template <typename Fn> uint32_t OwnershipTable::for_each(Fn &&fn) const

@@ -103,6 +103,7 @@ std::string Node::stats_report() const
                        table_->capacity(Family::ipv4));
     out += fmt::format("  {:<18} {:>12} / {}\n", "ipv6-flows", table_->count(Family::ipv6),
                        table_->capacity(Family::ipv6));
+    out += fmt::format("  {:<18} {:>12}\n", "reclaim-waits", table_->reclaim_waits());
     return out;
 }
 

@@ -72,6 +72,8 @@ const std::vector<MetricFamilyInfo> kFamilies = {
      "Membership state of each peer: 0 alive, 1 suspect, 2 dead"},
     {"flowhome_table_flows", MetricType::gauge, "Live entries of the ownership table"},
     {"flowhome_table_capacity_flows", MetricType::gauge, "Capacity of the ownership table"},
+    {"flowhome_table_reclaim_waits_total", MetricType::counter,
+     "Deletes that waited for an RCU grace period: the table's defer queue was full"},
 };
 
 void add(std::vector<MetricSample> &out, std::string_view family, std::string labels,
@@ -293,6 +295,7 @@ std::vector<MetricSample> collect_metrics(Node &node)
     add(out, "flowhome_table_flows", "family=\"ipv6\"", t.count(Family::ipv6));
     add(out, "flowhome_table_capacity_flows", "family=\"ipv4\"", t.capacity(Family::ipv4));
     add(out, "flowhome_table_capacity_flows", "family=\"ipv6\"", t.capacity(Family::ipv6));
+    add(out, "flowhome_table_reclaim_waits_total", "", t.reclaim_waits());
     return out;
 }
 

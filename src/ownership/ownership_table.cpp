@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+/* The RCU defer queue (rte_rcu_qsbr_dq_*) is still experimental in DPDK 22.11;
+ * this file only. Must precede every DPDK header. */
+#define ALLOW_EXPERIMENTAL_API 1
+
 #include "flowhome/ownership.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -17,12 +23,17 @@ namespace {
 /* rte_hash refuses tables below 8 entries (one bucket). */
 constexpr uint32_t kMinEntries = 8;
 
-rte_hash *create_hash(const std::string &name, uint32_t entries, uint32_t key_len, int socket,
-                      rte_rcu_qsbr *qsbr)
+/* The entries rte_hash is created with for a capacity. */
+uint32_t hash_entries(uint32_t capacity) noexcept
+{
+    return std::max(capacity, kMinEntries);
+}
+
+rte_hash *create_hash(const std::string &name, uint32_t capacity, uint32_t key_len, int socket)
 {
     rte_hash_parameters p{};
     p.name = name.c_str();
-    p.entries = entries < kMinEntries ? kMinEntries : entries;
+    p.entries = hash_entries(capacity);
     p.key_len = key_len;
     /* The same CRC32-C and seed as flow_hash(): workers hash each key once
      * and pass the value to the _with_hash_ lookups. */
@@ -31,25 +42,29 @@ rte_hash *create_hash(const std::string &name, uint32_t entries, uint32_t key_le
     p.socket_id = socket;
     /* Lock-free readers; an extendable bucket table so that a crowded bucket
      * does not refuse an insert while the table has room (capacity means
-     * capacity). Lock-free mode implies NO_FREE_ON_DEL; the RCU defer queue
-     * below frees the slots. */
+     * capacity). Lock-free mode implies NO_FREE_ON_DEL: a delete returns the
+     * key's position and the slot stays taken until the table's defer queue
+     * frees it after a grace period. No rte_hash_rcu_qsbr_add: its defer
+     * queue is sized to the whole table (16 B per slot). */
     p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
 
     rte_hash *h = rte_hash_create(&p);
     if (h == nullptr)
         throw std::runtime_error(fmt::format("cannot create ownership table {} ({} entries): {}",
                                              name, p.entries, rte_strerror(rte_errno)));
-
-    rte_hash_rcu_config rcu{};
-    rcu.v = qsbr;
-    rcu.mode = RTE_HASH_QSBR_MODE_DQ;
-    if (int rc = rte_hash_rcu_qsbr_add(h, &rcu); rc != 0) {
-        rte_hash_free(h);
-        throw std::runtime_error(fmt::format("cannot attach RCU to ownership table {}: {}", name,
-                                             rte_strerror(rte_errno ? rte_errno : -rc)));
-    }
     return h;
 }
+
+/* One deleted key slot waiting for its grace period. */
+struct DeferredSlot {
+    uint32_t ipv6;    /**< 0: the IPv4 table, 1: the IPv6 table */
+    int32_t position; /**< as returned by rte_hash_del_key_with_hash */
+};
+static_assert(sizeof(DeferredSlot) % 4 == 0, "defer queue elements are multiples of 4 B");
+
+/* Slots freed by the reclamation that rte_rcu_qsbr_dq_enqueue starts itself
+ * on every call: small steps, so a delete never does much work. */
+constexpr uint32_t kReclaimPerEnqueue = 32;
 
 inline void *word_to_data(uint64_t w) noexcept
 {
@@ -68,14 +83,43 @@ OwnershipTable::OwnershipTable(const Params &params)
 {
     if (params.qsbr == nullptr)
         throw std::invalid_argument("ownership table needs an RCU QSBR variable");
-    h4_ = create_hash(params.name + "_v4", params.capacity_ipv4, sizeof(FlowKey4), params.socket_id,
-                      params.qsbr);
+    qsbr_ = params.qsbr;
+    h4_ =
+        create_hash(params.name + "_v4", params.capacity_ipv4, sizeof(FlowKey4), params.socket_id);
     try {
         h6_ = create_hash(params.name + "_v6", params.capacity_ipv6, sizeof(FlowKey6),
-                          params.socket_id, params.qsbr);
+                          params.socket_id);
     } catch (...) {
         rte_hash_free(h4_);
         throw;
+    }
+
+    /* The queue (a ring of 2^14 elements of 16 bytes: 256 kB) holds the
+     * slots deleted within one grace period. Workers report a quiescent
+     * state every loop iteration (microseconds) and are offline while
+     * asleep, so a grace period is short; the writer deletes at most one
+     * ageing slice (4096 entries, 256 times a second) plus gossip releases
+     * between two loop iterations. kDeferQueueSize holds four slices; a
+     * longer grace period makes remove() wait, never lose a slot. */
+    const std::string dq_name = params.name + "_dq";
+    rte_rcu_qsbr_dq_parameters dq{};
+    dq.name = dq_name.c_str();
+    dq.flags = RTE_RCU_QSBR_DQ_MT_UNSAFE; /* one writer */
+    dq.size = kDeferQueueSize;
+    dq.esize = sizeof(DeferredSlot);
+    dq.trigger_reclaim_limit = 0;
+    dq.max_reclaim_size = kReclaimPerEnqueue;
+    dq.free_fn = &OwnershipTable::free_deferred;
+    dq.p = this;
+    dq.v = qsbr_;
+    dq_ = rte_rcu_qsbr_dq_create(&dq);
+    if (dq_ == nullptr) {
+        const int err = rte_errno;
+        rte_hash_free(h6_);
+        rte_hash_free(h4_);
+        throw std::runtime_error(
+            fmt::format("cannot create the defer queue of ownership table {}: {}", params.name,
+                        rte_strerror(err)));
     }
     cap4_ = params.capacity_ipv4;
     cap6_ = params.capacity_ipv6;
@@ -83,8 +127,61 @@ OwnershipTable::OwnershipTable(const Params &params)
 
 OwnershipTable::~OwnershipTable()
 {
+    /* With every reader offline all deferred slots have passed their grace
+     * period: the queue frees them into the tables, then itself. A reader
+     * still online (a broken contract) makes the delete fail; waiting for it
+     * could block forever, so the queue is left allocated (its slots go with
+     * the tables). */
+    if (rte_rcu_qsbr_dq_delete(dq_) != 0)
+        fmt::print(stderr,
+                   "flowhome: ownership table destroyed while a reader is online; "
+                   "its defer queue ({} slots) is not freed\n",
+                   deferred_);
     rte_hash_free(h6_);
     rte_hash_free(h4_);
+}
+
+void OwnershipTable::free_deferred(void *table, void *entries, unsigned n) noexcept
+{
+    auto *t = static_cast<OwnershipTable *>(table);
+    const auto *slots = static_cast<const DeferredSlot *>(entries);
+    for (unsigned i = 0; i < n; ++i) {
+        /* In lock-free mode with an extendable table this also recycles the
+         * extendable bucket the delete emptied (rte_hash keeps it in
+         * ext_bkt_to_free under the key's position). */
+        rte_hash_free_key_with_position(slots[i].ipv6 ? t->h6_ : t->h4_, slots[i].position);
+        --t->deferred_;
+    }
+}
+
+uint32_t OwnershipTable::reclaim(uint32_t max) noexcept
+{
+    unsigned freed = 0;
+    rte_rcu_qsbr_dq_reclaim(dq_, max, &freed, nullptr, nullptr);
+    return freed;
+}
+
+void OwnershipTable::defer_free(Family f, int32_t position) noexcept
+{
+    DeferredSlot slot{.ipv6 = f == Family::ipv6 ? 1u : 0u, .position = position};
+    if (deferred_ >= kDeferQueueSize && reclaim(kDeferQueueSize) == 0) {
+        /* Every queued slot is still within its grace period. Count the wait
+         * before it starts, then wait for one grace period: every queued
+         * slot was enqueued before it, so all of them become free. The
+         * writer (control lcore) is not a registered reader, hence
+         * RTE_QSBR_THRID_INVALID. */
+        reclaim_waits_.fetch_add(1, std::memory_order_relaxed);
+        rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
+        reclaim(kDeferQueueSize);
+    }
+    if (rte_rcu_qsbr_dq_enqueue(dq_, &slot) == 0) {
+        ++deferred_;
+        return;
+    }
+    /* Not reached while the accounting above holds; if it did, the slot is
+     * still not lost: wait for the readers and free it now. */
+    rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
+    rte_hash_free_key_with_position(f == Family::ipv6 ? h6_ : h4_, position);
 }
 
 namespace {
@@ -142,7 +239,11 @@ UpsertResult OwnershipTable::upsert(const FlowKey &key, OwnerRecord record) noex
     /* In lock-free mode an existing key's data word is replaced with a single
      * atomic store, so readers see the old or the new record, never a mix. */
     const bool existed = rte_hash_lookup_with_hash(h, k, sig) >= 0;
-    const int rc = rte_hash_add_key_with_hash_data(h, k, sig, word_to_data(record.pack()));
+    int rc = rte_hash_add_key_with_hash_data(h, k, sig, word_to_data(record.pack()));
+    /* No free slot (or extendable bucket): some may only wait for a grace
+     * period that has passed already. */
+    if (rc == -ENOSPC && reclaim(kDeferQueueSize) != 0)
+        rc = rte_hash_add_key_with_hash_data(h, k, sig, word_to_data(record.pack()));
     if (rc == 0) {
         if (existed)
             return UpsertResult::updated;
@@ -158,12 +259,14 @@ bool OwnershipTable::remove(const FlowKey &key) noexcept
     if (key.family != Family::ipv4 && key.family != Family::ipv6)
         return false;
     rte_hash *h = key.family == Family::ipv4 ? h4_ : h6_;
-    /* With RCU attached, the key slot goes to the defer queue and is reused
-     * only after every reader has reported a quiescent state. */
-    if (rte_hash_del_key_with_hash(h, key.bytes(), flow_hash(key)) < 0)
+    /* The key slot goes to the defer queue and is reused only after every
+     * reader has reported a quiescent state. */
+    const int32_t position = rte_hash_del_key_with_hash(h, key.bytes(), flow_hash(key));
+    if (position < 0)
         return false;
     auto &live = key.family == Family::ipv4 ? live4_ : live6_;
     live.store(live.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    defer_free(key.family, position);
     return true;
 }
 

@@ -56,6 +56,23 @@ FlowKey key6(uint32_t i)
                           kProtoTcp);
 }
 
+/* A distinct IPv4 key per index, spread over the whole key space. */
+FlowKey key4_spread(uint32_t i)
+{
+    return FlowKey::make4(htonl(0x0A000000u + i), htons(static_cast<uint16_t>(1024 + (i >> 24))),
+                          htonl(0xC6336401u), htons(443), kProtoTcp);
+}
+
+/* Inserts fresh keys until the table refuses one; returns how many went in. */
+uint32_t fill_until_full(OwnershipTable &t, uint32_t first_key, uint32_t limit)
+{
+    uint32_t n = 0;
+    while (n <= limit &&
+           t.upsert(key4_spread(first_key + n), {.owner = 1}) == UpsertResult::inserted)
+        ++n;
+    return n;
+}
+
 } // namespace
 
 TEST_CASE("records round-trip through the data word", "[ownership]")
@@ -298,4 +315,76 @@ TEST_CASE("ageing works in slices across calls", "[ownership][ageing]")
     }
     REQUIRE(expired == 1000);
     REQUIRE(t.count(Family::ipv4) == 0);
+}
+
+TEST_CASE("deleting more than the defer queue holds waits for readers and loses no slot",
+          "[ownership][rcu]")
+{
+    constexpr uint32_t kQueue = OwnershipTable::kDeferQueueSize;
+    constexpr uint32_t kCap = 1u << 15;
+    /* After the first kQueue + 1 deletes, the live keys plus a full queue
+     * still leave a free slot: the churn below never needs a slot that is
+     * within its grace period, so every insert succeeds whatever the timing. */
+    constexpr uint32_t kLive = kCap - (kQueue + 1);
+    static_assert(kLive + kQueue < kCap);
+    Qsbr q(1);
+    OwnershipTable t(params(q.v, kCap));
+    REQUIRE(fill_until_full(t, 0, kCap) == kCap);
+
+    /* Reader 0 is online and has not reported: every deleted slot stays in
+     * the queue. */
+    REQUIRE(rte_rcu_qsbr_thread_register(q.v, 0) == 0);
+    rte_rcu_qsbr_thread_online(q.v, 0);
+    for (uint32_t i = 0; i < kQueue; ++i)
+        REQUIRE(t.remove(key4_spread(i)));
+    REQUIRE(t.reclaim_waits() == 0);
+    /* Deferred slots are not free yet. */
+    REQUIRE(t.upsert(key4_spread(kCap), {.owner = 1}) == UpsertResult::full);
+
+    /* From the first wait on, a second thread reports quiescent states for
+     * reader 0 in a loop, so that wait and every later one end. Joined on
+     * every exit, failed REQUIREs included. */
+    struct Reporter {
+        std::atomic<bool> done{false};
+        std::thread thread;
+        ~Reporter()
+        {
+            done.store(true);
+            if (thread.joinable())
+                thread.join();
+        }
+    } reporter;
+    reporter.thread = std::thread([&] {
+        while (!reporter.done.load()) {
+            if (t.reclaim_waits() != 0)
+                rte_rcu_qsbr_quiescent(q.v, 0);
+            std::this_thread::yield();
+        }
+    });
+
+    /* The queue is full of slots within their grace period: this delete
+     * must wait, and keep its slot. */
+    REQUIRE(t.remove(key4_spread(kQueue)));
+    REQUIRE(t.reclaim_waits() == 1);
+
+    /* Churn: eight times the queue size of deletes, each followed by an
+     * insert. Live keys are the window [first, first + kLive). */
+    uint32_t first = kQueue + 1;
+    for (uint32_t i = 0; i < 8 * kQueue; ++i, ++first) {
+        REQUIRE(t.remove(key4_spread(first)));
+        REQUIRE(t.upsert(key4_spread(first + kLive), {.owner = 2}) == UpsertResult::inserted);
+    }
+    REQUIRE(t.count(Family::ipv4) == kLive);
+    reporter.done.store(true);
+    reporter.thread.join();
+    rte_rcu_qsbr_thread_offline(q.v, 0);
+    rte_rcu_qsbr_thread_unregister(q.v, 0);
+
+    /* Empty the table; with no reader online every slot comes back: the
+     * table takes exactly its capacity again. */
+    for (uint32_t i = first; i < first + kLive; ++i)
+        REQUIRE(t.remove(key4_spread(i)));
+    REQUIRE(t.count(Family::ipv4) == 0);
+    REQUIRE(fill_until_full(t, first + kLive, kCap) == kCap);
+    REQUIRE(t.count(Family::ipv4) == kCap);
 }
