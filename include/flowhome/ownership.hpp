@@ -8,8 +8,14 @@
  * (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF). The record is packed into the
  * 8-byte data word of the key slot, so a lookup touches no second cache line.
  *
- * An extendable bucket table makes a crowded bucket never refuse an insert
- * while free slots remain (capacity means capacity).
+ * Capacity: a table holds exactly its configured capacity. rte_hash places
+ * keys in the next power of two of slots (buckets of 8, cuckoo hashing); a
+ * table loaded above kExtendableLoadPercent of those slots, or smaller than
+ * kExtendableMinSlots, also gets an extendable bucket table so that a crowded
+ * bucket never refuses an insert while free slots remain. Below that load,
+ * cuckoo insertion does not fail in practice and the extendable table (19 B
+ * per flow at 10M flows) is not created; an insert that fails anyway is an
+ * UpsertResult::full, like an insert into a full table.
  *
  * Deleted key slots are reclaimed through RCU QSBR: a slot is reused only
  * after every registered reader has passed a quiescent state. The table keeps
@@ -99,6 +105,11 @@ public:
     /** Deleted slots that may wait for their grace period at once (both
      * families); a ring of 2^14 entries of 16 bytes. */
     static constexpr uint32_t kDeferQueueSize = (1u << 14) - 1;
+    /** Load (capacity / slots) above which the extendable bucket table is
+     * created. */
+    static constexpr uint32_t kExtendableLoadPercent = 80;
+    /** Tables with fewer slots always get the extendable bucket table. */
+    static constexpr uint32_t kExtendableMinSlots = 1u << 16;
 
     struct Params {
         std::string name = "flowhome";
@@ -159,6 +170,8 @@ public:
     /** Live entries; deleted ones awaiting their grace period do not count. */
     uint32_t count(Family f) const noexcept;
     uint32_t capacity(Family f) const noexcept;
+    /** Whether the family's table has an extendable bucket table. */
+    bool extendable(Family f) const noexcept;
     /** Deletes that waited for a grace period because the defer queue was
      * full; counted when the wait starts. Any thread may read it. */
     uint64_t reclaim_waits() const noexcept
@@ -176,6 +189,8 @@ private:
     rte_rcu_qsbr_dq *dq_ = nullptr;
     uint32_t deferred_ = 0; /**< slots in dq_; writer only */
     std::atomic<uint64_t> reclaim_waits_{0};
+    bool ext4_ = false;
+    bool ext6_ = false;
     uint32_t cap4_ = 0;
     uint32_t cap6_ = 0;
     /* rte_hash_count() in lock-free mode still counts slots waiting in the

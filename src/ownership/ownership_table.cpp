@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <rte_common.h>
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
@@ -23,13 +24,34 @@ namespace {
 /* rte_hash refuses tables below 8 entries (one bucket). */
 constexpr uint32_t kMinEntries = 8;
 
+/* Whether a table of @p entries needs the extendable bucket table.
+ * rte_hash puts the keys in rte_align32pow2(entries) slots, buckets of 8,
+ * each key in one of two buckets with cuckoo moves (breadth-first, up to
+ * RTE_HASH_BFS_QUEUE_MAX_LEN nodes). Filling tables of 2^10 to 2^24 slots
+ * with random keys until the first refused insert (DPDK 22.11, CRC32-C), the
+ * first refusal came at 96.5% to 98.5% of the slots; tables of 2^6 and 2^8
+ * slots went down to 94% and 96.5%, two-bucket tables (2^4) to 75%, because
+ * a key's two buckets there are often the same one. Up to 80% of the slots,
+ * at least 16 points below every refusal measured on tables of 2^16 slots or
+ * more, the extendable table buys nothing; it costs a 64-byte bucket per 8
+ * slots, 4 bytes per slot and a ring (19 B per flow at 10M flows). Below
+ * 2^16 slots it costs under 1 MB, so small tables keep it whatever their
+ * load. */
+bool needs_extendable_buckets(uint32_t entries) noexcept
+{
+    const uint64_t slots = rte_align32pow2(entries);
+    return slots < OwnershipTable::kExtendableMinSlots ||
+           uint64_t{entries} * 100 > slots * OwnershipTable::kExtendableLoadPercent;
+}
+
 /* The entries rte_hash is created with for a capacity. */
 uint32_t hash_entries(uint32_t capacity) noexcept
 {
     return std::max(capacity, kMinEntries);
 }
 
-rte_hash *create_hash(const std::string &name, uint32_t capacity, uint32_t key_len, int socket)
+rte_hash *create_hash(const std::string &name, uint32_t capacity, uint32_t key_len, int socket,
+                      bool extendable)
 {
     rte_hash_parameters p{};
     p.name = name.c_str();
@@ -40,13 +62,13 @@ rte_hash *create_hash(const std::string &name, uint32_t capacity, uint32_t key_l
     p.hash_func = rte_hash_crc;
     p.hash_func_init_val = kFlowHashSeed;
     p.socket_id = socket;
-    /* Lock-free readers; an extendable bucket table so that a crowded bucket
-     * does not refuse an insert while the table has room (capacity means
-     * capacity). Lock-free mode implies NO_FREE_ON_DEL: a delete returns the
-     * key's position and the slot stays taken until the table's defer queue
-     * frees it after a grace period. No rte_hash_rcu_qsbr_add: its defer
-     * queue is sized to the whole table (16 B per slot). */
-    p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
+    /* Lock-free readers. Lock-free mode implies NO_FREE_ON_DEL: a delete
+     * returns the key's position and the slot stays taken until the table's
+     * defer queue frees it after a grace period. No rte_hash_rcu_qsbr_add:
+     * its defer queue is sized to the whole table (16 B per slot). */
+    p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
+    if (extendable)
+        p.extra_flag |= RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
 
     rte_hash *h = rte_hash_create(&p);
     if (h == nullptr)
@@ -84,11 +106,13 @@ OwnershipTable::OwnershipTable(const Params &params)
     if (params.qsbr == nullptr)
         throw std::invalid_argument("ownership table needs an RCU QSBR variable");
     qsbr_ = params.qsbr;
-    h4_ =
-        create_hash(params.name + "_v4", params.capacity_ipv4, sizeof(FlowKey4), params.socket_id);
+    ext4_ = needs_extendable_buckets(hash_entries(params.capacity_ipv4));
+    ext6_ = needs_extendable_buckets(hash_entries(params.capacity_ipv6));
+    h4_ = create_hash(params.name + "_v4", params.capacity_ipv4, sizeof(FlowKey4), params.socket_id,
+                      ext4_);
     try {
         h6_ = create_hash(params.name + "_v6", params.capacity_ipv6, sizeof(FlowKey6),
-                          params.socket_id);
+                          params.socket_id, ext6_);
     } catch (...) {
         rte_hash_free(h4_);
         throw;
@@ -336,6 +360,11 @@ uint32_t OwnershipTable::count(Family f) const noexcept
 uint32_t OwnershipTable::capacity(Family f) const noexcept
 {
     return f == Family::ipv4 ? cap4_ : cap6_;
+}
+
+bool OwnershipTable::extendable(Family f) const noexcept
+{
+    return f == Family::ipv4 ? ext4_ : ext6_;
 }
 
 } // namespace flowhome

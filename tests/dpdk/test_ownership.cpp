@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 
 #include <atomic>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -387,4 +388,64 @@ TEST_CASE("deleting more than the defer queue holds waits for readers and loses 
     REQUIRE(t.count(Family::ipv4) == 0);
     REQUIRE(fill_until_full(t, first + kLive, kCap) == kCap);
     REQUIRE(t.count(Family::ipv4) == kCap);
+}
+
+namespace {
+
+/* Fills a table of @p cap IPv4 entries with random keys; returns how many
+ * were inserted before the first refusal. */
+uint32_t fill_random(OwnershipTable &t, uint32_t cap, uint64_t seed)
+{
+    std::mt19937_64 rng(seed);
+    uint32_t n = 0;
+    for (uint32_t tries = 0; tries <= cap; ++tries) {
+        const uint64_t r = rng();
+        const FlowKey k =
+            FlowKey::make4(static_cast<uint32_t>(r), static_cast<uint16_t>(r >> 32),
+                           static_cast<uint32_t>(rng()), static_cast<uint16_t>(r >> 48), kProtoTcp);
+        const UpsertResult res = t.upsert(k, {.owner = 1});
+        if (res == UpsertResult::full)
+            break;
+        n += res == UpsertResult::inserted;
+    }
+    return n;
+}
+
+} // namespace
+
+TEST_CASE("a table loaded up to 80% of its slots needs no extendable buckets",
+          "[ownership][capacity]")
+{
+    Qsbr q;
+    /* 60% of 2^17 slots, like 10M flows in 2^24 slots. */
+    constexpr uint32_t kCap = (1u << 17) * 6 / 10;
+    OwnershipTable t(params(q.v, kCap));
+    REQUIRE_FALSE(t.extendable(Family::ipv4));
+    for (uint64_t seed : {1, 2, 3}) {
+        INFO("seed " << seed);
+        REQUIRE(fill_random(t, kCap, seed) == kCap);
+        REQUIRE(t.count(Family::ipv4) == kCap);
+        /* Empty it for the next seed (no reader: slots come back). */
+        std::vector<FlowKey> keys;
+        t.for_each([&](const FlowKey &k, OwnerRecord) { keys.push_back(k); });
+        for (const FlowKey &k : keys)
+            REQUIRE(t.remove(k));
+    }
+}
+
+TEST_CASE("a table loaded near its slots keeps the extendable buckets and its capacity",
+          "[ownership][capacity]")
+{
+    Qsbr q;
+    /* 99.9% of 2^17 slots: plain cuckoo insertion refuses near 98%. */
+    constexpr uint32_t kCap = (1u << 17) - 128;
+    OwnershipTable t(params(q.v, kCap));
+    REQUIRE(t.extendable(Family::ipv4));
+    REQUIRE(fill_random(t, kCap, 4) == kCap);
+    REQUIRE(t.count(Family::ipv4) == kCap);
+
+    /* Small tables keep them whatever their load. */
+    OwnershipTable small(params(q.v, 40));
+    REQUIRE(small.extendable(Family::ipv4));
+    REQUIRE(small.extendable(Family::ipv6));
 }
