@@ -154,7 +154,15 @@ public:
     unsigned index() const noexcept { return index_; }
 
 private:
-    struct Slot;
+    /* One packet of the burst on its way through the pipeline. */
+    struct Slot {
+        rte_mbuf *m;
+        ParsedPacket p;
+        FlowKey key;
+        uint32_t hash;
+        uint8_t hops;   /* redirects already taken */
+        NodeId ingress; /* node that received it from the router */
+    };
     struct PendingClaim {
         uint64_t expires_tsc;
         uint32_t hash;
@@ -185,6 +193,11 @@ private:
     WorkerStats stats_;
     CaptureTap *tap_ = nullptr; /* this poll's capture, if any */
     PendingClaim pending_[kPendingSlots];
+    /* The burst in flight and its lookup results: members, so that nothing
+     * is constructed per burst. */
+    Slot slots_[kBurst];
+    OwnerRecord rec4_[kBurst];
+    OwnerRecord rec6_[kBurst];
 };
 
 } // namespace flowhome

@@ -151,6 +151,38 @@ uint32_t crc32c_reference(const uint8_t *p, size_t n, uint32_t crc)
 
 } // namespace
 
+TEST_CASE("make_flow_key writes flow_key_of's key in place and returns its flow_hash",
+          "[flow_key]")
+{
+    const std::vector<Bytes> frames{
+        FrameBuilder{}.ipv4({.src = "192.0.2.1", .dst = "198.51.100.1"}).tcp().build(),
+        FrameBuilder{}.vlan().ipv4({.src = "203.0.113.9", .dst = "198.51.100.2"}).udp().build(),
+        FrameBuilder{}.ipv6({.src = "2001:db8::1", .dst = "2001:db8:1::80"}).tcp().build(),
+        FrameBuilder{}
+            .ipv6({.src = "2001:db8::2", .dst = "2001:db8:1::81", .ext = {{.type = 0}}})
+            .udp()
+            .build(),
+    };
+    for (const Bytes &frame : frames) {
+        ParsedPacket p;
+        REQUIRE(parse_packet(frame.data(), static_cast<uint32_t>(frame.size()),
+                             static_cast<uint32_t>(frame.size()), p) == ParseStatus::ok);
+        const FlowKey want = flow_key_of(frame.data(), p);
+        /* A slot that held the other family's key before: nothing of it may remain. */
+        FlowKey slot = p.family == Family::ipv4
+                           ? flow_key_of(frames[2].data(), ParsedPacket{.l3_offset = 14,
+                                                                        .src_port = 7,
+                                                                        .dst_port = 8,
+                                                                        .family = Family::ipv6,
+                                                                        .l4_proto = kProtoTcp})
+                           : FlowKey::make4(1, 2, 3, 4, kProtoUdp);
+        const uint32_t hash = make_flow_key(slot, frame.data(), p);
+        CHECK(slot == want);
+        CHECK(std::memcmp(&slot.v6, &want.v6, sizeof(slot.v6)) == 0);
+        CHECK(hash == flow_hash(want));
+    }
+}
+
 TEST_CASE("flow_hash is CRC32-C with a fixed seed, the same on every node", "[flow_key]")
 {
     /* The reference itself: the standard CRC-32C check value (RFC 3720 B.4

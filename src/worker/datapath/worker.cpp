@@ -14,16 +14,6 @@
 
 namespace flowhome {
 
-/* One packet of the burst on its way through the pipeline. */
-struct Worker::Slot {
-    rte_mbuf *m;
-    ParsedPacket p;
-    FlowKey key;
-    uint32_t hash;
-    uint8_t hops;   /* redirects already taken */
-    NodeId ingress; /* node that received it from the router */
-};
-
 uint64_t WorkerStats::total_drops() const noexcept
 {
     uint64_t sum = 0;
@@ -255,7 +245,7 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
     }
     stats_.rx_wire.add(n);
 
-    Slot slots[kBurst];
+    Slot *const slots = slots_;
     const FlowKey4 *keys4[kBurst];
     const FlowKey6 *keys6[kBurst];
     uint32_t hashes4[kBurst];
@@ -347,8 +337,7 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
             continue;
         }
 
-        s.key = flow_key_of(data, s.p);
-        s.hash = flow_hash(s.key);
+        s.hash = make_flow_key(s.key, data, s.p);
         if (s.key.family == Family::ipv4) {
             keys4[n4] = &s.key.v4;
             hashes4[n4] = s.hash;
@@ -363,8 +352,8 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
 
     /* One bulk lookup per family for the whole burst: rte_hash pipelines
      * the bucket and key prefetches across the keys. */
-    OwnerRecord rec4[kBurst];
-    OwnerRecord rec6[kBurst];
+    OwnerRecord *const rec4 = rec4_;
+    OwnerRecord *const rec6 = rec6_;
     const uint64_t hits4 = sh_.table->lookup_bulk4(keys4, hashes4, n4, rec4);
     const uint64_t hits6 = sh_.table->lookup_bulk6(keys6, hashes6, n6, rec6);
 
