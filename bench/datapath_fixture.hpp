@@ -73,13 +73,15 @@ inline FlowKey key_of(Family f, uint64_t i)
     uint8_t client[16];
     uint16_t port;
     client_of(f, i, client, port);
+    /* Parsed once: key_of runs for every packet a pass resets. */
+    static const IpAddr vip4 = ip("203.0.113.10");
+    static const IpAddr vip6 = ip("2001:db8:100::10");
     if (f == Family::ipv4) {
         uint32_t c;
         std::memcpy(&c, client, 4);
-        return FlowKey::make4(c, htons(port), ip("203.0.113.10").v4_be(), htons(80), kProtoTcp);
+        return FlowKey::make4(c, htons(port), vip4.v4_be(), htons(80), kProtoTcp);
     }
-    return FlowKey::make6(client, htons(port), ip("2001:db8:100::10").bytes.data(), htons(443),
-                          kProtoTcp);
+    return FlowKey::make6(client, htons(port), vip6.bytes.data(), htons(443), kProtoTcp);
 }
 
 inline NodeId owner_of(uint64_t i)
