@@ -41,6 +41,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "flowhome/packet.hpp"
 #include "flowhome/types.hpp"
@@ -162,8 +163,16 @@ public:
                   uint32_t budget) noexcept;
 
     /**
-     * Calls @p fn(const FlowKey &, OwnerRecord) for every entry; returns how
-     * many were visited. Writer thread only (or with writers stopped).
+     * The entry at or after @p cursor in @p f's table (start at 0); advances
+     * @p cursor past it. False at the end, and for any cursor past it (a
+     * forged cursor reads nothing outside the table). Writer thread only (or
+     * with writers stopped).
+     */
+    bool next(Family f, uint32_t &cursor, FlowKey &key, OwnerRecord &rec) const noexcept;
+    /**
+     * Calls @p fn(const FlowKey &, OwnerRecord) for every entry, IPv4 then
+     * IPv6; a @p fn that returns bool stops the walk by returning false.
+     * Returns how many entries were visited. Thread: as next().
      */
     template <typename Fn> uint32_t for_each(Fn &&fn) const;
 
@@ -201,8 +210,6 @@ private:
     uint32_t age_cursor6_ = 0;
     bool age_v6_turn_ = false;
 
-    static bool next_entry(rte_hash *h, uint32_t *cursor, const void **key,
-                           uint64_t *word) noexcept;
     void defer_free(Family f, int32_t position) noexcept;
     uint32_t reclaim(uint32_t max) noexcept;
     static void free_deferred(void *table, void *entries, unsigned n) noexcept;
@@ -211,17 +218,20 @@ private:
 template <typename Fn> uint32_t OwnershipTable::for_each(Fn &&fn) const
 {
     uint32_t visited = 0;
-    const void *key;
-    uint64_t word;
-    uint32_t cursor = 0;
-    while (next_entry(h4_, &cursor, &key, &word)) {
-        fn(FlowKey::from_key_bytes(Family::ipv4, key), OwnerRecord::unpack(word));
-        ++visited;
-    }
-    cursor = 0;
-    while (next_entry(h6_, &cursor, &key, &word)) {
-        fn(FlowKey::from_key_bytes(Family::ipv6, key), OwnerRecord::unpack(word));
-        ++visited;
+    FlowKey key;
+    OwnerRecord rec;
+    for (Family f : {Family::ipv4, Family::ipv6}) {
+        uint32_t cursor = 0;
+        while (next(f, cursor, key, rec)) {
+            ++visited;
+            if constexpr (std::is_same_v<std::invoke_result_t<Fn &, const FlowKey &, OwnerRecord>,
+                                         bool>) {
+                if (!fn(key, rec))
+                    return visited;
+            } else {
+                fn(key, rec);
+            }
+        }
     }
     return visited;
 }

@@ -222,28 +222,16 @@ CommandResult cmd_show_flows(CommandContext &c)
     rows.reserve(limit);
     if (!c.on_control([&](uint64_t now_us) {
             now_epoch = epoch_of(now_us);
-            for (Family f : {Family::ipv4, Family::ipv6}) {
-                rte_hash *h = f == Family::ipv4 ? c.node.table().hash4() : c.node.table().hash6();
-                const void *k;
-                void *data;
-                uint32_t next = 0;
-                while (h != nullptr && rte_hash_iterate(h, &k, &data, &next) >= 0) {
-                    FlowKey key;
-                    key.family = f;
-                    if (f == Family::ipv4)
-                        std::memcpy(&key.v4, k, sizeof(key.v4));
-                    else
-                        std::memcpy(&key.v6, k, sizeof(key.v6));
-                    const OwnerRecord rec = OwnerRecord::unpack(reinterpret_cast<uintptr_t>(data));
-                    if ((vip && key.vip() != *vip) || (owner && rec.owner != *owner))
-                        continue;
-                    if (rows.size() == limit) {
-                        more = true; /* stop: the control lcore has other work */
-                        return;
-                    }
-                    rows.push_back({key, rec});
+            c.node.table().for_each([&](const FlowKey &key, OwnerRecord rec) {
+                if ((vip && key.vip() != *vip) || (owner && rec.owner != *owner))
+                    return true;
+                if (rows.size() == limit) {
+                    more = true; /* stop: the control lcore has other work */
+                    return false;
                 }
-            }
+                rows.push_back({key, rec});
+                return true;
+            });
         }))
         return control_timeout(c);
     std::string out = fmt::format("{:<5} {:<44} {:<44} {:>6} {:>8} {:>8} {}\n", "proto", "client",

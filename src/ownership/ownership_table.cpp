@@ -294,13 +294,17 @@ bool OwnershipTable::remove(const FlowKey &key) noexcept
     return true;
 }
 
-bool OwnershipTable::next_entry(rte_hash *h, uint32_t *cursor, const void **key,
-                                uint64_t *word) noexcept
+bool OwnershipTable::next(Family f, uint32_t &cursor, FlowKey &key,
+                          OwnerRecord &rec) const noexcept
 {
+    const void *bytes = nullptr;
     void *data = nullptr;
-    if (rte_hash_iterate(h, key, &data, cursor) < 0)
+    /* rte_hash_iterate walks the main table then the extendable buckets, and
+     * returns -ENOENT for any position past the end. */
+    if (rte_hash_iterate(f == Family::ipv6 ? h6_ : h4_, &bytes, &data, &cursor) < 0)
         return false;
-    *word = data_to_word(data);
+    key = FlowKey::from_key_bytes(f, bytes);
+    rec = OwnerRecord::unpack(data_to_word(data));
     return true;
 }
 
@@ -316,23 +320,20 @@ AgeResult OwnershipTable::age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp
 
     while (result.examined < budget) {
         const bool v6 = age_v6_turn_;
-        rte_hash *h = v6 ? h6_ : h4_;
         uint32_t *cursor = v6 ? &age_cursor6_ : &age_cursor4_;
         unsigned n = 0;
         bool end = false;
 
         while (n < kBatch && result.examined < budget) {
-            const void *key;
-            uint64_t word;
-            if (!next_entry(h, cursor, &key, &word)) {
+            FlowKey k;
+            OwnerRecord rec;
+            if (!next(v6 ? Family::ipv6 : Family::ipv4, *cursor, k, rec)) {
                 end = true;
                 break;
             }
             ++result.examined;
-            const OwnerRecord rec = OwnerRecord::unpack(word);
             if (rec.flags & owner_flag::pinned)
                 continue;
-            const FlowKey k = FlowKey::from_key_bytes(v6 ? Family::ipv6 : Family::ipv4, key);
             const uint16_t timeout = k.proto() == kProtoTcp ? tcp_timeout_s : udp_timeout_s;
             const auto idle = static_cast<uint16_t>(now - rec.epoch);
             if (idle > timeout)

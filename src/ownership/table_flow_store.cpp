@@ -5,9 +5,7 @@
  */
 #include "flowhome/table_flow_store.hpp"
 
-#include <cstring>
 
-#include <rte_hash.h>
 
 namespace flowhome {
 
@@ -38,19 +36,14 @@ uint32_t TableFlowStore::scan(uint64_t &cursor, uint32_t budget,
     auto position = static_cast<uint32_t>(cursor);
     uint32_t visited = 0;
     while (visited < budget && (table == kCursorIpv4 || table == kCursorIpv6)) {
-        const bool v6 = table == kCursorIpv6;
-        const void *key = nullptr;
-        void *data = nullptr;
-        /* rte_hash_iterate walks the main table then the extendable
-         * buckets, and returns -ENOENT for any position past the end: a
-         * forged cursor cannot read outside the table. */
-        if (rte_hash_iterate(v6 ? table_.hash6() : table_.hash4(), &key, &data, &position) < 0) {
+        FlowKey key;
+        OwnerRecord rec;
+        if (!table_.next(table == kCursorIpv6 ? Family::ipv6 : Family::ipv4, position, key, rec)) {
             ++table; /* the IPv6 table after the IPv4 one, then the end */
             position = 0;
             continue;
         }
-        const FlowKey k = FlowKey::from_key_bytes(v6 ? Family::ipv6 : Family::ipv4, key);
-        fn(k, OwnerRecord::unpack(static_cast<uint64_t>(reinterpret_cast<uintptr_t>(data))));
+        fn(key, rec);
         ++visited;
     }
     cursor = table == kCursorIpv4 || table == kCursorIpv6 ? make_cursor(table, position) : 0;

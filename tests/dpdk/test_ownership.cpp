@@ -4,6 +4,8 @@
 #include <atomic>
 #include <random>
 #include <thread>
+#include <set>
+#include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -110,6 +112,45 @@ TEST_CASE("insert, look up, update and remove, both families", "[ownership]")
 
     FlowKey none;
     REQUIRE(t.upsert(none, {}) == UpsertResult::error);
+}
+
+TEST_CASE("the table's walk visits both families and stops when asked", "[ownership]")
+{
+    Qsbr q;
+    OwnershipTable t(params(q.v, 1024));
+    std::set<std::string> want;
+    for (uint32_t i = 0; i < 5; ++i) {
+        REQUIRE(t.upsert(key4(i), {.owner = 2, .version = 1}) == UpsertResult::inserted);
+        REQUIRE(t.upsert(key6(i), {.owner = 3, .version = 1}) == UpsertResult::inserted);
+        want.insert(key4(i).to_string());
+        want.insert(key6(i).to_string());
+    }
+
+    std::set<std::string> seen;
+    CHECK(t.for_each([&](const FlowKey &k, OwnerRecord rec) {
+        CHECK(rec.owner == (k.family == Family::ipv4 ? 2 : 3));
+        seen.insert(k.to_string());
+    }) == 10);
+    CHECK(seen == want);
+
+    /* A visitor returning false ends the walk at once, IPv4 first. */
+    unsigned calls = 0;
+    CHECK(t.for_each([&](const FlowKey &k, OwnerRecord) {
+        CHECK(k.family == Family::ipv4);
+        return ++calls < 3;
+    }) == 3);
+    CHECK(calls == 3);
+
+    /* Resumable, and a cursor past the end reads nothing. */
+    uint32_t cursor = 0;
+    FlowKey k;
+    OwnerRecord rec;
+    unsigned v6 = 0;
+    while (t.next(Family::ipv6, cursor, k, rec))
+        v6 += k.family == Family::ipv6;
+    CHECK(v6 == 5);
+    cursor = 0xFFFFFFF0u;
+    CHECK_FALSE(t.next(Family::ipv4, cursor, k, rec));
 }
 
 TEST_CASE("the table hashes keys with flow_hash", "[ownership]")
