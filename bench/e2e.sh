@@ -53,7 +53,7 @@ eal() { # prefix lcores
 # $1: run name; the generator is the memif server on $dir/$1.sock.
 start_generator() {
     # shellcheck disable=SC2046
-    "$testpmd" $(eal gen_$1 '0@0,1@0') --vdev "net_memif0,role=server,socket=$dir/$1.sock" \
+    "$testpmd" $(eal "gen_$1" '0@0,1@0') --vdev "net_memif0,role=server,socket=$dir/$1.sock" \
         -- --forward-mode=txonly --txonly-multi-flow --tx-ip=192.0.2.100,203.0.113.10 \
         --tx-udp=1024,80 --eth-peer=0,02:00:00:00:00:01 --stats-period 1 --nb-cores=1 \
         --total-num-mbufs=16384 >"$dir/gen_$1.log" 2>&1 &
@@ -99,7 +99,7 @@ YAML
 run_io() { # $1: run name
     start_generator "$1"
     # shellcheck disable=SC2046
-    "$testpmd" $(eal $1 '0@0,1@1') --vdev "net_memif2,role=client,socket=$dir/$1.sock" \
+    "$testpmd" $(eal "$1" '0@0,1@1') --vdev "net_memif2,role=client,socket=$dir/$1.sock" \
         --vdev "net_null0,no-rx=1" -- --forward-mode=io --nb-cores=1 --stats-period 5 \
         --total-num-mbufs=16384 >"$dir/$1.log" 2>&1 &
     pids+=($!)

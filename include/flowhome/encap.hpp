@@ -57,7 +57,7 @@ static_assert(sizeof(GeneveFlowhomeOption) == kGeneveOptionDataLen);
 inline constexpr uint16_t kMaxEncapHeader = 14 + 40 + 8 + 8 + 4 + kGeneveOptionDataLen;
 
 /**
- * The precomputed outer header toward one peer in one domain. Three cache
+ * The precomputed outer header toward one peer in one domain. Two cache
  * lines; the datapath reads it, never writes it.
  */
 struct alignas(64) EncapTemplate {
@@ -79,7 +79,7 @@ struct alignas(64) EncapTemplate {
     uint16_t tx_port;        /**< DPDK port id to send on */
     NodeId peer;
 };
-static_assert(sizeof(EncapTemplate) <= 192);
+static_assert(sizeof(EncapTemplate) == 128, "two cache lines");
 
 struct TemplateParams {
     NodeId self = kInvalidNode;

@@ -210,6 +210,13 @@ private:
     uint32_t age_cursor6_ = 0;
     bool age_v6_turn_ = false;
 
+    /* Callers have checked that f is ipv4 or ipv6. */
+    rte_hash *hash_of(Family f) const noexcept { return f == Family::ipv6 ? h6_ : h4_; }
+    std::atomic<uint32_t> &live_of(Family f) noexcept { return f == Family::ipv6 ? live6_ : live4_; }
+    const std::atomic<uint32_t> &live_of(Family f) const noexcept
+    {
+        return f == Family::ipv6 ? live6_ : live4_;
+    }
     void defer_free(Family f, int32_t position) noexcept;
     uint32_t reclaim(uint32_t max) noexcept;
     static void free_deferred(void *table, void *entries, unsigned n) noexcept;

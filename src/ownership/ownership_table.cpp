@@ -173,7 +173,8 @@ void OwnershipTable::free_deferred(void *table, void *entries, unsigned n) noexc
         /* In lock-free mode with an extendable table this also recycles the
          * extendable bucket the delete emptied (rte_hash keeps it in
          * ext_bkt_to_free under the key's position). */
-        rte_hash_free_key_with_position(slots[i].ipv6 ? t->h6_ : t->h4_, slots[i].position);
+        rte_hash_free_key_with_position(t->hash_of(slots[i].ipv6 ? Family::ipv6 : Family::ipv4),
+                                        slots[i].position);
         --t->deferred_;
     }
 }
@@ -205,7 +206,7 @@ void OwnershipTable::defer_free(Family f, int32_t position) noexcept
     /* Not reached while the accounting above holds; if it did, the slot is
      * still not lost: wait for the readers and free it now. */
     rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
-    rte_hash_free_key_with_position(f == Family::ipv6 ? h6_ : h4_, position);
+    rte_hash_free_key_with_position(hash_of(f), position);
 }
 
 namespace {
@@ -246,7 +247,7 @@ std::optional<OwnerRecord> OwnershipTable::lookup(const FlowKey &key) const noex
 {
     if (key.family != Family::ipv4 && key.family != Family::ipv6)
         return std::nullopt;
-    rte_hash *h = key.family == Family::ipv4 ? h4_ : h6_;
+    rte_hash *h = hash_of(key.family);
     void *data = nullptr;
     if (rte_hash_lookup_with_hash_data(h, key.bytes(), flow_hash(key), &data) < 0)
         return std::nullopt;
@@ -257,7 +258,7 @@ UpsertResult OwnershipTable::upsert(const FlowKey &key, OwnerRecord record) noex
 {
     if (key.family != Family::ipv4 && key.family != Family::ipv6)
         return UpsertResult::error;
-    rte_hash *h = key.family == Family::ipv4 ? h4_ : h6_;
+    rte_hash *h = hash_of(key.family);
     const void *k = key.bytes();
     const hash_sig_t sig = flow_hash(key);
     /* In lock-free mode an existing key's data word is replaced with a single
@@ -271,7 +272,7 @@ UpsertResult OwnershipTable::upsert(const FlowKey &key, OwnerRecord record) noex
     if (rc == 0) {
         if (existed)
             return UpsertResult::updated;
-        auto &live = key.family == Family::ipv4 ? live4_ : live6_;
+        auto &live = live_of(key.family);
         live.store(live.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         return UpsertResult::inserted;
     }
@@ -282,13 +283,13 @@ bool OwnershipTable::remove(const FlowKey &key) noexcept
 {
     if (key.family != Family::ipv4 && key.family != Family::ipv6)
         return false;
-    rte_hash *h = key.family == Family::ipv4 ? h4_ : h6_;
+    rte_hash *h = hash_of(key.family);
     /* The key slot goes to the defer queue and is reused only after every
      * reader has reported a quiescent state. */
     const int32_t position = rte_hash_del_key_with_hash(h, key.bytes(), flow_hash(key));
     if (position < 0)
         return false;
-    auto &live = key.family == Family::ipv4 ? live4_ : live6_;
+    auto &live = live_of(key.family);
     live.store(live.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     defer_free(key.family, position);
     return true;
@@ -301,7 +302,7 @@ bool OwnershipTable::next(Family f, uint32_t &cursor, FlowKey &key,
     void *data = nullptr;
     /* rte_hash_iterate walks the main table then the extendable buckets, and
      * returns -ENOENT for any position past the end. */
-    if (rte_hash_iterate(f == Family::ipv6 ? h6_ : h4_, &bytes, &data, &cursor) < 0)
+    if (rte_hash_iterate(hash_of(f), &bytes, &data, &cursor) < 0)
         return false;
     key = FlowKey::from_key_bytes(f, bytes);
     rec = OwnerRecord::unpack(data_to_word(data));
@@ -355,7 +356,7 @@ AgeResult OwnershipTable::age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp
 
 uint32_t OwnershipTable::count(Family f) const noexcept
 {
-    return (f == Family::ipv4 ? live4_ : live6_).load(std::memory_order_relaxed);
+    return live_of(f).load(std::memory_order_relaxed);
 }
 
 uint32_t OwnershipTable::capacity(Family f) const noexcept

@@ -546,10 +546,23 @@ TEST_CASE("the fast path for plain IPv4 agrees with the general parser", "[parse
     };
     const uint8_t values[] = {0x00, 0x01, 0x05, 0x06, 0x08, 0x11, 0x20, 0x3F,
                               0x40, 0x45, 0x46, 0x50, 0x7F, 0x80, 0xF0, 0xFF};
-    const auto agree = [](const Bytes &frame, uint32_t len, uint32_t pkt_len, bool verified) {
+    /* Both outputs start out holding another packet (tagged IPv6, a first
+     * fragment): a field the fast path forgot to set would show. */
+    const Bytes other = FrameBuilder{}
+                            .vlan()
+                            .ipv6({.ext = {{.type = 44, .more = true}}})
+                            .udp({.length = 500})
+                            .payload(9)
+                            .build();
+    ParsedPacket previous;
+    REQUIRE(parse_packet(other.data(), static_cast<uint32_t>(other.size()),
+                         static_cast<uint32_t>(other.size()), previous) == ParseStatus::ok);
+    REQUIRE(previous.fragment);
+    const auto agree = [&previous](const Bytes &frame, uint32_t len, uint32_t pkt_len,
+                                   bool verified) {
         const Bytes readable = truncated(frame, len);
-        ParsedPacket fast;
-        ParsedPacket general;
+        ParsedPacket fast = previous;
+        ParsedPacket general = previous;
         const ParseStatus a = parse_packet(readable.data(), len, pkt_len, fast, verified);
         const ParseStatus b =
             detail::parse_packet_general(readable.data(), len, pkt_len, general, verified);
