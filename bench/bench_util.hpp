@@ -17,6 +17,8 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
+#include "flowhome/config.hpp"
+
 namespace flowhome::bench {
 
 /** Starts the EAL with argv up to "--"; returns the index of the first benchmark option. */
@@ -59,28 +61,50 @@ public:
         return false;
     }
 
-    /** Takes "--name v1,v2,..." as unsigned integers, or @p def. */
-    std::vector<uint64_t> list(std::string_view name, std::vector<uint64_t> def)
+    /** Takes "--name value", or @p def. */
+    std::string text(std::string_view name, std::string def)
     {
         for (auto it = args_.begin(); it != args_.end(); ++it)
             if (*it == name) {
                 if (it + 1 == args_.end())
                     throw std::invalid_argument(std::string(name) + " needs a value");
-                std::vector<uint64_t> out;
                 std::string v = *(it + 1);
-                size_t pos = 0;
-                while (pos <= v.size()) {
-                    const size_t comma = std::min(v.find(',', pos), v.size());
-                    out.push_back(std::stoull(v.substr(pos, comma - pos)));
-                    pos = comma + 1;
-                }
                 args_.erase(it, it + 2);
-                return out;
+                return v;
             }
         return def;
     }
 
+    /** Takes "--name v1,v2,..." as unsigned integers, or @p def. */
+    std::vector<uint64_t> list(std::string_view name, std::vector<uint64_t> def)
+    {
+        const std::string v = text(name, "");
+        if (v.empty())
+            return def;
+        std::vector<uint64_t> out;
+        size_t pos = 0;
+        while (pos <= v.size()) {
+            const size_t comma = std::min(v.find(',', pos), v.size());
+            out.push_back(std::stoull(v.substr(pos, comma - pos)));
+            pos = comma + 1;
+        }
+        return out;
+    }
+
     uint64_t value(std::string_view name, uint64_t def) { return list(name, {def}).at(0); }
+
+    /** Takes "--table-memory auto|eal|thp" (as the table.memory key), default auto. */
+    TableMemory table_memory()
+    {
+        const std::string v = text("--table-memory", "auto");
+        if (v == "auto")
+            return TableMemory::automatic;
+        if (v == "eal")
+            return TableMemory::eal;
+        if (v == "thp")
+            return TableMemory::thp;
+        throw std::invalid_argument("--table-memory takes auto, eal or thp, not " + v);
+    }
 
     /** Throws when an option was not taken. */
     void finish() const

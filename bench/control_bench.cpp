@@ -11,6 +11,7 @@
  *           the claims into frames for the peers).
  *
  *   control_bench <EAL args> -- [--runs 5] [--claims 200000] [--families 4,6]
+ *                               [--table-memory auto|eal|thp]
  */
 #include <cinttypes>
 #include <cstdio>
@@ -27,6 +28,7 @@
 #include "flowhome/gossip_engine.hpp"
 #include "flowhome/map_flow_store.hpp"
 #include "flowhome/table_flow_store.hpp"
+#include "flowhome/table_heap.hpp"
 
 #include "bench_util.hpp"
 #include "datapath_fixture.hpp"
@@ -66,15 +68,21 @@ double seconds(uint64_t cycles)
 
 struct Table {
     rte_rcu_qsbr *qsbr;
+    TableHeap heap;
     std::unique_ptr<OwnershipTable> table;
 
-    Table(const char *name, uint32_t cap)
+    Table(const char *name, uint32_t cap, TableMemory memory)
+        : heap(memory, fmt::format("{}_heap", name), OwnershipTable::memory_bound(cap, cap))
     {
         qsbr = static_cast<rte_rcu_qsbr *>(
             rte_zmalloc(name, rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
         rte_rcu_qsbr_init(qsbr, 1);
-        table = std::make_unique<OwnershipTable>(OwnershipTable::Params{
-            .name = name, .capacity_ipv4 = cap, .capacity_ipv6 = cap, .qsbr = qsbr});
+        table = std::make_unique<OwnershipTable>(
+            OwnershipTable::Params{.name = name,
+                                   .capacity_ipv4 = cap,
+                                   .capacity_ipv6 = cap,
+                                   .socket_id = heap.socket_id(),
+                                   .qsbr = qsbr});
     }
     ~Table()
     {
@@ -83,9 +91,9 @@ struct Table {
     }
 };
 
-void gossip_receive(Family f, unsigned runs, uint64_t claims)
+void gossip_receive(Family f, unsigned runs, uint64_t claims, TableMemory memory)
 {
-    Table t(f == Family::ipv4 ? "g4" : "g6", static_cast<uint32_t>(claims * (runs + 1)));
+    Table t(f == Family::ipv4 ? "g4" : "g6", static_cast<uint32_t>(claims * (runs + 1)), memory);
     TableFlowStore store(*t.table);
     MapFlowStore sender_store;
     std::vector<std::vector<uint8_t>> frames;
@@ -129,11 +137,12 @@ void gossip_receive(Family f, unsigned runs, uint64_t claims)
                 double(claims) / double(nframes), bytes);
 }
 
-void local_claims(Family f, unsigned runs, uint64_t claims, bool with_gossip)
+void local_claims(Family f, unsigned runs, uint64_t claims, bool with_gossip,
+                  TableMemory memory)
 {
     const char *name =
         with_gossip ? (f == Family::ipv4 ? "lg4" : "lg6") : (f == Family::ipv4 ? "ll4" : "ll6");
-    Table t(name, static_cast<uint32_t>(claims * (runs + 1)));
+    Table t(name, static_cast<uint32_t>(claims * (runs + 1)), memory);
     rte_ring *ring = rte_ring_create_elem(fmt::format("{}_r", name).c_str(), sizeof(ControlMsg),
                                           kRingSize, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     SharedClock clock;
@@ -194,12 +203,17 @@ int main(int argc, char **argv)
         const auto runs = static_cast<unsigned>(opt.value("--runs", 5));
         const uint64_t claims = opt.value("--claims", 200000);
         const auto families = opt.list("--families", {4, 6});
+        const TableMemory memory = opt.table_memory();
         opt.finish();
+        if (claims * (runs + 1) > kMaxFlows4)
+            throw std::invalid_argument(
+                fmt::format("--claims x (--runs + 1) must stay below {} (the IPv4 keys run out)",
+                            kMaxFlows4));
         for (const uint64_t fam : families) {
             const Family f = fam == 4 ? Family::ipv4 : Family::ipv6;
-            gossip_receive(f, runs, claims);
-            local_claims(f, runs, claims, false);
-            local_claims(f, runs, claims, true);
+            gossip_receive(f, runs, claims, memory);
+            local_claims(f, runs, claims, false, memory);
+            local_claims(f, runs, claims, true, memory);
         }
     } catch (const std::exception &e) {
         std::fprintf(stderr, "control_bench: %s\n", e.what());

@@ -14,6 +14,7 @@
  *
  *   datapath_bench <EAL args> -- [--families 4,6] [--flows 10000,1000000]
  *                                [--runs 5] [--passes 64] [--callgrind]
+ *                                [--table-memory auto|eal|thp]
  *
  * --callgrind runs each main path once over 1024 packets in its own function
  * (cg_*), for bench/callgrind.sh to read the instruction counts.
@@ -227,21 +228,23 @@ uint64_t drops_of(const Fixture &fx)
     return fx.worker->stats().total_drops();
 }
 
-void bench_table(rte_mempool *pool, Family f, uint64_t nflows, unsigned runs, unsigned passes)
+void bench_table(rte_mempool *pool, Family f, uint64_t nflows, unsigned runs, unsigned passes,
+                 TableMemory memory)
 {
     const int fam = f == Family::ipv4 ? 4 : 6;
     const std::string name = fmt::format("b{}_{}", fam, nflows);
     const auto cap = static_cast<uint32_t>(nflows);
-    Fixture fx(name.c_str(), f == Family::ipv4 ? cap : 8, f == Family::ipv6 ? cap : 8);
-    const size_t created = heap_bytes();
+    Fixture fx(name.c_str(), f == Family::ipv4 ? cap : 8, f == Family::ipv6 ? cap : 8, memory);
+    const size_t created = fx.heap->allocated_bytes();
     const uint64_t t0 = rte_rdtsc();
     fx.populate(f, nflows);
     const double fill_s = double(rte_rdtsc() - t0) / double(rte_get_tsc_hz());
     /* The other family's table (8 entries) is counted too: a few kB. */
     std::printf("\n# IPv%d, %" PRIu64 " flows: table %.1f MB = %.1f B/flow (+%zu bytes while "
-                "filling); filled in %.1f s (%.2f M inserts/s)\n",
+                "filling); filled in %.1f s (%.2f M inserts/s)\n# table memory: %s\n",
                 fam, nflows, double(fx.table_bytes) / 1e6, double(fx.table_bytes) / double(nflows),
-                heap_bytes() - created, fill_s, double(nflows) / fill_s / 1e6);
+                fx.heap->allocated_bytes() - created, fill_s, double(nflows) / fill_s / 1e6,
+                fx.heap->describe().c_str());
     std::printf("%-6s %-9s %-13s %9s %8s %7s | %9s %9s | %6s\n", "family", "flows", "mix",
                 "cyc/pkt", "ns/pkt", "Mpps", "pass cyc", "look cyc", "ratio");
 
@@ -294,12 +297,12 @@ __attribute__((noinline)) void cg_lookup(Runner &r)
     r.lookup();
 }
 
-void callgrind_mode(rte_mempool *pool, const std::vector<uint64_t> &families)
+void callgrind_mode(rte_mempool *pool, const std::vector<uint64_t> &families, TableMemory memory)
 {
     constexpr uint64_t kFlows = 4096;
     for (const uint64_t fam : families) {
         const Family f = fam == 4 ? Family::ipv4 : Family::ipv6;
-        Fixture fx(fmt::format("cg{}", fam).c_str(), kFlows, kFlows);
+        Fixture fx(fmt::format("cg{}", fam).c_str(), kFlows, kFlows, memory);
         fx.populate(f, kFlows);
         Runner r(fx, pool, f);
         const struct {
@@ -343,6 +346,7 @@ int main(int argc, char **argv)
         const auto runs = static_cast<unsigned>(opt.value("--runs", 5));
         const auto passes = static_cast<unsigned>(opt.value("--passes", 64));
         const bool cg = opt.flag("--callgrind");
+        const TableMemory memory = opt.table_memory();
         opt.finish();
 
         rte_mempool *pool = rte_pktmbuf_pool_create("bench_pool", 2 * kChunk + 512, 0, 0,
@@ -352,11 +356,16 @@ int main(int argc, char **argv)
         std::printf("# TSC %.3f GHz; medians of %u runs x %u passes x %u packets; burst %u\n",
                     double(rte_get_tsc_hz()) / 1e9, runs, passes, kChunk, kBurst);
         if (cg) {
-            callgrind_mode(pool, families);
+            callgrind_mode(pool, families, memory);
         } else {
+            for (const uint64_t n : flows)
+                if (n + kStream > kMaxFlows4)
+                    throw std::invalid_argument(fmt::format(
+                        "--flows {}: at most {} (the IPv4 keys run out)", n, kMaxFlows4 - kStream));
             for (const uint64_t fam : families)
                 for (const uint64_t n : flows)
-                    bench_table(pool, fam == 4 ? Family::ipv4 : Family::ipv6, n, runs, passes);
+                    bench_table(pool, fam == 4 ? Family::ipv4 : Family::ipv6, n, runs, passes,
+                                memory);
         }
     } catch (const std::exception &e) {
         std::fprintf(stderr, "datapath_bench: %s\n", e.what());

@@ -101,7 +101,15 @@ struct PeerConfig {
     std::optional<MacAddr> mac; /**< next hop to the peer; else the domain's next_hop_mac */
 };
 
+/** Where the ownership table's memory comes from (see TableHeap). */
+enum class TableMemory : uint8_t {
+    automatic, /**< the EAL heap on hugepages; without them, transparent huge pages if enabled */
+    eal,       /**< always the EAL heap */
+    thp,       /**< always anonymous memory advised for transparent huge pages */
+};
+
 struct TableConfig {
+    TableMemory memory = TableMemory::automatic;
     uint32_t capacity_ipv4 = 1u << 20;
     uint32_t capacity_ipv6 = 1u << 16;
     uint32_t tcp_idle_timeout_s = 300;
@@ -187,6 +195,7 @@ NodeConfig load_config(const std::string &path);
 NodeConfig load_config_text(const std::string &text, const std::string &name);
 
 const char *to_string(MissPolicy p) noexcept;
+const char *to_string(TableMemory m) noexcept;
 const char *to_string(EncapKind e) noexcept;
 const char *to_string(PortRole r) noexcept;
 const char *to_string(VipProtocol p) noexcept;

@@ -19,6 +19,7 @@
 #include "flowhome/control.hpp"
 #include "flowhome/ownership.hpp"
 #include "flowhome/placement.hpp"
+#include "flowhome/table_heap.hpp"
 #include "flowhome/template_set.hpp"
 #include "flowhome/vip.hpp"
 #include "flowhome/worker.hpp"
@@ -64,6 +65,7 @@ public:
 
     const NodeConfig &config() const noexcept { return cfg_; }
     OwnershipTable &table() noexcept { return *table_; }
+    const TableHeap &table_heap() const noexcept { return *table_heap_; }
     ControlLoop &control() noexcept { return *control_; }
     std::vector<std::unique_ptr<Worker>> &workers() noexcept { return workers_; }
     DatapathShared &shared() noexcept { return shared_; }
@@ -83,6 +85,7 @@ private:
     rte_rcu_qsbr *qsbr_ = nullptr;
     rte_ring *to_control_ = nullptr;
     SharedClock clock_;
+    std::unique_ptr<TableHeap> table_heap_; /**< outlives table_ */
     std::unique_ptr<OwnershipTable> table_;
     std::unique_ptr<VipSet> vips_;
     PeerDirectory peers_;

@@ -3,7 +3,7 @@
  * @file
  * The ownership table: which node owns each connection.
  *
- * Two DPDK rte_hash tables (IPv4 keys of 16 bytes, IPv6 keys of 40 bytes)
+ * Two DPDK rte_hash tables (IPv4 keys of 16 bytes, IPv6 keys of 48 bytes)
  * created with lock-free reader/writer concurrency
  * (RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF). The record is packed into the
  * 8-byte data word of the key slot, so a lookup touches no second cache line.
@@ -121,6 +121,10 @@ public:
     };
 
     explicit OwnershipTable(const Params &params);
+    /** An upper bound of the heap memory a table of these capacities takes
+     * (rte_hash's buckets, key slots and rings, with allocator overhead),
+     * to size a heap of its own. */
+    static size_t memory_bound(uint32_t capacity_ipv4, uint32_t capacity_ipv6) noexcept;
     ~OwnershipTable();
     OwnershipTable(const OwnershipTable &) = delete;
     OwnershipTable &operator=(const OwnershipTable &) = delete;

@@ -90,11 +90,14 @@ Node::Node(const NodeConfig &cfg, std::optional<PortIds> ids) : cfg_(cfg)
         throw std::runtime_error(
             fmt::format("cannot create the control ring: {}", rte_strerror(rte_errno)));
 
+    table_heap_ = std::make_unique<TableHeap>(
+        cfg_.table.memory, fmt::format("fh_tables_{}", cfg_.node_id),
+        OwnershipTable::memory_bound(cfg_.table.capacity_ipv4, cfg_.table.capacity_ipv6));
     table_ = std::make_unique<OwnershipTable>(OwnershipTable::Params{
         .name = fmt::format("fh_own_{}", cfg_.node_id),
         .capacity_ipv4 = cfg_.table.capacity_ipv4,
         .capacity_ipv6 = cfg_.table.capacity_ipv6,
-        .socket_id = socket,
+        .socket_id = table_heap_->socket_id(),
         .qsbr = qsbr_,
     });
     vips_ = std::make_unique<VipSet>(cfg_.vips);
@@ -276,6 +279,7 @@ Node::~Node()
     store_.reset();
     transport_.reset();
     table_.reset();
+    table_heap_.reset();
     rte_ring_free(handoff_);
     rte_ring_free(gossip_tx_);
     rte_ring_free(to_control_);

@@ -8,6 +8,9 @@
 namespace flowhome::config_detail {
 namespace {
 
+constexpr EnumName<TableMemory> kTableMemories[] = {
+    {"auto", TableMemory::automatic}, {"eal", TableMemory::eal}, {"thp", TableMemory::thp}};
+
 bool is_multicast(const IpAddr &a)
 {
     return a.family == Family::ipv4 ? (a.bytes[0] & 0xF0) == 0xE0 : a.bytes[0] == 0xFF;
@@ -20,8 +23,10 @@ void read_table(const MapReader &root, TableConfig &t)
     const auto c = root.find("table");
     if (!c)
         return;
-    const MapReader m = c->as_map({"capacity_ipv4", "capacity_ipv6", "tcp_idle_timeout_s",
-                                   "udp_idle_timeout_s", "claim_grace_ms"});
+    const MapReader m = c->as_map({"memory", "capacity_ipv4", "capacity_ipv6",
+                                   "tcp_idle_timeout_s", "udp_idle_timeout_s", "claim_grace_ms"});
+    if (auto v = m.find("memory"))
+        t.memory = v->as_enum(kTableMemories);
     // rte_hash's own ceiling is 2^30 entries (RTE_HASH_ENTRIES_MAX).
     m.uint_if("capacity_ipv4", t.capacity_ipv4, 1024, 1u << 30);
     m.uint_if("capacity_ipv6", t.capacity_ipv6, 1024, 1u << 30);

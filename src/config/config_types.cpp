@@ -79,6 +79,19 @@ const char *to_string(MissPolicy p) noexcept
     return "?";
 }
 
+const char *to_string(TableMemory m) noexcept
+{
+    switch (m) {
+    case TableMemory::automatic:
+        return "auto";
+    case TableMemory::eal:
+        return "eal";
+    case TableMemory::thp:
+        return "thp";
+    }
+    return "?";
+}
+
 const char *to_string(EncapKind e) noexcept
 {
     switch (e) {

@@ -59,7 +59,7 @@ uint64_t mix64(uint64_t x) noexcept
 uint64_t absorb(uint64_t state, const uint8_t *p, size_t n) noexcept
 {
     /* Byte-wise so that the result is independent of alignment and
-     * endianness; keys are at most 40 bytes, this is not a hot path. */
+     * endianness; keys are at most 48 bytes, this is not a hot path. */
     for (size_t i = 0; i < n; ++i)
         state = mix64(state ^ p[i]);
     return state;

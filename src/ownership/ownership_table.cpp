@@ -50,6 +50,32 @@ uint32_t hash_entries(uint32_t capacity) noexcept
     return std::max(capacity, kMinEntries);
 }
 
+/* What rte_hash_create (DPDK 22.11) allocates for @p entries keys of
+ * @p key_len bytes, rounded up: the buckets (64 B per 8 slots, twice with
+ * the extendable table), key slots (the data word and the key, aligned to
+ * 16 B, one more than the entries), the ring of free slots (4 B each, a
+ * power of two above the slots), and with the extendable table its ring of
+ * free buckets and one word per slot that remembers them. */
+size_t hash_bytes(uint32_t entries, uint32_t key_len) noexcept
+{
+    const size_t slots = rte_align32pow2(entries);
+    const bool ext = needs_extendable_buckets(entries);
+    const size_t buckets = slots / 8 * 64 * (ext ? 2 : 1);
+    const size_t key_slots = size_t{RTE_ALIGN(sizeof(uint64_t) + key_len, 16)} * (entries + 1);
+    const size_t free_ring = size_t{4} * rte_align64pow2(uint64_t{entries} + 1);
+    const size_t ext_rings = ext ? size_t{4} * (rte_align32pow2(slots / 8 + 1) + entries + 1) : 0;
+    return buckets + key_slots + free_ring + ext_rings;
+}
+
+/* The tables' hash function: flow_hash() of the key bytes it is given,
+ * which leaves out the IPv6 key's zero padding. rte_hash calls it for
+ * lookups without a precomputed hash. Key slots are 8-byte aligned, which
+ * rte_hash_crc's word loads need. */
+uint32_t key_hash(const void *key, uint32_t key_len, uint32_t init) noexcept
+{
+    return rte_hash_crc(key, key_len == sizeof(FlowKey6) ? kFlowKey6HashBytes : key_len, init);
+}
+
 rte_hash *create_hash(const std::string &name, uint32_t capacity, uint32_t key_len, int socket,
                       bool extendable)
 {
@@ -59,7 +85,7 @@ rte_hash *create_hash(const std::string &name, uint32_t capacity, uint32_t key_l
     p.key_len = key_len;
     /* The same CRC32-C and seed as flow_hash(): workers hash each key once
      * and pass the value to the _with_hash_ lookups. */
-    p.hash_func = rte_hash_crc;
+    p.hash_func = key_hash;
     p.hash_func_init_val = kFlowHashSeed;
     p.socket_id = socket;
     /* Lock-free readers. Lock-free mode implies NO_FREE_ON_DEL: a delete
@@ -100,6 +126,15 @@ inline uint64_t data_to_word(const void *d) noexcept
 
 
 } // namespace
+
+size_t OwnershipTable::memory_bound(uint32_t capacity_ipv4, uint32_t capacity_ipv6) noexcept
+{
+    /* Each allocation is page-aligned at worst (rings are memzones) and
+     * carries a malloc header: 1 MB covers the dozen of them. */
+    constexpr size_t kOverhead = size_t{1} << 20;
+    return hash_bytes(hash_entries(capacity_ipv4), sizeof(FlowKey4)) +
+           hash_bytes(hash_entries(capacity_ipv6), sizeof(FlowKey6)) + kOverhead;
+}
 
 OwnershipTable::OwnershipTable(const Params &params)
 {

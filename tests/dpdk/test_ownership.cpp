@@ -15,22 +15,12 @@
 
 #include "flowhome/ownership.hpp"
 
+#include "qsbr.hpp"
+
 using namespace flowhome;
+using flowhome::test::Qsbr;
 
 namespace {
-
-/* An RCU variable for up to four reader threads, freed with the test. */
-struct Qsbr {
-    rte_rcu_qsbr *v;
-    explicit Qsbr(unsigned readers = 4)
-    {
-        v = static_cast<rte_rcu_qsbr *>(
-            rte_zmalloc(nullptr, rte_rcu_qsbr_get_memsize(readers), RTE_CACHE_LINE_SIZE));
-        REQUIRE(v != nullptr);
-        REQUIRE(rte_rcu_qsbr_init(v, readers) == 0);
-    }
-    ~Qsbr() { rte_free(v); }
-};
 
 int g_table_seq = 0;
 

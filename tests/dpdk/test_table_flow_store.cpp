@@ -14,21 +14,12 @@
 
 #include "flowhome/table_flow_store.hpp"
 
+#include "qsbr.hpp"
+
 using namespace flowhome;
+using flowhome::test::Qsbr;
 
 namespace {
-
-struct Qsbr {
-    rte_rcu_qsbr *v;
-    Qsbr()
-    {
-        v = static_cast<rte_rcu_qsbr *>(
-            rte_zmalloc(nullptr, rte_rcu_qsbr_get_memsize(2), RTE_CACHE_LINE_SIZE));
-        REQUIRE(v != nullptr);
-        REQUIRE(rte_rcu_qsbr_init(v, 2) == 0);
-    }
-    ~Qsbr() { rte_free(v); }
-};
 
 int g_seq = 0;
 

@@ -23,6 +23,7 @@ using flowhome::MacAddr;
 using flowhome::MissPolicy;
 using flowhome::NodeConfig;
 using flowhome::PortRole;
+using flowhome::TableMemory;
 using flowhome::VipProtocol;
 
 #ifndef FLOWHOME_SOURCE_DIR

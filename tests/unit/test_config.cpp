@@ -52,6 +52,7 @@ peers:
     domain: old
     mac: 00:00:5e:00:53:09
 table:
+  memory: thp
   capacity_ipv4: 2048
   capacity_ipv6: 4096
   tcp_idle_timeout_s: 100
@@ -131,6 +132,7 @@ backoff:
     CHECK(c.peers[1].domain == "old");
     CHECK(c.peers[1].mac == mac("00:00:5e:00:53:09"));
 
+    CHECK(c.table.memory == TableMemory::thp);
     CHECK(c.table.capacity_ipv4 == 2048);
     CHECK(c.table.capacity_ipv6 == 4096);
     CHECK(c.table.tcp_idle_timeout_s == 100);
@@ -167,6 +169,7 @@ TEST_CASE("optional keys take their documented defaults", "[config]")
     CHECK(c.vips[0].ports.empty());
     CHECK(c.domains.empty());
     CHECK(c.peers.empty());
+    CHECK(c.table.memory == TableMemory::automatic);
     CHECK(c.table.capacity_ipv4 == 1u << 20);
     CHECK(c.table.capacity_ipv6 == 1u << 16);
     CHECK(c.table.tcp_idle_timeout_s == 300);
@@ -275,8 +278,8 @@ ports:
     SECTION("nested in a mapping")
     {
         check_error(kMinimal + "table:\n  capacity: 5\n", 12, 3, "table.capacity",
-                    "unknown key \"capacity\"; allowed keys: capacity_ipv4, capacity_ipv6, "
-                    "tcp_idle_timeout_s, udp_idle_timeout_s, claim_grace_ms");
+                    "unknown key \"capacity\"; allowed keys: memory, capacity_ipv4, "
+                    "capacity_ipv6, tcp_idle_timeout_s, udp_idle_timeout_s, claim_grace_ms");
     }
     SECTION("a key given twice")
     {
@@ -435,6 +438,8 @@ TEST_CASE("enums list their choices", "[config]")
                 "expected one of drop|local|hash, got \"forward\"");
     check_error(kMinimal + "miss_policy: \"drop\"\n", 11, 14, "miss_policy",
                 "expected one of drop|local|hash, got the quoted string \"drop\"");
+    check_error(kMinimal + "table:\n  memory: hugepages\n", 12, 11, "table.memory",
+                "expected one of auto|eal|thp, got \"hugepages\"");
 }
 
 TEST_CASE("ports: exactly one wire port, at most one local, no duplicates", "[config]")
@@ -693,4 +698,7 @@ TEST_CASE("to_string names every enum value as the file spells it", "[config]")
     CHECK(std::string(flowhome::to_string(VipProtocol::tcp)) == "tcp");
     CHECK(std::string(flowhome::to_string(VipProtocol::udp)) == "udp");
     CHECK(std::string(flowhome::to_string(VipProtocol::any)) == "any");
+    CHECK(std::string(flowhome::to_string(TableMemory::automatic)) == "auto");
+    CHECK(std::string(flowhome::to_string(TableMemory::eal)) == "eal");
+    CHECK(std::string(flowhome::to_string(TableMemory::thp)) == "thp");
 }

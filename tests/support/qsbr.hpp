@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#pragma once
+
+#include <catch2/catch.hpp>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+
+namespace flowhome::test {
+
+/** An RCU QSBR variable for @p readers reader threads, freed with the test. */
+struct Qsbr {
+    rte_rcu_qsbr *v;
+    explicit Qsbr(unsigned readers = 4)
+    {
+        v = static_cast<rte_rcu_qsbr *>(
+            rte_zmalloc(nullptr, rte_rcu_qsbr_get_memsize(readers), RTE_CACHE_LINE_SIZE));
+        REQUIRE(v != nullptr);
+        REQUIRE(rte_rcu_qsbr_init(v, readers) == 0);
+    }
+    ~Qsbr() { rte_free(v); }
+    Qsbr(const Qsbr &) = delete;
+    Qsbr &operator=(const Qsbr &) = delete;
+};
+
+} // namespace flowhome::test
