@@ -67,13 +67,14 @@ size_t hash_bytes(uint32_t entries, uint32_t key_len) noexcept
     return buckets + key_slots + free_ring + ext_rings;
 }
 
-/* The tables' hash function: flow_hash() of the key bytes it is given,
- * which leaves out the IPv6 key's zero padding. rte_hash calls it for
- * lookups without a precomputed hash. Key slots are 8-byte aligned, which
+/* The IPv6 table's hash function: flow_hash() of a key slot, which leaves
+ * out the key's zero padding. rte_hash calls its hash function only for
+ * lookups and inserts without a precomputed hash. The IPv4 table hashes
+ * all 16 bytes with rte_hash_crc itself. Key slots are 8-byte aligned, as
  * rte_hash_crc's word loads need. */
-uint32_t key_hash(const void *key, uint32_t key_len, uint32_t init) noexcept
+uint32_t key6_hash(const void *key, uint32_t /* key_len */, uint32_t init) noexcept
 {
-    return rte_hash_crc(key, key_len == sizeof(FlowKey6) ? kFlowKey6HashBytes : key_len, init);
+    return rte_hash_crc(key, kFlowKey6HashBytes, init);
 }
 
 rte_hash *create_hash(const std::string &name, uint32_t capacity, uint32_t key_len, int socket,
@@ -85,7 +86,7 @@ rte_hash *create_hash(const std::string &name, uint32_t capacity, uint32_t key_l
     p.key_len = key_len;
     /* The same CRC32-C and seed as flow_hash(): workers hash each key once
      * and pass the value to the _with_hash_ lookups. */
-    p.hash_func = key_hash;
+    p.hash_func = key_len == sizeof(FlowKey6) ? key6_hash : rte_hash_crc;
     p.hash_func_init_val = kFlowHashSeed;
     p.socket_id = socket;
     /* Lock-free readers. Lock-free mode implies NO_FREE_ON_DEL: a delete
