@@ -235,7 +235,7 @@ void bench_table(rte_mempool *pool, Family f, uint64_t nflows, unsigned runs, un
     const std::string name = fmt::format("b{}_{}", fam, nflows);
     const auto cap = static_cast<uint32_t>(nflows);
     Fixture fx(name.c_str(), f == Family::ipv4 ? cap : 8, f == Family::ipv6 ? cap : 8, memory);
-    const size_t created = fx.heap->allocated_bytes();
+    const size_t created = table_memory_allocated(*fx.heap);
     const uint64_t t0 = rte_rdtsc();
     fx.populate(f, nflows);
     const double fill_s = double(rte_rdtsc() - t0) / double(rte_get_tsc_hz());
@@ -243,7 +243,7 @@ void bench_table(rte_mempool *pool, Family f, uint64_t nflows, unsigned runs, un
     std::printf("\n# IPv%d, %" PRIu64 " flows: table %.1f MB = %.1f B/flow (+%zu bytes while "
                 "filling); filled in %.1f s (%.2f M inserts/s)\n# table memory: %s\n",
                 fam, nflows, double(fx.table_bytes) / 1e6, double(fx.table_bytes) / double(nflows),
-                fx.heap->allocated_bytes() - created, fill_s, double(nflows) / fill_s / 1e6,
+                table_memory_allocated(*fx.heap) - created, fill_s, double(nflows) / fill_s / 1e6,
                 fx.heap->describe().c_str());
     std::printf("%-6s %-9s %-13s %9s %8s %7s | %9s %9s | %6s\n", "family", "flows", "mix",
                 "cyc/pkt", "ns/pkt", "Mpps", "pass cyc", "look cyc", "ratio");
