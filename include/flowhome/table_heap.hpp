@@ -12,8 +12,10 @@
  * gives it to DPDK as an external malloc heap, so rte_hash allocates the
  * table there through its socket id.
  *
- * The mapping reserves address space only (MAP_NORESERVE): pages are taken
- * as the table is created and zeroed. Nothing in the heap is ever DMA'd, so
+ * The pages are taken as the table is created and zeroed. The mapping is
+ * not MAP_NORESERVE: where overcommit is strict, a table the machine cannot
+ * hold is refused by mmap at start, with an error, instead of killing the
+ * process while it is being zeroed. Nothing in the heap is ever DMA'd, so
  * its pages have no IOVA.
  */
 #pragma once

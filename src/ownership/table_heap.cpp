@@ -72,7 +72,7 @@ TableHeap::TableHeap(TableMemory policy, const std::string &name, size_t bytes)
     len_ = round_up(bytes, kHugePage);
     map_len_ = len_ + kHugePage; /* room to align the start to 2 MB */
     map_ = mmap(nullptr, map_len_, PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map_ == MAP_FAILED) {
         map_ = nullptr;
         throw std::runtime_error(fmt::format("cannot map {} MB for the ownership table: {}",

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <arpa/inet.h>
 
+#include <fstream>
+#include <stdexcept>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -123,4 +125,34 @@ TEST_CASE("a table heap is released with its name", "[table_heap]")
         REQUIRE(p != nullptr);
         rte_free(p);
     }
+}
+
+TEST_CASE("a table heap larger than the machine can hold is refused with an error",
+          "[table_heap]")
+{
+    if (!TableHeap::transparent_huge_pages_enabled()) {
+        WARN("the kernel gives no transparent huge pages: nothing to test");
+        return;
+    }
+    /* With overcommit_memory 1 the kernel grants any mapping, and the
+     * failure would come later, as it would for any other memory. */
+    std::ifstream f("/proc/sys/vm/overcommit_memory");
+    int mode = -1;
+    f >> mode;
+    if (mode == 1) {
+        WARN("vm.overcommit_memory is 1: every mapping is granted");
+        return;
+    }
+    /* 64 TiB: more than RAM and swap of any machine this runs on, less than
+     * the 128 TiB of user address space. */
+    const size_t huge = size_t{64} << 40;
+    try {
+        TableHeap heap(TableMemory::thp, "th_huge", huge);
+        FAIL("a 64 TiB table heap was granted");
+    } catch (const std::runtime_error &e) {
+        CHECK_THAT(e.what(), Catch::Matchers::StartsWith("cannot map"));
+    }
+    /* Nothing of it is left behind: the name is free again. */
+    TableHeap again(TableMemory::thp, "th_huge", 4u << 20);
+    CHECK(again.transparent());
 }
