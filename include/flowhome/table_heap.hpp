@@ -13,9 +13,10 @@
  * table there through its socket id.
  *
  * The pages are taken as the table is created and zeroed. The mapping is
- * not MAP_NORESERVE: where overcommit is strict, a table the machine cannot
- * hold is refused by mmap at start, with an error, instead of killing the
- * process while it is being zeroed. Nothing in the heap is ever DMA'd, so
+ * not MAP_NORESERVE, so it is charged to the commit limit: a table the
+ * machine cannot hold is refused by mmap at start, with an error, instead
+ * of the process being killed while the table is zeroed (unless
+ * vm.overcommit_memory is 1, which grants every mapping). Nothing in the heap is ever DMA'd, so
  * its pages have no IOVA.
  */
 #pragma once
