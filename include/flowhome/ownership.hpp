@@ -97,8 +97,9 @@ enum class UpsertResult : uint8_t {
 };
 
 struct AgeResult {
-    uint32_t examined = 0;
-    uint32_t expired = 0;
+    uint32_t examined = 0; /**< entries looked at */
+    uint32_t expired = 0;  /**< entries removed */
+    uint64_t scanned = 0;  /**< table positions walked over, empty ones included */
 };
 
 class OwnershipTable {
@@ -162,6 +163,12 @@ public:
      * (pinned entries excepted). A full pass over both tables takes
      * (count / budget) calls. Removes like remove(), so it may wait for a
      * grace period too.
+     *
+     * A pass over a table starts at most once per second of @p now. Finding
+     * the next entry walks over every empty position before it (inside
+     * rte_hash_iterate, which takes no limit), so a call on a sparse table
+     * walks to its end: without the limit, a slice every few milliseconds
+     * would sweep a nearly empty table of millions of positions each time.
      */
     AgeResult age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp_timeout_s,
                   uint32_t budget) noexcept;
@@ -213,6 +220,11 @@ private:
     uint32_t age_cursor4_ = 0;
     uint32_t age_cursor6_ = 0;
     bool age_v6_turn_ = false;
+    /* The second (age()'s now) each table's last pass started in; kNoPass
+     * before the first. */
+    static constexpr uint32_t kNoPass = UINT32_MAX;
+    uint32_t age_pass4_ = kNoPass;
+    uint32_t age_pass6_ = kNoPass;
 
     /* Callers have checked that f is ipv4 or ipv6. */
     rte_hash *hash_of(Family f) const noexcept { return f == Family::ipv6 ? h6_ : h4_; }

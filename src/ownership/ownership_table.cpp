@@ -353,21 +353,33 @@ AgeResult OwnershipTable::age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp
      * may compact an extendable bucket under the iterator. */
     constexpr unsigned kBatch = 64;
     FlowKey expired[kBatch];
-    unsigned tables_finished = 0;
+    /* Tables swept to their end, or not to be started again this second. */
+    unsigned tables_done = 0;
 
-    while (result.examined < budget) {
+    while (result.examined < budget && tables_done < 2) {
         const bool v6 = age_v6_turn_;
-        uint32_t *cursor = v6 ? &age_cursor6_ : &age_cursor4_;
+        const Family f = v6 ? Family::ipv6 : Family::ipv4;
+        uint32_t &cursor = v6 ? age_cursor6_ : age_cursor4_;
+        uint32_t &pass = v6 ? age_pass6_ : age_pass4_;
+        if (cursor == 0) {
+            if (pass == now) {
+                age_v6_turn_ = !age_v6_turn_;
+                ++tables_done;
+                continue;
+            }
+            pass = now;
+        }
         unsigned n = 0;
         bool end = false;
 
         while (n < kBatch && result.examined < budget) {
             FlowKey k;
             OwnerRecord rec;
-            if (!next(v6 ? Family::ipv6 : Family::ipv4, *cursor, k, rec)) {
-                end = true;
+            const uint32_t from = cursor;
+            end = !next(f, cursor, k, rec);
+            result.scanned += cursor - from;
+            if (end)
                 break;
-            }
             ++result.examined;
             if (rec.flags & owner_flag::pinned)
                 continue;
@@ -379,12 +391,9 @@ AgeResult OwnershipTable::age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp
         for (unsigned i = 0; i < n; ++i)
             result.expired += remove(expired[i]) ? 1 : 0;
         if (end) {
-            *cursor = 0;
+            cursor = 0;
             age_v6_turn_ = !age_v6_turn_;
-            /* At most one full pass over each table per call, however
-             * large the budget. */
-            if (++tables_finished == 2)
-                break;
+            ++tables_done;
         }
     }
     return result;

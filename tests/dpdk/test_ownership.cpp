@@ -349,6 +349,34 @@ TEST_CASE("ageing works in slices across calls", "[ownership][ageing]")
     REQUIRE(t.count(Family::ipv4) == 0);
 }
 
+TEST_CASE("a sparse table is swept once a second, not once a slice", "[ownership][ageing]")
+{
+    /* rte_hash_iterate walks over empty positions inside one call: every
+     * call on a table of a few entries in 2^20 positions walks all of them.
+     * The control lcore calls age() 256 times a second. */
+    Qsbr q;
+    OwnershipTable t(params(q.v, 1u << 20, 1024));
+    for (uint32_t i = 0; i < 10; ++i)
+        REQUIRE(t.upsert(key4(i), {.owner = 1, .epoch = 500}) == UpsertResult::inserted);
+
+    const AgeResult first = t.age(500, 300, 60, 4096);
+    CHECK(first.examined == 10);
+    CHECK(first.expired == 0);
+    CHECK(first.scanned >= (1u << 20) + 1024); /* both tables, to their ends */
+    uint64_t later = 0;
+    for (int call = 1; call < 256; ++call)
+        later += t.age(500, 300, 60, 4096).scanned;
+    CHECK(later == 0);
+
+    /* The next second sweeps again, and ageing still removes. */
+    const AgeResult next_second = t.age(501, 300, 60, 4096);
+    CHECK(next_second.scanned == first.scanned);
+    CHECK(next_second.examined == 10);
+    const AgeResult expiry = t.age(502 + 300, 300, 60, 4096);
+    CHECK(expiry.expired == 10);
+    CHECK(t.count(Family::ipv4) == 0);
+}
+
 TEST_CASE("deleting more than the defer queue holds waits for readers and loses no slot",
           "[ownership][rcu]")
 {
