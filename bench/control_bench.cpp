@@ -9,9 +9,13 @@
  *           workers' ring (poll_once: dequeue, look up, insert, age a slice),
  *           without gossip and with the engine (which also batches and seals
  *           the claims into frames for the peers).
+ *   ageing: what the control lcore's ageing costs on a table of
+ *           --age-capacity positions: one pass over it holding 16 entries
+ *           (rte_hash_iterate walks the empty positions), and one slice of
+ *           4096 entries of it full.
  *
  *   control_bench <EAL args> -- [--runs 5] [--claims 200000] [--families 4,6]
- *                               [--table-memory auto|eal|thp]
+ *                               [--age-capacity 10000000] [--table-memory auto|eal|thp]
  */
 #include <cinttypes>
 #include <cstdio>
@@ -71,16 +75,17 @@ struct Table {
     TableHeap heap;
     std::unique_ptr<OwnershipTable> table;
 
-    Table(const char *name, uint32_t cap, TableMemory memory)
-        : heap(memory, fmt::format("{}_heap", name), OwnershipTable::memory_bound(cap, cap))
+    Table(const char *name, uint32_t cap, TableMemory memory) : Table(name, cap, cap, memory) {}
+    Table(const char *name, uint32_t cap4, uint32_t cap6, TableMemory memory)
+        : heap(memory, fmt::format("{}_heap", name), OwnershipTable::memory_bound(cap4, cap6))
     {
         qsbr = static_cast<rte_rcu_qsbr *>(
             rte_zmalloc(name, rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
         rte_rcu_qsbr_init(qsbr, 1);
         table = std::make_unique<OwnershipTable>(
             OwnershipTable::Params{.name = name,
-                                   .capacity_ipv4 = cap,
-                                   .capacity_ipv6 = cap,
+                                   .capacity_ipv4 = cap4,
+                                   .capacity_ipv6 = cap6,
                                    .socket_id = heap.socket_id(),
                                    .qsbr = qsbr});
     }
@@ -193,6 +198,55 @@ void local_claims(Family f, unsigned runs, uint64_t claims, bool with_gossip,
     rte_ring_free(ring);
 }
 
+void ageing(Family f, unsigned runs, uint32_t capacity, TableMemory memory)
+{
+    constexpr uint32_t kSlice = 4096; /* the control loop's budget */
+    const bool v4 = f == Family::ipv4;
+    Table t(v4 ? "a4" : "a6", v4 ? capacity : 1024, v4 ? 1024 : capacity, memory);
+    const uint16_t fresh = 1000; /* every entry's stamp: nothing expires */
+    auto fill = [&](uint64_t from, uint64_t to) {
+        for (uint64_t i = from; i < to; ++i)
+            t.table->upsert(key_of(f, i), OwnerRecord{.owner = kSelf, .version = 1, .epoch = fresh});
+    };
+
+    /* Sparse: each call is a new second, so a new pass over both tables. */
+    fill(0, 16);
+    std::vector<double> pass_ms;
+    uint64_t scanned = 0;
+    for (unsigned run = 0; run <= runs; ++run) {
+        const uint64_t t0 = rte_rdtsc_precise();
+        const AgeResult r = t.table->age(static_cast<uint16_t>(fresh + run), 300, 60, kSlice);
+        const uint64_t cycles = rte_rdtsc_precise() - t0;
+        scanned = r.scanned;
+        if (run > 0)
+            pass_ms.push_back(seconds(cycles) * 1e3);
+    }
+
+    /* Full: slices within one second, each examining kSlice entries. */
+    fill(16, capacity);
+    const uint32_t filled = t.table->count(f);
+    std::vector<double> slice_us;
+    for (unsigned run = 0; run <= runs; ++run) {
+        const auto now = static_cast<uint16_t>(fresh + runs + 1 + run);
+        uint64_t cycles = 0;
+        unsigned slices = 0;
+        for (uint32_t examined = 0; examined < filled; ++slices) {
+            const uint64_t t0 = rte_rdtsc_precise();
+            const AgeResult r = t.table->age(now, 300, 60, kSlice);
+            cycles += rte_rdtsc_precise() - t0;
+            if (r.examined == 0)
+                break;
+            examined += r.examined;
+        }
+        if (run > 0)
+            slice_us.push_back(seconds(cycles) * 1e6 / slices);
+    }
+    std::printf("ageing          IPv%d: %" PRIu64 " positions holding 16 entries: %.2f ms a pass; "
+                "full (%u entries): %.0f us a %u-entry slice (%.1f M entries/s); medians of %u\n",
+                v4 ? 4 : 6, scanned, median(pass_ms), filled, median(slice_us), kSlice,
+                double(kSlice) / median(slice_us), runs);
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -203,17 +257,22 @@ int main(int argc, char **argv)
         const auto runs = static_cast<unsigned>(opt.value("--runs", 5));
         const uint64_t claims = opt.value("--claims", 200000);
         const auto families = opt.list("--families", {4, 6});
+        const uint64_t age_capacity = opt.value("--age-capacity", 10000000);
         const TableMemory memory = opt.table_memory();
         opt.finish();
         if (claims * (runs + 1) > kMaxFlows4)
             throw std::invalid_argument(
                 fmt::format("--claims x (--runs + 1) must stay below {} (the IPv4 keys run out)",
                             kMaxFlows4));
+        if (age_capacity < 1024 || age_capacity > kMaxFlows4)
+            throw std::invalid_argument(
+                fmt::format("--age-capacity must be within 1024..{}", kMaxFlows4));
         for (const uint64_t fam : families) {
             const Family f = fam == 4 ? Family::ipv4 : Family::ipv6;
             gossip_receive(f, runs, claims, memory);
             local_claims(f, runs, claims, false, memory);
             local_claims(f, runs, claims, true, memory);
+            ageing(f, runs, static_cast<uint32_t>(age_capacity), memory);
         }
     } catch (const std::exception &e) {
         std::fprintf(stderr, "control_bench: %s\n", e.what());
