@@ -122,10 +122,14 @@ public:
     };
 
     explicit OwnershipTable(const Params &params);
-    /** An upper bound of the heap memory a table of these capacities takes
-     * (rte_hash's buckets, key slots and rings, with allocator overhead),
-     * to size a heap of its own. */
+    /** An upper bound of the memory a table of these capacities takes on
+     * its socket (rte_hash's buckets, key slots and rings, with allocator
+     * overhead), to size a heap of its own. */
     static size_t memory_bound(uint32_t capacity_ipv4, uint32_t capacity_ipv6) noexcept;
+    /** An upper bound of what it takes from the EAL heap wherever the rest
+     * is: the defer queue, and 4 B per entry of rte_hash's with the
+     * extendable bucket table (allocated without regard to the socket). */
+    static size_t eal_memory_bound(uint32_t capacity_ipv4, uint32_t capacity_ipv6) noexcept;
     ~OwnershipTable();
     OwnershipTable(const OwnershipTable &) = delete;
     OwnershipTable &operator=(const OwnershipTable &) = delete;

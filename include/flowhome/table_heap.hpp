@@ -12,11 +12,12 @@
  * gives it to DPDK as an external malloc heap, so rte_hash allocates the
  * table there through its socket id.
  *
- * The pages are taken as the table is created and zeroed. The mapping is
- * not MAP_NORESERVE, so it is charged to the commit limit: a table the
- * machine cannot hold is refused by mmap at start, with an error, instead
- * of the process being killed while the table is zeroed (unless
- * vm.overcommit_memory is 1, which grants every mapping). Nothing in the heap is ever DMA'd, so
+ * DPDK writes the whole heap when it is added (rte_malloc_heap_memory_add),
+ * so all of its pages are taken at start. A heap larger than the memory
+ * left (MemAvailable, the cgroup's memory.max) is refused with an error
+ * before it is mapped, instead of the process being killed while DPDK
+ * writes it; the mapping is not MAP_NORESERVE, so the commit limit applies
+ * too. Nothing in the heap is ever DMA'd, so
  * its pages have no IOVA.
  */
 #pragma once

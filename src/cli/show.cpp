@@ -205,7 +205,8 @@ CommandResult cmd_show_node(CommandContext &c)
     line("ipv4 flows", fmt::format("{} / {}", t.count(Family::ipv4), t.capacity(Family::ipv4)));
     line("ipv6 flows", fmt::format("{} / {}", t.count(Family::ipv6), t.capacity(Family::ipv6)));
     line("reclaim waits", fmt::format("{}", t.reclaim_waits()));
-    line("table memory", c.node.table_heap().describe());
+    line("table memory",
+         fmt::format("{}: {}", to_string(cfg.table.memory), c.node.table_heap().describe()));
     line("idle timeouts", fmt::format("tcp {} s, udp {} s", cfg.table.tcp_idle_timeout_s,
                                       cfg.table.udp_idle_timeout_s));
     if (cfg.gossip.enabled)

@@ -50,12 +50,12 @@ uint32_t hash_entries(uint32_t capacity) noexcept
     return std::max(capacity, kMinEntries);
 }
 
-/* What rte_hash_create (DPDK 22.11) allocates for @p entries keys of
- * @p key_len bytes, rounded up: the buckets (64 B per 8 slots, twice with
- * the extendable table), key slots (the data word and the key, aligned to
- * 16 B, one more than the entries), the ring of free slots (4 B each, a
- * power of two above the slots), and with the extendable table its ring of
- * free buckets and one word per slot that remembers them. */
+/* What rte_hash_create (DPDK 22.11) allocates on the table's socket for
+ * @p entries keys of @p key_len bytes, rounded up: the buckets (64 B per 8
+ * slots, twice with the extendable table), key slots (the data word and the
+ * key, aligned to 16 B, one more than the entries), the ring of free slots
+ * (4 B each, a power of two above the slots), and with the extendable table
+ * its ring of free buckets. */
 size_t hash_bytes(uint32_t entries, uint32_t key_len) noexcept
 {
     const size_t slots = rte_align32pow2(entries);
@@ -63,15 +63,23 @@ size_t hash_bytes(uint32_t entries, uint32_t key_len) noexcept
     const size_t buckets = slots / 8 * 64 * (ext ? 2 : 1);
     const size_t key_slots = size_t{RTE_ALIGN(sizeof(uint64_t) + key_len, 16)} * (entries + 1);
     const size_t free_ring = size_t{4} * rte_align64pow2(uint64_t{entries} + 1);
-    const size_t ext_rings = ext ? size_t{4} * (rte_align32pow2(slots / 8 + 1) + entries + 1) : 0;
-    return buckets + key_slots + free_ring + ext_rings;
+    const size_t ext_ring = ext ? size_t{4} * rte_align32pow2(slots / 8 + 1) : 0;
+    return buckets + key_slots + free_ring + ext_ring;
 }
 
-/* The IPv6 table's hash function: flow_hash() of a key slot, which leaves
- * out the key's zero padding. rte_hash calls its hash function only for
- * lookups and inserts without a precomputed hash. The IPv4 table hashes
- * all 16 bytes with rte_hash_crc itself. Key slots are 8-byte aligned, as
- * rte_hash_crc's word loads need. */
+/* What it allocates from the EAL heap whatever the socket: with the
+ * extendable table in lock-free mode, one word per slot that remembers the
+ * buckets to free (ext_bkt_to_free, a plain rte_zmalloc). */
+size_t hash_eal_bytes(uint32_t entries) noexcept
+{
+    return needs_extendable_buckets(entries) ? size_t{4} * (entries + 1) : 0;
+}
+
+/* The IPv6 table's hash function: flow_hash() of a key, which leaves out
+ * its zero padding. rte_hash calls its hash function on the caller's key,
+ * for the calls without a precomputed hash (the table always passes one;
+ * rte_hash_hash and plain lookups in tests and benchmarks do not). The IPv4
+ * table hashes all 16 bytes with rte_hash_crc itself. */
 uint32_t key6_hash(const void *key, uint32_t /* key_len */, uint32_t init) noexcept
 {
     return rte_hash_crc(key, kFlowKey6HashBytes, init);
@@ -97,10 +105,20 @@ rte_hash *create_hash(const std::string &name, uint32_t capacity, uint32_t key_l
     if (extendable)
         p.extra_flag |= RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
 
+    /* rte_hash_create leaves rte_errno alone when an allocation fails (or
+     * at ENOENT, from looking for a table of the same name). */
+    rte_errno = 0;
     rte_hash *h = rte_hash_create(&p);
-    if (h == nullptr)
-        throw std::runtime_error(fmt::format("cannot create ownership table {} ({} entries): {}",
-                                             name, p.entries, rte_strerror(rte_errno)));
+    if (h == nullptr) {
+        if (rte_errno != 0 && rte_errno != ENOENT)
+            throw std::runtime_error(fmt::format("cannot create ownership table {} ({} entries): {}",
+                                                 name, p.entries, rte_strerror(rte_errno)));
+        throw std::runtime_error(fmt::format(
+            "cannot create ownership table {} ({} entries): out of memory (it needs {} MB in "
+            "the table's heap and {} MB in the EAL heap, eal.memory_mb)",
+            name, p.entries, (hash_bytes(p.entries, key_len) >> 20) + 1,
+            (hash_eal_bytes(p.entries) >> 20) + 1));
+    }
     return h;
 }
 
@@ -135,6 +153,15 @@ size_t OwnershipTable::memory_bound(uint32_t capacity_ipv4, uint32_t capacity_ip
     constexpr size_t kOverhead = size_t{1} << 20;
     return hash_bytes(hash_entries(capacity_ipv4), sizeof(FlowKey4)) +
            hash_bytes(hash_entries(capacity_ipv6), sizeof(FlowKey6)) + kOverhead;
+}
+
+size_t OwnershipTable::eal_memory_bound(uint32_t capacity_ipv4, uint32_t capacity_ipv6) noexcept
+{
+    /* The defer queue: a ring of kDeferQueueSize + 1 elements of a token
+     * and a DeferredSlot; 64 kB covers the headers and alignment. */
+    constexpr size_t kDeferQueue = size_t{kDeferQueueSize + 1} * 16 + (size_t{64} << 10);
+    return hash_eal_bytes(hash_entries(capacity_ipv4)) +
+           hash_eal_bytes(hash_entries(capacity_ipv6)) + kDeferQueue;
 }
 
 OwnershipTable::OwnershipTable(const Params &params)

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
+#include <utility>
 
 #include <fmt/format.h>
 #include <rte_eal.h>
@@ -20,6 +21,7 @@
 namespace flowhome {
 namespace {
 
+/* The PMD-size huge page of x86-64 and of arm64 with 4 KiB base pages. */
 constexpr size_t kHugePage = size_t{2} << 20;
 constexpr const char *kThpEnabled = "/sys/kernel/mm/transparent_hugepage/enabled";
 
@@ -32,6 +34,49 @@ size_t socket_allocated(int socket) noexcept
 {
     rte_malloc_socket_stats s{};
     return rte_malloc_get_socket_stats(socket, &s) == 0 ? s.heap_allocsz_bytes : 0;
+}
+
+/* The first number in @p path, or SIZE_MAX when it cannot be read ("max"). */
+size_t read_bytes(const std::string &path)
+{
+    std::ifstream f(path);
+    unsigned long long v = 0;
+    return f >> v ? static_cast<size_t>(v) : SIZE_MAX;
+}
+
+/* Memory this process can still take, as the kernel estimates it
+ * (MemAvailable) and as its cgroup (v2) allows; SIZE_MAX when neither can
+ * be read. */
+std::pair<size_t, const char *> available_memory()
+{
+    size_t avail = SIZE_MAX;
+    const char *what = "";
+    std::ifstream meminfo("/proc/meminfo");
+    std::string line;
+    while (std::getline(meminfo, line)) {
+        unsigned long long kb = 0;
+        if (std::sscanf(line.c_str(), "MemAvailable: %llu kB", &kb) == 1) {
+            avail = static_cast<size_t>(kb) << 10;
+            what = "MemAvailable";
+            break;
+        }
+    }
+    std::ifstream cg("/proc/self/cgroup");
+    while (std::getline(cg, line)) {
+        if (!line.starts_with("0::"))
+            continue;
+        const std::string dir = "/sys/fs/cgroup" + line.substr(3);
+        const size_t max = read_bytes(dir + "/memory.max");
+        const size_t cur = read_bytes(dir + "/memory.current");
+        if (max != SIZE_MAX && cur != SIZE_MAX) {
+            const size_t left = max > cur ? max - cur : 0;
+            if (left < avail) {
+                avail = left;
+                what = "the cgroup's memory.max";
+            }
+        }
+    }
+    return {avail, what};
 }
 
 } // namespace
@@ -71,6 +116,12 @@ TableHeap::TableHeap(TableMemory policy, const std::string &name, size_t bytes)
 
     len_ = round_up(bytes, kHugePage);
     map_len_ = len_ + kHugePage; /* room to align the start to 2 MB */
+    /* The heap's memory is written whole when it is given to DPDK: a heap
+     * larger than what is left would be an OOM kill during start-up. */
+    if (const auto [avail, what] = available_memory(); len_ > avail)
+        throw std::runtime_error(fmt::format(
+            "cannot map {} MB for the ownership table: {} MB available ({})", len_ >> 20,
+            avail >> 20, what));
     map_ = mmap(nullptr, map_len_, PROT_READ | PROT_WRITE,
                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map_ == MAP_FAILED) {
@@ -118,8 +169,13 @@ TableHeap::~TableHeap()
     /* Both fail only while allocations remain: then the memory stays mapped
      * rather than pulled from under them. */
     if (rte_malloc_heap_memory_remove(name_.c_str(), base_, len_) != 0 ||
-        rte_malloc_heap_destroy(name_.c_str()) != 0)
+        rte_malloc_heap_destroy(name_.c_str()) != 0) {
+        fmt::print(stderr,
+                   "flowhome: table heap {} destroyed with {} bytes still allocated; its {} MB "
+                   "stay mapped\n",
+                   name_, allocated_bytes(), map_len_ >> 20);
         return;
+    }
     munmap(map_, map_len_);
 }
 

@@ -230,6 +230,10 @@ def main():
         for line, want in checks.items():
             out = con.run(line)
             assert want in out, f"{line!r}: no {want!r} in:\n{out}"
+        # The table's memory: the policy, and what it resolved to.
+        out = con.run("show node")
+        assert re.search(r"table memory +auto: (transparent huge pages, \d+ of \d+ MB taken|EAL heap)",
+                         out), f"no table memory line in:\n{out}"
         out = con.run("show stats worker")
         assert table_value(out, "claims") == 0, f"clear stats: claims not from zero:\n{out}"
         # Tab completes keywords.
