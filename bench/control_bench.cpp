@@ -70,35 +70,10 @@ double seconds(uint64_t cycles)
     return double(cycles) / double(rte_get_tsc_hz());
 }
 
-struct Table {
-    rte_rcu_qsbr *qsbr;
-    TableHeap heap;
-    std::unique_ptr<OwnershipTable> table;
-
-    Table(const char *name, uint32_t cap, TableMemory memory) : Table(name, cap, cap, memory) {}
-    Table(const char *name, uint32_t cap4, uint32_t cap6, TableMemory memory)
-        : heap(memory, fmt::format("{}_heap", name), OwnershipTable::memory_bound(cap4, cap6))
-    {
-        qsbr = static_cast<rte_rcu_qsbr *>(
-            rte_zmalloc(name, rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
-        rte_rcu_qsbr_init(qsbr, 1);
-        table = std::make_unique<OwnershipTable>(
-            OwnershipTable::Params{.name = name,
-                                   .capacity_ipv4 = cap4,
-                                   .capacity_ipv6 = cap6,
-                                   .socket_id = heap.socket_id(),
-                                   .qsbr = qsbr});
-    }
-    ~Table()
-    {
-        table.reset();
-        rte_free(qsbr);
-    }
-};
-
 void gossip_receive(Family f, unsigned runs, uint64_t claims, TableMemory memory)
 {
-    Table t(f == Family::ipv4 ? "g4" : "g6", static_cast<uint32_t>(claims * (runs + 1)), memory);
+    const auto cap = static_cast<uint32_t>(claims * (runs + 1));
+    BenchTable t(f == Family::ipv4 ? "g4" : "g6", cap, cap, memory);
     TableFlowStore store(*t.table);
     MapFlowStore sender_store;
     std::vector<std::vector<uint8_t>> frames;
@@ -147,7 +122,8 @@ void local_claims(Family f, unsigned runs, uint64_t claims, bool with_gossip,
 {
     const char *name =
         with_gossip ? (f == Family::ipv4 ? "lg4" : "lg6") : (f == Family::ipv4 ? "ll4" : "ll6");
-    Table t(name, static_cast<uint32_t>(claims * (runs + 1)), memory);
+    const auto cap = static_cast<uint32_t>(claims * (runs + 1));
+    BenchTable t(name, cap, cap, memory);
     rte_ring *ring = rte_ring_create_elem(fmt::format("{}_r", name).c_str(), sizeof(ControlMsg),
                                           kRingSize, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     SharedClock clock;
@@ -202,7 +178,7 @@ void ageing(Family f, unsigned runs, uint32_t capacity, TableMemory memory)
 {
     constexpr uint32_t kSlice = 4096; /* the control loop's budget */
     const bool v4 = f == Family::ipv4;
-    Table t(v4 ? "a4" : "a6", v4 ? capacity : 1024, v4 ? 1024 : capacity, memory);
+    BenchTable t(v4 ? "a4" : "a6", v4 ? capacity : 1024, v4 ? 1024 : capacity, memory);
     const uint16_t fresh = 1000; /* every entry's stamp: nothing expires */
     auto fill = [&](uint64_t from, uint64_t to) {
         for (uint64_t i = from; i < to; ++i)

@@ -253,32 +253,23 @@ inline FrameTemplate decap_frame(Family f, rte_mempool *pool)
  * table heap says, the defer queue always to the EAL heap. */
 inline size_t table_memory_allocated(const TableHeap &heap)
 {
-    rte_malloc_socket_stats s{};
-    size_t eal = 0;
-    if (rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &s) == 0)
-        eal = s.heap_allocsz_bytes;
+    const size_t eal = TableHeap::allocated_on(static_cast<int>(rte_socket_id()));
     return heap.transparent() ? eal + heap.allocated_bytes() : eal;
 }
 
-/** DatapathShared and everything it points to, for one table. */
-struct Fixture {
+/** An ownership table in the memory @p memory names, with its RCU variable
+ * (one reader), as a node makes it. */
+struct BenchTable {
     rte_rcu_qsbr *qsbr = nullptr;
     std::unique_ptr<TableHeap> heap;
     std::unique_ptr<OwnershipTable> table;
-    std::unique_ptr<VipSet> vips;
-    PeerDirectory peers;
-    TemplateSet templates;
-    ClusterView view;
-    SharedClock clock;
-    DatapathShared sh;
-    rte_ring *control = nullptr;
-    std::unique_ptr<Worker> worker;
     size_t table_bytes = 0; /**< heap memory taken by creating the table */
 
-    Fixture(const char *name, uint32_t cap4, uint32_t cap6, TableMemory memory)
+    BenchTable(const char *name, uint32_t cap4, uint32_t cap6, TableMemory memory)
     {
         const size_t sz = rte_rcu_qsbr_get_memsize(1);
-        qsbr = static_cast<rte_rcu_qsbr *>(rte_zmalloc("bench_qsbr", sz, RTE_CACHE_LINE_SIZE));
+        qsbr = static_cast<rte_rcu_qsbr *>(
+            rte_zmalloc(fmt::format("{}_qsbr", name).c_str(), sz, RTE_CACHE_LINE_SIZE));
         rte_rcu_qsbr_init(qsbr, 1);
         heap = std::make_unique<TableHeap>(memory, fmt::format("{}_heap", name),
                                            OwnershipTable::memory_bound(cap4, cap6));
@@ -289,6 +280,31 @@ struct Fixture {
                                                                         .socket_id = heap->socket_id(),
                                                                         .qsbr = qsbr});
         table_bytes = table_memory_allocated(*heap) - before;
+    }
+    ~BenchTable()
+    {
+        table.reset();
+        heap.reset();
+        rte_free(qsbr);
+    }
+    BenchTable(const BenchTable &) = delete;
+    BenchTable &operator=(const BenchTable &) = delete;
+};
+
+/** DatapathShared and everything it points to, for one table. */
+struct Fixture : BenchTable {
+    std::unique_ptr<VipSet> vips;
+    PeerDirectory peers;
+    TemplateSet templates;
+    ClusterView view;
+    SharedClock clock;
+    DatapathShared sh;
+    rte_ring *control = nullptr;
+    std::unique_ptr<Worker> worker;
+
+    Fixture(const char *name, uint32_t cap4, uint32_t cap6, TableMemory memory)
+        : BenchTable(name, cap4, cap6, memory)
+    {
         vips = std::make_unique<VipSet>(
             std::vector<VipConfig>{VipConfig{ip("203.0.113.10"), VipProtocol::any, {}},
                                    VipConfig{ip("2001:db8:100::10"), VipProtocol::any, {}}});
@@ -330,10 +346,7 @@ struct Fixture {
     ~Fixture()
     {
         worker.reset();
-        table.reset();
-        heap.reset();
         rte_ring_free(control);
-        rte_free(qsbr);
     }
 
     /** Inserts flows [0, n) of family f with their owners. */

@@ -213,8 +213,6 @@ private:
     rte_rcu_qsbr_dq *dq_ = nullptr;
     uint32_t deferred_ = 0; /**< slots in dq_; writer only */
     std::atomic<uint64_t> reclaim_waits_{0};
-    bool ext4_ = false;
-    bool ext6_ = false;
     uint32_t cap4_ = 0;
     uint32_t cap6_ = 0;
     /* rte_hash_count() in lock-free mode still counts slots waiting in the

@@ -44,6 +44,9 @@ public:
     bool transparent() const noexcept { return base_ != nullptr; }
     /** Bytes allocated from this heap (the EAL heap: all of its socket's). */
     size_t allocated_bytes() const noexcept;
+    /** Bytes allocated from the DPDK heap of @p socket (an EAL socket or an
+     * external heap's); 0 for an unknown one. */
+    static size_t allocated_on(int socket) noexcept;
     /** Bytes of the mapping the kernel backs with 2 MB pages; reads
      * /proc/self/smaps, so not for a hot path. 0 on the EAL heap. */
     size_t huge_bytes() const;

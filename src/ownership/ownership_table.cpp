@@ -85,8 +85,7 @@ uint32_t key6_hash(const void *key, uint32_t /* key_len */, uint32_t init) noexc
     return rte_hash_crc(key, kFlowKey6HashBytes, init);
 }
 
-rte_hash *create_hash(const std::string &name, uint32_t capacity, uint32_t key_len, int socket,
-                      bool extendable)
+rte_hash *create_hash(const std::string &name, uint32_t capacity, uint32_t key_len, int socket)
 {
     rte_hash_parameters p{};
     p.name = name.c_str();
@@ -102,7 +101,7 @@ rte_hash *create_hash(const std::string &name, uint32_t capacity, uint32_t key_l
      * defer queue frees it after a grace period. No rte_hash_rcu_qsbr_add:
      * its defer queue is sized to the whole table (16 B per slot). */
     p.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF;
-    if (extendable)
+    if (needs_extendable_buckets(p.entries))
         p.extra_flag |= RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
 
     /* rte_hash_create leaves rte_errno alone when an allocation fails (or
@@ -143,7 +142,6 @@ inline uint64_t data_to_word(const void *d) noexcept
     return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(d));
 }
 
-
 } // namespace
 
 size_t OwnershipTable::memory_bound(uint32_t capacity_ipv4, uint32_t capacity_ipv6) noexcept
@@ -169,13 +167,10 @@ OwnershipTable::OwnershipTable(const Params &params)
     if (params.qsbr == nullptr)
         throw std::invalid_argument("ownership table needs an RCU QSBR variable");
     qsbr_ = params.qsbr;
-    ext4_ = needs_extendable_buckets(hash_entries(params.capacity_ipv4));
-    ext6_ = needs_extendable_buckets(hash_entries(params.capacity_ipv6));
-    h4_ = create_hash(params.name + "_v4", params.capacity_ipv4, sizeof(FlowKey4), params.socket_id,
-                      ext4_);
+    h4_ = create_hash(params.name + "_v4", params.capacity_ipv4, sizeof(FlowKey4), params.socket_id);
     try {
         h6_ = create_hash(params.name + "_v6", params.capacity_ipv6, sizeof(FlowKey6),
-                          params.socket_id, ext6_);
+                          params.socket_id);
     } catch (...) {
         rte_hash_free(h4_);
         throw;
@@ -438,7 +433,7 @@ uint32_t OwnershipTable::capacity(Family f) const noexcept
 
 bool OwnershipTable::extendable(Family f) const noexcept
 {
-    return f == Family::ipv4 ? ext4_ : ext6_;
+    return needs_extendable_buckets(hash_entries(capacity(f)));
 }
 
 } // namespace flowhome

@@ -5,8 +5,6 @@
  */
 #include "flowhome/table_flow_store.hpp"
 
-
-
 namespace flowhome {
 
 std::optional<OwnerRecord> TableFlowStore::lookup(const FlowKey &key) const noexcept

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <rte_common.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
@@ -24,17 +25,6 @@ namespace {
 /* The PMD-size huge page of x86-64 and of arm64 with 4 KiB base pages. */
 constexpr size_t kHugePage = size_t{2} << 20;
 constexpr const char *kThpEnabled = "/sys/kernel/mm/transparent_hugepage/enabled";
-
-size_t round_up(size_t v, size_t to) noexcept
-{
-    return (v + to - 1) / to * to;
-}
-
-size_t socket_allocated(int socket) noexcept
-{
-    rte_malloc_socket_stats s{};
-    return rte_malloc_get_socket_stats(socket, &s) == 0 ? s.heap_allocsz_bytes : 0;
-}
 
 /* The first number in @p path, or SIZE_MAX when it cannot be read ("max"). */
 size_t read_bytes(const std::string &path)
@@ -114,7 +104,7 @@ TableHeap::TableHeap(TableMemory policy, const std::string &name, size_t bytes)
     if (!want)
         return;
 
-    len_ = round_up(bytes, kHugePage);
+    len_ = RTE_ALIGN_CEIL(bytes, kHugePage);
     map_len_ = len_ + kHugePage; /* room to align the start to 2 MB */
     /* The heap's memory is written whole when it is given to DPDK: a heap
      * larger than what is left would be an OOM kill during start-up. */
@@ -139,7 +129,7 @@ TableHeap::TableHeap(TableMemory policy, const std::string &name, size_t bytes)
             fmt::format("madvise(MADV_HUGEPAGE) on the table memory: {}", std::strerror(err)));
     }
     base_ = reinterpret_cast<void *>(
-        round_up(reinterpret_cast<uintptr_t>(map_), kHugePage));
+        RTE_ALIGN_CEIL(reinterpret_cast<uintptr_t>(map_), kHugePage));
 
     auto fail = [&](const char *what) {
         const std::string msg = fmt::format("cannot {} the table heap {}: {}", what, name_,
@@ -179,9 +169,15 @@ TableHeap::~TableHeap()
     munmap(map_, map_len_);
 }
 
+size_t TableHeap::allocated_on(int socket) noexcept
+{
+    rte_malloc_socket_stats s{};
+    return rte_malloc_get_socket_stats(socket, &s) == 0 ? s.heap_allocsz_bytes : 0;
+}
+
 size_t TableHeap::allocated_bytes() const noexcept
 {
-    return socket_allocated(socket_);
+    return allocated_on(socket_);
 }
 
 size_t TableHeap::huge_bytes() const

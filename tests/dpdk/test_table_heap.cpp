@@ -49,9 +49,7 @@ uint32_t fill(OwnershipTable &t, Family f, uint32_t limit)
 
 size_t eal_allocated()
 {
-    rte_malloc_socket_stats s{};
-    REQUIRE(rte_malloc_get_socket_stats(static_cast<int>(rte_socket_id()), &s) == 0);
-    return s.heap_allocsz_bytes;
+    return TableHeap::allocated_on(static_cast<int>(rte_socket_id()));
 }
 
 } // namespace
