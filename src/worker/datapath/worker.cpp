@@ -236,10 +236,15 @@ void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16
     }
 }
 
+/* One bulk lookup per family per burst, its hits in one 64-bit mask. */
+static_assert(kBurst <= kLookupBulkMax && kBurst <= 64);
+
 void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
 {
     while (n > kBurst) {
         process_wire_burst(pkts, kBurst);
+        /* The batches hold one burst's outputs. */
+        flush();
         pkts += kBurst;
         n -= kBurst;
     }
