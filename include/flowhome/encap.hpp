@@ -131,6 +131,25 @@ struct EncapMeta {
  */
 EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, const EncapMeta &meta) noexcept;
 
+/**
+ * Cuts the frame in @p m to @p end bytes when what lies beyond is Ethernet
+ * padding in the last segment; padding spread over segments stays, for the
+ * IP lengths to delimit. The usual one-segment mbuf is not walked: its
+ * segment link lies in the mbuf's second cache line, which nothing else on
+ * the path reads.
+ */
+inline void trim_padding(rte_mbuf *m, uint32_t end) noexcept
+{
+    if (rte_pktmbuf_pkt_len(m) <= end)
+        return;
+    const uint32_t excess = rte_pktmbuf_pkt_len(m) - end;
+    rte_mbuf *last = m->nb_segs == 1 ? m : rte_pktmbuf_lastseg(m);
+    if (excess <= rte_pktmbuf_data_len(last)) {
+        last->data_len = static_cast<uint16_t>(last->data_len - excess);
+        m->pkt_len -= excess;
+    }
+}
+
 /** Outer IP length encap_packet() would produce; to decide "too big" early. */
 inline uint32_t encapsulated_ip_length(const EncapTemplate &t, const EncapMeta &meta) noexcept
 {

@@ -48,21 +48,6 @@ bool addressed_to_us(const uint8_t *ip, const ParsedPacket &outer, const DecapCo
 }
 
 /*
- * The outer IP datagram may be followed by Ethernet padding (a short
- * IP-in-IP packet fills a 60-byte frame). Remove it with the outer headers
- * so the inner frame ends where the inner packet does; padding that spans
- * segments is left to the inner parser, which reads the inner IP length.
- */
-void trim_to(rte_mbuf *m, uint32_t end) noexcept
-{
-    if (rte_pktmbuf_pkt_len(m) <= end)
-        return;
-    const uint32_t excess = rte_pktmbuf_pkt_len(m) - end;
-    if (excess <= rte_pktmbuf_data_len(rte_pktmbuf_lastseg(m)))
-        rte_pktmbuf_trim(m, static_cast<uint16_t>(excess));
-}
-
-/*
  * The RX offload flags describe the outer headers (or, on tunnel-aware NICs,
  * an inner header at offsets that no longer hold): forget them so the inner
  * checksums are verified in software.
@@ -170,7 +155,7 @@ DecapResult decap_geneve(rte_mbuf *m, const ParsedPacket &outer, uint32_t ip_end
     if (protocol == kEtherTypeTeb) {
         if (inner_len < kEthHeaderLen)
             return dropped(r, DropReason::geneve_truncated);
-        trim_to(m, udp_end);
+        trim_padding(m, udp_end);
         rte_pktmbuf_adj(m, static_cast<uint16_t>(opts_end));
     } else if (protocol == kEtherTypeIpv4 || protocol == kEtherTypeIpv6) {
         /* Protocol 0x0800 / 0x86DD: a bare IP packet (RFC 8926 3.4); give it an Ethernet header. */
@@ -178,7 +163,7 @@ DecapResult decap_geneve(rte_mbuf *m, const ParsedPacket &outer, uint32_t ip_end
             return dropped(r, DropReason::geneve_truncated);
         if (!version_matches(frame[opts_end], protocol))
             return dropped(r, DropReason::inner_malformed);
-        trim_to(m, udp_end);
+        trim_padding(m, udp_end);
         strip_to_ip(m, opts_end, protocol);
     } else {
         return dropped(r, DropReason::geneve_bad_protocol);
@@ -208,7 +193,9 @@ DecapResult decap_ipip(rte_mbuf *m, const ParsedPacket &outer, uint32_t ip_end,
 
     r.ingress_node = r.from_peer;
     r.hops = 1;
-    trim_to(m, ip_end);
+    /* A short IP-in-IP packet arrives padded to 60 bytes: the padding goes
+     * with the outer headers, so the inner frame ends where its packet does. */
+    trim_padding(m, ip_end);
     strip_to_ip(m, inner, ether_type);
     r.status = DecapStatus::ok;
     return r;

@@ -111,12 +111,7 @@ EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, const EncapMeta &m
      * (always, for the usual single-segment mbuf); padding spread over
      * segments stays behind the outer packet, delimited by its lengths.
      */
-    const uint32_t frame_end = static_cast<uint32_t>(meta.l3_offset) + meta.l3_len;
-    if (rte_pktmbuf_pkt_len(m) > frame_end) {
-        const uint32_t excess = rte_pktmbuf_pkt_len(m) - frame_end;
-        if (excess <= rte_pktmbuf_data_len(rte_pktmbuf_lastseg(m)))
-            rte_pktmbuf_trim(m, static_cast<uint16_t>(excess));
-    }
+    trim_padding(m, static_cast<uint32_t>(meta.l3_offset) + meta.l3_len);
 
     /* What rte_pktmbuf_adj() then rte_pktmbuf_prepend() would do, in one step. */
     m->data_off = static_cast<uint16_t>(m->data_off - grow);
