@@ -135,8 +135,8 @@ EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, const EncapMeta &m
  * Cuts the frame in @p m to @p end bytes when what lies beyond is Ethernet
  * padding in the last segment; padding spread over segments stays, for the
  * IP lengths to delimit. The usual one-segment mbuf is not walked: its
- * segment link lies in the mbuf's second cache line, which nothing else on
- * the path reads.
+ * segment link lies in the mbuf's second cache line, which a NIC's receive
+ * path leaves cold, and a load waits for a miss where a store does not.
  */
 inline void trim_padding(rte_mbuf *m, uint32_t end) noexcept
 {
