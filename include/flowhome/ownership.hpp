@@ -37,6 +37,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -85,6 +86,11 @@ static_assert(sizeof(OwnerRecord) == 8, "the record must fit the rte_hash data w
 static_assert(sizeof(void *) == sizeof(uint64_t), "the data word is a pointer");
 static_assert(OwnerRecord::unpack(OwnerRecord{7, 9, 11, 1, 0}.pack()) ==
               OwnerRecord{7, 9, 11, 1, 0});
+/* The packed word is the struct's own bytes, so the bulk lookup copies its
+ * data words out whole. */
+static_assert(std::endian::native == std::endian::little);
+static_assert(std::bit_cast<OwnerRecord>(OwnerRecord{7, 9, 11, 1, 2}.pack()) ==
+              OwnerRecord{7, 9, 11, 1, 2});
 
 /** Largest burst one lookup_bulk call takes (RTE_HASH_LOOKUP_BULK_MAX). */
 inline constexpr unsigned kLookupBulkMax = 64;

@@ -282,8 +282,9 @@ uint64_t lookup_bulk(const rte_hash *h, const Key *const *keys, const uint32_t *
     rte_hash_lookup_with_hash_bulk_data(
         h, reinterpret_cast<const void **>(const_cast<const Key **>(keys)),
         const_cast<hash_sig_t *>(hashes), n, &hits, data);
-    for (unsigned i = 0; i < n; ++i)
-        records[i] = OwnerRecord::unpack(data_to_word(data[i]));
+    /* The data words are the records as OwnerRecord lays them out: one
+     * copy of the burst, not an unpacking per key. */
+    std::memcpy(records, data, n * sizeof(OwnerRecord));
     return hits;
 }
 
