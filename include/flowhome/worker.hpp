@@ -181,6 +181,8 @@ private:
     };
     static constexpr unsigned kPendingSlots = 1024; /* power of two */
 
+    void decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, const OwnerRecord *rec,
+                      uint64_t now_tsc, uint16_t epoch) noexcept;
     void decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16_t epoch) noexcept;
     void redirect(Slot &s, NodeId owner) noexcept;
     void to_local(rte_mbuf *m) noexcept;

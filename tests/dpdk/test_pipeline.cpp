@@ -21,6 +21,8 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include "flowhome/gossip_membership.hpp"
+#include "flowhome/gossip_state.hpp"
 #include "flowhome/node.hpp"
 #include "flowhome/packet.hpp"
 #include "dpdk_main.hpp"
@@ -341,6 +343,75 @@ TEST_CASE("a burst longer than the worker's, of both families, ends as each pack
     REQUIRE(b.stats().total_drops() - drops_before == want_drops);
 
     b.own(key6(40003), 3);
+}
+
+TEST_CASE("a tombstone, a dead owner and a stale stamp in one burst with plain records",
+          "[pipeline]")
+{
+    /* The worker sorts a burst's records into plain ones of ours, plain ones
+     * of a peer, and the rest; each of the rest must still be treated as
+     * what it is, whatever shares its burst. */
+    Bench &b = bench();
+    DatapathShared &sh = b.node->shared();
+    sh.miss_policy = MissPolicy::drop;
+    OwnershipTable &t = b.node->table();
+    const uint16_t now = sh.clock->epoch.load();
+
+    /* 40002: released by node 2, a tombstone: no owner. */
+    REQUIRE(t.upsert(key4(40002), {.owner = 2, .version = 2, .epoch = now,
+                                   .flags = gossip_flag::released}) != UpsertResult::full);
+    /* 40003: node 3's, and node 3 is dead: its failover owner serves it. */
+    b.own(key4(40003), 3);
+    const NodeId nodes[] = {1, 2, 3, 4};
+    const NodeId heir = failover_owner(flow_hash(key4(40003)), 3, nodes);
+    /* 40001: ours, stamped long enough ago to be refreshed. */
+    REQUIRE(t.upsert(key4(40001), {.owner = 1, .version = 1,
+                                   .epoch = static_cast<uint16_t>(now - sh.refresh_after_s)}) !=
+            UpsertResult::full);
+    /* And plain records of both kinds: ours (40008) and node 4's (IPv6). */
+    b.own(key4(40008), 1);
+    b.own(key6(40004), 4);
+
+    const uint64_t miss_drops = drops(DropReason::miss_policy_drop);
+    const uint64_t failover = b.stats().failover.get();
+    const uint64_t refreshes = b.stats().refreshes.get();
+    const uint64_t local_hits = b.stats().local_hits.get();
+    const uint64_t to2 = b.stats().redirects_to[2].get();
+    const uint64_t to3 = b.stats().redirects_to[3].get();
+    const uint64_t to4 = b.stats().redirects_to[4].get();
+    const uint64_t to_heir = b.stats().redirects_to[heir].get();
+    sh.node_state[3].store(static_cast<uint8_t>(NodeState::dead));
+
+    for (const Frame *f : {&ref::to2_in, &ref::to3_in, &ref::ack_in, &ref::to4_in, &ref::from2_in})
+        b.inject(b.wire_rx, *f);
+    REQUIRE(b.worker().poll_once() == 5);
+    sh.node_state[3].store(static_cast<uint8_t>(NodeState::alive));
+    const std::vector<Frame> wire = Bench::drain(b.wire_tx);
+    const std::vector<Frame> local = Bench::drain(b.local_tx);
+
+    CHECK(drops(DropReason::miss_policy_drop) == miss_drops + 1); /* the tombstone */
+    CHECK(b.stats().redirects_to[2].get() == to2 + (heir == 2 ? 1 : 0)); /* not the tombstone */
+    CHECK(b.stats().failover.get() == failover + 1);
+    CHECK(b.stats().redirects_to[3].get() == to3);
+    CHECK(b.stats().refreshes.get() == refreshes + 1);
+    CHECK(b.stats().redirects_to[4].get() == to4 + 1);
+    /* Local: the refreshed one, the decapsulated one, and the dead owner's
+     * if it falls to us; on the wire: node 4's, and the dead owner's if not. */
+    if (heir == 1) {
+        CHECK(b.stats().local_hits.get() == local_hits + 3);
+        CHECK(local.size() == 3);
+        CHECK(wire.size() == 1);
+    } else {
+        CHECK(b.stats().redirects_to[heir].get() == to_heir + 1);
+        CHECK(b.stats().local_hits.get() == local_hits + 2);
+        CHECK(local.size() == 2);
+        CHECK(wire.size() == 2);
+    }
+    CHECK(std::find(local.begin(), local.end(), ref::ack_in) != local.end());
+
+    b.settle_control();
+    b.own(key4(40002), 2);
+    b.own(key4(40001), 1);
 }
 
 TEST_CASE("a mid-connection packet nobody owns follows the miss policy", "[pipeline]")
