@@ -309,8 +309,12 @@ def main():
             raise RuntimeError("receiver did not start")
         capture = subprocess.Popen(["ip", "netns", "exec", PEER_NS, "tcpdump", "-n", "-U", "-i",
                                     "pe0", "-Q", "in", "-w", pcap, "-c", "500"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # tcpdump says "listening on pe0" once its capture is open; frames sent
+        # before that are not in the file (a fixed wait lost them on a busy machine).
+        started = capture.stderr.readline()
+        if "listening on" not in started:
+            raise RuntimeError(f"tcpdump did not start: {started.strip()}")
 
         # 1. flowhome -> kernel
         payloads = {}
