@@ -259,7 +259,9 @@ def tshark_check(pcap, port, payload, needs):
         if needs == "sit" and cols[4].split(",")[0] != "41":
             return f"outer protocol {cols[4]}"
         return None
-    return "not seen on the wire"
+    frames = len(r.stdout.splitlines())
+    detail = f"; tshark exit {r.returncode}: {r.stderr.strip()[:200]}" if r.returncode else ""
+    return f"not seen on the wire ({frames} frames captured{detail})"
 
 
 def scapy_encapsulated(vip, needs, src, payload, fh_mac, pe_mac):
