@@ -309,8 +309,12 @@ def main():
                                     stdout=subprocess.PIPE, text=True)
         if "listening" not in receiver.stdout.readline():
             raise RuntimeError("receiver did not start")
-        capture = subprocess.Popen(["ip", "netns", "exec", PEER_NS, "tcpdump", "-n", "-U", "-i",
-                                    "pe0", "-Q", "in", "-w", pcap, "-c", "500"],
+        # --immediate-mode: without it libpcap hands packets over a ring block
+        # at a time, on a 1 s timer, and tcpdump stopped within that second
+        # wrote none of them.
+        capture = subprocess.Popen(["ip", "netns", "exec", PEER_NS, "tcpdump", "-n", "-U",
+                                    "--immediate-mode", "-i", "pe0", "-Q", "in", "-w", pcap,
+                                    "-c", "500"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         # tcpdump says "listening on pe0" once its capture is open; frames sent
         # before that are not in the file (a fixed wait lost them on a busy machine).
