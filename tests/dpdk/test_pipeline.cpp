@@ -414,6 +414,26 @@ TEST_CASE("a tombstone, a dead owner and a stale stamp in one burst with plain r
     b.own(key4(40001), 1);
 }
 
+TEST_CASE("without a local port, what would go there is a named drop", "[pipeline]")
+{
+    Bench &b = bench();
+    b.own(key4(40008), 1);
+    TxBatch &local = b.worker().local_out();
+    const uint16_t port = local.port;
+    local.port = kNoPort;
+    const uint64_t before = drops(DropReason::no_local_port);
+    const uint64_t hits = b.stats().local_hits.get();
+    /* A local hit (decapsulated, ours) and pass-through in one burst. */
+    b.inject(b.wire_rx, ref::from2_in);
+    b.inject(b.wire_rx, ref::other_in);
+    REQUIRE(b.worker().poll_once() == 2);
+    local.port = port;
+    CHECK(drops(DropReason::no_local_port) == before + 2);
+    CHECK(b.stats().local_hits.get() == hits + 1);
+    CHECK(Bench::drain(b.local_tx).empty());
+    CHECK(Bench::drain(b.wire_tx).empty());
+}
+
 TEST_CASE("a mid-connection packet nobody owns follows the miss policy", "[pipeline]")
 {
     Bench &b = bench();

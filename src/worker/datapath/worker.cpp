@@ -99,6 +99,27 @@ void Worker::flush_control() noexcept
     control_n_ = 0;
 }
 
+namespace {
+
+/* What decide() and decide_burst() both ask of a record. */
+inline bool released(OwnerRecord r) noexcept
+{
+    return (r.flags & gossip_flag::released) != 0; /* a tombstone: no owner */
+}
+
+inline bool refresh_due(const DatapathShared &sh, OwnerRecord r, uint16_t epoch) noexcept
+{
+    return static_cast<uint16_t>(epoch - r.epoch) >= sh.refresh_after_s;
+}
+
+inline bool node_dead(const DatapathShared &sh, NodeId n) noexcept
+{
+    return sh.node_state[n & kMaxNodeId].load(std::memory_order_relaxed) ==
+           static_cast<uint8_t>(NodeState::dead);
+}
+
+} // namespace
+
 NodeId Worker::eligible_pick(uint32_t hash) const noexcept
 {
     const ClusterView *view = sh_.view.load(std::memory_order_acquire);
@@ -155,13 +176,11 @@ void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16
 {
     /* A release leaves a tombstone so that an older claim cannot revive
      * the flow; for the datapath it is no record. */
-    if (hit && (rec.flags & gossip_flag::released))
+    if (hit && released(rec))
         hit = false;
     if (hit) {
         NodeId owner = rec.owner;
-        if (owner != sh_.self &&
-            sh_.node_state[owner & kMaxNodeId].load(std::memory_order_relaxed) ==
-                static_cast<uint8_t>(NodeState::dead)) {
+        if (owner != sh_.self && node_dead(sh_, owner)) {
             /* The owner is dead: its flows belong to their failover owner,
              * which every node computes alike, before the control lcore
              * has rewritten a single entry. */
@@ -176,7 +195,7 @@ void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16
         }
         if (owner == sh_.self) {
             stats_.local_hits.add();
-            if (static_cast<uint16_t>(epoch - rec.epoch) >= sh_.refresh_after_s) {
+            if (refresh_due(sh_, rec, epoch)) {
                 stats_.refreshes.add();
                 send_control(ControlMsgType::refresh, s.key);
             }
@@ -238,15 +257,9 @@ void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16
 
 namespace {
 
-/* Calls fn(i) for each bit i set in mask, lowest first; a mask of the whole
- * burst (all) takes a plain loop. */
-template <typename Fn> inline void for_each_bit(uint64_t mask, uint64_t all, unsigned n, Fn &&fn)
+/* Calls fn(i) for each bit i set in mask, lowest first. */
+template <typename Fn> inline void for_each_bit(uint64_t mask, Fn &&fn)
 {
-    if (mask == all) {
-        for (unsigned i = 0; i < n; ++i)
-            fn(i);
-        return;
-    }
     for (uint64_t b = mask; b != 0; b &= b - 1)
         fn(static_cast<unsigned>(__builtin_ctzll(b)));
 }
@@ -403,38 +416,33 @@ void Worker::decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits,
      * walked lowest bit first.
      */
     const NodeId self = sh_.self;
-    const uint16_t refresh_after = sh_.refresh_after_s;
-    const std::atomic<uint8_t> *const node_state = sh_.node_state;
-    constexpr auto dead = static_cast<uint8_t>(NodeState::dead);
     uint64_t mine = 0;
     uint64_t theirs = 0;
-    for (uint64_t b = hits; b != 0; b &= b - 1) {
-        const unsigned i = static_cast<unsigned>(__builtin_ctzll(b));
+    for_each_bit(hits, [&](unsigned i) {
         const OwnerRecord r = rec[i];
-        const bool live = (r.flags & gossip_flag::released) == 0;
+        const bool live = !released(r);
         const bool ours = r.owner == self;
-        const bool fresh = static_cast<uint16_t>(epoch - r.epoch) < refresh_after;
-        const bool alive =
-            node_state[r.owner & kMaxNodeId].load(std::memory_order_relaxed) != dead;
-        mine |= static_cast<uint64_t>(live & ours & fresh) << i;
-        theirs |= static_cast<uint64_t>(live & !ours & alive) << i;
-    }
+        mine |= static_cast<uint64_t>(live & ours & !refresh_due(sh_, r, epoch)) << i;
+        theirs |= static_cast<uint64_t>(live & !ours & !node_dead(sh_, r.owner)) << i;
+    });
     const uint64_t all = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
-    const uint64_t other = all & ~(mine | theirs);
+    uint64_t other = all & ~(mine | theirs);
+    if (unlikely(local_out_.port == kNoPort)) {
+        /* decide() counts them and drops them, named. */
+        other |= mine;
+        mine = 0;
+    }
 
+    /* Straight into the batch, its count kept in a register: through
+     * to_local() each packet would wait for the last one's store of it. */
     const auto n_mine = static_cast<uint16_t>(__builtin_popcountll(mine));
     stats_.local_hits.add(n_mine);
-    if (likely(local_out_.port != kNoPort)) {
-        /* Straight into the batch, its count kept in a register: through
-         * to_local() each packet would wait for the last one's store of it. */
-        rte_mbuf **out = local_out_.pkts + local_out_.n;
-        for_each_bit(mine, all, n, [&](unsigned i) { *out++ = slots_[slot_of[i]].m; });
-        local_out_.n = static_cast<uint16_t>(local_out_.n + n_mine);
-    } else {
-        for_each_bit(mine, all, n, [&](unsigned i) { to_local(slots_[slot_of[i]].m); });
-    }
-    for_each_bit(theirs, all, n, [&](unsigned i) { redirect(slots_[slot_of[i]], rec[i].owner); });
-    for_each_bit(other, all, n, [&](unsigned i) {
+    rte_mbuf **out = local_out_.pkts + local_out_.n;
+    for_each_bit(mine, [&](unsigned i) { *out++ = slots_[slot_of[i]].m; });
+    local_out_.n = static_cast<uint16_t>(local_out_.n + n_mine);
+
+    for_each_bit(theirs, [&](unsigned i) { redirect(slots_[slot_of[i]], rec[i].owner); });
+    for_each_bit(other, [&](unsigned i) {
         decide(slots_[slot_of[i]], (hits >> i) & 1, rec[i], now_tsc, epoch);
     });
 }
