@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "flowhome/config.hpp"
@@ -66,4 +67,22 @@ private:
     size_t len_ = 0;
 };
 
+namespace detail {
+
+/** What is left for this process to take, and which limit says so. */
+struct MemoryLeft {
+    size_t bytes = SIZE_MAX; /**< SIZE_MAX: no limit could be read */
+    const char *limit = "";  /**< "MemAvailable" or "the cgroup's memory.max" */
+};
+
+/**
+ * The smaller of MemAvailable (@p proc/meminfo) and the room under the
+ * memory.max of this process's cgroup v2 (@p proc/self/cgroup names it,
+ * under @p cgroup_root; "max" is no limit). The roots are parameters for the
+ * tests.
+ */
+MemoryLeft available_memory(const std::string &proc = "/proc",
+                            const std::string &cgroup_root = "/sys/fs/cgroup");
+
+} // namespace detail
 } // namespace flowhome

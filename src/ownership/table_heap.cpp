@@ -34,42 +34,40 @@ size_t read_bytes(const std::string &path)
     return f >> v ? static_cast<size_t>(v) : SIZE_MAX;
 }
 
-/* Memory this process can still take, as the kernel estimates it
- * (MemAvailable) and as its cgroup (v2) allows; SIZE_MAX when neither can
- * be read. */
-std::pair<size_t, const char *> available_memory()
+} // namespace
+
+namespace detail {
+
+MemoryLeft available_memory(const std::string &proc, const std::string &cgroup_root)
 {
-    size_t avail = SIZE_MAX;
-    const char *what = "";
-    std::ifstream meminfo("/proc/meminfo");
+    MemoryLeft left;
+    std::ifstream meminfo(proc + "/meminfo");
     std::string line;
     while (std::getline(meminfo, line)) {
         unsigned long long kb = 0;
         if (std::sscanf(line.c_str(), "MemAvailable: %llu kB", &kb) == 1) {
-            avail = static_cast<size_t>(kb) << 10;
-            what = "MemAvailable";
+            left = {static_cast<size_t>(kb) << 10, "MemAvailable"};
             break;
         }
     }
-    std::ifstream cg("/proc/self/cgroup");
+    /* cgroup v2: the one line "0::<path>"; v1 lines name their controllers. */
+    std::ifstream cg(proc + "/self/cgroup");
     while (std::getline(cg, line)) {
         if (!line.starts_with("0::"))
             continue;
-        const std::string dir = "/sys/fs/cgroup" + line.substr(3);
+        const std::string dir = cgroup_root + line.substr(3);
         const size_t max = read_bytes(dir + "/memory.max");
         const size_t cur = read_bytes(dir + "/memory.current");
         if (max != SIZE_MAX && cur != SIZE_MAX) {
-            const size_t left = max > cur ? max - cur : 0;
-            if (left < avail) {
-                avail = left;
-                what = "the cgroup's memory.max";
-            }
+            const size_t room = max > cur ? max - cur : 0;
+            if (room < left.bytes)
+                left = {room, "the cgroup's memory.max"};
         }
     }
-    return {avail, what};
+    return left;
 }
 
-} // namespace
+} // namespace detail
 
 bool TableHeap::transparent_huge_pages_enabled()
 {
@@ -108,10 +106,10 @@ TableHeap::TableHeap(TableMemory policy, const std::string &name, size_t bytes)
     map_len_ = len_ + kHugePage; /* room to align the start to 2 MB */
     /* The heap's memory is written whole when it is given to DPDK: a heap
      * larger than what is left would be an OOM kill during start-up. */
-    if (const auto [avail, what] = available_memory(); len_ > avail)
+    if (const detail::MemoryLeft left = detail::available_memory(); len_ > left.bytes)
         throw std::runtime_error(fmt::format(
             "cannot map {} MB for the ownership table: {} MB available ({})", len_ >> 20,
-            avail >> 20, what));
+            left.bytes >> 20, left.limit));
     map_ = mmap(nullptr, map_len_, PROT_READ | PROT_WRITE,
                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map_ == MAP_FAILED) {
