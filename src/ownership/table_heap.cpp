@@ -107,11 +107,10 @@ TableHeap::TableHeap(TableMemory policy, const std::string &name, size_t bytes)
     /* The heap's memory is written whole when it is given to DPDK: a heap
      * larger than what is left would be an OOM kill during start-up. */
     if (const detail::MemoryLeft left = detail::available_memory(); len_ > left.bytes)
-        throw std::runtime_error(fmt::format(
-            "cannot map {} MB for the ownership table: {} MB available ({})", len_ >> 20,
-            left.bytes >> 20, left.limit));
-    map_ = mmap(nullptr, map_len_, PROT_READ | PROT_WRITE,
-                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        throw std::runtime_error(
+            fmt::format("cannot map {} MB for the ownership table: {} MB available ({})",
+                        len_ >> 20, left.bytes >> 20, left.limit));
+    map_ = mmap(nullptr, map_len_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map_ == MAP_FAILED) {
         map_ = nullptr;
         throw std::runtime_error(fmt::format("cannot map {} MB for the ownership table: {}",
@@ -126,12 +125,11 @@ TableHeap::TableHeap(TableMemory policy, const std::string &name, size_t bytes)
         throw std::runtime_error(
             fmt::format("madvise(MADV_HUGEPAGE) on the table memory: {}", std::strerror(err)));
     }
-    base_ = reinterpret_cast<void *>(
-        RTE_ALIGN_CEIL(reinterpret_cast<uintptr_t>(map_), kHugePage));
+    base_ = reinterpret_cast<void *>(RTE_ALIGN_CEIL(reinterpret_cast<uintptr_t>(map_), kHugePage));
 
     auto fail = [&](const char *what) {
-        const std::string msg = fmt::format("cannot {} the table heap {}: {}", what, name_,
-                                            rte_strerror(rte_errno));
+        const std::string msg =
+            fmt::format("cannot {} the table heap {}: {}", what, name_, rte_strerror(rte_errno));
         munmap(map_, map_len_);
         map_ = base_ = nullptr;
         throw std::runtime_error(msg);

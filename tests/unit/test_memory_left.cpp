@@ -48,8 +48,8 @@ public:
                                   std::to_string(available_kb) + " kB\nBuffers: 1 kB\n");
     }
     /* This process in cgroup @p path, with its memory.max and memory.current. */
-    void cgroup_v2(const std::string &path, const std::string &max, const std::string &current)
-        const
+    void cgroup_v2(const std::string &path, const std::string &max,
+                   const std::string &current) const
     {
         write("proc/self/cgroup", "0::" + path + "\n");
         write("cgroup" + path + "/memory.max", max + "\n");
@@ -66,9 +66,7 @@ TEST_CASE("MemAvailable bounds a table heap when no cgroup limits it", "[table_h
 {
     FakeRoots r;
     r.meminfo(2048);
-    SECTION("no cgroup file")
-    {
-    }
+    SECTION("no cgroup file") {}
     SECTION("a cgroup whose memory.max is \"max\"")
     {
         r.cgroup_v2("/fleet/flowhome.service", "max", "1048576");
