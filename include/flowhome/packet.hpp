@@ -14,10 +14,10 @@
 #include <cstdint>
 #include <cstring>
 
-#include <rte_byteorder.h>
 #include <rte_hash_crc.h>
 
 #include "flowhome/drop_reason.hpp"
+#include "flowhome/wire.hpp"
 #include "flowhome/types.hpp"
 
 namespace flowhome {
@@ -235,7 +235,7 @@ constexpr bool is_connection_opening(const ParsedPacket &p) noexcept
 uint16_t ones_complement_sum(const void *data, size_t len, uint32_t initial = 0) noexcept;
 /**
  * RFC 1071 Internet checksum (inverted sum) of an IPv4 header, host order:
- * store it with rte_cpu_to_be_16. The checksum field counts as zero whatever
+ * store it with wire::be16. The checksum field counts as zero whatever
  * it holds, so the result is the value that belongs there.
  * Precondition: @p header_len >= 20.
  */
@@ -279,8 +279,8 @@ inline uint32_t make_flow_key(FlowKey &k, const uint8_t *frame, const ParsedPack
      * then destination, from byte 12 (IPv4) or 8 (IPv6).
      */
     const uint8_t *ip = frame + p.l3_offset;
-    const uint64_t ports_proto = uint64_t{rte_cpu_to_be_16(p.src_port)} |
-                                 uint64_t{rte_cpu_to_be_16(p.dst_port)} << 16 |
+    const uint64_t ports_proto = uint64_t{wire::be16(p.src_port)} |
+                                 uint64_t{wire::be16(p.dst_port)} << 16 |
                                  uint64_t{p.l4_proto} << 32;
     auto *out = reinterpret_cast<uint8_t *>(&k.v6);
     uint64_t w[4];

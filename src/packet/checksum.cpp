@@ -2,14 +2,12 @@
 /*
  * RFC 1071 Internet checksum. The sum is returned in host order (the value
  * of the big-endian 16-bit words added as numbers), so that callers can add
- * host-order fields to it and store the result with rte_cpu_to_be_16.
+ * host-order fields to it and store the result with wire::be16.
  */
 #include "flowhome/packet.hpp"
 #include "flowhome/wire.hpp"
 
 #include <cstring>
-
-#include <rte_byteorder.h>
 
 namespace flowhome {
 namespace {
@@ -32,7 +30,7 @@ uint16_t ones_complement_sum(const void *data, size_t len, uint32_t initial) noe
      * zero after it. */
     const auto *p = static_cast<const uint8_t *>(data);
     if (len == 20) /* the option-less IPv4 header, unrolled */
-        return fold(static_cast<uint64_t>(initial) + rte_be_to_cpu_16(ipv4_base_header_sum(p)));
+        return fold(static_cast<uint64_t>(initial) + wire::be16(ipv4_base_header_sum(p)));
     uint64_t acc = 0;
     size_t i = 0;
     for (; i + 4 <= len; i += 4) {
@@ -56,7 +54,7 @@ uint16_t ones_complement_sum(const void *data, size_t len, uint32_t initial) noe
     acc = (acc >> 16) + (acc & 0xFFFF);
     acc = (acc >> 16) + (acc & 0xFFFF);
     const auto memory_order = static_cast<uint16_t>(acc);
-    return fold(static_cast<uint64_t>(initial) + rte_be_to_cpu_16(memory_order));
+    return fold(static_cast<uint64_t>(initial) + wire::be16(memory_order));
 }
 
 uint16_t ipv4_header_checksum(const uint8_t *header, size_t header_len) noexcept

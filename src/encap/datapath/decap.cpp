@@ -15,7 +15,6 @@
 #include <cstddef>
 #include <cstring>
 
-#include <rte_byteorder.h>
 #include <rte_mbuf.h>
 
 namespace flowhome {

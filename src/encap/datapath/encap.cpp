@@ -10,7 +10,6 @@
 #include <cstddef>
 #include <cstring>
 
-#include <rte_byteorder.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 
@@ -73,8 +72,8 @@ inline uint16_t udp6_checksum(const rte_mbuf *m, const uint8_t *ip6, uint16_t ud
     /* Sums in memory order, as rte_raw_cksum does (RFC 1071 2(B)). */
     uint32_t sum = data_sum;
     sum += rte_raw_cksum(ip6 + 8, 32);
-    sum += rte_cpu_to_be_16(udp_len);
-    sum += rte_cpu_to_be_16(static_cast<uint16_t>(kProtoUdp));
+    sum += wire::be16(udp_len);
+    sum += wire::be16(static_cast<uint16_t>(kProtoUdp));
     const uint16_t csum = static_cast<uint16_t>(~fold(sum));
     return csum == 0 ? 0xFFFF : csum;
 }

@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include <rte_byteorder.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 
@@ -221,8 +220,8 @@ bool too_big_v6(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu, const IpAddr &
 
     /* RFC 4443 2.3 / RFC 8200 8.1: checksum over the pseudo-header and the message. */
     uint32_t sum = rte_raw_cksum(nip + 8, 32);
-    sum += rte_cpu_to_be_16(static_cast<uint16_t>(icmp_len));
-    sum += rte_cpu_to_be_16(static_cast<uint16_t>(kProtoIcmpv6));
+    sum += wire::be16(static_cast<uint16_t>(icmp_len));
+    sum += wire::be16(static_cast<uint16_t>(kProtoIcmpv6));
     sum += rte_raw_cksum(icmp, icmp_len);
     const uint16_t csum = static_cast<uint16_t>(~fold(sum));
     std::memcpy(icmp + 2, &csum, sizeof(csum));

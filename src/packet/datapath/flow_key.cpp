@@ -5,8 +5,6 @@
  */
 #include "flowhome/packet.hpp"
 
-#include <rte_byteorder.h>
-
 #include <fmt/format.h>
 
 namespace flowhome {
@@ -66,12 +64,12 @@ IpAddr FlowKey::vip() const noexcept
 
 uint16_t FlowKey::client_port() const noexcept
 {
-    return rte_be_to_cpu_16(family == Family::ipv4 ? v4.client_port : v6.client_port);
+    return wire::be16(family == Family::ipv4 ? v4.client_port : v6.client_port);
 }
 
 uint16_t FlowKey::vip_port() const noexcept
 {
-    return rte_be_to_cpu_16(family == Family::ipv4 ? v4.vip_port : v6.vip_port);
+    return wire::be16(family == Family::ipv4 ? v4.vip_port : v6.vip_port);
 }
 
 uint8_t FlowKey::proto() const noexcept

@@ -14,8 +14,6 @@
 
 #include <algorithm>
 
-#include <rte_byteorder.h>
-
 namespace flowhome {
 namespace {
 
@@ -251,8 +249,8 @@ ParseStatus parse_ipv6(const uint8_t *data, uint32_t len, uint32_t pkt_len, uint
  * other frame, and any frame that breaks a rule, returns false and goes the
  * general way, which names the reason. `len` is already capped.
  */
-inline bool parse_plain_ipv4(const uint8_t *data, uint32_t len, uint32_t pkt_len,
-                             ParsedPacket &out, bool csum_verified) noexcept
+inline bool parse_plain_ipv4(const uint8_t *data, uint32_t len, uint32_t pkt_len, ParsedPacket &out,
+                             bool csum_verified) noexcept
 {
     constexpr uint32_t l3 = kEthHeaderLen;
     constexpr uint32_t l4 = l3 + kIpv4HeaderLen;
