@@ -235,8 +235,8 @@ inline FrameTemplate decap_frame(Family f, rte_mempool *pool)
                          .l3_offset = inner.l3,
                          .l3_len = static_cast<uint16_t>(f == Family::ipv4 ? 40 : 60),
                          .inner_family = f,
-                         .ingress_node = kGenevePeer,
-                         .hops = 1};
+                         .hops = 1,
+                         .ingress_node = kGenevePeer};
     FrameTemplate out{};
     if (encap_packet(m, t, meta) == EncapStatus::ok) {
         out.family = f;
@@ -274,11 +274,12 @@ struct BenchTable {
         heap = std::make_unique<TableHeap>(memory, fmt::format("{}_heap", name),
                                            OwnershipTable::memory_bound(cap4, cap6));
         const size_t before = table_memory_allocated(*heap);
-        table = std::make_unique<OwnershipTable>(OwnershipTable::Params{.name = name,
-                                                                        .capacity_ipv4 = cap4,
-                                                                        .capacity_ipv6 = cap6,
-                                                                        .socket_id = heap->socket_id(),
-                                                                        .qsbr = qsbr});
+        table =
+            std::make_unique<OwnershipTable>(OwnershipTable::Params{.name = name,
+                                                                    .capacity_ipv4 = cap4,
+                                                                    .capacity_ipv6 = cap6,
+                                                                    .socket_id = heap->socket_id(),
+                                                                    .qsbr = qsbr});
         table_bytes = table_memory_allocated(*heap) - before;
     }
     ~BenchTable()

@@ -356,8 +356,8 @@ TEST_CASE("encap_packet trims Ethernet padding", "[encap]")
                         .l3_offset = 14,
                         .l3_len = 32,
                         .inner_family = Family::ipv4,
-                        .ingress_node = 1,
-                        .hops = 1};
+                        .hops = 1,
+                        .ingress_node = 1};
     for (EncapKind kind : {EncapKind::geneve, EncapKind::ipip}) {
         for (bool outer6 : {false, true}) {
             const EncapTemplate t = build_template(params(kind, outer6));

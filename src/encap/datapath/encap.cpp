@@ -80,7 +80,7 @@ inline uint16_t udp6_checksum(const rte_mbuf *m, const uint8_t *ip6, uint16_t ud
 
 } // namespace
 
-EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, const EncapMeta &meta) noexcept
+EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, EncapMeta meta) noexcept
 {
     const bool geneve = t.kind == EncapKind::geneve;
 

@@ -143,8 +143,8 @@ void Worker::redirect(Slot &s, NodeId owner) noexcept
         .l3_offset = s.p.l3_offset,
         .l3_len = s.p.l3_len,
         .inner_family = s.p.family,
-        .ingress_node = s.ingress,
         .hops = static_cast<uint8_t>(s.hops + 1),
+        .ingress_node = s.ingress,
     };
     switch (encap_packet(s.m, *t, meta)) {
     case EncapStatus::ok:
@@ -400,8 +400,8 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
     flush_control();
 }
 
-void Worker::decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits,
-                          const OwnerRecord *rec, uint64_t now_tsc, uint16_t epoch) noexcept
+void Worker::decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, const OwnerRecord *rec,
+                          uint64_t now_tsc, uint16_t epoch) noexcept
 {
     /*
      * Sorted first, without a branch, into the two outcomes nearly every
