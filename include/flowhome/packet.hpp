@@ -14,13 +14,7 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__SSE4_2__)
-#include <nmmintrin.h>
-#elif defined(__ARM_FEATURE_CRC32)
-#include <arm_acle.h>
-#else
 #include <rte_hash_crc.h>
-#endif
 
 #include "flowhome/drop_reason.hpp"
 #include "flowhome/wire.hpp"
@@ -212,24 +206,6 @@ inline FlowKey flow_key_of(const uint8_t *frame, const ParsedPacket &p) noexcept
  * its flow_hash(): the workers' way, with no temporary.
  * Precondition: as flow_key_of(); p.family is ipv4 or ipv6.
  */
-/*
- * One CRC32-C (Castagnoli) step over an 8-byte word, as rte_hash_crc_8byte()
- * computes it. Through the compiler's intrinsic where the build targets the
- * instruction (always on x86-64 with DPDK, which builds for SSE4.2 at least):
- * DPDK's version tests a global for the instruction at every call and wraps
- * it in volatile inline assembly, which the compiler may not schedule.
- */
-inline uint32_t crc32c_word(uint64_t word, uint32_t crc) noexcept
-{
-#if defined(__SSE4_2__)
-    return static_cast<uint32_t>(_mm_crc32_u64(crc, word));
-#elif defined(__ARM_FEATURE_CRC32)
-    return __crc32cd(crc, word);
-#else
-    return rte_hash_crc_8byte(word, crc);
-#endif
-}
-
 inline uint32_t make_flow_key(FlowKey &k, const uint8_t *frame, const ParsedPacket &p) noexcept;
 
 /** Seed of flow_hash(); also the ownership table's hash seed, so one hash serves both. */
@@ -316,8 +292,8 @@ inline uint32_t make_flow_key(FlowKey &k, const uint8_t *frame, const ParsedPack
         std::memcpy(out + 8, &ports_proto, 8);
         /* The rest of the union stays zero, as FlowKey() leaves it. */
         std::memset(out + sizeof(FlowKey4), 0, sizeof(FlowKey6) - sizeof(FlowKey4));
-        crc = crc32c_word(w[0], crc);
-        return crc32c_word(ports_proto, crc);
+        crc = rte_hash_crc_8byte(w[0], crc);
+        return rte_hash_crc_8byte(ports_proto, crc);
     }
     static_assert(kFlowKey6HashBytes == 40, "addresses, then the ports word");
     std::memcpy(w, ip + 8, 32);
@@ -325,8 +301,8 @@ inline uint32_t make_flow_key(FlowKey &k, const uint8_t *frame, const ParsedPack
     std::memcpy(out + 32, &ports_proto, 8);
     std::memset(out + kFlowKey6HashBytes, 0, sizeof(FlowKey6) - kFlowKey6HashBytes);
     for (uint64_t word : w)
-        crc = crc32c_word(word, crc);
-    return crc32c_word(ports_proto, crc);
+        crc = rte_hash_crc_8byte(word, crc);
+    return rte_hash_crc_8byte(ports_proto, crc);
 }
 
 inline FlowKey flow_key_of(const uint8_t *frame, const ParsedPacket &p) noexcept
@@ -353,7 +329,7 @@ inline uint32_t flow_hash(const FlowKey &key) noexcept
     for (size_t i = 0; i < size; i += 8) {
         uint64_t word;
         std::memcpy(&word, bytes + i, sizeof(word));
-        crc = crc32c_word(word, crc);
+        crc = rte_hash_crc_8byte(word, crc);
     }
     return crc;
 }
