@@ -20,13 +20,7 @@ namespace {
 using namespace wire;
 
 constexpr uint32_t kIpv4MinHeaderLen = kIpv4HeaderLen;
-/* Offsets and lengths are stored as uint16_t in ParsedPacket. */
-constexpr uint32_t kMaxOffset = 0xFFFF;
-
-constexpr uint16_t kIpv4FlagDf = 0x4000;
-constexpr uint16_t kIpv4FlagMf = 0x2000;
-constexpr uint16_t kIpv4FragOffsetMask = 0x1FFF;
-
+using detail::kMaxOffset;
 constexpr uint8_t kIpv6ExtHopByHop = 0;
 constexpr uint8_t kIpv6ExtRouting = 43;
 constexpr uint8_t kIpv6ExtFragment = 44;
@@ -138,9 +132,9 @@ ParseStatus parse_ipv4(const uint8_t *data, uint32_t len, uint32_t pkt_len, uint
      * Fragment Offset is not zero; only offset 0 carries the transport
      * header. */
     const uint16_t frag = load16(ip + 6);
-    out.dont_fragment = (frag & kIpv4FlagDf) != 0;
-    const bool later = (frag & kIpv4FragOffsetMask) != 0;
-    out.fragment = later || (frag & kIpv4FlagMf) != 0;
+    out.dont_fragment = (frag & detail::kIpv4DontFragment) != 0;
+    const bool later = (frag & detail::kIpv4FragmentOffset) != 0;
+    out.fragment = later || (frag & detail::kIpv4MoreFragments) != 0;
     if (later) [[unlikely]] {
         out.later_fragment = true;
         return ParseStatus::ok;
@@ -242,79 +236,7 @@ ParseStatus parse_ipv6(const uint8_t *data, uint32_t len, uint32_t pkt_len, uint
     }
 }
 
-/*
- * The frame nearly every packet is: untagged Ethernet, a 20-byte IPv4 header,
- * not a fragment, TCP or UDP. The same rules as the general path below,
- * applied in one pass over the fixed offsets, with the same result; any
- * other frame, and any frame that breaks a rule, returns false and goes the
- * general way, which names the reason. `len` is already capped.
- */
-inline bool parse_plain_ipv4(const uint8_t *data, uint32_t len, uint32_t pkt_len, ParsedPacket &out,
-                             bool csum_verified) noexcept
-{
-    constexpr uint32_t l3 = kEthHeaderLen;
-    constexpr uint32_t l4 = l3 + kIpv4HeaderLen;
-    if (len < l4 + kUdpHeaderLen || load16(data + 12) != kEtherTypeIpv4 || data[l3] != 0x45)
-        return false;
-    const uint8_t *ip = data + l3;
-    const uint32_t total_len = load16(ip + 2);
-    const uint16_t frag = load16(ip + 6);
-    if (total_len > pkt_len - l3 || (frag & (kIpv4FlagMf | kIpv4FragOffsetMask)) != 0)
-        return false;
-    if (!csum_verified && ipv4_base_header_sum(ip) != 0xFFFF)
-        return false;
-
-    const uint8_t proto = ip[9];
-    const uint8_t *l4h = data + l4;
-    uint32_t payload;
-    if (proto == kProtoTcp) {
-        if (total_len < kIpv4HeaderLen + kTcpMinHeaderLen || len < l4 + kTcpMinHeaderLen)
-            return false;
-        const uint32_t header_len = static_cast<uint32_t>(l4h[12] >> 4) * 4;
-        if (header_len < kTcpMinHeaderLen || header_len > total_len - kIpv4HeaderLen ||
-            header_len > len - l4)
-            return false;
-        out.tcp_flags = l4h[13];
-        payload = l4 + header_len;
-    } else if (proto == kProtoUdp) {
-        if (total_len < kIpv4HeaderLen + kUdpHeaderLen ||
-            load16(l4h + 4) != total_len - kIpv4HeaderLen)
-            return false;
-        out.tcp_flags = 0;
-        payload = l4 + kUdpHeaderLen;
-    } else {
-        return false;
-    }
-    out.l3_offset = l3;
-    out.l4_offset = l4;
-    out.l3_len = static_cast<uint16_t>(total_len);
-    out.ether_type = kEtherTypeIpv4;
-    out.src_port = load16(l4h);
-    out.dst_port = load16(l4h + 2);
-    out.payload_offset = static_cast<uint16_t>(payload);
-    out.family = Family::ipv4;
-    out.l4_proto = proto;
-    out.vlan_count = 0;
-    out.fragment = false;
-    out.later_fragment = false;
-    out.dont_fragment = (frag & kIpv4FlagDf) != 0;
-    out.drop = DropReason{};
-    return true;
-}
-
 } // namespace
-
-ParseStatus parse_packet(const uint8_t *data, uint32_t len, uint32_t pkt_len, ParsedPacket &out,
-                         bool ipv4_csum_verified) noexcept
-{
-    /* Bytes past pkt_len are not part of the frame, and every header must
-     * start within the first 64 KiB for its offset to fit a uint16_t (an
-     * mbuf segment holds at most 65535 bytes anyway). */
-    len = std::min({len, pkt_len, kMaxOffset});
-    if (parse_plain_ipv4(data, len, pkt_len, out, ipv4_csum_verified)) [[likely]]
-        return ParseStatus::ok;
-    return detail::parse_packet_general(data, len, pkt_len, out, ipv4_csum_verified);
-}
 
 namespace detail {
 
