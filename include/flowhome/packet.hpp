@@ -17,8 +17,8 @@
 #include <rte_hash_crc.h>
 
 #include "flowhome/drop_reason.hpp"
-#include "flowhome/wire.hpp"
 #include "flowhome/types.hpp"
+#include "flowhome/wire.hpp"
 
 namespace flowhome {
 
