@@ -11,6 +11,7 @@
 #include "console_impl.hpp"
 #include "flowhome/gossip_engine.hpp"
 #include "flowhome/gossip_state.hpp"
+#include "flowhome/wire.hpp"
 
 namespace flowhome {
 namespace {
@@ -84,8 +85,8 @@ std::optional<FlowKey> parse_flow(const std::vector<std::string> &a, CommandResu
         err = fail("the client and the VIP must be of the same address family");
         return std::nullopt;
     }
-    const uint16_t cp = rte_cpu_to_be_16(client->port);
-    const uint16_t vp = rte_cpu_to_be_16(vip->port);
+    const uint16_t cp = wire::be16(client->port);
+    const uint16_t vp = wire::be16(vip->port);
     if (client->addr.family == Family::ipv4) {
         uint32_t c4;
         uint32_t v4;

@@ -191,7 +191,7 @@ bool steer_gossip(uint16_t port_id, uint16_t queue, const GossipMatch &m, std::s
         std::memcpy(ip6.hdr.dst_addr, dst.bytes.data(), 16);
         std::memset(ip6_mask.hdr.dst_addr, 0xFF, 16);
     }
-    udp.hdr.dst_port = rte_cpu_to_be_16(m.udp_port);
+    udp.hdr.dst_port = wire::be16(m.udp_port);
     udp_mask.hdr.dst_port = 0xFFFF;
     const rte_flow_item pattern[] = {
         {RTE_FLOW_ITEM_TYPE_ETH, nullptr, nullptr, nullptr},

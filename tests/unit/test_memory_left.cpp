@@ -11,6 +11,7 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 #include "flowhome/table_heap.hpp"
 
@@ -28,10 +29,17 @@ public:
         if (mkdtemp(tmpl.data()) == nullptr)
             throw std::runtime_error("mkdtemp failed");
         dir_ = tmpl;
-        fs::create_directories(dir_ / "proc" / "self");
-        fs::create_directories(dir_ / "cgroup");
+        try {
+            fs::create_directories(dir_ / "proc" / "self");
+            fs::create_directories(dir_ / "cgroup");
+        } catch (...) {
+            remove();
+            throw;
+        }
     }
-    ~FakeRoots() { fs::remove_all(dir_); }
+    ~FakeRoots() { remove(); }
+    FakeRoots(const FakeRoots &) = delete;
+    FakeRoots &operator=(const FakeRoots &) = delete;
 
     std::string proc() const { return (dir_ / "proc").string(); }
     std::string cgroup() const { return (dir_ / "cgroup").string(); }
@@ -57,6 +65,12 @@ public:
     }
 
 private:
+    void remove() noexcept
+    {
+        std::error_code ec;
+        fs::remove_all(dir_, ec);
+    }
+
     fs::path dir_;
 };
 
@@ -117,12 +131,17 @@ TEST_CASE("nothing readable is no limit", "[table_heap]")
     FakeRoots r;
     const auto left = available_memory(r.proc(), r.cgroup());
     CHECK(left.bytes == SIZE_MAX);
+    CHECK(std::string(left.limit).empty());
 }
 
 TEST_CASE("this machine's own limits read as some memory", "[table_heap]")
 {
-    /* The defaults read the real /proc: a running process has memory left. */
+    /* The defaults read the real /proc and /sys/fs/cgroup: a running
+     * process has memory left, and one of the two limits says so. Linux has
+     * reported MemAvailable since 3.14. */
     const auto left = available_memory();
     CHECK(left.bytes > 0);
     CHECK(left.bytes != SIZE_MAX);
+    const std::string limit = left.limit;
+    CHECK((limit == "MemAvailable" || limit == "the cgroup's memory.max"));
 }

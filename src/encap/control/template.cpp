@@ -12,7 +12,6 @@
 #include <stdexcept>
 #include <string>
 
-#include <rte_byteorder.h>
 #include <rte_ip.h>
 
 namespace flowhome {
@@ -73,7 +72,7 @@ uint16_t write_ipv4(uint8_t *ip, const TemplateParams &p, uint8_t protocol) noex
      * words as they lie in memory; the sum is byte-order independent (RFC
      * 1071 2(B)), so swapping the folded result gives the host-order sum.
      */
-    return rte_be_to_cpu_16(rte_raw_cksum(ip, kIpv4HeaderLen));
+    return be16(rte_raw_cksum(ip, kIpv4HeaderLen));
 }
 
 /* RFC 8200 section 3. Payload length and (for the flow label) word 0 are patched per packet. */
@@ -155,7 +154,7 @@ EncapTemplate build_template(const TemplateParams &p)
 
         t.option_offset = off;
         GeneveFlowhomeOption o{};
-        o.ingress_node = rte_cpu_to_be_16(p.self);
+        o.ingress_node = be16(p.self);
         std::memcpy(h + off, &o, sizeof(o));
         off += kGeneveOptionDataLen;
     }
