@@ -98,32 +98,38 @@ TEST_CASE("a cgroup's memory.max bounds a table heap when it leaves less", "[tab
 {
     FakeRoots r;
     r.meminfo(4u << 20); /* 4 GiB */
+    const std::string cgroup = "the cgroup's memory.max";
+    size_t want = 0;
+    std::string want_limit;
     SECTION("room under the limit")
     {
         r.cgroup_v2("/fleet/flowhome.service", "1073741824", "268435456");
-        const auto left = available_memory(r.proc(), r.cgroup());
-        CHECK(left.bytes == (size_t{768} << 20));
-        CHECK(std::string(left.limit) == "the cgroup's memory.max");
+        want = size_t{768} << 20;
+        want_limit = cgroup;
     }
     SECTION("a cgroup already over its limit leaves nothing")
     {
         r.cgroup_v2("/x", "1048576", "2097152");
-        CHECK(available_memory(r.proc(), r.cgroup()).bytes == 0);
+        want = 0;
+        want_limit = cgroup;
     }
     SECTION("a limit above MemAvailable leaves MemAvailable")
     {
         r.cgroup_v2("/x", "68719476736", "0");
-        const auto left = available_memory(r.proc(), r.cgroup());
-        CHECK(left.bytes == (size_t{4} << 30));
-        CHECK(std::string(left.limit) == "MemAvailable");
+        want = size_t{4} << 30;
+        want_limit = "MemAvailable";
     }
     SECTION("cgroup v1 lines name controllers and are not read")
     {
         r.write("proc/self/cgroup", "12:memory:/x\n");
         r.write("cgroup/x/memory.max", "1048576\n");
         r.write("cgroup/x/memory.current", "0\n");
-        CHECK(available_memory(r.proc(), r.cgroup()).bytes == (size_t{4} << 30));
+        want = size_t{4} << 30;
+        want_limit = "MemAvailable";
     }
+    const auto left = available_memory(r.proc(), r.cgroup());
+    CHECK(left.bytes == want);
+    CHECK(std::string(left.limit) == want_limit);
 }
 
 TEST_CASE("nothing readable is no limit", "[table_heap]")
