@@ -85,6 +85,10 @@ TEST_CASE("MemAvailable bounds a table heap when no cgroup limits it", "[table_h
     {
         r.cgroup_v2("/fleet/flowhome.service", "max", "1048576");
     }
+    SECTION("a memory.max that is not a number")
+    {
+        r.cgroup_v2("/x", "garbage", "0");
+    }
     SECTION("the root cgroup, which has no memory.max")
     {
         r.write("proc/self/cgroup", "0::/\n");
