@@ -29,8 +29,6 @@ public:
      * when the VIP's protocol is `any` and it has no port list.
      */
     bool match(const uint8_t *frame, const ParsedPacket &p) const noexcept;
-    /** True when @p frame's destination address is any VIP address. */
-    bool is_vip_address(const uint8_t *frame, const ParsedPacket &p) const noexcept;
 
     size_t size() const noexcept { return v4_.size() + v6_.size(); }
 

@@ -29,20 +29,4 @@ VipSet::VipSet(const std::vector<VipConfig> &vips)
     }
 }
 
-bool VipSet::is_vip_address(const uint8_t *frame, const ParsedPacket &p) const noexcept
-{
-    if (p.family == Family::ipv4) {
-        const uint32_t dst = vip_detail::dst4(frame, p);
-        for (const Entry &e : v4_)
-            if (e.addr4 == dst)
-                return true;
-    } else if (p.family == Family::ipv6) {
-        const uint8_t *dst = frame + p.l3_offset + 24;
-        for (const Entry &e : v6_)
-            if (vip_detail::same6(e.addr, dst))
-                return true;
-    }
-    return false;
-}
-
 } // namespace flowhome
