@@ -23,12 +23,18 @@ uint16_t find_port(const PortConfig &port)
 {
     uint16_t id = 0;
     const std::string name = port.device_name();
-    if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0)
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &id) == 0)
+        return id;
+    /* EAL probed the vdev at start-up and went on when its driver refused
+     * it; the driver's own reason is in the log above, not here. */
+    if (port.is_vdev())
         throw std::runtime_error(
-            fmt::format("port '{}': no DPDK port named '{}' (is the device bound to a DPDK driver, "
-                        "or the vdev string right?)",
+            fmt::format("port '{}': virtual device '{}' did not start: its driver's error is "
+                        "in the EAL log above",
                         port.name, name));
-    return id;
+    throw std::runtime_error(
+        fmt::format("port '{}': no DPDK port at '{}' (is the device bound to a DPDK driver?)",
+                    port.name, name));
 }
 
 MacAddr port_mac(uint16_t port_id)

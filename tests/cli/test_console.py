@@ -15,7 +15,9 @@ commands. Checks:
 3. the counters read through the console, the control socket, DPDK
    telemetry and the Prometheus endpoint agree;
 4. a capture of the local port opens in tshark and shows the packets that
-   passed.
+   passed;
+5. a wire vdev that its driver refuses stops the node with a message that
+   names the port and points at the driver's reason.
 
 Documentation addresses only; the namespace, the process and the DPDK
 folder are removed at the end, also on failure.
@@ -87,6 +89,20 @@ console:
   metrics_listen: 127.0.0.1:{METRICS_PORT}
 """)
     return path
+
+
+def refused_vdev(tmp, config):
+    """A vdev its driver refuses (an interface that does not exist) stops
+    the node with a message that points at the driver's reason."""
+    path = os.path.join(tmp, "refused.yaml")
+    with open(config) as f:
+        text = f.read().replace("iface=w0", "iface=fhnosuch0")
+    with open(path, "w") as f:
+        f.write(text.replace(f"file_prefix: {TAG}", f"file_prefix: {TAG}r"))
+    r = ns([FLOWHOME, "-c", path], check=False, timeout=60)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, f"the node started without its wire port:\n{out}"
+    assert "port 'uplink': virtual device 'net_af_packet0' did not start" in out, out
 
 
 def send_syns(first_port, count):
@@ -191,6 +207,7 @@ def main():
     try:
         topology()
         config = write_config(tmp)
+        refused_vdev(tmp, config)
         sock = os.path.join(tmp, "ctl.sock")
         con = Console(config)
         claims = 'flowhome_worker_packets_total{worker="0",counter="claims"}'
@@ -328,6 +345,7 @@ def main():
             con.close()
         subprocess.run(["ip", "netns", "del", NS], check=False)
         shutil.rmtree(f"/var/run/dpdk/{TAG}", ignore_errors=True)
+        shutil.rmtree(f"/var/run/dpdk/{TAG}r", ignore_errors=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
