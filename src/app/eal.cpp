@@ -5,6 +5,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace flowhome {
 namespace {
@@ -35,10 +36,8 @@ std::vector<std::string> eal_arguments(const NodeConfig &cfg, const std::string 
         if (cfg.lcores.cpus.empty()) {
             std::set<unsigned> lcores{cfg.lcores.main, cfg.lcores.control};
             lcores.insert(cfg.lcores.workers.begin(), cfg.lcores.workers.end());
-            for (unsigned l : lcores)
-                list += (list.empty() ? "" : ",") + std::to_string(l);
             args.push_back("-l");
-            args.push_back(list);
+            args.push_back(fmt::format("{}", fmt::join(lcores, ",")));
         } else {
             for (const auto &[lcore, cpu] : cfg.lcores.cpus)
                 list += fmt::format("{}{}@{}", list.empty() ? "" : ",", lcore, cpu);

@@ -24,6 +24,7 @@
 #include <cmdline_rdline.h>
 #include <cmdline_socket.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "flowhome/cli_server.hpp"
 
@@ -120,10 +121,7 @@ void on_line(void *parsed, cmdline *cl, void *data)
                    : nullptr;
         return;
     }
-    std::string line;
-    for (const std::string &w : g.words)
-        line += (line.empty() ? "" : " ") + w;
-    const CommandResult r = g.console->execute(line);
+    const CommandResult r = g.console->execute(fmt::format("{}", fmt::join(g.words, " ")));
     std::fwrite(r.text.data(), 1, r.text.size(), stdout);
     std::fflush(stdout);
     if (g.console->quit_requested())

@@ -19,6 +19,7 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "flowhome/cli_server.hpp"
 
@@ -269,10 +270,7 @@ int attach_main(const std::string &socket_path, const std::vector<std::string> &
         return split_words(line) != std::vector<std::string>{"quit"};
     };
     if (!command.empty()) {
-        std::string line;
-        for (const std::string &w : command)
-            line += (line.empty() ? "" : " ") + w;
-        run(line);
+        run(fmt::format("{}", fmt::join(command, " ")));
     } else {
         std::string line;
         while (std::getline(std::cin, line) && run(line)) {

@@ -182,7 +182,9 @@ int tel_dict(rte_tel_data *d, const std::vector<std::string_view> &families, boo
                 if (eq == std::string_view::npos || pair.substr(0, eq) == "worker")
                     continue;
                 const std::string_view value = pair.substr(eq + 2, pair.size() - eq - 3);
-                key += (key.empty() ? "" : "/") + std::string(value);
+                if (!key.empty())
+                    key += '/';
+                key += value;
             }
             sums[key.substr(0, 63)] += s.value;
         }

@@ -4,6 +4,7 @@
  * Counters are read here (atomics); membership and engine state are copied
  * on the control lcore.
  */
+#include <fmt/ranges.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_log.h>
@@ -20,11 +21,10 @@ constexpr const char *kStateNames[] = {"alive", "suspect", "dead"};
 
 std::string vip_text(const VipConfig &v)
 {
-    std::string ports;
-    for (uint16_t p : v.ports)
-        ports += (ports.empty() ? "" : ",") + std::to_string(p);
-    return fmt::format("{} {} {}", v.address.to_string(), to_string(v.protocol),
-                       ports.empty() ? "all ports" : "port " + ports);
+    if (v.ports.empty())
+        return fmt::format("{} {} all ports", v.address.to_string(), to_string(v.protocol));
+    return fmt::format("{} {} port {}", v.address.to_string(), to_string(v.protocol),
+                       fmt::join(v.ports, ","));
 }
 
 /* Samples minus the baseline of the last `clear stats`; gauges as they are. */
@@ -187,9 +187,7 @@ CommandResult cmd_show_node(CommandContext &c)
             return control_timeout(c);
     }
     const OwnershipTable &t = c.node.table();
-    std::string workers;
-    for (unsigned l : cfg.lcores.workers)
-        workers += (workers.empty() ? "" : ",") + std::to_string(l);
+    const std::string workers = fmt::format("{}", fmt::join(cfg.lcores.workers, ","));
     const auto level = rte_log_get_global_level();
     const std::span<const std::string_view> levels = log_level_names();
     std::string out = fmt::format("node {} ({})\n", cfg.node_id, cfg.name);

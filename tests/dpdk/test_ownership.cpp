@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <rte_hash.h>
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
@@ -26,7 +27,7 @@ int g_table_seq = 0;
 
 OwnershipTable::Params params(rte_rcu_qsbr *v, uint32_t cap4, uint32_t cap6 = 64)
 {
-    return {.name = "t" + std::to_string(++g_table_seq),
+    return {.name = fmt::format("t{}", ++g_table_seq),
             .capacity_ipv4 = cap4,
             .capacity_ipv6 = cap6,
             .socket_id = -1,

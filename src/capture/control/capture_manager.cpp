@@ -13,6 +13,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -102,13 +103,13 @@ std::string CaptureManager::start(const std::string &target, const std::string &
         }
     }
     if (!found) {
-        std::string ports;
+        std::vector<std::string_view> ports;
         for (const PortConfig &p : cfg.ports)
-            ports += (ports.empty() ? "" : ", ") + p.name;
+            ports.push_back(p.name);
         throw std::runtime_error(fmt::format(
             "unknown capture target '{}': expected a port ({}) or a drop reason (show stats drops "
             "lists them)",
-            target, ports));
+            target, fmt::join(ports, ", ")));
     }
 
     static std::atomic<unsigned> serial{0};
