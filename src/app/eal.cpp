@@ -32,13 +32,13 @@ std::vector<std::string> eal_arguments(const NodeConfig &cfg, const std::string 
     std::vector<std::string> args{program};
 
     if (!names_lcores(cfg.eal.extra) && !names_lcores(extra)) {
-        std::string list;
         if (cfg.lcores.cpus.empty()) {
             std::set<unsigned> lcores{cfg.lcores.main, cfg.lcores.control};
             lcores.insert(cfg.lcores.workers.begin(), cfg.lcores.workers.end());
             args.push_back("-l");
             args.push_back(fmt::format("{}", fmt::join(lcores, ",")));
         } else {
+            std::string list;
             for (const auto &[lcore, cpu] : cfg.lcores.cpus)
                 list += fmt::format("{}{}@{}", list.empty() ? "" : ",", lcore, cpu);
             args.push_back("--lcores=" + list);

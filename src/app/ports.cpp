@@ -33,7 +33,8 @@ uint16_t find_port(const PortConfig &port)
                         "in the EAL log above",
                         port.name, name));
     throw std::runtime_error(
-        fmt::format("port '{}': no DPDK port at '{}' (is the device bound to a DPDK driver?)",
+        fmt::format("port '{}': no DPDK port at '{}' (is the device bound to a DPDK driver? "
+                    "if it is, its driver's error is in the EAL log above)",
                     port.name, name));
 }
 

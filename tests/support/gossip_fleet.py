@@ -7,13 +7,14 @@ bridge and a net_tap local port; extra veths (a client's) can be added.
 Documentation addresses only; callers remove the namespace in a finally.
 """
 import os
+import re
 import shutil
 import signal
 import subprocess
 import time
 
 # net_af_packet's message when the kernel refuses its fanout group (FleetNode.start).
-FANOUT_REFUSED = "could not set PACKET_FANOUT"
+FANOUT_REFUSED = re.compile(r"could not set PACKET_FANOUT on AF_PACKET socket for \S+:Invalid argument")
 FANOUT_ATTEMPTS = 3
 
 
@@ -127,10 +128,13 @@ class FleetNode:
             if self._start_once(timeout):
                 return
             log = open(self.log).read()
-            if FANOUT_REFUSED not in log or attempt == FANOUT_ATTEMPTS:
+            refused = FANOUT_REFUSED.search(log)
+            if refused is None or attempt == FANOUT_ATTEMPTS:
                 raise RuntimeError(f"node {self.i} exited:\n{log}")
+            os.replace(self.log, f"{self.log}.{attempt}")
             print(f"node {self.i}: pid {self.proc.pid} drew the af_packet fanout group id of "
-                  f"another node in namespace {self.ns}; starting it again", flush=True)
+                  f"another node in namespace {self.ns} ({refused.group(0)}); starting it "
+                  f"again, its log kept as {self.log}.{attempt}", flush=True)
 
     def _start_once(self, timeout):
         """True once the node runs; False if it exited; raises if it did not start in time."""
