@@ -106,7 +106,8 @@ bool constant_time_equal(std::span<const uint8_t> a, std::span<const uint8_t> b)
 /** HMAC-SHA-256-128 over gossip frames, with IPsec-MB. */
 class Authenticator {
 public:
-    /** Allocates and initialises an IPsec-MB manager (best SIMD level); throws GossipKeyError. */
+    /** Allocates and initialises an IPsec-MB manager (the SSE one on CPUs with the SHA
+     *  extensions, else the widest the CPU has); throws GossipKeyError. */
     Authenticator();
     ~Authenticator();
     Authenticator(const Authenticator &) = delete;
