@@ -101,7 +101,10 @@ class Run:
         total = {"long_lived": len(lng), "long_ok": sum(1 for c in lng if c["ok"]),
                  "bytes_checked": sum(c.get("bytes", 0) for c in lng),
                  "new": sum(1 for c in self.conns if c["kind"] == "short"),
-                 "new_ok": sum(1 for c in self.conns if c["kind"] == "short" and c["ok"])}
+                 "new_ok": sum(1 for c in self.conns if c["kind"] == "short" and c["ok"]),
+                 # When and how each failed new connection ended, for the report.
+                 "new_failed": [(round(c["start"] - self.t0, 2), c["error"])
+                                for c in self.conns if c["kind"] == "short" and not c["ok"]]}
         return rows, total
 
 
@@ -133,6 +136,8 @@ def print_report(title, rows, total, counters, out=print):
     out(f"  long-lived connections: {total['long_ok']} of {total['long_lived']} completed "
         f"with every byte echoed intact ({total['bytes_checked'] // 1024} KiB checked); "
         f"new connections: {total['new_ok']} of {total['new']} succeeded")
+    for start, error in total.get("new_failed", [])[:10]:
+        out(f"  failed new connection: started at {start}s, {error}")
     out(f"  {'node':<6} {'claims':>7} {'local':>8} {'redirected':>11} {'received':>9} "
         f"{'failover':>9} {'gossip frames':>14}  redirected to")
     for i, c in counters.items():
