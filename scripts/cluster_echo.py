@@ -60,6 +60,7 @@ async def guarded(rec, body):
         rec["error"] = "timeout"
     except (ConnectionError, OSError, asyncio.IncompleteReadError) as e:
         rec["error"] = type(e).__name__
+        rec["detail"] = str(e)  # the errno's text: which OSError
     rec["end"] = time.time()
 
 

@@ -103,7 +103,8 @@ class Run:
                  "new": sum(1 for c in self.conns if c["kind"] == "short"),
                  "new_ok": sum(1 for c in self.conns if c["kind"] == "short" and c["ok"]),
                  # When and how each failed new connection ended, for the report.
-                 "new_failed": [(round(c["start"] - self.t0, 2), c["error"])
+                 "new_failed": [(round(c["start"] - self.t0, 2),
+                                 f"{c['error']} {c.get('detail', '')}".strip())
                                 for c in self.conns if c["kind"] == "short" and not c["ok"]]}
         return rows, total
 

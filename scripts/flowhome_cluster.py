@@ -84,6 +84,8 @@ class Cluster:
     def __init__(self, flowhome, nodes=3, tag=None, resilient=False, workdir=None,
                  ownership=True, dead_after_ms=1000):
         self.flowhome = os.path.abspath(flowhome)
+        if not 1 <= nodes <= 49:  # nexthop ids: 100 + node and 150 for the groups (set_route)
+            raise ValueError(f"{nodes} nodes: 1 to 49")
         self.n = nodes
         self.tag = tag or f"fc{os.getpid() % 100000}"
         self.resilient = resilient
@@ -284,29 +286,40 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
     # ---- events ----
 
     def set_route(self, members):
-        """Points the router's multipath routes to the VIPs at these nodes."""
+        """Points the router's multipath routes to the VIPs at these nodes.
+
+        Each change is one `replace` of the route: deleting it first would
+        leave a moment without one, and a SYN in it gets "unreachable"."""
         r = self.ns_router
         members = sorted(members)
         for fam, vip, addr in ((4, VIP4, node_ip4), (6, VIP6, node_ip6)):
             flag = "-4" if fam == 4 else "-6"
-            self.sh(r, "ip", flag, "route", "del", vip, check=False)
             if self.resilient:
+                # A new group for each member set, under the group id the
+                # route does not use (two, in turn); the route then moves to
+                # it, and the old group and the nexthops no longer in the set
+                # go after.
                 base = 100 if fam == 4 else 200
-                self.sh(r, "ip", "nexthop", "del", "id", str(base), check=False)
-                for i in range(1, self.n + 1):
-                    self.sh(r, "ip", "nexthop", "del", "id", str(base + i), check=False)
+                in_use = subprocess.run(["ip", "netns", "exec", r, "ip", "nexthop", "show", "id",
+                                         str(base)], capture_output=True).returncode == 0
+                old, new = (base, base + 50) if in_use else (base + 50, base)
                 for i in members:
-                    self.sh(r, "ip", "nexthop", "add", "id", str(base + i), "via", addr(i),
+                    self.sh(r, "ip", "nexthop", "replace", "id", str(base + i), "via", addr(i),
                             "dev", "lan0")
                 group = "/".join(str(base + i) for i in members)
-                self.sh(r, "ip", "nexthop", "add", "id", str(base), "group", group, "type",
+                self.sh(r, "ip", "nexthop", "del", "id", str(new), check=False)  # a leftover
+                self.sh(r, "ip", "nexthop", "add", "id", str(new), "group", group, "type",
                         "resilient", "buckets", "64")
-                self.sh(r, "ip", flag, "route", "add", vip, "nhid", str(base))
+                self.sh(r, "ip", flag, "route", "replace", vip, "nhid", str(new))
+                self.sh(r, "ip", "nexthop", "del", "id", str(old), check=False)
+                for i in range(1, self.n + 1):
+                    if i not in members:
+                        self.sh(r, "ip", "nexthop", "del", "id", str(base + i), check=False)
             else:
                 hops = []
                 for i in members:
                     hops += ["nexthop", "via", addr(i), "dev", "lan0"]
-                self.sh(r, "ip", flag, "route", "add", vip, *hops)
+                self.sh(r, "ip", flag, "route", "replace", vip, *hops)
         self.in_route = set(members)
         self.save()
 
