@@ -300,8 +300,7 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
                 # it, and the old group and the nexthops no longer in the set
                 # go after.
                 base = 100 if fam == 4 else 200
-                in_use = subprocess.run(["ip", "netns", "exec", r, "ip", "nexthop", "show", "id",
-                                         str(base)], capture_output=True).returncode == 0
+                in_use = self.sh(r, "ip", "nexthop", "show", "id", str(base), check=False) != ""
                 old, new = (base, base + 50) if in_use else (base + 50, base)
                 for i in members:
                     self.sh(r, "ip", "nexthop", "replace", "id", str(base + i), "via", addr(i),
