@@ -16,8 +16,9 @@ commands. Checks:
    telemetry and the Prometheus endpoint agree;
 4. a capture of the local port opens in tshark and shows the packets that
    passed;
-5. a wire vdev that its driver refuses stops the node with a message that
-   names the port and points at the driver's reason.
+5. a wire port that does not come up (a vdev its driver refuses, a PCI
+   device EAL did not bring up) stops the node with a message that names
+   the port and, for the vdev, points at the driver's reason.
 
 Documentation addresses only; the namespace, the process and the DPDK
 folder are removed at the end, also on failure.
@@ -91,20 +92,26 @@ console:
     return path
 
 
-def refused_vdev(tmp, config):
-    """A vdev its driver refuses (an interface that does not exist) stops
-    the node with a message that points at the driver's reason."""
-    path = os.path.join(tmp, "refused.yaml")
+def refused_ports(tmp, config):
+    """A wire port that does not come up stops the node with a message that
+    names the port: a vdev its driver refuses (an interface that does not
+    exist) points at the driver's reason, printed above it; a PCI device EAL
+    did not bring up (no PCI bus here: --no-pci) asks whether it is bound."""
     with open(config) as f:
-        text = f.read().replace("iface=w0", "iface=fhnosuch0")
-    with open(path, "w") as f:
-        f.write(text.replace(f"file_prefix: {TAG}", f"file_prefix: {TAG}r"))
-    r = ns([FLOWHOME, "-c", path], check=False, timeout=60)
-    out = r.stdout + r.stderr
-    assert r.returncode != 0, f"the node started without its wire port:\n{out}"
-    ours = out.find("port 'uplink': virtual device 'net_af_packet0' did not start")
-    reason = out.find("net_af_packet0: ioctl failed (SIOCGIFINDEX)")
-    assert 0 <= reason < ours, f"the driver's reason is not above the node's message:\n{out}"
+        text = f.read().replace(f"file_prefix: {TAG}", f"file_prefix: {TAG}r")
+    cases = (("iface=w0", "iface=fhnosuch0", "net_af_packet0: ioctl failed (SIOCGIFINDEX)",
+              "port 'uplink': virtual device 'net_af_packet0' did not start"),
+             ('device: "net_af_packet0,iface=w0"', 'device: "0000:00:1f.6"',
+              "", "port 'uplink': no DPDK port at '0000:00:1f.6' (is the device bound"))
+    path = os.path.join(tmp, "refused.yaml")
+    for old, new, reason, message in cases:
+        with open(path, "w") as f:
+            f.write(text.replace(old, new).replace('extra: ["', 'extra: ["--no-pci", "'))
+        r = ns([FLOWHOME, "-c", path], check=False, timeout=60)
+        out = r.stdout + r.stderr
+        assert r.returncode != 0, f"the node started without its wire port:\n{out}"
+        ours = out.find(message)
+        assert 0 <= out.find(reason) <= ours, f"{message!r}, after {reason!r}:\n{out}"
 
 
 def send_syns(first_port, count):
@@ -209,7 +216,7 @@ def main():
     try:
         topology()
         config = write_config(tmp)
-        refused_vdev(tmp, config)
+        refused_ports(tmp, config)
         sock = os.path.join(tmp, "ctl.sock")
         con = Console(config)
         claims = 'flowhome_worker_packets_total{worker="0",counter="claims"}'
