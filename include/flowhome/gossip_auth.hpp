@@ -103,12 +103,18 @@ KeyFile load_key_file(const std::string &path);
 /** Compares two byte strings in time independent of their contents (not of their length). */
 bool constant_time_equal(std::span<const uint8_t> a, std::span<const uint8_t> b) noexcept;
 
+/** Whether the authenticator may use the CPU's SHA extensions. */
+enum class ShaExtensions : uint8_t {
+    when_present, /**< where the CPU has them (the default) */
+    off,          /**< never: the code path of CPUs without them, for tests and comparisons */
+};
+
 /** HMAC-SHA-256-128 over gossip frames, with IPsec-MB. */
 class Authenticator {
 public:
     /** Allocates and initialises an IPsec-MB manager (the SSE one on CPUs with the SHA
      *  extensions, else the widest the CPU has); throws GossipKeyError. */
-    Authenticator();
+    explicit Authenticator(ShaExtensions sha = ShaExtensions::when_present);
     ~Authenticator();
     Authenticator(const Authenticator &) = delete;
     Authenticator &operator=(const Authenticator &) = delete;
@@ -131,6 +137,9 @@ public:
      * when the buffer has no room for the tag or the key is unknown.
      */
     size_t seal(std::span<uint8_t> buffer, size_t signed_len) noexcept;
+
+    /** True when the manager chosen computes SHA-256 with the CPU's SHA extensions. */
+    bool uses_sha_extensions() const noexcept;
 
     /** ok, unknown_key or bad_tag; the comparison is constant-time. */
     GossipStatus verify(uint16_t key_id, std::span<const uint8_t> signed_bytes,

@@ -43,8 +43,10 @@ inline constexpr size_t kGossipHeaderLen = 32;
 inline constexpr size_t kGossipTagLen = 16;
 /** TLV header: type u8, flags u8, value length u16. */
 inline constexpr size_t kGossipTlvLen = 4;
-/** Largest frame: the payload length field is 16 bits. */
-inline constexpr size_t kGossipMaxFrame = kGossipHeaderLen + 0xFFFF + kGossipTagLen;
+/** Largest frame: the payload of the largest UDP datagram, whose 16-bit
+ *  length counts its 8-byte header too (RFC 768). The payload length field
+ *  (16 bits) and the authenticator (up to 65534 bytes signed) take more. */
+inline constexpr size_t kGossipMaxFrame = 0xFFFF - 8;
 
 /** Header field offsets (version 1.0). */
 namespace gossip_hdr {

@@ -23,6 +23,9 @@ namespace flowhome {
 namespace {
 
 constexpr size_t kShaBlock = 64;
+/* IPsec-MB 1.3 refuses an HMAC-SHA-256 job over more bytes (IMB_ERR_JOB_AUTH_LEN). */
+constexpr size_t kMaxSignedLen = 65534;
+static_assert(kGossipMaxFrame - kGossipTagLen <= kMaxSignedLen, "every frame can be signed");
 constexpr uint8_t kIpad = 0x36;
 constexpr uint8_t kOpad = 0x5c;
 
@@ -41,9 +44,11 @@ bool constant_time_equal(std::span<const uint8_t> a, std::span<const uint8_t> b)
     return diff == 0;
 }
 
-Authenticator::Authenticator()
+Authenticator::Authenticator(ShaExtensions sha)
 {
-    mgr_ = alloc_mb_mgr(0);
+    /* IMB_FLAG_SHANI_OFF hides the extensions from alloc_mb_mgr's CPU
+     * detection: the manager is then chosen and runs as on a CPU without them. */
+    mgr_ = alloc_mb_mgr(sha == ShaExtensions::off ? IMB_FLAG_SHANI_OFF : 0);
     if (mgr_ == nullptr)
         throw GossipKeyError("gossip authentication: cannot allocate an IPsec-MB manager");
     /*
@@ -68,6 +73,13 @@ Authenticator::Authenticator()
         mgr_ = nullptr;
         throw GossipKeyError("gossip authentication: IPsec-MB initialisation failed: " + what);
     }
+}
+
+bool Authenticator::uses_sha_extensions() const noexcept
+{
+    /* The SSE, AVX and AVX2 managers use the extensions where detected; the
+     * AVX-512 one runs its multi-buffer lanes regardless. */
+    return (mgr_->features & IMB_FEATURE_SHANI) != 0 && mgr_->used_arch != IMB_ARCH_AVX512;
 }
 
 Authenticator::~Authenticator()

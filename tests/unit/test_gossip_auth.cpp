@@ -2,6 +2,7 @@
 /* Gossip authentication: HMAC vectors, tampering, keys, rotation, replay. */
 #include <cstdio>
 #include <fstream>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -82,15 +83,51 @@ TEST_CASE("HMAC-SHA-256-128 matches RFC 4231 and a 64-byte-key reference", "[gos
         /* Python hmac.new(bytes(range(1, 65)), data, sha256): a full-block key, many blocks. */
         {key64, long_data, "5678a72ce0a9715d7dcb90943a383394"},
     };
+    /* Both code paths: the one this CPU takes, and the one of CPUs without
+     * the SHA extensions (the multi-buffer lanes). */
+    const auto sha = GENERATE(ShaExtensions::when_present, ShaExtensions::off);
+    CAPTURE(sha == ShaExtensions::off ? "SHA extensions off" : "SHA extensions when present");
     for (const Vector &v : vectors) {
         KeyRing ring;
         REQUIRE(ring.add(9, v.key));
-        Authenticator auth;
+        Authenticator auth(sha);
         auth.set_keys(ring);
         std::array<uint8_t, kGossipTagLen> tag{};
         REQUIRE(auth.compute_tag(9, v.data, tag));
         CHECK(std::vector<uint8_t>(tag.begin(), tag.end()) == from_hex(v.tag));
         CHECK_FALSE(auth.compute_tag(10, v.data, tag));
+    }
+}
+
+TEST_CASE("nodes with and without the SHA extensions compute the same tags", "[gossip][auth]")
+{
+    Authenticator here;
+    Authenticator without(ShaExtensions::off);
+    CHECK_FALSE(without.uses_sha_extensions());
+    KeyRing ring;
+    std::vector<uint8_t> key(32);
+    for (size_t i = 0; i < key.size(); ++i)
+        key[i] = static_cast<uint8_t>(0xa0 + i);
+    REQUIRE(ring.add(3, key));
+    here.set_keys(ring);
+    without.set_keys(ring);
+
+    /* Every frame length from a bare header up to an Ethernet MTU's frame,
+     * so every position of the end against a SHA-256 block (the padding
+     * takes one or two blocks), and the longest frame a UDP datagram carries. */
+    std::vector<uint8_t> data(kGossipMaxFrame - kGossipTagLen);
+    for (size_t i = 0; i < data.size(); ++i)
+        data[i] = static_cast<uint8_t>(i * 131 + 17);
+    std::vector<size_t> lengths(1501 - kGossipHeaderLen);
+    std::iota(lengths.begin(), lengths.end(), kGossipHeaderLen);
+    lengths.push_back(data.size());
+    for (const size_t len : lengths) {
+        CAPTURE(len);
+        std::array<uint8_t, kGossipTagLen> a{};
+        std::array<uint8_t, kGossipTagLen> b{};
+        REQUIRE(here.compute_tag(3, std::span(data).first(len), a));
+        REQUIRE(without.compute_tag(3, std::span(data).first(len), b));
+        CHECK(a == b);
     }
 }
 
