@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <set>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -38,10 +40,10 @@ std::vector<std::string> eal_arguments(const NodeConfig &cfg, const std::string 
             args.push_back("-l");
             args.push_back(fmt::format("{}", fmt::join(lcores, ",")));
         } else {
-            std::string list;
+            std::vector<std::string> placed;
             for (const auto &[lcore, cpu] : cfg.lcores.cpus)
-                list += fmt::format("{}{}@{}", list.empty() ? "" : ",", lcore, cpu);
-            args.push_back("--lcores=" + list);
+                placed.push_back(fmt::format("{}@{}", lcore, cpu));
+            args.push_back(fmt::format("--lcores={}", fmt::join(placed, ",")));
         }
         args.push_back(fmt::format("--main-lcore={}", cfg.lcores.main));
     }

@@ -5,7 +5,10 @@
  * races an insert and a claim goes through the gossip engine.
  */
 #include <cstring>
+#include <string_view>
+#include <vector>
 
+#include <fmt/ranges.h>
 #include <rte_hash.h>
 
 #include "console_impl.hpp"
@@ -99,12 +102,12 @@ std::optional<FlowKey> parse_flow(const std::vector<std::string> &a, CommandResu
 
 std::string flags_text(uint8_t flags)
 {
-    std::string s;
+    std::vector<std::string_view> names;
     if (flags & owner_flag::pinned)
-        s += "pinned";
+        names.push_back("pinned");
     if (flags & gossip_flag::released)
-        s += std::string(s.empty() ? "" : ",") + "released";
-    return s.empty() ? "-" : s;
+        names.push_back("released");
+    return names.empty() ? "-" : fmt::format("{}", fmt::join(names, ","));
 }
 
 std::string state_of(Node &node, NodeId id)

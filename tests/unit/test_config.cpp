@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "config_test_util.hpp"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "flowhome/eal.hpp"
+
 TEST_CASE("a full file loads with every field", "[config]")
 {
     const NodeConfig c = load_config_text(R"(node:
@@ -701,4 +707,33 @@ TEST_CASE("to_string names every enum value as the file spells it", "[config]")
     CHECK(std::string(flowhome::to_string(TableMemory::automatic)) == "auto");
     CHECK(std::string(flowhome::to_string(TableMemory::eal)) == "eal");
     CHECK(std::string(flowhome::to_string(TableMemory::thp)) == "thp");
+}
+
+TEST_CASE("the EAL command line follows the lcores, memory and ports", "[config][eal]")
+{
+    using flowhome::eal_arguments;
+    using Args = std::vector<std::string>;
+    const NodeConfig cfg =
+        load_config_text(kMinimal + "eal: {memory_mb: 512, huge_pages: false}\n", "t.yaml");
+    /* main 0 and control 1 by default; one list, each lcore once. */
+    CHECK(eal_arguments(cfg, "fh") == Args{"fh", "-l", "0,1,2", "--main-lcore=0", "-m", "512",
+                                           "--no-huge", "--no-shconf", "--file-prefix=flowhome1",
+                                           "--vdev=net_ring0", "--no-pci"});
+    /* An lcore list of the operator's own replaces the derived one. */
+    const Args own = eal_arguments(cfg, "fh", {"-l", "3-5"});
+    CHECK(std::find(own.begin(), own.end(), "--main-lcore=0") == own.end());
+    CHECK(Args(own.end() - 2, own.end()) == Args{"-l", "3-5"});
+
+    const NodeConfig pinned = load_config_text(R"(node: {id: 2}
+ports:
+  - {name: uplink, device: "0000:00:1f.6", ipv4: 192.0.2.1}
+lcores: {main: 0, control: 1, workers: [2], cpus: {0: 0, 1: 0, 2: 1}}
+vips:
+  - address: 198.51.100.10
+eal: {memory_mb: 300, huge_pages: true, extra: [--log-level=warning]}
+)",
+                                               "t.yaml");
+    CHECK(eal_arguments(pinned, "fh", {"--file-prefix=other"}) ==
+          Args{"fh", "--lcores=0@0,1@0,2@1", "--main-lcore=0", "-m", "300", "-a", "0000:00:1f.6",
+               "--log-level=warning", "--file-prefix=other"});
 }
