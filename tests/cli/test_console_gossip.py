@@ -26,14 +26,13 @@ Usage: test_console_gossip.py FLOWHOME
 """
 import os
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from gossip_fleet import FleetNode, bridge_topology, node_yaml  # noqa: E402
+from gossip_fleet import (FleetNode, bridge_topology, node_yaml, remove_fleet,  # noqa: E402
+                          show_logs, tally)
 
 TAG = f"fhcg{os.getpid() % 100000}"
 NS = TAG
@@ -250,20 +249,9 @@ def main():
     except Exception as e:  # noqa: BLE001 -- any failure fails the test
         check(False, f"{type(e).__name__}: {e}")
     finally:
-        if any(not ok for ok, _ in checks):
-            for n in nodes.values():
-                if os.path.exists(n.log):
-                    print(f"--- node {n.i} log (tail)")
-                    print("".join(open(n.log).readlines()[-40:]))
-        for n in nodes.values():
-            n.stop()
-        subprocess.run(["ip", "netns", "del", NS], capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-    passed = sum(1 for ok, _ in checks if ok)
-    failed = sum(1 for ok, _ in checks if not ok)
-    failed += max(0, expected - passed - failed)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+        show_logs(checks, [n.log for n in nodes.values()])
+        remove_fleet(NS, nodes.values(), tmp)
+    return tally(checks, expected)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,34 @@ def ns_run(ns, cmd, check=True, **kwargs):
     return r.stdout
 
 
+def tally(checks, expected):
+    """Prints how many of the (ok, text) @p checks passed and failed, each of
+    the @p expected checks that did not run counting as failed; returns the
+    exit status."""
+    passed = sum(1 for ok, _ in checks if ok)
+    failed = len(checks) - passed + max(0, expected - len(checks))
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def show_logs(checks, paths, lines=40):
+    """If a check of @p checks failed, prints the end of each log of @p paths there is."""
+    if all(ok for ok, _ in checks):
+        return
+    for path in paths:
+        if os.path.exists(path):
+            print(f"--- {os.path.basename(path)} (tail)")
+            print("".join(open(path).readlines()[-lines:]))
+
+
+def remove_fleet(ns, nodes, tmp):
+    """Stops @p nodes, removes namespace @p ns and folder @p tmp (also after a failure)."""
+    for n in nodes:
+        n.stop()
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def mac(i):
     return f"02:00:00:00:00:0{i}"
 
@@ -111,7 +139,7 @@ class FleetNode:
         self.sock = sock
         self.proc = None
 
-    def start(self, timeout=20):
+    def start(self, timeout=20, before_run=None):
         """Starts the node and waits until it runs (and its control socket is there).
 
         DPDK 22.11's net_af_packet names the PACKET_FANOUT group of a port
@@ -123,9 +151,13 @@ class FleetNode:
         fork in between (a build, another test run) they can: in 12 runs of
         25 on two busy cores with a few forks a second. A new process has a
         new pid, hence a new id: that case, and only that one, is started
-        again, a bounded number of times."""
+        again, a bounded number of times.
+
+        @p before_run, if given, is called with the pid of each attempt
+        before flowhome runs (see _start_once): a test can prepare for that
+        pid, as tests/cli/test_fanout_retry.py does to draw the refusal."""
         for attempt in range(1, FANOUT_ATTEMPTS + 1):
-            if self._start_once(timeout):
+            if self._start_once(timeout, before_run):
                 return
             log = open(self.log).read()
             refused = FANOUT_REFUSED.search(log)
@@ -136,13 +168,26 @@ class FleetNode:
                   f"another node in namespace {self.ns} ({refused.group(0)}); starting it "
                   f"again, its log kept as {self.log}.{attempt}", flush=True)
 
-    def _start_once(self, timeout):
-        """True once the node runs; False if it exited; raises if it did not start in time."""
+    def _start_once(self, timeout, before_run=None):
+        """True once the node runs; False if it exited; raises if it did not start in time.
+
+        With @p before_run, a shell stops itself before it execs flowhome
+        (so flowhome keeps the shell's pid, the Popen pid: ip netns exec
+        execs too); once it is stopped, before_run(pid) is called and the
+        shell continued."""
         out = open(self.log, "w")
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, self.flowhome, "-c", self.cfg, "--",
-             f"--file-prefix={self.prefix}"], stdout=out, stderr=subprocess.STDOUT)
+        command = [self.flowhome, "-c", self.cfg, "--", f"--file-prefix={self.prefix}"]
+        if before_run is not None:
+            command = ["sh", "-c", 'kill -STOP $$; exec "$0" "$@"'] + command
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns] + command,
+                                     stdout=out, stderr=subprocess.STDOUT)
         out.close()
+        if before_run is not None:
+            self._wait_stopped(timeout)
+            try:
+                before_run(self.proc.pid)
+            finally:
+                os.kill(self.proc.pid, signal.SIGCONT)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if "running with" in open(self.log).read() and \
@@ -152,6 +197,23 @@ class FleetNode:
                 return False
             time.sleep(0.1)
         raise RuntimeError(f"node {self.i} did not start:\n{open(self.log).read()}")
+
+    def _wait_stopped(self, timeout):
+        """Waits until the process (the shell of _start_once) is stopped."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"node {self.i} exited before it stopped itself:\n"
+                                   f"{open(self.log).read()}")
+            try:
+                with open(f"/proc/{self.proc.pid}/stat") as f:
+                    # The state follows the command name, which is in parentheses.
+                    if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                        return
+            except FileNotFoundError:
+                pass
+            time.sleep(0.01)
+        raise RuntimeError(f"node {self.i} did not stop itself in {timeout} s")
 
     def report(self):
         """Asks for a report (SIGUSR1) and returns it as text."""
