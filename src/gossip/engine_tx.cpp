@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "engine_impl.hpp"
+#include "flowhome/wire.hpp"
 
 namespace flowhome {
 
@@ -32,6 +33,9 @@ void GossipEngine::Impl::send_frame() noexcept
     const std::span<uint8_t> body = writer.finish();
     frame_open = false;
     batch_deadline_us = 0;
+    /* Signed with the key in use when it leaves: set_keys() may have
+     * replaced the one in use when it was begun. */
+    wire::store16(body.data() + gossip_hdr::key_id, auth.keys().send_key_id());
     const size_t len = auth.seal(tx_buf, body.size());
     if (len == 0) {
         stats.seal_failed.add();

@@ -111,12 +111,15 @@ HeartbeatResult MembershipTable::on_heartbeat(const HeartbeatRecord &hb, uint64_
     }
     /* SWIM-style refutation: a peer that declared us dead at our current
      * incarnation has failed our flows over; we can only come back as a
-     * new incarnation. Suspicion needs no refutation: our heartbeats reach
-     * every peer directly and clear it. */
+     * new incarnation. Dead at a later incarnation than ours: we restarted
+     * with a smaller one (the clock stepped back, or refutations had
+     * taken it past the clock), and peers drop our frames as stale until
+     * we take one past theirs. Suspicion needs no refutation: our
+     * heartbeats reach every peer directly and clear it. */
     MemberViewCursor views = hb.views;
     MemberView v;
     while (views.next(v))
-        if (v.node == p_.self && v.state == NodeState::dead && v.incarnation == self_incarnation())
+        if (v.node == p_.self && v.state == NodeState::dead && v.incarnation >= self_incarnation())
             r.refute = true;
 
     const NodeState before = m->state;
@@ -133,7 +136,9 @@ HeartbeatResult MembershipTable::on_heartbeat(const HeartbeatRecord &hb, uint64_
     } else if (m->state == NodeState::dead) {
         r.outcome = HeartbeatOutcome::dead_incarnation;
         return r;
-    } else if (hb.counter <= m->counter) {
+    } else if (static_cast<int32_t>(hb.counter - m->counter) <= 0) {
+        /* Serial order (RFC 1982): at one heartbeat a millisecond the
+         * counter wraps after 49 days, and the wrap must not look stale. */
         r.outcome = HeartbeatOutcome::stale_counter;
         return r;
     } else {

@@ -391,6 +391,26 @@ TEST_CASE("a restarted node resyncs and does not take its old flows back", "[gos
     }
 }
 
+TEST_CASE("a batch open when the keys are replaced leaves under the new key", "[gossip][engine]")
+{
+    TestCluster c(3);
+    settle(c);
+    const FlowKey k = key4(7);
+    c.engine(0).local_claim(k, c.now); /* begins a frame under key kTestKeyId */
+    /* A reload that drops the old key at once (not the documented
+     * three-step rotation, but a file an operator may well write). */
+    const KeyRing next = ring_of({{kTestKeyId + 1, 2}});
+    for (size_t n = 0; n < 3; ++n)
+        c.engine(n).set_keys(next);
+    c.run_ms(2);
+    CHECK(c.engine(0).stats().seal_failed.get() == 0);
+    for (size_t n = 1; n < 3; ++n) {
+        const auto r = c.store(n).lookup(k);
+        REQUIRE(r);
+        CHECK(r->owner == 1);
+    }
+}
+
 TEST_CASE("draining is announced and leaves the eligible set", "[gossip][engine]")
 {
     TestCluster c(3);

@@ -147,6 +147,15 @@ TEST_CASE("heartbeat outcomes for restarts, stale and foreign heartbeats", "[gos
     CHECK(r.changed);
     CHECK(t.find(2)->counter == 1);
     CHECK(t.on_heartbeat(hb(2, 11, 2), 3).outcome == HeartbeatOutcome::refreshed);
+
+    /* The counter wraps (49 days at one heartbeat a millisecond): serial order. */
+    CHECK(t.on_heartbeat(hb(2, 11, 0x7FFFFFF0u), 4).outcome == HeartbeatOutcome::refreshed);
+    CHECK(t.on_heartbeat(hb(2, 11, 0xFFFFFFE0u), 4).outcome == HeartbeatOutcome::refreshed);
+    CHECK(t.on_heartbeat(hb(2, 11, 0xFFFFFFFFu), 4).outcome == HeartbeatOutcome::refreshed);
+    CHECK(t.on_heartbeat(hb(2, 11, 0), 5).outcome == HeartbeatOutcome::refreshed);
+    CHECK(t.on_heartbeat(hb(2, 11, 1), 6).outcome == HeartbeatOutcome::refreshed);
+    CHECK(t.on_heartbeat(hb(2, 11, 0xFFFFFFFFu), 7).outcome == HeartbeatOutcome::stale_counter);
+    CHECK(state_of(t, 2) == NodeState::alive);
 }
 
 TEST_CASE("draining nodes keep their flows but take no new ones", "[gossip][membership]")
@@ -177,7 +186,8 @@ TEST_CASE("a node announcing its own death leaves at once", "[gossip][membership
     CHECK(t.effective_owner(2, 77) == failover_owner(77, 2, t.eligible()));
 }
 
-TEST_CASE("being reported dead at our incarnation asks for a refutation", "[gossip][membership]")
+TEST_CASE("being reported dead at our incarnation or a later one asks for a refutation",
+          "[gossip][membership]")
 {
     MembershipTable t = table_of(1, {2}, 0, 4);
     std::vector<uint8_t> buf(256);
@@ -205,6 +215,12 @@ TEST_CASE("being reported dead at our incarnation asks for a refutation", "[goss
     CHECK(t.bump_self_incarnation(100) == 101);
     CHECK(t.next_self_heartbeat().counter == 1);
     CHECK_FALSE(heartbeat_with_view({1, NodeState::dead, false, 4}, 4).refute);
+    /* Dead at a later incarnation than ours: we restarted with a smaller
+     * one (the clock stepped back), and peers drop our frames until we
+     * take one past it. Alive there only means they have not noticed yet. */
+    CHECK_FALSE(heartbeat_with_view({1, NodeState::alive, false, 500}, 5).refute);
+    CHECK(heartbeat_with_view({1, NodeState::dead, false, 500}, 6).refute);
+    CHECK(t.bump_self_incarnation(500) == 501);
 }
 
 TEST_CASE("our view lists every peer", "[gossip][membership]")
