@@ -53,7 +53,7 @@ struct ControlStats {
     Counter refresh_not_owner; /**< refresh of a key another node owns or nobody has */
     Counter table_full;        /**< counted refusals of a full table */
     Counter table_errors;
-    Counter aged_out;
+    Counter aged_out; /**< expired entries: removed, or (our own, with gossip) released */
 };
 
 /** State the workers and the control lcore share. */
@@ -118,6 +118,7 @@ private:
 
     void apply_locally(const ControlMsg &msg) noexcept;
     void publish_membership() noexcept;
+    bool release_expired(const FlowKey &key, OwnerRecord rec) noexcept;
 
     Params p_;
     ControlStats stats_;
@@ -125,6 +126,8 @@ private:
     uint64_t start_tsc_ = 0;
     uint64_t published_generation_ = ~uint64_t{0};
     std::unique_ptr<ClusterView> view_;
+    ExpiryFn on_expiry_;           /* release_expired(), with gossip */
+    uint64_t age_now_us_ = 0;      /* the time of the ageing slice that runs */
     rte_ring *requests_ = nullptr; /* OperatorRequest *, many producers, one consumer */
 };
 

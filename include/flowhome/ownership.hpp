@@ -40,6 +40,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -102,9 +103,17 @@ enum class UpsertResult : uint8_t {
     error, /**< rte_hash refused for another reason (bad parameters) */
 };
 
+/**
+ * Offered each expired entry before age() removes it; true when it took the
+ * entry over instead (the gossip engine turns a flow this node owns into a
+ * release, so that every node drops it now rather than a timeout later).
+ */
+using ExpiryFn = std::function<bool(const FlowKey &, OwnerRecord)>;
+
 struct AgeResult {
     uint32_t examined = 0; /**< entries looked at */
     uint32_t expired = 0;  /**< entries removed */
+    uint32_t taken = 0;    /**< expired entries the ExpiryFn took over (not removed) */
     uint64_t scanned = 0;  /**< table positions walked over, empty ones included */
 };
 
@@ -170,9 +179,11 @@ public:
     /**
      * Examines up to @p budget entries, continuing where the previous call
      * stopped, and removes those not refreshed for their protocol's timeout
-     * (pinned entries excepted). A full pass over both tables takes
-     * (count / budget) calls. Removes like remove(), so it may wait for a
-     * grace period too.
+     * (pinned entries excepted), unless @p on_expiry takes them over. A full
+     * pass over both tables takes (count / budget) calls. Removes like
+     * remove(), so it may wait for a grace period too. @p on_expiry runs
+     * after each step of the walk, between iterations: it may update
+     * entries (upsert of an existing key), not add or remove any.
      *
      * A pass over a table starts at most once per second of @p now. Finding
      * the next entry walks over every empty position before it (inside
@@ -180,8 +191,8 @@ public:
      * walks to its end: without the limit, a slice every few milliseconds
      * would sweep a nearly empty table of millions of positions each time.
      */
-    AgeResult age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp_timeout_s,
-                  uint32_t budget) noexcept;
+    AgeResult age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp_timeout_s, uint32_t budget,
+                  const ExpiryFn &on_expiry = {}) noexcept;
 
     /**
      * The entry at or after @p cursor in @p f's table (start at 0); advances
@@ -236,7 +247,10 @@ private:
 
     /* Callers have checked that f is ipv4 or ipv6. */
     rte_hash *hash_of(Family f) const noexcept { return f == Family::ipv6 ? h6_ : h4_; }
-    std::atomic<uint32_t> &live_of(Family f) noexcept { return f == Family::ipv6 ? live6_ : live4_; }
+    std::atomic<uint32_t> &live_of(Family f) noexcept
+    {
+        return f == Family::ipv6 ? live6_ : live4_;
+    }
     const std::atomic<uint32_t> &live_of(Family f) const noexcept
     {
         return f == Family::ipv6 ? live6_ : live4_;

@@ -110,8 +110,9 @@ rte_hash *create_hash(const std::string &name, uint32_t capacity, uint32_t key_l
     rte_hash *h = rte_hash_create(&p);
     if (h == nullptr) {
         if (rte_errno != 0 && rte_errno != ENOENT)
-            throw std::runtime_error(fmt::format("cannot create ownership table {} ({} entries): {}",
-                                                 name, p.entries, rte_strerror(rte_errno)));
+            throw std::runtime_error(
+                fmt::format("cannot create ownership table {} ({} entries): {}", name, p.entries,
+                            rte_strerror(rte_errno)));
         throw std::runtime_error(fmt::format(
             "cannot create ownership table {} ({} entries): out of memory (it needs {} MB in "
             "the table's heap and {} MB in the EAL heap, eal.memory_mb)",
@@ -167,7 +168,8 @@ OwnershipTable::OwnershipTable(const Params &params)
     if (params.qsbr == nullptr)
         throw std::invalid_argument("ownership table needs an RCU QSBR variable");
     qsbr_ = params.qsbr;
-    h4_ = create_hash(params.name + "_v4", params.capacity_ipv4, sizeof(FlowKey4), params.socket_id);
+    h4_ =
+        create_hash(params.name + "_v4", params.capacity_ipv4, sizeof(FlowKey4), params.socket_id);
     try {
         h6_ = create_hash(params.name + "_v6", params.capacity_ipv6, sizeof(FlowKey6),
                           params.socket_id);
@@ -354,8 +356,7 @@ bool OwnershipTable::remove(const FlowKey &key) noexcept
     return true;
 }
 
-bool OwnershipTable::next(Family f, uint32_t &cursor, FlowKey &key,
-                          OwnerRecord &rec) const noexcept
+bool OwnershipTable::next(Family f, uint32_t &cursor, FlowKey &key, OwnerRecord &rec) const noexcept
 {
     const void *bytes = nullptr;
     void *data = nullptr;
@@ -369,13 +370,14 @@ bool OwnershipTable::next(Family f, uint32_t &cursor, FlowKey &key,
 }
 
 AgeResult OwnershipTable::age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp_timeout_s,
-                              uint32_t budget) noexcept
+                              uint32_t budget, const ExpiryFn &on_expiry) noexcept
 {
     AgeResult result;
-    /* Expired keys are copied out and deleted after the scan step: deleting
-     * may compact an extendable bucket under the iterator. */
+    /* Expired entries are copied out and handled after the scan step:
+     * deleting may compact an extendable bucket under the iterator. */
     constexpr unsigned kBatch = 64;
     FlowKey expired[kBatch];
+    OwnerRecord expired_rec[kBatch];
     /* Tables swept to their end, or not to be started again this second. */
     unsigned tables_done = 0;
 
@@ -408,11 +410,17 @@ AgeResult OwnershipTable::age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp
                 continue;
             const uint16_t timeout = k.proto() == kProtoTcp ? tcp_timeout_s : udp_timeout_s;
             const auto idle = static_cast<uint16_t>(now - rec.epoch);
-            if (idle > timeout)
-                expired[n++] = k;
+            if (idle > timeout) {
+                expired[n] = k;
+                expired_rec[n++] = rec;
+            }
         }
-        for (unsigned i = 0; i < n; ++i)
-            result.expired += remove(expired[i]) ? 1 : 0;
+        for (unsigned i = 0; i < n; ++i) {
+            if (on_expiry && on_expiry(expired[i], expired_rec[i]))
+                ++result.taken;
+            else
+                result.expired += remove(expired[i]) ? 1 : 0;
+        }
         if (end) {
             cursor = 0;
             age_v6_turn_ = !age_v6_turn_;

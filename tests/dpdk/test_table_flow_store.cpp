@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* TableFlowStore over a real OwnershipTable: scan covers both families,
- * the cursor resumes, 0 at the end, forged cursors end the walk. */
+ * the cursor resumes, 0 at the end, forged cursors end the walk. And the
+ * control loop's ageing of that table with a gossip engine over it. */
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -9,9 +10,13 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <rte_cycles.h>
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
 
+#include "flowhome/control.hpp"
+#include "flowhome/gossip_engine.hpp"
+#include "flowhome/map_flow_store.hpp"
 #include "flowhome/table_flow_store.hpp"
 
 #include "qsbr.hpp"
@@ -22,6 +27,15 @@ using flowhome::test::Qsbr;
 namespace {
 
 int g_seq = 0;
+
+OwnershipTable::Params table_params(rte_rcu_qsbr *qsbr)
+{
+    return {.name = "tfs" + std::to_string(++g_seq),
+            .capacity_ipv4 = 1024,
+            .capacity_ipv6 = 256,
+            .socket_id = -1,
+            .qsbr = qsbr};
+}
 
 FlowKey key4(uint32_t i)
 {
@@ -50,11 +64,7 @@ std::pair<int, uint16_t> id_of(const FlowKey &k, OwnerRecord r)
 TEST_CASE("TableFlowStore scans both tables with a resumable cursor", "[gossip][store]")
 {
     Qsbr q;
-    OwnershipTable table({.name = "tfs" + std::to_string(++g_seq),
-                          .capacity_ipv4 = 1024,
-                          .capacity_ipv6 = 256,
-                          .socket_id = -1,
-                          .qsbr = q.v});
+    OwnershipTable table(table_params(q.v));
     TableFlowStore store(table);
     constexpr uint16_t n4 = 300;
     constexpr uint16_t n6 = 70;
@@ -122,4 +132,96 @@ TEST_CASE("TableFlowStore scans both tables with a resumable cursor", "[gossip][
         CHECK(v6 == n6);
         CHECK(cursor == 0);
     }
+}
+
+TEST_CASE("a flow of ours that expires is released to every node; others' are removed",
+          "[gossip][ageing]")
+{
+    Qsbr q;
+    OwnershipTable table(table_params(q.v));
+    TableFlowStore store(table);
+    KeyRing keys;
+    REQUIRE(keys.add(1, std::vector<uint8_t>(32, 0x5a)));
+    auto params = [](NodeId self, NodeId peer) {
+        GossipParams p;
+        p.self = self;
+        p.cluster_id = 0x0A6E;
+        p.peers = {peer};
+        return p;
+    };
+    /* Node 1 (the table's node) and node 2 send straight to each other. */
+    MapFlowStore peer_store;
+    uint64_t now_us = 0;
+    GossipEngine *to_engine = nullptr;
+    GossipEngine peer(
+        params(2, 1), keys, peer_store,
+        [&](std::span<const uint8_t> f) {
+            if (to_engine != nullptr)
+                to_engine->receive(f, now_us);
+        },
+        0);
+    GossipEngine engine(
+        params(1, 2), keys, store, [&](std::span<const uint8_t> f) { peer.receive(f, now_us); }, 0);
+    to_engine = &engine;
+
+    SharedClock clock;
+    std::atomic<bool> stop{false};
+    ControlLoop::Params lp;
+    lp.self = 1;
+    lp.table = &table;
+    lp.clock = &clock;
+    lp.timeouts.udp_idle_timeout_s = 60;
+    lp.stop = &stop;
+    SECTION("with gossip")
+    {
+        lp.engine = &engine;
+    }
+    SECTION("without gossip: removed, as every expired entry") {}
+    ControlLoop loop(lp);
+
+    const FlowKey ours = key6(1);   /* UDP: 60 s */
+    const FlowKey theirs = key6(2); /* UDP, owned by node 2 */
+    engine.local_claim(ours, 0);
+    engine.flush(0);
+    REQUIRE(table.upsert(theirs, {.owner = 2, .version = 1, .epoch = 0}) == UpsertResult::inserted);
+    if (lp.engine != nullptr)
+        REQUIRE(peer_store.lookup(ours));
+
+    /* 61 s of heartbeats (every node stays alive, so no flow fails over),
+     * no traffic: then both flows are idle past the timeout. */
+    const uint64_t hz = rte_get_tsc_hz();
+    const uint64_t t0 = rte_rdtsc();
+    auto run_until = [&](uint64_t until_us) {
+        while (now_us < until_us) {
+            now_us += 100'000;
+            if (lp.engine != nullptr) /* else node 1 is silent: node 2 would take its flows */
+                peer.tick(now_us);
+            loop.poll_once(t0 + now_us * hz / 1'000'000);
+        }
+    };
+    run_until(60'000'000);
+    CHECK(loop.stats().aged_out.get() == 0);
+    run_until(61'500'000);
+    CHECK(loop.stats().aged_out.get() == 2);
+    CHECK_FALSE(table.lookup(theirs));
+    if (lp.engine == nullptr) {
+        CHECK_FALSE(table.lookup(ours));
+        return;
+    }
+    /* Ours stays as a tombstone, and its release reaches the peer with
+     * the next batch: the peer does not keep it a timeout longer, and its
+     * digest of node 1 agrees with node 1's. */
+    const std::optional<OwnerRecord> here = table.lookup(ours);
+    REQUIRE(here);
+    CHECK((here->flags & gossip_flag::released) != 0);
+    run_until(61'600'000); /* the batch interval */
+    const std::optional<OwnerRecord> there = peer_store.lookup(ours);
+    REQUIRE(there);
+    CHECK((there->flags & gossip_flag::released) != 0);
+    CHECK(peer.stats().releases_applied.get() == 1);
+
+    /* The tombstone expires in turn, and is then removed. */
+    run_until(123'000'000);
+    CHECK_FALSE(table.lookup(ours));
+    CHECK(loop.stats().aged_out.get() == 3);
 }
