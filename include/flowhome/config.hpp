@@ -187,6 +187,9 @@ struct NodeConfig {
     const PortConfig *wire_port() const noexcept;
     const PortConfig *local_port() const noexcept;
     const DomainConfig *domain(const std::string &name) const noexcept;
+    /** The UDP port this node takes GENEVE on: its GENEVE domains' port (the
+     *  loader makes them agree), 6081 without one. */
+    uint16_t geneve_receive_port() const noexcept;
 };
 
 /** Loads and validates @p path. Throws ConfigError. */

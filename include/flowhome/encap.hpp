@@ -199,6 +199,9 @@ struct DecapConfig {
     uint16_t geneve_port = kGenevePort;
 };
 
+/** A node's DecapConfig: its wire port's addresses, its GENEVE domains' port. */
+DecapConfig decap_config(const NodeConfig &cfg);
+
 enum class DecapStatus : uint8_t {
     not_encapsulated, /**< not addressed to us as a tunnel: process as is */
     ok,               /**< m now holds the inner Ethernet frame */

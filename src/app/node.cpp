@@ -137,8 +137,7 @@ Node::Node(const NodeConfig &cfg, std::optional<PortIds> ids) : cfg_(cfg)
     shared_.refresh_after_s = refresh_interval(cfg_.table);
     shared_.claim_grace_tsc = rte_get_tsc_hz() / 1000 * cfg_.table.claim_grace_ms;
     shared_.backoff = cfg_.backoff;
-    shared_.decap.local_v4 = wire->ipv4;
-    shared_.decap.local_v6 = wire->ipv6;
+    shared_.decap = decap_config(cfg_);
     shared_.wire_port = ports_.wire;
     shared_.local_port = ports_.local;
     shared_.wire_mtu = wire->mtu;

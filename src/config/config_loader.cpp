@@ -366,10 +366,23 @@ void read_domains(const MapReader &root, NodeConfig &cfg)
                 if (auto c = m.find(key))
                     c->fail(fmt::format("applies to encap geneve only; domain \"{}\" uses {}",
                                         d.name, to_string(d.encap)));
-        for (size_t j = 0; j < i; ++j)
-            if (cfg.domains[j].name == d.name)
+        for (size_t j = 0; j < i; ++j) {
+            const DomainConfig &other = cfg.domains[j];
+            if (other.name == d.name)
                 name.fail(
                     fmt::format("duplicate domain name \"{}\" (also domains[{}])", d.name, j));
+            /* Every node takes GENEVE on one port: the one its peers send to. */
+            if (d.encap == EncapKind::geneve && other.encap == EncapKind::geneve &&
+                other.geneve_port != d.geneve_port)
+                (m.has("geneve_port") ? *m.find("geneve_port") : items[i])
+                    .fail_at(fmt::format("domains[{}].geneve_port", i),
+                             fmt::format("{}{} differs from domains[{}] (\"{}\"), which uses {}: "
+                                         "a node takes GENEVE on one port, so every geneve "
+                                         "domain must use the same",
+                                         d.geneve_port,
+                                         m.has("geneve_port") ? "" : " (the default)", j,
+                                         other.name, other.geneve_port));
+        }
         cfg.domains.push_back(std::move(d));
     }
 }

@@ -23,8 +23,8 @@ void read_table(const MapReader &root, TableConfig &t)
     const auto c = root.find("table");
     if (!c)
         return;
-    const MapReader m = c->as_map({"memory", "capacity_ipv4", "capacity_ipv6",
-                                   "tcp_idle_timeout_s", "udp_idle_timeout_s", "claim_grace_ms"});
+    const MapReader m = c->as_map({"memory", "capacity_ipv4", "capacity_ipv6", "tcp_idle_timeout_s",
+                                   "udp_idle_timeout_s", "claim_grace_ms"});
     if (auto v = m.find("memory"))
         t.memory = v->as_enum(kTableMemories);
     // rte_hash's own ceiling is 2^30 entries (RTE_HASH_ENTRIES_MAX).
@@ -92,6 +92,12 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
                             g.group.family == Family::ipv4 ? "ipv4" : "ipv6"));
     }
     m.uint_if("port", g.port, 1, 65535);
+    if (g.port == cfg.geneve_receive_port())
+        (m.has("port") ? *m.find("port") : m.self())
+            .fail_at("gossip.port",
+                     fmt::format("port {} is the port this node takes GENEVE on: redirected "
+                                 "packets would be taken for gossip",
+                                 g.port));
     m.uint_if("ttl", g.ttl, 1, 255);
     const Cursor key = m.require("key_file");
     g.key_file = key.as_string();

@@ -58,6 +58,14 @@ const PortConfig *NodeConfig::local_port() const noexcept
     return nullptr;
 }
 
+uint16_t NodeConfig::geneve_receive_port() const noexcept
+{
+    for (const auto &d : domains)
+        if (d.encap == EncapKind::geneve)
+            return d.geneve_port;
+    return DomainConfig{}.geneve_port;
+}
+
 const DomainConfig *NodeConfig::domain(const std::string &domain_name) const noexcept
 {
     for (const auto &d : domains)

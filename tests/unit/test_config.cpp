@@ -541,6 +541,24 @@ TEST_CASE("domains", "[config]")
                 "applies to encap geneve only; domain \"old\" uses ipip");
     check_error(kMinimal + "domains:\n  - name: dc1\n    geneve_port: 0\n", 13, 18,
                 "domains[0].geneve_port", "expected an integer from 1 to 65535, got 0");
+
+    /* A node takes GENEVE on one port: its geneve domains agree on it. */
+    const NodeConfig c = load_config_text(kMinimal + R"(domains:
+  - {name: a, geneve_port: 7000}
+  - {name: b, encap: ipip}
+  - {name: c, geneve_port: 7000}
+)",
+                                          "t.yaml");
+    CHECK(c.geneve_receive_port() == 7000);
+    CHECK(load_config_text(kMinimal, "t.yaml").geneve_receive_port() == 6081);
+    check_error(kMinimal + "domains:\n  - name: a\n  - name: b\n    geneve_port: 7000\n", 14, 18,
+                "domains[1].geneve_port",
+                "7000 differs from domains[0] (\"a\"), which uses 6081: a node takes GENEVE on "
+                "one port, so every geneve domain must use the same");
+    check_error(kMinimal + "domains:\n  - name: a\n    geneve_port: 7000\n  - name: b\n", 14, 5,
+                "domains[1].geneve_port",
+                "6081 (the default) differs from domains[0] (\"a\"), which uses 7000: a node "
+                "takes GENEVE on one port, so every geneve domain must use the same");
 }
 
 TEST_CASE("peers", "[config]")

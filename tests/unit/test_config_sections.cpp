@@ -68,6 +68,10 @@ gossip:
                 "the wire port has no ipv6 address to send gossip from");
     check_error(kMinimal + "gossip:\n  group: 239.1.2.3\n", 12, 3, "gossip.key_file",
                 "missing required key \"key_file\"");
+    check_error(kMinimal + "gossip:\n  group: 239.1.2.3\n  port: 6081\n  key_file: k\n", 13, 9,
+                "gossip.port",
+                "port 6081 is the port this node takes GENEVE on: redirected packets would be "
+                "taken for gossip");
     check_error(kMinimal + "gossip:\n  group: 239.1.2.3\n  key_file: k\n  suspect_after_ms: 900\n"
                            "  dead_after_ms: 800\n",
                 15, 18, "gossip.dead_after_ms",

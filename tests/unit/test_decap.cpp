@@ -276,6 +276,21 @@ TEST_CASE("decap refuses tunnels from strangers", "[decap]")
     }
 }
 
+TEST_CASE("a node takes GENEVE on the port of its domains", "[decap][geneve]")
+{
+    NodeConfig node;
+    PortConfig wire;
+    wire.ipv4 = to_ip(eb::kPeer4);
+    node.ports = {wire};
+    node.domains = {DomainConfig{.name = "dc", .geneve_port = 7000}};
+    const DecapConfig cfg = decap_config(node);
+    CHECK(cfg.local_v4 == to_ip(eb::kPeer4));
+    CHECK_FALSE(cfg.local_v6);
+    const eb::Bytes gnv = eb::geneve(eb::flowhome_option(1, 1, 0, 0), 0x6558, inner_frame4());
+    CHECK(run(gnv4(gnv, eb::kOur4, eb::kPeer4, 7000), cfg).result.status == DecapStatus::ok);
+    CHECK(run(gnv4(gnv), cfg).result.status == DecapStatus::not_encapsulated);
+}
+
 TEST_CASE("decap leaves what is not a tunnel to us alone", "[decap]")
 {
     const eb::Bytes gnv = eb::geneve(eb::flowhome_option(1, 1, 0, 0), 0x6558, inner_frame4());

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The peers we accept tunnelled packets from. Filled by the control plane
+ * What we take tunnelled packets on, and the peers we accept them from. Filled by the control plane
  * (add() may allocate and throw), then read by the workers: lookups are a
  * binary search over a sorted contiguous vector, which for the tens of peers
  * of a fleet touches one or two cache lines and never allocates.
@@ -13,6 +13,18 @@
 #include <string>
 
 namespace flowhome {
+
+DecapConfig decap_config(const NodeConfig &cfg)
+{
+    DecapConfig d;
+    if (const PortConfig *wire = cfg.wire_port()) {
+        d.local_v4 = wire->ipv4;
+        d.local_v6 = wire->ipv6;
+    }
+    /* Where our peers send GENEVE to us: the port of the domains they reach us in. */
+    d.geneve_port = cfg.geneve_receive_port();
+    return d;
+}
 
 void PeerDirectory::add(const IpAddr &addr, NodeId node)
 {
