@@ -208,12 +208,18 @@ enum class DecapStatus : uint8_t {
     drop,             /**< malformed or from a stranger; reason in DecapResult */
 };
 
+/** The hop count of a packet that arrived over IP-in-IP, which carries none:
+ *  spent whatever max_hops is, so the packet is not redirected again (two
+ *  nodes that disagree on its owner would otherwise pass it back and forth,
+ *  each seeing its first hop). */
+inline constexpr uint8_t kHopsSpent = 0xFF;
+
 struct DecapResult {
     DecapStatus status = DecapStatus::not_encapsulated;
     DropReason drop{};
     NodeId from_peer = kInvalidNode;    /**< the peer that sent it */
     NodeId ingress_node = kInvalidNode; /**< from the GENEVE option; from_peer for IP-in-IP */
-    uint8_t hops = 1;                   /**< from the GENEVE option; 1 for IP-in-IP */
+    uint8_t hops = 1; /**< from the GENEVE option (1 without it); kHopsSpent for IP-in-IP */
     uint16_t affinity = 0;
     uint16_t service_version = 0;
 };

@@ -515,6 +515,22 @@ TEST_CASE("packets redirected by a peer are decapsulated and served", "[pipeline
         REQUIRE(out.local.empty());
         REQUIRE(drops(DropReason::decap_unknown_peer) == before + 1);
     }
+    SECTION("IP-in-IP carries no hop count: never redirected again, whatever max_hops")
+    {
+        /* Node 2 owns it here; node 3 sent it to us, so node 3 thinks we
+         * do. With a count of 1 and two hops allowed we would send it on,
+         * and two such nodes would pass it back and forth. */
+        b.own(key4(40010), 2);
+        DatapathShared &sh = b.node->shared();
+        sh.max_hops = 2;
+        const uint64_t before = drops(DropReason::hop_limit);
+        const auto out = b.wire_in(ref::ipip_from3_in);
+        sh.max_hops = 1;
+        b.node->table().remove(key4(40010)); /* the section above takes it as unknown */
+        REQUIRE(out.wire.empty());
+        REQUIRE(out.local.empty());
+        REQUIRE(drops(DropReason::hop_limit) == before + 1);
+    }
     SECTION("never redirected again past the hop limit")
     {
         b.own(key4(40009), 3);

@@ -349,7 +349,7 @@ TEST_CASE("decap of IP-in-IP", "[decap][ipip]")
         REQUIRE(o.result.status == DecapStatus::ok);
         CHECK(o.result.from_peer == kSender);
         CHECK(o.result.ingress_node == kSender);
-        CHECK(o.result.hops == 1);
+        CHECK(o.result.hops == kHopsSpent);
         CHECK(o.after == eb::ether(eb::kPeerMac, eb::kOurMac, 0x0800, small));
     }
     SECTION("IPv6 in IPv4 (protocol 41)")

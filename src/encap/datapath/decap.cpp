@@ -191,7 +191,7 @@ DecapResult decap_ipip(rte_mbuf *m, const ParsedPacket &outer, uint32_t ip_end,
         return dropped(r, DropReason::inner_malformed);
 
     r.ingress_node = r.from_peer;
-    r.hops = 1;
+    r.hops = kHopsSpent;
     /* A short IP-in-IP packet arrives padded to 60 bytes: the padding goes
      * with the outer headers, so the inner frame ends where its packet does. */
     trim_padding(m, ip_end);
