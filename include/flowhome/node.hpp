@@ -37,6 +37,14 @@ struct rte_rcu_qsbr;
 
 namespace flowhome {
 
+/**
+ * Data room of the node's mbufs: headroom (where redirects' outer headers
+ * go) plus the largest frame a port's MTU allows, two VLAN tags included,
+ * and never less than DPDK's default. One mbuf holds any frame a port
+ * receives or gossip sends, so no port needs scattered receive.
+ */
+uint16_t mbuf_data_room(const NodeConfig &cfg) noexcept;
+
 class Node {
 public:
     /** DPDK port ids of the node's ports; kNoPort when absent. */

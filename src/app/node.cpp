@@ -2,6 +2,7 @@
 #include "flowhome/node.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <ctime>
 #include <stdexcept>
 
@@ -47,6 +48,14 @@ uint16_t refresh_interval(const TableConfig &t)
 
 } // namespace
 
+uint16_t mbuf_data_room(const NodeConfig &cfg) noexcept
+{
+    uint32_t frame = RTE_MBUF_DEFAULT_DATAROOM;
+    for (const PortConfig &p : cfg.ports)
+        frame = std::max<uint32_t>(frame, uint32_t{p.mtu} + RTE_ETHER_HDR_LEN + 2 * RTE_VLAN_HLEN);
+    return static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + frame);
+}
+
 Node::Node(const NodeConfig &cfg, std::optional<PortIds> ids) : cfg_(cfg)
 {
     const PortConfig *wire = cfg_.wire_port();
@@ -72,11 +81,13 @@ Node::Node(const NodeConfig &cfg, std::optional<PortIds> ids) : cfg_(cfg)
     nb_mbufs += nworkers * (4 * kBurst + kMbufCache) + 2048;
     const int socket = static_cast<int>(rte_socket_id());
     const std::string pool_name = fmt::format("fh_pool_{}", cfg_.node_id);
-    pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), nb_mbufs, kMbufCache, 0,
-                                    RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+    const uint16_t data_room = mbuf_data_room(cfg_);
+    pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), nb_mbufs, kMbufCache, 0, data_room, socket);
     if (pool_ == nullptr)
-        throw std::runtime_error(
-            fmt::format("cannot create a pool of {} mbufs: {}", nb_mbufs, rte_strerror(rte_errno)));
+        throw std::runtime_error(fmt::format(
+            "cannot create a pool of {} mbufs of {} bytes (the ports' MTU and headroom): {}{}",
+            nb_mbufs, data_room, rte_strerror(rte_errno),
+            rte_errno == ENOMEM ? "; raise eal.memory_mb" : ""));
 
     const size_t qsbr_size = rte_rcu_qsbr_get_memsize(nworkers);
     qsbr_ = static_cast<rte_rcu_qsbr *>(rte_zmalloc("fh_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "flowhome/eal.hpp"
+#include "flowhome/node.hpp"
 
 TEST_CASE("a full file loads with every field", "[config]")
 {
@@ -754,4 +755,15 @@ eal: {memory_mb: 300, huge_pages: true, extra: [--log-level=warning]}
     CHECK(eal_arguments(pinned, "fh", {"--file-prefix=other"}) ==
           Args{"fh", "--lcores=0@0,1@0,2@1", "--main-lcore=0", "-m", "300", "-a", "0000:00:1f.6",
                "--log-level=warning", "--file-prefix=other"});
+}
+
+TEST_CASE("mbufs hold the largest frame a port's MTU allows", "[config][eal]")
+{
+    NodeConfig cfg = load_config_text(kMinimal, "t.yaml");
+    /* 1500: DPDK's default data room (2048) is larger. */
+    CHECK(flowhome::mbuf_data_room(cfg) == RTE_PKTMBUF_HEADROOM + RTE_MBUF_DEFAULT_DATAROOM);
+    cfg.ports[0].mtu = 9000;
+    CHECK(flowhome::mbuf_data_room(cfg) == RTE_PKTMBUF_HEADROOM + 9000 + 14 + 8);
+    cfg.ports[0].mtu = 9216; /* the largest the loader takes */
+    CHECK(flowhome::mbuf_data_room(cfg) == RTE_PKTMBUF_HEADROOM + 9216 + 14 + 8);
 }
