@@ -91,6 +91,15 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
                 fmt::format("the wire port has no {} address to gossip with the peers from",
                             g.group.family == Family::ipv4 ? "ipv4" : "ipv6"));
     }
+    if (g.unicast)
+        for (size_t i = 0; i < cfg.peers.size(); ++i)
+            if (cfg.peers[i].address.family != g.group.family)
+                m.find("unicast")->fail(fmt::format(
+                    "unicast gossip is sent in one address family, {} ({}), but peers[{}] (node "
+                    "{}) has an {} address: it would hear nothing and be declared dead",
+                    g.group.family == Family::ipv4 ? "ipv4" : "ipv6",
+                    m.has("group") ? "gossip.group's" : "peers[0]'s", i, cfg.peers[i].id,
+                    cfg.peers[i].address.family == Family::ipv4 ? "ipv4" : "ipv6"));
     m.uint_if("port", g.port, 1, 65535);
     if (g.port == cfg.geneve_receive_port())
         (m.has("port") ? *m.find("port") : m.self())

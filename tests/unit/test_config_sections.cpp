@@ -58,6 +58,24 @@ gossip:
                                           "t.yaml");
     CHECK(u.gossip.unicast);
     CHECK(u.gossip.group.family == Family::ipv4);
+    check_error(R"(node: {id: 1}
+ports:
+  - {name: uplink, device: net_ring0, ipv4: 192.0.2.1, ipv6: "2001:db8::1"}
+lcores: {workers: [2]}
+vips:
+  - address: 198.51.100.10
+domains:
+  - {name: d, encap: geneve, next_hop_mac: "02:00:00:00:00:fe"}
+peers:
+  - {id: 2, address: 192.0.2.2, domain: d}
+  - {id: 3, address: "2001:db8::3", domain: d}
+gossip:
+  key_file: k
+  unicast: true
+)",
+                14, 12, "gossip.unicast",
+                "unicast gossip is sent in one address family, ipv4 (peers[0]'s), but peers[1] "
+                "(node 3) has an ipv6 address: it would hear nothing and be declared dead");
     check_error(kMinimal + "gossip:\n  key_file: k\n", 12, 3, "gossip.group",
                 "missing required key \"group\"");
 
