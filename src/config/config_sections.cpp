@@ -27,9 +27,10 @@ void read_table(const MapReader &root, TableConfig &t)
                                    "udp_idle_timeout_s", "claim_grace_ms"});
     if (auto v = m.find("memory"))
         t.memory = v->as_enum(kTableMemories);
-    // rte_hash's own ceiling is 2^30 entries (RTE_HASH_ENTRIES_MAX).
-    m.uint_if("capacity_ipv4", t.capacity_ipv4, 1024, 1u << 30);
-    m.uint_if("capacity_ipv6", t.capacity_ipv6, 1024, 1u << 30);
+    // rte_hash keeps its free slots in a ring of the next power of two above
+    // the entries, and a ring holds at most 2^31 - 1: 2^30 - 1 entries.
+    m.uint_if("capacity_ipv4", t.capacity_ipv4, 1024, (1u << 30) - 1);
+    m.uint_if("capacity_ipv6", t.capacity_ipv6, 1024, (1u << 30) - 1);
     // Records carry a 16-bit seconds clock; ages are taken modulo 2^16.
     m.uint_if("tcp_idle_timeout_s", t.tcp_idle_timeout_s, 1, 32767);
     m.uint_if("udp_idle_timeout_s", t.udp_idle_timeout_s, 1, 32767);

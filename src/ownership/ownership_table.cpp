@@ -105,11 +105,12 @@ rte_hash *create_hash(const std::string &name, uint32_t capacity, uint32_t key_l
         p.extra_flag |= RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
 
     /* rte_hash_create leaves rte_errno alone when an allocation fails (or
-     * at ENOENT, from looking for a table of the same name). */
+     * at ENOENT, from looking for a table of the same name); its ring of
+     * free slots sets ENOMEM. */
     rte_errno = 0;
     rte_hash *h = rte_hash_create(&p);
     if (h == nullptr) {
-        if (rte_errno != 0 && rte_errno != ENOENT)
+        if (rte_errno != 0 && rte_errno != ENOENT && rte_errno != ENOMEM)
             throw std::runtime_error(
                 fmt::format("cannot create ownership table {} ({} entries): {}", name, p.entries,
                             rte_strerror(rte_errno)));

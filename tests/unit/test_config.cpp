@@ -447,6 +447,11 @@ TEST_CASE("enums list their choices", "[config]")
                 "expected one of drop|local|hash, got the quoted string \"drop\"");
     check_error(kMinimal + "table:\n  memory: hugepages\n", 12, 11, "table.memory",
                 "expected one of auto|eal|thp, got \"hugepages\"");
+    /* rte_hash's ring of free slots must hold the next power of two above the entries. */
+    CHECK(load_config_text(kMinimal + "table:\n  capacity_ipv4: 1073741823\n", "t.yaml")
+              .table.capacity_ipv4 == (1u << 30) - 1);
+    check_error(kMinimal + "table:\n  capacity_ipv4: 1073741824\n", 12, 18, "table.capacity_ipv4",
+                "expected an integer from 1024 to 1073741823, got 1073741824");
 }
 
 TEST_CASE("ports: exactly one wire port, at most one local, no duplicates", "[config]")
