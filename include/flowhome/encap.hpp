@@ -156,6 +156,17 @@ inline void trim_padding(rte_mbuf *m, uint32_t end) noexcept
     }
 }
 
+/**
+ * Bytes a redirect adds to the inner IP packet, outer Ethernet aside: the
+ * outer IP header, and for GENEVE the UDP and GENEVE headers, our option and
+ * the inner Ethernet header.
+ */
+constexpr uint16_t encap_overhead(EncapKind kind, Family outer) noexcept
+{
+    const uint16_t ip = outer == Family::ipv6 ? 40 : 20;
+    return kind == EncapKind::geneve ? ip + kMaxEncapHeader - 14 - 40 + 14 : ip;
+}
+
 /** Outer IP length encap_packet() would produce; to decide "too big" early. */
 inline uint32_t encapsulated_ip_length(const EncapTemplate &t, const EncapMeta &meta) noexcept
 {

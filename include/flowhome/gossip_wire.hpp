@@ -158,6 +158,14 @@ constexpr bool gossip_version_compatible(uint8_t major, uint8_t minor,
  */
 size_t gossip_max_frame(uint32_t mtu, bool ipv6) noexcept;
 
+/** Smallest frame the engine can work with: a header, a tag and one sync
+ *  response carrying one IPv6 entry (every other record is smaller). */
+inline constexpr size_t kGossipMinFrame =
+    kGossipHeaderLen + kGossipTagLen + kGossipTlvLen + kSyncResponseFixedLen + gossip_flow::size_v6;
+
+/** Smallest link MTU whose gossip_max_frame() is at least kGossipMinFrame. */
+uint32_t gossip_min_mtu(bool ipv6) noexcept;
+
 /* ---- decoded values (host byte order) ---- */
 
 struct FrameHeader {

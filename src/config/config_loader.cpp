@@ -18,6 +18,7 @@
 #include <yaml-cpp/eventhandler.h>
 
 #include "config_sections.hpp"
+#include "flowhome/encap.hpp"
 #include "yaml_reader.hpp"
 
 namespace flowhome {
@@ -397,6 +398,12 @@ std::string domain_names(const NodeConfig &cfg)
     return "defined domains: " + config_detail::join_names(names, ", ");
 }
 
+bool any_ipv6_vip(const NodeConfig &cfg)
+{
+    return std::any_of(cfg.vips.begin(), cfg.vips.end(),
+                       [](const VipConfig &v) { return v.address.family == Family::ipv6; });
+}
+
 void read_peers(const MapReader &root, NodeConfig &cfg)
 {
     const auto list = root.find("peers");
@@ -428,6 +435,15 @@ void read_peers(const MapReader &root, NodeConfig &cfg)
         const DomainConfig *d = cfg.domain(p.domain);
         if (!d)
             domain.fail(fmt::format("unknown domain \"{}\"; {}", p.domain, domain_names(cfg)));
+        /* RFC 8200 section 5: IPv6 needs every link to carry 1280-byte
+         * packets, and a packet too big is told to send 1280 and no less:
+         * one that still does not fit once encapsulated is lost for good. */
+        const uint32_t ipv6_needs = 1280u + encap_overhead(d->encap, p.address.family);
+        if (any_ipv6_vip(cfg) && wire->mtu < ipv6_needs)
+            items[i].fail(fmt::format(
+                "redirecting a 1280-byte IPv6 packet (the IPv6 minimum MTU; this node has IPv6 "
+                "VIPs) to this peer over {} in {} takes an MTU of {}; the wire port \"{}\" has {}",
+                to_string(d->encap), v4 ? "IPv4" : "IPv6", ipv6_needs, wire->name, wire->mtu));
         if (auto mac = m.find("mac"))
             p.mac = mac->as_mac();
         else if (!d->next_hop_mac)

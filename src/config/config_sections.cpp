@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "flowhome/gossip_wire.hpp"
+
 namespace flowhome::config_detail {
 namespace {
 
@@ -92,6 +94,12 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
                 fmt::format("the wire port has no {} address to gossip with the peers from",
                             g.group.family == Family::ipv4 ? "ipv4" : "ipv6"));
     }
+    const bool v6 = g.group.family == Family::ipv6;
+    if (wire->mtu < gossip_min_mtu(v6))
+        m.self().fail_at(
+            "gossip", fmt::format("gossip over {} needs a wire port MTU of at least {} (a frame "
+                                  "must hold one sync answer); the wire port \"{}\" has {}",
+                                  v6 ? "ipv6" : "ipv4", gossip_min_mtu(v6), wire->name, wire->mtu));
     if (g.unicast)
         for (size_t i = 0; i < cfg.peers.size(); ++i)
             if (cfg.peers[i].address.family != g.group.family)

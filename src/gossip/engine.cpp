@@ -23,15 +23,10 @@ MembershipParams membership_params(const GossipParams &p)
     return m;
 }
 
-/* Smallest frame the engine can work with: a header, a tag and one sync
- * response carrying one IPv6 entry (every other record is smaller). */
-constexpr size_t kMinFrame =
-    kGossipHeaderLen + kGossipTagLen + kGossipTlvLen + kSyncResponseFixedLen + gossip_flow::size_v6;
-
 const GossipParams &checked(const GossipParams &p, const KeyRing &keys)
 {
-    if (p.max_frame < kMinFrame || p.max_frame > kGossipMaxFrame)
-        throw std::invalid_argument("gossip: max_frame must be " + std::to_string(kMinFrame) +
+    if (p.max_frame < kGossipMinFrame || p.max_frame > kGossipMaxFrame)
+        throw std::invalid_argument("gossip: max_frame must be " + std::to_string(kGossipMinFrame) +
                                     ".." + std::to_string(kGossipMaxFrame) + ", got " +
                                     std::to_string(p.max_frame));
     if (p.batch_interval_us == 0 || p.heartbeat_interval_ms == 0 || p.reannounce_interval_ms == 0 ||

@@ -255,9 +255,24 @@ std::string_view gossip_status_name(GossipStatus s) noexcept
     return "unknown";
 }
 
+namespace {
+
+/* IP header + UDP header (RFC 768). */
+constexpr size_t gossip_overhead(bool ipv6) noexcept
+{
+    return (ipv6 ? 40 : 20) + 8;
+}
+
+} // namespace
+
+uint32_t gossip_min_mtu(bool ipv6) noexcept
+{
+    return static_cast<uint32_t>(kGossipMinFrame + gossip_overhead(ipv6));
+}
+
 size_t gossip_max_frame(uint32_t mtu, bool ipv6) noexcept
 {
-    const size_t overhead = (ipv6 ? 40 : 20) + 8; /* IP header + UDP header (RFC 768) */
+    const size_t overhead = gossip_overhead(ipv6);
     if (mtu < overhead + kGossipHeaderLen + kGossipTagLen)
         return 0;
     return std::min<size_t>(mtu - overhead, kGossipMaxFrame);

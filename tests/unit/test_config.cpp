@@ -567,6 +567,39 @@ TEST_CASE("domains", "[config]")
                 "takes GENEVE on one port, so every geneve domain must use the same");
 }
 
+TEST_CASE("an IPv6 VIP needs a wire MTU that carries 1280-byte packets encapsulated", "[config]")
+{
+    const std::string head = R"(node: {id: 1}
+ports:
+  - {name: uplink, device: net_ring0, ipv4: 192.0.2.1, ipv6: "2001:db8::1", mtu: MTU}
+lcores: {workers: [2]}
+vips:
+  - address: "2001:db8:100::10"
+domains:
+  - {name: g, next_hop_mac: "02:00:00:00:00:fe"}
+  - {name: i, encap: ipip, next_hop_mac: "02:00:00:00:00:fe"}
+peers:
+  - {id: 2, address: 192.0.2.2, domain: i}
+  - {id: 3, address: "2001:db8::3", domain: g}
+)";
+    auto with_mtu = [&](unsigned mtu) {
+        std::string t = head;
+        t.replace(t.find("MTU"), 3, std::to_string(mtu));
+        return t;
+    };
+    /* GENEVE over IPv6: 40 + 8 + 8 + 12 + 14 = 82 bytes more. */
+    CHECK(load_config_text(with_mtu(1362), "t.yaml").peers.size() == 2);
+    check_error(with_mtu(1361), 12, 5, "peers[1]",
+                "redirecting a 1280-byte IPv6 packet (the IPv6 minimum MTU; this node has IPv6 "
+                "VIPs) to this peer over geneve in IPv6 takes an MTU of 1362; the wire port "
+                "\"uplink\" has 1361");
+    /* IP-in-IP over IPv4: 20 bytes more. */
+    check_error(with_mtu(1299), 11, 5, "peers[0]",
+                "redirecting a 1280-byte IPv6 packet (the IPv6 minimum MTU; this node has IPv6 "
+                "VIPs) to this peer over ipip in IPv4 takes an MTU of 1300; the wire port "
+                "\"uplink\" has 1299");
+}
+
 TEST_CASE("peers", "[config]")
 {
     // Lines 11-13 define a domain; peers start on line 14.

@@ -27,6 +27,10 @@ constexpr uint16_t kGeneveV4Write = kGeneveV6Write - kIpv6HeaderLen + kIpv4Heade
 static_assert(kMaxEncapHeader ==
               kEthHeaderLen + kIpv6HeaderLen + kUdpHeaderLen + 8 + 4 + kGeneveOptionDataLen);
 static_assert(sizeof(EncapTemplate::header) == kGeneveV6Write);
+static_assert(encap_overhead(EncapKind::ipip, Family::ipv4) == kIpipV4Write - kEthHeaderLen &&
+              encap_overhead(EncapKind::ipip, Family::ipv6) == kIpipV6Write - kEthHeaderLen &&
+              encap_overhead(EncapKind::geneve, Family::ipv4) == kGeneveV4Write - kEthHeaderLen &&
+              encap_overhead(EncapKind::geneve, Family::ipv6) == kGeneveV6Write - kEthHeaderLen);
 
 /* RFC 8926 section 3.3: the source port SHOULD come from the ephemeral range 49152-65535. */
 constexpr uint16_t kEphemeralPortBase = 49152;
