@@ -86,27 +86,17 @@ gossip:
                 "the wire port has no ipv6 address to send gossip from");
     check_error(kMinimal + "gossip:\n  group: 239.1.2.3\n", 12, 3, "gossip.key_file",
                 "missing required key \"key_file\"");
-    check_error(R"(node: {id: 1}
-ports:
-  - {name: uplink, device: net_ring0, ipv4: 192.0.2.1, mtu: 139}
-lcores: {workers: [2]}
-vips:
-  - address: 198.51.100.10
-gossip: {group: 239.1.2.3, key_file: k}
-)",
-                7, 9, "gossip",
+    auto with_mtu = [](unsigned mtu) {
+        return "node: {id: 1}\nports:\n  - {name: uplink, device: net_ring0, ipv4: 192.0.2.1, "
+               "mtu: " +
+               std::to_string(mtu) +
+               "}\nlcores: {workers: [2]}\nvips:\n  - address: 198.51.100.10\n"
+               "gossip: {group: 239.1.2.3, key_file: k}\n";
+    };
+    CHECK(load_config_text(with_mtu(140), "t.yaml").gossip.enabled);
+    check_error(with_mtu(139), 7, 9, "gossip",
                 "gossip over ipv4 needs a wire port MTU of at least 140 (a frame must hold one "
                 "sync answer); the wire port \"uplink\" has 139");
-    CHECK(load_config_text(R"(node: {id: 1}
-ports:
-  - {name: uplink, device: net_ring0, ipv4: 192.0.2.1, mtu: 140}
-lcores: {workers: [2]}
-vips:
-  - address: 198.51.100.10
-gossip: {group: 239.1.2.3, key_file: k}
-)",
-                           "t.yaml")
-              .gossip.enabled);
     check_error(kMinimal + "gossip:\n  group: 239.1.2.3\n  port: 6081\n  key_file: k\n", 13, 9,
                 "gossip.port",
                 "port 6081 is the port this node takes GENEVE on: redirected packets would be "
