@@ -93,6 +93,14 @@ public:
     /** Applies one message (exposed for tests). */
     void apply(const ControlMsg &msg) noexcept;
 
+    /**
+     * How long an idle loop sleeps at @p now_tsc: backoff.sleep_us, but no
+     * later than its next ageing slice or gossip timer (a heartbeat late by
+     * a long sleep would make peers suspect this node), and at least 1 us.
+     * 0 when backoff.sleep_us is 0 (busy polling).
+     */
+    uint64_t idle_sleep_us(uint64_t now_tsc) const noexcept;
+
     const ControlStats &stats() const noexcept { return stats_; }
 
     /** Microseconds since the loop started: the node's gossip clock. */

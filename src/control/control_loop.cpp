@@ -7,6 +7,7 @@
 #include "flowhome/gossip_transport.hpp"
 #include "flowhome/worker.hpp"
 
+#include <algorithm>
 #include <string>
 #include <thread>
 
@@ -261,16 +262,34 @@ unsigned ControlLoop::poll_once(uint64_t now_tsc) noexcept
     return work;
 }
 
+uint64_t ControlLoop::idle_sleep_us(uint64_t now_tsc) const noexcept
+{
+    uint64_t us = p_.backoff.sleep_us;
+    const uint64_t hz = rte_get_tsc_hz();
+    us = std::min(us, next_age_tsc_ > now_tsc ? (next_age_tsc_ - now_tsc) * 1'000'000 / hz : 0);
+    if (p_.engine != nullptr) {
+        const uint64_t now = now_us(now_tsc);
+        const uint64_t next = p_.engine->next_tick_us();
+        us = std::min(us, next > now ? next - now : 0);
+    }
+    /* Work that is due (or a deadline nothing moves) still gets the
+     * shortest sleep rather than a spin: the kernel's timer slack makes
+     * it about 50 us, the default backoff's. */
+    return p_.backoff.sleep_us == 0 ? 0 : std::max<uint64_t>(us, 1);
+}
+
 int ControlLoop::run() noexcept
 {
     uint32_t idle = 0;
     while (!p_.stop->load(std::memory_order_relaxed)) {
-        if (poll_once(rte_rdtsc()) != 0) {
+        const uint64_t now_tsc = rte_rdtsc();
+        if (poll_once(now_tsc) != 0) {
             idle = 0;
             continue;
         }
-        if (++idle >= p_.backoff.idle_polls && p_.backoff.sleep_us != 0)
-            rte_delay_us_sleep(p_.backoff.sleep_us);
+        const uint64_t sleep_us = ++idle >= p_.backoff.idle_polls ? idle_sleep_us(now_tsc) : 0;
+        if (sleep_us != 0)
+            rte_delay_us_sleep(static_cast<unsigned>(sleep_us));
         else
             rte_pause();
     }

@@ -225,3 +225,45 @@ TEST_CASE("a flow of ours that expires is released to every node; others' are re
     CHECK_FALSE(table.lookup(ours));
     CHECK(loop.stats().aged_out.get() == 3);
 }
+
+TEST_CASE("an idle control loop wakes for its next ageing slice and gossip timer",
+          "[gossip][control]")
+{
+    Qsbr q;
+    OwnershipTable table(table_params(q.v));
+    TableFlowStore store(table);
+    KeyRing keys;
+    REQUIRE(keys.add(1, std::vector<uint8_t>(32, 0x5a)));
+    GossipParams gp;
+    gp.self = 1;
+    gp.cluster_id = 0x0A6E;
+    gp.peers = {2};
+    GossipEngine engine(
+        gp, keys, store, [](std::span<const uint8_t>) {}, 0);
+
+    SharedClock clock;
+    std::atomic<bool> stop{false};
+    ControlLoop::Params lp;
+    lp.self = 1;
+    lp.table = &table;
+    lp.clock = &clock;
+    lp.backoff.sleep_us = 100'000; /* the longest the loader allows */
+    lp.stop = &stop;
+    lp.engine = &engine;
+    ControlLoop loop(lp);
+
+    const uint64_t hz = rte_get_tsc_hz();
+    const uint64_t t = rte_rdtsc() + hz; /* 1 s in: the start-up timers have run */
+    loop.poll_once(t);
+    /* An ageing slice every 1/256 s. */
+    CHECK(loop.idle_sleep_us(t) <= 1'000'000 / 256);
+    CHECK(loop.idle_sleep_us(t) >= 1);
+    /* A claim opens a batch, sent 1 ms (batch_interval_us) after. */
+    engine.local_claim(key4(1), 1'000'000); /* the loop's now: t is 1 s after its start */
+    CHECK(loop.idle_sleep_us(t) <= gp.batch_interval_us);
+    /* Busy polling: never asleep. */
+    lp.backoff.sleep_us = 0;
+    ControlLoop busy(lp);
+    busy.poll_once(t);
+    CHECK(busy.idle_sleep_us(t) == 0);
+}
