@@ -37,6 +37,37 @@ OwnershipTable::Params table_params(rte_rcu_qsbr *qsbr)
             .qsbr = qsbr};
 }
 
+GossipParams gossip_params(NodeId self, NodeId peer)
+{
+    GossipParams p;
+    p.self = self;
+    p.cluster_id = 0x0A6E;
+    p.peers = {peer};
+    return p;
+}
+
+/* Node 1's table and store, and what its control loop needs besides. */
+struct ControlSetup {
+    Qsbr q;
+    OwnershipTable table{table_params(q.v)};
+    TableFlowStore store{table};
+    KeyRing keys;
+    SharedClock clock;
+    std::atomic<bool> stop{false};
+
+    ControlSetup() { REQUIRE(keys.add(1, std::vector<uint8_t>(32, 0x5a))); }
+
+    ControlLoop::Params loop_params()
+    {
+        ControlLoop::Params lp;
+        lp.self = 1;
+        lp.table = &table;
+        lp.clock = &clock;
+        lp.stop = &stop;
+        return lp;
+    }
+};
+
 FlowKey key4(uint32_t i)
 {
     return FlowKey::make4(htonl(0x0A000000u + i), htons(static_cast<uint16_t>(1024 + i)),
@@ -137,41 +168,26 @@ TEST_CASE("TableFlowStore scans both tables with a resumable cursor", "[gossip][
 TEST_CASE("a flow of ours that expires is released to every node; others' are removed",
           "[gossip][ageing]")
 {
-    Qsbr q;
-    OwnershipTable table(table_params(q.v));
-    TableFlowStore store(table);
-    KeyRing keys;
-    REQUIRE(keys.add(1, std::vector<uint8_t>(32, 0x5a)));
-    auto params = [](NodeId self, NodeId peer) {
-        GossipParams p;
-        p.self = self;
-        p.cluster_id = 0x0A6E;
-        p.peers = {peer};
-        return p;
-    };
+    ControlSetup n;
+    OwnershipTable &table = n.table;
     /* Node 1 (the table's node) and node 2 send straight to each other. */
     MapFlowStore peer_store;
     uint64_t now_us = 0;
     GossipEngine *to_engine = nullptr;
     GossipEngine peer(
-        params(2, 1), keys, peer_store,
+        gossip_params(2, 1), n.keys, peer_store,
         [&](std::span<const uint8_t> f) {
             if (to_engine != nullptr)
                 to_engine->receive(f, now_us);
         },
         0);
     GossipEngine engine(
-        params(1, 2), keys, store, [&](std::span<const uint8_t> f) { peer.receive(f, now_us); }, 0);
+        gossip_params(1, 2), n.keys, n.store,
+        [&](std::span<const uint8_t> f) { peer.receive(f, now_us); }, 0);
     to_engine = &engine;
 
-    SharedClock clock;
-    std::atomic<bool> stop{false};
-    ControlLoop::Params lp;
-    lp.self = 1;
-    lp.table = &table;
-    lp.clock = &clock;
+    ControlLoop::Params lp = n.loop_params();
     lp.timeouts.udp_idle_timeout_s = 60;
-    lp.stop = &stop;
     SECTION("with gossip")
     {
         lp.engine = &engine;
@@ -229,26 +245,12 @@ TEST_CASE("a flow of ours that expires is released to every node; others' are re
 TEST_CASE("an idle control loop wakes for its next ageing slice and gossip timer",
           "[gossip][control]")
 {
-    Qsbr q;
-    OwnershipTable table(table_params(q.v));
-    TableFlowStore store(table);
-    KeyRing keys;
-    REQUIRE(keys.add(1, std::vector<uint8_t>(32, 0x5a)));
-    GossipParams gp;
-    gp.self = 1;
-    gp.cluster_id = 0x0A6E;
-    gp.peers = {2};
+    ControlSetup n;
+    const GossipParams gp = gossip_params(1, 2);
     GossipEngine engine(
-        gp, keys, store, [](std::span<const uint8_t>) {}, 0);
-
-    SharedClock clock;
-    std::atomic<bool> stop{false};
-    ControlLoop::Params lp;
-    lp.self = 1;
-    lp.table = &table;
-    lp.clock = &clock;
+        gp, n.keys, n.store, [](std::span<const uint8_t>) {}, 0);
+    ControlLoop::Params lp = n.loop_params();
     lp.backoff.sleep_us = 100'000; /* the longest the loader allows */
-    lp.stop = &stop;
     lp.engine = &engine;
     ControlLoop loop(lp);
 
