@@ -559,6 +559,24 @@ TEST_CASE("traffic that is not for a VIP passes unchanged", "[pipeline]")
     REQUIRE(Bench::drain(b.local_tx).empty());
 }
 
+TEST_CASE("without a hand-off ring (rte_flow steers gossip) a worker takes no gossip", "[pipeline]")
+{
+    /* What the rule does not steer reaches a worker: here a GENEVE packet
+     * to our address on a port gossip would match. It is processed as the
+     * tunnel it is, not handed to a ring there is none of. */
+    Bench &b = bench();
+    DatapathShared &sh = b.node->shared();
+    REQUIRE(sh.gossip_handoff == nullptr);
+    const GossipMatch before = sh.gossip;
+    sh.gossip.enabled = true;
+    sh.gossip.udp_port = 6081;
+    sh.gossip.local4 = addr("192.0.2.1");
+    const auto out = b.wire_in(ref::from2_in);
+    sh.gossip = before;
+    REQUIRE(out.wire.empty());
+    require_single(out.local, ref::from2_out);
+}
+
 TEST_CASE("malformed packets and VIP fragments are counted drops", "[pipeline]")
 {
     Bench &b = bench();

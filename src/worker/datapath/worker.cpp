@@ -319,7 +319,11 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
          * neither gossip nor a tunnel to us: nearly every packet skips both
          * checks. */
         if (!sh_.vips->match(data, s.p)) {
-            if (gossip_match(data, s.p, sh_.gossip)) {
+            /* Gossip reaches a worker only where the workers hand it over:
+             * where rte_flow steers it to the control queue there is no
+             * ring, and what the rule does not steer (our unicast address
+             * on the gossip port, say) is no gossip to take. */
+            if (sh_.gossip_handoff != nullptr && gossip_match(data, s.p, sh_.gossip)) {
                 /* The control lcore verifies and applies it; the ring is its
                  * only way in, so a full ring is a counted drop. */
                 if (rte_ring_enqueue(sh_.gossip_handoff, m) == 0)
