@@ -105,15 +105,15 @@ struct alignas(64) WorkerStats {
     Counter rx_local;
     Counter tx_wire;
     Counter tx_local;
-    Counter local_hits;      /**< owned by this node, delivered locally */
-    Counter claims;          /**< connection-opening packets claimed */
-    Counter pending_hits;    /**< served as owned from the pending-claims cache */
-    Counter redirects;       /**< encapsulated toward the owner */
-    Counter decapsulated;    /**< received encapsulated from a peer */
-    Counter passthrough;     /**< non-VIP wire traffic handed to the local port */
-    Counter from_local;      /**< local port traffic passed to the wire */
-    Counter miss_local;      /**< misses served locally by policy */
-    Counter miss_hash;       /**< misses redirected by rendezvous hashing */
+    Counter local_hits;   /**< owned by this node, delivered locally */
+    Counter claims;       /**< connection-opening packets claimed */
+    Counter pending_hits; /**< sent where the pending-claims cache says the opening packet went */
+    Counter redirects;    /**< encapsulated toward the owner */
+    Counter decapsulated; /**< received encapsulated from a peer */
+    Counter passthrough;  /**< non-VIP wire traffic handed to the local port */
+    Counter from_local;   /**< local port traffic passed to the wire */
+    Counter miss_local;   /**< misses served locally by policy */
+    Counter miss_hash;    /**< misses redirected by rendezvous hashing */
     Counter claim_ring_full; /**< claims the control ring refused (served anyway) */
     Counter refreshes;
     Counter refresh_ring_full;
@@ -174,9 +174,13 @@ private:
         uint8_t hops;   /* redirects already taken */
         NodeId ingress; /* node that received it from the router */
     };
+    /* Where a connection's opening packet went, until the claim is in the
+     * table: this node for its own claim, the node it picked while
+     * draining. Its next packets (the handshake's ACK) arrive first. */
     struct PendingClaim {
         uint64_t expires_tsc;
         uint32_t hash;
+        NodeId owner;
         FlowKey key;
     };
     static constexpr unsigned kPendingSlots = 1024; /* power of two */
@@ -188,8 +192,9 @@ private:
     void to_local(rte_mbuf *m) noexcept;
     void to_wire(rte_mbuf *m) noexcept;
     void drop(rte_mbuf *m, DropReason r) noexcept;
-    bool pending_contains(const FlowKey &k, uint32_t hash, uint64_t now_tsc) const noexcept;
-    void pending_insert(const FlowKey &k, uint32_t hash, uint64_t now_tsc) noexcept;
+    /** The node a pending claim names, or kInvalidNode. */
+    NodeId pending_owner(const FlowKey &k, uint32_t hash, uint64_t now_tsc) const noexcept;
+    void pending_insert(const FlowKey &k, uint32_t hash, uint64_t now_tsc, NodeId owner) noexcept;
     void send_control(ControlMsgType type, const FlowKey &k) noexcept;
     NodeId eligible_pick(uint32_t hash) const noexcept;
     void flush_control() noexcept;

@@ -238,6 +238,56 @@ TEST_CASE("a connection-opening packet is claimed and served locally", "[pipelin
     REQUIRE(b.stats().local_hits.get() == hits + 1);
 }
 
+TEST_CASE("while draining, a connection's next packets follow its opening packet", "[pipeline]")
+{
+    /* The SYN goes to the node rendezvous hashing picks; that node's claim
+     * reaches us a gossip batch later, after the client's ACK. The ACK
+     * must go where the SYN went, not to the miss policy (drop here). */
+    Bench &b = bench();
+    DatapathShared &sh = b.node->shared();
+    sh.draining.store(true);
+    auto with_port = [](Frame f, uint16_t port) {
+        f[14 + 20] = static_cast<uint8_t>(port >> 8); /* TCP source port */
+        f[14 + 20 + 1] = static_cast<uint8_t>(port);
+        return f;
+    };
+    /* A flow that the drain sends away (not one the pick gives back to us). */
+    uint16_t port = 41000;
+    Bench::Output syn;
+    for (;; ++port) {
+        REQUIRE(port < 41100);
+        const uint64_t drained = b.stats().drain_redirects.get();
+        syn = b.wire_in(with_port(ref::syn_in, port));
+        if (b.stats().drain_redirects.get() == drained + 1)
+            break;
+        b.node->control().poll_once(rte_rdtsc()); /* claimed here: not this one */
+    }
+    REQUIRE(syn.wire.size() == 1);
+    auto sent_to = [&] {
+        std::vector<uint64_t> to;
+        for (NodeId peer = 2; peer <= 4; ++peer)
+            to.push_back(b.stats().redirects_to[peer].get());
+        return to;
+    };
+    const std::vector<uint64_t> after_syn = sent_to();
+    const uint64_t missed = drops(DropReason::miss_policy_drop);
+    const uint64_t pending = b.stats().pending_hits.get();
+    const auto ack = b.wire_in(with_port(ref::ack_in, port));
+    sh.draining.store(false);
+    REQUIRE(drops(DropReason::miss_policy_drop) == missed);
+    REQUIRE(b.stats().pending_hits.get() == pending + 1);
+    REQUIRE(ack.local.empty());
+    REQUIRE(ack.wire.size() == 1);
+    /* To the node the SYN went to: the count of exactly one peer moved. */
+    const std::vector<uint64_t> after_ack = sent_to();
+    size_t moved = 0;
+    for (size_t i = 0; i < after_ack.size(); ++i)
+        moved += after_ack[i] - after_syn[i];
+    REQUIRE(moved == 1);
+    REQUIRE(ack.wire[0].size() > syn.wire[0].size()); /* the ACK carries "hello" */
+    REQUIRE(std::equal(ack.wire[0].begin(), ack.wire[0].begin() + 12, syn.wire[0].begin()));
+}
+
 TEST_CASE("packets of connections other nodes own are redirected with their template", "[pipeline]")
 {
     Bench &b = bench();

@@ -53,19 +53,21 @@ void Worker::to_wire(rte_mbuf *m) noexcept
     wire_out_.pkts[wire_out_.n++] = m;
 }
 
-bool Worker::pending_contains(const FlowKey &k, uint32_t hash, uint64_t now_tsc) const noexcept
+NodeId Worker::pending_owner(const FlowKey &k, uint32_t hash, uint64_t now_tsc) const noexcept
 {
     const PendingClaim &p = pending_[hash & (kPendingSlots - 1)];
-    return p.hash == hash && p.expires_tsc > now_tsc && p.key == k;
+    return p.hash == hash && p.expires_tsc > now_tsc && p.key == k ? p.owner : kInvalidNode;
 }
 
-void Worker::pending_insert(const FlowKey &k, uint32_t hash, uint64_t now_tsc) noexcept
+void Worker::pending_insert(const FlowKey &k, uint32_t hash, uint64_t now_tsc,
+                            NodeId owner) noexcept
 {
     /* Direct-mapped: a colliding newer claim evicts an older one. The cache
      * only has to bridge the microseconds until the control core has
      * inserted the claim, so a small one suffices. */
     PendingClaim &p = pending_[hash & (kPendingSlots - 1)];
     p.hash = hash;
+    p.owner = owner;
     p.key = k;
     p.expires_tsc = now_tsc + sh_.claim_grace_tsc;
 }
@@ -206,11 +208,16 @@ void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16
         return;
     }
 
-    /* Our own claim may still be on its way to the table: the ACK after a
-     * SYN arrives within microseconds. */
-    if (pending_contains(s.key, s.hash, now_tsc)) {
+    /* A claim may still be on its way to the table, ours or, when we
+     * sent the opening packet on while draining, the picked node's (it
+     * reaches us a gossip batch later): the ACK after a SYN arrives within
+     * microseconds. It goes where the SYN went. */
+    if (const NodeId pending = pending_owner(s.key, s.hash, now_tsc); pending != kInvalidNode) {
         stats_.pending_hits.add();
-        to_local(s.m);
+        if (pending == sh_.self)
+            to_local(s.m);
+        else
+            redirect(s, pending);
         return;
     }
 
@@ -220,12 +227,13 @@ void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16
             const NodeId pick = eligible_pick(s.hash);
             if (pick != kInvalidNode && pick != sh_.self) {
                 stats_.drain_redirects.add();
+                pending_insert(s.key, s.hash, now_tsc, pick);
                 redirect(s, pick);
                 return;
             }
         }
         stats_.claims.add();
-        pending_insert(s.key, s.hash, now_tsc);
+        pending_insert(s.key, s.hash, now_tsc, sh_.self);
         send_control(ControlMsgType::claim, s.key);
         to_local(s.m);
         return;
