@@ -185,6 +185,17 @@ private:
     };
     static constexpr unsigned kPendingSlots = 1024; /* power of two */
 
+    /* Refreshes sent this second, by flow hash: a flow stays due until the
+     * control lcore has restamped it, and each of its packets would send
+     * one more. Direct-mapped; a collision costs a flow one refresh a
+     * second later, while it is still due. */
+    struct RefreshSent {
+        uint32_t hash;
+        uint16_t epoch;
+    };
+    static constexpr unsigned kRefreshSlots = 1024; /* power of two */
+    bool refresh_sent(uint32_t hash, uint16_t epoch) noexcept;
+
     void decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, const OwnerRecord *rec,
                       uint64_t now_tsc, uint16_t epoch) noexcept;
     void decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16_t epoch) noexcept;
@@ -207,10 +218,10 @@ private:
     TxBatch local_out_;
     ControlMsg control_out_[kBurst];
     uint16_t control_n_ = 0;
-    uint16_t control_refresh_n_ = 0;
     WorkerStats stats_;
     CaptureTap *tap_ = nullptr; /* this poll's capture, if any */
     PendingClaim pending_[kPendingSlots];
+    RefreshSent refreshed_[kRefreshSlots] = {};
     /* The burst in flight and its lookup results: members, so that nothing
      * is constructed per burst. */
     Slot slots_[kBurst];

@@ -477,6 +477,33 @@ TEST_CASE("a tombstone, a dead owner and a stale stamp in one burst with plain r
     b.own(key4(40001), 1);
 }
 
+TEST_CASE("a flow due for a refresh sends one a second, not one a packet", "[pipeline]")
+{
+    /* It stays due until the control lcore has restamped it; a refresh
+     * per packet would fill the ring the claims share. */
+    Bench &b = bench();
+    DatapathShared &sh = b.node->shared();
+    const uint16_t now = sh.clock->epoch.load();
+    REQUIRE(
+        b.node->table().upsert(
+            key4(40008),
+            {.owner = 1, .version = 1, .epoch = static_cast<uint16_t>(now - sh.refresh_after_s)}) !=
+        UpsertResult::full);
+    const uint64_t refreshes = b.stats().refreshes.get();
+    const uint64_t hits = b.stats().local_hits.get();
+    for (int i = 0; i < 5; ++i)
+        REQUIRE(b.wire_in(ref::from2_in).local.size() == 1); /* decapsulated: flow 40008 */
+    CHECK(b.stats().local_hits.get() == hits + 5);
+    CHECK(b.stats().refreshes.get() == refreshes + 1);
+    /* A second later, still due (nothing restamped it): one more. */
+    sh.clock->epoch.store(static_cast<uint16_t>(now + 1));
+    REQUIRE(b.wire_in(ref::from2_in).local.size() == 1);
+    sh.clock->epoch.store(now);
+    CHECK(b.stats().refreshes.get() == refreshes + 2);
+    b.settle_control();
+    b.own(key4(40008), 1);
+}
+
 TEST_CASE("without a local port, what would go there is a named drop", "[pipeline]")
 {
     Bench &b = bench();

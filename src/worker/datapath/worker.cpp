@@ -72,6 +72,16 @@ void Worker::pending_insert(const FlowKey &k, uint32_t hash, uint64_t now_tsc,
     p.expires_tsc = now_tsc + sh_.claim_grace_tsc;
 }
 
+bool Worker::refresh_sent(uint32_t hash, uint16_t epoch) noexcept
+{
+    RefreshSent &r = refreshed_[hash & (kRefreshSlots - 1)];
+    if (r.hash == hash && r.epoch == epoch)
+        return true;
+    r.hash = hash;
+    r.epoch = epoch;
+    return false;
+}
+
 void Worker::send_control(ControlMsgType type, const FlowKey &k) noexcept
 {
     if (unlikely(control_n_ == kBurst))
@@ -197,7 +207,7 @@ void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16
         }
         if (owner == sh_.self) {
             stats_.local_hits.add();
-            if (refresh_due(sh_, rec, epoch)) {
+            if (refresh_due(sh_, rec, epoch) && !refresh_sent(s.hash, epoch)) {
                 stats_.refreshes.add();
                 send_control(ControlMsgType::refresh, s.key);
             }
