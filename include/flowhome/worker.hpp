@@ -117,10 +117,11 @@ struct alignas(64) WorkerStats {
     Counter claim_ring_full; /**< claims the control ring refused (served anyway) */
     Counter refreshes;
     Counter refresh_ring_full;
-    Counter icmp_too_big;    /**< ICMP / ICMPv6 "too big" errors sent */
-    Counter gossip_handoff;  /**< gossip frames handed to the control lcore */
-    Counter failover;        /**< packets of a dead owner's flows sent to its failover owner */
-    Counter drain_redirects; /**< opening packets a draining node sent to another node */
+    Counter icmp_too_big;      /**< ICMP / ICMPv6 "too big" errors sent */
+    Counter icmp_rate_limited; /**< "too big" errors not sent: over the worker's rate */
+    Counter gossip_handoff;    /**< gossip frames handed to the control lcore */
+    Counter failover;          /**< packets of a dead owner's flows sent to its failover owner */
+    Counter drain_redirects;   /**< opening packets a draining node sent to another node */
     Counter idle_sleeps;
     Counter drops[kDropReasonCount];
     Counter redirects_to[kMaxNodeId + 1];
@@ -196,6 +197,12 @@ private:
     static constexpr unsigned kRefreshSlots = 1024; /* power of two */
     bool refresh_sent(uint32_t hash, uint16_t epoch) noexcept;
 
+    /* RFC 4443 2.4(f), RFC 1812 4.3.2.8: "too big" errors are rate-limited,
+     * per worker, by a token bucket: kIcmpPerSecond, bursts of kIcmpBurst. */
+    static constexpr uint64_t kIcmpPerSecond = 1000;
+    static constexpr uint64_t kIcmpBurst = 64;
+    bool icmp_token_ready() noexcept;
+
     void decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, const OwnerRecord *rec,
                       uint64_t now_tsc, uint16_t epoch) noexcept;
     void decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16_t epoch) noexcept;
@@ -221,6 +228,8 @@ private:
     WorkerStats stats_;
     CaptureTap *tap_ = nullptr; /* this poll's capture, if any */
     PendingClaim pending_[kPendingSlots];
+    uint64_t icmp_tokens_ = kIcmpBurst;
+    uint64_t icmp_refill_tsc_ = 0;
     RefreshSent refreshed_[kRefreshSlots] = {};
     /* The burst in flight and its lookup results: members, so that nothing
      * is constructed per burst. */

@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <fmt/format.h>
 #include <rte_ethdev.h>
 
 #include "flowhome/gossip_engine.hpp"
 #include "flowhome/gossip_transport.hpp"
+#include "flowhome/metrics.hpp"
 #include "flowhome/node.hpp"
 
 namespace flowhome {
@@ -29,40 +35,25 @@ std::string Node::stats_report() const
     port_line(out, "wire", ports_.wire);
     port_line(out, "local", ports_.local);
 
-    struct Row {
-        const char *name;
-        Counter WorkerStats::*field;
-    };
-    static constexpr Row kRows[] = {
-        {"rx-wire", &WorkerStats::rx_wire},
-        {"rx-local", &WorkerStats::rx_local},
-        {"tx-wire", &WorkerStats::tx_wire},
-        {"tx-local", &WorkerStats::tx_local},
-        {"local-hits", &WorkerStats::local_hits},
-        {"claims", &WorkerStats::claims},
-        {"pending-hits", &WorkerStats::pending_hits},
-        {"redirects", &WorkerStats::redirects},
-        {"decapsulated", &WorkerStats::decapsulated},
-        {"passthrough", &WorkerStats::passthrough},
-        {"from-local", &WorkerStats::from_local},
-        {"miss-local", &WorkerStats::miss_local},
-        {"miss-hash", &WorkerStats::miss_hash},
-        {"claim-ring-full", &WorkerStats::claim_ring_full},
-        {"refreshes", &WorkerStats::refreshes},
-        {"refresh-ring-full", &WorkerStats::refresh_ring_full},
-        {"icmp-too-big", &WorkerStats::icmp_too_big},
-        {"idle-sleeps", &WorkerStats::idle_sleeps},
-    };
+    /* The counters the console and the metrics show, in their order, with
+     * the report's dashes; then the idle sleeps. */
+    std::vector<std::pair<std::string, Counter WorkerStats::*>> rows;
+    for (const WorkerCounterInfo &c : worker_counters()) {
+        std::string name(c.name);
+        std::replace(name.begin(), name.end(), '_', '-');
+        rows.emplace_back(std::move(name), c.field);
+    }
+    rows.emplace_back("idle-sleeps", &WorkerStats::idle_sleeps);
     out += "workers\n";
-    for (const Row &r : kRows) {
+    for (const auto &[name, field] : rows) {
         uint64_t total = 0;
         std::string per;
         for (const auto &w : workers_) {
-            const uint64_t v = (w->stats().*r.field).get();
+            const uint64_t v = (w->stats().*field).get();
             total += v;
             per += fmt::format(" {:>10}", v);
         }
-        out += fmt::format("  {:<18} {:>12}{}\n", r.name, total, workers_.size() > 1 ? per : "");
+        out += fmt::format("  {:<18} {:>12}{}\n", name, total, workers_.size() > 1 ? per : "");
     }
 
     out += "drops\n";
@@ -139,7 +130,10 @@ std::string Node::gossip_report() const
         {"sync-requests-out", g.sync_requests_out.get()},
         {"sync-requests-in", g.sync_requests_in.get()},
         {"sync-entries-in", g.sync_entries_in.get()},
+        {"sync-responses-out", g.sync_responses_out.get()},
         {"syncs-completed", g.syncs_completed.get()},
+        {"orphans", g.orphans.get()},
+        {"seal-failed", g.seal_failed.get()},
         {"unknown-records", g.unknown_records.get()},
         {"resend-requests-out", g.resend_requests_out.get()},
         {"resend-requests-in", g.resend_requests_in.get()},

@@ -41,6 +41,7 @@ constexpr WorkerCounterInfo kWorkerCounters[] = {
     {"refreshes", &WorkerStats::refreshes},
     {"refresh_ring_full", &WorkerStats::refresh_ring_full},
     {"icmp_too_big", &WorkerStats::icmp_too_big},
+    {"icmp_rate_limited", &WorkerStats::icmp_rate_limited},
     {"gossip_handoff", &WorkerStats::gossip_handoff},
 };
 

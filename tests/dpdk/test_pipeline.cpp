@@ -670,6 +670,38 @@ TEST_CASE("malformed packets and VIP fragments are counted drops", "[pipeline]")
     REQUIRE(drops(DropReason::vip_fragment) == before + 1);
 }
 
+TEST_CASE("too-big errors are rate-limited per worker", "[pipeline]")
+{
+    /* RFC 4443 2.4(f): a burst of 200 too-big packets gets at most a burst
+     * of errors (64) and what the rate (1000 a second) earns meanwhile. */
+    Bench &b = bench();
+    b.own(key4(40014), 2);
+    const uint64_t too_big = drops(DropReason::encap_too_big);
+    const uint64_t sent = b.stats().icmp_too_big.get();
+    const uint64_t limited = b.stats().icmp_rate_limited.get();
+    const uint64_t t0 = rte_rdtsc();
+    for (int i = 0; i < 200; ++i)
+        b.inject(b.wire_rx, ref::big_to2_in);
+    while (b.worker().poll_once() != 0) {
+    }
+    const uint64_t earned = (rte_rdtsc() - t0) * 1000 / rte_get_tsc_hz() + 1;
+    const std::vector<Frame> out = Bench::drain(b.wire_tx);
+    const uint64_t errors = b.stats().icmp_too_big.get() - sent;
+    CHECK(drops(DropReason::encap_too_big) == too_big + 200);
+    CHECK(out.size() == errors);
+    CHECK(errors <= 64 + earned);
+    CHECK(errors + b.stats().icmp_rate_limited.get() - limited == 200);
+    /* Refilled at the rate: after 10 ms, 10 more may go. */
+    rte_delay_us_block(10'000);
+    const uint64_t before = b.stats().icmp_too_big.get();
+    for (int i = 0; i < 20; ++i)
+        REQUIRE(b.wire_in(ref::big_to2_in).local.empty());
+    CHECK(b.stats().icmp_too_big.get() - before >= 10);
+    CHECK(b.stats().icmp_too_big.get() - before <= 20);
+    Bench::drain(b.wire_tx);
+    rte_delay_us_block(70'000); /* a full bucket again for the tests after */
+}
+
 TEST_CASE("a packet too big once encapsulated is dropped with an ICMP error", "[pipeline]")
 {
     Bench &b = bench();

@@ -5,6 +5,8 @@
 #include "flowhome/gossip_membership.hpp"
 #include "flowhome/gossip_state.hpp"
 
+#include <algorithm>
+
 #include <rte_branch_prediction.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -70,6 +72,19 @@ void Worker::pending_insert(const FlowKey &k, uint32_t hash, uint64_t now_tsc,
     p.owner = owner;
     p.key = k;
     p.expires_tsc = now_tsc + sh_.claim_grace_tsc;
+}
+
+bool Worker::icmp_token_ready() noexcept
+{
+    /* Only packets too big to redirect come here: reading the TSC is fine. */
+    const uint64_t now = rte_rdtsc();
+    const uint64_t per_token = rte_get_tsc_hz() / kIcmpPerSecond;
+    if (now - icmp_refill_tsc_ >= per_token) {
+        const uint64_t earned = (now - icmp_refill_tsc_) / per_token;
+        icmp_tokens_ = std::min(kIcmpBurst, icmp_tokens_ + earned);
+        icmp_refill_tsc_ = earned >= kIcmpBurst ? now : icmp_refill_tsc_ + earned * per_token;
+    }
+    return icmp_tokens_ != 0;
 }
 
 bool Worker::refresh_sent(uint32_t hash, uint16_t epoch) noexcept
@@ -170,7 +185,11 @@ void Worker::redirect(Slot &s, NodeId owner) noexcept
         const uint32_t overhead = encapsulated_ip_length(*t, meta) - meta.l3_len;
         const uint16_t fits = static_cast<uint16_t>(t->mtu > overhead ? t->mtu - overhead : 0);
         stats_.drops[static_cast<size_t>(DropReason::encap_too_big)].add();
-        if (make_packet_too_big(s.m, s.p, fits, sh_.decap)) {
+        if (!icmp_token_ready()) {
+            stats_.icmp_rate_limited.add();
+            rte_pktmbuf_free(s.m);
+        } else if (make_packet_too_big(s.m, s.p, fits, sh_.decap)) {
+            --icmp_tokens_;
             stats_.icmp_too_big.add();
             to_wire(s.m);
         } else {
