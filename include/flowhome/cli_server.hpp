@@ -63,10 +63,12 @@ private:
     void serve() noexcept;
     void serve_client(int fd) noexcept;
     void serve_http(int fd) noexcept;
+    void unlink_socket() const noexcept;
 
     Console console_;
     Params p_;
     int unix_fd_ = -1;
+    uint64_t socket_inode_ = 0; /* ours to remove at the end, if still there */
     int http_fd_ = -1;
     std::atomic<bool> stop_{false};
     std::thread thread_;

@@ -65,19 +65,16 @@ void usage(FILE *out, const char *prog)
 }
 
 /* The control socket's path: the configured one, or one named after the
- * EAL file prefix (which --file-prefix among the EAL arguments overrides). */
-std::string socket_path(const flowhome::NodeConfig &cfg, const std::vector<std::string> &extra)
+ * EAL file prefix the EAL took (its runtime folder is named after it, in
+ * whatever form the command line gave it). */
+std::string socket_path(const flowhome::NodeConfig &cfg)
 {
     if (cfg.console.socket == "off")
         return {};
     if (!cfg.console.socket.empty())
         return cfg.console.socket;
-    std::string prefix =
-        cfg.eal.file_prefix.empty() ? fmt::format("flowhome{}", cfg.node_id) : cfg.eal.file_prefix;
-    for (const std::string &a : extra)
-        if (a.rfind("--file-prefix=", 0) == 0)
-            prefix = a.substr(std::strlen("--file-prefix="));
-    return fmt::format("/var/run/flowhome/{}.sock", prefix);
+    const std::string runtime = rte_eal_get_runtime_dir();
+    return fmt::format("/var/run/flowhome/{}.sock", runtime.substr(runtime.rfind('/') + 1));
 }
 
 } // namespace
@@ -163,7 +160,7 @@ int main(int argc, char **argv)
         flowhome::Node node(cfg);
         node.start();
         flowhome::attach_telemetry(&node);
-        const std::string sock = socket_path(cfg, extra);
+        const std::string sock = socket_path(cfg);
         flowhome::OperatorServer server(node, {.socket_path = sock,
                                                .metrics_address = cfg.console.metrics_address,
                                                .metrics_port = cfg.console.metrics_port});

@@ -77,7 +77,35 @@ bool read_line(int fd, std::string &buf, std::string &line, int timeout_ms,
     }
 }
 
-int listen_unix(const std::string &path)
+/*
+ * Clears the way for our socket at @p addr: a stale socket of an earlier run
+ * is removed; a live one (another node answers on it) or anything that is
+ * not a socket is refused, never deleted.
+ */
+void take_socket_path(const std::string &path, const sockaddr_un &addr)
+{
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0)
+        return; /* nothing there; bind() reports any other problem */
+    if (!S_ISSOCK(st.st_mode))
+        throw std::runtime_error(
+            fmt::format("control socket {}: the path exists and is not a socket; remove it or set "
+                        "console.socket",
+                        path));
+    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const bool live =
+        probe >= 0 && connect(probe, reinterpret_cast<const sockaddr *>(&addr), sizeof(addr)) == 0;
+    if (probe >= 0)
+        close(probe);
+    if (live)
+        throw std::runtime_error(fmt::format(
+            "control socket {} is in use: a running node answers on it; give this one its own "
+            "(console.socket, or another --file-prefix)",
+            path));
+    unlink(path.c_str()); /* a stale socket of an earlier run */
+}
+
+int listen_unix(const std::string &path, uint64_t &inode)
 {
     const auto slash = path.rfind('/');
     if (slash != std::string::npos && slash != 0)
@@ -90,7 +118,12 @@ int listen_unix(const std::string &path)
     const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         throw std::runtime_error(fmt::format("control socket: {}", std::strerror(errno)));
-    unlink(path.c_str()); /* a stale socket of an earlier run */
+    try {
+        take_socket_path(path, addr);
+    } catch (...) {
+        close(fd);
+        throw;
+    }
     if (bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0 || listen(fd, 4) != 0) {
         const int err = errno;
         close(fd);
@@ -98,6 +131,8 @@ int listen_unix(const std::string &path)
             fmt::format("cannot listen on control socket {}: {}", path, std::strerror(err)));
     }
     chmod(path.c_str(), 0600); /* the operator only: it can stop the node */
+    struct stat st {};
+    inode = stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
     return fd;
 }
 
@@ -127,14 +162,14 @@ OperatorServer::OperatorServer(Node &node, const Params &params)
     : console_(node, Console::Options{.quit_ends_session_only = true}), p_(params)
 {
     if (!p_.socket_path.empty())
-        unix_fd_ = listen_unix(p_.socket_path);
+        unix_fd_ = listen_unix(p_.socket_path, socket_inode_);
     try {
         if (p_.metrics_address)
             http_fd_ = listen_tcp(*p_.metrics_address, p_.metrics_port);
     } catch (...) {
         if (unix_fd_ >= 0) {
             close(unix_fd_);
-            unlink(p_.socket_path.c_str());
+            unlink_socket();
         }
         throw;
     }
@@ -148,10 +183,19 @@ OperatorServer::~OperatorServer()
         thread_.join();
     if (unix_fd_ >= 0) {
         close(unix_fd_);
-        unlink(p_.socket_path.c_str());
+        unlink_socket();
     }
     if (http_fd_ >= 0)
         close(http_fd_);
+}
+
+void OperatorServer::unlink_socket() const noexcept
+{
+    /* Only our own: another node may have taken the path over since. */
+    struct stat st {};
+    if (lstat(p_.socket_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
+        st.st_ino == socket_inode_)
+        unlink(p_.socket_path.c_str());
 }
 
 void OperatorServer::serve() noexcept

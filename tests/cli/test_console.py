@@ -114,6 +114,51 @@ def refused_ports(tmp, config):
         assert 0 <= out.find(reason) <= ours, f"{message!r}, after {reason!r}:\n{out}"
 
 
+def socket_taken(tmp, sock):
+    """A second node whose control socket path is taken refuses to start and
+    leaves the path alone, whether a running node answers there or it is no
+    socket at all; and its default path follows the EAL file prefix however
+    the command line gives it (here "--file-prefix X", not "=X")."""
+    path = os.path.join(tmp, "second.yaml")
+    plain = os.path.join(tmp, "not-a-socket")
+    with open(plain, "w") as f:
+        f.write("keep me\n")
+    prefix = f"{TAG}s"
+
+    def second(socket_line):
+        with open(path, "w") as f:
+            f.write(f"""node: {{id: 3}}
+eal: {{huge_pages: false, memory_mb: 256, extra: ["--no-pci"]}}
+ports:
+  - {{name: uplink, role: wire, device: net_null0, ipv4: 192.0.2.3, mac: "02:00:00:00:01:03"}}
+lcores: {{main: 0, control: 1, workers: [2], cpus: {{0: 0, 1: 0, 2: 1}}}}
+vips:
+  - {{address: {VIP}}}
+{socket_line}
+""")
+        cmds = os.path.join(tmp, "second.cmd")
+        with open(cmds, "w") as f:
+            f.write("show node\n")
+        try:
+            r = subprocess.run([FLOWHOME, "-c", path, "--cmd-file", cmds, "--", "--file-prefix",
+                                prefix], capture_output=True, text=True, timeout=60)
+        finally:
+            shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+        return r.returncode, r.stdout + r.stderr
+
+    for target, message in ((sock, "is in use: a running node answers on it"),
+                            (plain, "the path exists and is not a socket")):
+        rc, out = second(f"console: {{socket: {target}}}")
+        assert rc != 0 and message in out, f"socket {target}: rc {rc}:\n{out}"
+    with open(plain) as f:
+        assert f.read() == "keep me\n", "the node removed a file that is not a socket"
+    assert attach(sock, "show", "node").returncode == 0, "the running node lost its socket"
+    rc, out = second("")
+    default = f"/var/run/flowhome/{prefix}.sock"
+    assert rc == 0 and f"control socket {default}" in out, f"default socket: rc {rc}:\n{out}"
+    assert not os.path.exists(default), f"{default} left behind"
+
+
 def send_syns(first_port, count):
     code = f"""
 import socket, struct
@@ -219,6 +264,7 @@ def main():
         refused_ports(tmp, config)
         sock = os.path.join(tmp, "ctl.sock")
         con = Console(config)
+        socket_taken(tmp, sock)
         claims = 'flowhome_worker_packets_total{worker="0",counter="claims"}'
         tx_local = 'flowhome_port_tx_packets_total{port="host"}'
 
