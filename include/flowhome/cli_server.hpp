@@ -5,7 +5,8 @@
  *  - the interactive console on the main lcore (DPDK cmdline: completion,
  *    '?' help, history), and commands run from a file;
  *  - the control socket (AF_UNIX stream) and the Prometheus endpoint
- *    (HTTP GET /metrics), served by one thread;
+ *    (HTTP GET /metrics), served by one thread: sessions are multiplexed,
+ *    so one that idles holds nobody up;
  *  - the client of the control socket (`flowhome --attach`).
  *
  * Control socket protocol (docs/console.md): the client sends one command
@@ -22,6 +23,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -60,8 +62,16 @@ public:
     OperatorServer &operator=(const OperatorServer &) = delete;
 
 private:
+    /* One attached client: what it sent that is not a whole line yet. */
+    struct Session {
+        int fd;
+        std::string buf;
+        std::chrono::steady_clock::time_point last;
+    };
     void serve() noexcept;
-    void serve_client(int fd) noexcept;
+    void accept_session(std::chrono::steady_clock::time_point now) noexcept;
+    bool serve_session(Session &s) noexcept;
+    bool run_line(int fd, const std::string &line) noexcept;
     void serve_http(int fd) noexcept;
     void unlink_socket() const noexcept;
 
@@ -70,6 +80,7 @@ private:
     int unix_fd_ = -1;
     uint64_t socket_inode_ = 0; /* ours to remove at the end, if still there */
     int http_fd_ = -1;
+    std::vector<Session> sessions_; /* the server thread's only */
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };

@@ -13,10 +13,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -27,7 +30,8 @@ namespace flowhome {
 namespace {
 
 constexpr int kPollMs = 100;
-constexpr int kClientIdleMs = 600'000; /* an attached session may idle ten minutes */
+constexpr auto kSessionIdle = std::chrono::minutes(10); /* an attached session may idle */
+constexpr size_t kMaxSessions = 16;
 constexpr size_t kMaxLine = 4096;
 
 bool write_all(int fd, std::string_view s)
@@ -201,18 +205,29 @@ void OperatorServer::unlink_socket() const noexcept
 void OperatorServer::serve() noexcept
 {
     while (!stop_.load()) {
-        pollfd fds[2] = {{unix_fd_, POLLIN, 0}, {http_fd_, POLLIN, 0}};
-        const int r = poll(fds, 2, kPollMs);
-        if (r <= 0)
-            continue;
-        if (fds[0].revents & POLLIN) {
-            const int c = accept4(unix_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-            if (c >= 0) {
-                serve_client(c);
-                close(c);
+        std::vector<pollfd> fds{{unix_fd_, POLLIN, 0}, {http_fd_, POLLIN, 0}};
+        for (const Session &s : sessions_)
+            fds.push_back({s.fd, POLLIN, 0});
+        const int r = poll(fds.data(), fds.size(), kPollMs);
+        const auto now = std::chrono::steady_clock::now();
+        /* Backwards, so that closing one leaves the others' indices. */
+        for (size_t i = sessions_.size(); i-- > 0;) {
+            Session &s = sessions_[i];
+            bool keep = true;
+            if (r > 0 && (fds[2 + i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+                s.last = now;
+                keep = serve_session(s);
+            } else if (now - s.last > kSessionIdle) {
+                keep = false;
+            }
+            if (!keep) {
+                close(s.fd);
+                sessions_.erase(sessions_.begin() + static_cast<ptrdiff_t>(i));
             }
         }
-        if (fds[1].revents & POLLIN) {
+        if (r > 0 && (fds[0].revents & POLLIN) != 0)
+            accept_session(now);
+        if (r > 0 && (fds[1].revents & POLLIN) != 0) {
             const int c = accept4(http_fd_, nullptr, nullptr, SOCK_CLOEXEC);
             if (c >= 0) {
                 serve_http(c);
@@ -220,22 +235,73 @@ void OperatorServer::serve() noexcept
             }
         }
     }
+    for (const Session &s : sessions_)
+        close(s.fd);
+    sessions_.clear();
 }
 
-void OperatorServer::serve_client(int fd) noexcept
+void OperatorServer::accept_session(std::chrono::steady_clock::time_point now) noexcept
+{
+    const int c = accept4(unix_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0)
+        return;
+    if (sessions_.size() == kMaxSessions) {
+        const std::string why = fmt::format("{} sessions are attached already\n", kMaxSessions);
+        write_all(c, fmt::format("error {}\n{}", why.size(), why));
+        close(c);
+        return;
+    }
+    try {
+        sessions_.push_back({c, {}, now});
+    } catch (const std::exception &) {
+        close(c); /* out of memory: refuse this one, keep serving */
+    }
+}
+
+/* Runs the whole lines a session has sent; false when it is to be closed:
+ * it quit or hung up (a last line without a newline still runs), a reply
+ * could not be written, or a line grew past kMaxLine. */
+bool OperatorServer::serve_session(Session &s) noexcept
+{
+    char tmp[4096];
+    const ssize_t n = recv(s.fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    try {
+        if (n == 0) {
+            if (!s.buf.empty())
+                run_line(s.fd, s.buf);
+            return false;
+        }
+        s.buf.append(tmp, static_cast<size_t>(n));
+        for (size_t nl; (nl = s.buf.find('\n')) != std::string::npos;) {
+            const std::string line = s.buf.substr(0, nl);
+            s.buf.erase(0, nl + 1);
+            if (!run_line(s.fd, line))
+                return false;
+        }
+        if (s.buf.size() > kMaxLine) {
+            const std::string why = fmt::format("line too long: more than {} bytes\n", kMaxLine);
+            write_all(s.fd, fmt::format("error {}\n{}", why.size(), why));
+            return false;
+        }
+        return true;
+    } catch (const std::exception &) {
+        return false; /* out of memory: drop this session, keep serving */
+    }
+}
+
+/* One command and its reply; false when the session ends (quit, or the
+ * reply could not be written). */
+bool OperatorServer::run_line(int fd, const std::string &line) noexcept
 {
     try {
-        std::string buf;
-        std::string line;
-        while (read_line(fd, buf, line, kClientIdleMs, &stop_)) {
-            const CommandResult r = console_.execute(line);
-            const bool quit = split_words(line) == std::vector<std::string>{"quit"};
-            if (!write_all(fd, fmt::format("{} {}\n", r.ok ? "ok" : "error", r.text.size())) ||
-                !write_all(fd, r.text) || quit)
-                return;
-        }
+        const CommandResult r = console_.execute(line);
+        const bool quit = split_words(line) == std::vector<std::string>{"quit"};
+        return write_all(fd, fmt::format("{} {}\n", r.ok ? "ok" : "error", r.text.size())) &&
+               write_all(fd, r.text) && !quit;
     } catch (const std::exception &) {
-        /* out of memory formatting a reply: drop this client, keep serving */
+        return false; /* out of memory formatting a reply */
     }
 }
 

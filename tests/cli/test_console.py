@@ -159,6 +159,42 @@ vips:
     assert not os.path.exists(default), f"{default} left behind"
 
 
+def sessions(sock):
+    """Sessions are multiplexed: one that is attached and silent holds up
+    neither another client nor a Prometheus scrape; a last command without
+    its newline still runs; an over-long line gets an error, not a hang-up."""
+    idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    idle.connect(sock)
+    try:
+        t0 = time.time()
+        r = attach(sock, "show", "node")
+        assert r.returncode == 0 and time.time() - t0 < 5, \
+            f"a second client waited {time.time() - t0:.1f} s behind an idle one: {r.stderr!r}"
+        scrape = ns(["/usr/bin/python3", "-c",
+                     "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("
+                     f"'http://127.0.0.1:{METRICS_PORT}/metrics', timeout=5).read().decode())"])
+        assert "flowhome_drops_total" in scrape.stdout, "no scrape beside an idle session"
+        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        raw.connect(sock)
+        raw.sendall(b"show node")  # no newline, then end of input
+        raw.shutdown(socket.SHUT_WR)
+        raw.settimeout(5)
+        reply = b""
+        while chunk := raw.recv(4096):
+            reply += chunk
+        raw.close()
+        assert reply.startswith(b"ok ") and b"console-test" in reply, f"last line: {reply[:80]!r}"
+        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        raw.connect(sock)
+        raw.sendall(b"x" * 6000)
+        raw.settimeout(5)
+        reply = raw.recv(4096)
+        raw.close()
+        assert reply.startswith(b"error ") and b"line too long" in reply, f"long: {reply!r}"
+    finally:
+        idle.close()
+
+
 def send_syns(first_port, count):
     code = f"""
 import socket, struct
@@ -265,6 +301,7 @@ def main():
         sock = os.path.join(tmp, "ctl.sock")
         con = Console(config)
         socket_taken(tmp, sock)
+        sessions(sock)
         claims = 'flowhome_worker_packets_total{worker="0",counter="claims"}'
         tx_local = 'flowhome_port_tx_packets_total{port="host"}'
 
