@@ -45,9 +45,9 @@ int run_console(Console &console, const volatile int *stop);
 /**
  * Runs every line of @p path (echoed after the prompt); returns the number
  * of commands that failed, or -1 when the file cannot be read. Stops at
- * `quit`.
+ * `quit`, and before the next line once *stop is nonzero (a signal).
  */
-int run_command_file(Console &console, const std::string &path);
+int run_command_file(Console &console, const std::string &path, const volatile int *stop);
 
 class OperatorServer {
 public:

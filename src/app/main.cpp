@@ -172,11 +172,13 @@ int main(int argc, char **argv)
         flowhome::Console console(node);
         bool stopped_by_signal = true;
         if (!cmd_file.empty()) {
-            const int failed = flowhome::run_command_file(console, cmd_file);
+            const int failed = flowhome::run_command_file(console, cmd_file, &g_signal);
             if (failed != 0)
                 rc = 1;
         }
-        if (interactive && !console.quit_requested()) {
+        if (g_signal != 0) {
+            /* stopped in the command file: stopped_by_signal stays true */
+        } else if (interactive && !console.quit_requested()) {
             flowhome::run_console(console, &g_signal);
             stopped_by_signal = g_signal != 0;
         } else if (!cmd_file.empty() || console.quit_requested()) {

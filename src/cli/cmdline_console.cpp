@@ -165,7 +165,7 @@ int run_console(Console &console, const volatile int *stop)
     return 0;
 }
 
-int run_command_file(Console &console, const std::string &path)
+int run_command_file(Console &console, const std::string &path, const volatile int *stop)
 {
     std::ifstream in(path);
     if (!in) {
@@ -176,7 +176,7 @@ int run_command_file(Console &console, const std::string &path)
     int failed = 0;
     std::string line;
     unsigned lineno = 0;
-    while (std::getline(in, line)) {
+    while (*stop == 0 && std::getline(in, line)) {
         ++lineno;
         if (split_words(line).empty())
             continue;

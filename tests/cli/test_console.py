@@ -114,20 +114,11 @@ def refused_ports(tmp, config):
         assert 0 <= out.find(reason) <= ours, f"{message!r}, after {reason!r}:\n{out}"
 
 
-def socket_taken(tmp, sock):
-    """A second node whose control socket path is taken refuses to start and
-    leaves the path alone, whether a running node answers there or it is no
-    socket at all; and its default path follows the EAL file prefix however
-    the command line gives it (here "--file-prefix X", not "=X")."""
+def second_config(tmp, socket_line):
+    """A second node, on null ports (no namespace needed)."""
     path = os.path.join(tmp, "second.yaml")
-    plain = os.path.join(tmp, "not-a-socket")
-    with open(plain, "w") as f:
-        f.write("keep me\n")
-    prefix = f"{TAG}s"
-
-    def second(socket_line):
-        with open(path, "w") as f:
-            f.write(f"""node: {{id: 3}}
+    with open(path, "w") as f:
+        f.write(f"""node: {{id: 3}}
 eal: {{huge_pages: false, memory_mb: 256, extra: ["--no-pci"]}}
 ports:
   - {{name: uplink, role: wire, device: net_null0, ipv4: 192.0.2.3, mac: "02:00:00:00:01:03"}}
@@ -136,6 +127,46 @@ vips:
   - {{address: {VIP}}}
 {socket_line}
 """)
+    return path
+
+
+def signal_in_command_file(tmp):
+    """SIGINT stops a node between the lines of its command file."""
+    cmds = os.path.join(tmp, "long.cmd")
+    with open(cmds, "w") as f:
+        f.write("show node\n" * 20000)
+    prefix = f"{TAG}l"
+    p = subprocess.Popen([FLOWHOME, "-c", second_config(tmp, "console: {socket: off}"),
+                          "--cmd-file", cmds, "--", f"--file-prefix={prefix}"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        seen = [p.stdout.readline() for _ in range(100)]  # the EAL's lines, then commands
+        assert any("flowhome> show node" in line for line in seen), f"no command ran: {seen}"
+        t0 = time.time()
+        p.send_signal(signal.SIGINT)
+        out, _ = p.communicate(timeout=30)
+        assert time.time() - t0 < 5, f"SIGINT took {time.time() - t0:.1f} s"
+        assert "stopped by signal 2" in out, f"no stop message:\n{out[-500:]}"
+        assert out.count("flowhome> show node") < 19999, "the whole file ran"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+
+
+def socket_taken(tmp, sock):
+    """A second node whose control socket path is taken refuses to start and
+    leaves the path alone, whether a running node answers there or it is no
+    socket at all; and its default path follows the EAL file prefix however
+    the command line gives it (here "--file-prefix X", not "=X")."""
+    plain = os.path.join(tmp, "not-a-socket")
+    with open(plain, "w") as f:
+        f.write("keep me\n")
+    prefix = f"{TAG}s"
+
+    def second(socket_line):
+        path = second_config(tmp, socket_line)
         cmds = os.path.join(tmp, "second.cmd")
         with open(cmds, "w") as f:
             f.write("show node\n")
@@ -302,6 +333,7 @@ def main():
         con = Console(config)
         socket_taken(tmp, sock)
         sessions(sock)
+        signal_in_command_file(tmp)
         claims = 'flowhome_worker_packets_total{worker="0",counter="claims"}'
         tx_local = 'flowhome_port_tx_packets_total{port="host"}'
 
