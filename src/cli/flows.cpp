@@ -4,6 +4,7 @@
  * on the control lcore (the table's single writer), so iterating never
  * races an insert and a claim goes through the gossip engine.
  */
+#include <algorithm>
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -256,12 +257,31 @@ CommandResult cmd_show_flows(CommandContext &c)
     return ok(out);
 }
 
+/* Whether a configured VIP serves the flow's VIP address, protocol and port. */
+bool served(const NodeConfig &cfg, const FlowKey &key)
+{
+    const uint8_t proto = key.proto();
+    return std::any_of(cfg.vips.begin(), cfg.vips.end(), [&](const VipConfig &v) {
+        return v.address == key.vip() &&
+               (v.protocol == VipProtocol::any ||
+                (v.protocol == VipProtocol::tcp) == (proto == kProtoTcp)) &&
+               (v.ports.empty() ||
+                std::find(v.ports.begin(), v.ports.end(), key.vip_port()) != v.ports.end());
+    });
+}
+
 CommandResult cmd_flow_claim(CommandContext &c)
 {
     CommandResult err;
     const auto key = parse_flow(c.args, err);
     if (!key)
         return err;
+    /* A claim is pinned (never aged) and announced to the cluster: a typo
+     * would stay for good. Only flows a VIP serves. */
+    if (!served(c.node.config(), *key))
+        return fail(fmt::format("no VIP serves {} {}: a claim is for a flow to a VIP (show node "
+                                "lists them)",
+                                c.args[0], c.args[2]));
     const NodeId self = c.node.config().node_id;
     uint16_t version = 0;
     if (!c.on_control([&](uint64_t now_us) {
