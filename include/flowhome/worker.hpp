@@ -216,7 +216,7 @@ private:
     void send_control(ControlMsgType type, const FlowKey &k) noexcept;
     NodeId eligible_pick(uint32_t hash) const noexcept;
     void flush_control() noexcept;
-    static void send_batch(TxBatch &b, uint16_t queue, WorkerStats &stats, Counter &tx) noexcept;
+    void send_batch(TxBatch &b, Counter &tx) noexcept;
 
     DatapathShared &sh_;
     unsigned index_;

@@ -24,6 +24,7 @@
 
 #include "flowhome/gossip_membership.hpp"
 #include "flowhome/gossip_state.hpp"
+#include "flowhome/capture.hpp"
 #include "flowhome/node.hpp"
 #include "flowhome/packet.hpp"
 #include "dpdk_main.hpp"
@@ -700,6 +701,34 @@ TEST_CASE("too-big errors are rate-limited per worker", "[pipeline]")
     CHECK(b.stats().icmp_too_big.get() - before <= 20);
     Bench::drain(b.wire_tx);
     rte_delay_us_block(70'000); /* a full bucket again for the tests after */
+}
+
+TEST_CASE("a drop capture sees a too-big packet as it arrived", "[pipeline][capture]")
+{
+    /* It is turned into the ICMP error in place: the capture must copy it first. */
+    Bench &b = bench();
+    b.own(key4(40014), 2);
+    CaptureTap tap;
+    tap.kind = CaptureTap::Kind::drop;
+    tap.reason = DropReason::encap_too_big;
+    tap.ring = rte_ring_create("cap_test", 64, 0, 0);
+    tap.pool = b.node->mempool();
+    REQUIRE(tap.ring != nullptr);
+    DatapathShared &sh = b.node->shared();
+    sh.capture.store(&tap);
+    b.wire_in(ref::big_to2_in);
+    sh.capture.store(nullptr);
+    CHECK(tap.captured.load() == 1);
+    void *obj = nullptr;
+    REQUIRE(rte_ring_dequeue(tap.ring, &obj) == 0);
+    auto *copy = static_cast<rte_mbuf *>(obj);
+    /* A pcapng block around the packet's bytes: they are the TCP packet,
+     * not the ICMP error it became. */
+    const auto *data = rte_pktmbuf_mtod(copy, const uint8_t *);
+    const auto first = ref::big_to2_in.begin();
+    CHECK(std::search(data, data + copy->data_len, first, first + 64) != data + copy->data_len);
+    rte_pktmbuf_free(copy);
+    rte_ring_free(tap.ring);
 }
 
 TEST_CASE("a packet too big once encapsulated is dropped with an ICMP error", "[pipeline]")

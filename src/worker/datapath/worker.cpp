@@ -185,6 +185,8 @@ void Worker::redirect(Slot &s, NodeId owner) noexcept
         const uint32_t overhead = encapsulated_ip_length(*t, meta) - meta.l3_len;
         const uint16_t fits = static_cast<uint16_t>(t->mtu > overhead ? t->mtu - overhead : 0);
         stats_.drops[static_cast<size_t>(DropReason::encap_too_big)].add();
+        if (unlikely(tap_ != nullptr))
+            tap_->offer_drop(DropReason::encap_too_big, s.m); /* before it becomes the error */
         if (!icmp_token_ready()) {
             stats_.icmp_rate_limited.add();
             rte_pktmbuf_free(s.m);
@@ -499,14 +501,17 @@ void Worker::process_local_burst(rte_mbuf **pkts, uint16_t n) noexcept
     }
 }
 
-void Worker::send_batch(TxBatch &b, uint16_t queue, WorkerStats &stats, Counter &tx) noexcept
+void Worker::send_batch(TxBatch &b, Counter &tx) noexcept
 {
     if (b.n == 0)
         return;
-    const uint16_t sent = rte_eth_tx_burst(b.port, queue, b.pkts, b.n);
+    const uint16_t sent = rte_eth_tx_burst(b.port, queue_, b.pkts, b.n);
     tx.add(sent);
     if (unlikely(sent < b.n)) {
-        stats.drops[static_cast<size_t>(DropReason::tx_full)].add(b.n - sent);
+        stats_.drops[static_cast<size_t>(DropReason::tx_full)].add(b.n - sent);
+        if (unlikely(tap_ != nullptr))
+            for (uint16_t i = sent; i < b.n; ++i)
+                tap_->offer_drop(DropReason::tx_full, b.pkts[i]);
         rte_pktmbuf_free_bulk(b.pkts + sent, b.n - sent);
     }
     b.n = 0;
@@ -518,8 +523,8 @@ void Worker::flush() noexcept
         tap_->offer_tx(wire_out_.port, queue_, wire_out_.pkts, wire_out_.n);
         tap_->offer_tx(local_out_.port, queue_, local_out_.pkts, local_out_.n);
     }
-    send_batch(wire_out_, queue_, stats_, stats_.tx_wire);
-    send_batch(local_out_, queue_, stats_, stats_.tx_local);
+    send_batch(wire_out_, stats_.tx_wire);
+    send_batch(local_out_, stats_.tx_local);
 }
 
 uint16_t Worker::poll_once() noexcept
