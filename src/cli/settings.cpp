@@ -65,7 +65,11 @@ CommandResult cmd_set_log_level(CommandContext &c)
     const std::string &v = c.args[0];
     for (size_t i = 0; i < kLogLevels.size(); ++i) {
         if (kLogLevels[i] == v || std::to_string(i + 1) == v) {
-            rte_log_set_global_level(static_cast<uint32_t>(i + 1));
+            /* Each log type has a level of its own, which the global one
+             * does not raise: set both, or "debug" would log nothing new. */
+            const auto level = static_cast<uint32_t>(i + 1);
+            rte_log_set_global_level(level);
+            rte_log_set_level_pattern("*", level);
             return ok(fmt::format("log-level {}\n", kLogLevels[i]));
         }
     }

@@ -20,11 +20,13 @@
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_log.h>
 #include <rte_ring.h>
 
 #include "flowhome/gossip_membership.hpp"
 #include "flowhome/gossip_state.hpp"
 #include "flowhome/capture.hpp"
+#include "flowhome/cli.hpp"
 #include "flowhome/node.hpp"
 #include "flowhome/packet.hpp"
 #include "dpdk_main.hpp"
@@ -701,6 +703,18 @@ TEST_CASE("too-big errors are rate-limited per worker", "[pipeline]")
     CHECK(b.stats().icmp_too_big.get() - before <= 20);
     Bench::drain(b.wire_tx);
     rte_delay_us_block(70'000); /* a full bucket again for the tests after */
+}
+
+TEST_CASE("set log-level raises every log type's level, not only the global one", "[console]")
+{
+    Bench &b = bench();
+    Console con(*b.node);
+    const uint32_t eal = static_cast<uint32_t>(rte_log_get_level(RTE_LOGTYPE_EAL));
+    REQUIRE(con.execute("set log-level debug").ok);
+    CHECK(rte_log_can_log(RTE_LOGTYPE_EAL, RTE_LOG_DEBUG));
+    REQUIRE(con.execute("set log-level error").ok);
+    CHECK_FALSE(rte_log_can_log(RTE_LOGTYPE_EAL, RTE_LOG_WARNING));
+    rte_log_set_level(RTE_LOGTYPE_EAL, eal);
 }
 
 TEST_CASE("a drop capture sees a too-big packet as it arrived", "[pipeline][capture]")
