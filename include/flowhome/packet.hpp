@@ -294,6 +294,19 @@ inline FlowKey flow_key_of(const uint8_t *frame, const ParsedPacket &p) noexcept
  */
 inline uint32_t make_flow_key(FlowKey &k, const uint8_t *frame, const ParsedPacket &p) noexcept;
 
+/**
+ * The flow an ICMP or ICMPv6 error to a VIP is about. The error quotes a
+ * packet of the flow's replies (from the VIP's address and port to the
+ * client's), so the flow is the quote's destination toward its source, TCP
+ * or UDP: ICMP destination unreachable (fragmentation needed among them),
+ * time exceeded, parameter problem; ICMPv6 destination unreachable, packet
+ * too big, time exceeded, parameter problem. @p len: bytes readable at
+ * @p frame. False for any other ICMP message, a quote too short to hold
+ * the ports, a quoted fragment past the first, or another protocol.
+ */
+bool icmp_error_flow(const uint8_t *frame, uint32_t len, const ParsedPacket &p,
+                     FlowKey &key) noexcept;
+
 /** Seed of flow_hash(); also the ownership table's hash seed, so one hash serves both. */
 inline constexpr uint32_t kFlowHashSeed = 0x666c6f77; /* "flow" */
 

@@ -119,6 +119,7 @@ struct alignas(64) WorkerStats {
     Counter refresh_ring_full;
     Counter icmp_too_big;      /**< ICMP / ICMPv6 "too big" errors sent */
     Counter icmp_rate_limited; /**< "too big" errors not sent: over the worker's rate */
+    Counter icmp_to_owner;     /**< ICMP errors about a peer's flow, sent on to it */
     Counter gossip_handoff;    /**< gossip frames handed to the control lcore */
     Counter failover;          /**< packets of a dead owner's flows sent to its failover owner */
     Counter drain_redirects;   /**< opening packets a draining node sent to another node */
@@ -196,6 +197,8 @@ private:
     };
     static constexpr unsigned kRefreshSlots = 1024; /* power of two */
     bool refresh_sent(uint32_t hash, uint16_t epoch) noexcept;
+    /** Sends an ICMP error about a peer's flow on to the peer; false if it is none. */
+    bool icmp_to_owner(Slot &s, const uint8_t *frame) noexcept;
 
     /* RFC 4443 2.4(f), RFC 1812 4.3.2.8: "too big" errors are rate-limited,
      * per worker, by a token bucket: kIcmpPerSecond, bursts of kIcmpBurst. */

@@ -42,6 +42,7 @@ constexpr WorkerCounterInfo kWorkerCounters[] = {
     {"refresh_ring_full", &WorkerStats::refresh_ring_full},
     {"icmp_too_big", &WorkerStats::icmp_too_big},
     {"icmp_rate_limited", &WorkerStats::icmp_rate_limited},
+    {"icmp_to_owner", &WorkerStats::icmp_to_owner},
     {"gossip_handoff", &WorkerStats::gossip_handoff},
 };
 

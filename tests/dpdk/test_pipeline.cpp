@@ -19,20 +19,22 @@
 #include <rte_cycles.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
-#include <rte_mbuf.h>
 #include <rte_log.h>
+#include <rte_mbuf.h>
 #include <rte_ring.h>
 
-#include "flowhome/gossip_membership.hpp"
-#include "flowhome/gossip_state.hpp"
+#include "dpdk_main.hpp"
+#include "encap_builder.hpp"
 #include "flowhome/capture.hpp"
 #include "flowhome/cli.hpp"
+#include "flowhome/gossip_membership.hpp"
+#include "flowhome/gossip_state.hpp"
 #include "flowhome/node.hpp"
 #include "flowhome/packet.hpp"
-#include "dpdk_main.hpp"
 #include "reference_frames.hpp"
 
 using namespace flowhome;
+namespace eb = flowhome::test::eb;
 using Frame = std::vector<uint8_t>;
 
 namespace {
@@ -703,6 +705,35 @@ TEST_CASE("too-big errors are rate-limited per worker", "[pipeline]")
     CHECK(b.stats().icmp_too_big.get() - before <= 20);
     Bench::drain(b.wire_tx);
     rte_delay_us_block(70'000); /* a full bucket again for the tests after */
+}
+
+TEST_CASE("an ICMP error about a peer's flow goes to the peer; about ours, to our kernel",
+          "[pipeline][icmp]")
+{
+    /* A router on the way from the owner to the client asks for a smaller
+     * MTU; ECMP brings the error to this node. */
+    Bench &b = bench();
+    b.own(key4(40020), 2);
+    b.own(key4(40021), 1);
+    auto frag_needed = [](uint16_t client_port) {
+        const eb::Ip4 vip{203, 0, 113, 10};
+        const eb::Ip4 client{192, 0, 2, 100};
+        const eb::Bytes reply = eb::ipv4_tcp(vip, client, 80, client_port, 0x10, eb::payload(8));
+        return eb::ether(eb::kOurMac, eb::kRouterMac, 0x0800,
+                         eb::ipv4(eb::v4(198, 51, 100, 1), vip, kProtoIcmp,
+                                  eb::icmp4(3, 4, eb::slice(reply, 0, 28))));
+    };
+    const uint64_t to_owner = b.stats().icmp_to_owner.get();
+    const uint64_t to2 = b.stats().redirects_to[2].get();
+    auto out = b.wire_in(frag_needed(40020));
+    CHECK(out.local.empty());
+    REQUIRE(out.wire.size() == 1);
+    CHECK(b.stats().icmp_to_owner.get() == to_owner + 1);
+    CHECK(b.stats().redirects_to[2].get() == to2 + 1);
+    out = b.wire_in(frag_needed(40021));
+    CHECK(out.wire.empty());
+    CHECK(out.local.size() == 1);
+    CHECK(b.stats().icmp_to_owner.get() == to_owner + 1);
 }
 
 TEST_CASE("set log-level raises every log type's level, not only the global one", "[console]")

@@ -7,6 +7,8 @@
  */
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 
 #include "eb_convert.hpp"
@@ -259,4 +261,54 @@ TEST_CASE("IPv6 echo request gets packet too big", "[icmp]")
     CHECK(eb::checksum_ok(r.after, 54, 8 + ip.size(),
                           eb::pseudo6_at(r.after, 14, 58, static_cast<uint32_t>(8 + ip.size()))));
     CHECK(eb::slice(r.after, 62, ip.size()) == ip);
+}
+
+TEST_CASE("the flow an ICMP error to a VIP is about", "[icmp]")
+{
+    /* A router between the VIP's owner and the client sends the error to
+     * the VIP, quoting the owner's reply: VIP:80 -> client:40000. */
+    const eb::Ip4 router = eb::v4(203, 0, 113, 1);
+    const eb::Bytes reply4 = eb::ipv4_tcp(eb::kVip4, eb::kClient4, 80, 40000, 0x10, eb::payload(8));
+    const eb::Bytes reply6 = eb::ipv6_udp(eb::kVip6, eb::kClient6, 443, 40001, eb::payload(8));
+    const FlowKey want4 = FlowKey::make4(to_ip(eb::kClient4).v4_be(), htons(40000),
+                                         to_ip(eb::kVip4).v4_be(), htons(80), kProtoTcp);
+    const FlowKey want6 = FlowKey::make6(to_ip(eb::kClient6).bytes.data(), htons(40001),
+                                         to_ip(eb::kVip6).bytes.data(), htons(443), kProtoUdp);
+    auto flow_of = [](const eb::Bytes &frame, FlowKey &key) {
+        ParsedPacket p;
+        REQUIRE(parse_packet(frame.data(), static_cast<uint32_t>(frame.size()),
+                             static_cast<uint32_t>(frame.size()), p) == ParseStatus::ok);
+        return icmp_error_flow(frame.data(), static_cast<uint32_t>(frame.size()), p, key);
+    };
+    auto to_vip4 = [&](uint8_t type, const eb::Bytes &quote) {
+        return eb::ether(eb::kOurMac, eb::kRouterMac, 0x0800,
+                         eb::ipv4(router, eb::kVip4, kProtoIcmp, eb::icmp4(type, 4, quote)));
+    };
+    auto to_vip6 = [&](uint8_t type, const eb::Bytes &quote) {
+        const eb::Ip6 router6 = eb::v6(0x2001, 0xfe);
+        return eb::ether(eb::kOurMac, eb::kRouterMac, 0x86DD,
+                         eb::ipv6(router6, eb::kVip6, kProtoIcmpv6,
+                                  eb::icmp6(router6, eb::kVip6, type, 0, quote)));
+    };
+    FlowKey key;
+    /* Fragmentation needed (3), time exceeded (11), parameter problem (12). */
+    for (const uint8_t type : {3, 11, 12}) {
+        CAPTURE(int{type});
+        REQUIRE(flow_of(to_vip4(type, eb::slice(reply4, 0, 28)), key));
+        CHECK(key == want4);
+    }
+    /* Unreachable, packet too big, time exceeded, parameter problem. */
+    for (const uint8_t type : {1, 2, 3, 4}) {
+        CAPTURE(int{type});
+        REQUIRE(flow_of(to_vip6(type, eb::slice(reply6, 0, 48)), key));
+        CHECK(key == want6);
+    }
+    /* Not errors, or quotes without the ports. */
+    CHECK_FALSE(flow_of(to_vip4(8, eb::slice(reply4, 0, 28)), key)); /* echo request */
+    CHECK_FALSE(flow_of(to_vip4(3, eb::slice(reply4, 0, 23)), key));
+    CHECK_FALSE(flow_of(to_vip6(128, eb::slice(reply6, 0, 48)), key));
+    CHECK_FALSE(flow_of(to_vip6(2, eb::slice(reply6, 0, 43)), key));
+    /* A quoted ICMP packet is no flow of ours. */
+    const eb::Bytes echo = eb::ipv4(eb::kVip4, eb::kClient4, kProtoIcmp, eb::icmp4(0, 0, {}));
+    CHECK_FALSE(flow_of(to_vip4(3, echo), key));
 }

@@ -147,6 +147,23 @@ inline bool node_dead(const DatapathShared &sh, NodeId n) noexcept
 
 } // namespace
 
+bool Worker::icmp_to_owner(Slot &s, const uint8_t *frame) noexcept
+{
+    if (sh_.bypass_ownership)
+        return false;
+    const uint32_t len =
+        std::min<uint32_t>(rte_pktmbuf_data_len(s.m), uint32_t{s.p.l3_offset} + s.p.l3_len);
+    if (!icmp_error_flow(frame, len, s.p, s.key))
+        return false;
+    const std::optional<OwnerRecord> rec = sh_.table->lookup(s.key);
+    if (!rec || released(*rec) || rec->owner == sh_.self || node_dead(sh_, rec->owner))
+        return false;
+    s.hash = flow_hash(s.key);
+    stats_.icmp_to_owner.add();
+    redirect(s, rec->owner);
+    return true;
+}
+
 NodeId Worker::eligible_pick(uint32_t hash) const noexcept
 {
     const ClusterView *view = sh_.view.load(std::memory_order_acquire);
@@ -401,8 +418,13 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
             continue;
         }
         if (s.p.l4_proto != kProtoTcp && s.p.l4_proto != kProtoUdp) {
-            /* ICMP to a VIP (echo, errors about our replies): the local
-             * stack answers it. */
+            /* ICMP to a VIP. An error about a flow's replies (a router's
+             * "fragmentation needed" for path MTU discovery) goes to the
+             * flow's owner, wherever ECMP brought it; the rest (echo, and
+             * errors about flows of ours or unknown) the local stack
+             * answers. */
+            if (icmp_to_owner(s, data))
+                continue;
             stats_.passthrough.add();
             to_local(m);
             continue;
