@@ -101,9 +101,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     require(status == ParseStatus::ok ? general == p
                                       : status != ParseStatus::drop || general.drop == p.drop);
     switch (status) {
-    case ParseStatus::ok:
+    case ParseStatus::ok: {
         check_ok(readable.get(), len, pkt_len, p);
+        /* The ICMP error reader takes the same untrusted bytes; the key it
+         * makes is TCP or UDP, or there is none. */
+        FlowKey key;
+        if (icmp_error_flow(readable.get(), len, p, key))
+            require(key.proto() == kProtoTcp || key.proto() == kProtoUdp);
         break;
+    }
     case ParseStatus::not_ip:
         require(p.ether_type != kEtherTypeIpv4 && p.ether_type != kEtherTypeIpv6);
         require(p.ether_type != kEtherTypeVlan && p.ether_type != kEtherTypeQinQ);
