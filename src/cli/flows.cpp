@@ -257,6 +257,8 @@ CommandResult cmd_show_flows(CommandContext &c)
     return ok(out);
 }
 
+namespace {
+
 /* Whether a configured VIP serves the flow's VIP address, protocol and port. */
 bool served(const NodeConfig &cfg, const FlowKey &key)
 {
@@ -269,6 +271,8 @@ bool served(const NodeConfig &cfg, const FlowKey &key)
                 std::find(v.ports.begin(), v.ports.end(), key.vip_port()) != v.ports.end());
     });
 }
+
+} // namespace
 
 CommandResult cmd_flow_claim(CommandContext &c)
 {
