@@ -21,6 +21,7 @@ Documentation addresses only. Everything is created under names carrying a
 tag, and `down()` removes it all -- processes by PID, namespaces, DPDK
 runtime folders -- also after a failure.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -339,8 +340,15 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
-        shutil.rmtree(f"/var/run/dpdk/{self.tag}n{i}", ignore_errors=True)
+        self.remove_runtime(i)
         self.save()
+
+    def remove_runtime(self, i):
+        """What node i leaves behind when it is killed: its EAL runtime folder
+        and its control socket."""
+        shutil.rmtree(f"/var/run/dpdk/{self.tag}n{i}", ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.socket(i))
 
     def restart(self, i):
         self.start_node(i)
@@ -410,7 +418,7 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
                 [self.ns_node(i) for i in range(1, self.n + 1)]:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         for i in range(1, self.n + 1):
-            shutil.rmtree(f"/var/run/dpdk/{self.tag}n{i}", ignore_errors=True)
+            self.remove_runtime(i)
 
     def __enter__(self):
         try:
