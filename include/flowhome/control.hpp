@@ -126,7 +126,6 @@ private:
 
     void apply_locally(const ControlMsg &msg) noexcept;
     void publish_membership() noexcept;
-    bool release_expired(const FlowKey &key, OwnerRecord rec) noexcept;
 
     Params p_;
     ControlStats stats_;
@@ -134,8 +133,6 @@ private:
     uint64_t start_tsc_ = 0;
     uint64_t published_generation_ = ~uint64_t{0};
     std::unique_ptr<ClusterView> view_;
-    ExpiryFn on_expiry_;           /* release_expired(), with gossip */
-    uint64_t age_now_us_ = 0;      /* the time of the ageing slice that runs */
     rte_ring *requests_ = nullptr; /* OperatorRequest *, many producers, one consumer */
 };
 

@@ -158,8 +158,10 @@ public:
 
     /** This node served a connection-opening packet: claim it (version 1) unless recorded. */
     void local_claim(const FlowKey &key, uint64_t now_us) noexcept;
-    /** An operator released a flow this node owns. */
-    void local_release(const FlowKey &key, uint64_t now_us) noexcept;
+    /** Releases a flow this node owns (an operator's command, or its expiry): a
+     *  tombstone here and a release to the cluster. False, and nothing
+     *  done, when the store holds no live flow of ours under @p key. */
+    bool local_release(const FlowKey &key, uint64_t now_us) noexcept;
     /** A worker served a flow this node owns: restamp the record. */
     void local_refresh(const FlowKey &key, uint64_t now_us) noexcept;
 

@@ -108,7 +108,7 @@ enum class UpsertResult : uint8_t {
  * entry over instead (the gossip engine turns a flow this node owns into a
  * release, so that every node drops it now rather than a timeout later).
  */
-using ExpiryFn = std::function<bool(const FlowKey &, OwnerRecord)>;
+using ExpiryFn = std::function<bool(const FlowKey &)>;
 
 struct AgeResult {
     uint32_t examined = 0; /**< entries looked at */

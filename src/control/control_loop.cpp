@@ -55,24 +55,6 @@ ControlLoop::ControlLoop(const Params &p) noexcept : p_(p), start_tsc_(rte_rdtsc
     const std::string name = "fh_op_" + std::to_string(serial.fetch_add(1));
     /* Without the ring, run_on_control() reports every request as refused. */
     requests_ = rte_ring_create(name.c_str(), 64, SOCKET_ID_ANY, RING_F_SC_DEQ);
-    if (p_.engine != nullptr)
-        on_expiry_ = [this](const FlowKey &k, OwnerRecord r) { return release_expired(k, r); };
-}
-
-/*
- * A live flow of ours expired: its release tells every node now. Removed
- * silently, it would stay on the others until their copies expired, a
- * timeout after the last re-announcement, and all that while our digest
- * would disagree with theirs and set off a repair sync of all our flows at
- * every digest. The release leaves a tombstone here as everywhere, which
- * expires in turn (and is then removed: it is no live flow of ours).
- */
-bool ControlLoop::release_expired(const FlowKey &key, OwnerRecord rec) noexcept
-{
-    if (rec.owner != p_.self || (rec.flags & gossip_flag::released) != 0)
-        return false;
-    p_.engine->local_release(key, age_now_us_);
-    return true;
 }
 
 ControlLoop::~ControlLoop()
@@ -251,11 +233,22 @@ unsigned ControlLoop::poll_once(uint64_t now_tsc) noexcept
 
     if (now_tsc >= next_age_tsc_) {
         next_age_tsc_ = now_tsc + hz / kAgeSlicesPerSecond;
-        age_now_us_ = now;
+        /*
+         * With gossip, a live flow of ours that expired is released, not
+         * removed: the release tells every node now. Removed silently, it
+         * would stay on the others until their copies expired, a timeout
+         * after the last re-announcement, and all that while our digest
+         * would disagree with theirs and set off a repair sync of all our
+         * flows at every digest. The tombstone expires in turn, and is then
+         * removed (local_release() takes only live flows of ours).
+         */
+        ExpiryFn release;
+        if (p_.engine != nullptr)
+            release = [this, now](const FlowKey &k) { return p_.engine->local_release(k, now); };
         const AgeResult r =
             p_.table->age(p_.clock->epoch.load(std::memory_order_relaxed),
                           clamp_timeout(p_.timeouts.tcp_idle_timeout_s),
-                          clamp_timeout(p_.timeouts.udp_idle_timeout_s), kAgeBudget, on_expiry_);
+                          clamp_timeout(p_.timeouts.udp_idle_timeout_s), kAgeBudget, release);
         stats_.aged_out.add(r.expired + r.taken);
         work += r.expired + r.taken;
     }

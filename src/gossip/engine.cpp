@@ -274,18 +274,19 @@ void GossipEngine::Impl::local_claim(const FlowKey &key, uint64_t now_us) noexce
     queue_flow(RecordType::claim, FlowEntry{key, p.self, version}, now_us);
 }
 
-void GossipEngine::Impl::local_release(const FlowKey &key, uint64_t now_us) noexcept
+bool GossipEngine::Impl::local_release(const FlowKey &key, uint64_t now_us) noexcept
 {
     const std::optional<OwnerRecord> cur = store.lookup(key);
     if (!cur || !is_live_own(*cur))
-        return;
+        return false;
     OwnerRecord r = *cur;
     r.flags = static_cast<uint8_t>((r.flags & ~owner_flag::pinned) | gossip_flag::released);
     r.epoch = epoch_of(now_us);
     if (const UpsertResult res = put(key, cur, r);
         res == UpsertResult::full || res == UpsertResult::error)
-        return;
+        return false;
     queue_flow(RecordType::release, FlowEntry{key, p.self, r.version}, now_us);
+    return true;
 }
 
 void GossipEngine::Impl::local_refresh(const FlowKey &key, uint64_t now_us) noexcept
@@ -329,9 +330,9 @@ void GossipEngine::local_claim(const FlowKey &key, uint64_t now_us) noexcept
     impl_->local_claim(key, now_us);
 }
 
-void GossipEngine::local_release(const FlowKey &key, uint64_t now_us) noexcept
+bool GossipEngine::local_release(const FlowKey &key, uint64_t now_us) noexcept
 {
-    impl_->local_release(key, now_us);
+    return impl_->local_release(key, now_us);
 }
 
 void GossipEngine::local_refresh(const FlowKey &key, uint64_t now_us) noexcept

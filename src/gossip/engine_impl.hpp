@@ -89,7 +89,7 @@ struct GossipEngine::Impl {
     void on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us) noexcept;
     void on_digest(NodeId sender, const DigestRecord &d, uint64_t now_us) noexcept;
     void local_claim(const FlowKey &key, uint64_t now_us) noexcept;
-    void local_release(const FlowKey &key, uint64_t now_us) noexcept;
+    bool local_release(const FlowKey &key, uint64_t now_us) noexcept;
     void local_refresh(const FlowKey &key, uint64_t now_us) noexcept;
     uint16_t operator_claim(const FlowKey &key, uint64_t now_us) noexcept;
     bool is_live_own(const OwnerRecord &r) const noexcept;

@@ -378,7 +378,6 @@ AgeResult OwnershipTable::age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp
      * deleting may compact an extendable bucket under the iterator. */
     constexpr unsigned kBatch = 64;
     FlowKey expired[kBatch];
-    OwnerRecord expired_rec[kBatch];
     /* Tables swept to their end, or not to be started again this second. */
     unsigned tables_done = 0;
 
@@ -411,13 +410,11 @@ AgeResult OwnershipTable::age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp
                 continue;
             const uint16_t timeout = k.proto() == kProtoTcp ? tcp_timeout_s : udp_timeout_s;
             const auto idle = static_cast<uint16_t>(now - rec.epoch);
-            if (idle > timeout) {
-                expired[n] = k;
-                expired_rec[n++] = rec;
-            }
+            if (idle > timeout)
+                expired[n++] = k;
         }
         for (unsigned i = 0; i < n; ++i) {
-            if (on_expiry && on_expiry(expired[i], expired_rec[i]))
+            if (on_expiry && on_expiry(expired[i]))
                 ++result.taken;
             else
                 result.expired += remove(expired[i]) ? 1 : 0;
