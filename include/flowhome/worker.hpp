@@ -212,6 +212,8 @@ private:
     void redirect(Slot &s, NodeId owner) noexcept;
     void to_local(rte_mbuf *m) noexcept;
     void to_wire(rte_mbuf *m) noexcept;
+    /** Counts a drop, offers the packet to a drop capture; the caller frees it. */
+    void count_drop(const rte_mbuf *m, DropReason r) noexcept;
     void drop(rte_mbuf *m, DropReason r) noexcept;
     /** The node a pending claim names, or kInvalidNode. */
     NodeId pending_owner(const FlowKey &k, uint32_t hash, uint64_t now_tsc) const noexcept;

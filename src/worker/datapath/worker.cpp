@@ -33,11 +33,16 @@ Worker::Worker(DatapathShared &shared, unsigned index, uint16_t queue) noexcept
         p.expires_tsc = 0;
 }
 
-void Worker::drop(rte_mbuf *m, DropReason r) noexcept
+void Worker::count_drop(const rte_mbuf *m, DropReason r) noexcept
 {
     stats_.drops[static_cast<size_t>(r)].add();
     if (unlikely(tap_ != nullptr))
         tap_->offer_drop(r, m);
+}
+
+void Worker::drop(rte_mbuf *m, DropReason r) noexcept
+{
+    count_drop(m, r);
     rte_pktmbuf_free(m);
 }
 
@@ -201,9 +206,7 @@ void Worker::redirect(Slot &s, NodeId owner) noexcept
          * outer header is added, where its packet allows it. */
         const uint32_t overhead = encapsulated_ip_length(*t, meta) - meta.l3_len;
         const uint16_t fits = static_cast<uint16_t>(t->mtu > overhead ? t->mtu - overhead : 0);
-        stats_.drops[static_cast<size_t>(DropReason::encap_too_big)].add();
-        if (unlikely(tap_ != nullptr))
-            tap_->offer_drop(DropReason::encap_too_big, s.m); /* before it becomes the error */
+        count_drop(s.m, DropReason::encap_too_big); /* as it came: it becomes the error */
         if (!icmp_token_ready()) {
             stats_.icmp_rate_limited.add();
             rte_pktmbuf_free(s.m);
@@ -530,10 +533,8 @@ void Worker::send_batch(TxBatch &b, Counter &tx) noexcept
     const uint16_t sent = rte_eth_tx_burst(b.port, queue_, b.pkts, b.n);
     tx.add(sent);
     if (unlikely(sent < b.n)) {
-        stats_.drops[static_cast<size_t>(DropReason::tx_full)].add(b.n - sent);
-        if (unlikely(tap_ != nullptr))
-            for (uint16_t i = sent; i < b.n; ++i)
-                tap_->offer_drop(DropReason::tx_full, b.pkts[i]);
+        for (uint16_t i = sent; i < b.n; ++i)
+            count_drop(b.pkts[i], DropReason::tx_full);
         rte_pktmbuf_free_bulk(b.pkts + sent, b.n - sent);
     }
     b.n = 0;
