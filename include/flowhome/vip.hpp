@@ -30,6 +30,10 @@ public:
      */
     bool match(const uint8_t *frame, const ParsedPacket &p) const noexcept;
 
+    /** True when a VIP serves @p key's VIP address, protocol and port: what
+     *  match() says of the flow's packets. */
+    bool serves(const FlowKey &key) const noexcept;
+
     size_t size() const noexcept { return v4_.size() + v6_.size(); }
 
 private:

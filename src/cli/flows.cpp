@@ -4,7 +4,6 @@
  * on the control lcore (the table's single writer), so iterating never
  * races an insert and a claim goes through the gossip engine.
  */
-#include <algorithm>
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -257,23 +256,6 @@ CommandResult cmd_show_flows(CommandContext &c)
     return ok(out);
 }
 
-namespace {
-
-/* Whether a configured VIP serves the flow's VIP address, protocol and port. */
-bool served(const NodeConfig &cfg, const FlowKey &key)
-{
-    const uint8_t proto = key.proto();
-    return std::any_of(cfg.vips.begin(), cfg.vips.end(), [&](const VipConfig &v) {
-        return v.address == key.vip() &&
-               (v.protocol == VipProtocol::any ||
-                (v.protocol == VipProtocol::tcp) == (proto == kProtoTcp)) &&
-               (v.ports.empty() ||
-                std::find(v.ports.begin(), v.ports.end(), key.vip_port()) != v.ports.end());
-    });
-}
-
-} // namespace
-
 CommandResult cmd_flow_claim(CommandContext &c)
 {
     CommandResult err;
@@ -282,7 +264,7 @@ CommandResult cmd_flow_claim(CommandContext &c)
         return err;
     /* A claim is pinned (never aged) and announced to the cluster: a typo
      * would stay for good. Only flows a VIP serves. */
-    if (!served(c.node.config(), *key))
+    if (!c.node.shared().vips->serves(*key))
         return fail(fmt::format("no VIP serves {} {}: a claim is for a flow to a VIP (show node "
                                 "lists them)",
                                 c.args[0], c.args[2]));

@@ -29,4 +29,23 @@ VipSet::VipSet(const std::vector<VipConfig> &vips)
     }
 }
 
+bool VipSet::serves(const FlowKey &key) const noexcept
+{
+    /* The packet match() would see: to the VIP's port, in the key's protocol. */
+    ParsedPacket p;
+    p.family = key.family;
+    p.l4_proto = key.proto();
+    p.dst_port = key.vip_port();
+    if (key.family == Family::ipv4) {
+        for (const Entry &e : v4_)
+            if (e.addr4 == key.v4.vip_addr && match_entry(e, p))
+                return true;
+    } else if (key.family == Family::ipv6) {
+        for (const Entry &e : v6_)
+            if (vip_detail::same6(e.addr, key.v6.vip_addr) && match_entry(e, p))
+                return true;
+    }
+    return false;
+}
+
 } // namespace flowhome

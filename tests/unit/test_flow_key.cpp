@@ -16,6 +16,7 @@
 #include <rte_hash_crc.h>
 
 #include "flowhome/packet.hpp"
+#include "flowhome/vip.hpp"
 #include "catch_strings.hpp"
 #include "packet_builder.hpp"
 
@@ -152,8 +153,7 @@ uint32_t crc32c_reference(const uint8_t *p, size_t n, uint32_t crc)
 
 } // namespace
 
-TEST_CASE("make_flow_key writes flow_key_of's key in place and returns its flow_hash",
-          "[flow_key]")
+TEST_CASE("make_flow_key writes flow_key_of's key in place and returns its flow_hash", "[flow_key]")
 {
     const std::vector<Bytes> frames{
         FrameBuilder{}.ipv4({.src = "192.0.2.1", .dst = "198.51.100.1"}).tcp().build(),
@@ -281,4 +281,27 @@ TEST_CASE("IPv4 header checksum", "[checksum]")
     const uint16_t stored = static_cast<uint16_t>(frame[14 + 10] << 8 | frame[14 + 11]);
     CHECK(ipv4_header_checksum(frame.data() + 14, 24) == stored);
     CHECK(ones_complement_sum(frame.data() + 14, 24) == 0xFFFF);
+}
+
+TEST_CASE("a VIP set serves the flows its VIPs name, as it matches their packets", "[vip]")
+{
+    const auto ip = [](const char *s) { return *IpAddr::parse(s); };
+    const flowhome::VipSet vips({VipConfig{ip("203.0.113.10"), VipProtocol::tcp, {80, 443}},
+                                 VipConfig{ip("203.0.113.11"), VipProtocol::any, {}},
+                                 VipConfig{ip("2001:db8::10"), VipProtocol::udp, {53}}});
+    const auto key4 = [&](const char *vip, uint16_t port, uint8_t proto) {
+        return FlowKey::make4(ip("198.51.100.7").v4_be(), htons(40000), ip(vip).v4_be(),
+                              htons(port), proto);
+    };
+    const auto key6 = [&](uint16_t port, uint8_t proto) {
+        return FlowKey::make6(ip("2001:db8::7").bytes.data(), htons(40000),
+                              ip("2001:db8::10").bytes.data(), htons(port), proto);
+    };
+    CHECK(vips.serves(key4("203.0.113.10", 443, kProtoTcp)));
+    CHECK_FALSE(vips.serves(key4("203.0.113.10", 8080, kProtoTcp))); /* not its port */
+    CHECK_FALSE(vips.serves(key4("203.0.113.10", 80, kProtoUdp)));   /* not its protocol */
+    CHECK(vips.serves(key4("203.0.113.11", 9, kProtoUdp)));          /* any, every port */
+    CHECK_FALSE(vips.serves(key4("203.0.113.12", 80, kProtoTcp)));   /* no such VIP */
+    CHECK(vips.serves(key6(53, kProtoUdp)));
+    CHECK_FALSE(vips.serves(key6(53, kProtoTcp)));
 }
