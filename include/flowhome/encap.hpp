@@ -163,8 +163,11 @@ inline void trim_padding(rte_mbuf *m, uint32_t end) noexcept
  */
 constexpr uint16_t encap_overhead(EncapKind kind, Family outer) noexcept
 {
-    const uint16_t ip = outer == Family::ipv6 ? 40 : 20;
-    return kind == EncapKind::geneve ? ip + kMaxEncapHeader - 14 - 40 + 14 : ip;
+    const uint16_t ip = outer == Family::ipv6 ? wire::kIpv6HeaderLen : wire::kIpv4HeaderLen;
+    if (kind == EncapKind::ipip)
+        return ip;
+    return ip + wire::kUdpHeaderLen + wire::kGeneveHeaderLen + 4 + kGeneveOptionDataLen +
+           wire::kEthHeaderLen;
 }
 
 /** Outer IP length encap_packet() would produce; to decide "too big" early. */
