@@ -222,6 +222,23 @@ def sessions(sock):
         reply = raw.recv(4096)
         raw.close()
         assert reply.startswith(b"error ") and b"line too long" in reply, f"long: {reply!r}"
+        # Sixteen sessions at most: the seventeenth is told so, not left waiting.
+        more = []
+        try:
+            for _ in range(15):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(sock)
+                more.append(s)
+            extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            extra.connect(sock)
+            extra.settimeout(5)
+            reply = extra.recv(4096)
+            extra.close()
+            assert reply.startswith(b"error ") and b"16 sessions are attached already" in reply, \
+                f"seventeenth session: {reply!r}"
+        finally:
+            for s in more:
+                s.close()
     finally:
         idle.close()
 
