@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The control socket, the Prometheus endpoint and the attach client. One
- * thread polls both listening sockets and serves one connection at a time;
- * every wait is bounded so that a stuck client cannot hold the server.
+ * thread polls both listening sockets and every attached session together,
+ * and runs each whole line a session has sent; an HTTP request is read with
+ * a 2 s limit. A reply is written whole: a client that stops reading while
+ * its reply is larger than the socket buffer holds the thread until it
+ * hangs up.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
