@@ -5,7 +5,9 @@
  *   flowhome -c FILE [--check] [-i] [--cmd-file FILE] [-- EAL-ARGS...]
  *   flowhome --attach SOCKET [COMMAND...]
  */
+#include <climits>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <getopt.h>
@@ -77,6 +79,30 @@ std::string socket_path(const flowhome::NodeConfig &cfg)
     return fmt::format("/var/run/flowhome/{}.sock", runtime.substr(runtime.rfind('/') + 1));
 }
 
+/* Writes to stdout, whose reader may be gone: the text is lost (EPIPE),
+ * the node runs on; fmt::print() would throw. */
+void put(const std::string &text)
+{
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+}
+
+/*
+ * rte_eal_cleanup() leaves the runtime folder (/var/run/dpdk/<prefix>)
+ * behind, and the telemetry socket in it until exit (DPDK removes it in an
+ * atexit() handler of its own). Registered before the EAL starts, this
+ * handler runs after DPDK's: without shared configuration (--no-shconf)
+ * the folder is empty by then and goes; otherwise it holds the primary
+ * process's files, which DPDK keeps, and rmdir() leaves it.
+ */
+char g_runtime_dir[PATH_MAX];
+
+void remove_runtime_dir()
+{
+    if (g_runtime_dir[0] != '\0')
+        rmdir(g_runtime_dir);
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -146,14 +172,26 @@ int main(int argc, char **argv)
     for (std::string &a : eal_args)
         eal_argv.push_back(a.data());
     eal_argv.push_back(nullptr);
+    /* Before the EAL starts: a signal while it initialises (which creates
+     * the runtime folder) is kept and acted on once it has, so the folder
+     * is removed as on any other stop. A closed stdout or stderr must not
+     * stop a running node: writes to it fail instead (EPIPE). */
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGUSR1, on_report);
+    std::signal(SIGPIPE, SIG_IGN);
+    std::atexit(remove_runtime_dir);
     if (rte_eal_init(static_cast<int>(eal_args.size()), eal_argv.data()) < 0) {
         fmt::print(stderr, "flowhome: cannot initialise DPDK: {}\n", rte_strerror(rte_errno));
         return 1;
     }
-
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-    std::signal(SIGUSR1, on_report);
+    std::snprintf(g_runtime_dir, sizeof(g_runtime_dir), "%s", rte_eal_get_runtime_dir());
+    if (g_signal != 0) {
+        fmt::print("flowhome: stopped by signal {} while DPDK initialised\n",
+                   static_cast<int>(g_signal));
+        rte_eal_cleanup();
+        return 1;
+    }
 
     int rc = 0;
     try {
@@ -188,17 +226,15 @@ int main(int argc, char **argv)
                 usleep(20 * 1000);
                 if (g_report != 0) {
                     g_report = 0;
-                    fmt::print("{}--\n", node.stats_report());
-                    std::fflush(stdout);
+                    put(fmt::format("{}--\n", node.stats_report()));
                 }
             }
         }
         flowhome::attach_telemetry(nullptr);
         node.stop();
         if (stopped_by_signal)
-            fmt::print("flowhome: stopped by signal {}\n", static_cast<int>(g_signal));
-        fmt::print("{}", node.stats_report());
-        std::fflush(stdout);
+            put(fmt::format("flowhome: stopped by signal {}\n", static_cast<int>(g_signal)));
+        put(node.stats_report());
     } catch (const std::exception &e) {
         fmt::print(stderr, "flowhome: {}\n", e.what());
         rc = 1;

@@ -18,7 +18,9 @@ commands. Checks:
    passed;
 5. a wire port that does not come up (a vdev its driver refuses, a PCI
    device EAL did not bring up) stops the node with a message that names
-   the port and, for the vdev, points at the driver's reason.
+   the port and, for the vdev, points at the driver's reason;
+6. a node whose stdout reader has gone runs on, a signal while the EAL
+   starts stops it, and the EAL's folder goes on every stop.
 
 Documentation addresses only; the namespace, the process and the DPDK
 folder are removed at the end, also on failure.
@@ -148,6 +150,46 @@ def signal_in_command_file(tmp):
         assert time.time() - t0 < 5, f"SIGINT took {time.time() - t0:.1f} s"
         assert "stopped by signal 2" in out, f"no stop message:\n{out[-500:]}"
         assert out.count("flowhome> show node") < 19999, "the whole file ran"
+        assert not os.path.exists(f"/var/run/dpdk/{prefix}"), "the EAL's folder was left"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+
+
+def lifecycle_edges(tmp):
+    """A node whose stdout reader has gone keeps running (SIGPIPE is
+    ignored: a report it prints is lost, not the node); a signal that
+    arrives while the EAL starts stops the node once it has, and the EAL's
+    folder goes in both cases."""
+    prefix = f"{TAG}p"
+    config = second_config(tmp, "console: {socket: off}")
+    try:
+        p = subprocess.Popen([FLOWHOME, "-c", config, "--", f"--file-prefix={prefix}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while b"running" not in p.stdout.readline():
+            assert time.time() < deadline and p.poll() is None, "the node did not start"
+        p.stdout.close()
+        for _ in range(4):  # each report is written to a pipe with no reader (EPIPE)
+            p.send_signal(signal.SIGUSR1)
+            time.sleep(0.2)
+        assert p.poll() is None, f"a closed stdout stopped the node: {p.poll()}"
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=30) == 0
+        assert not os.path.exists(f"/var/run/dpdk/{prefix}"), "EAL folder left (closed stdout)"
+
+        # The EAL takes a few hundred milliseconds to start on null ports;
+        # whenever the signal lands, nothing may be left.
+        for delay in (0.05, 0.15):
+            p = subprocess.Popen([FLOWHOME, "-c", config, "--", f"--file-prefix={prefix}"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            time.sleep(delay)
+            p.send_signal(signal.SIGINT)
+            out, _ = p.communicate(timeout=30)
+            assert not os.path.exists(f"/var/run/dpdk/{prefix}"), \
+                f"EAL folder left by SIGINT after {delay} s:\n{out}"
     finally:
         if p.poll() is None:
             p.kill()
@@ -351,6 +393,7 @@ def main():
         socket_taken(tmp, sock)
         sessions(sock)
         signal_in_command_file(tmp)
+        lifecycle_edges(tmp)
         claims = 'flowhome_worker_packets_total{worker="0",counter="claims"}'
         tx_local = 'flowhome_port_tx_packets_total{port="host"}'
 
