@@ -11,21 +11,26 @@
  * bounded ring; a full ring or an empty pool loses the copy, counted, and
  * the original packet goes on untouched.
  *
- * Control: CaptureManager, on the console's thread, opens the file,
- * starts a writer thread that drains the ring into it, publishes the tap,
- * and on stop unpublishes it, waits an RCU grace period (no worker still
- * holds it), drains and closes. One capture at a time.
+ * Control: CaptureManager, one per node and shared by its front ends (the
+ * terminal and the control socket: either stops what the other started),
+ * opens the file, starts a writer thread that drains the ring into it,
+ * publishes the tap, and on stop unpublishes it, waits an RCU grace period
+ * (no worker still holds it), drains and closes. One capture at a time.
+ * A capture writes at most its packet limit: at the limit the writer
+ * unpublishes the tap itself (the workers stop copying) and the file is
+ * complete; `capture stop` closes it.
  *
  * Threading: CaptureTap::offer_*() on workers (noexcept, no syscalls);
- * CaptureManager on one non-worker thread at a time (the Console serialises
- * its commands). Errors: CaptureManager::start()/stop() throw
- * std::runtime_error with the reason (unknown target, file, memory).
+ * CaptureManager from any non-worker thread (a mutex serialises it).
+ * Errors: CaptureManager::start()/stop() throw std::runtime_error with the
+ * reason (unknown target, file, memory).
  */
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "flowhome/drop_reason.hpp"
@@ -60,6 +65,11 @@ private:
     void copy(const rte_mbuf *m, uint16_t port_id, uint16_t queue, bool out) noexcept;
 };
 
+/** Packets a capture writes when `capture start` names no limit. */
+inline constexpr uint64_t kCaptureDefaultPackets = 1'000'000;
+/** The largest limit `capture start` takes. */
+inline constexpr uint64_t kCaptureMaxPackets = 1'000'000'000;
+
 class CaptureManager {
 public:
     explicit CaptureManager(Node &node);
@@ -69,10 +79,12 @@ public:
 
     /**
      * Starts capturing @p target (a port name from the configuration, or a
-     * drop reason name) into @p file (created or truncated). Returns a
+     * drop reason name) into @p file (created or truncated); at most
+     * @p max_packets (1..kCaptureMaxPackets) are written. Returns a
      * one-line description.
      */
-    std::string start(const std::string &target, const std::string &file);
+    std::string start(const std::string &target, const std::string &file,
+                      uint64_t max_packets = kCaptureDefaultPackets);
     /** Stops the capture (of @p target when not empty); returns what was written. */
     std::string stop(const std::string &target);
     /** "none" or what is being captured, with its counters. */
@@ -81,6 +93,7 @@ public:
 private:
     struct Running;
     Node &node_;
+    mutable std::mutex mu_;
     std::unique_ptr<Running> run_;
 };
 

@@ -55,6 +55,9 @@ public:
         std::chrono::milliseconds control_timeout{2000};
         /** `quit` ends the session (control socket) instead of the node. */
         bool quit_ends_session_only = false;
+        /** The node's capture, shared with its other front ends so that
+         * each can stop what another started; null: a capture of its own. */
+        CaptureManager *capture = nullptr;
     };
 
     /** @p node must be running (or at least constructed) and outlive the console. */
@@ -92,7 +95,8 @@ private:
     std::mutex mu_;
     std::atomic<bool> quit_{false};
     std::unique_ptr<Baseline> baseline_;
-    std::unique_ptr<CaptureManager> capture_;
+    std::unique_ptr<CaptureManager> own_capture_; /* when Options::capture is null */
+    CaptureManager *capture_;
 };
 
 /** Splits @p line into words at blanks; a '#' starts a comment. */

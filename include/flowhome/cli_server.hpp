@@ -55,6 +55,7 @@ public:
         std::string socket_path;               /**< empty: no control socket */
         std::optional<IpAddr> metrics_address; /**< absent: no HTTP endpoint */
         uint16_t metrics_port = 0;
+        CaptureManager *capture = nullptr; /**< the node's, shared with its terminal */
     };
     OperatorServer(Node &node, const Params &params);
     ~OperatorServer();

@@ -21,6 +21,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
+#include "flowhome/capture.hpp"
 #include "flowhome/cli.hpp"
 #include "flowhome/cli_server.hpp"
 #include "flowhome/config.hpp"
@@ -199,15 +200,17 @@ int main(int argc, char **argv)
         node.start();
         flowhome::attach_telemetry(&node);
         const std::string sock = socket_path(cfg);
+        flowhome::CaptureManager capture(node); /* one per node, whichever front end asks */
         flowhome::OperatorServer server(node, {.socket_path = sock,
                                                .metrics_address = cfg.console.metrics_address,
-                                               .metrics_port = cfg.console.metrics_port});
+                                               .metrics_port = cfg.console.metrics_port,
+                                               .capture = &capture});
         fmt::print("flowhome: node {} running with {} worker(s){}{}\n", cfg.node_id,
                    cfg.lcores.workers.size(),
                    sock.empty() ? "" : fmt::format("; control socket {}", sock),
                    interactive || !cmd_file.empty() ? "" : "; SIGINT or SIGTERM stops it");
         std::fflush(stdout);
-        flowhome::Console console(node);
+        flowhome::Console console(node, {.capture = &capture});
         bool stopped_by_signal = true;
         if (!cmd_file.empty()) {
             const int failed = flowhome::run_command_file(console, cmd_file, &g_signal);

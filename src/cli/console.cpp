@@ -82,17 +82,20 @@ const CommandDef kCommands[] = {
      cmd_flow_release,
      3,
      3},
-    {{"capture start <port-name|drop-reason> <file>",
-      "write a port's received and sent packets, or one drop reason's, to a pcapng file"},
+    {{"capture start <port-name|drop-reason> <file> [<packets>]",
+      "write a port's received and sent packets, or one drop reason's, to a pcapng file "
+      "(at most 1000000 packets unless said)"},
      cmd_capture_start,
      2,
-     2},
+     3},
     {{"capture stop [<port-name|drop-reason>]", "stop a capture and close its file"},
      cmd_capture_stop,
      0,
      1},
     {{"quit", "leave the console (and stop the node)"}, cmd_quit, 0, 0},
 };
+
+static_assert(kCaptureDefaultPackets == 1'000'000, "capture start's help text says so");
 
 const std::vector<CommandSpec> kSpecs = [] {
     std::vector<CommandSpec> v;
@@ -274,7 +277,8 @@ Console::Console(Node &node) : Console(node, Options{}) {}
 
 Console::Console(Node &node, Options options)
     : node_(node), opt_(options), baseline_(std::make_unique<Baseline>()),
-      capture_(std::make_unique<CaptureManager>(node))
+      own_capture_(options.capture == nullptr ? std::make_unique<CaptureManager>(node) : nullptr),
+      capture_(options.capture != nullptr ? options.capture : own_capture_.get())
 {
 }
 
@@ -306,7 +310,7 @@ CommandResult Console::execute(std::string_view line)
             node_,
             opt_,
             *baseline_,
-            capture_.get(),
+            capture_,
             quit_,
             std::vector<std::string>(words.begin() + static_cast<long>(k), words.end())};
         return d->handler(ctx);

@@ -166,7 +166,8 @@ int listen_tcp(const IpAddr &a, uint16_t port)
 } // namespace
 
 OperatorServer::OperatorServer(Node &node, const Params &params)
-    : console_(node, Console::Options{.quit_ends_session_only = true}), p_(params)
+    : console_(node, Console::Options{.quit_ends_session_only = true, .capture = params.capture}),
+      p_(params)
 {
     if (!p_.socket_path.empty())
         unix_fd_ = listen_unix(p_.socket_path, socket_inode_);

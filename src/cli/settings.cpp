@@ -99,7 +99,15 @@ CommandResult cmd_gossip_key_reload(CommandContext &c)
 
 CommandResult cmd_capture_start(CommandContext &c)
 {
-    return ok(c.capture->start(c.args[0], c.args[1]));
+    uint64_t limit = kCaptureDefaultPackets;
+    if (c.args.size() == 3) {
+        const auto n = parse_number(c.args[2], 1, kCaptureMaxPackets);
+        if (!n)
+            return fail(fmt::format("packet limit '{}' is out of range (1..{})", c.args[2],
+                                    kCaptureMaxPackets));
+        limit = *n;
+    }
+    return ok(c.capture->start(c.args[0], c.args[1], limit));
 }
 
 CommandResult cmd_capture_stop(CommandContext &c)

@@ -14,8 +14,9 @@ commands. Checks:
    forwarding: the claims after the errors are delivered too;
 3. the counters read through the console, the control socket, DPDK
    telemetry and the Prometheus endpoint agree;
-4. a capture of the local port opens in tshark and shows the packets that
-   passed;
+4. a capture of the local port, started through the socket with a packet
+   limit and stopped at the terminal, opens in tshark and shows the packets
+   that passed up to the limit;
 5. a wire port that does not come up (a vdev its driver refuses, a PCI
    device EAL did not bring up) stops the node with a message that names
    the port and, for the vdev, points at the driver's reason;
@@ -462,6 +463,7 @@ def main():
             "gossip key reload": "gossip is off",
             "capture start nowhere /tmp/x": "unknown capture target 'nowhere'",
             "capture stop": "no capture is running",
+            "capture start host /tmp/x 0": "packet limit '0' is out of range",
             "show node extra": "unexpected 'extra'",
         }
         for line, want in errors.items():
@@ -474,23 +476,29 @@ def main():
         assert r.returncode == 1 and "node 1" in r.stdout and "net_af_packet0" in r.stdout
         assert attach(sock, "show", "node").returncode == 0
 
-        # Traffic after the errors, captured on the local port.
+        # Traffic after the errors, captured on the local port: started
+        # through the socket with a limit of 5 packets, stopped from the
+        # terminal. The capture ends at its limit; forwarding does not.
         pcap = os.path.join(tmp, "host.pcapng")
-        out = con.run(f"capture start host {pcap}")
-        assert "capturing port host" in out, out
+        out = attach(sock, "capture", "start", "host", pcap, "5").stdout
+        assert "capturing port host" in out and "at most 5 packets" in out, out
         before = prom_value(attach(sock, "show", "metrics").stdout, tx_local)
         send_syns(41000, 7)
         assert wait_counter(sock, claims, 12) == 12, "the node stopped claiming"
         assert wait_counter(sock, tx_local, before + 7) == before + 7, "not delivered"
+        deadline = time.time() + 10
+        while "5 packets written, its limit" not in (out := con.run("show node")):
+            assert time.time() < deadline, f"the capture did not reach its limit:\n{out}"
+            time.sleep(0.2)
         out = con.run("capture stop")
-        assert "7 packets written" in out, out
+        assert "5 packets written" in out and "its limit of 5 packets reached" in out, out
 
         # 4. The capture in tshark.
         t = subprocess.run(["tshark", "-r", pcap, "-T", "fields", "-e", "tcp.srcport",
                             "-Y", f"ip.dst == {VIP} && tcp.flags.syn == 1"],
                            capture_output=True, text=True, check=True)
         ports = sorted(int(p) for p in t.stdout.split())
-        assert ports == list(range(41000, 41007)), f"tshark: {t.stdout} {t.stderr}"
+        assert ports == list(range(41000, 41005)), f"tshark: {t.stdout} {t.stderr}"
 
         # 3. One reading through every way in agrees (traffic has stopped).
         metrics = attach(sock, "show", "metrics").stdout

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -38,12 +39,15 @@ constexpr uint32_t kSnapLen = 2048;
 struct CaptureManager::Running {
     std::string target;
     std::string file;
+    uint64_t limit = kCaptureDefaultPackets;
     CaptureTap tap;
+    std::atomic<CaptureTap *> *published = nullptr; /* the workers' pointer to the tap */
     rte_pcapng_t *pcapng = nullptr;
     std::thread writer;
     std::atomic<bool> stop{false};
-    uint64_t written = 0; /* writer thread only until joined */
-    uint64_t write_errors = 0;
+    std::atomic<uint64_t> written{0};
+    std::atomic<bool> at_limit{false};
+    uint64_t write_errors = 0; /* writer thread only until joined */
 
     void write_loop()
     {
@@ -55,16 +59,33 @@ struct CaptureManager::Running {
             const unsigned n = rte_ring_dequeue_burst(tap.ring, reinterpret_cast<void **>(pkts),
                                                       RTE_DIM(pkts), nullptr);
             if (n != 0) {
-                if (rte_pcapng_write_packets(pcapng, pkts, static_cast<uint16_t>(n)) < 0)
-                    write_errors += n;
-                else
-                    written += n;
+                write(pkts, n);
                 rte_pktmbuf_free_bulk(pkts, n);
                 continue;
             }
             if (stopping)
                 return;
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }
+
+    /* Writes up to the limit; what comes after it is freed unwritten. */
+    void write(rte_mbuf **pkts, unsigned n)
+    {
+        const uint64_t done = written.load(std::memory_order_relaxed);
+        const auto take = static_cast<uint16_t>(std::min<uint64_t>(n, limit - done));
+        if (take == 0)
+            return;
+        if (rte_pcapng_write_packets(pcapng, pkts, take) < 0)
+            write_errors += take;
+        else
+            written.store(done + take, std::memory_order_relaxed);
+        if (done + take == limit) {
+            /* The workers stop copying at their next poll; the pool and the
+             * ring stay until stop() has waited for them. */
+            CaptureTap *ours = &tap;
+            published->compare_exchange_strong(ours, nullptr, std::memory_order_acq_rel);
+            at_limit.store(true, std::memory_order_release);
         }
     }
 };
@@ -77,8 +98,13 @@ CaptureManager::~CaptureManager()
         stop("");
 }
 
-std::string CaptureManager::start(const std::string &target, const std::string &file)
+std::string CaptureManager::start(const std::string &target, const std::string &file,
+                                  uint64_t max_packets)
 {
+    std::lock_guard lock(mu_);
+    if (max_packets == 0 || max_packets > kCaptureMaxPackets)
+        throw std::runtime_error(fmt::format("packet limit {} is out of range (1..{})", max_packets,
+                                             kCaptureMaxPackets));
     if (run_)
         throw std::runtime_error(fmt::format("a capture of '{}' into {} is running; stop it first",
                                              run_->target, run_->file));
@@ -87,6 +113,8 @@ std::string CaptureManager::start(const std::string &target, const std::string &
     auto r = std::make_unique<Running>();
     r->target = target;
     r->file = file;
+    r->limit = max_packets;
+    r->published = &node_.shared().capture;
     r->tap.snaplen = kSnapLen;
     const NodeConfig &cfg = node_.config();
     bool found = false;
@@ -158,19 +186,21 @@ std::string CaptureManager::start(const std::string &target, const std::string &
     Running *raw = r.get();
     r->writer = std::thread([raw] { raw->write_loop(); });
     run_ = std::move(r);
-    return fmt::format("capturing {} {} into {} (snap length {} bytes)\n",
+    return fmt::format("capturing {} {} into {} (snap length {} bytes, at most {} packets)\n",
                        run_->tap.kind == CaptureTap::Kind::port ? "port" : "drop reason", target,
-                       file, kSnapLen);
+                       file, kSnapLen, max_packets);
 }
 
 std::string CaptureManager::stop(const std::string &target)
 {
+    std::lock_guard lock(mu_);
     if (!run_)
         throw std::runtime_error("no capture is running");
     if (!target.empty() && target != run_->target)
         throw std::runtime_error(fmt::format(
             "no capture of '{}' is running (the capture is of '{}')", target, run_->target));
-    node_.shared().capture.store(nullptr, std::memory_order_release);
+    CaptureTap *ours = &run_->tap; /* unless the writer has, at the limit */
+    node_.shared().capture.compare_exchange_strong(ours, nullptr, std::memory_order_acq_rel);
     /* Workers load the tap once per poll and pass a quiescent state after
      * it; once every worker has, none can still offer to this tap. */
     if (node_.shared().qsbr != nullptr)
@@ -181,19 +211,27 @@ std::string CaptureManager::stop(const std::string &target)
     rte_ring_free(run_->tap.ring);
     rte_mempool_free(run_->tap.pool);
     std::string out = fmt::format(
-        "capture of {} stopped: {} packets written to {}, {} lost{}\n", run_->target, run_->written,
-        run_->file, run_->tap.lost.load(),
-        run_->write_errors != 0 ? fmt::format(", {} failed to write", run_->write_errors) : "");
+        "capture of {} stopped: {} packets written to {}, {} lost{}{}\n", run_->target,
+        run_->written.load(), run_->file, run_->tap.lost.load(),
+        run_->write_errors != 0 ? fmt::format(", {} failed to write", run_->write_errors) : "",
+        run_->at_limit.load() ? fmt::format(" (its limit of {} packets reached)", run_->limit)
+                              : "");
     run_.reset();
     return out;
 }
 
 std::string CaptureManager::status() const
 {
+    std::lock_guard lock(mu_);
     if (!run_)
         return "none";
-    return fmt::format("{} into {}: {} captured, {} lost", run_->target, run_->file,
-                       run_->tap.captured.load(), run_->tap.lost.load());
+    if (run_->at_limit.load(std::memory_order_acquire))
+        return fmt::format("{} into {}: {} packets written, its limit; capture stop closes the "
+                           "file",
+                           run_->target, run_->file, run_->written.load());
+    return fmt::format("{} into {}: {} captured, {} written of at most {}, {} lost", run_->target,
+                       run_->file, run_->tap.captured.load(), run_->written.load(), run_->limit,
+                       run_->tap.lost.load());
 }
 
 } // namespace flowhome
