@@ -304,7 +304,7 @@ void Sim::probe_failover()
                 continue; /* never received before the death: nothing to route */
             if (r->owner == dead)
                 rewritten = false;
-            const NodeId eo = nodes_[j].engine->effective_owner(r->owner, h);
+            const NodeId eo = nodes_[j].engine->effective_owner(*r, h);
             if (eo == dead || eo == kInvalidNode || (agreed != kInvalidNode && eo != agreed))
                 routed = false;
             agreed = eo;

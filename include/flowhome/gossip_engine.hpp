@@ -51,6 +51,7 @@
  */
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -109,6 +110,10 @@ struct GossipParams {
     uint32_t reannounce_interval_ms = 2000; /**< bound on healing a lost claim */
     uint32_t sync_timeout_ms = 500;         /**< re-ask another peer after this */
     bool draining = false;
+    /** Where the engine publishes each owner's life tag to the workers
+     *  (kMaxNodeId + 1 entries), before it writes a record that carries a
+     *  new one; null: nowhere. */
+    std::atomic<uint8_t> *life_out = nullptr;
 };
 
 /** Counters of one engine; readable from any thread. */
@@ -206,8 +211,9 @@ public:
     const MembershipTable &membership() const noexcept;
     /** Changes whenever membership() does: republish node states and the eligible set. */
     uint64_t membership_generation() const noexcept;
-    /** Where packets of a flow recorded as owned by @p owner go now. */
-    NodeId effective_owner(NodeId owner, uint32_t flow_hash) const noexcept;
+    /** Where packets of a flow with record @p r go now: its failover owner
+     *  when the owner is dead or @p r is from an earlier life of it. */
+    NodeId effective_owner(OwnerRecord r, uint32_t flow_hash) const noexcept;
     /** True once a full sync has completed (or no peer was alive to ask). */
     bool synced() const noexcept;
 

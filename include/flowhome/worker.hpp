@@ -92,6 +92,11 @@ struct DatapathShared {
      * (NodeState), read per packet to route a dead owner's flows to their
      * failover owner before the table is rewritten. */
     std::atomic<uint8_t> node_state[kMaxNodeId + 1] = {};
+    /* Published by the gossip engine: each node's life tag (a count of its
+     * deaths and restarts seen here; OwnerRecord::reserved), stored before
+     * any record carrying it. A record of an earlier life belongs to its
+     * failover owner, as the background rewrite will make it. */
+    std::atomic<uint8_t> node_life[kMaxNodeId + 1] = {};
     /* This node is draining: it serves what it owns and sends connection-
      * opening packets to the node rendezvous hashing names among the others. */
     std::atomic<bool> draining{false};

@@ -269,6 +269,7 @@ void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
     gp.reannounce_interval_ms = g.reannounce_interval_ms;
     gp.sync_timeout_ms = g.sync_timeout_ms;
     gp.draining = cfg_.drain;
+    gp.life_out = shared_.node_life;
     store_ = std::make_unique<TableFlowStore>(*table_);
     engine_ = std::make_unique<GossipEngine>(
         gp, keys.ring, *store_,

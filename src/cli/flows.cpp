@@ -159,7 +159,7 @@ CommandResult cmd_show_flow(CommandContext &c)
             now_epoch = epoch_of(now_us);
             if (rec)
                 effective = c.node.engine() != nullptr
-                                ? c.node.engine()->effective_owner(rec->owner, flow_hash(*key))
+                                ? c.node.engine()->effective_owner(*rec, flow_hash(*key))
                                 : rec->owner;
         }))
         return control_timeout(c);
@@ -182,7 +182,12 @@ CommandResult cmd_show_flow(CommandContext &c)
         line("packets go", "released: treated as unknown (claimed anew by an opening packet)");
     else {
         if (effective != rec->owner)
-            line("failover", fmt::format("owner is dead: packets go to node {}", effective));
+            line("failover",
+                 fmt::format("{}: packets go to node {}",
+                             rec->reserved != c.node.shared().node_life[rec->owner & kMaxNodeId]
+                                 ? "the owner restarted since this record was made"
+                                 : "owner is dead",
+                             effective));
         line("packets go", route_text(c.node, effective));
     }
     return ok(out);

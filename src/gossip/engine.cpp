@@ -391,9 +391,11 @@ uint64_t GossipEngine::membership_generation() const noexcept
     return impl_->members.generation();
 }
 
-NodeId GossipEngine::effective_owner(NodeId owner, uint32_t flow_hash) const noexcept
+NodeId GossipEngine::effective_owner(OwnerRecord r, uint32_t flow_hash) const noexcept
 {
-    return impl_->members.effective_owner(owner, flow_hash);
+    if (r.owner <= kMaxNodeId && r.reserved != impl_->life[r.owner])
+        return failover_owner(flow_hash, r.owner, impl_->members.eligible());
+    return impl_->members.effective_owner(r.owner, flow_hash);
 }
 
 bool GossipEngine::synced() const noexcept

@@ -16,8 +16,12 @@ void GossipEngine::Impl::start_failover(NodeId node) noexcept
     if (node == kInvalidNode || node > kMaxNodeId)
         return;
     /* Records applied from now on carry the new life tag and stay; only the
-     * earlier life's records move. */
+     * earlier life's records move. The workers learn the tag first: from
+     * now on they send the earlier life's flows to their failover owners,
+     * before the rewrite below reaches them. */
     ++life[node];
+    if (p.life_out != nullptr)
+        p.life_out[node].store(life[node], std::memory_order_release);
     failing[node] = 1;
     ++failover_requests;
     if (!failover_running) {

@@ -509,6 +509,48 @@ TEST_CASE("a flow due for a refresh sends one a second, not one a packet", "[pip
     b.own(key4(40008), 1);
 }
 
+TEST_CASE("a record made before its owner restarted goes to the failover owner", "[pipeline]")
+{
+    /* The owner died or restarted since: the gossip engine published its
+     * new life tag; the control lcore has not rewritten these records yet.
+     * Alive again or not, the owner does not get its earlier life's flows
+     * back, and neither does this node. */
+    Bench &b = bench();
+    DatapathShared &sh = b.node->shared();
+    const NodeId nodes[] = {1, 2, 3, 4};
+    b.own(key4(40003), 3); /* life tag 0 */
+    b.own(key4(40001), 1);
+    const NodeId heir3 = failover_owner(flow_hash(key4(40003)), 3, nodes);
+    const NodeId heir1 = failover_owner(flow_hash(key4(40001)), 1, nodes);
+    REQUIRE(heir1 != 1);
+    const uint64_t failover = b.stats().failover.get();
+    const uint64_t to3 = b.stats().redirects_to[3].get();
+    const uint64_t hits = b.stats().local_hits.get();
+
+    sh.node_life[3].store(1);
+    sh.node_life[1].store(1);
+    const Bench::Output three = b.wire_in(ref::to3_in);
+    const Bench::Output one = b.wire_in(ref::ack_in);
+    CHECK(b.stats().failover.get() == failover + 2);
+    CHECK(b.stats().redirects_to[3].get() == to3);
+    CHECK(three.wire.size() + three.local.size() == 1);
+    CHECK(three.local.size() == (heir3 == 1 ? 1 : 0));
+    CHECK(one.wire.size() == 1); /* to node heir1, not to this node's kernel */
+    CHECK(b.stats().local_hits.get() == hits + (heir3 == 1 ? 1 : 0));
+
+    /* A record of the current life is the owner's as before. */
+    REQUIRE(b.node->table().upsert(key4(40003), {.owner = 3, .version = 2, .reserved = 1}) !=
+            UpsertResult::full);
+    REQUIRE(b.wire_in(ref::to3_in).wire.size() == 1);
+    CHECK(b.stats().redirects_to[3].get() == to3 + 1);
+    CHECK(b.stats().failover.get() == failover + 2);
+
+    sh.node_life[3].store(0);
+    sh.node_life[1].store(0);
+    b.own(key4(40003), 3);
+    b.own(key4(40001), 1);
+}
+
 TEST_CASE("without a local port, what would go there is a named drop", "[pipeline]")
 {
     Bench &b = bench();

@@ -7,6 +7,7 @@
  */
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -18,10 +19,29 @@
 
 namespace flowhome::test {
 
+/* A store that checks what the workers rely on: a record reaches the
+ * table only after its owner's life tag was published. */
+class PublishedLifeStore : public MapFlowStore {
+public:
+    explicit PublishedLifeStore(const std::atomic<uint8_t> *life) : life_(life) {}
+    UpsertResult upsert(const FlowKey &key, OwnerRecord r) noexcept override
+    {
+        if (r.owner <= kMaxNodeId && life_[r.owner].load() != r.reserved)
+            ++unpublished;
+        return MapFlowStore::upsert(key, r);
+    }
+    uint64_t unpublished = 0; /* records written with a tag the workers did not have */
+
+private:
+    const std::atomic<uint8_t> *life_;
+};
+
 struct TestNode {
     NodeId id = kInvalidNode;
     bool up = true;
-    std::unique_ptr<MapFlowStore> store;
+    /* What the engine publishes to its workers (GossipParams::life_out). */
+    std::unique_ptr<std::atomic<uint8_t>[]> life;
+    std::unique_ptr<PublishedLifeStore> store;
     std::unique_ptr<GossipEngine> engine;
 };
 
@@ -64,7 +84,9 @@ public:
         n.id = p.self;
         n.up = true;
         n.engine.reset();
-        n.store = std::make_unique<MapFlowStore>();
+        n.life = std::make_unique<std::atomic<uint8_t>[]>(size_t{kMaxNodeId} + 1);
+        p.life_out = n.life.get();
+        n.store = std::make_unique<PublishedLifeStore>(n.life.get());
         const NodeId self = p.self;
         n.engine = std::make_unique<GossipEngine>(
             p, ring, *n.store,
@@ -102,7 +124,8 @@ public:
     }
 
     GossipEngine &engine(size_t i) { return *nodes[i].engine; }
-    MapFlowStore &store(size_t i) { return *nodes[i].store; }
+    PublishedLifeStore &store(size_t i) { return *nodes[i].store; }
+    const std::atomic<uint8_t> &life(size_t i, NodeId owner) { return nodes[i].life[owner]; }
 
     KeyRing ring = ring_of({{kTestKeyId, 1}});
     GossipParams base;

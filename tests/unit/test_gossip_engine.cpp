@@ -338,7 +338,8 @@ TEST_CASE("a dead node's flows move to one failover owner everywhere", "[gossip]
             REQUIRE(r);
             CHECK(r->owner == expect);
             CHECK(r->version == 2);
-            CHECK(c.engine(n).effective_owner(5, flow_hash(k)) == expect);
+            CHECK(c.engine(n).effective_owner(OwnerRecord{.owner = 5}, flow_hash(k)) == expect);
+            CHECK(c.store(n).unpublished == 0);
         }
     }
     CHECK(all_stores_equal(c));
@@ -380,14 +381,23 @@ TEST_CASE("a restarted node resyncs and does not take its old flows back", "[gos
         }
     }
     CHECK(all_stores_equal(c));
+    /* The others' workers learnt node 4's new life before any record of
+     * it, and route what the rewrite had not reached to the same owners. */
+    for (size_t n = 0; n < 3; ++n) {
+        CHECK(c.life(n, 4).load() == 1);
+        CHECK(c.store(n).unpublished == 0);
+    }
 
     SECTION("its new claims stay its own")
     {
         const FlowKey k = key4(5000);
         c.engine(3).local_claim(k, c.now);
         c.run_ms(c.base.reannounce_interval_ms);
-        for (size_t n = 0; n < 4; ++n)
+        for (size_t n = 0; n < 4; ++n) {
             CHECK(c.store(n).lookup(k)->owner == 4);
+            CHECK(c.store(n).lookup(k)->reserved == c.life(n, 4).load());
+            CHECK(c.store(n).unpublished == 0);
+        }
     }
 }
 

@@ -150,6 +150,21 @@ inline bool node_dead(const DatapathShared &sh, NodeId n) noexcept
            static_cast<uint8_t>(NodeState::dead);
 }
 
+/* A record from an earlier life of its owner, who died or restarted since:
+ * the connection died with that life, and the flow is its failover owner's
+ * (the control lcore's rewrite makes that permanent, a slice at a time). */
+inline bool earlier_life(const DatapathShared &sh, OwnerRecord r) noexcept
+{
+    return r.reserved != sh.node_life[r.owner & kMaxNodeId].load(std::memory_order_relaxed);
+}
+
+/* The owner's flow is somebody else's now: it is dead, or this is an
+ * earlier life's record. */
+inline bool owner_gone(const DatapathShared &sh, OwnerRecord r) noexcept
+{
+    return (r.owner != sh.self && node_dead(sh, r.owner)) || earlier_life(sh, r);
+}
+
 } // namespace
 
 bool Worker::icmp_to_owner(Slot &s, const uint8_t *frame) noexcept
@@ -161,7 +176,7 @@ bool Worker::icmp_to_owner(Slot &s, const uint8_t *frame) noexcept
     if (!icmp_error_flow(frame, len, s.p, s.key))
         return false;
     const std::optional<OwnerRecord> rec = sh_.table->lookup(s.key);
-    if (!rec || released(*rec) || rec->owner == sh_.self || node_dead(sh_, rec->owner))
+    if (!rec || released(*rec) || rec->owner == sh_.self || owner_gone(sh_, *rec))
         return false;
     s.hash = flow_hash(s.key);
     stats_.icmp_to_owner.add();
@@ -233,10 +248,11 @@ void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16
         hit = false;
     if (hit) {
         NodeId owner = rec.owner;
-        if (owner != sh_.self && node_dead(sh_, owner)) {
-            /* The owner is dead: its flows belong to their failover owner,
-             * which every node computes alike, before the control lcore
-             * has rewritten a single entry. */
+        if (owner_gone(sh_, rec)) {
+            /* The owner is dead, or restarted since the record was made:
+             * its flows belong to their failover owner, which every node
+             * computes alike, before the control lcore has rewritten a
+             * single entry. */
             const ClusterView *view = sh_.view.load(std::memory_order_acquire);
             owner =
                 view == nullptr ? kInvalidNode : failover_owner(s.hash, rec.owner, view->eligible);
@@ -477,21 +493,26 @@ void Worker::decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, con
      * record of a peer that is not dead. Each list then runs a loop whose
      * branches always go the same way; with traffic that mixes the two at
      * random, deciding packet by packet mispredicts every other one.
-     * Everything else (a miss, a tombstone, a refresh due, a dead owner)
-     * takes decide(), which also covers the two common cases, so the lists
-     * change when a packet is handled, never how. A flow's packets share a
+     * Everything else (a miss, a tombstone, a refresh due, a dead owner, a
+     * record of an earlier life of its owner) takes decide(), which also covers the two common
+     * cases, so the lists change when a packet is handled, never how. A flow's packets share a
      * record, hence a list: their order holds. The lists are bit masks,
      * walked lowest bit first.
      */
     const NodeId self = sh_.self;
+    const uint8_t self_life = sh_.node_life[self & kMaxNodeId].load(std::memory_order_relaxed);
     uint64_t mine = 0;
     uint64_t theirs = 0;
     for_each_bit(hits, [&](unsigned i) {
         const OwnerRecord r = rec[i];
         const bool live = !released(r);
         const bool ours = r.owner == self;
-        mine |= static_cast<uint64_t>(live & ours & !refresh_due(sh_, r, epoch)) << i;
-        theirs |= static_cast<uint64_t>(live & !ours & !node_dead(sh_, r.owner)) << i;
+        mine |= static_cast<uint64_t>(live & ours & (r.reserved == self_life) &
+                                      !refresh_due(sh_, r, epoch))
+                << i;
+        theirs |=
+            static_cast<uint64_t>(live & !ours & !node_dead(sh_, r.owner) & !earlier_life(sh_, r))
+            << i;
     });
     const uint64_t all = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
     uint64_t other = all & ~(mine | theirs);
