@@ -232,6 +232,8 @@ private:
     std::atomic<uint64_t> reclaim_waits_{0};
     uint32_t cap4_ = 0;
     uint32_t cap6_ = 0;
+    bool ext4_ = false; /* extendable(): read by the readers' bulk lookup */
+    bool ext6_ = false;
     /* rte_hash_count() in lock-free mode still counts slots waiting in the
      * RCU defer queue; the writer keeps the live counts itself. */
     std::atomic<uint32_t> live4_{0};

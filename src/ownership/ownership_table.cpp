@@ -208,6 +208,8 @@ OwnershipTable::OwnershipTable(const Params &params)
     }
     cap4_ = params.capacity_ipv4;
     cap6_ = params.capacity_ipv6;
+    ext4_ = extendable(Family::ipv4);
+    ext6_ = extendable(Family::ipv6);
 }
 
 OwnershipTable::~OwnershipTable()
@@ -272,16 +274,14 @@ void OwnershipTable::defer_free(Family f, int32_t position) noexcept
 
 namespace {
 
-/* One bulk lookup with precomputed hashes; unpacks every data word (the
+/* One bulk lookup with precomputed hashes; copies out every data word (the
  * misses' words are ignored by the caller through the hit mask). */
 template <typename Key>
-uint64_t lookup_bulk(const rte_hash *h, const Key *const *keys, const uint32_t *hashes, unsigned n,
-                     OwnerRecord *records) noexcept
+uint64_t bulk_call(const rte_hash *h, const Key *const *keys, const uint32_t *hashes, unsigned n,
+                   OwnerRecord *records) noexcept
 {
     uint64_t hits = 0;
     void *data[kLookupBulkMax];
-    if (n == 0)
-        return 0;
     rte_hash_lookup_with_hash_bulk_data(
         h, reinterpret_cast<const void **>(const_cast<const Key **>(keys)),
         const_cast<hash_sig_t *>(hashes), n, &hits, data);
@@ -291,18 +291,43 @@ uint64_t lookup_bulk(const rte_hash *h, const Key *const *keys, const uint32_t *
     return hits;
 }
 
+/*
+ * DPDK's lock-free bulk lookup (22.11, and later releases alike) skips the
+ * extendable buckets when every key was found in the main ones, testing
+ * hits == (1ULL << n) - 1. For n = 64 that shift is undefined, and x86
+ * makes it 1 << 0: the test becomes hits == 0, and a 64-key burst of which
+ * no key is in a main bucket is never looked up in the extendable ones (a
+ * busy flow whose key was pushed there missed every full burst). Such a
+ * burst is looked up again in two halves, on buckets the first call has
+ * just brought into the cache; it is rare (every key missed), and only a
+ * table with extendable buckets needs it.
+ */
+template <typename Key>
+uint64_t lookup_bulk(const rte_hash *h, bool extendable, const Key *const *keys,
+                     const uint32_t *hashes, unsigned n, OwnerRecord *records) noexcept
+{
+    constexpr unsigned kHalf = kLookupBulkMax / 2;
+    if (n == 0)
+        return 0;
+    const uint64_t hits = bulk_call(h, keys, hashes, n, records);
+    if (n < kLookupBulkMax || hits != 0 || !extendable)
+        return hits;
+    return bulk_call(h, keys, hashes, kHalf, records) |
+           bulk_call(h, keys + kHalf, hashes + kHalf, kHalf, records + kHalf) << kHalf;
+}
+
 } // namespace
 
 uint64_t OwnershipTable::lookup_bulk4(const FlowKey4 *const *keys, const uint32_t *hashes,
                                       unsigned n, OwnerRecord *records) const noexcept
 {
-    return lookup_bulk(h4_, keys, hashes, n, records);
+    return lookup_bulk(h4_, ext4_, keys, hashes, n, records);
 }
 
 uint64_t OwnershipTable::lookup_bulk6(const FlowKey6 *const *keys, const uint32_t *hashes,
                                       unsigned n, OwnerRecord *records) const noexcept
 {
-    return lookup_bulk(h6_, keys, hashes, n, records);
+    return lookup_bulk(h6_, ext6_, keys, hashes, n, records);
 }
 
 std::optional<OwnerRecord> OwnershipTable::lookup(const FlowKey &key) const noexcept

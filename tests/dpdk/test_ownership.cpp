@@ -57,6 +57,16 @@ FlowKey key4_spread(uint32_t i)
                           htonl(0xC6336401u), htons(443), kProtoTcp);
 }
 
+/* A distinct IPv4 key per index whose bits look random: CRC32-C is linear,
+ * and keys that differ only in a counter fill a table's buckets evenly,
+ * as random traffic does not. */
+FlowKey key4_mixed(uint32_t i)
+{
+    const uint32_t x = i * 0x9E3779B1u; /* a bijection of the 32-bit numbers */
+    return FlowKey::make4(htonl(x), htons(static_cast<uint16_t>(x >> 7)), htonl(0xC6336401u),
+                          htons(443), kProtoTcp);
+}
+
 /* Inserts fresh keys until the table refuses one; returns how many went in. */
 uint32_t fill_until_full(OwnershipTable &t, uint32_t first_key, uint32_t limit)
 {
@@ -182,6 +192,52 @@ TEST_CASE("bulk lookup reports hits and records", "[ownership]")
         REQUIRE(((hits >> i) & 1) == (i % 3 == 0 ? 1u : 0u));
         if (i % 3 == 0)
             REQUIRE(recs[i].owner == i + 1);
+    }
+}
+
+TEST_CASE("a burst of 64 keys finds a key kept in an extendable bucket", "[ownership]")
+{
+    /* DPDK's bulk lookup stops before the extendable buckets when a 64-key
+     * call found nothing in the main ones (ownership_table.cpp): a busy
+     * flow whose key was pushed out of its two main buckets missed every
+     * full burst. */
+    Qsbr q;
+    constexpr uint32_t kSlots = 4096; /* 512 main buckets of 8 */
+    OwnershipTable t(params(q.v, kSlots));
+    REQUIRE(t.extendable(Family::ipv4));
+    for (uint32_t i = 0; i < kSlots; ++i)
+        REQUIRE(t.upsert(key4_mixed(i), {.owner = 3, .version = 1}) == UpsertResult::inserted);
+    /* rte_hash_iterate() numbers the main slots first: the first entry past
+     * them is in an extendable bucket. */
+    const void *kp = nullptr;
+    void *data = nullptr;
+    uint32_t position = kSlots;
+    REQUIRE(rte_hash_iterate(t.hash4(), &kp, &data, &position) >= 0);
+    const FlowKey pushed = FlowKey::from_key_bytes(Family::ipv4, kp);
+    REQUIRE(t.lookup(pushed));
+
+    std::vector<FlowKey> unknown;
+    for (uint32_t i = 0; i < kLookupBulkMax; ++i)
+        unknown.push_back(key4_mixed(1'000'000 + i));
+    for (const unsigned copies : {1u, kLookupBulkMax / 2, kLookupBulkMax - 1, kLookupBulkMax}) {
+        for (const bool with_misses : {false, true}) {
+            /* n copies of the pushed key, alone or after 64 - n unknown keys. */
+            const unsigned n = with_misses ? kLookupBulkMax : copies;
+            const FlowKey4 *keys[kLookupBulkMax];
+            uint32_t hashes[kLookupBulkMax];
+            for (unsigned i = 0; i < n; ++i) {
+                const FlowKey &k = i < n - copies ? unknown[i] : pushed;
+                keys[i] = &k.v4;
+                hashes[i] = flow_hash(k);
+            }
+            OwnerRecord recs[kLookupBulkMax];
+            const uint64_t hits = t.lookup_bulk4(keys, hashes, n, recs);
+            const uint64_t want =
+                copies == 64 ? ~uint64_t{0} : ((uint64_t{1} << copies) - 1) << (n - copies);
+            INFO(copies << " copies of the key in " << n << " keys");
+            CHECK(hits == want);
+            CHECK(recs[n - 1].owner == 3);
+        }
     }
 }
 
