@@ -82,9 +82,13 @@ public:
     /**
      * Visits at most @p budget entries starting at @p cursor (0: from the
      * beginning), calling fn(key, record); sets @p cursor to where the next
-     * call continues, 0 once every entry was visited. Entries inserted or
-     * removed meanwhile may or may not be visited; none is visited twice in
-     * one pass unless it moved.
+     * call continues, 0 once the walk is through. Entries inserted or
+     * removed meanwhile may or may not be visited. An entry that stays is
+     * visited once, unless it moved between calls: the node's table walks
+     * positions, and an insert's cuckoo moves (or, with extendable buckets,
+     * a removal) can carry an entry behind the cursor (missed this pass) or
+     * ahead of it (visited twice). A job that must reach every entry walks
+     * again until a pass finds nothing left to do.
      */
     virtual uint32_t scan(uint64_t &cursor, uint32_t budget,
                           const std::function<void(const FlowKey &, OwnerRecord)> &fn) = 0;

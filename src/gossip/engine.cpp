@@ -293,6 +293,14 @@ void GossipEngine::Impl::local_refresh(const FlowKey &key, uint64_t now_us) noex
 {
     const std::optional<OwnerRecord> cur = store.lookup(key);
     const uint16_t epoch = epoch_of(now_us);
+    if (cur && earlier_life(*cur)) {
+        /* A worker served a dead or restarted owner's flow as its failover
+         * owner, and the rewrite has not reached the record (or walked past
+         * it: see failover_slice()): make it ours now, as the rewrite
+         * would, before the record ages out under a flow in use. */
+        fail_over(key, *cur, now_us);
+        return;
+    }
     if (!cur || !is_live_own(*cur) || cur->epoch == epoch)
         return;
     OwnerRecord r = *cur;

@@ -129,6 +129,12 @@ struct GossipEngine::Impl {
     /* ---- engine_sync.cpp: sync and failover ---- */
     void start_failover(NodeId node) noexcept;
     void failover_slice(uint64_t now_us) noexcept;
+    /* A live record of an earlier life of its owner (who died or restarted since). */
+    bool earlier_life(const OwnerRecord &r) const noexcept;
+    /* Rewrites such a record to its failover owner at version + 1 (and
+     * claims it when that is us); false when nobody is eligible or the
+     * store refused. */
+    bool fail_over(const FlowKey &key, const OwnerRecord &old, uint64_t now_us) noexcept;
     void on_member_change(const MemberChange &c, uint64_t now_us) noexcept;
     void sync_tick(uint64_t now_us) noexcept;
     void send_sync_request(SyncSession &s, uint64_t now_us) noexcept;
@@ -196,6 +202,7 @@ struct GossipEngine::Impl {
     uint64_t failover_cursor = 0;
     uint32_t failover_requests = 0;   /* bumped by start_failover */
     uint32_t failover_pass_start = 0; /* failover_requests when the pass began */
+    uint32_t failover_pass_moved = 0; /* records this pass rewrote */
     uint64_t next_failover_us = 0;
 
     /* Scratch for slices: filled by FlowStore::scan, applied afterwards. */

@@ -28,8 +28,38 @@ void GossipEngine::Impl::start_failover(NodeId node) noexcept
         failover_running = true;
         failover_cursor = 0;
         failover_pass_start = failover_requests;
+        failover_pass_moved = 0;
         next_failover_us = 0;
     }
+}
+
+bool GossipEngine::Impl::earlier_life(const OwnerRecord &r) const noexcept
+{
+    return r.owner != kInvalidNode && r.owner <= kMaxNodeId && r.reserved != life[r.owner] &&
+           (r.flags & gossip_flag::released) == 0;
+}
+
+bool GossipEngine::Impl::fail_over(const FlowKey &key, const OwnerRecord &old,
+                                   uint64_t now_us) noexcept
+{
+    const NodeId to = failover_owner(flow_hash(key), old.owner, members.eligible());
+    if (to == kInvalidNode)
+        return false; /* nobody eligible: workers fall back to their miss policy */
+    const auto version = static_cast<uint16_t>(old.version + 1);
+    const OwnerRecord r{to, version, epoch_of(now_us),
+                        static_cast<uint8_t>(old.flags & owner_flag::pinned), life[to]};
+    if (const UpsertResult res = put(key, old, r);
+        res == UpsertResult::full || res == UpsertResult::error)
+        return false;
+    stats.failovers.add();
+    /* Every node writes the same {owner, version + 1}; the new owner also
+     * claims it, so nodes that missed the death (or joined later) learn
+     * it and the claim beats the dead owner's under the conflict rule. */
+    if (to == p.self) {
+        queue_flow(RecordType::claim, FlowEntry{key, p.self, version}, now_us);
+        stats.reclaimed.add();
+    }
+    return true;
 }
 
 void GossipEngine::Impl::on_member_change(const MemberChange &c, uint64_t) noexcept
@@ -46,36 +76,22 @@ void GossipEngine::Impl::failover_slice(uint64_t now_us) noexcept
     auto *out = &scratch;
     const Impl *self_impl = this;
     store.scan(failover_cursor, kSliceBudget, [out, self_impl](const FlowKey &k, OwnerRecord r) {
-        if (r.owner != kInvalidNode && r.owner <= kMaxNodeId && self_impl->failing[r.owner] &&
-            r.reserved != self_impl->life[r.owner] && (r.flags & gossip_flag::released) == 0)
+        if (self_impl->earlier_life(r) && self_impl->failing[r.owner])
             out->emplace_back(k, r);
     });
-    const uint16_t epoch = epoch_of(now_us);
-    for (const auto &[key, old] : scratch) {
-        const NodeId to = failover_owner(flow_hash(key), old.owner, members.eligible());
-        if (to == kInvalidNode)
-            continue; /* nobody eligible: workers fall back to their miss policy */
-        const auto version = static_cast<uint16_t>(old.version + 1);
-        const OwnerRecord r{to, version, epoch,
-                            static_cast<uint8_t>(old.flags & owner_flag::pinned), life[to]};
-        if (const UpsertResult res = put(key, old, r);
-            res == UpsertResult::full || res == UpsertResult::error)
-            continue;
-        stats.failovers.add();
-        /* Every node writes the same {owner, version + 1}; the new owner also
-         * claims it, so nodes that missed the death (or joined later) learn
-         * it and the claim beats the dead owner's under the conflict rule. */
-        if (to == p.self) {
-            queue_flow(RecordType::claim, FlowEntry{key, p.self, version}, now_us);
-            stats.reclaimed.add();
-        }
-    }
+    for (const auto &[key, old] : scratch)
+        failover_pass_moved += fail_over(key, old, now_us) ? 1 : 0;
     if (failover_cursor != 0)
         return;
-    if (failover_requests != failover_pass_start) {
+    if (failover_requests != failover_pass_start || failover_pass_moved != 0) {
         /* A node died during the pass: the part already walked was not
-         * checked for it. Walk again. */
+         * checked for it. Or the pass moved flows: the walk follows table
+         * positions, and an insert's cuckoo moves (or, with extendable
+         * buckets, a removal) between two slices can carry an entry from
+         * the part not yet walked into the part walked, where this pass
+         * never saw it. Walk again, until a pass finds nothing to move. */
         failover_pass_start = failover_requests;
+        failover_pass_moved = 0;
         return;
     }
     failover_running = false;

@@ -19,18 +19,31 @@
 
 namespace flowhome::test {
 
-/* A store that checks what the workers rely on: a record reaches the
- * table only after its owner's life tag was published. */
-class PublishedLifeStore : public MapFlowStore {
+/* A store that checks what the workers rely on (a record reaches the
+ * table only after its owner's life tag was published), and whose walk can
+ * be made to miss entries, as the table's does when entries move under it. */
+class TestStore : public MapFlowStore {
 public:
-    explicit PublishedLifeStore(const std::atomic<uint8_t> *life) : life_(life) {}
+    explicit TestStore(const std::atomic<uint8_t> *life) : life_(life) {}
     UpsertResult upsert(const FlowKey &key, OwnerRecord r) noexcept override
     {
         if (r.owner <= kMaxNodeId && life_[r.owner].load() != r.reserved)
             ++unpublished;
         return MapFlowStore::upsert(key, r);
     }
+    uint32_t scan(uint64_t &cursor, uint32_t budget,
+                  const std::function<void(const FlowKey &, OwnerRecord)> &fn) override
+    {
+        if (!hide)
+            return MapFlowStore::scan(cursor, budget, fn);
+        return MapFlowStore::scan(cursor, budget, [&](const FlowKey &k, OwnerRecord r) {
+            if (!hide(k, r))
+                fn(k, r);
+        });
+    }
     uint64_t unpublished = 0; /* records written with a tag the workers did not have */
+    /* True: the walk does not show this entry this time. */
+    std::function<bool(const FlowKey &, OwnerRecord)> hide;
 
 private:
     const std::atomic<uint8_t> *life_;
@@ -41,7 +54,7 @@ struct TestNode {
     bool up = true;
     /* What the engine publishes to its workers (GossipParams::life_out). */
     std::unique_ptr<std::atomic<uint8_t>[]> life;
-    std::unique_ptr<PublishedLifeStore> store;
+    std::unique_ptr<TestStore> store;
     std::unique_ptr<GossipEngine> engine;
 };
 
@@ -86,7 +99,7 @@ public:
         n.engine.reset();
         n.life = std::make_unique<std::atomic<uint8_t>[]>(size_t{kMaxNodeId} + 1);
         p.life_out = n.life.get();
-        n.store = std::make_unique<PublishedLifeStore>(n.life.get());
+        n.store = std::make_unique<TestStore>(n.life.get());
         const NodeId self = p.self;
         n.engine = std::make_unique<GossipEngine>(
             p, ring, *n.store,
@@ -124,7 +137,7 @@ public:
     }
 
     GossipEngine &engine(size_t i) { return *nodes[i].engine; }
-    PublishedLifeStore &store(size_t i) { return *nodes[i].store; }
+    TestStore &store(size_t i) { return *nodes[i].store; }
     const std::atomic<uint8_t> &life(size_t i, NodeId owner) { return nodes[i].life[owner]; }
 
     KeyRing ring = ring_of({{kTestKeyId, 1}});

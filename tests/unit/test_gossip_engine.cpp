@@ -3,6 +3,9 @@
  * GossipEngine over an in-test network: claims spread, conflicts converge,
  * loss heals, failover and restart, draining, forged frames, digests.
  */
+#include <functional>
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 #include "flowhome/gossip_membership.hpp"
@@ -60,6 +63,20 @@ void settle(TestCluster &c)
     c.run_ms(100);
     for (size_t i = 0; i < c.nodes.size(); ++i)
         REQUIRE(c.engine(i).synced());
+}
+
+/* Flows key4(first) .. key4(first + count - 1), flow i claimed by the
+ * node at index by(i), gossiped; returns their keys. */
+std::vector<FlowKey> claim_flows(TestCluster &c, uint32_t first, uint32_t count,
+                                 const std::function<size_t(uint32_t)> &by)
+{
+    std::vector<FlowKey> keys;
+    for (uint32_t i = 0; i < count; ++i) {
+        keys.push_back(key4(first + i));
+        c.engine(by(i)).local_claim(keys.back(), c.now);
+    }
+    c.run_ms(5);
+    return keys;
 }
 
 } // namespace
@@ -345,16 +362,74 @@ TEST_CASE("a dead node's flows move to one failover owner everywhere", "[gossip]
     CHECK(all_stores_equal(c));
 }
 
+TEST_CASE("a failover pass that moved flows walks again for those it missed", "[gossip][engine]")
+{
+    /* The table's walk follows positions, and entries move between slices
+     * (cuckoo moves of inserts, removals with extendable buckets): a pass
+     * can miss an entry that stayed. Node 1's first look at one of dead
+     * node 3's flows is hidden; the next pass must rewrite it. */
+    TestCluster c(3);
+    settle(c);
+    const std::vector<FlowKey> keys = claim_flows(c, 2000, 40, [](uint32_t) { return 2; });
+    const FlowKey missed = keys[17];
+    bool hidden = false;
+    c.store(0).hide = [&](const FlowKey &k, OwnerRecord r) {
+        const Member *three = c.engine(0).membership().find(3);
+        if (hidden || !(k == missed) || r.owner != 3 || three->state != NodeState::dead)
+            return false;
+        hidden = true;
+        return true;
+    };
+    c.kill(2);
+    c.run_ms(c.base.dead_after_ms + 200);
+    REQUIRE(hidden);
+    const std::vector<NodeId> live{1, 2};
+    for (const FlowKey &k : keys) {
+        const auto r = c.store(0).lookup(k);
+        REQUIRE(r);
+        CHECK(r->owner == failover_owner(flow_hash(k), 3, live));
+        CHECK(r->version == 2);
+    }
+}
+
+TEST_CASE("a refresh of a flow the failover rewrite missed makes it its new owner's",
+          "[gossip][engine]")
+{
+    /* Node 1's walks never show one of dead node 3's flows, which fails
+     * over to node 1; node 1's worker serves it (as its failover owner)
+     * and asks for a refresh: the record becomes node 1's, claimed, before
+     * it can age out under a flow in use. */
+    TestCluster c(3);
+    settle(c);
+    const std::vector<NodeId> live{1, 2};
+    FlowKey k = key4(3000);
+    for (uint32_t i = 1; failover_owner(flow_hash(k), 3, live) != 1; ++i)
+        k = key4(3000 + i);
+    c.engine(2).local_claim(k, c.now);
+    c.run_ms(3);
+    c.store(0).hide = [&](const FlowKey &key, OwnerRecord) { return key == k; };
+    c.kill(2);
+    c.run_ms(c.base.dead_after_ms + 200);
+    REQUIRE(c.store(0).lookup(k)->owner == 3); /* missed */
+    CHECK(c.store(1).lookup(k)->owner == 1);   /* node 2's rewrite */
+    const uint64_t reclaimed = c.engine(0).stats().reclaimed.get();
+
+    c.engine(0).local_refresh(k, c.now);
+    c.run_ms(3);
+    const auto r = c.store(0).lookup(k);
+    CHECK(r->owner == 1);
+    CHECK(r->version == 2);
+    CHECK(r->reserved == c.life(0, 1).load());
+    CHECK(c.engine(0).stats().reclaimed.get() == reclaimed + 1);
+    CHECK(c.store(1).lookup(k)->owner == 1); /* node 2 agrees */
+    CHECK(c.store(1).lookup(k)->version == 2);
+}
+
 TEST_CASE("a restarted node resyncs and does not take its old flows back", "[gossip][engine]")
 {
     TestCluster c(4);
     settle(c);
-    std::vector<FlowKey> keys;
-    for (uint32_t i = 0; i < 300; ++i) {
-        keys.push_back(key4(1000 + i));
-        c.engine(i % 4).local_claim(keys.back(), c.now);
-    }
-    c.run_ms(5);
+    const std::vector<FlowKey> keys = claim_flows(c, 1000, 300, [](uint32_t i) { return i % 4; });
     REQUIRE(all_stores_equal(c));
 
     /* Node 4 restarts before anyone declared it dead. */
