@@ -386,6 +386,9 @@ std::vector<ParseCase> dropped_cases()
              FrameBuilder{}.ipv6({.ext = {{.type = 0}, {.type = 43, .length = 64}}}).tcp().build(),
              R::ipv6_ext_truncated, 14 + 40 + 8 + 10),
         drop("IPv6 nine extension headers", nine_dest_opts_then_tcp(), R::ipv6_ext_chain_too_long),
+        drop("IPv6 hop-by-hop options after destination options",
+             FrameBuilder{}.ipv6({.ext = {{.type = 60}, {.type = 0}}}).tcp().build(),
+             R::ipv6_hop_by_hop_not_first),
         drop("TCP in IPv4: 19 bytes of segment",
              FrameBuilder{}.ipv4({.protocol = kProtoTcp}).payload(19).build(), R::tcp_truncated),
         drop("TCP in IPv6: 19 bytes of segment",
@@ -461,9 +464,9 @@ TEST_CASE("every drop reason the parser emits has a fixture", "[parse]")
         DropReason::ipv4_bad_total_length,   DropReason::ipv4_bad_checksum,
         DropReason::ipv6_truncated,          DropReason::ipv6_bad_version,
         DropReason::ipv6_bad_payload_length, DropReason::ipv6_ext_truncated,
-        DropReason::ipv6_ext_chain_too_long, DropReason::tcp_truncated,
-        DropReason::tcp_bad_data_offset,     DropReason::udp_truncated,
-        DropReason::udp_bad_length,
+        DropReason::ipv6_ext_chain_too_long, DropReason::ipv6_hop_by_hop_not_first,
+        DropReason::tcp_truncated,           DropReason::tcp_bad_data_offset,
+        DropReason::udp_truncated,           DropReason::udp_bad_length,
     };
     std::set<DropReason> covered;
     for (const ParseCase &c : dropped_cases())
@@ -580,8 +583,8 @@ TEST_CASE("the fast path for plain IPv4 agrees with the general parser", "[parse
                         INFO("byte " << at << " = " << int(v) << ", verified " << verified);
                         CHECK(agree(m, size, size, verified));
                         ParsedPacket out;
-                        ok_frames += parse_packet(m.data(), size, size, out, verified) ==
-                                     ParseStatus::ok;
+                        ok_frames +=
+                            parse_packet(m.data(), size, size, out, verified) == ParseStatus::ok;
                     }
                 }
                 for (uint32_t cut = 0; cut <= size; ++cut) {

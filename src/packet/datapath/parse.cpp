@@ -206,6 +206,9 @@ ParseStatus parse_ipv6(const uint8_t *data, uint32_t len, uint32_t pkt_len, uint
 
         if (count == kMaxIpv6ExtHeaders) [[unlikely]]
             return reject(out, DropReason::ipv6_ext_chain_too_long);
+        /* RFC 8200 4.1: hop-by-hop options only right after the IPv6 header. */
+        if (next == kIpv6ExtHopByHop && count != 0) [[unlikely]]
+            return reject(out, DropReason::ipv6_hop_by_hop_not_first);
         /* Every extension header starts with Next Header and a length byte;
          * the fragment header is 8 bytes, more than that minimum. */
         const uint32_t avail = limit - off;
