@@ -655,6 +655,32 @@ TEST_CASE("packets redirected by a peer are decapsulated and served", "[pipeline
         REQUIRE(out.local.empty());
         REQUIRE(drops(DropReason::hop_limit) == before + 1);
     }
+    SECTION("too big for the next redirect: dropped, no ICMP error back into the tunnel")
+    {
+        /* Node 2 sent it (its domain allows larger packets); node 3 owns
+         * it, and IP-in-IP adds 20 bytes to 1490 on a 1500-byte port. An
+         * error built from it would be addressed to node 2's MAC. */
+        b.own(key4(40031), 3);
+        DatapathShared &sh = b.node->shared();
+        sh.max_hops = 2;
+        const eb::Bytes inner =
+            eb::ether(eb::Mac{}, eb::kPeerMac, 0x0800,
+                      eb::ipv4_tcp(eb::v4(192, 0, 2, 100), eb::v4(203, 0, 113, 10), 40031, 80, 0x10,
+                                   eb::payload(1490 - 40)));
+        const eb::Bytes in =
+            eb::udp4_frame(eb::Mac{}, eb::kPeerMac, eb::v4(192, 0, 2, 2), eb::v4(192, 0, 2, 1),
+                           50000, 6081, eb::geneve(eb::flowhome_option(2, 1, 0, 0), 0x6558, inner));
+        const uint64_t too_big = drops(DropReason::encap_too_big);
+        const uint64_t icmp = b.stats().icmp_too_big.get();
+        const auto out = b.wire_in(in);
+        sh.max_hops = 1;
+        CHECK(b.stats().decapsulated.get() >= 1);
+        CHECK(out.wire.empty());
+        CHECK(out.local.empty());
+        CHECK(drops(DropReason::encap_too_big) == too_big + 1);
+        CHECK(b.stats().icmp_too_big.get() == icmp);
+        b.node->table().remove(key4(40031));
+    }
     SECTION("never redirected again past the hop limit")
     {
         b.own(key4(40009), 3);
@@ -773,6 +799,44 @@ TEST_CASE("an ICMP error about a peer's flow goes to the peer; about ours, to ou
     CHECK(b.stats().icmp_to_owner.get() == to_owner + 1);
     CHECK(b.stats().redirects_to[2].get() == to2 + 1);
     out = b.wire_in(frag_needed(40021));
+    CHECK(out.wire.empty());
+    CHECK(out.local.size() == 1);
+    CHECK(b.stats().icmp_to_owner.get() == to_owner + 1);
+}
+
+TEST_CASE("an ICMPv6 error about a peer's flow of a tcp VIP goes to the peer", "[pipeline][icmp]")
+{
+    /* The IPv6 VIP serves tcp/443 only: the ICMPv6 packet does not match
+     * it, the flow it quotes does. Addressed to anything but the VIP, the
+     * same error is not the flow's: the local stack gets it. */
+    Bench &b = bench();
+    b.own(key6(40030), 4);
+    const auto a6 = [](const char *s) {
+        eb::Ip6 r{};
+        const IpAddr a = addr(s);
+        std::copy(a.bytes.begin(), a.bytes.end(), r.begin());
+        return r;
+    };
+    const eb::Ip6 vip = a6("2001:db8:100::10");
+    const eb::Ip6 router = a6("2001:db8:300::1");
+    const eb::Bytes reply =
+        eb::ipv6_tcp(vip, a6("2001:db8:200::100"), 443, 40030, 0x10, eb::payload(8));
+    auto too_big = [&](const eb::Ip6 &to) {
+        return eb::ether(eb::kOurMac, eb::kRouterMac, 0x86DD,
+                         eb::ipv6(router, to, kProtoIcmpv6,
+                                  eb::icmp6(router, to, 2, 0, eb::slice(reply, 0, 48))));
+    };
+    const uint64_t to_owner = b.stats().icmp_to_owner.get();
+    const uint64_t to4 = b.stats().redirects_to[4].get();
+    const uint64_t pass = b.stats().passthrough.get();
+    auto out = b.wire_in(too_big(vip));
+    CHECK(out.local.empty());
+    CHECK(out.wire.size() == 1);
+    CHECK(b.stats().icmp_to_owner.get() == to_owner + 1);
+    CHECK(b.stats().redirects_to[4].get() == to4 + 1);
+    CHECK(b.stats().passthrough.get() == pass);
+
+    out = b.wire_in(too_big(a6("2001:db8:100::99")));
     CHECK(out.wire.empty());
     CHECK(out.local.size() == 1);
     CHECK(b.stats().icmp_to_owner.get() == to_owner + 1);

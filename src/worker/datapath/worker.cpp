@@ -6,6 +6,7 @@
 #include "flowhome/gossip_state.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include <rte_branch_prediction.h>
 #include <rte_cycles.h>
@@ -158,6 +159,15 @@ inline bool earlier_life(const DatapathShared &sh, OwnerRecord r) noexcept
     return r.reserved != sh.node_life[r.owner & kMaxNodeId].load(std::memory_order_relaxed);
 }
 
+/* An ICMP error about a VIP's reply is addressed to the VIP: the quoted
+ * packet's source. */
+inline bool addressed_to_vip(const uint8_t *frame, const ParsedPacket &p, const FlowKey &k) noexcept
+{
+    if (p.family == Family::ipv4)
+        return std::memcmp(frame + p.l3_offset + 16, &k.v4.vip_addr, 4) == 0;
+    return std::memcmp(frame + p.l3_offset + 24, k.v6.vip_addr, 16) == 0;
+}
+
 /* The owner's flow is somebody else's now: it is dead, or this is an
  * earlier life's record. */
 inline bool owner_gone(const DatapathShared &sh, OwnerRecord r) noexcept
@@ -173,7 +183,8 @@ bool Worker::icmp_to_owner(Slot &s, const uint8_t *frame) noexcept
         return false;
     const uint32_t len =
         std::min<uint32_t>(rte_pktmbuf_data_len(s.m), uint32_t{s.p.l3_offset} + s.p.l3_len);
-    if (!icmp_error_flow(frame, len, s.p, s.key))
+    if (!icmp_error_flow(frame, len, s.p, s.key) || !addressed_to_vip(frame, s.p, s.key) ||
+        !sh_.vips->serves(s.key))
         return false;
     const std::optional<OwnerRecord> rec = sh_.table->lookup(s.key);
     if (!rec || released(*rec) || rec->owner == sh_.self || owner_gone(sh_, *rec))
@@ -222,7 +233,14 @@ void Worker::redirect(Slot &s, NodeId owner) noexcept
         const uint32_t overhead = encapsulated_ip_length(*t, meta) - meta.l3_len;
         const uint16_t fits = static_cast<uint16_t>(t->mtu > overhead ? t->mtu - overhead : 0);
         count_drop(s.m, DropReason::encap_too_big); /* as it came: it becomes the error */
-        if (!icmp_token_ready()) {
+        if (s.hops != 0) {
+            /* It came from a peer (max_hops > 1): its Ethernet header is the
+             * tunnel's, and an error built from it would go back to that
+             * peer, which would hand it to its own kernel. This node has no
+             * way to the client but the router, whose address it does not
+             * know here: the packet is dropped without an error. */
+            rte_pktmbuf_free(s.m);
+        } else if (!icmp_token_ready()) {
             stats_.icmp_rate_limited.add();
             rte_pktmbuf_free(s.m);
         } else if (make_packet_too_big(s.m, s.p, fits, sh_.decap)) {
@@ -394,6 +412,12 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
          * neither gossip nor a tunnel to us: nearly every packet skips both
          * checks. */
         if (!sh_.vips->match(data, s.p)) {
+            /* A VIP that serves only TCP or UDP, or some ports, does not
+             * match the ICMP errors about its flows; they go to the flow's
+             * owner all the same. */
+            if ((s.p.l4_proto == kProtoIcmp || s.p.l4_proto == kProtoIcmpv6) &&
+                icmp_to_owner(s, data))
+                continue;
             /* Gossip reaches a worker only where the workers hand it over:
              * where rte_flow steers it to the control queue there is no
              * ring, and what the rule does not steer (our unicast address
