@@ -53,6 +53,8 @@ public:
     struct Options {
         /** Longest wait for the control lcore to run a request. */
         std::chrono::milliseconds control_timeout{2000};
+        /** Table entries `show flows` visits in one control-lcore request. */
+        uint32_t flows_per_request = 16384;
         /** `quit` ends the session (control socket) instead of the node. */
         bool quit_ends_session_only = false;
         /** The node's capture, shared with its other front ends so that

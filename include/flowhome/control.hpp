@@ -53,7 +53,8 @@ struct ControlStats {
     Counter refresh_not_owner; /**< refresh of a key another node owns or nobody has */
     Counter table_full;        /**< counted refusals of a full table */
     Counter table_errors;
-    Counter aged_out; /**< expired entries: removed, or (our own, with gossip) released */
+    Counter aged_out;          /**< expired entries: removed, or (our own, with gossip) released */
+    Counter operator_requests; /**< console and control-socket requests run on the lcore */
 };
 
 /** State the workers and the control lcore share. */

@@ -87,6 +87,7 @@ std::string Node::stats_report() const
     out += fmt::format("  {:<18} {:>12}\n", "table-full", c.table_full.get());
     out += fmt::format("  {:<18} {:>12}\n", "table-errors", c.table_errors.get());
     out += fmt::format("  {:<18} {:>12}\n", "aged-out", c.aged_out.get());
+    out += fmt::format("  {:<18} {:>12}\n", "operator-requests", c.operator_requests.get());
     if (engine_ != nullptr)
         out += gossip_report();
     out += "table\n";

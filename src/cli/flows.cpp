@@ -229,20 +229,41 @@ CommandResult cmd_show_flows(CommandContext &c)
     bool more = false;
     uint16_t now_epoch = 0;
     rows.reserve(limit);
-    if (!c.on_control([&](uint64_t now_us) {
-            now_epoch = epoch_of(now_us);
-            c.node.table().for_each([&](const FlowKey &key, OwnerRecord rec) {
-                if ((vip && key.vip() != *vip) || (owner && rec.owner != *owner))
-                    return true;
-                if (rows.size() == limit) {
-                    more = true; /* stop: the control lcore has other work */
-                    return false;
+    /* The walk runs on the control lcore in slices, one request each: with
+     * a filter that matches little it covers the whole table, which at
+     * millions of flows takes a second or more, and the control lcore must
+     * not miss its heartbeats and gossip meanwhile. */
+    Family family = Family::ipv4;
+    uint32_t position = 0;
+    bool walked = false;
+    while (!walked && !more) {
+        if (!c.on_control([&](uint64_t now_us) {
+                now_epoch = epoch_of(now_us);
+                FlowKey key;
+                OwnerRecord rec;
+                /* 16384 by default: about 2 ms of a busy table's walk here,
+                 * and at most one pass over the empty positions of a sparse
+                 * one (13-30 ms at 10M). */
+                for (uint32_t n = 0; n < c.opt.flows_per_request; ++n) {
+                    if (!c.node.table().next(family, position, key, rec)) {
+                        walked = family == Family::ipv6;
+                        if (walked)
+                            return;
+                        family = Family::ipv6;
+                        position = 0;
+                        continue;
+                    }
+                    if ((vip && key.vip() != *vip) || (owner && rec.owner != *owner))
+                        continue;
+                    if (rows.size() == limit) {
+                        more = true;
+                        return;
+                    }
+                    rows.push_back({key, rec});
                 }
-                rows.push_back({key, rec});
-                return true;
-            });
-        }))
-        return control_timeout(c);
+            }))
+            return control_timeout(c);
+    }
     std::string out = fmt::format("{:<5} {:<44} {:<44} {:>6} {:>8} {:>8} {}\n", "proto", "client",
                                   "vip", "owner", "version", "age-s", "flags");
     for (const Row &r : rows) {

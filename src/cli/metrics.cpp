@@ -64,6 +64,8 @@ const std::vector<MetricFamilyInfo> kFamilies = {
      "Packets encapsulated toward another node, by owner node"},
     {"flowhome_control_messages_total", MetricType::counter,
      "Claims and refreshes the control lcore handled, by outcome"},
+    {"flowhome_control_operator_requests_total", MetricType::counter,
+     "Console and control-socket requests the control lcore ran"},
     {"flowhome_gossip_frames_total", MetricType::counter, "Gossip frames, by direction"},
     {"flowhome_gossip_records_total", MetricType::counter, "Gossip records, by direction"},
     {"flowhome_gossip_bytes_total", MetricType::counter, "Gossip frame bytes, by direction"},
@@ -289,6 +291,7 @@ std::vector<MetricSample> collect_metrics(Node &node)
     for (const auto &[name, counter] : control)
         add(out, "flowhome_control_messages_total", fmt::format("outcome=\"{}\"", name),
             counter->get());
+    add(out, "flowhome_control_operator_requests_total", "", c.operator_requests.get());
 
     gossip_samples(out, node);
     for (const PeerConfig &p : cfg.peers)

@@ -113,6 +113,7 @@ unsigned ControlLoop::serve_operator_requests(uint64_t now) noexcept
         }
         (*req->fn)(now);
         req->state.store(OperatorRequest::done, std::memory_order_release);
+        stats_.operator_requests.add();
         ++served;
     }
     return served;

@@ -8,11 +8,13 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -852,6 +854,38 @@ TEST_CASE("set log-level raises every log type's level, not only the global one"
     REQUIRE(con.execute("set log-level error").ok);
     CHECK_FALSE(rte_log_can_log(RTE_LOGTYPE_EAL, RTE_LOG_WARNING));
     rte_log_set_level(RTE_LOGTYPE_EAL, eal);
+}
+
+TEST_CASE("show flows walks the table in slices, one control-lcore request each", "[console]")
+{
+    /* A filter that matches little walks the whole table: in one request,
+     * a table of millions would keep the control lcore from its heartbeats
+     * for a second. */
+    Bench &b = bench();
+    OwnershipTable &t = b.node->table();
+    constexpr uint32_t kFlows = 3000;
+    for (uint32_t i = 0; i < kFlows; ++i)
+        REQUIRE(t.upsert(key4(60000 + i), {.owner = static_cast<NodeId>(i % 100 == 7 ? 9 : 7),
+                                           .version = 1}) == UpsertResult::inserted);
+    std::atomic<bool> done{false};
+    std::thread control([&] {
+        while (!done.load())
+            b.node->control().poll_once(rte_rdtsc());
+    });
+    Console con(*b.node, {.flows_per_request = 256});
+    const uint64_t requests = b.node->control().stats().operator_requests.get();
+    const CommandResult r = con.execute("show flows owner 9 limit 1000");
+    const uint64_t used = b.node->control().stats().operator_requests.get() - requests;
+    const CommandResult limited = con.execute("show flows owner 9 limit 10");
+    done = true;
+    control.join();
+    for (uint32_t i = 0; i < kFlows; ++i)
+        t.remove(key4(60000 + i));
+
+    REQUIRE(r.ok);
+    CHECK(r.text.find("30 flows shown\n") != std::string::npos);
+    CHECK(used > kFlows / 256); /* the walk covered at least these flows */
+    CHECK(limited.text.find("10 flows shown (limit 10 reached; more exist)") != std::string::npos);
 }
 
 /* Runs @p send with a capture of @p reason on; whether it caught one copy
