@@ -103,14 +103,14 @@ UpsertResult GossipEngine::Impl::put(const FlowKey &key, const std::optional<Own
     return res;
 }
 
-void GossipEngine::Impl::apply_remote(const Claim &c, uint64_t now_us) noexcept
+void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t now_us) noexcept
 {
     const uint16_t epoch = epoch_of(now_us);
     const uint32_t hash = flow_hash(c.key);
     const std::optional<OwnerRecord> cur = store.lookup(c.key);
     if (cur) {
         const Claim kept = claim_of_record(c.key, *cur);
-        if (kept == c) {
+        if (kept == c && !(from_owner && earlier_life(*cur))) {
             /* A re-announcement: renew the epoch so ageing keeps the record
              * while its owner still announces it. */
             if (c.kind == ClaimKind::claim && cur->epoch != epoch) {
@@ -121,7 +121,12 @@ void GossipEngine::Impl::apply_remote(const Claim &c, uint64_t now_us) noexcept
             stats.claims_refreshed.add();
             return;
         }
-        if (!claim_supersedes(&kept, c, hash)) {
+        /* Equal, but from the owner itself in a later life than the record
+         * (it restarted, and a client reused the 5-tuple): its new claim,
+         * written below with the current life tag, not the old record kept
+         * for the failover to move. A relayed copy (a sync entry) may be
+         * the old life's, and stays a re-announcement. */
+        if (!(kept == c) && !claim_supersedes(&kept, c, hash)) {
             stats.claims_ignored.add();
             return;
         }
@@ -145,7 +150,7 @@ void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, uint64_t now_us) n
 {
     stats.sync_entries_in.add();
     if (e.owner != p.self) {
-        apply_remote(Claim{e.key, e.owner, e.version, ClaimKind::claim}, now_us);
+        apply_remote(Claim{e.key, e.owner, e.version, ClaimKind::claim}, false, now_us);
         return;
     }
     /* A record naming us that our store does not hold as ours: a previous
@@ -226,11 +231,11 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
         switch (rec.type) {
         case RecordType::claim:
             apply_remote(Claim{rec.flow.key, rec.flow.owner, rec.flow.version, ClaimKind::claim},
-                         now_us);
+                         rec.flow.owner == h.sender, now_us);
             break;
         case RecordType::release:
             apply_remote(Claim{rec.flow.key, rec.flow.owner, rec.flow.version, ClaimKind::release},
-                         now_us);
+                         rec.flow.owner == h.sender, now_us);
             break;
         case RecordType::digest:
             on_digest(h.sender, rec.digest, now_us);

@@ -83,7 +83,9 @@ struct GossipEngine::Impl {
     /* ---- engine.cpp: store writes, apply, receive ---- */
     UpsertResult put(const FlowKey &key, const std::optional<OwnerRecord> &old,
                      OwnerRecord rec) noexcept;
-    void apply_remote(const Claim &c, uint64_t now_us) noexcept;
+    /* @p from_owner: the claim comes in a frame of the owner itself (not
+     * relayed in a sync response). */
+    void apply_remote(const Claim &c, bool from_owner, uint64_t now_us) noexcept;
     void apply_sync_entry(const FlowEntry &e, uint64_t now_us) noexcept;
     void receive(std::span<const uint8_t> frame, uint64_t now_us) noexcept;
     void on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us) noexcept;

@@ -476,6 +476,29 @@ TEST_CASE("a restarted node resyncs and does not take its old flows back", "[gos
     }
 }
 
+TEST_CASE("a restarted node's new claim of a reused 5-tuple stays its own", "[gossip][engine]")
+{
+    /* The others still hold the flow under node 4's earlier life, at the
+     * version its new claim has: that claim is the new life's, not a
+     * re-announcement of the old record, which the failover would move. */
+    TestCluster c(4);
+    settle(c);
+    const FlowKey k = claim_flows(c, 7000, 1, [](uint32_t) { return 3; }).front();
+    REQUIRE(c.store(0).lookup(k)->owner == 4);
+
+    c.start(3, 2);
+    c.engine(3).local_claim(k, c.now); /* a client reuses the 5-tuple at once */
+    c.run_ms(c.base.reannounce_interval_ms * 2);
+    for (size_t n = 0; n < 4; ++n) {
+        INFO("node " << n + 1);
+        const auto r = c.store(n).lookup(k);
+        REQUIRE(r);
+        CHECK(r->owner == 4);
+        CHECK(r->version == 1);
+        CHECK(r->reserved == c.life(n, 4).load());
+    }
+}
+
 TEST_CASE("a batch open when the keys are replaced leaves under the new key", "[gossip][engine]")
 {
     TestCluster c(3);
