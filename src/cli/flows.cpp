@@ -184,9 +184,10 @@ CommandResult cmd_show_flow(CommandContext &c)
         if (effective != rec->owner)
             line("failover",
                  fmt::format("{}: packets go to node {}",
-                             rec->reserved != c.node.shared().node_life[rec->owner & kMaxNodeId]
-                                 ? "the owner restarted since this record was made"
-                                 : "owner is dead",
+                             c.node.shared().node_state[rec->owner & kMaxNodeId].load() ==
+                                     static_cast<uint8_t>(NodeState::dead)
+                                 ? "owner is dead"
+                                 : "the owner restarted since this record was made",
                              effective));
         line("packets go", route_text(c.node, effective));
     }

@@ -112,8 +112,8 @@ unsigned ControlLoop::serve_operator_requests(uint64_t now) noexcept
             continue;
         }
         (*req->fn)(now);
+        stats_.operator_requests.add(); /* before done: the caller may read it next */
         req->state.store(OperatorRequest::done, std::memory_order_release);
-        stats_.operator_requests.add();
         ++served;
     }
     return served;

@@ -76,10 +76,11 @@ struct CaptureManager::Running {
         const auto take = static_cast<uint16_t>(std::min<uint64_t>(n, limit - done));
         if (take == 0)
             return;
-        if (rte_pcapng_write_packets(pcapng, pkts, take) < 0)
+        if (rte_pcapng_write_packets(pcapng, pkts, take) < 0) {
             write_errors += take;
-        else
-            written.store(done + take, std::memory_order_relaxed);
+            return;
+        }
+        written.store(done + take, std::memory_order_relaxed);
         if (done + take == limit) {
             /* The workers stop copying at their next poll; the pool and the
              * ring stay until stop() has waited for them. */
