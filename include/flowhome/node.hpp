@@ -56,7 +56,9 @@ public:
     /**
      * Resolves the ports of @p cfg by device name (or takes @p ids, for
      * ports created by the caller), and configures and starts them with one
-     * RX/TX queue pair per worker.
+     * RX/TX queue pair per worker (and, with gossip, the control lcore's
+     * queues on the wire port: docs/design.md). Throws std::runtime_error
+     * with the reason; whatever it built by then is released.
      */
     explicit Node(const NodeConfig &cfg, std::optional<PortIds> ids = std::nullopt);
     ~Node();
@@ -84,6 +86,9 @@ public:
     const GossipTransport *transport() const noexcept { return transport_.get(); }
 
 private:
+    void build(std::optional<PortIds> ids);
+    /* What the destructor frees; also run when the constructor throws. */
+    void release() noexcept;
     void start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers);
     std::string gossip_report() const;
 
@@ -110,6 +115,7 @@ private:
     std::string gossip_path_;
     bool running_ = false;
     bool ports_started_ = false;
+    bool steered_ = false; /* an rte_flow rule steers gossip to the control queue */
 };
 
 } // namespace flowhome

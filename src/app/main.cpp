@@ -33,9 +33,16 @@ namespace {
 
 volatile std::sig_atomic_t g_signal = 0;
 volatile std::sig_atomic_t g_report = 0;
+volatile std::sig_atomic_t g_eal_ready = 0;
 
 void on_signal(int sig)
 {
+    if (g_signal != 0 && g_eal_ready == 0) {
+        /* A second signal while DPDK still starts (a slow or stuck device
+         * probe): give up at once. */
+        std::signal(sig, SIG_DFL);
+        std::raise(sig);
+    }
     g_signal = sig;
 }
 
@@ -187,6 +194,7 @@ int main(int argc, char **argv)
         return 1;
     }
     std::snprintf(g_runtime_dir, sizeof(g_runtime_dir), "%s", rte_eal_get_runtime_dir());
+    g_eal_ready = 1;
     if (g_signal != 0) {
         fmt::print("flowhome: stopped by signal {} while DPDK initialised\n",
                    static_cast<int>(g_signal));
@@ -198,7 +206,14 @@ int main(int argc, char **argv)
     try {
         flowhome::Node node(cfg);
         node.start();
-        flowhome::attach_telemetry(&node);
+        /* Telemetry reads the node until it goes, also when what follows
+         * throws (a control socket path in use, say). */
+        struct TelemetryAttached {
+            explicit TelemetryAttached(flowhome::Node &n) { flowhome::attach_telemetry(&n); }
+            ~TelemetryAttached() { flowhome::attach_telemetry(nullptr); }
+            TelemetryAttached(const TelemetryAttached &) = delete;
+            TelemetryAttached &operator=(const TelemetryAttached &) = delete;
+        } telemetry(node);
         const std::string sock = socket_path(cfg);
         flowhome::CaptureManager capture(node); /* one per node, whichever front end asks */
         flowhome::OperatorServer server(node, {.socket_path = sock,
@@ -233,7 +248,6 @@ int main(int argc, char **argv)
                 }
             }
         }
-        flowhome::attach_telemetry(nullptr);
         node.stop();
         if (stopped_by_signal)
             put(fmt::format("flowhome: stopped by signal {}\n", static_cast<int>(g_signal)));

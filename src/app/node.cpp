@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <rte_cycles.h>
 #include <rte_errno.h>
+#include <rte_flow.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -26,6 +27,8 @@ namespace {
 
 constexpr unsigned kControlRingSize = 16384;
 constexpr unsigned kMbufCache = 256;
+constexpr unsigned kGossipHandoffRing = 4096; /* frames the workers hand to the control lcore */
+constexpr unsigned kGossipTxRing = 1024;      /* frames worker 0 sends for it */
 
 int worker_main(void *arg)
 {
@@ -58,6 +61,18 @@ uint16_t mbuf_data_room(const NodeConfig &cfg) noexcept
 
 Node::Node(const NodeConfig &cfg, std::optional<PortIds> ids) : cfg_(cfg)
 {
+    /* A constructor that throws gets no destructor: what was built so far
+     * (a started port, rings, the flow rule) is released here. */
+    try {
+        build(ids);
+    } catch (...) {
+        release();
+        throw;
+    }
+}
+
+void Node::build(std::optional<PortIds> ids)
+{
     const PortConfig *wire = cfg_.wire_port();
     const PortConfig *local = cfg_.local_port();
     if (wire == nullptr)
@@ -73,12 +88,30 @@ Node::Node(const NodeConfig &cfg, std::optional<PortIds> ids) : cfg_(cfg)
         ports_.local = local ? find_port(*local) : kNoPort;
     }
 
-    /* Enough mbufs to fill every descriptor ring, plus every worker's
-     * in-flight bursts and the per-lcore caches. */
-    unsigned nb_mbufs = 0;
-    for (const PortConfig &p : cfg_.ports)
-        nb_mbufs += (p.rx_descriptors + p.tx_descriptors) * nworkers;
-    nb_mbufs += nworkers * (4 * kBurst + kMbufCache) + 2048;
+    /* With gossip the control lcore gets a TX queue of its own on the wire
+     * port and, on a NIC, an RX queue that rte_flow steers gossip to;
+     * virtual devices hand gossip over through a ring instead. */
+    const bool gossip = cfg_.gossip.enabled;
+    rte_eth_dev_info wire_info{};
+    if (int rc = rte_eth_dev_info_get(ports_.wire, &wire_info); rc != 0)
+        throw std::runtime_error(
+            fmt::format("port '{}': cannot get device info: {}", wire->name, rte_strerror(-rc)));
+    const bool try_steering = gossip && !wire->is_vdev() && wire_info.max_rx_queues > nworkers;
+    /* A device without a spare TX queue (net_af_packet's queues come in
+     * pairs) gets gossip frames sent by worker 0 from a ring. */
+    const bool own_tx_queue = gossip && wire_info.max_tx_queues > nworkers;
+    const auto wire_rx = static_cast<uint16_t>(nworkers + (try_steering ? 1 : 0));
+    const auto wire_tx = static_cast<uint16_t>(nworkers + (own_tx_queue ? 1 : 0));
+
+    /* Enough mbufs to fill every descriptor ring of every queue (a NIC's TX
+     * ring keeps sent mbufs until it wraps) and the gossip rings, plus the
+     * workers' in-flight bursts and a cache for every lcore. */
+    unsigned nb_mbufs = wire_rx * wire->rx_descriptors + wire_tx * wire->tx_descriptors;
+    if (local != nullptr)
+        nb_mbufs += nworkers * (local->rx_descriptors + local->tx_descriptors);
+    if (gossip)
+        nb_mbufs += kGossipHandoffRing + kGossipTxRing;
+    nb_mbufs += nworkers * 4 * kBurst + (nworkers + 2) * kMbufCache + 2048;
     const int socket = static_cast<int>(rte_socket_id());
     const std::string pool_name = fmt::format("fh_pool_{}", cfg_.node_id);
     const uint16_t data_room = mbuf_data_room(cfg_);
@@ -115,22 +148,8 @@ Node::Node(const NodeConfig &cfg, std::optional<PortIds> ids) : cfg_(cfg)
     for (const PeerConfig &p : cfg_.peers)
         peers_.add(p.address, p.id);
 
-    /* With gossip the control lcore gets a TX queue of its own on the wire
-     * port and, on a NIC, an RX queue that rte_flow steers gossip to;
-     * virtual devices hand gossip over through a ring instead. */
-    const bool gossip = cfg_.gossip.enabled;
-    rte_eth_dev_info wire_info{};
-    if (int rc = rte_eth_dev_info_get(ports_.wire, &wire_info); rc != 0)
-        throw std::runtime_error(
-            fmt::format("port '{}': cannot get device info: {}", wire->name, rte_strerror(-rc)));
-    const bool try_steering = gossip && !wire->is_vdev() && wire_info.max_rx_queues > nworkers;
-    /* A device without a spare TX queue (net_af_packet's queues come in
-     * pairs) gets gossip frames sent by worker 0 from a ring. */
-    const bool own_tx_queue = gossip && wire_info.max_tx_queues > nworkers;
-    const auto wire_rx = static_cast<uint16_t>(nworkers + (try_steering ? 1 : 0));
-    const auto wire_tx = static_cast<uint16_t>(nworkers + (own_tx_queue ? 1 : 0));
+    ports_started_ = true; /* (stopping a port that did not start is harmless) */
     configure_port(ports_.wire, *wire, wire_rx, wire_tx, nworkers, pool_);
-    ports_started_ = true;
     if (ports_.local != kNoPort && local != nullptr)
         configure_port(ports_.local, *local, nworkers, nworkers, nworkers, pool_);
     templates_ = std::make_unique<TemplateSet>(
@@ -201,6 +220,15 @@ void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
                    "the cluster's gossip keys\n",
                    g.key_file, keys.mode);
 
+    if (!g.unicast) {
+        /* A NIC's MAC filter drops multicast frames to groups it was not
+         * told of, before RSS or rte_flow sees them. Virtual devices filter
+         * nothing (and do not implement the call). */
+        if (int rc = rte_eth_allmulticast_enable(ports_.wire); rc != 0 && rc != -ENOTSUP)
+            throw std::runtime_error(
+                fmt::format("port '{}': cannot receive multicast gossip (all-multicast): {}",
+                            wire->name, rte_strerror(-rc)));
+    }
     shared_.gossip.enabled = true;
     shared_.gossip.unicast = g.unicast;
     shared_.gossip.udp_port = g.port;
@@ -213,7 +241,7 @@ void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
     tp.tx_queue = nworkers;
     if (!own_tx_queue) {
         const std::string name = fmt::format("fh_gtx_{}", cfg_.node_id);
-        gossip_tx_ = rte_ring_create(name.c_str(), 1024, static_cast<int>(rte_socket_id()),
+        gossip_tx_ = rte_ring_create(name.c_str(), kGossipTxRing, static_cast<int>(rte_socket_id()),
                                      RING_F_SP_ENQ | RING_F_SC_DEQ);
         if (gossip_tx_ == nullptr)
             throw std::runtime_error(
@@ -238,12 +266,13 @@ void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
     }
     std::string why;
     if (try_steering && steer_gossip(ports_.wire, nworkers, shared_.gossip, why)) {
+        steered_ = true;
         tp.rx_queue = nworkers;
         gossip_path_ = "rte_flow to the control queue";
     } else {
         const std::string name = fmt::format("fh_gsp_{}", cfg_.node_id);
-        handoff_ =
-            rte_ring_create(name.c_str(), 4096, static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
+        handoff_ = rte_ring_create(name.c_str(), kGossipHandoffRing,
+                                   static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
         if (handoff_ == nullptr)
             throw std::runtime_error(
                 fmt::format("cannot create the gossip ring: {}", rte_strerror(rte_errno)));
@@ -278,7 +307,16 @@ void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
 
 Node::~Node()
 {
+    release();
+}
+
+void Node::release() noexcept
+{
     stop();
+    if (steered_) {
+        rte_flow_error err{};
+        rte_flow_flush(ports_.wire, &err); /* the gossip rule, the port's only one */
+    }
     if (ports_started_) {
         rte_eth_dev_stop(ports_.wire);
         if (ports_.local != kNoPort)
@@ -295,8 +333,11 @@ Node::~Node()
     rte_ring_free(gossip_tx_);
     rte_ring_free(to_control_);
     rte_free(qsbr_);
-    /* The pool stays: mbufs may still sit in stopped devices' rings, and
-     * the EAL releases all memory at rte_eal_cleanup(). */
+    /* Once a port has started, the pool stays: mbufs may still sit in
+     * stopped devices' rings, and the EAL releases all memory at
+     * rte_eal_cleanup(). */
+    if (!ports_started_)
+        rte_mempool_free(pool_);
 }
 
 void Node::start()

@@ -90,9 +90,18 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues
             fail(port, "cannot set up a TX queue", rc);
     }
 
-    /* Virtual devices often cannot change their MTU; refuse only a real
-     * mismatch a device reports, never silently run with another MTU. */
-    if (int rc = rte_eth_dev_set_mtu(port_id, port.mtu); rc != 0 && rc != -ENOTSUP) {
+    /* A device that refuses the MTU stops the node. One without an MTU to
+     * set (most virtual devices: they pass frames of any size) runs on, and
+     * flowhome keeps to the configured MTU itself (templates, gossip frames,
+     * too-big errors); where such a device reports another MTU, say so. */
+    if (int rc = rte_eth_dev_set_mtu(port_id, port.mtu); rc == -ENOTSUP) {
+        uint16_t actual = 0;
+        if (rte_eth_dev_get_mtu(port_id, &actual) == 0 && actual != port.mtu)
+            fmt::print(stderr,
+                       "flowhome: port '{}' cannot set its MTU (it reports {}); flowhome keeps to "
+                       "{} as configured\n",
+                       port.name, actual, port.mtu);
+    } else if (rc != 0) {
         uint16_t actual = 0;
         if (rte_eth_dev_get_mtu(port_id, &actual) != 0 || actual != port.mtu)
             fail(port, fmt::format("cannot set MTU {}", port.mtu).c_str(), rc);

@@ -856,6 +856,33 @@ TEST_CASE("set log-level raises every log type's level, not only the global one"
     rte_log_set_level(RTE_LOGTYPE_EAL, eal);
 }
 
+TEST_CASE("a node that fails half-way through start-up releases what it built", "[node]")
+{
+    /* Its wire port started, its rings made, then the gossip key file is
+     * missing: the constructor throws, and no destructor runs. */
+    rte_ring *rx = rte_ring_create("hw_rx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    rte_ring *tx = rte_ring_create("hw_tx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    const int port = rte_eth_from_rings("ring_halfway", &rx, 1, &tx, 1, 0);
+    REQUIRE(port >= 0);
+    NodeConfig cfg = test_config();
+    cfg.node_id = 9;
+    cfg.ports.pop_back(); /* the wire port only */
+    cfg.peers.clear();
+    cfg.domains.clear();
+    cfg.gossip.enabled = true;
+    cfg.gossip.group = addr("239.1.1.1");
+    cfg.gossip.key_file = "/nonexistent/flowhome-test.keys";
+    CHECK_THROWS_WITH(Node(cfg, Node::PortIds{static_cast<uint16_t>(port), kNoPort}),
+                      Catch::Contains("gossip.key_file"));
+    CHECK(rte_ring_lookup("fh_ctl_9") == nullptr);
+    /* Stopped: a started port refuses to be configured again (-EBUSY). */
+    rte_eth_conf conf{};
+    CHECK(rte_eth_dev_configure(static_cast<uint16_t>(port), 1, 1, &conf) == 0);
+    rte_eth_dev_close(static_cast<uint16_t>(port));
+    rte_ring_free(rx);
+    rte_ring_free(tx);
+}
+
 TEST_CASE("show flows walks the table in slices, one control-lcore request each", "[console]")
 {
     /* A filter that matches little walks the whole table: in one request,
