@@ -93,6 +93,11 @@ public:
     virtual uint32_t scan(uint64_t &cursor, uint32_t budget,
                           const std::function<void(const FlowKey &, OwnerRecord)> &fn) = 0;
     virtual uint32_t size() const noexcept = 0;
+    /**
+     * Changes whenever entries may have moved under a walk (scan() above);
+     * constant for a store whose entries never move.
+     */
+    virtual uint64_t generation() const noexcept { return 0; }
 };
 
 /** The coarse clock records are stamped with. */
@@ -173,6 +178,13 @@ public:
     bool local_release(const FlowKey &key, uint64_t now_us) noexcept;
     /** A worker served a flow this node owns: restamp the record. */
     void local_refresh(const FlowKey &key, uint64_t now_us) noexcept;
+    /**
+     * The store's ageing found @p key (record @p r) expired. A live flow of
+     * ours is released (true: the engine took it over, the store keeps the
+     * tombstone); any other entry the caller removes (false), and the
+     * engine's digests stop counting it.
+     */
+    bool expire(const FlowKey &key, OwnerRecord r, uint64_t now_us) noexcept;
 
     /* ---- from the operator (console) ---- */
 

@@ -104,11 +104,12 @@ enum class UpsertResult : uint8_t {
 };
 
 /**
- * Offered each expired entry before age() removes it; true when it took the
- * entry over instead (the gossip engine turns a flow this node owns into a
- * release, so that every node drops it now rather than a timeout later).
+ * Offered each expired entry, with its record, before age() removes it;
+ * true when it took the entry over instead (the gossip engine turns a flow
+ * this node owns into a release, so that every node drops it now rather
+ * than a timeout later, and accounts for the others it lets go).
  */
-using ExpiryFn = std::function<bool(const FlowKey &)>;
+using ExpiryFn = std::function<bool(const FlowKey &, OwnerRecord)>;
 
 struct AgeResult {
     uint32_t examined = 0; /**< entries looked at */
@@ -177,6 +178,12 @@ public:
      */
     bool remove(const FlowKey &key) noexcept;
     /**
+     * Inserts and removes so far (updates in place excepted): either may
+     * move other entries between table positions (cuckoo moves; an
+     * extendable bucket compacted), under a walk that spans several calls.
+     */
+    uint64_t mutations() const noexcept { return mutations_; }
+    /**
      * Examines up to @p budget entries, continuing where the previous call
      * stopped, and removes those not refreshed for their protocol's timeout
      * (pinned entries excepted), unless @p on_expiry takes them over. A full
@@ -232,7 +239,8 @@ private:
     std::atomic<uint64_t> reclaim_waits_{0};
     uint32_t cap4_ = 0;
     uint32_t cap6_ = 0;
-    bool ext4_ = false; /* extendable(): read by the readers' bulk lookup */
+    uint64_t mutations_ = 0; /* writer only */
+    bool ext4_ = false;      /* extendable(): read by the readers' bulk lookup */
     bool ext6_ = false;
     /* rte_hash_count() in lock-free mode still counts slots waiting in the
      * RCU defer queue; the writer keeps the live counts itself. */

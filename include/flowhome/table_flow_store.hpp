@@ -34,6 +34,8 @@ public:
     uint32_t scan(uint64_t &cursor, uint32_t budget,
                   const std::function<void(const FlowKey &, OwnerRecord)> &fn) override;
     uint32_t size() const noexcept override;
+    /** The table's inserts and removes: either may move entries. */
+    uint64_t generation() const noexcept override { return table_.mutations(); }
 
     static constexpr uint64_t kCursorIpv4 = 1;
     static constexpr uint64_t kCursorIpv6 = 2;

@@ -241,11 +241,14 @@ unsigned ControlLoop::poll_once(uint64_t now_tsc) noexcept
          * after the last re-announcement, and all that while our digest
          * would disagree with theirs and set off a repair sync of all our
          * flows at every digest. The tombstone expires in turn, and is then
-         * removed (local_release() takes only live flows of ours).
+         * removed (local_release() takes only live flows of ours). Other
+         * nodes' flows are removed, and the engine's digests told.
          */
         ExpiryFn release;
         if (p_.engine != nullptr)
-            release = [this, now](const FlowKey &k) { return p_.engine->local_release(k, now); };
+            release = [this, now](const FlowKey &k, OwnerRecord r) {
+                return p_.engine->expire(k, r, now);
+            };
         const AgeResult r =
             p_.table->age(p_.clock->epoch.load(std::memory_order_relaxed),
                           clamp_timeout(p_.timeouts.tcp_idle_timeout_s),

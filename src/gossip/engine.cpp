@@ -294,6 +294,19 @@ bool GossipEngine::Impl::local_release(const FlowKey &key, uint64_t now_us) noex
     return true;
 }
 
+bool GossipEngine::Impl::expire(const FlowKey &key, OwnerRecord r, uint64_t now_us) noexcept
+{
+    if (local_release(key, now_us))
+        return true;
+    /* Removed behind the engine's back, it would stay in the owner's digest
+     * here and set off repair syncs until a re-announce pass recounted it. */
+    if ((r.flags & gossip_flag::released) == 0 && r.owner <= kMaxNodeId) {
+        digests[r.owner].remove(digest_term(key, r.version));
+        touched[r.owner] = pass_id;
+    }
+    return false;
+}
+
 void GossipEngine::Impl::local_refresh(const FlowKey &key, uint64_t now_us) noexcept
 {
     const std::optional<OwnerRecord> cur = store.lookup(key);
@@ -346,6 +359,11 @@ void GossipEngine::local_claim(const FlowKey &key, uint64_t now_us) noexcept
 bool GossipEngine::local_release(const FlowKey &key, uint64_t now_us) noexcept
 {
     return impl_->local_release(key, now_us);
+}
+
+bool GossipEngine::expire(const FlowKey &key, OwnerRecord r, uint64_t now_us) noexcept
+{
+    return impl_->expire(key, r, now_us);
 }
 
 void GossipEngine::local_refresh(const FlowKey &key, uint64_t now_us) noexcept

@@ -92,6 +92,7 @@ struct GossipEngine::Impl {
     void on_digest(NodeId sender, const DigestRecord &d, uint64_t now_us) noexcept;
     void local_claim(const FlowKey &key, uint64_t now_us) noexcept;
     bool local_release(const FlowKey &key, uint64_t now_us) noexcept;
+    bool expire(const FlowKey &key, OwnerRecord r, uint64_t now_us) noexcept;
     void local_refresh(const FlowKey &key, uint64_t now_us) noexcept;
     uint16_t operator_claim(const FlowKey &key, uint64_t now_us) noexcept;
     bool is_live_own(const OwnerRecord &r) const noexcept;
@@ -196,6 +197,7 @@ struct GossipEngine::Impl {
     uint64_t pass_cursor = 0;
     uint64_t pass_start_us = 0;
     uint64_t next_pass_us = 0;
+    uint64_t pass_generation = 0; /* store.generation() when the pass began */
     uint32_t pass_budget = kSliceMin;
     uint64_t next_slice_us = 0;
 

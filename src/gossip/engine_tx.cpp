@@ -134,11 +134,14 @@ void GossipEngine::Impl::reannounce_slice(uint64_t now_us) noexcept
 void GossipEngine::Impl::finish_reannounce_pass(uint64_t now_us) noexcept
 {
     /* The pass recounted every owner's digest from the store. Where the
-     * engine wrote nothing for an owner during the pass, the recount is
-     * exact and also reflects removals made behind the engine's back
-     * (ageing); elsewhere the incremental digest is the exact one. */
+     * engine wrote nothing for an owner during the pass, and no entry can
+     * have moved under the walk (an insert's cuckoo moves, a removal with
+     * extendable buckets: a moved entry is missed or counted twice), the
+     * recount is exact and also catches what changed behind the engine's
+     * back; elsewhere the incremental digest is the exact one. */
+    const bool still = store.generation() == pass_generation;
     for (size_t o = 1; o < digests.size(); ++o) {
-        if (touched[o] != pass_id)
+        if (still && touched[o] != pass_id)
             digests[o] = fresh[o];
         fresh[o] = OwnerDigest{};
     }
@@ -170,6 +173,7 @@ void GossipEngine::Impl::tick(uint64_t now_us) noexcept
         pass_budget = static_cast<uint32_t>(std::clamp<uint64_t>(want, kSliceMin, kSliceBudget));
         pass_running = true;
         ++pass_id;
+        pass_generation = store.generation();
         pass_cursor = 0;
         pass_start_us = now_us;
         next_slice_us = now_us;

@@ -361,6 +361,7 @@ UpsertResult OwnershipTable::upsert(const FlowKey &key, OwnerRecord record) noex
             return UpsertResult::updated;
         auto &live = live_of(key.family);
         live.store(live.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        ++mutations_;
         return UpsertResult::inserted;
     }
     return rc == -ENOSPC ? UpsertResult::full : UpsertResult::error;
@@ -378,6 +379,7 @@ bool OwnershipTable::remove(const FlowKey &key) noexcept
         return false;
     auto &live = live_of(key.family);
     live.store(live.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    ++mutations_;
     defer_free(key.family, position);
     return true;
 }
@@ -403,6 +405,7 @@ AgeResult OwnershipTable::age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp
      * deleting may compact an extendable bucket under the iterator. */
     constexpr unsigned kBatch = 64;
     FlowKey expired[kBatch];
+    OwnerRecord expired_rec[kBatch];
     /* Tables swept to their end, or not to be started again this second. */
     unsigned tables_done = 0;
 
@@ -435,11 +438,13 @@ AgeResult OwnershipTable::age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp
                 continue;
             const uint16_t timeout = k.proto() == kProtoTcp ? tcp_timeout_s : udp_timeout_s;
             const auto idle = static_cast<uint16_t>(now - rec.epoch);
-            if (idle > timeout)
-                expired[n++] = k;
+            if (idle > timeout) {
+                expired[n] = k;
+                expired_rec[n++] = rec;
+            }
         }
         for (unsigned i = 0; i < n; ++i) {
-            if (on_expiry && on_expiry(expired[i]))
+            if (on_expiry && on_expiry(expired[i], expired_rec[i]))
                 ++result.taken;
             else
                 result.expired += remove(expired[i]) ? 1 : 0;

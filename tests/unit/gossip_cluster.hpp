@@ -39,14 +39,27 @@ public:
         return MapFlowStore::scan(cursor, budget, [&](const FlowKey &k, OwnerRecord r) {
             if (!hide(k, r))
                 fn(k, r);
+            else if (moves)
+                ++generation_; /* as if it had moved behind the walk */
         });
     }
+    bool remove(const FlowKey &key) noexcept override
+    {
+        if (moves)
+            ++generation_;
+        return MapFlowStore::remove(key);
+    }
+    uint64_t generation() const noexcept override { return generation_; }
     uint64_t unpublished = 0; /* records written with a tag the workers did not have */
     /* True: the walk does not show this entry this time. */
     std::function<bool(const FlowKey &, OwnerRecord)> hide;
+    /* Like the node's table: a removal, or a hidden entry, changes the
+     * generation (entries may have moved under a walk). */
+    bool moves = false;
 
 private:
     const std::atomic<uint8_t> *life_;
+    uint64_t generation_ = 0;
 };
 
 struct TestNode {

@@ -425,6 +425,59 @@ TEST_CASE("a refresh of a flow the failover rewrite missed makes it its new owne
     CHECK(c.store(1).lookup(k)->version == 2);
 }
 
+TEST_CASE("a re-announce walk that entries moved under leaves the digests alone",
+          "[gossip][engine]")
+{
+    /* Node 1's walks miss one of node 2's flows, as the table's walk does
+     * when an insert moves an entry behind it. A recount from such a walk
+     * would disagree with node 2's own digest and set off repair syncs. */
+    TestCluster c(3);
+    settle(c);
+    const std::vector<FlowKey> keys = claim_flows(c, 8000, 30, [](uint32_t) { return 1; });
+    c.run_ms(c.base.reannounce_interval_ms * 2);
+    const uint64_t mismatched = c.engine(0).stats().digests_mismatched.get();
+    const uint64_t syncs = c.engine(0).stats().sync_requests_out.get();
+    c.store(0).moves = true;
+    c.store(0).hide = [&](const FlowKey &k, OwnerRecord) { return k == keys[11]; };
+    c.run_ms(c.base.reannounce_interval_ms * 4);
+    CHECK(c.engine(0).stats().digests_mismatched.get() == mismatched);
+    CHECK(c.engine(0).stats().sync_requests_out.get() == syncs);
+}
+
+TEST_CASE("an expired flow of another node leaves its digest at once", "[gossip][engine]")
+{
+    /* The table's ageing removes it (the engine is told, expire()); the
+     * owner's re-announcement brings it back. Counted twice, the digest
+     * would disagree with the owner's until a quiet walk recounted it. */
+    TestCluster c(2);
+    settle(c);
+    const FlowKey k = claim_flows(c, 9000, 1, [](uint32_t) { return 1; }).front();
+    const FlowKey busy = claim_flows(c, 9001, 1, [](uint32_t) { return 0; }).front();
+    c.run_ms(c.base.reannounce_interval_ms * 2);
+    const uint64_t mismatched = c.engine(0).stats().digests_mismatched.get();
+    /* A busy table: entries move under every walk, so no recount applies
+     * and the digests are what the engine keeps up to date itself. */
+    c.store(0).moves = true;
+    c.store(0).hide = [&](const FlowKey &key, OwnerRecord) { return key == busy; };
+    const OwnerRecord r = *c.store(0).lookup(k);
+    CHECK_FALSE(c.engine(0).expire(k, r, c.now)); /* not ours: the caller removes it */
+    REQUIRE(c.store(0).remove(k));
+    c.run_ms(c.base.reannounce_interval_ms * 4);
+    CHECK(c.store(0).lookup(k)->owner == 2);
+    CHECK(c.engine(0).stats().digests_mismatched.get() == mismatched);
+}
+
+TEST_CASE("an expired flow of ours is released, not removed", "[gossip][engine]")
+{
+    TestCluster c(2);
+    settle(c);
+    const FlowKey k = claim_flows(c, 9100, 1, [](uint32_t) { return 0; }).front();
+    CHECK(c.engine(0).expire(k, *c.store(0).lookup(k), c.now));
+    c.run_ms(3);
+    for (size_t n = 0; n < 2; ++n)
+        CHECK((c.store(n).lookup(k)->flags & gossip_flag::released) != 0);
+}
+
 TEST_CASE("a restarted node resyncs and does not take its old flows back", "[gossip][engine]")
 {
     TestCluster c(4);
