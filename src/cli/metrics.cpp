@@ -63,7 +63,11 @@ const std::vector<MetricFamilyInfo> kFamilies = {
     {"flowhome_redirects_total", MetricType::counter,
      "Packets encapsulated toward another node, by owner node"},
     {"flowhome_control_messages_total", MetricType::counter,
-     "Claims and refreshes the control lcore handled, by outcome"},
+     "Claims and refreshes the control lcore took from the workers"},
+    {"flowhome_control_message_outcomes_total", MetricType::counter,
+     "What the control lcore did with them without gossip, by outcome"},
+    {"flowhome_control_aged_out_total", MetricType::counter,
+     "Expired table entries: removed, or (this node's own, with gossip) released"},
     {"flowhome_control_operator_requests_total", MetricType::counter,
      "Console and control-socket requests the control lcore ran"},
     {"flowhome_gossip_frames_total", MetricType::counter, "Gossip frames, by direction"},
@@ -278,19 +282,21 @@ std::vector<MetricSample> collect_metrics(Node &node)
     }
 
     const ControlStats &c = node.control().stats();
+    /* One family per quantity: summing a family over its labels must not
+     * count anything twice. */
+    add(out, "flowhome_control_messages_total", "", c.msgs.get());
     const std::pair<const char *, const Counter *> control[] = {
-        {"messages", &c.msgs},
         {"claims_inserted", &c.claims_inserted},
         {"claims_existing", &c.claims_existing},
         {"refreshes", &c.refreshes},
         {"refresh_not_owner", &c.refresh_not_owner},
         {"table_full", &c.table_full},
         {"table_errors", &c.table_errors},
-        {"aged_out", &c.aged_out},
     };
     for (const auto &[name, counter] : control)
-        add(out, "flowhome_control_messages_total", fmt::format("outcome=\"{}\"", name),
+        add(out, "flowhome_control_message_outcomes_total", fmt::format("outcome=\"{}\"", name),
             counter->get());
+    add(out, "flowhome_control_aged_out_total", "", c.aged_out.get());
     add(out, "flowhome_control_operator_requests_total", "", c.operator_requests.get());
 
     gossip_samples(out, node);
