@@ -334,8 +334,11 @@ CommandResult cmd_flow_release(CommandContext &c)
                 c.node.table().remove(*key);
         }))
         return control_timeout(c);
-    if (!before || (before->flags & gossip_flag::released))
+    if (!before)
         return fail(fmt::format("unknown flow {}: not in the ownership table", key->to_string()));
+    if (before->flags & gossip_flag::released)
+        return fail(fmt::format("flow {} is released already (node {}, version {})",
+                                key->to_string(), before->owner, before->version));
     if (before->owner != self)
         return fail(fmt::format("flow {} is owned by node {}, not this node; release it there",
                                 key->to_string(), before->owner));
