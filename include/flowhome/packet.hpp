@@ -318,11 +318,15 @@ inline constexpr uint32_t kFlowHashSeed = 0x666c6f77; /* "flow" */
  */
 inline uint32_t flow_hash(const FlowKey &key) noexcept;
 
-/** True for a packet that may open a connection: TCP SYN without ACK, or UDP. */
+/**
+ * True for a packet that may open a connection: TCP SYN without ACK, RST or
+ * FIN (SYN+FIN opens nothing: Linux discards it, scanners send it), or UDP.
+ */
 constexpr bool is_connection_opening(const ParsedPacket &p) noexcept
 {
     if (p.l4_proto == kProtoTcp)
-        return (p.tcp_flags & (tcp_flag::syn | tcp_flag::ack | tcp_flag::rst)) == tcp_flag::syn;
+        return (p.tcp_flags & (tcp_flag::syn | tcp_flag::ack | tcp_flag::rst | tcp_flag::fin)) ==
+               tcp_flag::syn;
     return p.l4_proto == kProtoUdp;
 }
 

@@ -231,6 +231,7 @@ TEST_CASE("is_connection_opening", "[parse]")
     CHECK(opening(FrameBuilder{}.ipv6().tcp({.flags = kSyn | tcp_flag::psh}).build()));
     CHECK_FALSE(opening(FrameBuilder{}.ipv4().tcp({.flags = kSyn | kAck}).build()));
     CHECK_FALSE(opening(FrameBuilder{}.ipv4().tcp({.flags = kSyn | tcp_flag::rst}).build()));
+    CHECK_FALSE(opening(FrameBuilder{}.ipv4().tcp({.flags = kSyn | tcp_flag::fin}).build()));
     CHECK_FALSE(opening(FrameBuilder{}.ipv4().tcp({.flags = kAck}).build()));
     CHECK_FALSE(opening(FrameBuilder{}.ipv4().tcp({.flags = tcp_flag::fin | kAck}).build()));
     CHECK(opening(FrameBuilder{}.ipv4().udp().build()));
