@@ -3,15 +3,16 @@
  * The control socket, the Prometheus endpoint and the attach client. One
  * thread polls both listening sockets and every attached session together,
  * and runs each whole line a session has sent; an HTTP request is read with
- * a 2 s limit. A reply is written whole: a client that stops reading while
- * its reply is larger than the socket buffer holds the thread until it
- * hangs up.
+ * a 2 s limit. A reply is written whole, with the same limit: a client that
+ * stops reading while its replies fill the socket buffer holds the thread
+ * for at most 2 s, and is then hung up on.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -36,6 +37,15 @@ constexpr int kPollMs = 100;
 constexpr auto kSessionIdle = std::chrono::minutes(10); /* an attached session may idle */
 constexpr size_t kMaxSessions = 16;
 constexpr size_t kMaxLine = 4096;
+constexpr timeval kSendLimit{2, 0}; /* a client must take its reply in this */
+
+/* An accepted socket: a blocked send() returns after kSendLimit (EAGAIN). */
+int limit_sends(int fd) noexcept
+{
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &kSendLimit, sizeof(kSendLimit));
+    return fd;
+}
 
 bool write_all(int fd, std::string_view s)
 {
@@ -232,7 +242,7 @@ void OperatorServer::serve() noexcept
         if (r > 0 && (fds[0].revents & POLLIN) != 0)
             accept_session(now);
         if (r > 0 && (fds[1].revents & POLLIN) != 0) {
-            const int c = accept4(http_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            const int c = limit_sends(accept4(http_fd_, nullptr, nullptr, SOCK_CLOEXEC));
             if (c >= 0) {
                 serve_http(c);
                 close(c);
@@ -246,7 +256,7 @@ void OperatorServer::serve() noexcept
 
 void OperatorServer::accept_session(std::chrono::steady_clock::time_point now) noexcept
 {
-    const int c = accept4(unix_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    const int c = limit_sends(accept4(unix_fd_, nullptr, nullptr, SOCK_CLOEXEC));
     if (c < 0)
         return;
     if (sessions_.size() == kMaxSessions) {

@@ -236,7 +236,8 @@ def socket_taken(tmp, sock):
 def sessions(sock):
     """Sessions are multiplexed: one that is attached and silent holds up
     neither another client nor a Prometheus scrape; a last command without
-    its newline still runs; an over-long line gets an error, not a hang-up."""
+    its newline still runs; an over-long line gets an error, not a hang-up;
+    one that does not read its replies is hung up on after 2 s."""
     idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     idle.connect(sock)
     try:
@@ -282,6 +283,19 @@ def sessions(sock):
         finally:
             for s in more:
                 s.close()
+        # A client that asks and never reads fills its socket buffer; it is
+        # hung up on within the send limit (2 s), and the others are served.
+        greedy = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        greedy.connect(sock)
+        try:
+            greedy.sendall(b"show metrics\n" * 300)
+            time.sleep(0.5)
+            t0 = time.time()
+            r = attach(sock, "show", "node")
+            assert r.returncode == 0 and time.time() - t0 < 6, \
+                f"a client that does not read held the socket {time.time() - t0:.1f} s"
+        finally:
+            greedy.close()
     finally:
         idle.close()
 
