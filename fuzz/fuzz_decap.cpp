@@ -1,15 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 // libFuzzer harness for decap_packet(): the input is an Ethernet frame.
 //
-// Build and run by hand (clang, from the repository root; DPDK's headers as
-// system headers so that their warnings stay out of the way):
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined \
-//       -Iinclude -Itests/support $(pkg-config --cflags libdpdk | sed 's/-I/-isystem /g') \
-//       fuzz/fuzz_decap.cpp src/encap/control/template.cpp src/encap/control/peer_directory.cpp \
-//       src/encap/datapath/*.cpp src/packet/datapath/*.cpp src/packet/checksum.cpp \
-//       src/common/types.cpp $(pkg-config --libs libdpdk) -lfmt -o /tmp/fuzz_decap
-//   mkdir -p /tmp/fuzz_decap_corpus
-//   /tmp/fuzz_decap -max_total_time=60 -max_len=2048 /tmp/fuzz_decap_corpus
+// Run it with scripts/fuzz, which builds it (clang, ASan + UBSan, in
+// build-fuzz) with the whole library, or by hand once build-fuzz exists:
+//   ninja -C build-fuzz fuzz/fuzz_decap
+//   build-fuzz/fuzz/fuzz_decap -max_total_time=60 -max_len=2048 /tmp/fuzz_decap_work fuzz/corpus/decap
+// (libFuzzer writes new inputs to the first directory: keep it outside the tree.)
 /*
  * The frame is parsed; if it is IP, decap_packet() runs with a peer
  * directory and local addresses taken from the frame itself (its outer
@@ -22,15 +18,24 @@
  * encapsulated again toward a GENEVE template, parsed and decapsulated again;
  * the result must be the same inner IP packet, byte for byte. Then
  * make_packet_too_big() runs on it, and the ICMP error must parse.
+ *
+ * Two segments: the same frame is then split after 1 + (last two bytes, big
+ * endian, % (len - 1)) bytes into a chain of two mbufs, parsed as the worker
+ * does (headers from the first segment, lengths against pkt_len) and
+ * decapsulated again, everything outside both segments' data poisoned. A
+ * refusal leaves the chain unchanged; an ok must also have been an ok for
+ * the one-segment frame, with the same result, and give the same bytes,
+ * except Ethernet padding that lay across both segments (longer than the
+ * tail), which may stay behind the inner packet.
  */
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
-#include <sanitizer/asan_interface.h>
-
 #include "fake_mbuf.hpp"
+#include "fuzz_mbuf.hpp"
 #include "flowhome/encap.hpp"
 #include "flowhome/packet.hpp"
 
@@ -39,19 +44,8 @@ using flowhome::test::FakeMbuf;
 
 namespace {
 
-/* Marks everything in the mbuf's buffer outside its data as unreadable. */
-void poison_outside_data(rte_mbuf *m)
-{
-    auto *buf = static_cast<uint8_t *>(m->buf_addr);
-    ASAN_POISON_MEMORY_REGION(buf, m->data_off);
-    const size_t end = static_cast<size_t>(m->data_off) + m->data_len;
-    ASAN_POISON_MEMORY_REGION(buf + end, m->buf_len - end);
-}
-
-void unpoison(rte_mbuf *m)
-{
-    ASAN_UNPOISON_MEMORY_REGION(m->buf_addr, m->buf_len);
-}
+using flowhome::fuzz::poison_outside_data;
+using flowhome::fuzz::unpoison;
 
 void check(bool ok)
 {
@@ -140,6 +134,42 @@ void round_trip(FakeMbuf &fm, const ParsedPacket &inner)
     }
 }
 
+/* The frame again, in two segments; @p one is what the one-segment frame gave. */
+void two_segments(const std::vector<uint8_t> &frame, size_t split, const DecapResult &one,
+                  const std::vector<uint8_t> &one_bytes)
+{
+    const flowhome::fuzz::Frame fr(frame, FakeMbuf::kHeadroom, split);
+    rte_mbuf *m = fr.get();
+    poison_outside_data(m);
+    ParsedPacket outer;
+    if (parse(m, outer) != ParseStatus::ok) {
+        unpoison(m);
+        return;
+    }
+    PeerDirectory peers;
+    peers.add(src_of(frame.data(), outer), 7);
+    DecapConfig cfg;
+    if (outer.family == Family::ipv4)
+        cfg.local_v4 = dst_of(frame.data(), outer);
+    else
+        cfg.local_v6 = dst_of(frame.data(), outer);
+    const flowhome::fuzz::Snapshot before(fr);
+    const uint32_t tail_len = fr.tail->get()->data_len;
+    const DecapResult r = decap_packet(m, outer, peers, cfg);
+    unpoison(m);
+    if (r.status != DecapStatus::ok) {
+        check(flowhome::fuzz::Snapshot(fr) == before);
+        return;
+    }
+    check(one.status == DecapStatus::ok && r.from_peer == one.from_peer &&
+          r.ingress_node == one.ingress_node && r.hops == one.hops &&
+          r.affinity == one.affinity && r.service_version == one.service_version);
+    const std::vector<uint8_t> got = fr.head->packet_bytes();
+    check(got.size() == m->pkt_len && got.size() >= one_bytes.size());
+    check(std::equal(one_bytes.begin(), one_bytes.end(), got.begin()));
+    check(got.size() == one_bytes.size() || got.size() - one_bytes.size() > tail_len);
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -149,10 +179,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FakeMbuf fm(std::vector<uint8_t>(data, data + size));
     rte_mbuf *m = fm.get();
 
+    const size_t split = size >= 2 ? 1 + (data[size - 2] << 8 | data[size - 1]) % (size - 1) : 0;
     poison_outside_data(m);
     ParsedPacket outer;
     if (parse(m, outer) != ParseStatus::ok) {
         unpoison(m);
+        if (split != 0)
+            two_segments(fm.bytes(), split, DecapResult{}, fm.bytes());
         return 0;
     }
     PeerDirectory peers;
@@ -168,6 +201,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const DecapResult r = decap_packet(m, outer, peers, cfg);
     unpoison(m);
 
+    if (split != 0)
+        two_segments(before, split, r, fm.bytes());
     if (r.status != DecapStatus::ok) {
         /* A refusal must leave the frame as it was. */
         check(fm.bytes() == before);
