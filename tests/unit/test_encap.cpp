@@ -432,9 +432,11 @@ TEST_CASE("encap_packet refuses metadata that does not describe the mbuf", "[enc
 
 TEST_CASE("encap_packet over a two-segment mbuf", "[encap]")
 {
-    /* The IPv6 UDP checksum must cover both segments; padding in the last one is trimmed. */
+    /* The IPv6 UDP checksum must cover both segments, however they split
+     * the datagram (a part of odd length makes the next one's bytes swap
+     * places in the sum); padding in the last one is trimmed. */
     const Input in = make_input(true, {}, 300);
-    const size_t split = 100;
+    const size_t split = GENERATE(99, 100, 101, 151, 298);
     eb::Bytes tail = eb::slice(in.frame, split, in.frame.size() - split);
     tail.insert(tail.end(), 6, 0); /* trailing padding */
     FakeMbuf head(eb::slice(in.frame, 0, split));
