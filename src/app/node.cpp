@@ -111,7 +111,8 @@ void Node::build(std::optional<PortIds> ids)
         nb_mbufs += nworkers * (local->rx_descriptors + local->tx_descriptors);
     if (gossip)
         nb_mbufs += kGossipHandoffRing + kGossipTxRing;
-    nb_mbufs += nworkers * 4 * kBurst + (nworkers + 2) * kMbufCache + 2048;
+    /* A mempool cache holds up to 1.5 times its size before it flushes. */
+    nb_mbufs += nworkers * 4 * kBurst + (nworkers + 2) * kMbufCache * 3 / 2 + 2048;
     const int socket = static_cast<int>(rte_socket_id());
     const std::string pool_name = fmt::format("fh_pool_{}", cfg_.node_id);
     const uint16_t data_room = mbuf_data_room(cfg_);
@@ -148,8 +149,8 @@ void Node::build(std::optional<PortIds> ids)
     for (const PeerConfig &p : cfg_.peers)
         peers_.add(p.address, p.id);
 
-    ports_started_ = true; /* (stopping a port that did not start is harmless) */
     configure_port(ports_.wire, *wire, wire_rx, wire_tx, nworkers, pool_);
+    ports_started_ = true; /* configure_port() stops a port it fails after starting */
     if (ports_.local != kNoPort && local != nullptr)
         configure_port(ports_.local, *local, nworkers, nworkers, nworkers, pool_);
     templates_ = std::make_unique<TemplateSet>(
@@ -223,11 +224,14 @@ void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
     if (!g.unicast) {
         /* A NIC's MAC filter drops multicast frames to groups it was not
          * told of, before RSS or rte_flow sees them. Virtual devices filter
-         * nothing (and do not implement the call). */
+         * nothing (and do not implement the call). A device that refuses
+         * (an untrusted VF, say) may still receive the group: said, not
+         * fatal; gossip.unicast needs none of it. */
         if (int rc = rte_eth_allmulticast_enable(ports_.wire); rc != 0 && rc != -ENOTSUP)
-            throw std::runtime_error(
-                fmt::format("port '{}': cannot receive multicast gossip (all-multicast): {}",
-                            wire->name, rte_strerror(-rc)));
+            fmt::print(stderr,
+                       "flowhome: warning: port '{}' refused all-multicast ({}): multicast gossip "
+                       "may not arrive; if peers stay suspect, use gossip.unicast\n",
+                       wire->name, rte_strerror(-rc));
     }
     shared_.gossip.enabled = true;
     shared_.gossip.unicast = g.unicast;

@@ -132,12 +132,16 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues
             group.mask |= uint64_t{1} << (i % RTE_ETH_RETA_GROUP_SIZE);
             group.reta[i % RTE_ETH_RETA_GROUP_SIZE] = static_cast<uint16_t>(i % rss_queues);
         }
-        if (int rc = rte_eth_dev_rss_reta_update(port_id, reta.data(), info.reta_size); rc != 0)
+        if (int rc = rte_eth_dev_rss_reta_update(port_id, reta.data(), info.reta_size); rc != 0) {
+            rte_eth_dev_stop(port_id);
             fail(port, "cannot restrict RSS to the worker queues", rc);
+        }
     }
     if (port.promiscuous) {
-        if (int rc = rte_eth_promiscuous_enable(port_id); rc != 0 && rc != -ENOTSUP)
+        if (int rc = rte_eth_promiscuous_enable(port_id); rc != 0 && rc != -ENOTSUP) {
+            rte_eth_dev_stop(port_id);
             fail(port, "cannot enable promiscuous mode", rc);
+        }
     }
 }
 
