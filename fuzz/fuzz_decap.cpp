@@ -4,7 +4,8 @@
 // Run it with scripts/fuzz, which builds it (clang, ASan + UBSan, in
 // build-fuzz) with the whole library, or by hand once build-fuzz exists:
 //   ninja -C build-fuzz fuzz/fuzz_decap
-//   build-fuzz/fuzz/fuzz_decap -max_total_time=60 -max_len=2048 /tmp/fuzz_decap_work fuzz/corpus/decap
+//   build-fuzz/fuzz/fuzz_decap -max_total_time=60 -max_len=2048 /tmp/fuzz_decap_work
+//   fuzz/corpus/decap
 // (libFuzzer writes new inputs to the first directory: keep it outside the tree.)
 /*
  * The frame is parsed; if it is IP, decap_packet() runs with a peer
@@ -134,6 +135,21 @@ void round_trip(FakeMbuf &fm, const ParsedPacket &inner)
     }
 }
 
+/* Whatever the frame's outer source is, a peer (node 7); its destination,
+ * this node's address; GENEVE on the default port. */
+struct Endpoints {
+    PeerDirectory peers;
+    DecapConfig cfg;
+    Endpoints(const uint8_t *frame, const ParsedPacket &outer)
+    {
+        peers.add(src_of(frame, outer), 7);
+        if (outer.family == Family::ipv4)
+            cfg.local_v4 = dst_of(frame, outer);
+        else
+            cfg.local_v6 = dst_of(frame, outer);
+    }
+};
+
 /* The frame again, in two segments; @p one is what the one-segment frame gave. */
 void two_segments(const std::vector<uint8_t> &frame, size_t split, const DecapResult &one,
                   const std::vector<uint8_t> &one_bytes)
@@ -146,13 +162,9 @@ void two_segments(const std::vector<uint8_t> &frame, size_t split, const DecapRe
         unpoison(m);
         return;
     }
-    PeerDirectory peers;
-    peers.add(src_of(frame.data(), outer), 7);
-    DecapConfig cfg;
-    if (outer.family == Family::ipv4)
-        cfg.local_v4 = dst_of(frame.data(), outer);
-    else
-        cfg.local_v6 = dst_of(frame.data(), outer);
+    const Endpoints ends(frame.data(), outer);
+    const PeerDirectory &peers = ends.peers;
+    const DecapConfig &cfg = ends.cfg;
     const flowhome::fuzz::Snapshot before(fr);
     const uint32_t tail_len = fr.tail->get()->data_len;
     const DecapResult r = decap_packet(m, outer, peers, cfg);
@@ -162,8 +174,8 @@ void two_segments(const std::vector<uint8_t> &frame, size_t split, const DecapRe
         return;
     }
     check(one.status == DecapStatus::ok && r.from_peer == one.from_peer &&
-          r.ingress_node == one.ingress_node && r.hops == one.hops &&
-          r.affinity == one.affinity && r.service_version == one.service_version);
+          r.ingress_node == one.ingress_node && r.hops == one.hops && r.affinity == one.affinity &&
+          r.service_version == one.service_version);
     const std::vector<uint8_t> got = fr.head->packet_bytes();
     check(got.size() == m->pkt_len && got.size() >= one_bytes.size());
     check(std::equal(one_bytes.begin(), one_bytes.end(), got.begin()));
@@ -188,14 +200,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             two_segments(fm.bytes(), split, DecapResult{}, fm.bytes());
         return 0;
     }
-    PeerDirectory peers;
-    peers.add(src_of(fm.data(), outer), 7);
-    DecapConfig cfg;
-    if (outer.family == Family::ipv4)
-        cfg.local_v4 = dst_of(fm.data(), outer);
-    else
-        cfg.local_v6 = dst_of(fm.data(), outer);
-    cfg.geneve_port = kGenevePort;
+    const Endpoints ends(fm.data(), outer);
+    const PeerDirectory &peers = ends.peers;
+    const DecapConfig &cfg = ends.cfg;
 
     const std::vector<uint8_t> before = fm.bytes();
     const DecapResult r = decap_packet(m, outer, peers, cfg);
