@@ -424,7 +424,7 @@ uint64_t GossipEngine::membership_generation() const noexcept
 
 NodeId GossipEngine::effective_owner(OwnerRecord r, uint32_t flow_hash) const noexcept
 {
-    if (r.owner <= kMaxNodeId && r.reserved != impl_->life[r.owner])
+    if (impl_->earlier_life(r))
         return failover_owner(flow_hash, r.owner, impl_->members.eligible());
     return impl_->members.effective_owner(r.owner, flow_hash);
 }
