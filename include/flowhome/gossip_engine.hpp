@@ -155,6 +155,8 @@ struct GossipStats {
     Counter resend_requests_in;  /**< resend requests for our frames */
     Counter resent_flows;        /**< claims and releases re-sent to answer them */
     Counter gaps_abandoned;      /**< missed frames given up on (re-announcement heals) */
+    Counter unproven_changes;    /**< a restart or departure of a sender not yet heard naming
+                                      this life: not acted on (it may be a replay) */
 };
 
 class GossipEngine {

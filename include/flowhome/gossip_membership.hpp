@@ -158,6 +158,17 @@ private:
     uint64_t generation_ = 0;
 };
 
+/**
+ * The incarnation for a node starting now: wall-clock seconds, read once the
+ * second in which it is called has passed. The node's previous life took its
+ * incarnation no later than the second it ended in, so a crash and a restart
+ * within one second (systemd's default delay is 100 ms) still give a larger
+ * one, as receivers require (a same incarnation would have its sequence
+ * numbers dropped as replays, and its restart never seen). Blocks for up to
+ * a second: start-up only.
+ */
+uint32_t new_incarnation();
+
 template <typename Fn> unsigned MembershipTable::tick(uint64_t now_ms, Fn &&on_change) noexcept
 {
     unsigned changes = 0;

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <ctime>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -18,6 +17,7 @@
 #include <rte_ring_elem.h>
 
 #include "flowhome/gossip_engine.hpp"
+#include "flowhome/gossip_membership.hpp"
 #include "flowhome/gossip_transport.hpp"
 #include "flowhome/ports.hpp"
 #include "flowhome/table_flow_store.hpp"
@@ -290,8 +290,7 @@ void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
     GossipParams gp;
     gp.self = cfg_.node_id;
     gp.cluster_id = g.cluster_id;
-    /* Wall-clock seconds: larger at every restart, as incarnations must be. */
-    gp.incarnation = static_cast<uint32_t>(time(nullptr));
+    gp.incarnation = new_incarnation();
     for (const PeerConfig &peer : cfg_.peers)
         gp.peers.push_back(peer.id);
     gp.max_frame = gossip_max_frame(wire->mtu, g.group.family == Family::ipv6);

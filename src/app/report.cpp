@@ -140,6 +140,7 @@ std::string Node::gossip_report() const
         {"resend-requests-in", g.resend_requests_in.get()},
         {"resent-flows", g.resent_flows.get()},
         {"gaps-abandoned", g.gaps_abandoned.get()},
+        {"unproven-changes", g.unproven_changes.get()},
         {"tx-frames", t.tx_frames.get()},
         {"tx-no-mbuf", t.tx_no_mbuf.get()},
         {"tx-queue-full", t.tx_queue_full.get()},

@@ -141,6 +141,7 @@ void gossip_samples(std::vector<MetricSample> &out, Node &node)
         {"resend_requests_in", &g.resend_requests_in},
         {"resent_flows", &g.resent_flows},
         {"gaps_abandoned", &g.gaps_abandoned},
+        {"unproven_changes", &g.unproven_changes},
     };
     for (const auto &[name, c] : events)
         add(out, "flowhome_gossip_events_total", fmt::format("event=\"{}\"", name), c->get());

@@ -61,6 +61,7 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
     life.resize(nodes, 0);
     failing.resize(nodes, 0);
     restart_inc.resize(nodes, 0);
+    heard_live.resize(nodes, 0);
     scratch.reserve(kSliceBudget);
     windows.resize(nodes);
     gapped.reserve(nodes);
@@ -163,17 +164,55 @@ void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, uint64_t now_us) n
         stats.orphans.add();
 }
 
+bool GossipEngine::Impl::names_this_life(const HeartbeatRecord &hb) const noexcept
+{
+    MemberViewCursor vc = hb.views;
+    MemberView v;
+    while (vc.next(v))
+        if (v.node == p.self && v.incarnation >= p.incarnation)
+            return true;
+    return false;
+}
+
+void GossipEngine::Impl::on_restart(NodeId node, uint32_t incarnation) noexcept
+{
+    if (restart_inc[node] >= incarnation)
+        return;
+    restart_inc[node] = incarnation;
+    /* Not proved yet: the incarnation we knew may have been a replayed
+     * frame's, and this one the sender's life we hold records of (pulled
+     * from a peer). Failing those over would move a live node's flows. If
+     * the sender did restart, the peers that had heard it fail its flows
+     * over and their claims reach us. */
+    if (heard_live[node] == 0) {
+        stats.unproven_changes.add();
+        return;
+    }
+    start_failover(node);
+}
+
 void GossipEngine::Impl::on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us) noexcept
 {
+    /*
+     * A view that names this node at this life's incarnation was written
+     * after the sender heard us, so the sender's frames are not replays of
+     * its own earlier life's (a receiver that has just started accepts any
+     * incarnation at first contact, and a replay would pass for the
+     * sender's latest). Until then, a departure it reports is not believed:
+     * if true, its silence gets it declared dead.
+     */
+    if (heard_live[hb.node] == 0 && names_this_life(hb))
+        heard_live[hb.node] = 1;
+    if (hb.state == NodeState::dead && heard_live[hb.node] == 0) {
+        stats.unproven_changes.add();
+        return;
+    }
     const HeartbeatResult r = members.on_heartbeat(hb, now_us / 1000);
     switch (r.outcome) {
     case HeartbeatOutcome::restarted:
         /* Normally seen first as the frame's new incarnation; this covers a
          * sender whose frames we had not seen since it was forgotten. */
-        if (restart_inc[hb.node] < hb.incarnation) {
-            restart_inc[hb.node] = hb.incarnation;
-            start_failover(hb.node);
-        }
+        on_restart(hb.node, hb.incarnation);
         break;
     case HeartbeatOutcome::left:
         start_failover(hb.node);
@@ -222,10 +261,8 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
     track_sequence(h, now_us);
     /* A restarted sender: its previous incarnation's flows move to their
      * failover owners before this frame's claims (the new life's) apply. */
-    if (vr.new_incarnation && restart_inc[h.sender] < h.incarnation) {
-        restart_inc[h.sender] = h.incarnation;
-        start_failover(h.sender);
-    }
+    if (vr.new_incarnation)
+        on_restart(h.sender, h.incarnation);
     while (reader.next(rec)) {
         stats.records_in.add();
         switch (rec.type) {

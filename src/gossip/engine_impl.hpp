@@ -146,6 +146,11 @@ struct GossipEngine::Impl {
     void answer_sync(const SyncRequestRecord &r, NodeId requester, uint64_t now_us) noexcept;
     void on_sync_response(const SyncResponseRecord &r, uint64_t now_us) noexcept;
     void refute(uint32_t seen_incarnation, uint64_t now_us) noexcept;
+    /* A sender's newer incarnation: its earlier life's flows fail over,
+     * once it has proved its frames are of our time (heard_live). */
+    void on_restart(NodeId node, uint32_t incarnation) noexcept;
+    /* The heartbeat's views hold this node at an incarnation of this life. */
+    bool names_this_life(const HeartbeatRecord &hb) const noexcept;
 
     /* ---- engine_repair.cpp: gap detection and resend ---- */
     void track_sequence(const FrameHeader &h, uint64_t now_us) noexcept;
@@ -190,6 +195,7 @@ struct GossipEngine::Impl {
     std::vector<uint8_t> life;         /* owner life tag (OwnerRecord::reserved) */
     std::vector<uint8_t> failing;      /* 1: records of an earlier life move away */
     std::vector<uint32_t> restart_inc; /* incarnation whose restart we failed over */
+    std::vector<uint8_t> heard_live;   /* 1: a heartbeat of the node named this life of ours */
 
     /* Re-announce walk. */
     bool pass_running = false;

@@ -7,10 +7,25 @@
 #include <stdexcept>
 #include <string>
 
+#include <time.h>
+
 #include "flowhome/gossip_membership.hpp"
 #include "flowhome/placement.hpp"
 
 namespace flowhome {
+
+uint32_t new_incarnation()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    const time_t called = ts.tv_sec;
+    while (ts.tv_sec <= called) {
+        const timespec rest{0, 1'000'000'000L - ts.tv_nsec};
+        nanosleep(&rest, nullptr);
+        clock_gettime(CLOCK_REALTIME, &ts);
+    }
+    return static_cast<uint32_t>(ts.tv_sec);
+}
 
 NodeId failover_owner(uint32_t flow_hash, NodeId dead_owner,
                       std::span<const NodeId> eligible) noexcept
