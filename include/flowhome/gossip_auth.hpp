@@ -100,6 +100,9 @@ struct KeyFile {
 /** Reads and parses @p path. Throws GossipKeyError (unreadable file or parse_key_file errors). */
 KeyFile load_key_file(const std::string &path);
 
+/** What to warn the operator of about @p f, read from @p path; empty when nothing. */
+std::string key_file_warning(const KeyFile &f, std::string_view path);
+
 /** Compares two byte strings in time independent of their contents (not of their length). */
 bool constant_time_equal(std::span<const uint8_t> a, std::span<const uint8_t> b) noexcept;
 

@@ -215,11 +215,8 @@ void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
     } catch (const GossipKeyError &e) {
         throw std::runtime_error(fmt::format("gossip.key_file: {}", e.what()));
     }
-    if (keys.permissive_mode)
-        fmt::print(stderr,
-                   "flowhome: warning: {} is readable by others (mode {:o}); it holds "
-                   "the cluster's gossip keys\n",
-                   g.key_file, keys.mode);
+    if (const std::string w = key_file_warning(keys, g.key_file); !w.empty())
+        fmt::print(stderr, "flowhome: warning: {}\n", w);
 
     if (!g.unicast) {
         /* A NIC's MAC filter drops multicast frames to groups it was not

@@ -93,8 +93,10 @@ CommandResult cmd_gossip_key_reload(CommandContext &c)
         return fail(fmt::format("{} holds no key; the old keys stay in use", path));
     if (!c.on_control([&](uint64_t) { e->set_keys(keys.ring); }))
         return control_timeout(c);
-    return ok(fmt::format("gossip keys reloaded from {}: sending with key id {}\n", path,
-                          keys.ring.send_key_id()));
+    const std::string warning = key_file_warning(keys, path);
+    return ok(fmt::format("gossip keys reloaded from {}: sending with key id {}\n{}", path,
+                          keys.ring.send_key_id(),
+                          warning.empty() ? "" : fmt::format("warning: {}\n", warning)));
 }
 
 CommandResult cmd_capture_start(CommandContext &c)

@@ -217,4 +217,12 @@ KeyFile load_key_file(const std::string &path)
     return out;
 }
 
+std::string key_file_warning(const KeyFile &f, std::string_view path)
+{
+    if (!f.permissive_mode)
+        return {};
+    return fmt::format("{} is readable by others (mode {:o}); it holds the cluster's gossip keys",
+                       path, f.mode);
+}
+
 } // namespace flowhome

@@ -44,11 +44,11 @@ KEY1 = "5a" * 32
 KEY2 = "a5" * 32
 
 
-def write_keys(tmp, text):
+def write_keys(tmp, text, mode=0o600):
     path = os.path.join(tmp, "gossip.keys")
     with open(path + ".new", "w") as f:
         f.write(text)
-    os.chmod(path + ".new", 0o600)
+    os.chmod(path + ".new", mode)
     os.replace(path + ".new", path)
 
 
@@ -208,10 +208,16 @@ def main():
         except AssertionError as e:
             check(False, f"{e}: {n1.run('show', 'peers')}")
 
-        # 6. Key reload on every node: key 1 and key 2, send 2.
+        # 6. Key reload on every node: key 1 and key 2, send 2. First from a
+        # file that others may read, on node 1 alone: reloaded, with a warning.
+        write_keys(tmp, f"# unchanged\nkey 1 {KEY1}\n", mode=0o640)
+        rc, out, err = n1.run("gossip", "key", "reload")
+        check(rc == 0 and "readable by others (mode 640)" in out,
+              f"a key file others may read is reloaded with a warning: rc {rc} {out + err!r}")
         write_keys(tmp, f"# rotated\nkey 1 {KEY1}\nkey 2 {KEY2}\nsend 2\n")
         results = [nodes[i].run("gossip", "key", "reload") for i in NODES]
-        check(all(rc == 0 and "sending with key id 2" in out for rc, out, _ in results),
+        check(all(rc == 0 and "sending with key id 2" in out and "warning" not in out
+                  for rc, out, _ in results),
               "gossip key reload on every node: " +
               "; ".join(f"rc {rc} {(out + err).strip()!r}" for rc, out, err in results))
         time.sleep(0.5)  # frames already in flight with key 1 are still accepted (key 1 kept)
