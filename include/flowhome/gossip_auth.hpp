@@ -184,8 +184,6 @@ public:
     ReplayVerdict check(NodeId sender, uint32_t incarnation, uint64_t sequence) const noexcept;
     /** Records an accepted frame (call only after check() said ok and the frame verified). */
     void commit(NodeId sender, uint32_t incarnation, uint64_t sequence) noexcept;
-    /** Forgets a sender (removed from the cluster); its next frame is a first contact. */
-    void forget(NodeId sender) noexcept;
 
 private:
     struct Slot {

@@ -17,9 +17,8 @@ void GossipEngine::Impl::begin_frame() noexcept
     FrameHeader h;
     h.cluster_id = p.cluster_id;
     h.sender = p.self;
-    h.key_id = auth.keys().send_key_id();
     h.incarnation = members.self_incarnation();
-    h.sequence = ++sequence;
+    /* Key id and sequence number are stamped as the frame leaves. */
     writer.begin(h);
     frame_open = true;
     frame_has_flows = false;
@@ -33,14 +32,18 @@ void GossipEngine::Impl::send_frame() noexcept
     const std::span<uint8_t> body = writer.finish();
     frame_open = false;
     batch_deadline_us = 0;
-    /* Signed with the key in use when it leaves: set_keys() may have
-     * replaced the one in use when it was begun. */
+    /* Signed with the key in use when it leaves (set_keys() may have
+     * replaced the one in use when it was begun), and numbered then, so
+     * that a frame begun but never sent leaves no gap for receivers to ask
+     * about. */
     wire::store16(body.data() + gossip_hdr::key_id, auth.keys().send_key_id());
+    wire::store64(body.data() + gossip_hdr::sequence, sequence + 1);
     const size_t len = auth.seal(tx_buf, body.size());
     if (len == 0) {
         stats.seal_failed.add();
         return;
     }
+    ++sequence;
     stats.frames_out.add();
     stats.records_out.add(records);
     stats.bytes_out.add(len);

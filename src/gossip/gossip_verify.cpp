@@ -73,12 +73,6 @@ void ReplayTable::commit(NodeId sender, uint32_t incarnation, uint64_t sequence)
     }
 }
 
-void ReplayTable::forget(NodeId sender) noexcept
-{
-    if (sender < slots_.size())
-        slots_[sender] = Slot{};
-}
-
 FrameVerifier::FrameVerifier(const Params &params, Authenticator &auth) : p_(params), auth_(auth) {}
 
 VerifyResult FrameVerifier::verify(std::span<const uint8_t> frame, FrameReader &reader) noexcept

@@ -726,6 +726,27 @@ TEST_CASE("a departure a peer announces is believed once it has named this node'
     }
 }
 
+TEST_CASE("a node's frames are numbered one by one, whatever they hold", "[gossip][engine]")
+{
+    /* Receivers take a missing number for a lost frame and ask for it. */
+    TestCluster c(3);
+    std::vector<uint64_t> seqs;
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
+        FrameReader r;
+        if (from == 1 && to == 2 && r.open(bytes) == GossipStatus::ok)
+            seqs.push_back(r.header().sequence);
+        return false;
+    };
+    settle(c);
+    claim_flows(c, 100, 300, [](uint32_t i) { return i % 3; });
+    c.start(2, 2); /* node 1 answers its sync */
+    c.run_ms(c.base.reannounce_interval_ms + 100);
+    REQUIRE(seqs.size() > 20);
+    for (size_t i = 1; i < seqs.size(); ++i)
+        CHECK(seqs[i] == seqs[i - 1] + 1);
+    CHECK(c.engine(1).stats().resend_requests_out.get() == 0);
+}
+
 TEST_CASE("a digest mismatch triggers a filtered sync", "[gossip][engine]")
 {
     TestCluster c(3);
