@@ -211,7 +211,12 @@ unsigned ControlLoop::poll_once(uint64_t now_tsc) noexcept
 {
     const uint64_t hz = rte_get_tsc_hz();
     const uint64_t now = now_us(now_tsc);
-    p_.clock->epoch.store(epoch_of(now), std::memory_order_relaxed);
+    /* Stored only when it changes (once a second): every store, even of
+     * the same value, takes the line from the workers, which read it once
+     * a burst, and costs each of them a miss. */
+    if (const uint16_t epoch = epoch_of(now);
+        epoch != p_.clock->epoch.load(std::memory_order_relaxed))
+        p_.clock->epoch.store(epoch, std::memory_order_relaxed);
 
     unsigned work = 0;
     ControlMsg msgs[kDrainBurst];
