@@ -16,7 +16,9 @@
  * Threading: one Worker per worker lcore; process_*() and run() only on that
  * lcore. Stats readable from anywhere. No locks, syscalls, allocation,
  * exceptions or logging per packet: everything here is noexcept; the only
- * syscall is the idle sleep, taken offline from RCU.
+ * syscall of its own is the idle sleep, taken offline from RCU. (A port's
+ * driver may make its own: net_tap writes and reads a packet per system
+ * call; docs/operations.md.)
  */
 #pragma once
 
