@@ -21,9 +21,10 @@ void port_line(std::string &out, const char *role, uint16_t port)
         return;
     rte_eth_stats s{};
     rte_eth_stats_get(port, &s);
-    out += fmt::format("  {:<6} port {:<2} rx {:>12}  tx {:>12}  rx-missed {:>8}  rx-err {:>8}  "
-                       "tx-err {:>8}\n",
-                       role, port, s.ipackets, s.opackets, s.imissed, s.ierrors, s.oerrors);
+    out += fmt::format(
+        "  {:<6} port {:<2} rx {:>12}  tx {:>12}  rx-missed {:>8}  rx-no-mbuf {:>8}  "
+        "rx-err {:>8}  tx-err {:>8}\n",
+        role, port, s.ipackets, s.opackets, s.imissed, s.rx_nombuf, s.ierrors, s.oerrors);
 }
 
 } // namespace

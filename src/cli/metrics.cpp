@@ -53,6 +53,8 @@ const std::vector<MetricFamilyInfo> kFamilies = {
     {"flowhome_port_tx_bytes_total", MetricType::counter, "Bytes sent by the port"},
     {"flowhome_port_rx_missed_total", MetricType::counter,
      "Packets the port dropped for want of a free RX descriptor"},
+    {"flowhome_port_rx_nombuf_total", MetricType::counter,
+     "Packets the port dropped for want of an mbuf (the pool ran dry)"},
     {"flowhome_port_rx_errors_total", MetricType::counter, "Erroneous packets received"},
     {"flowhome_port_tx_errors_total", MetricType::counter, "Packets the port failed to send"},
     {"flowhome_worker_packets_total", MetricType::counter,
@@ -102,8 +104,9 @@ void port_samples(std::vector<MetricSample> &out, const std::string &name, uint1
     add(out, kFamilies[2].name, l, s.ibytes);
     add(out, kFamilies[3].name, l, s.obytes);
     add(out, kFamilies[4].name, l, s.imissed);
-    add(out, kFamilies[5].name, l, s.ierrors);
-    add(out, kFamilies[6].name, l, s.oerrors);
+    add(out, kFamilies[5].name, l, s.rx_nombuf);
+    add(out, kFamilies[6].name, l, s.ierrors);
+    add(out, kFamilies[7].name, l, s.oerrors);
 }
 
 void gossip_samples(std::vector<MetricSample> &out, Node &node)

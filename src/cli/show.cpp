@@ -49,17 +49,18 @@ uint64_t get(const std::map<std::string, uint64_t> &v, std::string_view family,
 
 std::string stats_ports(CommandContext &c, const std::map<std::string, uint64_t> &v)
 {
-    std::string out = fmt::format("{:<10} {:>14} {:>14} {:>16} {:>16} {:>10} {:>10} {:>10}\n",
-                                  "port", "rx-packets", "tx-packets", "rx-bytes", "tx-bytes",
-                                  "rx-missed", "rx-errors", "tx-errors");
+    std::string out = fmt::format(
+        "{:<10} {:>14} {:>14} {:>16} {:>16} {:>10} {:>10} {:>10} {:>10}\n", "port", "rx-packets",
+        "tx-packets", "rx-bytes", "tx-bytes", "rx-missed", "rx-no-mbuf", "rx-errors", "tx-errors");
     for (const PortConfig &p : c.node.config().ports) {
         const std::string l = fmt::format("port=\"{}\"", p.name);
         out += fmt::format(
-            "{:<10} {:>14} {:>14} {:>16} {:>16} {:>10} {:>10} {:>10}\n", p.name,
+            "{:<10} {:>14} {:>14} {:>16} {:>16} {:>10} {:>10} {:>10} {:>10}\n", p.name,
             get(v, "flowhome_port_rx_packets_total", l),
             get(v, "flowhome_port_tx_packets_total", l), get(v, "flowhome_port_rx_bytes_total", l),
             get(v, "flowhome_port_tx_bytes_total", l), get(v, "flowhome_port_rx_missed_total", l),
-            get(v, "flowhome_port_rx_errors_total", l), get(v, "flowhome_port_tx_errors_total", l));
+            get(v, "flowhome_port_rx_nombuf_total", l), get(v, "flowhome_port_rx_errors_total", l),
+            get(v, "flowhome_port_tx_errors_total", l));
     }
     return out;
 }
