@@ -228,6 +228,7 @@ private:
     void send_control(ControlMsgType type, const FlowKey &k) noexcept;
     NodeId eligible_pick(uint32_t hash) const noexcept;
     void flush_control() noexcept;
+    void flush_gossip() noexcept;
     void send_batch(TxBatch &b, Counter &tx) noexcept;
 
     DatapathShared &sh_;
@@ -237,6 +238,8 @@ private:
     TxBatch local_out_;
     ControlMsg control_out_[kBurst];
     uint16_t control_n_ = 0;
+    rte_mbuf *gossip_in_[kBurst]; /* this burst's gossip frames, for the hand-off ring */
+    uint16_t gossip_n_ = 0;
     WorkerStats stats_;
     CaptureTap *tap_ = nullptr; /* this poll's capture, if any */
     PendingClaim pending_[kPendingSlots];

@@ -729,6 +729,39 @@ TEST_CASE("without a hand-off ring (rte_flow steers gossip) a worker takes no go
     require_single(out.local, ref::from2_out);
 }
 
+TEST_CASE("a burst's gossip frames are handed over at once; a full ring's refusals are drops",
+          "[pipeline]")
+{
+    Bench &b = bench();
+    DatapathShared &sh = b.node->shared();
+    REQUIRE(sh.gossip_handoff == nullptr);
+    rte_ring *ring = rte_ring_create("test_gossip_in", 4, SOCKET_ID_ANY,
+                                     RING_F_SP_ENQ | RING_F_SC_DEQ); /* holds 3 */
+    REQUIRE(ring != nullptr);
+    const GossipMatch before = sh.gossip;
+    sh.gossip.enabled = true;
+    sh.gossip.udp_port = 6081;
+    sh.gossip.local4 = addr("192.0.2.1");
+    sh.gossip_handoff = ring;
+    const uint64_t handed = b.stats().gossip_handoff.get();
+    const uint64_t full = drops(DropReason::gossip_ring_full);
+    for (int i = 0; i < 5; ++i)
+        b.inject(b.wire_rx, ref::from2_in);
+    const uint16_t polled = b.worker().poll_once();
+    sh.gossip_handoff = nullptr;
+    sh.gossip = before;
+    CHECK(polled == 5);
+    CHECK(b.stats().gossip_handoff.get() == handed + 3);
+    CHECK(drops(DropReason::gossip_ring_full) == full + 2);
+    CHECK(rte_ring_count(ring) == 3);
+    CHECK(Bench::drain(b.wire_tx).empty());
+    CHECK(Bench::drain(b.local_tx).empty());
+    rte_mbuf *m = nullptr;
+    while (rte_ring_dequeue(ring, reinterpret_cast<void **>(&m)) == 0)
+        rte_pktmbuf_free(m);
+    rte_ring_free(ring);
+}
+
 TEST_CASE("malformed packets and VIP fragments are counted drops", "[pipeline]")
 {
     Bench &b = bench();

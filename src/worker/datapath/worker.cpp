@@ -132,6 +132,23 @@ void Worker::flush_control() noexcept
     control_n_ = 0;
 }
 
+void Worker::flush_gossip() noexcept
+{
+    if (gossip_n_ == 0)
+        return;
+    /* One enqueue a burst: the ring is shared by every worker, and each
+     * enqueue is an atomic on its head, which any sender of UDP to the
+     * gossip port could otherwise make every worker take per packet. The
+     * control lcore verifies and applies the frames; the ring is their only
+     * way in, so a full ring is a counted drop. */
+    const unsigned sent = rte_ring_enqueue_burst(
+        sh_.gossip_handoff, reinterpret_cast<void *const *>(gossip_in_), gossip_n_, nullptr);
+    stats_.gossip_handoff.add(sent);
+    for (unsigned i = sent; i < gossip_n_; ++i)
+        drop(gossip_in_[i], DropReason::gossip_ring_full);
+    gossip_n_ = 0;
+}
+
 namespace {
 
 /* What decide() and decide_burst() both ask of a record. */
@@ -423,12 +440,7 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
              * ring, and what the rule does not steer (our unicast address
              * on the gossip port, say) is no gossip to take. */
             if (sh_.gossip_handoff != nullptr && gossip_match(data, s.p, sh_.gossip)) {
-                /* The control lcore verifies and applies it; the ring is its
-                 * only way in, so a full ring is a counted drop. */
-                if (rte_ring_enqueue(sh_.gossip_handoff, m) == 0)
-                    stats_.gossip_handoff.add();
-                else
-                    drop(m, DropReason::gossip_ring_full);
+                gossip_in_[gossip_n_++] = m; /* handed over with the burst's others */
                 continue;
             }
             const DecapResult d = decap_packet(m, s.p, *sh_.peers, sh_.decap);
@@ -505,6 +517,7 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
     decide_burst(slot4, n4, hits4, rec4, now, epoch);
     decide_burst(slot6, n6, hits6, rec6, now, epoch);
 
+    flush_gossip();
     flush_control();
 }
 
