@@ -51,7 +51,9 @@ struct CaptureTap {
     uint32_t snaplen = 2048;
     rte_ring *ring = nullptr;    /**< copies for the writer; multi-producer */
     rte_mempool *pool = nullptr; /**< where copies live */
-    std::atomic<uint64_t> captured{0};
+    /* Written by every capturing worker: on a line of their own, away from
+     * the fields above, which each worker reads for every packet it offers. */
+    alignas(64) std::atomic<uint64_t> captured{0};
     std::atomic<uint64_t> lost{0}; /**< ring full or pool empty */
 
     /** Packets received on @p port_id (queue @p queue). */

@@ -32,6 +32,9 @@ namespace {
 
 constexpr unsigned kRingSize = 4096; /* copies waiting for the writer */
 constexpr unsigned kPoolSize = 8191;
+/* Per-lcore cache: without one each copy is an atomic on the pool's ring,
+ * shared by the capturing workers. */
+constexpr unsigned kPoolCache = 64;
 constexpr uint32_t kSnapLen = 2048;
 
 } // namespace
@@ -147,7 +150,7 @@ std::string CaptureManager::start(const std::string &target, const std::string &
     const unsigned id = serial.fetch_add(1);
     const std::string pool_name = fmt::format("fh_cap_p{}", id);
     const std::string ring_name = fmt::format("fh_cap_r{}", id);
-    r->tap.pool = rte_pktmbuf_pool_create(pool_name.c_str(), kPoolSize, 0, 0,
+    r->tap.pool = rte_pktmbuf_pool_create(pool_name.c_str(), kPoolSize, kPoolCache, 0,
                                           static_cast<uint16_t>(rte_pcapng_mbuf_size(kSnapLen)),
                                           SOCKET_ID_ANY);
     if (r->tap.pool == nullptr)
