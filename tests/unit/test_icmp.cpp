@@ -308,6 +308,17 @@ TEST_CASE("the flow an ICMP error to a VIP is about", "[icmp]")
     CHECK_FALSE(flow_of(to_vip4(3, eb::slice(reply4, 0, 23)), key));
     CHECK_FALSE(flow_of(to_vip6(128, eb::slice(reply6, 0, 48)), key));
     CHECK_FALSE(flow_of(to_vip6(2, eb::slice(reply6, 0, 43)), key));
+    /* A quoted later fragment holds no ports (RFC 791): its first bytes
+     * are payload. The first fragment (offset 0, more fragments) has them.
+     * The quoted header's checksum is not checked, so it is left as is. */
+    eb::Bytes later = eb::slice(reply4, 0, 28);
+    later[6] = 0x20; /* more fragments, offset 8 x 23 */
+    later[7] = 23;
+    CHECK_FALSE(flow_of(to_vip4(3, later), key));
+    eb::Bytes first = eb::slice(reply4, 0, 28);
+    first[6] = 0x20; /* more fragments, offset 0 */
+    REQUIRE(flow_of(to_vip4(3, first), key));
+    CHECK(key == want4);
     /* A quoted ICMP packet is no flow of ours. */
     const eb::Bytes echo = eb::ipv4(eb::kVip4, eb::kClient4, kProtoIcmp, eb::icmp4(0, 0, {}));
     CHECK_FALSE(flow_of(to_vip4(3, echo), key));
