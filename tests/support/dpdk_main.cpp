@@ -2,11 +2,13 @@
 /*
  * Catch2 main for the dpdk tier: one EAL per test process, without
  * hugepages or PCI, with a file prefix of its own that is removed at exit
- * whatever the outcome.
+ * whatever the outcome (and by the next run, if this one is killed).
  */
 #define CATCH_CONFIG_RUNNER
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -18,8 +20,27 @@
 #include "dpdk_main.hpp"
 
 namespace {
+
 std::vector<std::function<void()>> g_cleanups;
+
+/* A run that crashed or was killed (an abort under ASan, meson's timeout)
+ * could not remove its prefix folder: remove those of test processes that
+ * are gone. Only folders named after this tier's prefix, only of dead pids. */
+void remove_stale_prefixes()
+{
+    std::error_code ec;
+    for (const auto &e : std::filesystem::directory_iterator("/var/run/dpdk", ec)) {
+        const std::string name = e.path().filename().string();
+        if (!name.starts_with("fhtest") || name.size() == 6 ||
+            name.find_first_not_of("0123456789", 6) != std::string::npos)
+            continue;
+        const long pid = std::strtol(name.c_str() + 6, nullptr, 10);
+        if (pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+            std::filesystem::remove_all(e.path(), ec);
+    }
 }
+
+} // namespace
 
 void flowhome::test::before_eal_cleanup(std::function<void()> fn)
 {
@@ -28,6 +49,7 @@ void flowhome::test::before_eal_cleanup(std::function<void()> fn)
 
 int main(int argc, char **argv)
 {
+    remove_stale_prefixes();
     const std::string prefix = "fhtest" + std::to_string(getpid());
     std::vector<std::string> args{argv[0],
                                   "--no-huge",
