@@ -100,6 +100,13 @@ def wait_for(what, predicate, timeout):
     raise AssertionError(f"timed out ({timeout}s) waiting for {what}")
 
 
+def wait_quietly(predicate, timeout):
+    """Waits, bounded, until predicate holds; the caller checks what it found."""
+    end = time.time() + timeout
+    while time.time() < end and not predicate():
+        time.sleep(0.1)
+
+
 def main():
     flowhome = os.path.abspath(sys.argv[1])
     tmp = tempfile.mkdtemp(prefix="fhgossip")
@@ -150,7 +157,9 @@ def main():
         before = [n.report() for n in nodes[1:]]
         send(2, "A", payload=b"after death 2")
         send(3, "A", payload=b"after death 3")
-        time.sleep(0.5)
+        # Both packets are served once, by whichever survivor owns the flow.
+        wait_quietly(lambda: sum(counter(n.report(), "local-hits") - counter(b, "local-hits")
+                                 for n, b in zip(nodes[1:], before)) >= 2, 5)
         after = [n.report() for n in nodes[1:]]
         r23 = redirects_to(after[0], 3) - redirects_to(before[0], 3)
         r32 = redirects_to(after[1], 2) - redirects_to(before[1], 2)
@@ -178,7 +187,8 @@ def main():
             peer_state(nodes[0].report(), j) == "alive" for j in (2, 3)), 10)
         before1 = nodes[0].report()
         send(1, "A", payload=b"after restart")
-        time.sleep(0.5)
+        wait_quietly(lambda: counter(nodes[0].report(), "rx-wire") > counter(before1, "rx-wire")
+                     and counter(nodes[0].report(), "tx-wire") > counter(before1, "tx-wire"), 5)
         after1 = nodes[0].report()
         took_back = counter(after1, "local-hits") - counter(before1, "local-hits")
         sent_on = redirects_to(after1, owner) - redirects_to(before1, owner)
