@@ -21,10 +21,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_scenarios as sc  # noqa: E402
-from flowhome_cluster import Cluster  # noqa: E402
+from flowhome_cluster import Cluster, end_on_sigterm  # noqa: E402
 
 
 def main():
+    end_on_sigterm()
     flowhome = sys.argv[1]
     started = time.time()
     print("== building a 3-node cluster: client -- router (ECMP) -- nodes 1..3")

@@ -27,6 +27,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -48,6 +49,13 @@ def node_ip6(i):
 
 def node_mac(i):
     return f"02:00:00:00:01:{i:02x}"
+
+
+def end_on_sigterm():
+    """Makes SIGTERM (a test harness's timeout) raise SystemExit, so the
+    caller's finally blocks still remove what it built: Python's default
+    action for SIGTERM ends the process on the spot."""
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
 
 
 class PidProc:

@@ -326,7 +326,13 @@ class Console:
     def __init__(self, config):
         self.pid, self.fd = pty.fork()
         if self.pid == 0:
-            os.execvp("ip", ["ip", "netns", "exec", NS, FLOWHOME, "-c", config, "-i"])
+            # The child has the parent's SIGTERM handler and stack: it must
+            # exec or exit, never unwind into the parent's finally blocks.
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.execvp("ip", ["ip", "netns", "exec", NS, FLOWHOME, "-c", config, "-i"])
+            finally:
+                os._exit(127)
         self.out = ""
         self.expect("flowhome> ", 60)
 
@@ -397,6 +403,8 @@ def wait_counter(sock, series, want, timeout=10):
 
 
 def main():
+    # SIGTERM (meson's timeout) must still run the finally that removes the namespace.
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
     tmp = tempfile.mkdtemp(prefix=TAG)
     con = None
     try:

@@ -31,8 +31,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from gossip_fleet import (FleetNode, bridge_topology, node_yaml, remove_fleet,  # noqa: E402
-                          show_logs, tally)
+from gossip_fleet import (FleetNode, bridge_topology, end_on_sigterm, node_yaml,  # noqa: E402
+                          remove_fleet, show_logs, tally)
 
 TAG = f"fhcg{os.getpid() % 100000}"
 NS = TAG
@@ -89,6 +89,7 @@ def wait_for(what, predicate, timeout):
 
 
 def main():
+    end_on_sigterm()
     tmp = tempfile.mkdtemp(prefix="fhcligossip")
     write_keys(tmp, f"# test key\nkey 1 {KEY1}\n")
     nodes = {i: Node(tmp, i) for i in NODES}

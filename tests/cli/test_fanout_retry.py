@@ -37,7 +37,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from gossip_fleet import (FANOUT_REFUSED, FleetNode, bridge_topology,  # noqa: E402
+from gossip_fleet import (FANOUT_REFUSED, FleetNode, bridge_topology, end_on_sigterm,  # noqa: E402
                           node_yaml, ns_run, remove_fleet, show_logs, tally)
 
 TAG = f"fhfr{os.getpid() % 100000}"
@@ -89,6 +89,7 @@ class FanoutHolder:
 
 
 def main():
+    end_on_sigterm()
     tmp = tempfile.mkdtemp(prefix="fhclifanout")
     keys = os.path.join(tmp, "gossip.keys")
     with open(keys, "w") as f:

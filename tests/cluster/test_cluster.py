@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "scripts"))
-from flowhome_cluster import VIP6, Cluster  # noqa: E402
+from flowhome_cluster import VIP6, Cluster, end_on_sigterm  # noqa: E402
 import cluster_scenarios as sc  # noqa: E402
 
 LONG_LIVED = 200
@@ -73,6 +73,7 @@ def check_ecmp(run, counters, check, expect_survival=True):
 
 
 def main():
+    end_on_sigterm()
     flowhome, scenario = sys.argv[1], sys.argv[2]
     check = Checks()
     resilient = scenario == "ecmp-resilient"

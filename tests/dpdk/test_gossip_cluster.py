@@ -35,7 +35,8 @@ import time
 from scapy.all import IP, TCP, Ether, Raw
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from gossip_fleet import FleetNode, bridge_topology, mac, node_yaml, ns_run  # noqa: E402
+from gossip_fleet import (FleetNode, bridge_topology, end_on_sigterm, mac,  # noqa: E402
+                          node_yaml, ns_run)
 
 TAG = f"fhg{os.getpid() % 100000}"
 NS = TAG
@@ -108,6 +109,7 @@ def wait_quietly(predicate, timeout):
 
 
 def main():
+    end_on_sigterm()
     flowhome = os.path.abspath(sys.argv[1])
     tmp = tempfile.mkdtemp(prefix="fhgossip")
     with open(os.path.join(tmp, "gossip.keys"), "w") as f:

@@ -277,6 +277,8 @@ def scapy_encapsulated(vip, needs, src, payload, fh_mac, pe_mac):
 
 
 def main():
+    # SIGTERM (meson's timeout) must still run the finally that removes the namespace.
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
     interop_node = os.path.abspath(sys.argv[1])
     tmp = tempfile.mkdtemp(prefix="fhinterop")
     node = receiver = capture = None

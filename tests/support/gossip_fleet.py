@@ -11,11 +11,19 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 # net_af_packet's message when the kernel refuses its fanout group (FleetNode.start).
 FANOUT_REFUSED = re.compile(r"could not set PACKET_FANOUT on AF_PACKET socket for \S+:Invalid argument")
 FANOUT_ATTEMPTS = 3
+
+
+def end_on_sigterm():
+    """Makes SIGTERM (a test harness's timeout) raise SystemExit, so the
+    caller's finally blocks still remove what it built: Python's default
+    action for SIGTERM ends the process on the spot."""
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
 
 
 def ns_run(ns, cmd, check=True, **kwargs):
