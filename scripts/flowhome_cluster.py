@@ -121,11 +121,10 @@ class Cluster:
         return r.stdout
 
     def _veth(self, ns_a, name_a, ns_b, name_b):
-        tmp_a, tmp_b = f"{self.tag}x{name_a}"[:15], f"{self.tag}y{name_b}"[:15]
-        self.sh(None, "ip", "link", "add", tmp_a, "type", "veth", "peer", "name", tmp_b)
-        for tmp, ns, name in ((tmp_a, ns_a, name_a), (tmp_b, ns_b, name_b)):
-            self.sh(None, "ip", "link", "set", tmp, "netns", ns)
-            self.sh(ns, "ip", "link", "set", tmp, "name", name)
+        # Made in the namespaces: nothing is left in the host's if this run dies.
+        self.sh(None, "ip", "link", "add", name_a, "netns", ns_a, "type", "veth", "peer",
+                "name", name_b, "netns", ns_b)
+        for ns, name in ((ns_a, name_a), (ns_b, name_b)):
             self.sh(ns, "ethtool", "-K", name, "tx", "off", "rx", "off", "tso", "off", "gso",
                     "off", "gro", "off", check=False)
 

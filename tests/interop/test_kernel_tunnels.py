@@ -104,11 +104,9 @@ def topology():
     """Builds both namespaces; returns the MACs and which mechanisms the kernel has."""
     sh(["ip", "netns", "add", NODE_NS])
     sh(["ip", "netns", "add", PEER_NS])
-    sh(["ip", "link", "add", f"{TAG}a", "type", "veth", "peer", "name", f"{TAG}b"])
-    sh(["ip", "link", "set", f"{TAG}a", "netns", NODE_NS])
-    sh(["ip", "link", "set", f"{TAG}b", "netns", PEER_NS])
-    sh(["ip", "link", "set", f"{TAG}a", "name", "fh0"], NODE_NS)
-    sh(["ip", "link", "set", f"{TAG}b", "name", "pe0"], PEER_NS)
+    # Made in the namespaces: nothing is left in the host's if this run dies.
+    sh(["ip", "link", "add", "fh0", "netns", NODE_NS, "type", "veth", "peer", "name", "pe0",
+        "netns", PEER_NS])
     for ns, dev in ((NODE_NS, "fh0"), (PEER_NS, "pe0")):
         # The node's side carries no kernel address: flowhome owns it.
         sh(["sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6={1 if ns == NODE_NS else 0}"], ns)
