@@ -19,7 +19,7 @@ rehashed when the set changes) or a resilient nexthop group.
 
 Documentation addresses only. Everything is created under names carrying a
 tag, and `down()` removes it all -- processes by PID, namespaces, DPDK
-runtime folders -- also after a failure.
+runtime folders, the work directory it made -- also after a failure.
 """
 import contextlib
 import json
@@ -100,6 +100,7 @@ class Cluster:
         self.resilient = resilient
         self.ownership = ownership
         self.dead_after_ms = dead_after_ms
+        self.own_dir = workdir is None  # made here: down() removes it
         self.dir = workdir or tempfile.mkdtemp(prefix=f"flowhome-{self.tag}-")
         self.procs = {}      # node id -> Popen of flowhome
         self.servers = {}    # node id -> Popen of the echo server
@@ -404,7 +405,7 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
                        "dead_after_ms": self.dead_after_ms,
                        "pids": {str(i): p.pid for i, p in self.procs.items()},
                        "servers": {str(i): p.pid for i, p in self.servers.items()},
-                       "in_route": sorted(self.in_route)}, f)
+                       "in_route": sorted(self.in_route), "own_dir": self.own_dir}, f)
 
     @classmethod
     def load(cls, workdir):
@@ -416,6 +417,7 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
         c.procs = {int(i): PidProc(pid) for i, pid in st["pids"].items()}
         c.servers = {int(i): PidProc(pid) for i, pid in st["servers"].items()}
         c.in_route = set(st["in_route"])
+        c.own_dir = st.get("own_dir", False)
         return c
 
     def down(self):
@@ -426,6 +428,8 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         for i in range(1, self.n + 1):
             self.remove_runtime(i)
+        if self.own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
         try:
