@@ -19,6 +19,17 @@ import time
 from flowhome_cluster import VIP4, VIP6
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+CLIENTS = []  # every client process started (Run.start), for end_clients()
+
+
+def end_clients():
+    """Ends, by PID, the clients still running: a scenario that failed
+    returns no Run to finish them, and the client outlives the namespaces."""
+    for p in CLIENTS:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    CLIENTS.clear()
 
 
 def counter(report, name):
@@ -52,6 +63,7 @@ class Run:
              os.path.join(HERE, "cluster_echo.py"), "client", self.vip, str(self.duration),
              str(self.n_long), self.result, "--rate", str(self.rate)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        CLIENTS.append(self.proc)
         # Let every long-lived connection open (they are staggered by 10 ms).
         time.sleep(self.n_long * 0.01 + 1.5)
 

@@ -154,6 +154,7 @@ def main():
                 print(f"--- node {i} log (tail)")
                 print("".join(open(log).readlines()[-30:]))
     finally:
+        sc.end_clients()
         cluster.down()
     return check.summary()
 
