@@ -61,6 +61,8 @@ def end_on_sigterm():
 class PidProc:
     """A process started by an earlier invocation, known by its PID."""
 
+    returncode = None  # not ours to wait for: its exit status is unknown
+
     def __init__(self, pid):
         self.pid = pid
 
@@ -338,18 +340,27 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
         self.set_route(sorted(self.in_route | {i}))
 
     def kill(self, i, sig=signal.SIGKILL):
-        """Ends node i's flowhome and its echo server (its kernel state dies with it)."""
+        """Ends node i's flowhome and its echo server (its kernel state dies with it).
+
+        Returns flowhome's exit status: -9 if it had to be killed after 10 s,
+        None if it was not running or was started by an earlier invocation."""
+        status = None
         for table in (self.procs, self.servers):
             p = table.pop(i, None)
-            if p is not None and p.poll() is None:
+            if p is None:
+                continue
+            if p.poll() is None:
                 p.send_signal(sig)
                 try:
                     p.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+            if table is self.procs:
+                status = p.returncode
         self.remove_runtime(i)
         self.save()
+        return status
 
     def remove_runtime(self, i):
         """What node i leaves behind when it is killed: its EAL runtime folder

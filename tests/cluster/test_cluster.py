@@ -106,8 +106,12 @@ def main():
             served = after[2]["decapsulated"] - before[2]["decapsulated"]
             check(served > 0, f"the draining node kept serving its connections: {served} "
                               "packets redirected to it")
-            cluster.kill(2, sig=15)
-            check(True, "the drained node stopped after its connections ended, none broken")
+            status = cluster.kill(2, sig=15)
+            with open(os.path.join(cluster.dir, "node2.log")) as f:
+                stopped = "flowhome: stopped by signal 15\n" in f.read()
+            check(status == 0 and stopped,
+                  f"the drained node stopped cleanly on SIGTERM (exit status {status}, "
+                  f"{'a' if stopped else 'no'} stop report)")
         elif scenario == "death-restart":
             run = sc.node_death(cluster, long_lived=LONG_LIVED)
             before = run.before
