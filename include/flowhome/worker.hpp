@@ -122,6 +122,7 @@ struct alignas(64) WorkerStats {
     Counter miss_local;   /**< misses served locally by policy */
     Counter miss_hash;    /**< misses redirected by rendezvous hashing */
     Counter claim_ring_full; /**< claims the control ring refused (served anyway) */
+    Counter claim_retries;   /**< refused claims sent again with their flow's next packet */
     Counter refreshes;
     Counter refresh_ring_full;
     Counter icmp_too_big;      /**< ICMP / ICMPv6 "too big" errors sent */
@@ -190,6 +191,7 @@ private:
         uint64_t expires_tsc;
         uint32_t hash;
         NodeId owner;
+        bool refused; /* our claim of it: the control ring was full */
         FlowKey key;
     };
     static constexpr unsigned kPendingSlots = 1024; /* power of two */
@@ -223,7 +225,7 @@ private:
     void count_drop(const rte_mbuf *m, DropReason r) noexcept;
     void drop(rte_mbuf *m, DropReason r) noexcept;
     /** The node a pending claim names, or kInvalidNode. */
-    NodeId pending_owner(const FlowKey &k, uint32_t hash, uint64_t now_tsc) const noexcept;
+    PendingClaim *pending_find(const FlowKey &k, uint32_t hash, uint64_t now_tsc) noexcept;
     void pending_insert(const FlowKey &k, uint32_t hash, uint64_t now_tsc, NodeId owner) noexcept;
     void send_control(ControlMsgType type, const FlowKey &k) noexcept;
     NodeId eligible_pick(uint32_t hash) const noexcept;

@@ -38,6 +38,7 @@ constexpr WorkerCounterInfo kWorkerCounters[] = {
     {"failover", &WorkerStats::failover},
     {"drain_redirects", &WorkerStats::drain_redirects},
     {"claim_ring_full", &WorkerStats::claim_ring_full},
+    {"claim_retries", &WorkerStats::claim_retries},
     {"refreshes", &WorkerStats::refreshes},
     {"refresh_ring_full", &WorkerStats::refresh_ring_full},
     {"icmp_too_big", &WorkerStats::icmp_too_big},

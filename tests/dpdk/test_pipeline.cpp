@@ -245,6 +245,44 @@ TEST_CASE("a connection-opening packet is claimed and served locally", "[pipelin
     REQUIRE(b.stats().local_hits.get() == hits + 1);
 }
 
+TEST_CASE("a claim the control ring refused is sent again with the flow's next packet",
+          "[pipeline]")
+{
+    /* Otherwise the table never learns of the connection, and once the
+     * pending entry expires its packets meet the miss policy. */
+    Bench &b = bench();
+    DatapathShared &sh = b.node->shared();
+    const FlowKey k = key4(40001);
+    b.node->table().remove(k);
+    /* An earlier test's pending entry for the flow expires first. */
+    const uint64_t expired = rte_rdtsc() + sh.claim_grace_tsc + 1;
+    while (rte_rdtsc() < expired)
+        rte_delay_us_sleep(1000);
+    rte_ring *const ring = sh.to_control;
+    const uint64_t full = b.stats().claim_ring_full.get();
+    const uint64_t retries = b.stats().claim_retries.get();
+    sh.to_control = nullptr; /* refuses every message, as a full ring does */
+    auto out = b.wire_in(ref::syn_in);
+    sh.to_control = ring;
+    require_single(out.local, ref::syn_in);
+    CHECK(b.stats().claim_ring_full.get() == full + 1);
+    b.settle_control();
+    REQUIRE_FALSE(b.node->table().lookup(k));
+
+    out = b.wire_in(ref::ack_in);
+    require_single(out.local, ref::ack_in);
+    CHECK(b.stats().claim_retries.get() == retries + 1);
+    b.settle_control();
+    const auto rec = b.node->table().lookup(k);
+    REQUIRE(rec);
+    CHECK(rec->owner == 1);
+
+    /* Sent again once: the next packets find the record. */
+    out = b.wire_in(ref::ack_in);
+    require_single(out.local, ref::ack_in);
+    CHECK(b.stats().claim_retries.get() == retries + 1);
+}
+
 TEST_CASE("while draining, a connection's next packets follow its opening packet", "[pipeline]")
 {
     /* The SYN goes to the node rendezvous hashing picks; that node's claim

@@ -61,10 +61,11 @@ void Worker::to_wire(rte_mbuf *m) noexcept
     wire_out_.pkts[wire_out_.n++] = m;
 }
 
-NodeId Worker::pending_owner(const FlowKey &k, uint32_t hash, uint64_t now_tsc) const noexcept
+Worker::PendingClaim *Worker::pending_find(const FlowKey &k, uint32_t hash,
+                                           uint64_t now_tsc) noexcept
 {
-    const PendingClaim &p = pending_[hash & (kPendingSlots - 1)];
-    return p.hash == hash && p.expires_tsc > now_tsc && p.key == k ? p.owner : kInvalidNode;
+    PendingClaim &p = pending_[hash & (kPendingSlots - 1)];
+    return p.hash == hash && p.expires_tsc > now_tsc && p.key == k ? &p : nullptr;
 }
 
 void Worker::pending_insert(const FlowKey &k, uint32_t hash, uint64_t now_tsc,
@@ -76,6 +77,7 @@ void Worker::pending_insert(const FlowKey &k, uint32_t hash, uint64_t now_tsc,
     PendingClaim &p = pending_[hash & (kPendingSlots - 1)];
     p.hash = hash;
     p.owner = owner;
+    p.refused = false;
     p.key = k;
     p.expires_tsc = now_tsc + sh_.claim_grace_tsc;
 }
@@ -124,10 +126,17 @@ void Worker::flush_control() noexcept
     /* A refused claim still served its packet locally; it is counted so an
      * operator sees a control core that cannot keep up. */
     for (unsigned i = sent; i < control_n_; ++i) {
-        if (control_out_[i].type == ControlMsgType::claim)
+        if (control_out_[i].type == ControlMsgType::claim) {
             stats_.claim_ring_full.add();
-        else
+            /* Marked, so that the flow's next packet sends it again: a
+             * claim never made leaves the connection to the miss policy
+             * once the pending entry expires. */
+            const FlowKey &k = control_out_[i].key;
+            if (PendingClaim *p = pending_find(k, flow_hash(k), 0); p != nullptr)
+                p->refused = true;
+        } else {
             stats_.refresh_ring_full.add();
+        }
     }
     control_n_ = 0;
 }
@@ -314,12 +323,18 @@ void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16
      * sent the opening packet on while draining, the picked node's (it
      * reaches us a gossip batch later): the ACK after a SYN arrives within
      * microseconds. It goes where the SYN went. */
-    if (const NodeId pending = pending_owner(s.key, s.hash, now_tsc); pending != kInvalidNode) {
+    if (PendingClaim *pending = pending_find(s.key, s.hash, now_tsc); pending != nullptr) {
         stats_.pending_hits.add();
-        if (pending == sh_.self)
-            to_local(s.m);
-        else
-            redirect(s, pending);
+        if (pending->owner != sh_.self) {
+            redirect(s, pending->owner);
+            return;
+        }
+        if (unlikely(pending->refused)) {
+            pending->refused = false;
+            stats_.claim_retries.add();
+            send_control(ControlMsgType::claim, s.key);
+        }
+        to_local(s.m);
         return;
     }
 
