@@ -151,6 +151,10 @@ void gossip_samples(std::vector<MetricSample> &out, Node &node)
         add(out, "flowhome_gossip_events_total", fmt::format("event=\"{}\"", name), c->get());
     if (const GossipTransport *t = node.transport()) {
         const GossipTransportStats &ts = t->stats();
+        /* Datagrams: with unicast gossip, one per peer and frame. */
+        add(out, "flowhome_gossip_events_total", "event=\"datagrams_out\"", ts.tx_frames.get());
+        add(out, "flowhome_gossip_events_total", "event=\"datagram_bytes_out\"", ts.tx_bytes.get());
+        add(out, "flowhome_gossip_events_total", "event=\"datagrams_in\"", ts.rx_frames.get());
         add(out, "flowhome_gossip_events_total", "event=\"tx_no_mbuf\"", ts.tx_no_mbuf.get());
         add(out, "flowhome_gossip_events_total", "event=\"tx_queue_full\"", ts.tx_queue_full.get());
         add(out, "flowhome_gossip_events_total", "event=\"rx_own\"", ts.rx_own.get());

@@ -130,9 +130,14 @@ def main():
         time.sleep(1.0)
         rc2, b, _ = n1.run("show", "stats", "gossip")
         check(rc == 0 and rc2 == 0 and gossip_stat(b, "in") > gossip_stat(a, "in") > 0 and
-              gossip_stat(b, "out") > gossip_stat(a, "out") > 0,
+              gossip_stat(b, "out") > gossip_stat(a, "out") > 0 and
+              gossip_stat(b, "datagrams_out") > gossip_stat(a, "datagrams_out") > 0 and
+              gossip_stat(b, "datagrams_in") > gossip_stat(a, "datagrams_in") > 0,
               f"show stats gossip on node 1: frames in {gossip_stat(a, 'in')} -> "
-              f"{gossip_stat(b, 'in')}, out {gossip_stat(a, 'out')} -> {gossip_stat(b, 'out')}"
+              f"{gossip_stat(b, 'in')}, out {gossip_stat(a, 'out')} -> {gossip_stat(b, 'out')}, "
+              f"datagrams out {gossip_stat(a, 'datagrams_out')} -> "
+              f"{gossip_stat(b, 'datagrams_out')}, in {gossip_stat(a, 'datagrams_in')} -> "
+              f"{gossip_stat(b, 'datagrams_in')}"
               f"{' ' + err.strip() if rc else ''}")
 
         # 3. An operator claim is gossiped.
