@@ -147,18 +147,21 @@ void gossip_samples(std::vector<MetricSample> &out, Node &node)
         {"gaps_abandoned", &g.gaps_abandoned},
         {"unproven_changes", &g.unproven_changes},
     };
-    for (const auto &[name, c] : events)
-        add(out, "flowhome_gossip_events_total", fmt::format("event=\"{}\"", name), c->get());
+    const auto add_events = [&](std::span<const std::pair<const char *, const Counter *>> list) {
+        for (const auto &[name, c] : list)
+            add(out, "flowhome_gossip_events_total", fmt::format("event=\"{}\"", name), c->get());
+    };
+    add_events(events);
     if (const GossipTransport *t = node.transport()) {
         const GossipTransportStats &ts = t->stats();
         /* Datagrams: with unicast gossip, one per peer and frame. */
-        add(out, "flowhome_gossip_events_total", "event=\"datagrams_out\"", ts.tx_frames.get());
-        add(out, "flowhome_gossip_events_total", "event=\"datagram_bytes_out\"", ts.tx_bytes.get());
-        add(out, "flowhome_gossip_events_total", "event=\"datagrams_in\"", ts.rx_frames.get());
-        add(out, "flowhome_gossip_events_total", "event=\"tx_no_mbuf\"", ts.tx_no_mbuf.get());
-        add(out, "flowhome_gossip_events_total", "event=\"tx_queue_full\"", ts.tx_queue_full.get());
-        add(out, "flowhome_gossip_events_total", "event=\"rx_own\"", ts.rx_own.get());
-        add(out, "flowhome_gossip_events_total", "event=\"rx_not_gossip\"", ts.rx_not_gossip.get());
+        const std::pair<const char *, const Counter *> transport[] = {
+            {"datagrams_out", &ts.tx_frames},     {"datagram_bytes_out", &ts.tx_bytes},
+            {"datagrams_in", &ts.rx_frames},      {"tx_no_mbuf", &ts.tx_no_mbuf},
+            {"tx_queue_full", &ts.tx_queue_full}, {"rx_own", &ts.rx_own},
+            {"rx_not_gossip", &ts.rx_not_gossip},
+        };
+        add_events(transport);
     }
     const GossipRxStats &rx = e->rx_stats();
     for (size_t i = 0; i < kGossipStatusCount; ++i) {
