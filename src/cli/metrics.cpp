@@ -9,6 +9,7 @@
 #include <array>
 #include <map>
 #include <mutex>
+#include <span>
 
 #include <fmt/format.h>
 #include <rte_ethdev.h>
