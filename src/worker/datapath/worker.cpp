@@ -130,7 +130,8 @@ void Worker::flush_control() noexcept
             stats_.claim_ring_full.add();
             /* Marked, so that the flow's next packet sends it again: a
              * claim never made leaves the connection to the miss policy
-             * once the pending entry expires. */
+             * once the pending entry expires. (Time 0: expired or not, the
+             * entry is the claim's; pending_insert() clears the mark.) */
             const FlowKey &k = control_out_[i].key;
             if (PendingClaim *p = pending_find(k, flow_hash(k), 0); p != nullptr)
                 p->refused = true;
