@@ -7,12 +7,15 @@
 # 4096-flow table) once per family and prints, per path, the inclusive
 # instruction count of its cg_* function divided by its packets.
 #
-#   bench/callgrind.sh [BUILD_DIR]        (default: build-bench)
+#   bench/callgrind.sh [BUILD_DIR [BENCH_OPTION...]]   (default: build-bench)
+#
+# BENCH_OPTIONs go to datapath_bench: "--vips 64" counts a node with 64 VIPs.
 #
 # Output lines: "IPv4 local_hit 412.3" (family, path, instructions/packet).
 set -eu
 
 build=${1:-build-bench}
+[ $# -eq 0 ] || shift
 bench="$build/bench/datapath_bench"
 [ -x "$bench" ] || { echo "callgrind.sh: $bench not built" >&2; exit 1; }
 command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind not installed" >&2; exit 1; }
@@ -25,7 +28,7 @@ for fam in 4 6; do
     out="$tmp/cg.$fam"
     valgrind --tool=callgrind --callgrind-out-file="$out" \
         "$bench" --no-huge -m 256 --no-pci --no-shconf --file-prefix "$prefix" -l 0 \
-        --log-level=error -- --callgrind --families "$fam" >"$tmp/log.$fam" 2>&1 ||
+        --log-level=error -- --callgrind --families "$fam" "$@" >"$tmp/log.$fam" 2>&1 ||
         { echo "callgrind.sh: the IPv$fam run failed:" >&2; tail -20 "$tmp/log.$fam" >&2; exit 1; }
     rm -rf "/var/run/dpdk/$prefix"
     # "path IPv4 cg_local_hit 1024 packets" lines give the packet counts.

@@ -14,8 +14,10 @@
  *
  *   datapath_bench <EAL args> -- [--families 4,6] [--flows 10000,1000000]
  *                                [--runs 5] [--passes 64] [--callgrind]
- *                                [--table-memory auto|eal|thp]
+ *                                [--table-memory auto|eal|thp] [--vips 1]
  *
+ * --vips N gives each family N VIPs, the flows' own in the middle of the
+ * list (what VIP matching costs a node that serves many services).
  * --callgrind runs each main path once over 1024 packets in its own function
  * (cg_*), for bench/callgrind.sh to read the instruction counts.
  */
@@ -230,12 +232,13 @@ uint64_t drops_of(const Fixture &fx)
 }
 
 void bench_table(rte_mempool *pool, Family f, uint64_t nflows, unsigned runs, unsigned passes,
-                 TableMemory memory)
+                 TableMemory memory, unsigned nvips)
 {
     const int fam = f == Family::ipv4 ? 4 : 6;
     const std::string name = fmt::format("b{}_{}", fam, nflows);
     const auto cap = static_cast<uint32_t>(nflows);
-    Fixture fx(name.c_str(), f == Family::ipv4 ? cap : 8, f == Family::ipv6 ? cap : 8, memory);
+    Fixture fx(name.c_str(), f == Family::ipv4 ? cap : 8, f == Family::ipv6 ? cap : 8, memory,
+               nvips);
     const size_t created = table_memory_allocated(*fx.heap);
     const uint64_t t0 = rte_rdtsc();
     fx.populate(f, nflows);
@@ -298,12 +301,13 @@ __attribute__((noinline)) void cg_lookup(Runner &r)
     r.lookup();
 }
 
-void callgrind_mode(rte_mempool *pool, const std::vector<uint64_t> &families, TableMemory memory)
+void callgrind_mode(rte_mempool *pool, const std::vector<uint64_t> &families, TableMemory memory,
+                    unsigned nvips)
 {
     constexpr uint64_t kFlows = 4096;
     for (const uint64_t fam : families) {
         const Family f = fam == 4 ? Family::ipv4 : Family::ipv6;
-        Fixture fx(fmt::format("cg{}", fam).c_str(), kFlows, kFlows, memory);
+        Fixture fx(fmt::format("cg{}", fam).c_str(), kFlows, kFlows, memory, nvips);
         fx.populate(f, kFlows);
         Runner r(fx, pool, f);
         const struct {
@@ -348,16 +352,19 @@ int main(int argc, char **argv)
         const auto passes = static_cast<unsigned>(opt.value("--passes", 64));
         const bool cg = opt.flag("--callgrind");
         const TableMemory memory = opt.table_memory();
+        const auto nvips = static_cast<unsigned>(opt.value("--vips", 1));
         opt.finish();
+        bench_vips(nvips); /* refuses a count it cannot build, before any table is */
 
         rte_mempool *pool = rte_pktmbuf_pool_create("bench_pool", 2 * kChunk + 512, 0, 0,
                                                     RTE_MBUF_DEFAULT_BUF_SIZE, 0);
         if (pool == nullptr)
             throw std::runtime_error("cannot create the mbuf pool");
-        std::printf("# TSC %.3f GHz; medians of %u runs x %u passes x %u packets; burst %u\n",
-                    double(rte_get_tsc_hz()) / 1e9, runs, passes, kChunk, kBurst);
+        std::printf("# TSC %.3f GHz; medians of %u runs x %u passes x %u packets; burst %u; "
+                    "%u VIP(s) per family\n",
+                    double(rte_get_tsc_hz()) / 1e9, runs, passes, kChunk, kBurst, nvips);
         if (cg) {
-            callgrind_mode(pool, families, memory);
+            callgrind_mode(pool, families, memory, nvips);
         } else {
             const bool ipv4 = std::find(families.begin(), families.end(), 4) != families.end();
             for (const uint64_t n : flows)
@@ -367,7 +374,7 @@ int main(int argc, char **argv)
             for (const uint64_t fam : families)
                 for (const uint64_t n : flows)
                     bench_table(pool, fam == 4 ? Family::ipv4 : Family::ipv6, n, runs, passes,
-                                memory);
+                                memory, nvips);
         }
     } catch (const std::exception &e) {
         std::fprintf(stderr, "datapath_bench: %s\n", e.what());

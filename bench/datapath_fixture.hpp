@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include <fmt/format.h>
@@ -292,6 +293,38 @@ struct BenchTable {
     BenchTable &operator=(const BenchTable &) = delete;
 };
 
+/** Maximum of bench_vips(): the decoys' documentation addresses run out. */
+inline constexpr unsigned kMaxVips = 500;
+
+/**
+ * @p n VIPs per family: the one every flow is addressed to, in the middle of
+ * the list, and n - 1 decoys on other addresses (IPv4 from 203.0.113.0/24
+ * and 192.0.2.0/24, IPv6 from 2001:db8:100::/64), as a node serving many
+ * services has them.
+ */
+inline std::vector<VipConfig> bench_vips(unsigned n)
+{
+    std::vector<IpAddr> v4;
+    for (unsigned host = 1; host < 255; ++host)
+        if (host != 10)
+            v4.push_back(ip(fmt::format("203.0.113.{}", host).c_str()));
+    for (unsigned host = 3; host < 255; ++host)
+        v4.push_back(ip(fmt::format("192.0.2.{}", host).c_str()));
+    if (n == 0 || n > kMaxVips || n - 1 > v4.size())
+        throw std::invalid_argument(fmt::format("--vips {}: 1..{}", n, kMaxVips));
+
+    std::vector<VipConfig> out;
+    for (unsigned i = 0; i < n; ++i) {
+        const unsigned decoy = i < n / 2 ? i : i - 1;
+        out.push_back(VipConfig{i == n / 2 ? ip("203.0.113.10") : v4[decoy], VipProtocol::any, {}});
+        out.push_back(VipConfig{i == n / 2 ? ip("2001:db8:100::10")
+                                           : ip(fmt::format("2001:db8:100::1:{:x}", decoy).c_str()),
+                                VipProtocol::any,
+                                {}});
+    }
+    return out;
+}
+
 /** DatapathShared and everything it points to, for one table. */
 struct Fixture : BenchTable {
     std::unique_ptr<VipSet> vips;
@@ -303,12 +336,10 @@ struct Fixture : BenchTable {
     rte_ring *control = nullptr;
     std::unique_ptr<Worker> worker;
 
-    Fixture(const char *name, uint32_t cap4, uint32_t cap6, TableMemory memory)
+    Fixture(const char *name, uint32_t cap4, uint32_t cap6, TableMemory memory, unsigned nvips = 1)
         : BenchTable(name, cap4, cap6, memory)
     {
-        vips = std::make_unique<VipSet>(
-            std::vector<VipConfig>{VipConfig{ip("203.0.113.10"), VipProtocol::any, {}},
-                                   VipConfig{ip("2001:db8:100::10"), VipProtocol::any, {}}});
+        vips = std::make_unique<VipSet>(bench_vips(nvips));
         peers.add(ip("192.0.2.2"), kGenevePeer);
         peers.add(ip("198.51.100.3"), kIpipPeer);
         templates.add(

@@ -7,7 +7,7 @@
  */
 #pragma once
 
-#include <array>
+#include <algorithm>
 #include <bitset>
 #include <cstring>
 #include <memory>
@@ -34,85 +34,102 @@ public:
      *  match() says of the flow's packets. */
     bool serves(const FlowKey &key) const noexcept;
 
-    size_t size() const noexcept { return v4_.size() + v6_.size(); }
-
 private:
     using PortSet = std::bitset<65536>;
-    struct Entry {
-        std::array<uint8_t, 16> addr;
-        uint32_t addr4; /**< IPv4: the address as it lies in a header */
-        VipProtocol protocol;
-        const PortSet *ports; /**< nullptr: every port */
-    };
-    bool match_entry(const Entry &e, const ParsedPacket &p) const noexcept;
 
-    std::vector<Entry> v4_;
-    std::vector<Entry> v6_;
+    /** What the VIPs at one address serve over TCP, or over UDP. */
+    struct Ports {
+        bool all = false;       /**< a VIP there serves every port */
+        PortSet *set = nullptr; /**< the union of their port lists */
+    };
+
+    /** Every VIP at one address, merged: the configuration lets VIPs share
+     *  an address only where no packet matches two of them, so a packet
+     *  matches the merge exactly when it matches one of them. */
+    struct Service {
+        Ports tcp;
+        Ports udp;
+        bool other = false; /**< other protocols (ICMP): a VIP of `any` without ports */
+
+        bool match(uint8_t l4_proto, uint16_t dst_port, bool later_fragment) const noexcept;
+    };
+
+    /** An IPv6 address as two words of its bytes, ordered as words: an
+     *  order, not the addresses', is all the search needs. */
+    struct Words6 {
+        uint64_t hi;
+        uint64_t lo;
+
+        static Words6 of(const uint8_t *a) noexcept
+        {
+            Words6 w;
+            std::memcpy(&w.hi, a, 8);
+            std::memcpy(&w.lo, a + 8, 8);
+            return w;
+        }
+        friend bool operator<(Words6 a, Words6 b) noexcept
+        {
+            return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo);
+        }
+        friend bool operator==(Words6 a, Words6 b) noexcept
+        {
+            return ((a.hi ^ b.hi) | (a.lo ^ b.lo)) == 0;
+        }
+    };
+
+    /** One family's VIP addresses, sorted, beside their services: the
+     *  addresses packed, so that a search of the few VIPs of most nodes
+     *  reads one cache line, and of thousands a dozen. */
+    template <typename Addr> struct Table {
+        std::vector<Addr> addrs;
+        std::vector<Service> services;
+
+        const Service *find(Addr key) const noexcept;
+    };
+
+    void merge_ports(Ports &t, const std::vector<uint16_t> &ports);
+
+    Table<uint32_t> v4_; /**< addresses as they lie in a header */
+    Table<Words6> v6_;
     std::vector<std::unique_ptr<PortSet>> port_sets_;
 };
 
-namespace vip_detail {
-
-/* Destination addresses as words: one or two compares per VIP. */
-inline uint32_t dst4(const uint8_t *frame, const ParsedPacket &p) noexcept
-{
-    uint32_t a;
-    std::memcpy(&a, frame + p.l3_offset + 16, sizeof(a));
-    return a;
-}
-
-inline bool same6(const std::array<uint8_t, 16> &vip, const uint8_t *dst) noexcept
-{
-    uint64_t a[2];
-    uint64_t b[2];
-    std::memcpy(a, vip.data(), sizeof(a));
-    std::memcpy(b, dst, sizeof(b));
-    return ((a[0] ^ b[0]) | (a[1] ^ b[1])) == 0;
-}
-
-} // namespace vip_detail
-
 /* Inline: the worker asks for every packet, right after parsing it. */
-inline bool VipSet::match_entry(const Entry &e, const ParsedPacket &p) const noexcept
+inline bool VipSet::Service::match(uint8_t l4_proto, uint16_t dst_port,
+                                   bool later_fragment) const noexcept
 {
-    const bool l4 = p.l4_proto == kProtoTcp || p.l4_proto == kProtoUdp;
-    switch (e.protocol) {
-    case VipProtocol::tcp:
-        if (p.l4_proto != kProtoTcp)
-            return false;
-        break;
-    case VipProtocol::udp:
-        if (p.l4_proto != kProtoUdp)
-            return false;
-        break;
-    case VipProtocol::any:
-        if (!l4)
-            return e.ports == nullptr;
-        break;
-    }
+    const Ports *t = l4_proto == kProtoTcp ? &tcp : l4_proto == kProtoUdp ? &udp : nullptr;
+    if (t == nullptr)
+        return other;
     /* A later fragment has no ports: it belongs to the VIP by address, and
      * the worker drops it with a named reason. */
-    if (e.ports == nullptr || p.later_fragment)
-        return true;
-    return e.ports->test(p.dst_port);
+    return t->all || (t->set != nullptr && (later_fragment || t->set->test(dst_port)));
+}
+
+/* A binary search without branches but the loop's: it halves the range
+ * until one address is left, then compares. */
+template <typename Addr>
+inline const VipSet::Service *VipSet::Table<Addr>::find(Addr key) const noexcept
+{
+    if (addrs.empty())
+        return nullptr;
+    size_t base = 0;
+    for (size_t len = addrs.size(); len > 1; len -= len / 2)
+        base = key < addrs[base + len / 2] ? base : base + len / 2;
+    return addrs[base] == key ? &services[base] : nullptr;
 }
 
 inline bool VipSet::match(const uint8_t *frame, const ParsedPacket &p) const noexcept
 {
-    /* A handful of VIPs per node: a linear scan of word compares beats any
-     * hashing here. */
+    const Service *svc = nullptr;
     if (p.family == Family::ipv4) {
-        const uint32_t dst = vip_detail::dst4(frame, p);
-        for (const Entry &e : v4_)
-            if (e.addr4 == dst && match_entry(e, p))
-                return true;
+        uint32_t dst;
+        std::memcpy(&dst, frame + p.l3_offset + 16, sizeof(dst));
+        svc = v4_.find(dst);
     } else if (p.family == Family::ipv6) {
-        const uint8_t *dst = frame + p.l3_offset + 24;
-        for (const Entry &e : v6_)
-            if (vip_detail::same6(e.addr, dst) && match_entry(e, p))
-                return true;
+        svc = v6_.find(Words6::of(frame + p.l3_offset + 24));
     }
-    return false;
+    return svc != nullptr && svc->match(p.l4_proto, p.dst_port, p.later_fragment);
 }
 
 } // namespace flowhome

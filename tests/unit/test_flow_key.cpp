@@ -8,17 +8,20 @@
 
 #include <cstdio>
 #include <cstring>
+#include <random>
 #include <set>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include <fmt/format.h>
 #include <rte_hash_crc.h>
 
 #include "flowhome/packet.hpp"
 #include "flowhome/vip.hpp"
 #include "catch_strings.hpp"
 #include "packet_builder.hpp"
+#include "vip_reference.hpp"
 
 using namespace flowhome;
 using flowhome::test::Bytes;
@@ -305,4 +308,69 @@ TEST_CASE("a VIP set serves the flows its VIPs name, as it matches their packets
     CHECK_FALSE(vips.serves(key4("203.0.113.12", 80, kProtoTcp)));   /* no such VIP */
     CHECK(vips.serves(key6(53, kProtoUdp)));
     CHECK_FALSE(vips.serves(key6(53, kProtoTcp)));
+}
+
+TEST_CASE("a VIP set of many VIPs answers as its VIPs do one by one", "[vip]")
+{
+    /* Random VIP lists over a few addresses, so that VIPs share addresses
+     * and port lists merge, against random packets to those addresses and
+     * to others; sizes from one VIP to thousands. */
+    std::mt19937 rng(20261203);
+    std::vector<IpAddr> pool;
+    for (unsigned i = 0; i < 40; ++i) {
+        pool.push_back(*IpAddr::parse(fmt::format("203.0.113.{}", 1 + i * 6)));
+        pool.push_back(*IpAddr::parse(fmt::format("2001:db8:{:x}::{:x}", i * 977, i)));
+    }
+    const uint8_t protos[] = {kProtoTcp, kProtoUdp, kProtoIcmp, kProtoIcmpv6};
+    for (const unsigned n : {1u, 2u, 3u, 17u, 64u, 1000u, 3000u}) {
+        std::vector<VipConfig> vips;
+        for (unsigned i = 0; i < n; ++i) {
+            VipConfig v{pool[rng() % pool.size()], static_cast<VipProtocol>(rng() % 3), {}};
+            for (unsigned k = rng() % 4 == 0 ? 0 : rng() % 4; k > 0; --k)
+                v.ports.push_back(static_cast<uint16_t>(1 + rng() % 64));
+            vips.push_back(std::move(v));
+        }
+        const VipSet set(vips);
+        unsigned matched = 0;
+        for (unsigned t = 0; t < 20000; ++t) {
+            /* Mostly a VIP's address; else one of the pool, or one in no VIP. */
+            const IpAddr dst = t % 16 == 0   ? *IpAddr::parse("203.0.113.250")
+                               : t % 16 == 8 ? *IpAddr::parse("2001:db8::ffff")
+                               : t % 4 == 1  ? pool[rng() % pool.size()]
+                                             : vips[rng() % n].address;
+            const uint8_t proto = protos[rng() % 4];
+            const auto port = static_cast<uint16_t>(1 + rng() % 70);
+            const bool later_fragment = rng() % 8 == 0;
+
+            uint8_t frame[64] = {};
+            ParsedPacket p;
+            p.family = dst.family;
+            p.l3_offset = 14;
+            p.l4_proto = proto;
+            p.dst_port = port;
+            p.later_fragment = later_fragment;
+            if (dst.family == Family::ipv4)
+                std::memcpy(frame + 14 + 16, dst.bytes.data(), 4);
+            else
+                std::memcpy(frame + 14 + 24, dst.bytes.data(), 16);
+
+            const bool want = test::vip_reference_match(vips, dst.family, dst.bytes.data(), proto,
+                                                        port, later_fragment);
+            matched += want;
+            INFO(n << " VIPs; packet to " << dst.to_string() << " proto " << int(proto) << " port "
+                   << port << (later_fragment ? " (later fragment)" : ""));
+            REQUIRE(set.match(frame, p) == want);
+            if ((proto == kProtoTcp || proto == kProtoUdp) && !later_fragment) {
+                const FlowKey key = dst.family == Family::ipv4
+                                        ? FlowKey::make4(htonl(0xC6336407), htons(40000),
+                                                         dst.v4_be(), htons(port), proto)
+                                        : FlowKey::make6(dst.bytes.data(), htons(40000),
+                                                         dst.bytes.data(), htons(port), proto);
+                REQUIRE(set.serves(key) == want);
+            }
+        }
+        /* Both answers occur at every size: the comparison means something. */
+        CHECK(matched > 100);
+        CHECK(matched < 19900);
+    }
 }
