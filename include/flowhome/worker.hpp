@@ -231,7 +231,7 @@ private:
     NodeId eligible_pick(uint32_t hash) const noexcept;
     void flush_control() noexcept;
     void flush_gossip() noexcept;
-    void send_batch(TxBatch &b, Counter &tx) noexcept;
+    void send_batch(TxBatch &b, Counter &tx, DropReason full) noexcept;
 
     DatapathShared &sh_;
     unsigned index_;

@@ -987,7 +987,7 @@ TEST_CASE("show flows walks the table in slices, one control-lcore request each"
 }
 
 /* Runs @p send with a capture of @p reason on; whether it caught one copy
- * holding bytes [from, 64) of @p frame (in a pcapng block). */
+ * holding bytes [from, 64) of @p frame, or to its end (in a pcapng block). */
 template <typename Fn>
 bool drop_captured(DropReason reason, const Frame &frame, size_t from, Fn &&send)
 {
@@ -1008,9 +1008,11 @@ bool drop_captured(DropReason reason, const Frame &frame, size_t from, Fn &&send
     while (rte_ring_dequeue(tap.ring, &obj) == 0) {
         auto *copy = static_cast<rte_mbuf *>(obj);
         const auto *data = rte_pktmbuf_mtod(copy, const uint8_t *);
-        found = found || std::search(data, data + copy->data_len,
-                                     frame.begin() + static_cast<ptrdiff_t>(from),
-                                     frame.begin() + 64) != data + copy->data_len;
+        found = found ||
+                std::search(
+                    data, data + copy->data_len, frame.begin() + static_cast<ptrdiff_t>(from),
+                    frame.begin() + static_cast<ptrdiff_t>(std::min<size_t>(frame.size(), 64))) !=
+                    data + copy->data_len;
         rte_pktmbuf_free(copy);
     }
     rte_ring_free(tap.ring);
@@ -1027,28 +1029,53 @@ TEST_CASE("a drop capture sees a too-big packet as it arrived", "[pipeline][capt
                         [&] { b.wire_in(ref::big_to2_in); }));
 }
 
-TEST_CASE("a drop capture sees what a full TX queue refused", "[pipeline][capture]")
+TEST_CASE("a drop capture sees what a full TX queue refused, named by its port",
+          "[pipeline][capture]")
 {
-    /* The wire port's ring full of placeholders: the redirect is refused. */
+    /* The port's ring full of placeholders: the packet is refused. */
     Bench &b = bench();
-    b.own(key4(40002), 2);
-    std::vector<rte_mbuf *> filler;
-    while (rte_ring_free_count(b.wire_tx) != 0) {
-        rte_mbuf *m = rte_pktmbuf_alloc(b.node->mempool());
-        REQUIRE(m != nullptr);
-        REQUIRE(rte_ring_enqueue(b.wire_tx, m) == 0);
-        filler.push_back(m);
+    const auto fill = [&](rte_ring *tx) {
+        while (rte_ring_free_count(tx) != 0) {
+            rte_mbuf *m = rte_pktmbuf_alloc(b.node->mempool());
+            REQUIRE(m != nullptr);
+            REQUIRE(rte_ring_enqueue(tx, m) == 0);
+        }
+    };
+    const auto empty = [](rte_ring *tx) {
+        void *obj = nullptr;
+        while (rte_ring_dequeue(tx, &obj) == 0)
+            rte_pktmbuf_free(static_cast<rte_mbuf *>(obj));
+    };
+
+    SECTION("a redirect, on the wire port")
+    {
+        b.own(key4(40002), 2);
+        fill(b.wire_tx);
+        const uint64_t full = drops(DropReason::tx_full_wire);
+        const uint64_t local_full = drops(DropReason::tx_full_local);
+        /* Its IP packet, behind the outer header the redirect gave it. */
+        CHECK(drop_captured(DropReason::tx_full_wire, ref::to2_in, 14, [&] {
+            b.inject(b.wire_rx, ref::to2_in);
+            REQUIRE(b.worker().poll_once() == 1);
+        }));
+        CHECK(drops(DropReason::tx_full_wire) == full + 1);
+        CHECK(drops(DropReason::tx_full_local) == local_full);
+        empty(b.wire_tx);
     }
-    const uint64_t full = drops(DropReason::tx_full);
-    /* Its IP packet, behind the outer header the redirect gave it. */
-    CHECK(drop_captured(DropReason::tx_full, ref::to2_in, 14, [&] {
-        b.inject(b.wire_rx, ref::to2_in);
-        REQUIRE(b.worker().poll_once() == 1);
-    }));
-    CHECK(drops(DropReason::tx_full) == full + 1);
-    void *obj = nullptr;
-    while (rte_ring_dequeue(b.wire_tx, &obj) == 0)
-        rte_pktmbuf_free(static_cast<rte_mbuf *>(obj));
+    SECTION("a local hit, on the local port")
+    {
+        b.own(key4(40001), 1);
+        fill(b.local_tx);
+        const uint64_t full = drops(DropReason::tx_full_local);
+        const uint64_t wire_full = drops(DropReason::tx_full_wire);
+        CHECK(drop_captured(DropReason::tx_full_local, ref::ack_in, 0, [&] {
+            b.inject(b.wire_rx, ref::ack_in);
+            REQUIRE(b.worker().poll_once() == 1);
+        }));
+        CHECK(drops(DropReason::tx_full_local) == full + 1);
+        CHECK(drops(DropReason::tx_full_wire) == wire_full);
+        empty(b.local_tx);
+    }
 }
 
 TEST_CASE("a packet too big once encapsulated is dropped with an ICMP error", "[pipeline]")

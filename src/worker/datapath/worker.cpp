@@ -600,7 +600,7 @@ void Worker::process_local_burst(rte_mbuf **pkts, uint16_t n) noexcept
     }
 }
 
-void Worker::send_batch(TxBatch &b, Counter &tx) noexcept
+void Worker::send_batch(TxBatch &b, Counter &tx, DropReason full) noexcept
 {
     if (b.n == 0)
         return;
@@ -608,7 +608,7 @@ void Worker::send_batch(TxBatch &b, Counter &tx) noexcept
     tx.add(sent);
     if (unlikely(sent < b.n)) {
         for (uint16_t i = sent; i < b.n; ++i)
-            count_drop(b.pkts[i], DropReason::tx_full);
+            count_drop(b.pkts[i], full);
         rte_pktmbuf_free_bulk(b.pkts + sent, b.n - sent);
     }
     b.n = 0;
@@ -620,8 +620,8 @@ void Worker::flush() noexcept
         tap_->offer_tx(wire_out_.port, queue_, wire_out_.pkts, wire_out_.n);
         tap_->offer_tx(local_out_.port, queue_, local_out_.pkts, local_out_.n);
     }
-    send_batch(wire_out_, stats_.tx_wire);
-    send_batch(local_out_, stats_.tx_local);
+    send_batch(wire_out_, stats_.tx_wire, DropReason::tx_full_wire);
+    send_batch(local_out_, stats_.tx_local, DropReason::tx_full_local);
 }
 
 uint16_t Worker::poll_once() noexcept
