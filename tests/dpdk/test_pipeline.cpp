@@ -1047,34 +1047,34 @@ TEST_CASE("a drop capture sees what a full TX queue refused, named by its port",
             rte_pktmbuf_free(static_cast<rte_mbuf *>(obj));
     };
 
-    SECTION("a redirect, on the wire port")
-    {
-        b.own(key4(40002), 2);
-        fill(b.wire_tx);
-        const uint64_t full = drops(DropReason::tx_full_wire);
-        const uint64_t local_full = drops(DropReason::tx_full_local);
-        /* Its IP packet, behind the outer header the redirect gave it. */
-        CHECK(drop_captured(DropReason::tx_full_wire, ref::to2_in, 14, [&] {
-            b.inject(b.wire_rx, ref::to2_in);
+    const struct {
+        const char *what;
+        FlowKey key;
+        NodeId owner;
+        const Frame &frame;
+        size_t from; /* a redirect's IP packet is behind its outer header */
+        rte_ring *tx;
+        DropReason reason;
+        DropReason other;
+    } cases[] = {
+        {"a redirect, on the wire port", key4(40002), 2, ref::to2_in, 14, b.wire_tx,
+         DropReason::tx_full_wire, DropReason::tx_full_local},
+        {"a local hit, on the local port", key4(40001), 1, ref::ack_in, 0, b.local_tx,
+         DropReason::tx_full_local, DropReason::tx_full_wire},
+    };
+    for (const auto &c : cases) {
+        INFO(c.what);
+        b.own(c.key, c.owner);
+        fill(c.tx);
+        const uint64_t full = drops(c.reason);
+        const uint64_t other = drops(c.other);
+        CHECK(drop_captured(c.reason, c.frame, c.from, [&] {
+            b.inject(b.wire_rx, c.frame);
             REQUIRE(b.worker().poll_once() == 1);
         }));
-        CHECK(drops(DropReason::tx_full_wire) == full + 1);
-        CHECK(drops(DropReason::tx_full_local) == local_full);
-        empty(b.wire_tx);
-    }
-    SECTION("a local hit, on the local port")
-    {
-        b.own(key4(40001), 1);
-        fill(b.local_tx);
-        const uint64_t full = drops(DropReason::tx_full_local);
-        const uint64_t wire_full = drops(DropReason::tx_full_wire);
-        CHECK(drop_captured(DropReason::tx_full_local, ref::ack_in, 0, [&] {
-            b.inject(b.wire_rx, ref::ack_in);
-            REQUIRE(b.worker().poll_once() == 1);
-        }));
-        CHECK(drops(DropReason::tx_full_local) == full + 1);
-        CHECK(drops(DropReason::tx_full_wire) == wire_full);
-        empty(b.local_tx);
+        CHECK(drops(c.reason) == full + 1);
+        CHECK(drops(c.other) == other);
+        empty(c.tx);
     }
 }
 
