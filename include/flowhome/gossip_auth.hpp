@@ -174,7 +174,8 @@ struct ReplayVerdict {
  * incarnation: an older incarnation is stale, a newer one resets the window
  * (the restarted node counts sequence numbers from scratch), and within one
  * incarnation a sequence number is accepted once, if it is newer than the
- * highest seen or within the 64 before it (RFC 4303 section 3.4.3).
+ * highest seen or within the 63 before it: a 64-frame window, the highest
+ * included (RFC 4303 section 3.4.3).
  */
 class ReplayTable {
 public:

@@ -117,7 +117,7 @@ struct GossipParams {
     uint32_t suspect_after_ms = 500;
     uint32_t dead_after_ms = 1500;
     uint32_t reannounce_interval_ms = 2000; /**< bound on healing a lost claim */
-    uint32_t sync_timeout_ms = 500;         /**< re-ask another peer after this */
+    uint32_t sync_timeout_ms = 500;         /**< re-ask after this; another peer after 3 */
     bool draining = false;
     /** Where the engine publishes each owner's life tag to the workers
      *  (kMaxNodeId + 1 entries), before it writes a record that carries a

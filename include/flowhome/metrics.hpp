@@ -26,6 +26,8 @@
 namespace flowhome {
 
 class Node;
+class GossipEngine;
+class GossipTransport;
 
 enum class MetricType : uint8_t { counter, gauge };
 
@@ -67,5 +69,17 @@ struct WorkerCounterInfo {
 
 /** Every per-worker packet counter, in display order (idle sleeps last). */
 std::span<const WorkerCounterInfo> worker_counters() noexcept;
+
+/** A gossip counter: its event name (as `show stats gossip` prints it) and the counter. */
+struct GossipCounterInfo {
+    std::string_view name;
+    const Counter *counter;
+};
+
+/** Every gossip event counter of @p engine, then of @p transport (none when
+ *  nullptr), in display order: what the report, the console and the metrics
+ *  list, beside the frames, records and bytes in and out. */
+std::vector<GossipCounterInfo> gossip_counters(const GossipEngine &engine,
+                                               const GossipTransport *transport);
 
 } // namespace flowhome

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <algorithm>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,10 +22,19 @@ void port_line(std::string &out, const char *role, uint16_t port)
         return;
     rte_eth_stats s{};
     rte_eth_stats_get(port, &s);
-    out += fmt::format(
-        "  {:<6} port {:<2} rx {:>12}  tx {:>12}  rx-missed {:>8}  rx-no-mbuf {:>8}  "
-        "rx-err {:>8}  tx-err {:>8}\n",
-        role, port, s.ipackets, s.opackets, s.imissed, s.rx_nombuf, s.ierrors, s.oerrors);
+    out += fmt::format("  {:<6} port {:<2} rx-packets {:>12}  tx-packets {:>12}  rx-missed {:>8}  "
+                       "rx-no-mbuf {:>8}  rx-errors {:>8}  tx-errors {:>8}\n",
+                       role, port, s.ipackets, s.opackets, s.imissed, s.rx_nombuf, s.ierrors,
+                       s.oerrors);
+}
+
+/* A counter's name as the console and the metrics spell it, with the
+ * report's dashes. */
+std::string dashed(std::string_view name)
+{
+    std::string out(name);
+    std::replace(out.begin(), out.end(), '_', '-');
+    return out;
 }
 
 } // namespace
@@ -39,11 +49,8 @@ std::string Node::stats_report() const
     /* The counters the console and the metrics show, in their order, with
      * the report's dashes; then the idle sleeps. */
     std::vector<std::pair<std::string, Counter WorkerStats::*>> rows;
-    for (const WorkerCounterInfo &c : worker_counters()) {
-        std::string name(c.name);
-        std::replace(name.begin(), name.end(), '_', '-');
-        rows.emplace_back(std::move(name), c.field);
-    }
+    for (const WorkerCounterInfo &c : worker_counters())
+        rows.emplace_back(dashed(c.name), c.field);
     rows.emplace_back("idle-sleeps", &WorkerStats::idle_sleeps);
     out += "workers\n";
     for (const auto &[name, field] : rows) {
@@ -105,52 +112,19 @@ std::string Node::gossip_report() const
     /* Only counters and the published node states: safe to read while the
      * control lcore runs. */
     const GossipStats &g = engine_->stats();
-    const GossipTransportStats &t = transport_->stats();
     std::string out = "gossip\n";
     out += fmt::format("  {:<18} {}\n", "path", gossip_path_);
-    struct Row {
-        const char *name;
-        uint64_t value;
+    std::vector<std::pair<std::string, uint64_t>> rows = {
+        {"frames-out", g.frames_out.get()}, {"records-out", g.records_out.get()},
+        {"bytes-out", g.bytes_out.get()},   {"frames-in", g.frames_in.get()},
+        {"records-in", g.records_in.get()}, {"bytes-in", g.bytes_in.get()},
     };
-    const Row rows[] = {
-        {"frames-out", g.frames_out.get()},
-        {"records-out", g.records_out.get()},
-        {"bytes-out", g.bytes_out.get()},
-        {"frames-in", g.frames_in.get()},
-        {"records-in", g.records_in.get()},
-        {"bytes-in", g.bytes_in.get()},
-        {"claims-applied", g.claims_applied.get()},
-        {"claims-ignored", g.claims_ignored.get()},
-        {"claims-refreshed", g.claims_refreshed.get()},
-        {"releases-applied", g.releases_applied.get()},
-        {"conflicts-lost", g.conflicts_lost.get()},
-        {"store-full", g.store_full.get()},
-        {"failovers", g.failovers.get()},
-        {"reclaimed", g.reclaimed.get()},
-        {"reannounced", g.reannounced.get()},
-        {"digests-mismatched", g.digests_mismatched.get()},
-        {"sync-requests-out", g.sync_requests_out.get()},
-        {"sync-requests-in", g.sync_requests_in.get()},
-        {"sync-entries-in", g.sync_entries_in.get()},
-        {"sync-responses-out", g.sync_responses_out.get()},
-        {"syncs-completed", g.syncs_completed.get()},
-        {"orphans", g.orphans.get()},
-        {"seal-failed", g.seal_failed.get()},
-        {"unknown-records", g.unknown_records.get()},
-        {"resend-requests-out", g.resend_requests_out.get()},
-        {"resend-requests-in", g.resend_requests_in.get()},
-        {"resent-flows", g.resent_flows.get()},
-        {"gaps-abandoned", g.gaps_abandoned.get()},
-        {"unproven-changes", g.unproven_changes.get()},
-        {"tx-frames", t.tx_frames.get()},
-        {"tx-no-mbuf", t.tx_no_mbuf.get()},
-        {"tx-queue-full", t.tx_queue_full.get()},
-        {"rx-frames", t.rx_frames.get()},
-        {"rx-own", t.rx_own.get()},
-        {"rx-not-gossip", t.rx_not_gossip.get()},
-    };
-    for (const Row &r : rows)
-        out += fmt::format("  {:<18} {:>12}\n", r.name, r.value);
+    /* The events the console and the metrics show, in their order, with
+     * the report's dashes. */
+    for (const GossipCounterInfo &c : gossip_counters(*engine_, transport_.get()))
+        rows.emplace_back(dashed(c.name), c.counter->get());
+    for (const auto &[name, value] : rows)
+        out += fmt::format("  {:<18} {:>12}\n", name, value);
     out += "  frames refused\n";
     const GossipRxStats &rx = engine_->rx_stats();
     for (size_t i = 0; i < kGossipStatusCount; ++i) {

@@ -123,47 +123,9 @@ void gossip_samples(std::vector<MetricSample> &out, Node &node)
     add(out, "flowhome_gossip_records_total", "direction=\"in\"", g.records_in.get());
     add(out, "flowhome_gossip_bytes_total", "direction=\"out\"", g.bytes_out.get());
     add(out, "flowhome_gossip_bytes_total", "direction=\"in\"", g.bytes_in.get());
-    const std::pair<const char *, const Counter *> events[] = {
-        {"claims_applied", &g.claims_applied},
-        {"claims_ignored", &g.claims_ignored},
-        {"claims_refreshed", &g.claims_refreshed},
-        {"releases_applied", &g.releases_applied},
-        {"conflicts_lost", &g.conflicts_lost},
-        {"store_full", &g.store_full},
-        {"failovers", &g.failovers},
-        {"reclaimed", &g.reclaimed},
-        {"reannounced", &g.reannounced},
-        {"digests_mismatched", &g.digests_mismatched},
-        {"sync_requests_out", &g.sync_requests_out},
-        {"sync_requests_in", &g.sync_requests_in},
-        {"sync_entries_in", &g.sync_entries_in},
-        {"sync_responses_out", &g.sync_responses_out},
-        {"syncs_completed", &g.syncs_completed},
-        {"unknown_records", &g.unknown_records},
-        {"orphans", &g.orphans},
-        {"seal_failed", &g.seal_failed},
-        {"resend_requests_out", &g.resend_requests_out},
-        {"resend_requests_in", &g.resend_requests_in},
-        {"resent_flows", &g.resent_flows},
-        {"gaps_abandoned", &g.gaps_abandoned},
-        {"unproven_changes", &g.unproven_changes},
-    };
-    const auto add_events = [&](std::span<const std::pair<const char *, const Counter *>> list) {
-        for (const auto &[name, c] : list)
-            add(out, "flowhome_gossip_events_total", fmt::format("event=\"{}\"", name), c->get());
-    };
-    add_events(events);
-    if (const GossipTransport *t = node.transport()) {
-        const GossipTransportStats &ts = t->stats();
-        /* Datagrams: with unicast gossip, one per peer and frame. */
-        const std::pair<const char *, const Counter *> transport[] = {
-            {"datagrams_out", &ts.tx_frames},     {"datagram_bytes_out", &ts.tx_bytes},
-            {"datagrams_in", &ts.rx_frames},      {"tx_no_mbuf", &ts.tx_no_mbuf},
-            {"tx_queue_full", &ts.tx_queue_full}, {"rx_own", &ts.rx_own},
-            {"rx_not_gossip", &ts.rx_not_gossip},
-        };
-        add_events(transport);
-    }
+    for (const GossipCounterInfo &c : gossip_counters(*e, node.transport()))
+        add(out, "flowhome_gossip_events_total", fmt::format("event=\"{}\"", c.name),
+            c.counter->get());
     const GossipRxStats &rx = e->rx_stats();
     for (size_t i = 0; i < kGossipStatusCount; ++i) {
         const auto st = static_cast<GossipStatus>(i);
@@ -225,8 +187,8 @@ int tel_ports(const char *, const char *, rte_tel_data *d)
     return tel_dict(d,
                     {"flowhome_port_rx_packets_total", "flowhome_port_tx_packets_total",
                      "flowhome_port_rx_bytes_total", "flowhome_port_tx_bytes_total",
-                     "flowhome_port_rx_missed_total", "flowhome_port_rx_errors_total",
-                     "flowhome_port_tx_errors_total"},
+                     "flowhome_port_rx_missed_total", "flowhome_port_rx_nombuf_total",
+                     "flowhome_port_rx_errors_total", "flowhome_port_tx_errors_total"},
                     false);
 }
 
@@ -258,6 +220,51 @@ std::string MetricSample::key() const
 std::span<const WorkerCounterInfo> worker_counters() noexcept
 {
     return kWorkerCounters;
+}
+
+std::vector<GossipCounterInfo> gossip_counters(const GossipEngine &engine,
+                                               const GossipTransport *transport)
+{
+    const GossipStats &g = engine.stats();
+    std::vector<GossipCounterInfo> out = {
+        {"claims_applied", &g.claims_applied},
+        {"claims_ignored", &g.claims_ignored},
+        {"claims_refreshed", &g.claims_refreshed},
+        {"releases_applied", &g.releases_applied},
+        {"conflicts_lost", &g.conflicts_lost},
+        {"store_full", &g.store_full},
+        {"failovers", &g.failovers},
+        {"reclaimed", &g.reclaimed},
+        {"reannounced", &g.reannounced},
+        {"digests_mismatched", &g.digests_mismatched},
+        {"sync_requests_out", &g.sync_requests_out},
+        {"sync_requests_in", &g.sync_requests_in},
+        {"sync_entries_in", &g.sync_entries_in},
+        {"sync_responses_out", &g.sync_responses_out},
+        {"syncs_completed", &g.syncs_completed},
+        {"orphans", &g.orphans},
+        {"seal_failed", &g.seal_failed},
+        {"unknown_records", &g.unknown_records},
+        {"resend_requests_out", &g.resend_requests_out},
+        {"resend_requests_in", &g.resend_requests_in},
+        {"resent_flows", &g.resent_flows},
+        {"gaps_abandoned", &g.gaps_abandoned},
+        {"unproven_changes", &g.unproven_changes},
+    };
+    if (transport != nullptr) {
+        const GossipTransportStats &t = transport->stats();
+        /* Datagrams: with unicast gossip, one per peer and frame. */
+        out.insert(out.end(), {
+                                  {"datagrams_out", &t.tx_frames},
+                                  {"datagram_bytes_out", &t.tx_bytes},
+                                  {"tx_no_mbuf", &t.tx_no_mbuf},
+                                  {"tx_queue_full", &t.tx_queue_full},
+                                  {"datagrams_in", &t.rx_frames},
+                                  {"rx_own", &t.rx_own},
+                                  {"rx_not_gossip", &t.rx_not_gossip},
+                              });
+    }
+    return out;
 }
 
 const std::vector<MetricFamilyInfo> &metric_families()

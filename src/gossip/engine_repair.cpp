@@ -6,8 +6,9 @@
  * heartbeat at the latest). It asks the sender, with a resend request, for
  * the missed sequence numbers (a 64-bit bitmap below the newest it saw),
  * shortly after seeing the gap and again every heartbeat interval while the
- * gap stays open. The sender keeps copies of its last kResendRing frames
- * that held claims or releases and answers with a resent record naming the
+ * gap stays open. The sender keeps copies of the claims and releases of its
+ * last kResendRing frames (a frame without any, a heartbeat, takes its slot
+ * all the same) and answers with a resent record naming the
  * frames it answers for, followed by their claims and releases (the same
  * statements, so idempotent under the conflict rule). Frames it no longer
  * holds, or that held no claim, are answered for with nothing more: the

@@ -9,7 +9,8 @@ Every command goes through the control socket (`flowhome --attach`), and the
 checks are on its output and exit status:
 
 1. `show peers` on node 1 lists nodes 2 and 3 alive, with an incarnation;
-2. `show stats gossip` shows frames in and out growing;
+2. `show stats gossip` shows frames in and out growing, and the report
+   (SIGUSR1) names the same events;
 3. `flow claim` on node 1 is gossiped: `show flow` on node 2 names owner 1;
 4. `flow release` on node 1: node 2 holds the gossiped tombstone (flags
    `released`, packets treated as unknown), as docs/console.md documents;
@@ -95,7 +96,7 @@ def main():
     nodes = {i: Node(tmp, i) for i in NODES}
     n1, n2 = nodes[1], nodes[2]
     checks = []
-    expected = 18
+    expected = 19
 
     def check(ok, text):
         checks.append((ok, text))
@@ -139,6 +140,14 @@ def main():
               f"{gossip_stat(b, 'datagrams_out')}, in {gossip_stat(a, 'datagrams_in')} -> "
               f"{gossip_stat(b, 'datagrams_in')}"
               f"{' ' + err.strip() if rc else ''}")
+        # The report (SIGUSR1) names the same events, with dashes.
+        events = [m.group(1) for m in re.finditer(r"^([a-z_]+)\s+\d+\s*$", b, re.M)]
+        gossip_part = n1.report().split("\ngossip\n", 1)[-1]
+        missing = [e for e in events
+                   if not re.search(rf"^  {e.replace('_', '-')}\s+\d+$", gossip_part, re.M)]
+        check(len(events) >= 30 and "datagrams_out" in events and not missing,
+              f"the report's gossip section lists the {len(events)} events of show stats "
+              f"gossip (missing: {missing})")
 
         # 3. An operator claim is gossiped.
         rc, out, err = n1.run("flow", "claim", *flow)
