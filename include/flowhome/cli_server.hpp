@@ -63,17 +63,22 @@ public:
     OperatorServer &operator=(const OperatorServer &) = delete;
 
 private:
-    /* One attached client: what it sent that is not a whole line yet. */
+    using Clock = std::chrono::steady_clock;
+
+    /* One client, of the control socket or of the metrics endpoint: what it
+     * sent that is not a whole line yet. */
     struct Session {
         int fd;
+        bool http;
         std::string buf;
-        std::chrono::steady_clock::time_point last;
+        Clock::time_point last;   /**< last input (control socket) */
+        Clock::time_point opened; /**< accepted (an HTTP request's deadline counts from it) */
     };
     void serve() noexcept;
-    void accept_session(std::chrono::steady_clock::time_point now) noexcept;
+    void accept_session(int listen_fd, bool http, Clock::time_point now) noexcept;
     bool serve_session(Session &s) noexcept;
-    bool run_line(int fd, const std::string &line) noexcept;
-    void serve_http(int fd) noexcept;
+    bool serve_http(Session &s, Clock::time_point now) noexcept;
+    bool run_line(int fd, const std::string &line, Clock::duration &send_budget) noexcept;
     void unlink_socket() const noexcept;
 
     Console console_;

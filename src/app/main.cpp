@@ -33,13 +33,14 @@ namespace {
 
 volatile std::sig_atomic_t g_signal = 0;
 volatile std::sig_atomic_t g_report = 0;
-volatile std::sig_atomic_t g_eal_ready = 0;
 
 void on_signal(int sig)
 {
-    if (g_signal != 0 && g_eal_ready == 0) {
-        /* A second signal while DPDK still starts (a slow or stuck device
-         * probe): give up at once. */
+    if (g_signal != 0) {
+        /* A second signal: the operator does not want to wait for the
+         * orderly stop the first began (DPDK still starting on a slow or
+         * stuck device probe, or a stop that hangs): end at once, with the
+         * signal's own status. */
         std::signal(sig, SIG_DFL);
         std::raise(sig);
     }
@@ -194,7 +195,6 @@ int main(int argc, char **argv)
         return 1;
     }
     std::snprintf(g_runtime_dir, sizeof(g_runtime_dir), "%s", rte_eal_get_runtime_dir());
-    g_eal_ready = 1;
     if (g_signal != 0) {
         fmt::print("flowhome: stopped by signal {} while DPDK initialised\n",
                    static_cast<int>(g_signal));

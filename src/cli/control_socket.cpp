@@ -1,21 +1,23 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The control socket, the Prometheus endpoint and the attach client. One
- * thread polls both listening sockets and every attached session together,
- * and runs each whole line a session has sent; an HTTP request is read with
- * a 2 s limit. A reply is written whole, with the same limit: a client that
- * stops reading while its replies fill the socket buffer holds the thread
- * for at most 2 s, and is then hung up on.
+ * thread polls both listening sockets and every client together: it runs
+ * each whole line a control session has sent, and answers an HTTP request
+ * once its request line is in. Nothing a client does holds the thread for
+ * long: a scrape has 2 s from its connection to send its request line, and
+ * is then hung up on; replies are written whole, and a client that stops
+ * reading while they fill its socket buffer costs the thread at most 2 s of
+ * waiting per batch of lines it sent, after which it is hung up on.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -33,65 +35,86 @@
 namespace flowhome {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
 constexpr int kPollMs = 100;
 constexpr auto kSessionIdle = std::chrono::minutes(10); /* an attached session may idle */
 constexpr size_t kMaxSessions = 16;
+constexpr size_t kMaxHttp = 16; /* scrapes in progress at once */
 constexpr size_t kMaxLine = 4096;
-constexpr timeval kSendLimit{2, 0}; /* a client must take its reply in this */
+constexpr Clock::duration kSendLimit = std::chrono::seconds(2); /* to take a batch's replies */
+constexpr Clock::duration kHttpRequestLimit = std::chrono::seconds(2);
+constexpr Clock::duration kReplyLimit = std::chrono::seconds(30); /* the attach client's wait */
 
-/* An accepted socket: a blocked send() returns after kSendLimit (EAGAIN). */
-int limit_sends(int fd) noexcept
-{
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &kSendLimit, sizeof(kSendLimit));
-    return fd;
-}
-
-bool write_all(int fd, std::string_view s)
+/*
+ * Writes @p s whole. Waiting for the peer to make room takes from @p budget
+ * (what it waited is subtracted); once that is spent the write fails, so a
+ * peer that stops reading holds the caller no longer than its budget.
+ */
+bool write_all(int fd, std::string_view s, Clock::duration &budget)
 {
     while (!s.empty()) {
-        const ssize_t n = send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+        const ssize_t n = send(fd, s.data(), s.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            s.remove_prefix(static_cast<size_t>(n));
+            continue;
+        }
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
             return false;
-        s.remove_prefix(static_cast<size_t>(n));
+        const auto left = std::chrono::duration_cast<milliseconds>(budget).count();
+        if (left <= 0)
+            return false;
+        pollfd p{fd, POLLOUT, 0};
+        const Clock::time_point t0 = Clock::now();
+        const int r = poll(&p, 1, static_cast<int>(left));
+        budget -= Clock::now() - t0;
+        if (r < 0 && errno != EINTR)
+            return false;
     }
     return true;
 }
 
-/* Reads one '\n'-terminated line into @p line from @p buf/fd; false on EOF,
- * error, timeout or an over-long line. */
-bool read_line(int fd, std::string &buf, std::string &line, int timeout_ms,
-               const std::atomic<bool> *stop)
+enum class ReadResult { line, closed, timeout };
+
+/* Reads one '\n'-terminated line into @p line from @p buf/fd by @p deadline;
+ * an over-long line counts as closed. */
+ReadResult read_line(int fd, std::string &buf, std::string &line, Clock::time_point deadline)
 {
-    for (int waited = 0;;) {
+    for (;;) {
         const size_t nl = buf.find('\n');
         if (nl != std::string::npos) {
             line = buf.substr(0, nl);
             buf.erase(0, nl + 1);
-            return true;
+            return ReadResult::line;
         }
         if (buf.size() > kMaxLine)
-            return false;
+            return ReadResult::closed;
+        const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+        if (left <= 0)
+            return ReadResult::timeout;
         pollfd p{fd, POLLIN, 0};
-        const int r = poll(&p, 1, kPollMs);
+        const int r = poll(&p, 1, static_cast<int>(std::min<int64_t>(left, kPollMs)));
         if (r < 0 && errno != EINTR)
-            return false;
-        if (stop != nullptr && stop->load())
-            return false;
-        if (r <= 0) {
-            waited += kPollMs;
-            if (waited >= timeout_ms)
-                return false;
+            return ReadResult::closed;
+        if (r <= 0)
             continue;
-        }
         char tmp[1024];
         const ssize_t n = recv(fd, tmp, sizeof(tmp), 0);
         if (n <= 0)
-            return false;
+            return ReadResult::closed;
         buf.append(tmp, static_cast<size_t>(n));
     }
+}
+
+/* The reply to a command, or to a refused session: its header, then its
+ * text, in one write (a client may take a short reply in one read). */
+bool write_reply(int fd, bool ok, std::string_view text, Clock::duration &budget)
+{
+    return write_all(fd, fmt::format("{} {}\n{}", ok ? "ok" : "error", text.size(), text),
+                     budget);
 }
 
 /*
@@ -223,16 +246,19 @@ void OperatorServer::serve() noexcept
         for (const Session &s : sessions_)
             fds.push_back({s.fd, POLLIN, 0});
         const int r = poll(fds.data(), fds.size(), kPollMs);
-        const auto now = std::chrono::steady_clock::now();
+        const Clock::time_point now = Clock::now();
         /* Backwards, so that closing one leaves the others' indices. */
         for (size_t i = sessions_.size(); i-- > 0;) {
             Session &s = sessions_[i];
-            bool keep = true;
-            if (r > 0 && (fds[2 + i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+            const bool ready = r > 0 && (fds[2 + i].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+            bool keep;
+            if (s.http) {
+                keep = ready ? serve_http(s, now) : now - s.opened < kHttpRequestLimit;
+            } else if (ready) {
                 s.last = now;
                 keep = serve_session(s);
-            } else if (now - s.last > kSessionIdle) {
-                keep = false;
+            } else {
+                keep = now - s.last <= kSessionIdle;
             }
             if (!keep) {
                 close(s.fd);
@@ -240,33 +266,33 @@ void OperatorServer::serve() noexcept
             }
         }
         if (r > 0 && (fds[0].revents & POLLIN) != 0)
-            accept_session(now);
-        if (r > 0 && (fds[1].revents & POLLIN) != 0) {
-            const int c = limit_sends(accept4(http_fd_, nullptr, nullptr, SOCK_CLOEXEC));
-            if (c >= 0) {
-                serve_http(c);
-                close(c);
-            }
-        }
+            accept_session(unix_fd_, false, now);
+        if (r > 0 && (fds[1].revents & POLLIN) != 0)
+            accept_session(http_fd_, true, now);
     }
     for (const Session &s : sessions_)
         close(s.fd);
     sessions_.clear();
 }
 
-void OperatorServer::accept_session(std::chrono::steady_clock::time_point now) noexcept
+void OperatorServer::accept_session(int listen_fd, bool http, Clock::time_point now) noexcept
 {
-    const int c = limit_sends(accept4(unix_fd_, nullptr, nullptr, SOCK_CLOEXEC));
+    const int c = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (c < 0)
         return;
-    if (sessions_.size() == kMaxSessions) {
-        const std::string why = fmt::format("{} sessions are attached already\n", kMaxSessions);
-        write_all(c, fmt::format("error {}\n{}", why.size(), why));
+    const auto open = static_cast<size_t>(std::count_if(
+        sessions_.begin(), sessions_.end(), [http](const Session &s) { return s.http == http; }));
+    if (open == (http ? kMaxHttp : kMaxSessions)) {
+        /* A scraper retries; an operator is told why. */
+        Clock::duration budget = milliseconds(100);
+        if (!http)
+            write_reply(c, false, fmt::format("{} sessions are attached already\n", kMaxSessions),
+                        budget);
         close(c);
         return;
     }
     try {
-        sessions_.push_back({c, {}, now});
+        sessions_.push_back({c, http, {}, now, now});
     } catch (const std::exception &) {
         close(c); /* out of memory: refuse this one, keep serving */
     }
@@ -281,22 +307,25 @@ bool OperatorServer::serve_session(Session &s) noexcept
     const ssize_t n = recv(s.fd, tmp, sizeof(tmp), MSG_DONTWAIT);
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    /* For all the replies to what this read brought: however many lines
+     * it held, a client that does not take them costs at most this. */
+    Clock::duration budget = kSendLimit;
     try {
         if (n == 0) {
             if (!s.buf.empty())
-                run_line(s.fd, s.buf);
+                run_line(s.fd, s.buf, budget);
             return false;
         }
         s.buf.append(tmp, static_cast<size_t>(n));
         for (size_t nl; (nl = s.buf.find('\n')) != std::string::npos;) {
             const std::string line = s.buf.substr(0, nl);
             s.buf.erase(0, nl + 1);
-            if (!run_line(s.fd, line))
+            if (!run_line(s.fd, line, budget))
                 return false;
         }
         if (s.buf.size() > kMaxLine) {
-            const std::string why = fmt::format("line too long: more than {} bytes\n", kMaxLine);
-            write_all(s.fd, fmt::format("error {}\n{}", why.size(), why));
+            write_reply(s.fd, false, fmt::format("line too long: more than {} bytes\n", kMaxLine),
+                        budget);
             return false;
         }
         return true;
@@ -307,37 +336,50 @@ bool OperatorServer::serve_session(Session &s) noexcept
 
 /* One command and its reply; false when the session ends (quit, or the
  * reply could not be written). */
-bool OperatorServer::run_line(int fd, const std::string &line) noexcept
+bool OperatorServer::run_line(int fd, const std::string &line, Clock::duration &budget) noexcept
 {
     try {
         const CommandResult r = console_.execute(line);
         const bool quit = split_words(line) == std::vector<std::string>{"quit"};
-        return write_all(fd, fmt::format("{} {}\n", r.ok ? "ok" : "error", r.text.size())) &&
-               write_all(fd, r.text) && !quit;
+        return write_reply(fd, r.ok, r.text, budget) && !quit;
     } catch (const std::exception &) {
         return false; /* out of memory formatting a reply */
     }
 }
 
-void OperatorServer::serve_http(int fd) noexcept
+/* Takes what a scrape sent; once its request line is in, answers and
+ * returns false (the connection is closed). Also false when it took longer
+ * than kHttpRequestLimit to send it, or sent more than kMaxLine without. */
+bool OperatorServer::serve_http(Session &s, Clock::time_point now) noexcept
 {
+    char tmp[1024];
+    const ssize_t n = recv(s.fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+    const bool in_time = now - s.opened < kHttpRequestLimit;
+    if (n < 0)
+        return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) && in_time;
+    if (n == 0)
+        return false;
     try {
-        std::string buf;
-        std::string request;
-        if (!read_line(fd, buf, request, 2000, &stop_))
-            return;
+        s.buf.append(tmp, static_cast<size_t>(n));
+        const size_t nl = s.buf.find('\n');
+        if (nl == std::string::npos)
+            return s.buf.size() <= kMaxLine && in_time;
         /* The request line is enough; headers are not needed. */
+        const std::string_view request(s.buf.data(), nl);
         const bool metrics =
             request.starts_with("GET /metrics ") || request.starts_with("GET /metrics?");
         const std::string body = metrics ? console_.metrics_text() : "not found: try /metrics\n";
-        write_all(fd,
+        Clock::duration budget = kSendLimit;
+        write_all(s.fd,
                   fmt::format("HTTP/1.0 {}\r\nContent-Type: text/plain; version=0.0.4; "
                               "charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                              metrics ? "200 OK" : "404 Not Found", body.size()));
-        write_all(fd, body);
+                              metrics ? "200 OK" : "404 Not Found", body.size()),
+                  budget) &&
+            write_all(s.fd, body, budget);
     } catch (const std::exception &) {
-        /* drop this request */
+        /* out of memory: drop this request */
     }
+    return false;
 }
 
 int attach_main(const std::string &socket_path, const std::vector<std::string> &command)
@@ -363,8 +405,20 @@ int attach_main(const std::string &socket_path, const std::vector<std::string> &
         if (split_words(line).empty())
             return true;
         std::string header;
-        if (!write_all(fd, line + "\n") || !read_line(fd, buf, header, 30'000, nullptr)) {
+        /* Read even when the write failed: a node that refused the session
+         * said why before it closed. */
+        Clock::duration budget = kReplyLimit;
+        write_all(fd, line + "\n", budget);
+        switch (read_line(fd, buf, header, Clock::now() + kReplyLimit)) {
+        case ReadResult::line:
+            break;
+        case ReadResult::closed:
             fmt::print(stderr, "flowhome: the node closed the connection\n");
+            rc = 2;
+            return false;
+        case ReadResult::timeout:
+            fmt::print(stderr, "flowhome: no reply from the node within {} s\n",
+                       std::chrono::duration_cast<std::chrono::seconds>(kReplyLimit).count());
             rc = 2;
             return false;
         }

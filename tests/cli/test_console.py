@@ -246,7 +246,9 @@ def sessions(sock):
     """Sessions are multiplexed: one that is attached and silent holds up
     neither another client nor a Prometheus scrape; a last command without
     its newline still runs; an over-long line gets an error, not a hang-up;
-    one that does not read its replies is hung up on after 2 s."""
+    one that does not read its replies is hung up on after 2 s; a scrape
+    that trickles its request in, a byte at a time, holds up nobody and is
+    hung up on 2 s after it connected."""
     idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     idle.connect(sock)
     try:
@@ -258,6 +260,40 @@ def sessions(sock):
                      "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("
                      f"'http://127.0.0.1:{METRICS_PORT}/metrics', timeout=5).read().decode())"])
         assert "flowhome_drops_total" in scrape.stdout, "no scrape beside an idle session"
+        # A byte every 80 ms, never a whole request line, for at most 8 s;
+        # prints when the node hung up.
+        slow = subprocess.Popen(
+            ["ip", "netns", "exec", NS, "/usr/bin/python3", "-c",
+             "import socket, time\n"
+             f"s = socket.create_connection(('127.0.0.1', {METRICS_PORT}))\n"
+             "t0 = time.time()\n"
+             "try:\n"
+             "    while time.time() - t0 < 8:\n"
+             "        s.send(b'G'); time.sleep(0.08)\n"
+             "    print('never hung up')\n"
+             "except OSError:\n"
+             "    print(f'hung up after {time.time() - t0:.1f} s')\n"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            time.sleep(0.3)
+            t0 = time.time()
+            r = attach(sock, "show", "node")
+            waited = time.time() - t0
+            assert r.returncode == 0 and waited < 1.5, \
+                f"a control client waited {waited:.1f} s behind a trickling scrape: {r.stderr!r}"
+            t0 = time.time()
+            scrape = ns(["/usr/bin/python3", "-c",
+                         "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("
+                         f"'http://127.0.0.1:{METRICS_PORT}/metrics', timeout=5).read().decode())"])
+            assert "flowhome_drops_total" in scrape.stdout and time.time() - t0 < 1.5, \
+                f"a scrape beside a trickling one took {time.time() - t0:.1f} s"
+            out, _ = slow.communicate(timeout=15)
+            m = re.search(r"hung up after ([\d.]+) s", out)
+            assert m and 1.5 <= float(m.group(1)) <= 3.5, f"trickling scrape: {out.strip()!r}"
+        finally:
+            if slow.poll() is None:
+                slow.kill()
+                slow.wait()
         raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         raw.connect(sock)
         raw.sendall(b"show node")  # no newline, then end of input
@@ -474,6 +510,8 @@ def main():
         assert "node 1 (console-test)" in out, f"completion: {out}"
 
         # 2. Errors, with their messages; the node keeps forwarding.
+        fifo = os.path.join(tmp, "capture.fifo")
+        os.mkfifo(fifo)
         errors = {
             "shwo node": "unknown command 'shwo'; did you mean 'show'?",
             "show nodes": "unknown command 'show nodes'; did you mean 'show node'?",
@@ -495,6 +533,9 @@ def main():
             "capture start nowhere /tmp/x": "unknown capture target 'nowhere'",
             "capture stop": "no capture is running",
             "capture start host /tmp/x 0": "packet limit '0' is out of range",
+            # A FIFO without a reader must not hold the console until one comes.
+            f"capture start host {fifo}": "not a regular file",
+            f"capture start host {tmp}": "not a regular file",
             "show node extra": "unexpected 'extra'",
         }
         for line, want in errors.items():

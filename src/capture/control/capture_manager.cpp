@@ -5,6 +5,7 @@
  */
 #define ALLOW_EXPERIMENTAL_API 1 /* rte_pcapng is experimental in DPDK 22.11 */
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -94,6 +95,32 @@ struct CaptureManager::Running {
     }
 };
 
+namespace {
+
+/*
+ * The capture file, which must be a regular file. Opened without blocking:
+ * a FIFO with no reader would otherwise hold the console (and with it the
+ * node's shutdown) until a reader came; and its writes could block the
+ * writer thread, and then `capture stop`, behind a reader that stalls.
+ * -1 with errno set; EINVAL for a FIFO, device or socket that did open.
+ */
+int open_capture_file(const std::string &file)
+{
+    const int fd = open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0640);
+    if (fd < 0)
+        return -1;
+    struct stat st {};
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    return fd;
+}
+
+} // namespace
+
 CaptureManager::CaptureManager(Node &node) : node_(node) {}
 
 CaptureManager::~CaptureManager()
@@ -166,11 +193,14 @@ std::string CaptureManager::start(const std::string &target, const std::string &
         throw std::runtime_error(
             fmt::format("cannot create the capture ring: {}", rte_strerror(rte_errno)));
     }
-    const int fd = open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    const int fd = open_capture_file(file);
     if (fd < 0) {
         const int err = errno;
         undo();
-        throw std::runtime_error(fmt::format("cannot open {}: {}", file, std::strerror(err)));
+        throw std::runtime_error(
+            err == ENXIO || err == EISDIR || err == EINVAL
+                ? fmt::format("cannot capture into {}: not a regular file", file)
+                : fmt::format("cannot open {}: {}", file, std::strerror(err)));
     }
     r->pcapng = rte_pcapng_fdopen(fd, nullptr, nullptr, "flowhome",
                                   fmt::format("capture of {}", target).c_str());
