@@ -65,20 +65,24 @@ public:
 private:
     using Clock = std::chrono::steady_clock;
 
-    /* One client, of the control socket or of the metrics endpoint: what it
-     * sent that is not a whole line yet. */
+    /* One client, of the control socket or of the metrics endpoint: what
+     * it sent that is not a whole line yet, and what it has yet to take of
+     * a reply. The thread never blocks on a client: a reply waits here. */
     struct Session {
         int fd;
         bool http;
-        std::string buf;
-        Clock::time_point last;   /**< last input (control socket) */
-        Clock::time_point opened; /**< accepted (an HTTP request's deadline counts from it) */
+        Clock::time_point opened; /**< accepted: an HTTP request's deadline counts from it */
+        Clock::time_point last;   /**< last input: the idle limit counts from it */
+        Clock::time_point taken;  /**< the client last took some of @p out */
+        std::string in;
+        std::string out;
+        bool ended = false; /**< hang up once @p out is sent (quit, end of input, answered) */
     };
     void serve() noexcept;
-    void accept_session(int listen_fd, bool http, Clock::time_point now) noexcept;
-    bool serve_session(Session &s) noexcept;
-    bool serve_http(Session &s, Clock::time_point now) noexcept;
-    bool run_line(int fd, const std::string &line, Clock::duration &send_budget) noexcept;
+    void accept_session(int listen_fd, bool http) noexcept;
+    bool serve_session(Session &s, short revents, Clock::time_point now) noexcept;
+    bool serve_http(Session &s, short revents, Clock::time_point now) noexcept;
+    void run_line(Session &s, const std::string &line, Clock::time_point now);
     void unlink_socket() const noexcept;
 
     Console console_;

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The control socket, the Prometheus endpoint and the attach client. One
- * thread polls both listening sockets and every client together: it runs
- * each whole line a control session has sent, and answers an HTTP request
- * once its request line is in. Nothing a client does holds the thread for
- * long: a scrape has 2 s from its connection to send its request line, and
- * is then hung up on; replies are written whole, and a client that stops
- * reading while they fill its socket buffer costs the thread at most 2 s of
- * waiting per batch of lines it sent, after which it is hung up on.
+ * thread polls both listening sockets and every client together, and never
+ * blocks on a client: it runs a control session's whole lines one at a
+ * time, each once the last one's reply has been taken, and answers an HTTP
+ * request once its request line is in. A reply waits in its session until
+ * the client takes it; a client that takes none of it for 2 s is hung up
+ * on, as is a scrape that has not sent its request line 2 s after it
+ * connected. Slow clients cost the others nothing.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -43,7 +43,7 @@ constexpr auto kSessionIdle = std::chrono::minutes(10); /* an attached session m
 constexpr size_t kMaxSessions = 16;
 constexpr size_t kMaxHttp = 16; /* scrapes in progress at once */
 constexpr size_t kMaxLine = 4096;
-constexpr Clock::duration kSendLimit = std::chrono::seconds(2); /* to take a batch's replies */
+constexpr Clock::duration kSendLimit = std::chrono::seconds(2); /* to take some of a reply */
 constexpr Clock::duration kHttpRequestLimit = std::chrono::seconds(2);
 constexpr Clock::duration kReplyLimit = std::chrono::seconds(30); /* the attach client's wait */
 
@@ -109,12 +109,28 @@ ReadResult read_line(int fd, std::string &buf, std::string &line, Clock::time_po
     }
 }
 
-/* The reply to a command, or to a refused session: its header, then its
- * text, in one write (a client may take a short reply in one read). */
-bool write_reply(int fd, bool ok, std::string_view text, Clock::duration &budget)
+/* A reply of the control protocol: its header, then its text. */
+std::string reply(bool ok, std::string_view text)
 {
-    return write_all(fd, fmt::format("{} {}\n{}", ok ? "ok" : "error", text.size(), text),
-                     budget);
+    return fmt::format("{} {}\n{}", ok ? "ok" : "error", text.size(), text);
+}
+
+/* Sends what the client will take of @p out now, without waiting; false on
+ * an error (the client is gone). @p taken is when it last took some. */
+bool flush(int fd, std::string &out, Clock::time_point &taken, Clock::time_point now)
+{
+    while (!out.empty()) {
+        const ssize_t n = send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            out.erase(0, static_cast<size_t>(n));
+            taken = now;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+        }
+    }
+    return true;
 }
 
 /*
@@ -243,143 +259,164 @@ void OperatorServer::serve() noexcept
 {
     while (!stop_.load()) {
         std::vector<pollfd> fds{{unix_fd_, POLLIN, 0}, {http_fd_, POLLIN, 0}};
-        for (const Session &s : sessions_)
-            fds.push_back({s.fd, POLLIN, 0});
+        for (const Session &s : sessions_) {
+            const short wanted = !s.out.empty() ? POLLOUT : s.ended ? 0 : POLLIN;
+            fds.push_back({s.fd, wanted, 0});
+        }
         const int r = poll(fds.data(), fds.size(), kPollMs);
         const Clock::time_point now = Clock::now();
-        /* Backwards, so that closing one leaves the others' indices. */
+        /* Every session, ready or not: one may have lines left to run, or
+         * a limit to reach. Backwards, so that closing one leaves the
+         * others' indices. */
         for (size_t i = sessions_.size(); i-- > 0;) {
             Session &s = sessions_[i];
-            const bool ready = r > 0 && (fds[2 + i].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
-            bool keep;
-            if (s.http) {
-                keep = ready ? serve_http(s, now) : now - s.opened < kHttpRequestLimit;
-            } else if (ready) {
-                s.last = now;
-                keep = serve_session(s);
-            } else {
-                keep = now - s.last <= kSessionIdle;
-            }
+            const short revents = r > 0 ? fds[2 + i].revents : 0;
+            const bool keep = s.http ? serve_http(s, revents, now) : serve_session(s, revents, now);
             if (!keep) {
                 close(s.fd);
                 sessions_.erase(sessions_.begin() + static_cast<ptrdiff_t>(i));
             }
         }
         if (r > 0 && (fds[0].revents & POLLIN) != 0)
-            accept_session(unix_fd_, false, now);
+            accept_session(unix_fd_, false);
         if (r > 0 && (fds[1].revents & POLLIN) != 0)
-            accept_session(http_fd_, true, now);
+            accept_session(http_fd_, true);
     }
     for (const Session &s : sessions_)
         close(s.fd);
     sessions_.clear();
 }
 
-void OperatorServer::accept_session(int listen_fd, bool http, Clock::time_point now) noexcept
+void OperatorServer::accept_session(int listen_fd, bool http) noexcept
 {
-    const int c = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    const int c = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (c < 0)
         return;
     const auto open = static_cast<size_t>(std::count_if(
         sessions_.begin(), sessions_.end(), [http](const Session &s) { return s.http == http; }));
     if (open == (http ? kMaxHttp : kMaxSessions)) {
-        /* A scraper retries; an operator is told why. */
-        Clock::duration budget = milliseconds(100);
-        if (!http)
-            write_reply(c, false, fmt::format("{} sessions are attached already\n", kMaxSessions),
-                        budget);
+        /* A scraper retries; an operator is told why (a short reply: the
+         * socket buffer takes it). */
+        if (!http) {
+            const std::string why =
+                reply(false, fmt::format("{} sessions are attached already\n", kMaxSessions));
+            [[maybe_unused]] const ssize_t n = send(c, why.data(), why.size(), MSG_NOSIGNAL);
+        }
         close(c);
         return;
     }
     try {
-        sessions_.push_back({c, http, {}, now, now});
+        const Clock::time_point now = Clock::now();
+        sessions_.push_back(
+            Session{.fd = c, .http = http, .opened = now, .last = now, .taken = now});
     } catch (const std::exception &) {
         close(c); /* out of memory: refuse this one, keep serving */
     }
 }
 
-/* Runs the whole lines a session has sent; false when it is to be closed:
- * it quit or hung up (a last line without a newline still runs), a reply
- * could not be written, or a line grew past kMaxLine. */
-bool OperatorServer::serve_session(Session &s) noexcept
+/*
+ * A control session's turn; false when it is to be closed: it quit or its
+ * input ended (the last line, even without its newline, runs first), it
+ * took none of a reply for kSendLimit, a line grew past kMaxLine, or it
+ * idled past kSessionIdle.
+ */
+bool OperatorServer::serve_session(Session &s, short revents, Clock::time_point now) noexcept
 {
-    char tmp[4096];
-    const ssize_t n = recv(s.fd, tmp, sizeof(tmp), MSG_DONTWAIT);
-    if (n < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-    /* For all the replies to what this read brought: however many lines
-     * it held, a client that does not take them costs at most this. */
-    Clock::duration budget = kSendLimit;
     try {
-        if (n == 0) {
-            if (!s.buf.empty())
-                run_line(s.fd, s.buf, budget);
-            return false;
+        if (!s.out.empty()) {
+            if ((revents & (POLLOUT | POLLERR | POLLHUP)) != 0 && !flush(s.fd, s.out, s.taken, now))
+                return false;
+            if (!s.out.empty())
+                return now - s.taken < kSendLimit;
         }
-        s.buf.append(tmp, static_cast<size_t>(n));
-        for (size_t nl; (nl = s.buf.find('\n')) != std::string::npos;) {
-            const std::string line = s.buf.substr(0, nl);
-            s.buf.erase(0, nl + 1);
-            if (!run_line(s.fd, line, budget))
+        if (!s.ended && (revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
+            char tmp[4096];
+            const ssize_t n = recv(s.fd, tmp, sizeof(tmp), 0);
+            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                return false;
+            if (n == 0) {
+                if (!s.in.empty() && s.in.back() != '\n')
+                    s.in += '\n'; /* a last line without its newline still runs */
+                s.ended = true;
+            } else if (n > 0) {
+                s.in.append(tmp, static_cast<size_t>(n));
+                s.last = now;
+            }
+        }
+        /* One line at a time, each once the client has taken the reply
+         * before it: one that sends many and reads none has one reply
+         * waiting here, and the rest of its lines unread. */
+        for (size_t nl; s.out.empty() && (nl = s.in.find('\n')) != std::string::npos;) {
+            const std::string line = s.in.substr(0, nl);
+            s.in.erase(0, nl + 1);
+            run_line(s, line, now);
+            if (split_words(line) == std::vector<std::string>{"quit"}) {
+                s.ended = true;
+                s.in.clear();
+            }
+            if (!flush(s.fd, s.out, s.taken, now))
                 return false;
         }
-        if (s.buf.size() > kMaxLine) {
-            write_reply(s.fd, false, fmt::format("line too long: more than {} bytes\n", kMaxLine),
-                        budget);
-            return false;
+        if (s.out.empty() && s.in.size() > kMaxLine) {
+            s.out = reply(false, fmt::format("line too long: more than {} bytes\n", kMaxLine));
+            s.ended = true;
+            s.in.clear();
+            s.taken = now;
+            if (!flush(s.fd, s.out, s.taken, now))
+                return false;
         }
-        return true;
+        if (!s.out.empty())
+            return true; /* the client has kSendLimit to take some */
+        return !s.ended && now - s.last <= kSessionIdle;
     } catch (const std::exception &) {
         return false; /* out of memory: drop this session, keep serving */
     }
 }
 
-/* One command and its reply; false when the session ends (quit, or the
- * reply could not be written). */
-bool OperatorServer::run_line(int fd, const std::string &line, Clock::duration &budget) noexcept
+/* One command: its reply is queued for the client. */
+void OperatorServer::run_line(Session &s, const std::string &line, Clock::time_point now)
 {
-    try {
-        const CommandResult r = console_.execute(line);
-        const bool quit = split_words(line) == std::vector<std::string>{"quit"};
-        return write_reply(fd, r.ok, r.text, budget) && !quit;
-    } catch (const std::exception &) {
-        return false; /* out of memory formatting a reply */
-    }
+    const CommandResult r = console_.execute(line);
+    if (s.out.empty())
+        s.taken = now;
+    s.out += reply(r.ok, r.text);
 }
 
-/* Takes what a scrape sent; once its request line is in, answers and
- * returns false (the connection is closed). Also false when it took longer
- * than kHttpRequestLimit to send it, or sent more than kMaxLine without. */
-bool OperatorServer::serve_http(Session &s, Clock::time_point now) noexcept
+/* A scrape's turn: takes what it sent and, once its request line is in,
+ * queues the answer; false when it is to be closed (answered and sent, too
+ * slow to send its request or to take the answer, or gone). */
+bool OperatorServer::serve_http(Session &s, short revents, Clock::time_point now) noexcept
 {
-    char tmp[1024];
-    const ssize_t n = recv(s.fd, tmp, sizeof(tmp), MSG_DONTWAIT);
-    const bool in_time = now - s.opened < kHttpRequestLimit;
-    if (n < 0)
-        return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) && in_time;
-    if (n == 0)
-        return false;
     try {
-        s.buf.append(tmp, static_cast<size_t>(n));
-        const size_t nl = s.buf.find('\n');
+        if (!s.out.empty()) {
+            if ((revents & (POLLOUT | POLLERR | POLLHUP)) != 0 && !flush(s.fd, s.out, s.taken, now))
+                return false;
+            return !s.out.empty() && now - s.taken < kSendLimit;
+        }
+        const bool in_time = now - s.opened < kHttpRequestLimit;
+        if ((revents & (POLLIN | POLLERR | POLLHUP)) == 0)
+            return in_time;
+        char tmp[1024];
+        const ssize_t n = recv(s.fd, tmp, sizeof(tmp), 0);
+        if (n <= 0)
+            return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) && in_time;
+        s.in.append(tmp, static_cast<size_t>(n));
+        const size_t nl = s.in.find('\n');
         if (nl == std::string::npos)
-            return s.buf.size() <= kMaxLine && in_time;
+            return s.in.size() <= kMaxLine && in_time;
         /* The request line is enough; headers are not needed. */
-        const std::string_view request(s.buf.data(), nl);
+        const std::string_view request(s.in.data(), nl);
         const bool metrics =
             request.starts_with("GET /metrics ") || request.starts_with("GET /metrics?");
         const std::string body = metrics ? console_.metrics_text() : "not found: try /metrics\n";
-        Clock::duration budget = kSendLimit;
-        write_all(s.fd,
-                  fmt::format("HTTP/1.0 {}\r\nContent-Type: text/plain; version=0.0.4; "
-                              "charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                              metrics ? "200 OK" : "404 Not Found", body.size()),
-                  budget) &&
-            write_all(s.fd, body, budget);
+        s.out = fmt::format("HTTP/1.0 {}\r\nContent-Type: text/plain; version=0.0.4; "
+                            "charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                            metrics ? "200 OK" : "404 Not Found", body.size(), body);
+        s.taken = now;
+        return flush(s.fd, s.out, s.taken, now) && !s.out.empty();
     } catch (const std::exception &) {
-        /* out of memory: drop this request */
+        return false; /* out of memory: drop this request */
     }
-    return false;
 }
 
 int attach_main(const std::string &socket_path, const std::vector<std::string> &command)

@@ -328,19 +328,31 @@ def sessions(sock):
         finally:
             for s in more:
                 s.close()
-        # A client that asks and never reads fills its socket buffer; it is
-        # hung up on within the send limit (2 s), and the others are served.
-        greedy = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        greedy.connect(sock)
+        # Clients that ask and never read fill their socket buffers; their
+        # replies wait in their sessions, which are hung up on after 2 s,
+        # and hold up nobody meanwhile, however many they are.
+        greedy = []
         try:
-            greedy.sendall(b"show metrics\n" * 300)
+            for _ in range(6):
+                g = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                g.connect(sock)
+                g.sendall(b"show metrics\n" * 300)
+                greedy.append(g)
             time.sleep(0.5)
             t0 = time.time()
             r = attach(sock, "show", "node")
-            assert r.returncode == 0 and time.time() - t0 < 6, \
-                f"a client that does not read held the socket {time.time() - t0:.1f} s"
+            assert r.returncode == 0 and time.time() - t0 < 1.5, \
+                f"six clients that do not read held the socket {time.time() - t0:.1f} s"
+            time.sleep(2.5)
+            g = greedy[0]
+            g.settimeout(5)
+            got = 0
+            while chunk := g.recv(65536):
+                got += len(chunk)
+            assert got > 0, "a client that did not read was not sent its first replies"
         finally:
-            greedy.close()
+            for g in greedy:
+                g.close()
     finally:
         idle.close()
 
