@@ -111,7 +111,8 @@ inline constexpr std::array kDropReasons{
     DropReasonInfo{DropReason::no_headroom, "no_headroom",
                    "no mbuf headroom for the encapsulation header"},
     DropReasonInfo{DropReason::tx_full_wire, "tx_full_wire",
-                   "wire port's transmit queue full (a redirect, an ICMP error, a gossip frame)"},
+                   "wire port's transmit queue full (a redirect, an ICMP error, a gossip frame, "
+                   "the local port's traffic to the wire)"},
     DropReasonInfo{DropReason::tx_full_local, "tx_full_local", "local port's transmit queue full"},
     DropReasonInfo{DropReason::no_local_port, "no_local_port",
                    "local delivery with no local port configured"},

@@ -77,8 +77,8 @@ struct GossipCounterInfo {
 };
 
 /** Every gossip event counter of @p engine, then of @p transport (none when
- *  nullptr), in display order: what the report, the console and the metrics
- *  list, beside the frames, records and bytes in and out. */
+ *  nullptr), in the report's order: what the report, the console and the
+ *  metrics list, beside the frames, records and bytes in and out. */
 std::vector<GossipCounterInfo> gossip_counters(const GossipEngine &engine,
                                                const GossipTransport *transport);
 
