@@ -11,15 +11,14 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <sstream>
 #include <system_error>
 
 #include <yaml-cpp/depthguard.h>
-#include <yaml-cpp/eventhandler.h>
 
 #include "config_sections.hpp"
 #include "flowhome/encap.hpp"
 #include "yaml_reader.hpp"
+#include "yaml_screen.hpp"
 
 namespace flowhome {
 
@@ -488,73 +487,17 @@ NodeConfig read_root(const Cursor &root_cursor)
     return cfg;
 }
 
-/*
- * yaml-cpp 0.7 misreads a NUL byte without a word (the scalar "a\0b" comes
- * out as "a\x08"): refuse it, since a node file is text.
- */
-void reject_nul(const std::string &text, const std::string &name)
-{
-    const size_t at = text.find('\0');
-    if (at == std::string::npos)
-        return;
-    const size_t line_start = text.rfind('\n', at);
-    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<ptrdiff_t>(at), '\n');
-    const auto column = at - (line_start == std::string::npos ? 0 : line_start + 1) + 1;
-    throw ConfigError(name, static_cast<int>(line), static_cast<int>(column), "",
-                      "a NUL byte: a node file is text");
-}
-
-/* Records where each document starts; the loader only needs their number. */
-class DocumentCounter : public YAML::EventHandler {
-public:
-    std::vector<YAML::Mark> starts;
-
-    void OnDocumentStart(const YAML::Mark &mark) override { starts.push_back(mark); }
-    void OnDocumentEnd() override {}
-    void OnNull(const YAML::Mark &, YAML::anchor_t) override {}
-    void OnAlias(const YAML::Mark &, YAML::anchor_t) override {}
-    void OnScalar(const YAML::Mark &, const std::string &, YAML::anchor_t,
-                  const std::string &) override
-    {
-    }
-    void OnSequenceStart(const YAML::Mark &, const std::string &, YAML::anchor_t,
-                         YAML::EmitterStyle::value) override
-    {
-    }
-    void OnSequenceEnd() override {}
-    void OnMapStart(const YAML::Mark &, const std::string &, YAML::anchor_t,
-                    YAML::EmitterStyle::value) override
-    {
-    }
-    void OnMapEnd() override {}
-};
-
 } // namespace
 
 NodeConfig load_config_text(const std::string &text, const std::string &name)
 {
     using config_detail::mark_column;
     using config_detail::mark_line;
+    using config_detail::screen_yaml;
 
-    reject_nul(text, name);
     YAML::Node root;
     try {
-        // Count documents first, stopping at two: yaml-cpp 0.7's LoadAll() can loop
-        // forever on some invalid input (after "!tag," it reports empty documents
-        // at the same position without end; found by fuzz/fuzz_config.cpp).
-        std::istringstream in(text);
-        YAML::Parser parser(in);
-        DocumentCounter counter;
-        while (counter.starts.size() < 2 && parser.HandleNextDocument(counter)) {
-        }
-        if (counter.starts.empty())
-            throw ConfigError(name, 0, 0, "",
-                              "no YAML document: the file is empty or only comments");
-        if (counter.starts.size() > 1)
-            throw ConfigError(name, mark_line(counter.starts[1]), mark_column(counter.starts[1]),
-                              "",
-                              "text after the first YAML document; a node file holds exactly "
-                              "one document");
+        screen_yaml(text, name);
         root = YAML::Load(text);
     } catch (const YAML::DeepRecursion &e) {
         // yaml-cpp's own guard against stack exhaustion; its message says only "bad file".

@@ -252,6 +252,18 @@ TEST_CASE("file-level problems", "[config]")
         check_error(std::string("node:\n  id: 1\n  name: a\0b\n", 25), 3, 10, "",
                     "a NUL byte: a node file is text");
     }
+    SECTION("anchors and aliases")
+    {
+        // Each alias would be read in full: a few thousand of one long list took hours.
+        const std::string refused = "a YAML anchor (&name): anchors and aliases (*name) are not "
+                                    "accepted; write each value out in full";
+        check_error(kMinimal + "    ports: &web [80, 443]\n  - address: 198.51.100.11\n"
+                               "    ports: *web\n",
+                    11, 12, "", refused);
+        check_error(kMinimal + "    ports: [80, &p 443]\n", 11, 17, "", refused);
+        check_error(kMinimal + "table: &t\n", 11, 8, "", refused);
+        check_error(kMinimal + "&k max_hops: 1\n", 11, 1, "", refused);
+    }
     SECTION("nesting deeper than the parser allows")
     {
         const ConfigError e = expect_error(std::string(3000, '[') + std::string(3000, ']'));

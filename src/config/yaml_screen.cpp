@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "yaml_screen.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <sstream>
+#include <vector>
+
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
+#include "flowhome/config.hpp"
+#include "yaml_reader.hpp"
+
+namespace flowhome::config_detail {
+
+namespace {
+
+/*
+ * yaml-cpp 0.7 misreads a NUL byte without a word (the scalar "a\0b" comes
+ * out as "a\x08"): refuse it, since a node file is text.
+ */
+void reject_nul(const std::string &text, const std::string &name)
+{
+    const size_t at = text.find('\0');
+    if (at == std::string::npos)
+        return;
+    const size_t line_start = text.rfind('\n', at);
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<ptrdiff_t>(at), '\n');
+    const auto column = at - (line_start == std::string::npos ? 0 : line_start + 1) + 1;
+    throw ConfigError(name, static_cast<int>(line), static_cast<int>(column), "",
+                      "a NUL byte: a node file is text");
+}
+
+/* The first construct of the file that the loader refuses. */
+struct Refusal {
+    YAML::Mark mark;
+    std::string message;
+};
+
+/*
+ * Records where each document starts (the loader needs their number) and the
+ * first anchor. Aliases are refused rather than followed: the tree
+ * shares an anchored node, but the loader reads each alias in full, so one
+ * list of 65535 ports aliased by a few thousand VIPs took hours to check.
+ * Refusing, not expanding, keeps a node file what it reads as.
+ */
+class Screen : public YAML::EventHandler {
+public:
+    std::vector<YAML::Mark> starts;
+    std::optional<Refusal> refusal;
+
+    void OnDocumentStart(const YAML::Mark &mark) override { starts.push_back(mark); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark &mark, YAML::anchor_t anchor) override { node(mark, anchor); }
+    // An alias names an anchor before it, refused there (and yaml-cpp refuses
+    // an alias of no anchor as a syntax error).
+    void OnAlias(const YAML::Mark &, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark &mark, const std::string &, YAML::anchor_t anchor,
+                  const std::string &) override
+    {
+        node(mark, anchor);
+    }
+    void OnSequenceStart(const YAML::Mark &mark, const std::string &, YAML::anchor_t anchor,
+                         YAML::EmitterStyle::value) override
+    {
+        node(mark, anchor);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark &mark, const std::string &, YAML::anchor_t anchor,
+                    YAML::EmitterStyle::value) override
+    {
+        node(mark, anchor);
+    }
+    void OnMapEnd() override {}
+
+private:
+    void node(const YAML::Mark &mark, YAML::anchor_t anchor)
+    {
+        if (anchor != YAML::NullAnchor)
+            refuse(mark, "a YAML anchor (&name): anchors and aliases (*name) are not accepted; "
+                         "write each value out in full");
+    }
+
+    void refuse(const YAML::Mark &mark, std::string message)
+    {
+        if (!refusal)
+            refusal = Refusal{mark, std::move(message)};
+    }
+};
+
+} // namespace
+
+void screen_yaml(const std::string &text, const std::string &name)
+{
+    reject_nul(text, name);
+    // Count documents first, stopping at two: yaml-cpp 0.7's LoadAll() can loop
+    // forever on some invalid input (after "!tag," it reports empty documents
+    // at the same position without end; found by fuzz/fuzz_config.cpp).
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    Screen screen;
+    while (screen.starts.size() < 2 && parser.HandleNextDocument(screen)) {
+    }
+    if (screen.starts.empty())
+        throw ConfigError(name, 0, 0, "", "no YAML document: the file is empty or only comments");
+    if (screen.starts.size() > 1)
+        throw ConfigError(name, mark_line(screen.starts[1]), mark_column(screen.starts[1]), "",
+                          "text after the first YAML document; a node file holds exactly one "
+                          "document");
+    if (screen.refusal)
+        throw ConfigError(name, mark_line(screen.refusal->mark), mark_column(screen.refusal->mark),
+                          "", screen.refusal->message);
+}
+
+} // namespace flowhome::config_detail
