@@ -11,12 +11,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bitset>
 #include <system_error>
 
 #include <yaml-cpp/depthguard.h>
 
 #include "config_sections.hpp"
 #include "flowhome/encap.hpp"
+#include "vip_overlaps.hpp"
 #include "yaml_reader.hpp"
 #include "yaml_screen.hpp"
 
@@ -291,20 +293,22 @@ std::optional<std::string> own_address(const NodeConfig &cfg, const IpAddr &a)
     return std::nullopt;
 }
 
-bool vips_overlap(const VipConfig &a, const VipConfig &b)
+/* vips[i].ports: each 1..65535, each once. A list may hold every port. */
+std::vector<uint16_t> read_vip_ports(const Cursor &list)
 {
-    if (a.address != b.address)
-        return false;
-    if (a.protocol != b.protocol && a.protocol != VipProtocol::any &&
-        b.protocol != VipProtocol::any)
-        return false;
-    if (a.ports.empty() || b.ports.empty())
-        return true;
-    for (const auto pa : a.ports)
-        for (const auto pb : b.ports)
-            if (pa == pb)
-                return true;
-    return false;
+    std::vector<uint16_t> ports;
+    std::bitset<65536> seen;
+    for (const Cursor &item : list.items()) {
+        const auto port = item.as_uint_of<uint16_t>(1, 65535);
+        if (seen.test(port)) {
+            const auto first = std::find(ports.begin(), ports.end(), port) - ports.begin();
+            item.fail(
+                fmt::format("port {} is listed twice (also {}[{}])", port, list.path(), first));
+        }
+        seen.set(port);
+        ports.push_back(port);
+    }
+    return ports;
 }
 
 void read_vips(const MapReader &root, NodeConfig &cfg)
@@ -313,6 +317,7 @@ void read_vips(const MapReader &root, NodeConfig &cfg)
     const std::vector<Cursor> items = list.items();
     if (items.empty())
         list.fail("expected at least one VIP");
+    config_detail::VipOverlaps overlaps;
     for (size_t i = 0; i < items.size(); ++i) {
         const MapReader m = items[i].as_map({"address", "protocol", "ports"});
         VipConfig v;
@@ -323,22 +328,13 @@ void read_vips(const MapReader &root, NodeConfig &cfg)
                 fmt::format("{} is this node's own address ({})", v.address.to_string(), *own));
         if (auto p = m.find("protocol"))
             v.protocol = p->as_enum(kProtocols);
-        if (auto ports = m.find("ports")) {
-            const std::vector<Cursor> port_items = ports->items();
-            for (size_t k = 0; k < port_items.size(); ++k) {
-                const auto port = port_items[k].as_uint_of<uint16_t>(1, 65535);
-                for (size_t j = 0; j < k; ++j)
-                    if (v.ports[j] == port)
-                        port_items[k].fail(fmt::format("port {} is listed twice (also {}[{}])",
-                                                       port, ports->path(), j));
-                v.ports.push_back(port);
-            }
-        }
-        for (size_t j = 0; j < i; ++j)
-            if (vips_overlap(cfg.vips[j], v))
-                address.fail(fmt::format("overlaps vips[{}]: same address {}, and their "
-                                         "protocols and ports intersect",
-                                         j, v.address.to_string()));
+        if (auto ports = m.find("ports"))
+            v.ports = read_vip_ports(*ports);
+        if (auto j = overlaps.first_overlap(v))
+            address.fail(fmt::format("overlaps vips[{}]: same address {}, and their "
+                                     "protocols and ports intersect",
+                                     *j, v.address.to_string()));
+        overlaps.add(v, i);
         cfg.vips.push_back(std::move(v));
     }
 }
