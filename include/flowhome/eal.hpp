@@ -17,8 +17,10 @@ namespace flowhome {
 /**
  * argv for rte_eal_init(), program name first. @p extra (from the command
  * line after "--") is appended after the configuration's own eal.extra.
- * When either names --lcores or -l, no lcore list is derived; when @p extra
- * names --file-prefix, the configuration's prefix is not used.
+ * When either gives an lcore option (-l, -c, --lcores, --main-lcore), no
+ * lcore list is derived; when @p extra gives --file-prefix, the
+ * configuration's prefix is not used. Options are recognised in every form
+ * the EAL reads (reserved_eal_option(): "-l0-3", "--lcore=...").
  */
 std::vector<std::string> eal_arguments(const NodeConfig &cfg, const std::string &program,
                                        const std::vector<std::string> &extra = {});

@@ -9,21 +9,18 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "flowhome/eal_options.hpp"
+
 namespace flowhome {
 namespace {
 
-bool names_lcores(const std::vector<std::string> &args)
+/* Whether @p args give an option that sets @p setting, in any form the EAL reads. */
+bool sets(const std::vector<std::string> &args, EalSetting setting)
 {
-    return std::any_of(args.begin(), args.end(), [](const std::string &a) {
-        return a == "-l" || a.rfind("-l", 0) == 0 || a.rfind("--lcores", 0) == 0 || a == "-c" ||
-               a.rfind("--main-lcore", 0) == 0;
+    return std::any_of(args.begin(), args.end(), [&](const std::string &a) {
+        const ReservedEalOption *o = reserved_eal_option(a);
+        return o != nullptr && o->setting == setting;
     });
-}
-
-bool names_option(const std::vector<std::string> &args, const std::string &option)
-{
-    return std::any_of(args.begin(), args.end(),
-                       [&](const std::string &a) { return a.rfind(option, 0) == 0; });
 }
 
 } // namespace
@@ -33,7 +30,7 @@ std::vector<std::string> eal_arguments(const NodeConfig &cfg, const std::string 
 {
     std::vector<std::string> args{program};
 
-    if (!names_lcores(cfg.eal.extra) && !names_lcores(extra)) {
+    if (!sets(cfg.eal.extra, EalSetting::lcores) && !sets(extra, EalSetting::lcores)) {
         if (cfg.lcores.cpus.empty()) {
             std::set<unsigned> lcores{cfg.lcores.main, cfg.lcores.control};
             lcores.insert(cfg.lcores.workers.begin(), cfg.lcores.workers.end());
@@ -58,7 +55,7 @@ std::vector<std::string> eal_arguments(const NodeConfig &cfg, const std::string 
     }
     /* A prefix given on the command line wins: several processes started
      * from one file need distinct ones. */
-    if (!names_option(extra, "--file-prefix"))
+    if (!sets(extra, EalSetting::file_prefix))
         args.push_back("--file-prefix=" + (cfg.eal.file_prefix.empty()
                                                ? fmt::format("flowhome{}", cfg.node_id)
                                                : cfg.eal.file_prefix));

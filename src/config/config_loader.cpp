@@ -17,6 +17,7 @@
 #include <yaml-cpp/depthguard.h>
 
 #include "config_sections.hpp"
+#include "flowhome/eal_options.hpp"
 #include "flowhome/encap.hpp"
 #include "vip_overlaps.hpp"
 #include "yaml_reader.hpp"
@@ -49,18 +50,6 @@ constexpr EnumName<EncapKind> kEncaps[] = {{"geneve", EncapKind::geneve},
                                            {"ipip", EncapKind::ipip}};
 constexpr EnumName<MissPolicy> kMissPolicies[] = {
     {"drop", MissPolicy::drop}, {"local", MissPolicy::local}, {"hash", MissPolicy::hash}};
-
-/* EAL options the loader derives from its own keys: a copy in eal.extra would conflict. */
-constexpr std::pair<std::string_view, std::string_view> kReservedEalOptions[] = {
-    {"--file-prefix", "eal.file_prefix"},
-    {"-m", "eal.memory_mb"},
-    {"--socket-mem", "eal.memory_mb"},
-    {"--no-huge", "eal.huge_pages: false"},
-    {"-l", "lcores"},
-    {"-c", "lcores"},
-    {"--lcores", "lcores"},
-    {"--main-lcore", "lcores.main"},
-};
 
 bool is_hex(char ch)
 {
@@ -144,6 +133,19 @@ void read_node(const MapReader &root, NodeConfig &cfg)
         cfg.name = fmt::format("node{}", cfg.node_id);
 }
 
+/* Why eal.extra may not hold @p arg, which the EAL reads as the reserved option @p o. */
+std::string reserved_message(std::string_view arg, const ReservedEalOption &o)
+{
+    const std::string_view written = arg.substr(0, arg.find('='));
+    const bool is_long = o.name.starts_with("--");
+    std::string what(o.name); // "--file-prefix=x", "-m512"
+    if (is_long && written != o.name)
+        what = fmt::format("{} abbreviates {}, which", written, o.name);
+    else if (!is_long && !written.starts_with(o.name))
+        what = fmt::format("{} gives {}, which", written, o.name); // "-vm512"
+    return fmt::format("{} is set by {}; remove it from eal.extra", what, o.key);
+}
+
 void read_eal(const MapReader &root, EalConfig &eal)
 {
     const auto c = root.find("eal");
@@ -159,14 +161,8 @@ void read_eal(const MapReader &root, EalConfig &eal)
         return;
     for (const Cursor &item : extra->items()) {
         std::string arg = item.as_string();
-        for (const auto &[opt, key] : kReservedEalOptions) {
-            // "-m512" and "--file-prefix=x" are the same options as "-m" and "--file-prefix".
-            const bool short_opt = opt.size() == 2;
-            const bool same = arg == opt || (short_opt ? arg.rfind(opt, 0) == 0
-                                                       : arg.rfind(std::string(opt) + "=", 0) == 0);
-            if (same)
-                item.fail(fmt::format("{} is set by {}; remove it from eal.extra", opt, key));
-        }
+        if (const ReservedEalOption *reserved = reserved_eal_option(arg))
+            item.fail(reserved_message(arg, *reserved));
         eal.extra.push_back(std::move(arg));
     }
 }

@@ -672,19 +672,32 @@ TEST_CASE("peers", "[config]")
 
 TEST_CASE("eal section", "[config]")
 {
-    check_error(kMinimal + "eal:\n  extra: [\"--no-huge\"]\n", 12, 11, "eal.extra[0]",
-                "--no-huge is set by eal.huge_pages: false; remove it from eal.extra");
-    check_error(kMinimal + "eal:\n  extra: [\"--file-prefix=x\"]\n", 12, 11, "eal.extra[0]",
-                "--file-prefix is set by eal.file_prefix; remove it from eal.extra");
-    check_error(kMinimal + "eal:\n  extra: [-m512]\n", 12, 11, "eal.extra[0]",
-                "-m is set by eal.memory_mb; remove it from eal.extra");
+    // As the EAL's getopt_long() reads them: with a value attached, after a
+    // short option that takes none, and abbreviated to any prefix.
+    const std::pair<const char *, const char *> reserved[] = {
+        {"--no-huge", "--no-huge is set by eal.huge_pages: false"},
+        {"\"--file-prefix=x\"", "--file-prefix is set by eal.file_prefix"},
+        {"-m512", "-m is set by eal.memory_mb"},
+        {"-vm512", "-vm512 gives -m, which is set by eal.memory_mb"},
+        {"\"--file-pref=x\"",
+         "--file-pref abbreviates --file-prefix, which is set by eal.file_prefix"},
+        {"\"--socket-m=64\"", "--socket-m abbreviates --socket-mem, which is set by eal.memory_mb"},
+        {"\"--main-lc=2\"", "--main-lc abbreviates --main-lcore, which is set by lcores.main"},
+        {"--lcore", "--lcore abbreviates --lcores, which is set by lcores"},
+        {"--no-h", "--no-h abbreviates --no-huge, which is set by eal.huge_pages: false"},
+    };
+    for (const auto &[extra, why] : reserved)
+        check_error(kMinimal + "eal:\n  extra: [" + extra + "]\n", 12, 11, "eal.extra[0]",
+                    std::string(why) + "; remove it from eal.extra");
     check_error(kMinimal + "eal:\n  file_prefix: a/b\n", 12, 16, "eal.file_prefix",
                 "expected a name of 1 to 32 letters, digits, '_', '-' or '.', got \"a/b\"");
     check_error(kMinimal + "eal:\n  memory_mb: 8\n", 12, 14, "eal.memory_mb",
                 "expected an integer from 64 to 1048576, got 8");
-    // Options without a key of their own pass through.
-    CHECK(load_config_text(kMinimal + "eal:\n  extra: [--main-lcorex, -n4]\n", "t").eal.extra ==
-          std::vector<std::string>{"--main-lcorex", "-n4"});
+    // Options without a key of their own pass through, and so do values that
+    // only look like reserved options ("-am512" is -a with the value m512).
+    CHECK(
+        load_config_text(kMinimal + "eal:\n  extra: [--main-lcorex, -n4, --no-pci, -am512]\n", "t")
+            .eal.extra == std::vector<std::string>{"--main-lcorex", "-n4", "--no-pci", "-am512"});
 }
 
 TEST_CASE("load_config reads a file and names it in errors", "[config]")
@@ -792,6 +805,15 @@ TEST_CASE("the EAL command line follows the lcores, memory and ports", "[config]
     const Args own = eal_arguments(cfg, "fh", {"-l", "3-5"});
     CHECK(std::find(own.begin(), own.end(), "--main-lcore=0") == own.end());
     CHECK(Args(own.end() - 2, own.end()) == Args{"-l", "3-5"});
+    /* However the EAL reads it: an abbreviation is the option too. */
+    for (const Args &given : {Args{"--lcore=0@0,1@0,2@1"}, Args{"--main-lc=0"}, Args{"-vl0-2"}}) {
+        INFO(given[0]);
+        const Args own_lcores = eal_arguments(cfg, "fh", given);
+        CHECK(std::find(own_lcores.begin(), own_lcores.end(), "-l") == own_lcores.end());
+    }
+    const Args own_prefix = eal_arguments(cfg, "fh", {"--file-pref=mine"});
+    CHECK(std::find(own_prefix.begin(), own_prefix.end(), "--file-prefix=flowhome1") ==
+          own_prefix.end());
 
     const NodeConfig pinned = load_config_text(R"(node: {id: 2}
 ports:
