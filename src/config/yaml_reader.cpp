@@ -19,7 +19,8 @@ std::string quote(std::string_view text)
 
 bool is_quoted(const YAML::Node &n)
 {
-    // yaml-cpp tags a quoted scalar "!" (non-specific) and a plain one "?".
+    // yaml-cpp tags a quoted scalar "!" (non-specific) and a plain one "?";
+    // explicit tags never get here (yaml_screen.cpp refuses them).
     return n.Tag() == "!";
 }
 

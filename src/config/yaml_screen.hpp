@@ -16,8 +16,8 @@ namespace flowhome::config_detail {
 
 /**
  * Refuses a NUL byte, a file without a YAML document or with more than one,
- * and YAML anchors and aliases, in that order of checks; the message names
- * @p name and the position. Throws ConfigError, and lets yaml-cpp's parser
+ * and YAML anchors, aliases and tags, in that order of checks; the message
+ * names @p name and the position. Throws ConfigError, and lets yaml-cpp's parser
  * exceptions (syntax errors, nesting too deep) through for the caller to
  * convert.
  */

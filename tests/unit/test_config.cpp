@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "flowhome/eal.hpp"
 #include "flowhome/node.hpp"
 
@@ -263,6 +265,43 @@ TEST_CASE("file-level problems", "[config]")
         check_error(kMinimal + "    ports: [80, &p 443]\n", 11, 17, "", refused);
         check_error(kMinimal + "table: &t\n", 11, 8, "", refused);
         check_error(kMinimal + "&k max_hops: 1\n", 11, 1, "", refused);
+    }
+    SECTION("tags")
+    {
+        // A tag would decide a value's type against the loader's rules:
+        // "!!str 1" is a string to yaml-cpp, as if quoted, and "!!int true" a number.
+        struct Tagged {
+            const char *text;
+            int column;
+            const char *tag;
+        };
+        const Tagged tagged[] = {
+            {"max_hops: !!str 1\n", 11, "!!str"},
+            {"drain: !!int true\n", 8, "!!int"},
+            {"miss_policy: !!str drop\n", 14, "!!str"},
+            {"eal: {huge_pages: !!str true}\n", 19, "!!str"},
+            {"    ports: !!str [80]\n", 12, "!!str"},
+            {"table: !!map {memory: eal}\n", 8, "!!map"},
+            {"!!str drain: true\n", 1, "!!str"},
+            {"max_hops: ! 1\n", 11, "!"},
+            {"console: {socket: !path /run/fh.sock}\n", 19, "!path"},
+            {"max_hops: !<tag:example.com,2024:n> 1\n", 11, "!<tag:example.com,2024:n>"},
+        };
+        for (const auto &t : tagged)
+            check_error(kMinimal + t.text, 11, t.column, "",
+                        fmt::format("a YAML tag ({}): tags are not accepted; quote a string, "
+                                    "write other values plain",
+                                    t.tag));
+        // After a byte order mark, which yaml-cpp's positions do not count.
+        check_error("\xef\xbb\xbf" + kMinimal + "max_hops: ! 1\n", 11, 11, "",
+                    "a YAML tag (!): tags are not accepted; quote a string, write other values "
+                    "plain");
+        // Quoted and block scalars carry no tag of their own.
+        CHECK(load_config_text("\xef\xbb\xbf" + kMinimal + "console: {socket: '/run/a.sock'}\n",
+                               "t.yaml")
+                  .console.socket == "/run/a.sock");
+        CHECK(load_config_text(kMinimal + "console:\n  socket: >-\n    /run/b.sock\n", "t.yaml")
+                  .console.socket == "/run/b.sock");
     }
     SECTION("nesting deeper than the parser allows")
     {
