@@ -24,14 +24,58 @@ bool is_quoted(const YAML::Node &n)
     return n.Tag() == "!";
 }
 
-bool has_control_char(std::string_view s)
+/*
+ * Decodes the UTF-8 sequence at @p s[@p i] into @p cp and moves @p i past
+ * it; false when it is not valid UTF-8 (RFC 3629: an overlong form, a
+ * surrogate or a code point above U+10FFFF is not).
+ */
+bool next_code_point(std::string_view s, size_t &i, uint32_t &cp)
 {
-    for (const char ch : s) {
-        const auto u = static_cast<unsigned char>(ch);
-        if (u < 0x20 || u == 0x7f)
-            return true;
+    const auto lead = static_cast<unsigned char>(s[i]);
+    if (lead < 0x80) {
+        cp = lead;
+        ++i;
+        return true;
     }
-    return false;
+    // The lead byte's high bits give the length: 110xxxxx, 1110xxxx, 11110xxx.
+    const size_t len = (lead & 0xe0) == 0xc0   ? 2
+                       : (lead & 0xf0) == 0xe0 ? 3
+                       : (lead & 0xf8) == 0xf0 ? 4
+                                               : 0;
+    if (len == 0 || s.size() - i < len)
+        return false;
+    cp = lead & (0x7fu >> len);
+    for (size_t k = 1; k < len; ++k) {
+        const auto next = static_cast<unsigned char>(s[i + k]);
+        if ((next & 0xc0) != 0x80)
+            return false;
+        cp = cp << 6 | (next & 0x3fu);
+    }
+    i += len;
+    constexpr uint32_t kShortest[] = {0, 0, 0x80, 0x800, 0x10000}; // by length: no overlong form
+    return cp >= kShortest[len] && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff);
+}
+
+enum class TextFault { none, not_utf8, control };
+
+/* Unicode's control characters (category Cc): C0, DEL and C1 (U+0080..U+009F). */
+bool is_control(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
+}
+
+/* What makes @p s unfit for a string value; invalid UTF-8 before a control character. */
+TextFault text_fault(std::string_view s)
+{
+    TextFault fault = TextFault::none;
+    for (size_t i = 0; i < s.size();) {
+        uint32_t cp = 0;
+        if (!next_code_point(s, i, cp))
+            return TextFault::not_utf8;
+        if (is_control(cp))
+            fault = TextFault::control;
+    }
+    return fault;
 }
 
 bool is_multicast(const IpAddr &a)
@@ -179,8 +223,14 @@ std::string Cursor::as_string(bool allow_empty) const
     std::string text = scalar_text("a string");
     if (text.empty() && !allow_empty)
         fail("expected a non-empty string, got an empty one");
-    if (has_control_char(text))
+    switch (text_fault(text)) {
+    case TextFault::not_utf8:
+        fail(fmt::format("expected a string of UTF-8 text, got {}", describe()));
+    case TextFault::control:
         fail(fmt::format("expected a string without control characters, got {}", describe()));
+    case TextFault::none:
+        break;
+    }
     return text;
 }
 

@@ -77,7 +77,10 @@ public:
 
     uint64_t as_uint(uint64_t min, uint64_t max) const;
     bool as_bool() const;
-    /** Any scalar without control characters; empty only if @p allow_empty. */
+    /**
+     * Any scalar of valid UTF-8 without control characters (C0, DEL, C1);
+     * empty only if @p allow_empty.
+     */
     std::string as_string(bool allow_empty = false) const;
     /** 1..max_len of [A-Za-z0-9_.-]: names the console shows and completes. */
     std::string as_name(size_t max_len) const;

@@ -400,6 +400,35 @@ TEST_CASE("values of the wrong type", "[config]")
         check_error(kMinimal + "table: [1]\n", 11, 8, "table",
                     "expected a mapping, got a sequence");
     }
+    SECTION("strings are UTF-8 without control characters")
+    {
+        const std::string device = "node:\n  id: 1\nports:\n  - name: uplink\n    device: ";
+        const std::string control = "expected a string without control characters, got the quoted "
+                                    "string \"net_ring0,iface=a";
+        const std::string not_utf8 = "expected a string of UTF-8 text, got \"net_ring0,iface=a";
+        const std::pair<std::string, std::string> refused[] = {
+            {"\"net_ring0,iface=a\\tb\"", control + "\\tb\""},
+            {"\"net_ring0,iface=a\x7f\"", control + "\\x7f\""},
+            // C1 controls, written raw and escaped.
+            {"\"net_ring0,iface=a\xc2\x85\"", control + "\\x85\""},
+            {"\"net_ring0,iface=a\\x9b\"", control + "\\x9b\""},
+            // A stray byte, a truncated sequence, an overlong '/', a surrogate, above U+10FFFF.
+            {"net_ring0,iface=a\xff", not_utf8 + "\\xff\""},
+            {"net_ring0,iface=a\xe2\x82", not_utf8 + "\\xe2\\x82\""},
+            {"net_ring0,iface=a\xc0\xaf", not_utf8 + "\\xc0\\xaf\""},
+            {"net_ring0,iface=a\xed\xa0\x80", not_utf8 + "\\xed\\xa0\\x80\""},
+            {"net_ring0,iface=a\xf4\x90\x80\x80", not_utf8 + "\\xf4\\x90\\x80\\x80\""},
+        };
+        for (const auto &[value, message] : refused)
+            check_error(device + value + "\n", 5, 13, "ports[0].device", message);
+        // yaml-cpp 0.7 writes YAML's escape \N (U+0085) as the one byte 0x85.
+        CHECK(expect_error(device + "\"net_ring0,iface=a\\N\"\n").message() ==
+              "expected a string of UTF-8 text, got the quoted string \"net_ring0,iface=a\\x85\"");
+        // Other characters are text, whatever their script.
+        const std::string socket = "/run/fh/n\xc3\xa9\xe2\x80\xa8\xf0\x9f\x90\x8d.sock";
+        CHECK(load_config_text(kMinimal + "console: {socket: \"" + socket + "\"}\n", "t.yaml")
+                  .console.socket == socket);
+    }
     SECTION("names")
     {
         check_error("node:\n  id: 1\nports:\n  - device: net_ring0\n    name: up link\n", 5, 11,
