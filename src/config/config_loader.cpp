@@ -218,9 +218,12 @@ void read_ports(const MapReader &root, NodeConfig &cfg)
         list.fail("expected exactly one port with role wire, found none");
 }
 
-/* lcores.cpus: {lcore: cpu, ...} naming the CPU of every lcore. */
+/* lcores.cpus: {lcore: cpu, ...} naming the CPU of every lcore, or of none. */
 void read_lcore_cpus(const Cursor &cpus, LcoreConfig &lc)
 {
+    // "cpus:" and "cpus: {}" map no lcore, as an empty optional value means its default.
+    if (cpus.node().IsNull() || (cpus.node().IsMap() && cpus.node().begin() == cpus.node().end()))
+        return;
     if (!cpus.node().IsMap())
         cpus.fail(fmt::format("expected a mapping of lcore to CPU, e.g. {{0: 0, 1: 0, 2: 1}}, "
                               "got {}",

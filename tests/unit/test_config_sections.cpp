@@ -2,6 +2,8 @@
 /* lcores.cpus, gossip and console: the sections about how a node runs. */
 #include "config_test_util.hpp"
 
+#include "flowhome/eal.hpp"
+
 TEST_CASE("lcores.cpus maps every lcore to a CPU", "[config]")
 {
     const std::string head = kMinimal.substr(0, kMinimal.find("lcores:"));
@@ -13,6 +15,14 @@ TEST_CASE("lcores.cpus maps every lcore to a CPU", "[config]")
     CHECK(c.lcores.cpus.at(1) == 0);
     CHECK(c.lcores.cpus.at(2) == 1);
     CHECK(load_config_text(kMinimal, "t.yaml").lcores.cpus.empty());
+    // An empty value maps none, as absent: each lcore runs on the CPU of its number.
+    for (const char *none : {"  cpus: {}\n", "  cpus:\n"}) {
+        INFO(none);
+        const NodeConfig e =
+            load_config_text(head + "lcores:\n  workers: [2]\n" + none + vips, "t.yaml");
+        CHECK(e.lcores.cpus.empty());
+        CHECK(flowhome::eal_arguments(e, "fh")[1] == "-l");
+    }
 
     // head is six lines: lcores start on line 7, cpus on line 9.
     check_error(head + "lcores:\n  workers: [2]\n  cpus: {0: 0, 2: 1}\n" + vips, 9, 9,
