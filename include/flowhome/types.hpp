@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <compare>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -39,6 +40,8 @@ struct IpAddr {
     std::string to_string() const;
 
     friend bool operator==(const IpAddr &, const IpAddr &) = default;
+    /** Family, then bytes: an order for sorted containers, not a numeric one across families. */
+    friend auto operator<=>(const IpAddr &, const IpAddr &) = default;
 };
 
 /** An IPv4 or IPv6 prefix, e.g. 192.0.2.0/24. */

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <bitset>
+#include <map>
 #include <system_error>
 
 #include <yaml-cpp/depthguard.h>
@@ -392,6 +393,15 @@ std::string domain_names(const NodeConfig &cfg)
     return "defined domains: " + config_detail::join_names(names, ", ");
 }
 
+/* Each VIP address with the first VIP that has it. */
+std::map<IpAddr, size_t> vip_addresses(const NodeConfig &cfg)
+{
+    std::map<IpAddr, size_t> out;
+    for (size_t i = 0; i < cfg.vips.size(); ++i)
+        out.try_emplace(cfg.vips[i].address, i);
+    return out;
+}
+
 bool any_ipv6_vip(const NodeConfig &cfg)
 {
     return std::any_of(cfg.vips.begin(), cfg.vips.end(),
@@ -404,6 +414,7 @@ void read_peers(const MapReader &root, NodeConfig &cfg)
     if (!list)
         return;
     const PortConfig *wire = cfg.wire_port();
+    const std::map<IpAddr, size_t> vips = vip_addresses(cfg);
     const std::vector<Cursor> items = list->items();
     for (size_t i = 0; i < items.size(); ++i) {
         const MapReader m = items[i].as_map({"id", "address", "domain", "mac"});
@@ -417,6 +428,12 @@ void read_peers(const MapReader &root, NodeConfig &cfg)
         if (auto own = own_address(cfg, p.address))
             address.fail(
                 fmt::format("{} is this node's own address ({})", p.address.to_string(), *own));
+        // The router hands a VIP's packets to any node of the fleet, and a
+        // node takes them for VIP traffic: a redirect must reach the peer itself.
+        if (const auto vip = vips.find(p.address); vip != vips.end())
+            address.fail(fmt::format("{} is also vips[{}].address: redirects to this peer would be "
+                                     "sent to an address the fleet advertises",
+                                     p.address.to_string(), vip->second));
         // Redirects leave through the wire port with its address as the outer source.
         const bool v4 = p.address.family == Family::ipv4;
         if (!(v4 ? wire->ipv4 : wire->ipv6))

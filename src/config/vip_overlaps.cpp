@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "vip_overlaps.hpp"
 
-#include <tuple>
-
 namespace flowhome::config_detail {
 
 namespace {
@@ -23,11 +21,6 @@ void keep_lowest(std::optional<size_t> &best, std::optional<size_t> candidate)
 }
 
 } // namespace
-
-bool VipOverlaps::AddrLess::operator()(const IpAddr &a, const IpAddr &b) const noexcept
-{
-    return std::tie(a.family, a.bytes) < std::tie(b.family, b.bytes);
-}
 
 std::optional<size_t> VipOverlaps::first_overlap(const VipConfig &v) const
 {

@@ -38,13 +38,10 @@ private:
         std::optional<size_t> every_port; /* a VIP without a port list */
         std::unordered_map<uint16_t, size_t> ports;
     };
-    struct AddrLess {
-        bool operator()(const IpAddr &a, const IpAddr &b) const noexcept;
-    };
     /* Indexed by VipProtocol. */
     using ByProtocol = std::array<Claims, 3>;
 
-    std::map<IpAddr, ByProtocol, AddrLess> by_address_;
+    std::map<IpAddr, ByProtocol> by_address_;
 };
 
 } // namespace flowhome::config_detail

@@ -73,6 +73,20 @@ TEST_CASE("a VIP overlapping several earlier ones names the first", "[config]")
                 "intersect");
 }
 
+TEST_CASE("a VIP is not a peer's address", "[config]")
+{
+    // A redirect to the peer would go where the router sends VIP traffic.
+    check_error(kHead + "  - address: 198.51.100.10\n"
+                        "  - {address: 192.0.2.2, protocol: udp, ports: [53]}\n"
+                        "domains:\n"
+                        "  - {name: dc1, next_hop_mac: \"02:00:00:00:00:fe\"}\n"
+                        "peers:\n"
+                        "  - {id: 2, address: 192.0.2.2, domain: dc1}\n",
+                15, 22, "peers[0].address",
+                "192.0.2.2 is also vips[1].address: redirects to this peer would be sent to an "
+                "address the fleet advertises");
+}
+
 TEST_CASE("the overlap check agrees with the rule on random VIP lists", "[config]")
 {
     std::mt19937 rng(8);
