@@ -2,6 +2,7 @@
 /* The vips section: the overlap rule and what checking it costs. */
 #include "config_test_util.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <random>
 #include <string>
@@ -46,11 +47,19 @@ bool overlap(const Vip &a, const Vip &b)
     return false;
 }
 
+/* The fastest of three runs of @p f: other processes (the suite runs tests
+ * in parallel) only ever slow a run down. */
 template <typename F> double seconds(F &&f)
 {
-    const auto start = std::chrono::steady_clock::now();
-    f();
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double best = 0;
+    for (int run = 0; run < 3; ++run) {
+        const auto start = std::chrono::steady_clock::now();
+        f();
+        const double s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        best = run == 0 ? s : std::min(best, s);
+    }
+    return best;
 }
 
 } // namespace
