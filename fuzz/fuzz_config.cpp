@@ -3,13 +3,11 @@
 // NodeConfig or a ConfigError. Anything else (a yaml-cpp exception escaping,
 // another exception, a crash, a sanitizer report, a hang) is a finding.
 //
-// Build and run by hand from the repository root (seeds: the example configs):
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude \
-//       fuzz/fuzz_config.cpp src/config/*.cpp src/common/types.cpp \
-//       -lyaml-cpp -lfmt -o /tmp/fuzz_config
-//   /tmp/fuzz_config -max_total_time=60 fuzz/corpus/config
-// To keep the checked-in seeds unchanged, put a scratch directory first:
-//   mkdir -p /tmp/corpus && /tmp/fuzz_config -max_total_time=60 /tmp/corpus fuzz/corpus/config
+// Run it with scripts/fuzz (which builds it), or by hand from build-fuzz
+// (seeds: the example configs); to keep the checked-in seeds unchanged, put a
+// scratch directory first:
+//   mkdir -p /tmp/corpus && build-fuzz/fuzz/fuzz_config -max_total_time=60 /tmp/corpus \
+//       fuzz/corpus/config
 
 #include <cstddef>
 #include <cstdint>

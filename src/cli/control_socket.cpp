@@ -115,6 +115,20 @@ std::string reply(bool ok, std::string_view text)
     return fmt::format("{} {}\n{}", ok ? "ok" : "error", text.size(), text);
 }
 
+/*
+ * Closes a client's socket. What it sent that was never read (the headers
+ * after a scrape's request line, say) is read first: closing a socket with
+ * unread input resets the connection, and the client may lose the reply
+ * still on its way.
+ */
+void hang_up(int fd) noexcept
+{
+    char tmp[4096];
+    for (int i = 0; i < 16 && recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT) > 0; ++i) {
+    }
+    close(fd);
+}
+
 /* Sends what the client will take of @p out now, without waiting; false on
  * an error (the client is gone). @p taken is when it last took some. */
 bool flush(int fd, std::string &out, Clock::time_point &taken, Clock::time_point now)
@@ -273,7 +287,7 @@ void OperatorServer::serve() noexcept
             const short revents = r > 0 ? fds[2 + i].revents : 0;
             const bool keep = s.http ? serve_http(s, revents, now) : serve_session(s, revents, now);
             if (!keep) {
-                close(s.fd);
+                hang_up(s.fd);
                 sessions_.erase(sessions_.begin() + static_cast<ptrdiff_t>(i));
             }
         }

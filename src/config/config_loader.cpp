@@ -164,6 +164,9 @@ void read_eal(const MapReader &root, EalConfig &eal)
         std::string arg = item.as_string();
         if (const ReservedEalOption *reserved = reserved_eal_option(arg))
             item.fail(reserved_message(arg, *reserved));
+        if (arg == "--")
+            item.fail("\"--\" would end the EAL's options: the command line's after it would be "
+                      "the program's, not the EAL's");
         eal.extra.push_back(std::move(arg));
     }
 }

@@ -757,6 +757,9 @@ TEST_CASE("eal section", "[config]")
     for (const auto &[extra, why] : reserved)
         check_error(kMinimal + "eal:\n  extra: [" + extra + "]\n", 12, 11, "eal.extra[0]",
                     std::string(why) + "; remove it from eal.extra");
+    check_error(kMinimal + "eal:\n  extra: [--no-pci, \"--\"]\n", 12, 21, "eal.extra[1]",
+                "\"--\" would end the EAL's options: the command line's after it would be the "
+                "program's, not the EAL's");
     check_error(kMinimal + "eal:\n  file_prefix: a/b\n", 12, 16, "eal.file_prefix",
                 "expected a name of 1 to 32 letters, digits, '_', '-' or '.', got \"a/b\"");
     check_error(kMinimal + "eal:\n  memory_mb: 8\n", 12, 14, "eal.memory_mb",

@@ -558,14 +558,13 @@ void Worker::decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, con
     uint64_t theirs = 0;
     for_each_bit(hits, [&](unsigned i) {
         const OwnerRecord r = rec[i];
+        /* Named first: & on the calls themselves reads as a mistaken &&. */
         const bool live = !released(r);
         const bool ours = r.owner == self;
-        mine |= static_cast<uint64_t>(live & ours & (r.reserved == self_life) &
-                                      !refresh_due(sh_, r, epoch))
-                << i;
-        theirs |=
-            static_cast<uint64_t>(live & !ours & !node_dead(sh_, r.owner) & !earlier_life(sh_, r))
-            << i;
+        const bool fresh = !refresh_due(sh_, r, epoch);
+        const bool owner_up = !node_dead(sh_, r.owner) & !earlier_life(sh_, r);
+        mine |= static_cast<uint64_t>(live & ours & (r.reserved == self_life) & fresh) << i;
+        theirs |= static_cast<uint64_t>(live & !ours & owner_up) << i;
     });
     const uint64_t all = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
     uint64_t other = all & ~(mine | theirs);
