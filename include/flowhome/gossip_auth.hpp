@@ -92,9 +92,7 @@ KeyRing parse_key_file(std::string_view text, std::string_view name);
 
 struct KeyFile {
     KeyRing ring;
-    /** The file grants group or other any access: the caller should warn. */
-    bool permissive_mode = false;
-    uint32_t mode = 0; /**< permission bits, for the warning */
+    uint32_t mode = 0; /**< permission bits: key_file_warning() reads them */
 };
 
 /** Reads and parses @p path. Throws GossipKeyError (unreadable file or parse_key_file errors). */

@@ -224,7 +224,7 @@ private:
     /** Counts a drop, offers the packet to a drop capture; the caller frees it. */
     void count_drop(const rte_mbuf *m, DropReason r) noexcept;
     void drop(rte_mbuf *m, DropReason r) noexcept;
-    /** The node a pending claim names, or kInvalidNode. */
+    /** The pending claim of @p k not expired at @p now_tsc, or nullptr. */
     PendingClaim *pending_find(const FlowKey &k, uint32_t hash, uint64_t now_tsc) noexcept;
     void pending_insert(const FlowKey &k, uint32_t hash, uint64_t now_tsc, NodeId owner) noexcept;
     void send_control(ControlMsgType type, const FlowKey &k) noexcept;

@@ -208,18 +208,16 @@ KeyFile load_key_file(const std::string &path)
     out.ring = parse_key_file(content, path);
     std::fill(content.begin(), content.end(), '\0');
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0) {
+    if (::stat(path.c_str(), &st) == 0)
         out.mode = st.st_mode & 07777;
-        /* Anyone who can read the key can forge ownership: the file should
-         * be readable by the service account only. */
-        out.permissive_mode = (st.st_mode & (S_IRWXG | S_IRWXO)) != 0;
-    }
     return out;
 }
 
 std::string key_file_warning(const KeyFile &f, std::string_view path)
 {
-    if (!f.permissive_mode)
+    /* Anyone who can read the key can forge ownership: the file should be
+     * readable by the service account only. */
+    if ((f.mode & (S_IRWXG | S_IRWXO)) == 0)
         return {};
     return fmt::format("{} is readable by others (mode {:o}); it holds the cluster's gossip keys",
                        path, f.mode);

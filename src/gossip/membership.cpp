@@ -20,7 +20,10 @@ uint32_t new_incarnation()
     clock_gettime(CLOCK_REALTIME, &ts);
     const time_t called = ts.tv_sec;
     while (ts.tv_sec <= called) {
-        const timespec rest{0, 1'000'000'000L - ts.tv_nsec};
+        /* To the next second: a whole one when tv_nsec is 0 (nanosleep
+         * refuses 10^9 ns, and the loop would spin instead). */
+        const long ns = 1'000'000'000L - ts.tv_nsec;
+        const timespec rest{ns / 1'000'000'000L, ns % 1'000'000'000L};
         nanosleep(&rest, nullptr);
         clock_gettime(CLOCK_REALTIME, &ts);
     }

@@ -364,16 +364,15 @@ TEST_CASE("load_key_file reads a file and flags permissive modes", "[gossip][aut
     }
     REQUIRE(chmod(path, 0600) == 0);
     KeyFile f = load_key_file(path);
-    CHECK_FALSE(f.permissive_mode);
     CHECK(f.mode == 0600);
     CHECK(key_file_warning(f, path).empty());
     CHECK(f.ring.send_key_id() == 1);
     REQUIRE(chmod(path, 0644) == 0);
     f = load_key_file(path);
-    CHECK(f.permissive_mode);
     CHECK(f.mode == 0644);
     CHECK(key_file_warning(f, path) ==
-          std::string(path) + " is readable by others (mode 644); it holds the cluster's gossip keys");
+          std::string(path) +
+              " is readable by others (mode 644); it holds the cluster's gossip keys");
     std::remove(path);
     CHECK_THROWS_WITH(load_key_file(path), Catch::Contains(std::string(path) + ": cannot open"));
 }
