@@ -184,12 +184,12 @@ int tel_stats(const char *, const char *, rte_tel_data *d)
 
 int tel_ports(const char *, const char *, rte_tel_data *d)
 {
-    return tel_dict(d,
-                    {"flowhome_port_rx_packets_total", "flowhome_port_tx_packets_total",
-                     "flowhome_port_rx_bytes_total", "flowhome_port_tx_bytes_total",
-                     "flowhome_port_rx_missed_total", "flowhome_port_rx_nombuf_total",
-                     "flowhome_port_rx_errors_total", "flowhome_port_tx_errors_total"},
-                    false);
+    /* Every port family, from the one list: a counter added there is here. */
+    std::vector<std::string_view> ports;
+    for (const MetricFamilyInfo &f : kFamilies)
+        if (f.name.starts_with("flowhome_port_"))
+            ports.push_back(f.name);
+    return tel_dict(d, ports, false);
 }
 
 int tel_drops(const char *, const char *, rte_tel_data *d)

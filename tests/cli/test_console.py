@@ -602,6 +602,10 @@ def main():
         assert prom_value(http, 'flowhome_port_rx_packets_total{port="uplink"}') == rx
         assert prom_value(http, claims) == claimed == 12
         assert tel_ports["port_rx_packets_total/uplink"] == rx
+        # Every port family Prometheus has, telemetry has too.
+        families = set(re.findall(r"^flowhome_(port_\w+)\{port=\"uplink\"\}", metrics, re.M))
+        assert len(families) >= 8 and {f"{f}/uplink" for f in families} <= set(tel_ports), \
+            f"port families {sorted(families)} against telemetry's {sorted(tel_ports)}"
         assert tel_stats["claims"] == claimed
         assert script_stats["claims"] == claimed, f"dpdk-telemetry.py: {script.stdout}"
         assert script_stats["rx_wire"] == tel_stats["rx_wire"]
