@@ -17,6 +17,7 @@
 
 #include "flowhome/cli.hpp"
 #include "flowhome/node.hpp"
+#include "flowhome/packet.hpp"
 
 namespace flowhome {
 
@@ -72,6 +73,9 @@ CommandResult cmd_show_metrics(CommandContext &c);
 CommandResult cmd_clear_stats(CommandContext &c);
 
 /* flows.cpp */
+/** @p a: <proto> <client-ip>:<port> <vip-ip>:<port> (at least three words; IPv6 in
+ *  brackets). nullopt when malformed, with the message in @p err. */
+std::optional<FlowKey> parse_flow(const std::vector<std::string> &a, CommandResult &err);
 CommandResult cmd_show_flows(CommandContext &c);
 CommandResult cmd_show_flow(CommandContext &c);
 CommandResult cmd_flow_claim(CommandContext &c);

@@ -61,45 +61,6 @@ std::optional<Endpoint> parse_endpoint(std::string_view s, std::string &why)
     return Endpoint{*addr, static_cast<uint16_t>(*p)};
 }
 
-/* args: <proto> <client> <vip>; on error returns nullopt with the message in @p err. */
-std::optional<FlowKey> parse_flow(const std::vector<std::string> &a, CommandResult &err)
-{
-    uint8_t proto = 0;
-    if (a[0] == "tcp")
-        proto = kProtoTcp;
-    else if (a[0] == "udp")
-        proto = kProtoUdp;
-    else {
-        err = fail(fmt::format("unknown protocol '{}'; expected tcp or udp", a[0]));
-        return std::nullopt;
-    }
-    std::string why;
-    const auto client = parse_endpoint(a[1], why);
-    if (!client) {
-        err = fail(fmt::format("malformed client address '{}': {}", a[1], why));
-        return std::nullopt;
-    }
-    const auto vip = parse_endpoint(a[2], why);
-    if (!vip) {
-        err = fail(fmt::format("malformed VIP address '{}': {}", a[2], why));
-        return std::nullopt;
-    }
-    if (client->addr.family != vip->addr.family) {
-        err = fail("the client and the VIP must be of the same address family");
-        return std::nullopt;
-    }
-    const uint16_t cp = wire::be16(client->port);
-    const uint16_t vp = wire::be16(vip->port);
-    if (client->addr.family == Family::ipv4) {
-        uint32_t c4;
-        uint32_t v4;
-        std::memcpy(&c4, client->addr.bytes.data(), 4);
-        std::memcpy(&v4, vip->addr.bytes.data(), 4);
-        return FlowKey::make4(c4, cp, v4, vp, proto);
-    }
-    return FlowKey::make6(client->addr.bytes.data(), cp, vip->addr.bytes.data(), vp, proto);
-}
-
 std::string flags_text(uint8_t flags)
 {
     std::vector<std::string_view> names;
@@ -144,6 +105,44 @@ std::string route_text(Node &node, NodeId owner)
 }
 
 } // namespace
+
+std::optional<FlowKey> parse_flow(const std::vector<std::string> &a, CommandResult &err)
+{
+    uint8_t proto = 0;
+    if (a[0] == "tcp")
+        proto = kProtoTcp;
+    else if (a[0] == "udp")
+        proto = kProtoUdp;
+    else {
+        err = fail(fmt::format("unknown protocol '{}'; expected tcp or udp", a[0]));
+        return std::nullopt;
+    }
+    std::string why;
+    const auto client = parse_endpoint(a[1], why);
+    if (!client) {
+        err = fail(fmt::format("malformed client address '{}': {}", a[1], why));
+        return std::nullopt;
+    }
+    const auto vip = parse_endpoint(a[2], why);
+    if (!vip) {
+        err = fail(fmt::format("malformed VIP address '{}': {}", a[2], why));
+        return std::nullopt;
+    }
+    if (client->addr.family != vip->addr.family) {
+        err = fail("the client and the VIP must be of the same address family");
+        return std::nullopt;
+    }
+    const uint16_t cp = wire::be16(client->port);
+    const uint16_t vp = wire::be16(vip->port);
+    if (client->addr.family == Family::ipv4) {
+        uint32_t c4;
+        uint32_t v4;
+        std::memcpy(&c4, client->addr.bytes.data(), 4);
+        std::memcpy(&v4, vip->addr.bytes.data(), 4);
+        return FlowKey::make4(c4, cp, v4, vp, proto);
+    }
+    return FlowKey::make6(client->addr.bytes.data(), cp, vip->addr.bytes.data(), vp, proto);
+}
 
 CommandResult cmd_show_flow(CommandContext &c)
 {
