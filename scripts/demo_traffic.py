@@ -12,7 +12,8 @@ a router. Documentation addresses only.
 import sys
 from collections import Counter
 
-from scapy.all import (ARP, IP, TCP, UDP, Ether, IPv6, Raw, rdpcap, wrpcap)
+from scapy.all import (ARP, ICMP, IP, TCP, UDP, Ether, IPerror, IPv6, Raw, TCPerror, rdpcap,
+                       wrpcap)
 from scapy.contrib.geneve import GENEVE
 
 NODE_MAC, ROUTER_MAC = "00:00:5e:00:53:01", "00:00:5e:00:53:fe"
@@ -73,7 +74,8 @@ def generate(d):
     for i in range(10):
         wire.append(Ether(dst=NODE_MAC, src=ROUTER_MAC) / IP(src="203.0.113.99", dst=NODE4) /
                     UDP(sport=50000, dport=6081) / GENEVE(vni=0, proto=0x6558) /
-                    Ether() / IP(src=client4(i), dst=VIP4) / TCP(sport=42000 + i, dport=80))
+                    Ether(dst=NODE_MAC, src=ROUTER_MAC) / IP(src=client4(i), dst=VIP4) /
+                    TCP(sport=42000 + i, dport=80))
     # Not for a VIP: ARP and ssh to the node itself pass to the kernel.
     for i in range(10):
         wire.append(Ether(dst="ff:ff:ff:ff:ff:ff", src=ROUTER_MAC) /
@@ -102,41 +104,138 @@ def generate(d):
     print(f"generated {len(wire)} frames toward the wire port, {len(local)} from the local port")
 
 
+def l3(p):
+    """A frame's bytes from its (outer) network header on; the whole frame
+    when it has none (ARP)."""
+    for layer in (IP, IPv6):
+        if layer in p:
+            return bytes(p[layer])
+    return bytes(p)
+
+
+def flow(p):
+    """(client, client port) of a packet to a VIP, at its outermost IP header."""
+    ip = p[IP] if IP in p else p[IPv6]
+    return ip.src, ip[TCP].sport
+
+
+def inner_l3(p):
+    """The inner packet's bytes from its network header on."""
+    if GENEVE in p:
+        return l3(p[GENEVE].payload)
+    return bytes(p[IP].payload)
+
+
+class Take:
+    """A multiset of expected packets (by their network-header bytes), each
+    to be seen once."""
+
+    def __init__(self, frames, key=l3):
+        self.left = Counter(key(p) for p in frames)
+        self.total = sum(self.left.values())
+
+    def take(self, b):
+        if self.left[b] > 0:
+            self.left[b] -= 1
+            return True
+        return False
+
+    def missing(self):
+        return sum(self.left.values())
+
+
 def report(d):
-    wire = rdpcap(f"{d}/wire-out.pcap")
-    local = rdpcap(f"{d}/local-out.pcap")
-    kinds = Counter()
-    inner_ok = 0
-    for p in wire:
-        if UDP in p and p[UDP].dport == 6081:
-            kinds[f"GENEVE to {p[IP].dst if IP in p else p[IPv6].dst}"] += 1
-            g = p[GENEVE]
-            if g.proto == 0x6558 and TCP in g.payload:
-                inner_ok += 1
-        elif IP in p and p[IP].proto in (4, 41) and p[IP].src == NODE4:
-            kinds[f"IP-in-IP to {p[IP].dst}"] += 1
-            inner_ok += 1
-        elif IP in p and p[IP].proto == 1 and p[IP].src == NODE4:
-            kinds["ICMP fragmentation-needed to clients"] += 1
-        else:
-            kinds["from the local port, unchanged"] += 1
-    local_kinds = Counter()
+    wire_in, local_in = rdpcap(f"{d}/wire-in.pcap"), rdpcap(f"{d}/local-in.pcap")
+    wire, local = rdpcap(f"{d}/wire-out.pcap"), rdpcap(f"{d}/local-out.pcap")
+
+    def to_vip(p, lo, hi):
+        outer = p[IP] if IP in p else p[IPv6] if IPv6 in p else None
+        return outer is not None and outer.dst in (VIP4, VIP6) and TCP in outer and \
+            not (IP in p and p[IP].flags.MF) and lo <= outer[TCP].sport < hi
+
+    new = [p for p in wire_in if to_vip(p, 20000, 20000 + NEW_CONNECTIONS)]
+    orphans = [p for p in wire_in if to_vip(p, 30000, 30000 + ORPHAN_FLOWS)]
+    oversized = [p for p in wire_in if to_vip(p, 31000, 31012)]
+    tunnelled = [p for p in wire_in if IP in p and p[IP].dst == NODE4 and
+                 (p[IP].src == PEER2 and GENEVE in p or p[IP].src == PEER3 and p[IP].proto == 4)]
+    not_vip = [p for p in wire_in if ARP in p or TCP in p and p[TCP].dport == 22]
+
+    expect_local = {"connection opened or continued (claimed)": Take(new),
+                    "decapsulated from peers 2 and 3": Take(tunnelled, key=inner_l3),
+                    "not VIP traffic (ARP, ssh to the node)": Take(not_vip)}
+    orphan_left, oversized_left = Take(orphans), Take(oversized)
+    unchanged = Take(local_in, key=bytes)
+    where = {}  # orphan flow -> where its packets went
+    problems = []
+    local_kinds, kinds = Counter(), Counter()
+
+    def orphan_went(p, to):
+        f = flow(p)
+        if where.setdefault(f, to) != to:
+            problems.append(f"flow {f} split between {where[f]} and {to}")
+
     for p in local:
-        if TCP in p and p[TCP].flags == "S" and (IP in p and p[IP].dst == VIP4 or IPv6 in p):
-            local_kinds["connection opened (SYN, claimed)"] += 1
-        elif TCP in p and (IP in p and p[IP].dst == VIP4 or IPv6 in p and p[IPv6].dst == VIP6):
-            local_kinds["VIP traffic this node owns"] += 1
-        else:
-            local_kinds["not VIP traffic (ARP, ssh, ...)"] += 1
+        b = l3(p)
+        kind = next((k for k, t in expect_local.items() if t.take(b)), None)
+        if kind is None and orphan_left.take(b):
+            kind = "mid-connection, hashed to this node"
+            orphan_went(p, "local")
+        elif kind is None and oversized_left.take(b):
+            kind = "oversized, hashed to this node"
+        local_kinds[kind or "UNEXPECTED"] += 1
+        if kind is None:
+            problems.append(f"unexpected on the local port: {p.summary()}")
+
+    for p in wire:
+        kind = None
+        if unchanged.take(bytes(p)):
+            kind = "from the local port, unchanged"
+        elif IP in p and p[IP].src == NODE4:
+            ip = p[IP]
+            fixed = ip.copy()
+            del fixed.chksum
+            if IP(bytes(fixed)).chksum != ip.chksum:
+                problems.append(f"outer IPv4 checksum wrong: {p.summary()}")
+            if GENEVE in p and ip.dst == PEER2 and orphan_left.take(inner_l3(p)):
+                kind = f"GENEVE to node 2 ({PEER2}), inner packet intact"
+                orphan_went(p[GENEVE].payload, "node 2")
+            elif ip.proto in (4, 41) and ip.dst == PEER3 and orphan_left.take(inner_l3(p)):
+                kind = f"IP-in-IP to node 3 ({PEER3}), inner packet intact"
+                orphan_went(ip.payload, "node 3")
+            elif ICMP in p and p[ICMP].type == 3 and p[ICMP].code == 4 and IPerror in p and \
+                    TCPerror in p and p[ICMP].nexthopmtu < 1500 and \
+                    oversized_left.take(l3(next(o for o in oversized if
+                                                flow(o) == (p[IPerror].src, p[TCPerror].sport)))):
+                kind = "ICMP fragmentation-needed to an oversized packet's client"
+        kinds[kind or "UNEXPECTED"] += 1
+        if kind is None:
+            problems.append(f"unexpected on the wire port: {p.summary()}")
+
+    for name, t in expect_local.items():
+        if t.missing():
+            problems.append(f"{t.missing()} of {t.total} packets '{name}' never reached the local port")
+    if unchanged.missing():
+        problems.append(f"{unchanged.missing()} of {unchanged.total} local-port frames never left the wire port")
+    if orphan_left.missing():
+        problems.append(f"{orphan_left.missing()} of {orphan_left.total} mid-connection packets lost")
+    if oversized_left.missing():
+        problems.append(f"{oversized_left.missing()} of {oversized_left.total} oversized packets "
+                        "neither served nor answered")
+    if len(set(where.values())) < 3:
+        problems.append(f"mid-connection flows went only to {sorted(set(where.values()))}")
+
     print("what left the wire port")
     for k, n in sorted(kinds.items()):
         print(f"  {n:6d}  {k}")
     print("what left the local port (toward this host's kernel)")
     for k, n in sorted(local_kinds.items()):
         print(f"  {n:6d}  {k}")
-    redirected = sum(n for k, n in kinds.items() if k.startswith(("GENEVE", "IP-in-IP")))
-    print(f"  {inner_ok} of {redirected} redirected packets decode to an intact inner TCP packet")
-    return 0 if inner_ok == redirected and redirected > 0 else 1
+    print(f"{len(where)} mid-connection flows, each packet seen once, each flow in one place: "
+          + ", ".join(f"{n} {w}" for w, n in sorted(Counter(where.values()).items())))
+    for m in problems[:20]:
+        print(f"  PROBLEM: {m}")
+    print("every packet where it belongs" if not problems else f"{len(problems)} problems")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
