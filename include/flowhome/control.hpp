@@ -85,7 +85,7 @@ public:
     explicit ControlLoop(const Params &p) noexcept;
     ~ControlLoop();
 
-    /** Runs until *stop; returns 0. */
+    /** Runs until *stop, then announces the node's departure (GossipEngine::leave); returns 0. */
     int run() noexcept;
 
     /** One iteration: drain the ring, tick the clock, age a slice. Returns work done. */

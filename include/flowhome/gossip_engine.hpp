@@ -221,6 +221,13 @@ public:
     /* ---- operation ---- */
 
     void set_draining(bool draining, uint64_t now_us) noexcept;
+    /**
+     * The node is stopping: sends what the batch holds and a heartbeat whose
+     * own state is dead, so that peers fail this node's flows over now
+     * rather than after dead_after_ms of silence. Every later heartbeat says
+     * the same.
+     */
+    void leave(uint64_t now_us) noexcept;
     /** Replaces the keys (rotation); frames under a key no longer present are refused. */
     void set_keys(const KeyRing &keys) noexcept;
 

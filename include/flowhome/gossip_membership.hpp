@@ -134,6 +134,8 @@ public:
     std::span<const Member> members() const noexcept { return members_; }
 
     void set_self_draining(bool draining) noexcept;
+    /** This node is stopping: its heartbeats say dead from now on ("left"). */
+    void set_self_leaving() noexcept { leaving_ = true; }
     /** Our next heartbeat (the counter advances). */
     HeartbeatRecord next_self_heartbeat() noexcept;
     /** Our view of the peers, for the heartbeat's view list; returns how many were written. */
@@ -156,6 +158,7 @@ private:
     std::vector<NodeId> eligible_; /**< capacity reserved at construction */
     size_t self_index_ = 0;
     uint64_t generation_ = 0;
+    bool leaving_ = false;
 };
 
 /**

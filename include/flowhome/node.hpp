@@ -113,6 +113,7 @@ private:
     std::unique_ptr<FlowStore> store_;
     std::unique_ptr<GossipEngine> engine_;
     std::string gossip_path_;
+    std::atomic<bool> control_stop_{false}; /**< set before shared_.stop: see stop() */
     bool running_ = false;
     bool ports_started_ = false;
     bool steered_ = false; /* an rte_flow rule steers gossip to the control queue */

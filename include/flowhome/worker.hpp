@@ -56,6 +56,8 @@ struct CaptureTap;
  * waiting returns fewer: the burst never waits to fill.
  */
 inline constexpr uint16_t kBurst = 64;
+/** Longest idle sleep of worker 0 while it sends the control lcore's gossip. */
+inline constexpr uint32_t kGossipSenderMaxSleepUs = 1000;
 inline constexpr uint16_t kNoPort = 0xFFFF;
 
 /** What every worker reads; owned by the node, outlives the workers. */
@@ -156,7 +158,7 @@ public:
     /**
      * One iteration of the loop without the RCU and back-off bookkeeping:
      * receive a burst from each port, process, transmit. Returns packets
-     * received.
+     * received plus gossip frames taken to send (worker 0).
      */
     uint16_t poll_once() noexcept;
 
@@ -175,6 +177,10 @@ public:
     unsigned index() const noexcept { return index_; }
 
 private:
+    /* Worker 0, where the control lcore has no TX queue: its frames into the
+     * wire batch. Returns how many. */
+    uint16_t take_gossip_tx() noexcept;
+
     /* One packet of the burst on its way through the pipeline. */
     struct Slot {
         rte_mbuf *m;

@@ -193,7 +193,7 @@ void Node::build(std::optional<PortIds> ids)
         .clock = &clock_,
         .timeouts = cfg_.table,
         .backoff = cfg_.backoff,
-        .stop = &shared_.stop,
+        .stop = &control_stop_,
         .engine = engine_.get(),
         .transport = transport_.get(),
         .datapath = &shared_,
@@ -345,6 +345,7 @@ void Node::start()
     if (running_)
         return;
     shared_.stop.store(false);
+    control_stop_.store(false);
     const unsigned control_lcore = cfg_.lcores.control;
     if (!rte_lcore_is_enabled(control_lcore) || control_lcore == rte_get_main_lcore())
         throw std::runtime_error(
@@ -373,6 +374,10 @@ void Node::stop() noexcept
 {
     if (!running_)
         return;
+    /* The control lcore first: its last act, the gossip departure, may go
+     * out through worker 0 (a device without a spare TX queue). */
+    control_stop_.store(true);
+    rte_eal_wait_lcore(cfg_.lcores.control);
     shared_.stop.store(true);
     rte_eal_mp_wait_lcore();
     running_ = false;

@@ -295,6 +295,11 @@ int ControlLoop::run() noexcept
         else
             rte_pause();
     }
+    /* Peers hear of the stop now, not after dead_after_ms of silence. The
+     * node stops its workers after this returns, so a frame handed to
+     * worker 0 still leaves. */
+    if (p_.engine != nullptr)
+        p_.engine->leave(now_us(rte_rdtsc()));
     return 0;
 }
 

@@ -442,6 +442,12 @@ void GossipEngine::set_draining(bool draining, uint64_t now_us) noexcept
     impl_->send_heartbeat(now_us); /* announce it now, not at the next beat */
 }
 
+void GossipEngine::leave(uint64_t now_us) noexcept
+{
+    impl_->members.set_self_leaving();
+    impl_->send_heartbeat(now_us); /* sends the open batch too */
+}
+
 void GossipEngine::set_keys(const KeyRing &keys) noexcept
 {
     if (keys.send_key_id() == 0)

@@ -225,7 +225,7 @@ HeartbeatRecord MembershipTable::next_self_heartbeat() noexcept
     ++s.counter;
     HeartbeatRecord hb;
     hb.node = s.id;
-    hb.state = NodeState::alive;
+    hb.state = leaving_ ? NodeState::dead : NodeState::alive;
     hb.draining = s.draining;
     hb.incarnation = s.incarnation;
     hb.counter = s.counter;

@@ -13,7 +13,9 @@ UDP multicast to 239.1.1.1, authenticated with a shared key file.
    configured time, and its connection moves to the same failover owner on
    both;
 4. node 1 restarts with a new incarnation: it resyncs the table, and sends
-   the moved connection to its new owner instead of taking it back.
+   the moved connection to its new owner instead of taking it back;
+5. node 3 stops (SIGTERM): its last heartbeat says it is leaving, and nodes 1
+   and 2 declare it dead at once, not after dead_after of silence.
 
 Counters are read from each node's report (SIGUSR1). Documentation
 addresses only; the namespace, processes and DPDK folders are removed at
@@ -197,6 +199,18 @@ def main():
         check(took_back == 0 and sent_on == 1,
               f"restarted node 1 sends the moved connection to node {owner} "
               f"(redirected {sent_on}, served locally {took_back})")
+
+        # 5. Node 3 stops (SIGTERM): it says so, and its peers do not wait
+        # for dead_after of silence.
+        stopped = time.time()
+        nodes[2].kill(signal.SIGTERM)
+        for n in nodes[:2]:
+            wait_for(f"node {n.i} sees node 3 leave",
+                     lambda n=n: peer_state(n.report(), 3) == "dead", 10)
+        elapsed = time.time() - stopped
+        check(elapsed < DEAD_AFTER_MS / 1000 - 2 * HEARTBEAT_MS / 1000,
+              f"node 3 stopped (SIGTERM): nodes 1 and 2 saw it leave after {elapsed:.2f}s "
+              f"(its silence alone would take {DEAD_AFTER_MS} ms)")
     except Exception as e:  # noqa: BLE001 -- any failure fails the test
         if not checks or checks[-1][0]:
             checks.append((False, str(e)))
@@ -211,7 +225,7 @@ def main():
         subprocess.run(["ip", "netns", "del", NS], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
     failed = sum(1 for ok, _ in checks if not ok)
-    expected = 6
+    expected = 7
     passed = sum(1 for ok, _ in checks if ok)
     failed += max(0, expected - passed - failed)
     print(f"{passed} passed, {failed} failed")

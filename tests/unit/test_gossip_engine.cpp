@@ -593,6 +593,31 @@ TEST_CASE("draining is announced and leaves the eligible set", "[gossip][engine]
     CHECK(c.engine(0).membership().eligible().size() == 3);
 }
 
+TEST_CASE("a node that stops says so: its batch leaves and its flows fail over at once",
+          "[gossip][engine]")
+{
+    TestCluster c(3);
+    settle(c);
+    const std::vector<FlowKey> keys = claim_flows(c, 100, 30, [](uint32_t) { return 2; });
+    const FlowKey last = key4(9999);
+    c.engine(2).local_claim(last, c.now); /* still in the open batch */
+    c.engine(2).leave(c.now);
+    c.deliver();
+    c.kill(2); /* and it stops */
+    for (size_t n = 0; n < 2; ++n) {
+        INFO("node " << n + 1);
+        const Member *m = c.engine(n).membership().find(3);
+        REQUIRE(m != nullptr);
+        CHECK(m->state == NodeState::dead);
+        CHECK(c.store(n).lookup(last).has_value());
+        for (const FlowKey &k : keys)
+            CHECK(c.engine(n).effective_owner(*c.store(n).lookup(k), flow_hash(k)) != 3);
+    }
+    /* Long before dead_after_ms of silence would have told them. */
+    c.run_ms(c.base.heartbeat_interval_ms);
+    CHECK(c.engine(0).stats().failovers.get() + c.engine(1).stats().failovers.get() > 0);
+}
+
 TEST_CASE("forged frames are counted and change nothing", "[gossip][engine]")
 {
     TestCluster c(2);
@@ -683,9 +708,9 @@ TEST_CASE("a frame of a peer's earlier life, replayed to a node that has just st
 TEST_CASE("a departure a peer announces is believed once it has named this node's life",
           "[gossip][engine]")
 {
-    /* No node leaves this way yet, but the protocol has it: a heartbeat of
-     * state dead. Recorded from a peer's earlier life and replayed to a
-     * node that has just started, it would stop a live peer. */
+    /* A stopping node says so with a heartbeat of state dead. Recorded from
+     * a peer's earlier life and replayed to a node that has just started,
+     * it would stop a live peer. */
     TestCluster c(2);
     c.start(0, 5);
     c.start(1, 5);

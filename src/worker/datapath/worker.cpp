@@ -628,14 +628,9 @@ uint16_t Worker::poll_once() noexcept
     rte_mbuf *pkts[kBurst];
     /* The one load a poll pays for capture while none runs. */
     tap_ = sh_.capture.load(std::memory_order_acquire);
-    if (index_ == 0 && sh_.gossip_tx != nullptr) {
-        const unsigned room = RTE_DIM(wire_out_.pkts) - wire_out_.n - 2 * kBurst;
-        wire_out_.n = static_cast<uint16_t>(
-            wire_out_.n +
-            rte_ring_dequeue_burst(sh_.gossip_tx,
-                                   reinterpret_cast<void **>(wire_out_.pkts + wire_out_.n), room,
-                                   nullptr));
-    }
+    /* Frames to send count as work: an idle worker 0 must not sleep on
+     * the control lcore's heartbeats. */
+    const uint16_t gossip = take_gossip_tx();
     uint16_t got = rte_eth_rx_burst(sh_.wire_port, queue_, pkts, kBurst);
     if (unlikely(tap_ != nullptr) && got != 0)
         tap_->offer_rx(sh_.wire_port, queue_, pkts, got);
@@ -650,7 +645,18 @@ uint16_t Worker::poll_once() noexcept
         got = static_cast<uint16_t>(got + n);
     }
     flush();
-    return got;
+    return static_cast<uint16_t>(got + gossip);
+}
+
+uint16_t Worker::take_gossip_tx() noexcept
+{
+    if (index_ != 0 || sh_.gossip_tx == nullptr)
+        return 0;
+    const unsigned room = RTE_DIM(wire_out_.pkts) - wire_out_.n - 2 * kBurst;
+    const unsigned n = rte_ring_dequeue_burst(
+        sh_.gossip_tx, reinterpret_cast<void **>(wire_out_.pkts + wire_out_.n), room, nullptr);
+    wire_out_.n = static_cast<uint16_t>(wire_out_.n + n);
+    return static_cast<uint16_t>(n);
 }
 
 int Worker::run() noexcept
@@ -660,6 +666,11 @@ int Worker::run() noexcept
 
     const BackoffConfig &bo = sh_.backoff;
     const uint32_t sleep_after = bo.idle_polls;
+    /* Worker 0 sends the control lcore's gossip where the port has no TX
+     * queue to spare: a frame waits at most one sleep for it. */
+    const uint32_t sleep_us = index_ == 0 && sh_.gossip_tx != nullptr
+                                  ? std::min(bo.sleep_us, kGossipSenderMaxSleepUs)
+                                  : bo.sleep_us;
     uint32_t idle = 0;
 
     while (!sh_.stop.load(std::memory_order_relaxed)) {
@@ -675,9 +686,9 @@ int Worker::run() noexcept
          * table reference, so it goes offline and never delays an RCU grace
          * period. */
         ++idle;
-        if (bo.sleep_us != 0 && idle >= sleep_after) {
+        if (sleep_us != 0 && idle >= sleep_after) {
             rte_rcu_qsbr_thread_offline(sh_.qsbr, index_);
-            rte_delay_us_sleep(bo.sleep_us);
+            rte_delay_us_sleep(sleep_us);
             rte_rcu_qsbr_thread_online(sh_.qsbr, index_);
             stats_.idle_sleeps.add();
         } else if (idle >= bo.pause_polls) {
@@ -685,6 +696,10 @@ int Worker::run() noexcept
         }
     }
 
+    /* The control lcore stopped first (Node::stop): its last frames, the
+     * departure among them, leave now. */
+    if (take_gossip_tx() != 0)
+        flush();
     rte_rcu_qsbr_thread_offline(sh_.qsbr, index_);
     rte_rcu_qsbr_thread_unregister(sh_.qsbr, index_);
     return 0;
