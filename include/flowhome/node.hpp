@@ -39,9 +39,11 @@ namespace flowhome {
 
 /**
  * Data room of the node's mbufs: headroom (where redirects' outer headers
- * go) plus the largest frame a port's MTU allows, two VLAN tags included,
- * and never less than DPDK's default. One mbuf holds any frame a port
- * receives or gossip sends, so no port needs scattered receive.
+ * go) plus the largest frame a port's MTU allows, two VLAN tags and the CRC
+ * included, rounded up to 1 KB (the coarsest receive-buffer granularity of
+ * common NICs), and never less than DPDK's default. One mbuf holds any
+ * frame a port receives or gossip sends, so no port needs scattered
+ * receive (configure_port() refuses a port that would scatter anyway).
  */
 uint16_t mbuf_data_room(const NodeConfig &cfg) noexcept;
 

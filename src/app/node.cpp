@@ -53,9 +53,16 @@ uint16_t refresh_interval(const TableConfig &t)
 
 uint16_t mbuf_data_room(const NodeConfig &cfg) noexcept
 {
+    /* NICs size their receive buffers from the data room rounded down to
+     * their granularity (i40e 128 bytes, ixgbe and igc 1 KB) and count the
+     * CRC in: a data room just large enough for the frame would make them
+     * scatter the largest frames over two mbufs. */
+    constexpr uint32_t kGranularity = 1024;
     uint32_t frame = RTE_MBUF_DEFAULT_DATAROOM;
     for (const PortConfig &p : cfg.ports)
-        frame = std::max<uint32_t>(frame, uint32_t{p.mtu} + RTE_ETHER_HDR_LEN + 2 * RTE_VLAN_HLEN);
+        frame = std::max<uint32_t>(frame, uint32_t{p.mtu} + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN +
+                                              2 * RTE_VLAN_HLEN);
+    frame = (frame + kGranularity - 1) / kGranularity * kGranularity;
     return static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + frame);
 }
 

@@ -123,6 +123,22 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues
     }
     if (int rc = rte_eth_dev_start(port_id); rc != 0)
         fail(port, "cannot start", rc);
+    /* The TX queues are set up without RTE_ETH_TX_OFFLOAD_MULTI_SEGS, so
+     * that NICs keep their fast single-segment paths; those send only the
+     * first segment of a chain and leak the rest. mbuf_data_room() sizes
+     * mbufs for one frame each; a device that scatters anyway is refused
+     * here rather than found out by truncated redirects. (Devices that do
+     * not report it, most virtual ones, do not scatter.) */
+    for (uint16_t q = 0; q < rx_queues; ++q) {
+        rte_eth_rxq_info qinfo{};
+        if (rte_eth_rx_queue_info_get(port_id, q, &qinfo) == 0 && qinfo.scattered_rx != 0) {
+            rte_eth_dev_stop(port_id);
+            throw std::runtime_error(fmt::format(
+                "port '{}' ({}): the device would receive frames of MTU {} in several mbufs "
+                "of {} bytes (scattered receive), which flowhome does not send; lower the MTU",
+                port.name, port.device, port.mtu, rte_pktmbuf_data_room_size(pool)));
+        }
+    }
     if (conf.rxmode.mq_mode == RTE_ETH_MQ_RX_RSS && rss_queues < rx_queues) {
         /* Keep the queues reserved for rte_flow out of the RSS spread. */
         std::vector<rte_eth_rss_reta_entry64> reta((info.reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) /
