@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <getopt.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -194,7 +196,22 @@ int main(int argc, char **argv)
         fmt::print(stderr, "flowhome: cannot initialise DPDK: {}\n", rte_strerror(rte_errno));
         return 1;
     }
-    std::snprintf(g_runtime_dir, sizeof(g_runtime_dir), "%s", rte_eal_get_runtime_dir());
+    /* Without hugepages (--no-shconf) the EAL locks nothing: a second
+     * process given the same file prefix would start, speak for the same
+     * node in the fleet, and remove the first one's folder when it ends.
+     * The lock is on the runtime folder and lasts as long as the process. */
+    const char *runtime_dir = rte_eal_get_runtime_dir();
+    const int lock_fd = open(runtime_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+        fmt::print(stderr,
+                   "flowhome: another flowhome process runs with the EAL file prefix of {} "
+                   "(it holds the folder's lock); give this one another prefix "
+                   "(eal.file_prefix, or -- --file-prefix=NAME)\n",
+                   runtime_dir);
+        rte_eal_cleanup();
+        return 1;
+    }
+    std::snprintf(g_runtime_dir, sizeof(g_runtime_dir), "%s", runtime_dir);
     if (g_signal != 0) {
         fmt::print("flowhome: stopped by signal {} while DPDK initialised\n",
                    static_cast<int>(g_signal));
@@ -205,7 +222,6 @@ int main(int argc, char **argv)
     int rc = 0;
     try {
         flowhome::Node node(cfg);
-        node.start();
         /* Telemetry reads the node until it goes, also when what follows
          * throws (a control socket path in use, say). */
         struct TelemetryAttached {
@@ -220,6 +236,9 @@ int main(int argc, char **argv)
                                                .metrics_address = cfg.console.metrics_address,
                                                .metrics_port = cfg.console.metrics_port,
                                                .capture = &capture});
+        /* Started only once the socket is ours: a node refused for a socket in
+         * use has sent nothing to the fleet. */
+        node.start();
         fmt::print("flowhome: node {} running with {} worker(s){}{}\n", cfg.node_id,
                    cfg.lcores.workers.size(),
                    sock.empty() ? "" : fmt::format("; control socket {}", sock),

@@ -133,6 +133,14 @@ vips:
     return path
 
 
+def end_node(p, prefix):
+    """Kills the node @p p if it still runs, and removes its EAL folder."""
+    if p.poll() is None:
+        p.kill()
+        p.wait()
+    shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+
+
 def signal_in_command_file(tmp):
     """SIGINT stops a node between the lines of its command file."""
     cmds = os.path.join(tmp, "long.cmd")
@@ -162,10 +170,7 @@ def signal_in_command_file(tmp):
         assert ran < 2000, f"{ran} of the 20000 commands ran: SIGINT did not stop the file"
         assert not os.path.exists(f"/var/run/dpdk/{prefix}"), "the EAL's folder was left"
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+        end_node(p, prefix)
 
 
 def lifecycle_edges(tmp):
@@ -201,10 +206,33 @@ def lifecycle_edges(tmp):
             assert not os.path.exists(f"/var/run/dpdk/{prefix}"), \
                 f"EAL folder left by SIGINT after {delay} s:\n{out}"
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+        end_node(p, prefix)
+
+
+def prefix_taken(tmp):
+    """A second process given a running node's EAL file prefix is refused
+    (without hugepages the EAL itself locks nothing), and leaves the first
+    node and its folder alone."""
+    prefix = f"{TAG}d"
+    config = second_config(tmp, "console: {socket: off}")
+    first = subprocess.Popen([FLOWHOME, "-c", config, "--", f"--file-prefix={prefix}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 30
+        while "running" not in first.stdout.readline():
+            assert time.time() < deadline and first.poll() is None, "the node did not start"
+        r = subprocess.run([FLOWHOME, "-c", config, "--", f"--file-prefix={prefix}"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1 and "another flowhome process runs" in r.stderr, \
+            f"second process: rc {r.returncode}:\n{r.stdout}{r.stderr}"
+        assert "running with" not in r.stdout, f"the second process ran:\n{r.stdout}"
+        assert first.poll() is None, "the first node stopped"
+        assert os.path.isdir(f"/var/run/dpdk/{prefix}"), "the first node's folder was removed"
+        first.send_signal(signal.SIGINT)
+        assert first.wait(timeout=30) == 0
+        assert not os.path.exists(f"/var/run/dpdk/{prefix}"), "the EAL's folder was left"
+    finally:
+        end_node(first, prefix)
 
 
 def socket_taken(tmp, sock):
@@ -474,6 +502,7 @@ def main():
         sessions(sock)
         signal_in_command_file(tmp)
         lifecycle_edges(tmp)
+        prefix_taken(tmp)
         claims = 'flowhome_worker_packets_total{worker="0",counter="claims"}'
         tx_local = 'flowhome_port_tx_packets_total{port="host"}'
 
