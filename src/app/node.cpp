@@ -103,12 +103,12 @@ void Node::build(std::optional<PortIds> ids)
     if (int rc = rte_eth_dev_info_get(ports_.wire, &wire_info); rc != 0)
         throw std::runtime_error(
             fmt::format("port '{}': cannot get device info: {}", wire->name, rte_strerror(-rc)));
-    const bool try_steering = gossip && !wire->is_vdev() && wire_info.max_rx_queues > nworkers;
+    bool try_steering = gossip && !wire->is_vdev() && wire_info.max_rx_queues > nworkers;
     /* A device without a spare TX queue (net_af_packet's queues come in
      * pairs) gets gossip frames sent by worker 0 from a ring. */
-    const bool own_tx_queue = gossip && wire_info.max_tx_queues > nworkers;
-    const auto wire_rx = static_cast<uint16_t>(nworkers + (try_steering ? 1 : 0));
-    const auto wire_tx = static_cast<uint16_t>(nworkers + (own_tx_queue ? 1 : 0));
+    bool own_tx_queue = gossip && wire_info.max_tx_queues > nworkers;
+    auto wire_rx = static_cast<uint16_t>(nworkers + (try_steering ? 1 : 0));
+    auto wire_tx = static_cast<uint16_t>(nworkers + (own_tx_queue ? 1 : 0));
 
     /* Enough mbufs to fill every descriptor ring of every queue (a NIC's TX
      * ring keeps sent mbufs until it wraps) and the gossip rings, plus the
@@ -156,7 +156,25 @@ void Node::build(std::optional<PortIds> ids)
     for (const PeerConfig &p : cfg_.peers)
         peers_.add(p.address, p.id);
 
-    configure_port(ports_.wire, *wire, wire_rx, wire_tx, nworkers, pool_);
+    try {
+        configure_port(ports_.wire, *wire, wire_rx, wire_tx, nworkers, pool_);
+    } catch (const std::exception &e) {
+        if (wire_rx == nworkers && wire_tx == nworkers)
+            throw;
+        /* Devices may refuse the control lcore's queues in ways their info
+         * does not show: net_tap wants as many TX queues as RX queues,
+         * vmxnet3 a power of two, some NICs refuse the RSS table that keeps
+         * workers off the gossip queue. Gossip then goes through the
+         * workers, as on a device with no queue to spare. */
+        fmt::print(stderr,
+                   "flowhome: port '{}' refused {} RX / {} TX queues ({}); gossip goes through "
+                   "the workers' queues instead\n",
+                   wire->name, wire_rx, wire_tx, e.what());
+        try_steering = false;
+        own_tx_queue = false;
+        wire_rx = wire_tx = nworkers;
+        configure_port(ports_.wire, *wire, wire_rx, wire_tx, nworkers, pool_);
+    }
     ports_started_ = true; /* configure_port() stops a port it fails after starting */
     if (ports_.local != kNoPort && local != nullptr)
         configure_port(ports_.local, *local, nworkers, nworkers, nworkers, pool_);
@@ -289,6 +307,7 @@ void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
         gossip_path_ = try_steering ? "worker hand-off (rte_flow: " + why + ")"
                                     : "worker hand-off (virtual device)";
     }
+    gossip_path_ += own_tx_queue ? "; sent on a TX queue of its own" : "; sent by worker 0";
     transport_ = std::make_unique<GossipTransport>(tp);
 
     GossipParams gp;

@@ -117,6 +117,45 @@ def refused_ports(tmp, config):
         assert 0 <= out.find(reason) <= ours, f"{message!r}, after {reason!r}:\n{out}"
 
 
+def tap_with_gossip(tmp):
+    """net_tap wants as many TX queues as RX queues, so it refuses the
+    control lcore's own TX queue: the node configures it again without,
+    says so, and sends its gossip through worker 0."""
+    keys = os.path.join(tmp, "tap.keys")
+    with open(keys, "w") as f:
+        f.write("key 1 " + "5a" * 32 + "\n")
+    os.chmod(keys, 0o600)
+    path = os.path.join(tmp, "tap.yaml")
+    with open(path, "w") as f:
+        f.write(f"""node: {{id: 1}}
+eal: {{huge_pages: false, memory_mb: 256, file_prefix: {TAG}t, extra: ["--no-pci"]}}
+ports:
+  - {{name: uplink, role: wire, device: "net_tap0,iface=fhtw0,mac=02:00:00:00:01:0a",
+     ipv4: 192.0.2.1}}
+lcores: {{main: 0, control: 1, workers: [2], cpus: {{0: 0, 1: 0, 2: 1}}}}
+vips:
+  - {{address: {VIP}}}
+domains:
+  - {{name: dc, encap: geneve}}
+peers:
+  - {{id: 2, address: 192.0.2.2, domain: dc, mac: "02:00:00:00:01:02"}}
+gossip: {{cluster_id: 7, group: 239.1.1.1, key_file: {keys}}}
+console: {{socket: off}}
+""")
+    cmds = os.path.join(tmp, "tap.cmd")
+    with open(cmds, "w") as f:
+        f.write("show node\n")
+    try:
+        r = ns([FLOWHOME, "-c", path, "--cmd-file", cmds], check=False, timeout=60)
+    finally:
+        shutil.rmtree(f"/var/run/dpdk/{TAG}t", ignore_errors=True)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, f"a net_tap wire port with gossip: rc {r.returncode}:\n{out}"
+    assert "refused 1 RX / 2 TX queues" in out, f"no word of the refused queue:\n{out}"
+    assert re.search(r"path\s+worker hand-off \(virtual device\); sent by worker 0", out), \
+        f"gossip not through the workers:\n{out}"
+
+
 def second_config(tmp, socket_line):
     """A second node, on null ports (no namespace needed)."""
     path = os.path.join(tmp, "second.yaml")
@@ -503,6 +542,7 @@ def main():
         signal_in_command_file(tmp)
         lifecycle_edges(tmp)
         prefix_taken(tmp)
+        tap_with_gossip(tmp)
         claims = 'flowhome_worker_packets_total{worker="0",counter="claims"}'
         tx_local = 'flowhome_port_tx_packets_total{port="host"}'
 
