@@ -21,7 +21,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cluster_scenarios as sc  # noqa: E402
-from flowhome_cluster import Cluster, end_on_sigterm  # noqa: E402
+from flowhome_cluster import Cluster  # noqa: E402
+from netns_tools import end_on_sigterm  # noqa: E402
 
 
 def main():

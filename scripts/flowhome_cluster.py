@@ -27,9 +27,10 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
+
+from netns_tools import offloads_off
 
 VIP4, VIP6 = "203.0.113.10", "2001:db8:100::10"
 CLIENT4, CLIENT6 = "198.51.100.2", "2001:db8:c::2"
@@ -49,13 +50,6 @@ def node_ip6(i):
 
 def node_mac(i):
     return f"02:00:00:00:01:{i:02x}"
-
-
-def end_on_sigterm():
-    """Makes SIGTERM (a test harness's timeout) raise SystemExit, so the
-    caller's finally blocks still remove what it built: Python's default
-    action for SIGTERM ends the process on the spot."""
-    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
 
 
 class PidProc:
@@ -127,9 +121,8 @@ class Cluster:
         # Made in the namespaces: nothing is left in the host's if this run dies.
         self.sh(None, "ip", "link", "add", name_a, "netns", ns_a, "type", "veth", "peer",
                 "name", name_b, "netns", ns_b)
-        for ns, name in ((ns_a, name_a), (ns_b, name_b)):
-            self.sh(ns, "ethtool", "-K", name, "tx", "off", "rx", "off", "tso", "off", "gso",
-                    "off", "gro", "off", check=False)
+        offloads_off(ns_a, name_a)
+        offloads_off(ns_b, name_b)
 
     # ---- building ----
 

@@ -40,6 +40,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from netns_tools import end_on_sigterm, offloads_off  # noqa: E402
+
 TAG = f"fhc{os.getpid() % 100000}"
 NS = TAG
 VIP = "203.0.113.10"
@@ -62,8 +65,7 @@ def topology():
         ns(["ip", "link", "add", a, "type", "veth", "peer", "name", b])
         for end in (a, b):
             ns(["sysctl", "-qw", f"net.ipv6.conf.{end}.disable_ipv6=1"])
-            ns(["ethtool", "-K", end, "tx", "off", "rx", "off", "tso", "off", "gso", "off",
-                "gro", "off"], check=False)
+            offloads_off(NS, end)
             ns(["ip", "link", "set", end, "up"])
     ns(["ip", "link", "set", "w0", "address", "02:00:00:00:01:01"])
 
@@ -527,8 +529,7 @@ def wait_counter(sock, series, want, timeout=10):
 
 
 def main():
-    # SIGTERM (meson's timeout) must still run the finally that removes the namespace.
-    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
+    end_on_sigterm()  # meson's timeout must still run the finally that removes the namespace
     tmp = tempfile.mkdtemp(prefix=TAG)
     con = None
     try:

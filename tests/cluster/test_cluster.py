@@ -28,7 +28,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "scripts"))
-from flowhome_cluster import VIP6, Cluster, end_on_sigterm  # noqa: E402
+from flowhome_cluster import VIP6, Cluster  # noqa: E402
+from netns_tools import end_on_sigterm  # noqa: E402
 import cluster_scenarios as sc  # noqa: E402
 
 LONG_LIVED = 200

@@ -36,6 +36,9 @@ import time
 from scapy.all import IP, UDP, Ether, IPv6, Raw
 from scapy.contrib.geneve import GENEVE
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from netns_tools import end_on_sigterm, offloads_off  # noqa: E402
+
 TAG = f"fhi{os.getpid() % 100000}"
 NODE_NS, PEER_NS = f"{TAG}n", f"{TAG}p"
 VIP4, VIP6 = "203.0.113.10", "2001:db8:100::10"
@@ -110,8 +113,7 @@ def topology():
     for ns, dev in ((NODE_NS, "fh0"), (PEER_NS, "pe0")):
         # The node's side carries no kernel address: flowhome owns it.
         sh(["sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6={1 if ns == NODE_NS else 0}"], ns)
-        sh(["ethtool", "-K", dev, "tx", "off", "rx", "off", "tso", "off", "gso", "off",
-            "gro", "off"], ns, check=False)
+        offloads_off(ns, dev)
         sh(["ip", "link", "set", "lo", "up"], ns)
         sh(["ip", "link", "set", dev, "up"], ns)
     p = PEER_NS
@@ -275,8 +277,7 @@ def scapy_encapsulated(vip, needs, src, payload, fh_mac, pe_mac):
 
 
 def main():
-    # SIGTERM (meson's timeout) must still run the finally that removes the namespace.
-    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
+    end_on_sigterm()  # meson's timeout must still run the finally that removes the namespace
     interop_node = os.path.abspath(sys.argv[1])
     tmp = tempfile.mkdtemp(prefix="fhinterop")
     node = receiver = capture = None

@@ -14,16 +14,12 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from netns_tools import end_on_sigterm, offloads_off  # noqa: E402,F401 (tests: end_on_sigterm)
+
 # net_af_packet's message when the kernel refuses its fanout group (FleetNode.start).
 FANOUT_REFUSED = re.compile(r"could not set PACKET_FANOUT on AF_PACKET socket for \S+:Invalid argument")
 FANOUT_ATTEMPTS = 3
-
-
-def end_on_sigterm():
-    """Makes SIGTERM (a test harness's timeout) raise SystemExit, so the
-    caller's finally blocks still remove what it built: Python's default
-    action for SIGTERM ends the process on the spot."""
-    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
 
 
 def ns_run(ns, cmd, check=True, **kwargs):
@@ -79,8 +75,7 @@ def bridge_topology(ns, nodes, extra_ports=()):
         ns_run(ns, ["ip", "link", "set", f"{name}b", "master", "br0"])
         for end in "ab":
             ns_run(ns, ["sysctl", "-qw", f"net.ipv6.conf.{name}{end}.disable_ipv6=1"])
-            ns_run(ns, ["ethtool", "-K", f"{name}{end}", "tx", "off", "rx", "off", "tso", "off",
-                        "gso", "off", "gro", "off"], check=False)
+            offloads_off(ns, f"{name}{end}")
             ns_run(ns, ["ip", "link", "set", f"{name}{end}", "up"])
     for i in nodes:
         ns_run(ns, ["ip", "link", "set", f"n{i}a", "address", mac(i)])
