@@ -52,26 +52,59 @@ def node_mac(i):
     return f"02:00:00:00:01:{i:02x}"
 
 
+def start_time(pid):
+    """When process @p pid started (/proc/PID/stat field 22, clock ticks
+    since boot), None if there is no such process. With the PID it names
+    one process: a PID given again to another has another start time."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # Field 2, the command name, is in parentheses and may hold anything.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
 class PidProc:
-    """A process started by an earlier invocation, known by its PID."""
+    """A process started by an earlier invocation, known by its PID and its
+    start time: once it has ended and its PID went to another process, that
+    one is neither signalled nor taken for it."""
 
     returncode = None  # not ours to wait for: its exit status is unknown
 
-    def __init__(self, pid):
+    def __init__(self, pid, start):
         self.pid = pid
+        self.start = start
+
+    def _pidfd(self):
+        """A pidfd of the process if the PID still names it, else None. The
+        pidfd keeps naming it, whatever the PID names later."""
+        try:
+            fd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            return None
+        if start_time(self.pid) != self.start:
+            os.close(fd)
+            return None
+        return fd
 
     def poll(self):
-        try:
-            os.kill(self.pid, 0)
-            return None
-        except ProcessLookupError:
+        fd = self._pidfd()
+        if fd is None:
             return 0
+        os.close(fd)
+        return None
 
     def send_signal(self, sig):
+        fd = self._pidfd()
+        if fd is None:
+            return
         try:
-            os.kill(self.pid, sig)
+            signal.pidfd_send_signal(fd, sig)
         except ProcessLookupError:
             pass
+        finally:
+            os.close(fd)
 
     def kill(self):
         self.send_signal(signal.SIGKILL)
@@ -244,6 +277,7 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
         p = subprocess.Popen(["ip", "netns", "exec", ns, self.flowhome, "-c", cfg, "--",
                               f"--file-prefix={self.tag}n{i}"],
                              stdout=log, stderr=subprocess.STDOUT)
+        p.start = start_time(p.pid)  # `ip netns exec` execs flowhome: the same process
         self.procs[i] = p
         deadline = time.time() + 20
         logpath = os.path.join(self.dir, f"node{i}.log")
@@ -273,10 +307,12 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
     def start_server(self, i):
         ns = self.ns_node(i)
         log = open(os.path.join(self.dir, f"server{i}.log"), "a")
-        self.servers[i] = subprocess.Popen(
+        p = subprocess.Popen(
             ["ip", "netns", "exec", ns, "/usr/bin/python3",
              os.path.join(HERE, "cluster_echo.py"), "serve", str(i)],
             stdout=log, stderr=subprocess.STDOUT)
+        p.start = start_time(p.pid)
+        self.servers[i] = p
         # Return once it listens: a node back in the ECMP set must not
         # answer the first SYNs with a RST.
         deadline = time.time() + 10
@@ -386,11 +422,13 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
 
     def ctl(self, i, *command):
         """Signals node i; 'report' returns its counters (SIGUSR1)."""
-        p = self.procs[i]
+        p = self.procs.get(i)
+        if p is None or p.poll() is not None:
+            raise RuntimeError(f"node {i} is not running")
         logpath = os.path.join(self.dir, f"node{i}.log")
         if command == ("report",):
             before = open(logpath).read().count("\n--\n")
-            os.kill(p.pid, signal.SIGUSR1)
+            p.send_signal(signal.SIGUSR1)
             deadline = time.time() + 5
             while time.time() < deadline:
                 text = open(logpath).read()
@@ -407,8 +445,9 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
             json.dump({"tag": self.tag, "nodes": self.n, "flowhome": self.flowhome,
                        "resilient": self.resilient, "ownership": self.ownership,
                        "dead_after_ms": self.dead_after_ms,
-                       "pids": {str(i): p.pid for i, p in self.procs.items()},
-                       "servers": {str(i): p.pid for i, p in self.servers.items()},
+                       # [PID, start time]: a reused PID is not taken for ours
+                       "pids": {str(i): [p.pid, p.start] for i, p in self.procs.items()},
+                       "servers": {str(i): [p.pid, p.start] for i, p in self.servers.items()},
                        "in_route": sorted(self.in_route), "own_dir": self.own_dir}, f)
 
     @classmethod
@@ -418,8 +457,8 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
             st = json.load(f)
         c = cls(st["flowhome"], nodes=st["nodes"], tag=st["tag"], resilient=st["resilient"],
                 workdir=workdir, ownership=st["ownership"], dead_after_ms=st["dead_after_ms"])
-        c.procs = {int(i): PidProc(pid) for i, pid in st["pids"].items()}
-        c.servers = {int(i): PidProc(pid) for i, pid in st["servers"].items()}
+        c.procs = {int(i): PidProc(*p) for i, p in st["pids"].items()}
+        c.servers = {int(i): PidProc(*p) for i, p in st["servers"].items()}
         c.in_route = set(st["in_route"])
         c.own_dir = st.get("own_dir", False)
         return c
