@@ -18,12 +18,15 @@ fib_multipath_hash_policy=1): plain hash-threshold nexthops (survivors are
 rehashed when the set changes) or a resilient nexthop group.
 
 Documentation addresses only. Everything is created under names carrying a
-tag, and `down()` removes it all -- processes by PID, namespaces, DPDK
-runtime folders, the work directory it made -- also after a failure.
+tag no namespace or DPDK runtime folder on the host carries yet, and
+`down()` removes what this cluster made -- processes by PID, namespaces,
+DPDK runtime folders, the work directory -- also after a failure, and
+nothing it did not make.
 """
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -118,6 +121,21 @@ class PidProc:
         return 0
 
 
+def free_tag():
+    """A tag for a new cluster that no namespace and no DPDK runtime folder
+    on this host starts with (a PID-derived one could: two runs whose PIDs
+    agree modulo some power of ten)."""
+    def names(folder):
+        try:
+            return os.listdir(folder)
+        except FileNotFoundError:
+            return []
+    while True:
+        tag = "fc" + secrets.token_hex(4)
+        if not any(n.startswith(tag) for n in names("/run/netns") + names("/var/run/dpdk")):
+            return tag
+
+
 class Cluster:
     def __init__(self, flowhome, nodes=3, tag=None, resilient=False, workdir=None,
                  ownership=True, dead_after_ms=1000):
@@ -125,7 +143,7 @@ class Cluster:
         if not 1 <= nodes <= 49:  # nexthop ids: 100 + node and 150 for the groups (set_route)
             raise ValueError(f"{nodes} nodes: 1 to 49")
         self.n = nodes
-        self.tag = tag or f"fc{os.getpid() % 100000}"
+        self.tag = tag or free_tag()
         self.resilient = resilient
         self.ownership = ownership
         self.dead_after_ms = dead_after_ms
@@ -134,6 +152,9 @@ class Cluster:
         self.procs = {}      # node id -> Popen of flowhome
         self.servers = {}    # node id -> Popen of the echo server
         self.in_route = set()
+        # What this cluster made, and only that, is what down() removes.
+        self.made_ns = []    # namespaces created
+        self.started = set()  # nodes started: their EAL runtime folder and socket
         self.ns_client = f"{self.tag}c"
         self.ns_router = f"{self.tag}r"
         self.ns_lan = f"{self.tag}l"
@@ -166,7 +187,11 @@ class Cluster:
         os.chmod(os.path.join(self.dir, "gossip.keys"), 0o600)
         for ns in [self.ns_client, self.ns_router, self.ns_lan] + \
                 [self.ns_node(i) for i in range(1, self.n + 1)]:
-            self.sh(None, "ip", "netns", "add", ns)
+            r = subprocess.run(["ip", "netns", "add", ns], capture_output=True, text=True)
+            if r.returncode != 0:
+                # Another cluster's ("File exists"): not ours to remove.
+                raise RuntimeError(f"ip netns add {ns}: {r.stderr.strip()}")
+            self.made_ns.append(ns)
             self.sh(ns, "ip", "link", "set", "lo", "up")
         c, r, lan = self.ns_client, self.ns_router, self.ns_lan
         self._veth(c, "eth0", r, "cl0")
@@ -279,6 +304,7 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
                              stdout=log, stderr=subprocess.STDOUT)
         p.start = start_time(p.pid)  # `ip netns exec` execs flowhome: the same process
         self.procs[i] = p
+        self.started.add(i)
         deadline = time.time() + 20
         logpath = os.path.join(self.dir, f"node{i}.log")
         while time.time() < deadline:
@@ -387,7 +413,8 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
                     p.wait()
             if table is self.procs:
                 status = p.returncode
-        self.remove_runtime(i)
+        if i in self.started:
+            self.remove_runtime(i)
         self.save()
         return status
 
@@ -448,7 +475,8 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
                        # [PID, start time]: a reused PID is not taken for ours
                        "pids": {str(i): [p.pid, p.start] for i, p in self.procs.items()},
                        "servers": {str(i): [p.pid, p.start] for i, p in self.servers.items()},
-                       "in_route": sorted(self.in_route), "own_dir": self.own_dir}, f)
+                       "in_route": sorted(self.in_route), "own_dir": self.own_dir,
+                       "made_ns": self.made_ns, "started": sorted(self.started)}, f)
 
     @classmethod
     def load(cls, workdir):
@@ -461,18 +489,29 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
         c.servers = {int(i): PidProc(*p) for i, p in st["servers"].items()}
         c.in_route = set(st["in_route"])
         c.own_dir = st.get("own_dir", False)
+        c.made_ns = st["made_ns"]
+        c.started = set(st["started"])
         return c
 
     def down(self):
-        for i in list(self.procs) + list(self.servers):
-            self.kill(i, signal.SIGTERM)
-        for ns in [self.ns_client, self.ns_router, self.ns_lan] + \
-                [self.ns_node(i) for i in range(1, self.n + 1)]:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        for i in range(1, self.n + 1):
-            self.remove_runtime(i)
-        if self.own_dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        """Removes what this cluster made. A second Ctrl-C or SIGTERM does not
+        cut it short: both are held until it is done, then acted on."""
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            for i in list(self.procs) + list(self.servers):
+                self.kill(i, signal.SIGTERM)
+            for ns in self.made_ns:
+                subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            self.made_ns = []
+            for i in sorted(self.started):
+                self.remove_runtime(i)
+            self.started = set()
+            if self.own_dir:
+                shutil.rmtree(self.dir, ignore_errors=True)
+            elif os.path.isdir(self.dir):
+                self.save()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def __enter__(self):
         try:
