@@ -295,28 +295,58 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
 """)
         return path
 
+    def log_since(self, name, offset=0):
+        """What log @p name of the work directory holds from byte @p offset on."""
+        try:
+            with open(os.path.join(self.dir, name), "rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, name, offset=0, lines=30):
+        """The last lines of log @p name from byte @p offset on, for an error:
+        down() removes the work directory the log is in."""
+        text = self.log_since(name, offset)
+        return f"\n--- {name} (tail)\n" + "".join(text.splitlines(keepends=True)[-lines:])
+
+    def log_size(self, name):
+        try:
+            return os.path.getsize(os.path.join(self.dir, name))
+        except FileNotFoundError:
+            return 0
+
     def start_node(self, i):
+        """Starts node i's flowhome and returns once it forwards, with the
+        kernel side of its tap set up."""
+        name = f"node{i}.log"
+        # The log is appended to across restarts: only what this start
+        # writes says whether it runs.
+        offset = self.log_size(name)
+        try:
+            self._start_node(i, name, offset)
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}{self.log_tail(name, offset)}") from None
+
+    def _start_node(self, i, name, offset):
         ns = self.ns_node(i)
-        log = open(os.path.join(self.dir, f"node{i}.log"), "a")
         cfg = self.config(i)
-        p = subprocess.Popen(["ip", "netns", "exec", ns, self.flowhome, "-c", cfg, "--",
-                              f"--file-prefix={self.tag}n{i}"],
-                             stdout=log, stderr=subprocess.STDOUT)
+        with open(os.path.join(self.dir, name), "ab") as log:
+            p = subprocess.Popen(["ip", "netns", "exec", ns, self.flowhome, "-c", cfg, "--",
+                                  f"--file-prefix={self.tag}n{i}"],
+                                 stdout=log, stderr=subprocess.STDOUT)
         p.start = start_time(p.pid)  # `ip netns exec` execs flowhome: the same process
         self.procs[i] = p
         self.started.add(i)
+        # "running with" comes once the ports and workers run (the tap
+        # exists from the EAL's start on: too early to route to the node).
         deadline = time.time() + 20
-        logpath = os.path.join(self.dir, f"node{i}.log")
-        while time.time() < deadline:
+        while "running with" not in self.log_since(name, offset):
             if p.poll() is not None:
-                raise RuntimeError(f"node {i} exited: {open(logpath).read()[-2000:]}")
-            r = subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "show", "fhtap"],
-                               capture_output=True)
-            if r.returncode == 0 and "running with" in open(logpath).read():
-                break
+                raise RuntimeError(f"node {i} exited with status {p.returncode}")
+            if time.time() > deadline:
+                raise RuntimeError(f"node {i} did not start within 20 s")
             time.sleep(0.1)
-        else:
-            raise RuntimeError(f"node {i} did not start")
         # The kernel side: the node's LAN addresses on the tap.
         self.sh(ns, "sysctl", "-qw", "net.ipv4.conf.fhtap.rp_filter=0")
         self.sh(ns, "ip", "addr", "replace", f"{node_ip4(i)}/24", "dev", "fhtap")
@@ -332,22 +362,28 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
 
     def start_server(self, i):
         ns = self.ns_node(i)
-        log = open(os.path.join(self.dir, f"server{i}.log"), "a")
-        p = subprocess.Popen(
-            ["ip", "netns", "exec", ns, "/usr/bin/python3",
-             os.path.join(HERE, "cluster_echo.py"), "serve", str(i)],
-            stdout=log, stderr=subprocess.STDOUT)
+        name = f"server{i}.log"
+        offset = self.log_size(name)
+        with open(os.path.join(self.dir, name), "ab") as log:
+            p = subprocess.Popen(
+                ["ip", "netns", "exec", ns, "/usr/bin/python3",
+                 os.path.join(HERE, "cluster_echo.py"), "serve", str(i)],
+                stdout=log, stderr=subprocess.STDOUT)
         p.start = start_time(p.pid)
         self.servers[i] = p
         # Return once it listens: a node back in the ECMP set must not
         # answer the first SYNs with a RST.
         deadline = time.time() + 10
         while time.time() < deadline:
+            if p.poll() is not None:
+                break
             out = self.sh(ns, "ss", "-Hltn", "sport", "= :80", check=False)
             if out.count("LISTEN") >= 2:
                 return
             time.sleep(0.05)
-        raise RuntimeError(f"node {i}: the echo server did not start")
+        raise RuntimeError(f"node {i}: the echo server did not start"
+                           f"{'' if p.poll() is None else f' (exit status {p.returncode})'}"
+                           f"{self.log_tail(name, offset)}")
 
     # ---- events ----
 
@@ -426,6 +462,18 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
             os.unlink(self.socket(i))
 
     def restart(self, i):
+        """Starts node i again, once kill() has ended it. A node still running
+        is refused: a second flowhome would fail on the first one's EAL lock,
+        and the first one would no longer be tracked."""
+        if not 1 <= i <= self.n:
+            raise ValueError(f"no node {i}: nodes 1 to {self.n}")
+        for what, table in (("flowhome", self.procs), ("echo server", self.servers)):
+            p = table.get(i)
+            if p is not None and p.poll() is None:
+                raise RuntimeError(f"node {i} is running (its {what} is PID {p.pid}): "
+                                   "kill it first")
+        self.procs.pop(i, None)
+        self.servers.pop(i, None)
         self.start_node(i)
         self.start_server(i)
         self.save()
