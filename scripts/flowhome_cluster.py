@@ -55,17 +55,24 @@ def node_mac(i):
     return f"02:00:00:00:01:{i:02x}"
 
 
-def start_time(pid):
-    """When process @p pid started (/proc/PID/stat field 22, clock ticks
-    since boot), None if there is no such process. With the PID it names
-    one process: a PID given again to another has another start time."""
+def proc_stat(pid):
+    """Process @p pid's state and start time (/proc/PID/stat fields 3 and
+    22), or (None, None) if there is no such process."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
     except (FileNotFoundError, ProcessLookupError):
-        return None
+        return None, None
     # Field 2, the command name, is in parentheses and may hold anything.
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[0], int(fields[19])
+
+
+def start_time(pid):
+    """When process @p pid started (clock ticks since boot), None if there is
+    no such process. With the PID it names one process: a PID given again
+    to another has another start time."""
+    return proc_stat(pid)[1]
 
 
 class PidProc:
@@ -86,7 +93,8 @@ class PidProc:
             fd = os.pidfd_open(self.pid)
         except ProcessLookupError:
             return None
-        if start_time(self.pid) != self.start:
+        state, start = proc_stat(self.pid)
+        if start != self.start or state == "Z":  # another process, or it has ended
             os.close(fd)
             return None
         return fd
