@@ -4,14 +4,16 @@
 keeps long-lived connections busy and opens a stream of new ones.
 
   cluster_echo.py serve NODE_ID
-      echoes every byte on port 80 (IPv4 and IPv6), in the node's namespace.
+      on port 80 (IPv4 and IPv6), in the node's namespace: sends one line,
+      "node NODE_ID", then echoes every byte it receives.
 
   cluster_echo.py client VIP DURATION_S LONG_LIVED RESULT.json [--rate N]
       opens LONG_LIVED connections to VIP:80 that each send a chunk of
       pseudo-random bytes every 100 ms for DURATION_S and check that every
       byte comes back unchanged (SHA-256 over both directions), plus N new
       short connections per second. Writes per-connection outcomes with
-      timestamps to RESULT.json.
+      timestamps and the node that served each (its kernel: the owner) to
+      RESULT.json.
 
 Every connection has an overall deadline; the client ends by itself.
 """
@@ -33,6 +35,7 @@ IO_TIMEOUT = 3.0
 async def serve(node):
     async def echo(reader, writer):
         try:
+            writer.write(f"node {node}\n".encode())
             while True:
                 data = await reader.read(65536)
                 if not data:
@@ -58,10 +61,23 @@ async def guarded(rec, body):
         await body()
     except asyncio.TimeoutError:
         rec["error"] = "timeout"
+    except ValueError as e:  # not the server's first line
+        rec["error"] = "bad greeting"
+        rec["detail"] = str(e)
     except (ConnectionError, OSError, asyncio.IncompleteReadError) as e:
         rec["error"] = type(e).__name__
         rec["detail"] = str(e)  # the errno's text: which OSError
     rec["end"] = time.time()
+
+
+async def greeting(reader, rec):
+    """Reads the server's first line: which node serves the connection."""
+    line = await asyncio.wait_for(reader.readline(), IO_TIMEOUT)
+    if not line.endswith(b"\n"):  # the connection ended first
+        raise asyncio.IncompleteReadError(line, None)
+    if not line.startswith(b"node "):
+        raise ValueError(f"greeting {line!r}")
+    rec["node"] = int(line[5:])
 
 
 async def long_lived(vip, idx, duration, out):
@@ -74,6 +90,7 @@ async def long_lived(vip, idx, duration, out):
     async def body():
         reader, writer = await asyncio.wait_for(asyncio.open_connection(vip, PORT), IO_TIMEOUT)
         rec["connected"] = time.time()
+        await greeting(reader, rec)
         end = time.time() + duration
         while time.time() < end:
             chunk = rnd.randbytes(CHUNK)
@@ -100,6 +117,7 @@ async def short(vip, idx, out):
 
     async def body():
         reader, writer = await asyncio.wait_for(asyncio.open_connection(vip, PORT), IO_TIMEOUT)
+        await greeting(reader, rec)
         payload = os.urandom(64)
         writer.write(payload)
         await asyncio.wait_for(writer.drain(), IO_TIMEOUT)
