@@ -58,8 +58,7 @@ def main():
         sc.print_report("report", rows, total, after)
 
         # What the kill cost: only node 1's own connections, each ended by a RST.
-        death = run.events[-1][0]
-        broken = [x for x in run.at(death) if not x["ok"]]
+        broken = run.broken_by(len(run.events) - 1)
         resets = sum(1 for x in broken if x["error"] == "ConnectionResetError")
         print(f"\n  node 1 had claimed {before[1]['claims']} connections when it died; "
               f"{len(broken)} open ones broke, {resets} of them with a RST from the new "

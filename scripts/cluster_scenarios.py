@@ -6,10 +6,12 @@ while the router's next-hop set changes, a node drains, a node dies.
 Each scenario starts a client in the client namespace (long-lived echo
 connections whose every byte is checked, plus a stream of new connections),
 applies its events at fixed times, waits for the client, and returns a
-report: per event, the connections open at that moment and how many of them
-survived or broke; new connections after the event; the nodes' counters.
+report: per event, the connections open as it began and how many of them
+survived or broke; new connections in the 5 s from its start; the nodes'
+counters.
 Used by scripts/demo and the cluster test suite.
 """
+import collections
 import json
 import os
 import re
@@ -42,6 +44,10 @@ def redirects_by_owner(report):
                                                   report, re.M)}
 
 
+# An event: the action began at t0 and was done at t1.
+Event = collections.namedtuple("Event", "t0 t1 name")
+
+
 class Run:
     """A client run with events; collects what happened."""
 
@@ -51,7 +57,7 @@ class Run:
         self.n_long = long_lived
         self.duration = duration
         self.rate = rate
-        self.events = []  # (time, name)
+        self.events = []  # Event
         self.result = os.path.join(cluster.dir, f"client-{time.monotonic_ns()}.json")
         self.proc = None
         self.t0 = None
@@ -68,8 +74,13 @@ class Run:
         time.sleep(self.n_long * 0.01 + 1.5)
 
     def event(self, name, action):
+        """Runs @p action as the event @p name. What it affects is counted
+        from its start: a connection it breaks while it runs was open at
+        the event, a SYN lost while it runs is one of the event's new
+        connections."""
+        t0 = time.time()
         action()
-        self.events.append((time.time(), name))
+        self.events.append(Event(t0, time.time(), name))
 
     def finish(self):
         out, _ = self.proc.communicate(timeout=self.duration + 60)
@@ -96,16 +107,20 @@ class Run:
             s = [c for c in s if c["start"] < t + within]
         return s
 
+    def broken_by(self, k):
+        """The connections open as event @p k began that broke before the
+        next one began (one that breaks later survived this event)."""
+        nxt = self.events[k + 1].t0 if k + 1 < len(self.events) else float("inf")
+        return [c for c in self.at(self.events[k].t0) if not c["ok"] and c["end"] < nxt]
+
     def summary(self):
         rows = []
-        times = [t for t, _ in self.events] + [float("inf")]
-        for k, (t, name) in enumerate(self.events):
-            open_ = self.at(t)
-            # A connection broken by this event ends before the next one;
-            # one that breaks later survived this event.
-            broken = [c for c in open_ if not c["ok"] and c["end"] < times[k + 1]]
-            new = self.new_after(t, within=5.0)
-            rows.append({"event": name, "t": round(t - self.t0, 1), "open": len(open_),
+        for k, ev in enumerate(self.events):
+            open_ = self.at(ev.t0)
+            broken = self.broken_by(k)
+            new = self.new_after(ev.t0, within=5.0)
+            rows.append({"event": ev.name, "t": round(ev.t0 - self.t0, 1),
+                         "took": round(ev.t1 - ev.t0, 1), "open": len(open_),
                          "survived": len(open_) - len(broken), "broken": len(broken),
                          "errors": sorted({c["error"] for c in broken}),
                          "new": len(new), "new_ok": sum(1 for c in new if c["ok"])})
@@ -140,12 +155,12 @@ def node_counters(cluster):
 
 def print_report(title, rows, total, counters, out=print):
     out(f"\n{title}")
-    out(f"  {'event':<34} {'at':>6} {'open':>6} {'survived':>9} {'broken':>7}  "
+    out(f"  {'event':<36} {'at':>6} {'took':>5} {'open':>6} {'survived':>9} {'broken':>7}  "
         f"{'new conns (5 s)':>16}")
     for r in rows:
         errors = f"  ({', '.join(r['errors'])})" if r["errors"] else ""
-        out(f"  {r['event']:<34} {r['t']:>5}s {r['open']:>6} {r['survived']:>9} "
-            f"{r['broken']:>7}  {r['new_ok']:>7} of {r['new']:<6}{errors}")
+        out(f"  {r['event']:<36} {r['t']:>5}s {r['took']:>4}s {r['open']:>6} "
+            f"{r['survived']:>9} {r['broken']:>7}  {r['new_ok']:>7} of {r['new']:<6}{errors}")
     out(f"  long-lived connections: {total['long_ok']} of {total['long_lived']} completed "
         f"with every byte echoed intact ({total['bytes_checked'] // 1024} KiB checked); "
         f"new connections: {total['new_ok']} of {total['new']} succeeded")
@@ -190,7 +205,8 @@ def drain(cluster, long_lived=200, duration=20.0):
     run.event("node 2 drained, out of the ECMP set", start_drain)
     run.finish()
     # Its connections have ended: it can stop.
-    run.events.append((time.time(), "node 2 stopped"))
+    now = time.time()
+    run.events.append(Event(now, now, "node 2 stopped"))
     return run
 
 
@@ -199,13 +215,8 @@ def node_death(cluster, long_lived=200, duration=20.0):
     run = Run(cluster, long_lived=long_lived, duration=duration)
     run.start()
     time.sleep(3)
-
-    def kill():
-        run.before = node_counters(cluster)
-        cluster.kill(3)
-        cluster.remove_from_route(3)
-
-    run.event("node 3 killed (SIGKILL)", kill)
+    run.before = node_counters(cluster)
+    run.event("node 3 killed (SIGKILL)", lambda: (cluster.kill(3), cluster.remove_from_route(3)))
     run.finish()
     return run
 
