@@ -9,9 +9,16 @@ is checked, plus 10 new connections a second):
   2. node 3 comes back;
   3. node 2 drains and leaves the set: it keeps its connections, takes none;
   4. node 1 is killed (SIGKILL) and leaves the set.
-Then a report: per event, connections open / survived / broken and new
-connections; per node, claims, packets served, redirected and received;
-gossip convergence. Everything is torn down at the end.
+Then a report -- per event, connections open / survived / broken and new
+connections; per node, claims, packets served, redirected and received --
+and the checks of what the cluster promises, made with the cluster test
+suite's code (cluster_scenarios.py): the ECMP changes and the drain break
+no connection; the drained node takes no new one; the kill breaks exactly
+node 1's connections, each with a RST; new connections succeed; gossip
+converges (every live node sees the others alive and node 1 dead). The
+echo server names its node on each connection, so whose connections broke
+is seen, not inferred. Everything is torn down at the end; the exit status
+is 1 if any check failed.
 
 Usage: cluster_demo.py FLOWHOME
 """
@@ -24,52 +31,85 @@ import cluster_scenarios as sc  # noqa: E402
 from flowhome_cluster import Cluster  # noqa: E402
 from netns_tools import end_on_sigterm  # noqa: E402
 
+LONG_LIVED = 200
+MIN_OPEN = LONG_LIVED // 2  # an event must find at least these open to prove anything
+
+
+def timeline(c, check):
+    run = sc.Run(c, long_lived=LONG_LIVED, duration=30.0, rate=10.0)
+    print(f"== client: {LONG_LIVED} long-lived connections + 10 new connections/s to "
+          "203.0.113.10:80")
+    run.start()
+    time.sleep(2)
+    print("== event: node 3 leaves the ECMP set")
+    run.event("node 3 removed from the ECMP set", lambda: c.remove_from_route(3))
+    time.sleep(5)
+    print("== event: node 3 comes back")
+    run.event("node 3 added back", lambda: c.add_to_route(3))
+    time.sleep(5)
+    print("== event: node 2 drains and leaves the ECMP set")
+    drained = {}
+    run.event("node 2 drained, out of the ECMP set",
+              lambda: drained.update(sc.drain_and_withdraw(c, 2)))
+    time.sleep(5)
+    print("== event: node 1 is killed (SIGKILL) and leaves the ECMP set")
+    before_kill = sc.node_counters(c)
+    run.event("node 1 killed", lambda: (c.kill(1), c.remove_from_route(1)))
+    print("== waiting for the client to finish")
+    run.finish()
+    after = sc.node_counters(c)
+    rows, total = run.summary()
+    sc.print_report("report", rows, total, after)
+
+    print("\n== checks")
+    for k in (0, 1):  # node 3 out of the set and back
+        sc.check_survived(run, k, check, MIN_OPEN)
+        sc.check_new_after(run, k, check)
+    sc.check_drain(run, 2, 2, drained, after, check, MIN_OPEN)
+    sc.check_death(run, 3, 1, before_kill, check, MIN_OPEN)
+    lost = run.broken_by(3)
+    check(total["long_ok"] == total["long_lived"] - len(lost),
+          f"every other long-lived connection completed with every byte echoed intact "
+          f"({total['long_ok']} of {total['long_lived'] - len(lost)})")
+    # New connections opened around the kill may have been node 1's, or
+    # sent to it while it was dead and still in the set; any other must
+    # succeed.
+    death = run.events[3]
+    short = [x for x in run.conns if x["kind"] == "short"]
+    near = [x for x in short if death.t0 - 1.0 <= x["start"] < death.t1 + 1.0]
+    rest = [x for x in short if not death.t0 - 1.0 <= x["start"] < death.t1 + 1.0]
+    check(rest and all(x["ok"] for x in rest),
+          f"{sum(x['ok'] for x in rest)} of {len(rest)} new connections opened more than 1 s "
+          "from the kill succeeded")
+    print(f"     (within 1 s of the kill: {sum(x['ok'] for x in near)} of {len(near)} "
+          "succeeded)")
+    redirected = sum(x["redirects"] for x in after.values())
+    check(redirected > 0, f"{redirected} packets were redirected to their owners")
+    sc.check_gossip(after, {1}, check)
+
 
 def main():
     end_on_sigterm()
     flowhome = sys.argv[1]
     started = time.time()
+    check = sc.Checks()
     print("== building a 3-node cluster: client -- router (ECMP) -- nodes 1..3")
-    with Cluster(flowhome, nodes=3) as c:
-        print(f"   namespaces {c.tag}*, work directory {c.dir}")
-        time.sleep(1.0)
-        run = sc.Run(c, long_lived=200, duration=30.0, rate=10.0)
-        print("== client: 200 long-lived connections + 10 new connections/s to "
-              "203.0.113.10:80")
-        run.start()
-        time.sleep(2)
-        print("== event: node 3 leaves the ECMP set")
-        run.event("node 3 removed from the ECMP set", lambda: c.remove_from_route(3))
-        time.sleep(5)
-        print("== event: node 3 comes back")
-        run.event("node 3 added back", lambda: c.add_to_route(3))
-        time.sleep(5)
-        print("== event: node 2 drains and leaves the ECMP set")
-        run.event("node 2 drained, out of the ECMP set",
-                  lambda: (c.drain(2), c.remove_from_route(2)))
-        time.sleep(5)
-        print("== event: node 1 is killed (SIGKILL) and leaves the ECMP set")
-        before = sc.node_counters(c)
-        run.event("node 1 killed", lambda: (c.kill(1), c.remove_from_route(1)))
-        print("== waiting for the client to finish")
-        run.finish()
-        after = sc.node_counters(c)
-        rows, total = run.summary()
-        sc.print_report("report", rows, total, after)
-
-        # What the kill cost: only node 1's own connections, each ended by a RST.
-        broken = run.broken_by(len(run.events) - 1)
-        resets = sum(1 for x in broken if x["error"] == "ConnectionResetError")
-        print(f"\n  node 1 had claimed {before[1]['claims']} connections when it died; "
-              f"{len(broken)} open ones broke, {resets} of them with a RST from the new "
-              "owner (no client left hanging)")
-        # Gossip convergence: every live node applied the others' claims.
-        live = sorted(after)
-        for i in live:
-            print(f"  gossip: node {i} applied {after[i]['claims-applied']} claims from its "
-                  f"peers, sent {after[i]['frames-out']} frames")
-        print(f"\n== done in {time.time() - started:.0f} s; tearing down")
-    return 0
+    try:
+        with Cluster(flowhome, nodes=3) as c:
+            print(f"   namespaces {c.tag}*, work directory {c.dir}")
+            time.sleep(1.0)
+            try:
+                timeline(c, check)
+            except Exception:
+                for i in range(1, c.n + 1):  # down() removes the logs
+                    print(c.log_tail(f"node{i}.log"))
+                raise
+            finally:
+                sc.end_clients()  # before the namespaces go: it would outlive them
+            print(f"\n== done in {time.time() - started:.0f} s; tearing down")
+    except Exception as e:  # noqa: BLE001 -- any failure fails the demo
+        check(False, f"{type(e).__name__}: {e}")
+    return check.summary()
 
 
 if __name__ == "__main__":

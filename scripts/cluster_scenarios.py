@@ -8,8 +8,9 @@ connections whose every byte is checked, plus a stream of new connections),
 applies its events at fixed times, waits for the client, and returns a
 report: per event, the connections open as it began and how many of them
 survived or broke; new connections in the 5 s from its start; the nodes'
-counters.
-Used by scripts/demo and the cluster test suite.
+counters. The echo server names its node on each connection, so the
+client knows which node served (owned) it. The checks below are what the
+cluster test suite and scripts/demo assert.
 """
 import collections
 import json
@@ -18,7 +19,7 @@ import re
 import subprocess
 import time
 
-from flowhome_cluster import VIP4, VIP6
+from flowhome_cluster import VIP4
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENTS = []  # every client process started (Run.start), for end_clients()
@@ -42,6 +43,11 @@ def counter(report, name):
 def redirects_by_owner(report):
     return {int(n): int(v) for n, v in re.findall(r"^  node (\d+)\s+\S+ \(\w+\)\s+(\d+)$",
                                                   report, re.M)}
+
+
+def peer_states(report):
+    """Each peer's state as the reporting node sees it (gossip: peers)."""
+    return {int(n): s for n, s in re.findall(r"^    node (\d+)\s+(\S+)\s*$", report, re.M)}
 
 
 # An event: the action began at t0 and was done at t1.
@@ -123,6 +129,7 @@ class Run:
                          "took": round(ev.t1 - ev.t0, 1), "open": len(open_),
                          "survived": len(open_) - len(broken), "broken": len(broken),
                          "errors": sorted({c["error"] for c in broken}),
+                         "broken_on": sorted({c.get("node") or 0 for c in broken}),
                          "new": len(new), "new_ok": sum(1 for c in new if c["ok"])})
         lng = self.long_lived()
         total = {"long_lived": len(lng), "long_ok": sum(1 for c in lng if c["ok"]),
@@ -149,7 +156,8 @@ def node_counters(cluster):
                   "claims-applied": counter(rep, "claims-applied"),
                   "frames-out": counter(rep, "frames-out"),
                   "drops": counter(rep, "total"),
-                  "by_owner": redirects_by_owner(rep)}
+                  "by_owner": redirects_by_owner(rep),
+                  "peers": peer_states(rep)}
     return out
 
 
@@ -158,7 +166,8 @@ def print_report(title, rows, total, counters, out=print):
     out(f"  {'event':<36} {'at':>6} {'took':>5} {'open':>6} {'survived':>9} {'broken':>7}  "
         f"{'new conns (5 s)':>16}")
     for r in rows:
-        errors = f"  ({', '.join(r['errors'])})" if r["errors"] else ""
+        on = ", ".join(f"node {n}" if n else "node unknown" for n in r["broken_on"])
+        errors = f"  ({', '.join(r['errors'])}; served by {on})" if r["errors"] else ""
         out(f"  {r['event']:<36} {r['t']:>5}s {r['took']:>4}s {r['open']:>6} "
             f"{r['survived']:>9} {r['broken']:>7}  {r['new_ok']:>7} of {r['new']:<6}{errors}")
     out(f"  long-lived connections: {total['long_ok']} of {total['long_lived']} completed "
@@ -188,6 +197,18 @@ def ecmp_change(cluster, vip=VIP4, long_lived=200, duration=22.0):
     return run
 
 
+def drain_and_withdraw(cluster, node):
+    """Drains @p node, then takes it out of the ECMP set; returns the nodes'
+    counters as the drain took effect."""
+    cluster.drain(node)
+    # Counted from the moment the drain took effect: a SYN that was
+    # already claimed before it is the node's own connection.
+    time.sleep(0.2)
+    before = node_counters(cluster)
+    cluster.remove_from_route(node)
+    return before
+
+
 def drain(cluster, long_lived=200, duration=20.0):
     """Node 2 drains: it leaves the ECMP set, keeps its connections, then stops."""
     run = Run(cluster, long_lived=long_lived, duration=duration)
@@ -195,12 +216,7 @@ def drain(cluster, long_lived=200, duration=20.0):
     time.sleep(3)
 
     def start_drain():
-        cluster.drain(2)
-        # Counted from the moment the drain took effect: a SYN that was
-        # already claimed before it is the node's own connection.
-        time.sleep(0.2)
-        run.before = node_counters(cluster)
-        cluster.remove_from_route(2)
+        run.before = drain_and_withdraw(cluster, 2)
 
     run.event("node 2 drained, out of the ECMP set", start_drain)
     run.finish()
@@ -230,3 +246,133 @@ def node_restart(cluster, long_lived=100, duration=16.0):
                                                                 cluster.add_to_route(3)))
     run.finish()
     return run
+
+
+# ---- checks ----
+
+class Checks:
+    """Collects checks: each is printed as it is made, "ok" or "FAIL"."""
+
+    def __init__(self):
+        self.results = []
+
+    def __call__(self, ok, text):
+        self.results.append((bool(ok), text))
+        print(("ok   " if ok else "FAIL ") + text, flush=True)
+        return bool(ok)
+
+    def failed(self):
+        return sum(1 for ok, _ in self.results if not ok)
+
+    def summary(self):
+        """Prints the tally; 1 if any check failed or none was made, else 0."""
+        failed = self.failed()
+        print(f"{len(self.results) - failed} passed, {failed} failed", flush=True)
+        return 1 if failed or not self.results else 0
+
+
+def row_of(run, k):
+    return run.summary()[0][k]
+
+
+def check_survived(run, k, check, min_open):
+    """Event @p k broke none of the connections open as it began, and there
+    were enough of them for that to mean something."""
+    r = row_of(run, k)
+    check(r["open"] >= min_open, f"{r['event']}: {r['open']} connections open")
+    check(r["broken"] == 0, f"{r['event']}: {r['survived']} of {r['open']} survived "
+                            f"(the event took {r['took']} s)")
+
+
+def check_new_after(run, k, check):
+    """Every new connection in the 5 s from event @p k's start succeeded."""
+    r = row_of(run, k)
+    check(r["new"] > 0 and r["new_ok"] == r["new"],
+          f"{r['event']}: {r['new_ok']} of {r['new']} new connections opened in the 5 s "
+          "from its start succeeded")
+
+
+def check_ecmp(run, counters, check, min_open, expect_survival=True):
+    """ECMP changes: with ownership every connection survives every change,
+    byte-identical, and packets were redirected; without, connections break."""
+    rows, total = run.summary()
+    for k, r in enumerate(rows):
+        if expect_survival:
+            check_survived(run, k, check, min_open)
+        elif k == 0:
+            # Without ownership the first event already broke connections:
+            # only the first has to find the full load open.
+            check(r["open"] >= min_open, f"{r['event']}: {r['open']} connections open")
+    if expect_survival:
+        check(total["long_ok"] == total["long_lived"],
+              f"{total['long_ok']} of {total['long_lived']} long-lived connections completed, "
+              f"every byte echoed intact")
+        check(total["new_ok"] == total["new"],
+              f"{total['new_ok']} of {total['new']} new connections succeeded")
+        redirected = sum(c["redirects"] for c in counters.values())
+        check(redirected > 0, f"{redirected} packets were redirected to their owners")
+    else:
+        broken = total["long_lived"] - total["long_ok"]
+        check(broken > 0, f"without ownership, {broken} of {total['long_lived']} connections "
+                          "broke when the ECMP set changed")
+
+
+def check_drain(run, k, node, before, after, check, min_open):
+    """Event @p k drained @p node (@p before: its counters once the drain
+    took effect): none of the open connections broke, the node's own among
+    them; it claimed none after, and the new connections went to the
+    others, every one of them succeeding; the others redirected its
+    connections' packets to it."""
+    ev = run.events[k]
+    check_survived(run, k, check, min_open)
+    own = [c for c in run.at(ev.t0) if c.get("node") == node]
+    check(own and all(c["ok"] for c in own),
+          f"{ev.name}: {sum(c['ok'] for c in own)} of the {len(own)} connections node {node} "
+          "served completed intact")
+    claims = after[node]["claims"] - before[node]["claims"]
+    check(claims == 0, f"the draining node {node} claimed {claims} new connections")
+    check_new_after(run, k, check)
+    later = run.new_after(ev.t1)
+    on_node = [c for c in later if c.get("node") == node]
+    check(later and not on_node,
+          f"{len(on_node)} of the {len(later)} new connections opened after the drain were "
+          f"served by node {node}")
+    served = after[node]["decapsulated"] - before[node]["decapsulated"]
+    check(served > 0, f"the draining node kept serving its connections: {served} packets "
+                      "redirected to it")
+
+
+def check_death(run, k, node, before, check, min_open):
+    """Event @p k killed @p node and took it out of the ECMP set (@p before:
+    the counters just before): exactly the connections it served broke,
+    each with a RST, and the new connections from 1 s after succeeded."""
+    ev = run.events[k]
+    open_ = run.at(ev.t0)
+    check(len(open_) >= min_open, f"{ev.name}: {len(open_)} connections open")
+    broken = run.broken_by(k)
+    own = [c for c in open_ if c.get("node") == node]
+    others = [c for c in broken if c.get("node") != node]
+    check(own and not others and len(broken) == len(own),
+          f"{len(broken)} connections broke: {len(broken) - len(others)} of the {len(own)} "
+          f"node {node} served ({before[node]['claims']} claimed), {len(others)} of the "
+          f"{len(open_) - len(own)} the other nodes served")
+    resets = [c for c in broken if c["error"] == "ConnectionResetError"]
+    slowest = max((c["end"] - ev.t0 for c in broken), default=0)
+    check(len(resets) == len(broken),
+          f"the lost connections failed fast with a RST ({len(resets)} of {len(broken)}; the "
+          f"last {slowest:.1f} s after the kill)")
+    late = run.new_after(ev.t1 + 1.0)
+    check(late and all(c["ok"] for c in late),
+          f"{sum(c['ok'] for c in late)} of {len(late)} new connections opened from 1 s after "
+          f"node {node} left the ECMP set succeeded")
+
+
+def check_gossip(counters, dead, check):
+    """Gossip converged: each live node sees every other live node alive and
+    the @p dead ones dead, and applied claims its peers sent."""
+    for i, c in counters.items():
+        want = {j: "dead" if j in dead else "alive" for j in c["peers"]}
+        seen = ", ".join(f"node {j} {s}" for j, s in sorted(c["peers"].items()))
+        check(c["peers"] and c["peers"] == want, f"gossip: node {i} sees {seen}")
+        check(c["claims-applied"] > 0,
+              f"gossip: node {i} applied {c['claims-applied']} claims from its peers")
