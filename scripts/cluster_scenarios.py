@@ -163,12 +163,12 @@ def node_counters(cluster):
 
 def print_report(title, rows, total, counters, out=print):
     out(f"\n{title}")
-    out(f"  {'event':<36} {'at':>6} {'took':>5} {'open':>6} {'survived':>9} {'broken':>7}  "
+    out(f"  {'event':<40} {'at':>6} {'took':>5} {'open':>6} {'survived':>9} {'broken':>7}  "
         f"{'new conns (5 s)':>16}")
     for r in rows:
         on = ", ".join(f"node {n}" if n else "node unknown" for n in r["broken_on"])
         errors = f"  ({', '.join(r['errors'])}; served by {on})" if r["errors"] else ""
-        out(f"  {r['event']:<36} {r['t']:>5}s {r['took']:>4}s {r['open']:>6} "
+        out(f"  {r['event']:<40} {r['t']:>5}s {r['took']:>4}s {r['open']:>6} "
             f"{r['survived']:>9} {r['broken']:>7}  {r['new_ok']:>7} of {r['new']:<6}{errors}")
     out(f"  long-lived connections: {total['long_ok']} of {total['long_lived']} completed "
         f"with every byte echoed intact ({total['bytes_checked'] // 1024} KiB checked); "
