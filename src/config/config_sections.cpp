@@ -117,6 +117,18 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
                                  "packets would be taken for gossip",
                                  g.port));
     m.uint_if("ttl", g.ttl, 1, 255);
+    /* A peer without a MAC of its own is reached through its domain's next
+     * hop, a router, which drops a frame of TTL 1 (multicast too: the group
+     * reaches another subnet only through a multicast router). */
+    for (size_t i = 0; i < cfg.peers.size() && g.ttl == 1; ++i)
+        if (!cfg.peers[i].mac)
+            (m.has("ttl") ? *m.find("ttl") : m.self())
+                .fail_at("gossip.ttl",
+                         fmt::format("peers[{}] (node {}) has no mac: it is reached through "
+                                     "domain \"{}\"'s next hop, a router, which drops gossip "
+                                     "sent with a TTL of 1 (the default); set gossip.ttl to "
+                                     "the number of routers in between plus one",
+                                     i, cfg.peers[i].id, cfg.peers[i].domain));
     const Cursor key = m.require("key_file");
     g.key_file = key.as_string();
     if (g.key_file.front() != '/') {

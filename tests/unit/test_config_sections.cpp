@@ -57,17 +57,30 @@ drain: true
     CHECK_FALSE(load_config_text(kMinimal, "t.yaml").gossip.enabled);
 
     // Unicast gossip needs no group: it speaks the peers' family.
-    const NodeConfig u = load_config_text(kMinimal + R"(domains:
+    const std::string routed = kMinimal + R"(domains:
   - {name: d, encap: geneve, next_hop_mac: "02:00:00:00:00:fe"}
 peers:
   - {id: 2, address: 192.0.2.2, domain: d}
 gossip:
   key_file: k
   unicast: true
-)",
-                                          "t.yaml");
+)";
+    const NodeConfig u = load_config_text(routed + "  ttl: 3\n", "t.yaml");
     CHECK(u.gossip.unicast);
     CHECK(u.gossip.group.family == Family::ipv4);
+    CHECK(u.gossip.ttl == 3);
+    // The peer has no mac: it is behind the domain's router, which TTL 1 does not pass.
+    const std::string ttl_refused = "peers[0] (node 2) has no mac: it is reached through domain "
+                                    "\"d\"'s next hop, a router, which drops gossip sent with a "
+                                    "TTL of 1 (the default); set gossip.ttl to the number of "
+                                    "routers in between plus one";
+    check_error(routed, 16, 3, "gossip.ttl", ttl_refused);
+    check_error(routed + "  ttl: 1\n", 18, 8, "gossip.ttl", ttl_refused);
+    CHECK(load_config_text(routed.substr(0, routed.find("domain: d}")) +
+                               "domain: d, mac: \"02:00:00:00:00:02\"}\ngossip:\n  key_file: "
+                               "k\n  unicast: true\n",
+                           "t.yaml")
+              .gossip.ttl == 1);
     check_error(R"(node: {id: 1}
 ports:
   - {name: uplink, device: net_ring0, ipv4: 192.0.2.1, ipv6: "2001:db8::1"}
