@@ -117,7 +117,8 @@ private:
     std::string gossip_path_;
     std::atomic<bool> control_stop_{false}; /**< set before shared_.stop: see stop() */
     bool running_ = false;
-    bool ports_started_ = false;
+    bool ports_started_ = false; /**< the wire port; then the pool stays (release()) */
+    bool local_started_ = false;
     bool steered_ = false; /* an rte_flow rule steers gossip to the control queue */
 };
 

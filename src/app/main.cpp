@@ -108,6 +108,22 @@ void put(const std::string &text)
  */
 char g_runtime_dir[PATH_MAX];
 
+/*
+ * Without hugepages (--no-shconf) the EAL locks nothing: a second process
+ * given the same file prefix would start, speak for the same node in the
+ * fleet, and remove the first one's folder when it ends. The lock is on the
+ * runtime folder and lasts as long as the process. False when another
+ * process holds it; true when this one does, or the folder cannot be
+ * opened (nothing to lock).
+ */
+bool lock_runtime_dir(const char *dir)
+{
+    if (dir[0] == '\0')
+        return true;
+    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 || flock(fd, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK;
+}
+
 void remove_runtime_dir()
 {
     if (g_runtime_dir[0] != '\0')
@@ -193,16 +209,19 @@ int main(int argc, char **argv)
     std::signal(SIGPIPE, SIG_IGN);
     std::atexit(remove_runtime_dir);
     if (rte_eal_init(static_cast<int>(eal_args.size()), eal_argv.data()) < 0) {
-        fmt::print(stderr, "flowhome: cannot initialise DPDK: {}\n", rte_strerror(rte_errno));
+        const int err = rte_errno;
+        fmt::print(stderr, "flowhome: cannot initialise DPDK: {}{}\n", rte_strerror(err),
+                   err == EACCES && cfg.eal.huge_pages
+                       ? " (no hugepages to map? reserve some, or set eal.huge_pages: false)"
+                       : "");
+        /* The folder, created early, goes too (when empty), unless it is a
+         * running node's. */
+        if (lock_runtime_dir(rte_eal_get_runtime_dir()))
+            std::snprintf(g_runtime_dir, sizeof(g_runtime_dir), "%s", rte_eal_get_runtime_dir());
         return 1;
     }
-    /* Without hugepages (--no-shconf) the EAL locks nothing: a second
-     * process given the same file prefix would start, speak for the same
-     * node in the fleet, and remove the first one's folder when it ends.
-     * The lock is on the runtime folder and lasts as long as the process. */
     const char *runtime_dir = rte_eal_get_runtime_dir();
-    const int lock_fd = open(runtime_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (lock_fd >= 0 && flock(lock_fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+    if (!lock_runtime_dir(runtime_dir)) {
         fmt::print(stderr,
                    "flowhome: another flowhome process runs with the EAL file prefix of {} "
                    "(it holds the folder's lock); give this one another prefix "
@@ -216,7 +235,7 @@ int main(int argc, char **argv)
         fmt::print("flowhome: stopped by signal {} while DPDK initialised\n",
                    static_cast<int>(g_signal));
         rte_eal_cleanup();
-        return 1;
+        return 0; /* asked to stop, as any later stop: not a failure */
     }
 
     int rc = 0;

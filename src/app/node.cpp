@@ -80,6 +80,16 @@ Node::Node(const NodeConfig &cfg, std::optional<PortIds> ids) : cfg_(cfg)
 
 void Node::build(std::optional<PortIds> ids)
 {
+    /* First: the rest takes time (a table of millions of flows, ports, a
+     * new incarnation) that a wrong -l on the command line would waste. */
+    auto check_lcore = [](unsigned lcore, const char *role) {
+        if (!rte_lcore_is_enabled(lcore) || lcore == rte_get_main_lcore())
+            throw std::runtime_error(
+                fmt::format("{} lcore {} is not an enabled worker lcore", role, lcore));
+    };
+    check_lcore(cfg_.lcores.control, "control");
+    for (const unsigned lcore : cfg_.lcores.workers)
+        check_lcore(lcore, "worker");
     const PortConfig *wire = cfg_.wire_port();
     const PortConfig *local = cfg_.local_port();
     if (wire == nullptr)
@@ -113,17 +123,30 @@ void Node::build(std::optional<PortIds> ids)
     /* Enough mbufs to fill every descriptor ring of every queue (a NIC's TX
      * ring keeps sent mbufs until it wraps) and the gossip rings, plus the
      * workers' in-flight bursts and a cache for every lcore. */
-    unsigned nb_mbufs = wire_rx * wire->rx_descriptors + wire_tx * wire->tx_descriptors;
-    if (local != nullptr)
-        nb_mbufs += nworkers * (local->rx_descriptors + local->tx_descriptors);
+    unsigned nb_mbufs = 0;
+    auto ring_slots = [&](uint16_t port_id, const PortConfig &p, unsigned rxq, unsigned txq) {
+        /* As many as the device will take: configure_port() raises a count
+         * below its minimum (and rounds it to its alignment) the same way. */
+        uint16_t rxd = p.rx_descriptors;
+        uint16_t txd = p.tx_descriptors;
+        rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &rxd, &txd);
+        nb_mbufs += rxq * rxd + txq * txd;
+    };
+    ring_slots(ports_.wire, *wire, wire_rx, wire_tx);
+    if (local != nullptr && ports_.local != kNoPort)
+        ring_slots(ports_.local, *local, nworkers, nworkers);
     if (gossip)
         nb_mbufs += kGossipHandoffRing + kGossipTxRing;
     /* A mempool cache holds up to 1.5 times its size before it flushes. */
     nb_mbufs += nworkers * 4 * kBurst + (nworkers + 2) * kMbufCache * 3 / 2 + 2048;
     const int socket = static_cast<int>(rte_socket_id());
+    /* Packet buffers where the wire port's device is: its DMA stays on its
+     * NUMA node. */
+    const int port_socket = rte_eth_dev_socket_id(ports_.wire);
     const std::string pool_name = fmt::format("fh_pool_{}", cfg_.node_id);
     const uint16_t data_room = mbuf_data_room(cfg_);
-    pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), nb_mbufs, kMbufCache, 0, data_room, socket);
+    pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), nb_mbufs, kMbufCache, 0, data_room,
+                                    port_socket >= 0 ? port_socket : socket);
     if (pool_ == nullptr)
         throw std::runtime_error(fmt::format(
             "cannot create a pool of {} mbufs of {} bytes (the ports' MTU and headroom): {}{}",
@@ -176,8 +199,10 @@ void Node::build(std::optional<PortIds> ids)
         configure_port(ports_.wire, *wire, wire_rx, wire_tx, nworkers, pool_);
     }
     ports_started_ = true; /* configure_port() stops a port it fails after starting */
-    if (ports_.local != kNoPort && local != nullptr)
+    if (ports_.local != kNoPort && local != nullptr) {
         configure_port(ports_.local, *local, nworkers, nworkers, nworkers, pool_);
+        local_started_ = true;
+    }
     templates_ = std::make_unique<TemplateSet>(
         build_template_set(cfg_, wire->mac ? *wire->mac : port_mac(ports_.wire), ports_.wire));
 
@@ -343,11 +368,10 @@ void Node::release() noexcept
         rte_flow_error err{};
         rte_flow_flush(ports_.wire, &err); /* the gossip rule, the port's only one */
     }
-    if (ports_started_) {
+    if (ports_started_)
         rte_eth_dev_stop(ports_.wire);
-        if (ports_.local != kNoPort)
-            rte_eth_dev_stop(ports_.local);
-    }
+    if (local_started_)
+        rte_eth_dev_stop(ports_.local);
     workers_.clear();
     control_.reset();
     engine_.reset();
@@ -373,15 +397,6 @@ void Node::start()
     shared_.stop.store(false);
     control_stop_.store(false);
     const unsigned control_lcore = cfg_.lcores.control;
-    if (!rte_lcore_is_enabled(control_lcore) || control_lcore == rte_get_main_lcore())
-        throw std::runtime_error(
-            fmt::format("control lcore {} is not an enabled worker lcore", control_lcore));
-    for (size_t i = 0; i < workers_.size(); ++i) {
-        const unsigned lcore = cfg_.lcores.workers[i];
-        if (!rte_lcore_is_enabled(lcore) || lcore == rte_get_main_lcore())
-            throw std::runtime_error(
-                fmt::format("worker lcore {} is not an enabled worker lcore", lcore));
-    }
     if (int rc = rte_eal_remote_launch(control_main, control_.get(), control_lcore); rc != 0)
         throw std::runtime_error(fmt::format("cannot launch the control loop on lcore {}: {}",
                                              control_lcore, rte_strerror(-rc)));
