@@ -166,6 +166,11 @@ void local_claims(Family f, unsigned runs, uint64_t claims, bool with_gossip,
             rate.push_back(double(claims) / seconds(cycles));
     }
     const uint64_t inserted = with_gossip ? t.table->count(f) : loop.stats().claims_inserted.get();
+    if (inserted != next) { /* every claim of every run, the warm-up's too */
+        std::fprintf(stderr, "local claims: %" PRIu64 " of %" PRIu64 " claims inserted\n",
+                     inserted, next);
+        std::exit(1);
+    }
     std::printf("local claims    IPv%d %-11s: %.2f M claims/s (median of %u runs of %" PRIu64
                 " claims; %" PRIu64 " in the table%s)\n",
                 f == Family::ipv4 ? 4 : 6, with_gossip ? "with gossip" : "no gossip",

@@ -16,8 +16,11 @@
 # What is measured: the rate at which X takes packets off the memif ring,
 # read as the generator's Tx-pps (testpmd counts a packet as sent only when
 # the ring had room; a refused one is a TX drop). The median of the
-# per-second samples after the first 3 s. X sends to net_null, which never
-# refuses, so X's intake is its throughput.
+# per-second samples from X's fourth second on (X starts 2 s after the
+# generator). X sends to net_null, which never refuses, so X's intake is
+# its throughput, provided X forwards what it takes: a flowhome round in
+# which it did not start, dropped a packet or sent on fewer than 99 % of
+# those it received fails the run.
 #
 # Why no receiving process: on two CPUs, a receiver would share a CPU with
 # the generator, and the pair's time slicing, not X, would set the rate
@@ -68,16 +71,41 @@ start_generator() {
     sleep 2
 }
 
+# SIGINT, then SIGKILL for what has not ended 10 s later.
 stop_all() {
     for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+    for _ in $(seq 1 100); do
+        alive=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     pids=()
 }
 
-# Median Tx-pps of the generator after the warm-up.
+# Median Tx-pps of the generator from X's fourth second on: the generator
+# reports every second from its start, X starts 2 s after it.
 intake_pps() {
-    grep -a 'Tx-pps:' "$dir/gen_$1.log" | awk '{print $2}' | tail -n +4 | sort -n |
+    grep -a 'Tx-pps:' "$dir/gen_$1.log" | awk '{print $2}' | tail -n +6 | sort -n |
         awk '{v[NR]=$1} END {if (NR == 0) print 0; else print v[int((NR + 1) / 2)]}'
+}
+
+# A flowhome round counts only if the node ran, dropped nothing and sent on
+# what it received (its report at the stop).
+check_flowhome() { # $1: run name
+    local log="$dir/$1.log"
+    grep -q 'running with' "$log" || { echo "e2e.sh: flowhome did not start ($1):" >&2; tail -20 "$log" >&2; exit 1; }
+    awk -v run="$1" '
+        $1 == "rx-wire" { rx = $2 } $1 == "tx-local" { tx = $2 }
+        /^drops/ { in_drops = 1 } in_drops && $1 == "total" { drops = $2; in_drops = 0 }
+        END {
+            if (rx == 0 || drops > 0 || tx < 0.99 * rx) {
+                printf "e2e.sh: flowhome round %s: rx-wire %d, tx-local %d, drops %d\n", run, rx, tx, drops > "/dev/stderr"
+                exit 1
+            }
+        }' "$log" || exit 1
 }
 
 run_flowhome() { # $1: run name
@@ -120,6 +148,7 @@ fh_rates=()
 io_rates=()
 for r in $(seq 1 "$rounds"); do
     run_flowhome "fh$r"
+    check_flowhome "fh$r"
     run_io "io$r"
     fh=$(intake_pps "fh$r")
     io=$(intake_pps "io$r")
