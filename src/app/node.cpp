@@ -151,7 +151,9 @@ void Node::build(std::optional<PortIds> ids)
         throw std::runtime_error(fmt::format(
             "cannot create a pool of {} mbufs of {} bytes (the ports' MTU and headroom): {}{}",
             nb_mbufs, data_room, rte_strerror(rte_errno),
-            rte_errno == ENOMEM ? "; raise eal.memory_mb" : ""));
+            rte_errno != ENOMEM   ? ""
+            : cfg_.eal.huge_pages ? "; the host has no free hugepages left for it"
+                                  : "; raise eal.memory_mb"));
 
     const size_t qsbr_size = rte_rcu_qsbr_get_memsize(nworkers);
     qsbr_ = static_cast<rte_rcu_qsbr *>(rte_zmalloc("fh_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
