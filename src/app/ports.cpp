@@ -70,6 +70,10 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues
     }
     if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
         conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+    /* The NIC's verdict on IPv4 header checksums spares the parser its sum
+     * (RTE_MBUF_F_RX_IP_CKSUM_GOOD); a bad or unknown one is checked again. */
+    if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM)
+        conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
 
     if (int rc = rte_eth_dev_configure(port_id, rx_queues, tx_queues, &conf); rc != 0)
         fail(port, "cannot configure", rc);
