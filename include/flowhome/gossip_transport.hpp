@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -93,7 +94,8 @@ public:
 private:
     bool send_to(std::span<const uint8_t> frame, const IpAddr &dst,
                  const MacAddr &dst_mac) noexcept;
-    /** The UDP payload of @p m if it is a gossip datagram not sent by us; else empty. */
+    /** The UDP payload of @p m if it is a gossip datagram not sent by us; else empty.
+     *  Valid until the next call (a frame in several mbufs is read into rx_scratch_). */
     std::span<const uint8_t> payload_of(rte_mbuf *m) noexcept;
     unsigned receive_burst(rte_mbuf **pkts, unsigned max) noexcept;
     static void free_burst(rte_mbuf **pkts, unsigned n) noexcept;
@@ -102,6 +104,8 @@ private:
     MacAddr group_mac_;
     uint16_t ip_id_ = 0;
     GossipTransportStats stats_;
+    /** A frame that arrived in several mbufs, read whole (the largest port MTU's). */
+    std::array<uint8_t, 10240> rx_scratch_{};
 };
 
 template <typename Fn> unsigned GossipTransport::poll(Fn &&fn) noexcept

@@ -150,9 +150,16 @@ void GossipTransport::free_burst(rte_mbuf **pkts, unsigned n) noexcept
 
 std::span<const uint8_t> GossipTransport::payload_of(rte_mbuf *m) noexcept
 {
+    /* A frame in several mbufs (a device that splits a peer's frame larger
+     * than its buffers: the peer has a larger MTU) is read into one. */
     const auto *data = rte_pktmbuf_mtod(m, const uint8_t *);
+    if (m->nb_segs != 1)
+        data = m->pkt_len <= rx_scratch_.size() ? static_cast<const uint8_t *>(rte_pktmbuf_read(
+                                                      m, 0, m->pkt_len, rx_scratch_.data()))
+                                                : nullptr;
+    const uint32_t len = m->nb_segs != 1 ? m->pkt_len : m->data_len;
     ParsedPacket p;
-    if (m->nb_segs != 1 || parse_packet(data, m->data_len, m->pkt_len, p) != ParseStatus::ok ||
+    if (data == nullptr || parse_packet(data, len, m->pkt_len, p) != ParseStatus::ok ||
         p.l4_proto != kProtoUdp || p.dst_port != p_.udp_port || p.payload_offset == 0) {
         stats_.rx_not_gossip.add();
         return {};
