@@ -3,25 +3,32 @@
  * gossip_sim: N real GossipEngines over MapFlowStores on a simulated
  * multicast network, in simulated time (a discrete-event queue; nothing
  * sleeps). Each node claims new flows at a fixed rate for a while; one node
- * may be killed mid-run; then the cluster runs quiet until it converges.
- * Reports claim-to-everywhere latency, wire cost per claim and failover
- * times, and exits non-zero unless every live node's table is identical and
- * every claim reached every live node.
+ * may be killed mid-run; then the cluster runs quiet until it converges, and
+ * on for idle + 2 x re-announce + 2 s to show that it stays converged.
+ * Reports claim-to-everywhere latency, the wire cost of claims and their
+ * repair, the steady background traffic and failover times, and exits
+ * non-zero unless every live node's table became identical, every claim of
+ * a live owner reached every live node, and nothing changed afterwards.
  *
  * The network: every frame goes to every other node after delay + U(0,
  * jitter) microseconds, each delivery lost independently with probability
  * `loss`. Nodes tick at GossipEngine::next_tick_us(). Owners refresh their
  * own flows every second (their connections are active) and every node ages
- * its table every second with --idle-s, as the control loop does.
+ * its table every second with --idle-s, through GossipEngine::expire() as
+ * the control loop does.
  */
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +37,7 @@
 
 #include "flowhome/gossip_engine.hpp"
 #include "flowhome/gossip_membership.hpp"
+#include "flowhome/gossip_wire.hpp"
 #include "flowhome/map_flow_store.hpp"
 
 using namespace flowhome;
@@ -45,7 +53,7 @@ struct Options {
     uint32_t claims = 200; /* per node */
     uint32_t rate = 1000;  /* claims per second per node */
     uint32_t seed = 1;
-    uint32_t seeds = 1; /* runs with seed, seed+1, ...; medians printed */
+    uint32_t seeds = 1; /* runs with seed, seed+1, ...; pooled or worst figures printed */
     bool kill = false;
     uint32_t reannounce_ms = 2000;
     uint32_t heartbeat_ms = 100;
@@ -57,6 +65,8 @@ struct Options {
 
 constexpr uint32_t kClientBase = 0x0A000000; /* claim c: client 10.0.0.0 + c */
 constexpr uint64_t kStartUs = 10'000'000;    /* t0 = 10 s: epochs are nonzero */
+/* Frames a sender keeps to resend from (kResendRing in src/gossip/engine_impl.hpp). */
+constexpr uint64_t kResendRingFrames = 256;
 
 FlowKey key_of(uint32_t claim)
 {
@@ -69,24 +79,64 @@ uint32_t claim_of(const FlowKey &k)
     return ntohl(k.v4.client_addr) - kClientBase;
 }
 
+uint16_t be16(const uint8_t *p)
+{
+    return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
+
+uint32_t be32(const uint8_t *p)
+{
+    return uint32_t{be16(p)} << 16 | be16(p + 2);
+}
+
+uint64_t be64(const uint8_t *p)
+{
+    return uint64_t{be32(p)} << 32 | be32(p + 4);
+}
+
 struct Result {
+    std::vector<double> lat_ms; /* claim-to-everywhere of every claim of a live owner, sorted */
     double p50_ms = 0, p99_ms = 0, max_ms = 0;
     double within_reannounce = 0; /* fraction of claims everywhere within the interval */
-    double bytes_per_claim = 0, frames_per_claim = 0;
+    /* Claim traffic: the bytes (and frames) of records that state a claim
+     * or release for the first time, resend it on request, or ask for a
+     * frame that held one; each frame's bytes shared among its records by
+     * size. Everything else sent from the first claim on is background. */
+    double claim_bytes = 0, claim_frames = 0;
+    uint64_t claims = 0;
+    uint64_t total_bytes = 0;              /* every frame sent from the first claim on */
+    double claim_bytes_settled = 0;        /* of claim_bytes, sent after convergence */
+    double background_bps = 0;             /* background bytes per second per node */
+    uint64_t resend_mismatch = 0;          /* resent flows not where the model expected: 0 */
     double route_ms = -1, rewrite_ms = -1; /* failover; -1 without a kill */
-    double converge_s = 0;                 /* simulated time until identical tables */
+    /* From the last claim to the last change of a live store (key, owner,
+     * version, flags) before the tables were identical, or the failover
+     * routing agreed, whichever is later; -1 if never converged. */
+    double converge_ms = -1;
+    double stable_s = 0;       /* how long it then ran, changes watched for */
+    uint64_t changes = 0;      /* changes to a live store after convergence */
+    double first_change_s = 0; /* after convergence */
+    std::string first_change;
     uint64_t syncs = 0;
-    bool identical = false;
-    bool complete = false;
+    bool converged = false; /* identical tables, every claim everywhere */
+    bool stable = false;    /* and still so, unchanged, at the end */
 };
+
+/* The q-quantile of sorted @p v (0 when empty). */
+double percentile(const std::vector<double> &v, double q)
+{
+    return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
+}
 
 class Sim;
 
-/* A MapFlowStore that tells the simulator when a claim first lands. */
+/* A MapFlowStore that tells the simulator when a claim first lands, and
+ * when an entry's key, owner, version or flags change. */
 class SimStore : public MapFlowStore {
 public:
     SimStore(Sim &sim, uint32_t node) : sim_(sim), node_(node) {}
     UpsertResult upsert(const FlowKey &key, OwnerRecord record) noexcept override;
+    bool remove(const FlowKey &key) noexcept override;
 
 private:
     Sim &sim_;
@@ -102,6 +152,10 @@ public:
         claim_owner_.resize(total);
         claim_time_.resize(total, 0);
         applied_.assign(size_t{total} * o_.nodes, 0);
+        last_change_.assign(o_.nodes, 0);
+        stated_.assign(size_t{total} * o_.nodes, 0);
+        sent_flows_.resize(o_.nodes);
+        resend_due_.resize(o_.nodes);
         for (uint32_t i = 0; i < o_.nodes; ++i) {
             nodes_.emplace_back();
             start_node(i);
@@ -118,6 +172,27 @@ public:
         uint64_t &t = applied_[size_t{c} * o_.nodes + node];
         if (t == 0)
             t = now_;
+    }
+
+    /* An entry was inserted, removed, or changed owner, version or flags. */
+    void on_change(uint32_t node, const FlowKey &key, std::optional<OwnerRecord> before,
+                   std::optional<OwnerRecord> after)
+    {
+        if (before && after && before->owner == after->owner && before->version == after->version &&
+            before->flags == after->flags)
+            return; /* a restamp */
+        last_change_[node] = now_;
+        if (converged_at_ == 0 || !nodes_[node].up)
+            return;
+        if (changes_++ == 0) {
+            first_change_at_ = now_;
+            auto show = [](const std::optional<OwnerRecord> &r) {
+                return r ? fmt::format("owner {} v{} flags {:#x}", r->owner, r->version, r->flags)
+                         : std::string("none");
+            };
+            first_change_ = fmt::format("node {} claim {}: {} -> {}", node + 1, claim_of(key),
+                                        show(before), show(after));
+        }
     }
 
     Result run();
@@ -170,6 +245,7 @@ private:
 
     void on_send(uint32_t from, std::span<const uint8_t> f)
     {
+        account(from, f);
         auto frame = std::make_shared<const std::vector<uint8_t>>(f.begin(), f.end());
         std::uniform_real_distribution<double> u(0.0, 1.0);
         for (uint32_t j = 0; j < o_.nodes; ++j) {
@@ -193,8 +269,10 @@ private:
     }
 
     bool tables_identical() const;
-    bool claims_complete() const;
+    bool claims_present() const;
     void probe_failover();
+    void age(uint32_t i);
+    void account(uint32_t from, std::span<const uint8_t> f);
 
     Options o_;
     std::mt19937_64 rng_;
@@ -205,7 +283,24 @@ private:
     uint64_t now_ = kStartUs;
     std::vector<NodeId> claim_owner_;
     std::vector<uint64_t> claim_time_;
-    std::vector<uint64_t> applied_; /* [claim * nodes + node]: first time applied, 0 = never */
+    std::vector<uint64_t> applied_;     /* [claim * nodes + node]: first time applied, 0 = never */
+    std::vector<uint64_t> last_change_; /* [node]: last change of the store (not a restamp) */
+    uint64_t converged_at_ = 0;         /* the check that found the state converged */
+    uint64_t changes_ = 0, first_change_at_ = 0;
+    std::string first_change_;
+
+    /* Wire accounting (account()). A flow record in a frame: its claim
+     * (UINT32_MAX if not a simulated one) and whether it is claim traffic. */
+    struct SentFlow {
+        uint32_t claim;
+        bool claim_traffic;
+    };
+    std::vector<std::vector<std::vector<SentFlow>>> sent_flows_; /* [node][sequence] */
+    std::vector<std::deque<SentFlow>> resend_due_; /* [node]: flows its resent record announced */
+    std::vector<uint64_t> stated_;     /* [claim * nodes + node]: last statement the node sent */
+    uint64_t count_from_ = UINT64_MAX; /* the first claim: traffic counted from here */
+    double claim_bytes_ = 0, claim_frames_ = 0, claim_bytes_at_convergence_ = 0;
+    uint64_t total_bytes_ = 0, resend_mismatch_ = 0;
     std::vector<FlowKey> refresh_;
     uint32_t victim_ = UINT32_MAX;
     uint64_t kill_us_ = 0, route_us_ = 0, rewrite_us_ = 0;
@@ -213,10 +308,134 @@ private:
 
 UpsertResult SimStore::upsert(const FlowKey &key, OwnerRecord record) noexcept
 {
+    const std::optional<OwnerRecord> before = lookup(key);
     const UpsertResult r = MapFlowStore::upsert(key, record);
-    if (r == UpsertResult::inserted || r == UpsertResult::updated)
+    if (r == UpsertResult::inserted || r == UpsertResult::updated) {
         sim_.on_upsert(node_, key, record);
+        sim_.on_change(node_, key, before, record);
+    }
     return r;
+}
+
+bool SimStore::remove(const FlowKey &key) noexcept
+{
+    const std::optional<OwnerRecord> before = lookup(key);
+    const bool removed = MapFlowStore::remove(key);
+    if (removed)
+        sim_.on_change(node_, key, before, std::nullopt);
+    return removed;
+}
+
+/*
+ * Sorts every frame's records into claim traffic and background. Claim
+ * traffic: a claim or release the sender states for the first time (a new
+ * claim, a failover rewrite, a release); a resent record answering for
+ * frames that held claim traffic, and the flows that follow it; a resend
+ * request for such a frame. Background: the heartbeats, digests,
+ * re-announcements (a statement the sender made before), the repair of
+ * frames that held only background, and digest-triggered syncs (under
+ * loss they go on at a steady rate with the tables identical, so they are
+ * not told apart from the repair of claims). A frame's bytes (header and
+ * tag included) are shared among its records in proportion to their size;
+ * so is the frame itself.
+ */
+void Sim::account(uint32_t from, std::span<const uint8_t> f)
+{
+    if (f.size() < kGossipHeaderLen + kGossipTagLen)
+        return;
+    const size_t header = f[gossip_hdr::header_len];
+    const size_t payload = be16(f.data() + gossip_hdr::payload_length);
+    const uint64_t seq = be64(f.data() + gossip_hdr::sequence);
+    if (header + payload > f.size())
+        return;
+    auto &frames = sent_flows_[from];
+    if (frames.size() <= seq)
+        frames.resize(seq + 1);
+    auto &due = resend_due_[from];
+    size_t record_bytes = 0, claim_record_bytes = 0;
+    const uint8_t *p = f.data() + header;
+    const uint8_t *const end = p + payload;
+    while (end - p >= static_cast<std::ptrdiff_t>(kGossipTlvLen)) {
+        const auto type = static_cast<RecordType>(p[0]);
+        const size_t len = be16(p + 2);
+        const uint8_t *v = p + kGossipTlvLen;
+        if (len > static_cast<size_t>(end - v))
+            break;
+        bool claim_traffic = false;
+        switch (type) {
+        case RecordType::claim:
+        case RecordType::release: {
+            SentFlow sf{UINT32_MAX, false};
+            if (len >= gossip_flow::size_v4 && v[gossip_flow::family] == 4) {
+                const uint32_t c = be32(v + gossip_flow::addrs) - kClientBase;
+                if (c < claim_owner_.size())
+                    sf.claim = c;
+            }
+            if (!due.empty()) {
+                /* Flows resent on request follow their resent record. */
+                if (due.front().claim != sf.claim)
+                    ++resend_mismatch_;
+                sf.claim_traffic = due.front().claim_traffic;
+                due.pop_front();
+            } else if (sf.claim != UINT32_MAX) {
+                const uint64_t statement = uint64_t{be16(v + gossip_flow::owner)} << 17 |
+                                           uint64_t{be16(v + gossip_flow::version)} << 1 |
+                                           (type == RecordType::release ? 1u : 0u);
+                uint64_t &last = stated_[size_t{sf.claim} * o_.nodes + from];
+                sf.claim_traffic = last != statement;
+                last = statement;
+            }
+            claim_traffic = sf.claim_traffic;
+            frames[seq].push_back(sf);
+            break;
+        }
+        case RecordType::resend_request:
+        case RecordType::resent: {
+            if (len < kResendRecordLen)
+                break;
+            const NodeId node = be16(v);
+            const uint64_t newest = be64(v + 8);
+            const uint64_t bits = be64(v + 16);
+            if (node == 0 || node > o_.nodes)
+                break;
+            const auto &of = sent_flows_[node - 1u];
+            for (uint64_t b = bits; b != 0; b &= b - 1) {
+                const auto i = static_cast<uint64_t>(std::countr_zero(b));
+                if (newest < i + 2)
+                    continue;
+                const uint64_t s = newest - 1 - i;
+                if (s >= of.size())
+                    continue;
+                if (type == RecordType::resend_request) {
+                    for (const SentFlow &x : of[s])
+                        claim_traffic = claim_traffic || x.claim_traffic;
+                } else if (s < seq && seq - 1 - s < kResendRingFrames) {
+                    /* The sender still holds the frame: its flows follow
+                     * (frames it no longer holds are answered for bare). */
+                    for (const SentFlow &x : of[s]) {
+                        due.push_back(x);
+                        claim_traffic = claim_traffic || x.claim_traffic;
+                    }
+                }
+            }
+            break;
+        }
+        default:
+            break;
+        }
+        record_bytes += kGossipTlvLen + len;
+        claim_record_bytes += claim_traffic ? kGossipTlvLen + len : 0;
+        p = v + len;
+    }
+    if (now_ < count_from_)
+        return;
+    total_bytes_ += f.size();
+    if (record_bytes != 0 && claim_record_bytes != 0) {
+        const double share =
+            static_cast<double>(claim_record_bytes) / static_cast<double>(record_bytes);
+        claim_bytes_ += share * static_cast<double>(f.size());
+        claim_frames_ += share;
+    }
 }
 
 bool Sim::tables_identical() const
@@ -271,17 +490,47 @@ bool Sim::tables_identical() const
     return true;
 }
 
-bool Sim::claims_complete() const
+/* Every claim of a live owner is in every live store, live and the owner's
+ * (the stores themselves: an entry applied once may have gone since). */
+bool Sim::claims_present() const
 {
     for (uint32_t c = 0; c < claim_owner_.size(); ++c) {
         const uint32_t owner = claim_owner_[c] - 1u;
         if (claim_time_[c] == 0 || !nodes_[owner].up)
             continue;
-        for (uint32_t j = 0; j < o_.nodes; ++j)
-            if (nodes_[j].up && applied_[size_t{c} * o_.nodes + j] == 0)
+        const FlowKey k = key_of(c);
+        for (uint32_t j = 0; j < o_.nodes; ++j) {
+            if (!nodes_[j].up)
+                continue;
+            const auto r = nodes_[j].store->lookup(k);
+            if (!r || r->owner != claim_owner_[c] || (r->flags & gossip_flag::released) != 0)
                 return false;
+        }
     }
     return true;
+}
+
+/* The control loop's ageing (OwnershipTable::age() with the engine's
+ * expire() as its ExpiryFn), a whole pass at once: an expired live flow of
+ * the node's own is released by the engine, any other expired entry
+ * removed after the engine has been told. */
+void Sim::age(uint32_t i)
+{
+    Node &n = nodes_[i];
+    const uint16_t now_epoch = epoch_of(now_);
+    std::vector<std::pair<FlowKey, OwnerRecord>> expired;
+    uint64_t cursor = 0;
+    do
+        n.store->scan(cursor, 4096, [&](const FlowKey &k, OwnerRecord r) {
+            if ((r.flags & owner_flag::pinned) == 0 &&
+                static_cast<uint16_t>(now_epoch - r.epoch) > static_cast<uint16_t>(o_.idle_s))
+                expired.emplace_back(k, r);
+        });
+    while (cursor != 0);
+    for (const auto &[k, r] : expired)
+        if (!n.engine->expire(k, r, now_))
+            n.store->remove(k);
+    reschedule(i);
 }
 
 /* Every live node routes the victim's flows to the same live owner (through
@@ -330,10 +579,19 @@ Result Sim::run()
         kill_us_ = claims_start + (claims_end - claims_start) / 2;
     }
     push(now_ + 1'000'000, Ev::housekeeping, 0);
+    count_from_ = claims_start;
 
     const uint64_t quiet_max = uint64_t{o_.idle_s} * 1'000'000 + uint64_t{o_.reannounce_ms} * 3000 +
                                uint64_t{o_.dead_ms} * 1000 + 2'000'000;
+    /* Once converged, run on long enough for every entry to have been
+     * aged at least once a whole timeout after its last stamp (+ 1 s of
+     * epoch rounding and 1 s of ageing phase), with two re-announce passes
+     * in it: if re-announcements did not keep the others' copies alive, or
+     * an ageing pass removed what a pass brings back, a store changes. */
+    const uint64_t settle =
+        uint64_t{o_.idle_s} * 1'000'000 + uint64_t{o_.reannounce_ms} * 2000 + 2'000'000;
     uint64_t next_check = claims_end + 100'000;
+    uint64_t settle_end = UINT64_MAX;
     bool killed = false, done = false;
     Result res;
     while (!q_.empty() && !done) {
@@ -398,22 +656,44 @@ Result Sim::run()
                 while (cursor != 0);
                 for (const FlowKey &k : refresh_)
                     nodes_[i].engine->local_refresh(k, now_);
-                nodes_[i].store->age(epoch_of(now_), static_cast<uint16_t>(o_.idle_s));
+                age(i);
             }
             push(now_ + 1'000'000, Ev::housekeeping, 0);
             break;
         }
-        if (now_ >= next_check) {
+        if (converged_at_ != 0 && (changes_ != 0 || now_ >= settle_end)) {
+            /* Changes were watched for since: none, and still converged. */
+            res.stable = changes_ == 0 && claims_present() && tables_identical();
+            done = true;
+        } else if (converged_at_ == 0 && now_ >= next_check) {
             next_check = now_ + 250'000;
             const bool fo_done = !o_.kill || (route_us_ != 0 && rewrite_us_ != 0);
-            res.complete = claims_complete();
-            res.identical = res.complete && fo_done && tables_identical();
-            if (res.identical || now_ > claims_end + quiet_max)
+            if (fo_done && claims_present() && tables_identical()) {
+                /* Identical since the last change of a live store. */
+                res.converged = true;
+                converged_at_ = now_;
+                claim_bytes_at_convergence_ = claim_bytes_;
+                settle_end = now_ + settle;
+                uint64_t at = route_us_;
+                for (uint32_t j = 0; j < o_.nodes; ++j)
+                    if (nodes_[j].up)
+                        at = std::max(at, last_change_[j]);
+                const uint64_t last_claim =
+                    *std::max_element(claim_time_.begin(), claim_time_.end());
+                res.converge_ms = static_cast<double>(at - std::min(at, last_claim)) / 1000.0;
+            } else if (now_ > claims_end + quiet_max) {
                 done = true;
+            }
         }
     }
-    res.converge_s = static_cast<double>(now_ - claims_end) / 1e6;
-    if (o_.verbose && !res.identical)
+    if (converged_at_ != 0) {
+        res.stable_s = static_cast<double>(now_ - converged_at_) / 1e6;
+        res.changes = changes_;
+        res.first_change = first_change_;
+        if (changes_ != 0)
+            res.first_change_s = static_cast<double>(first_change_at_ - converged_at_) / 1e6;
+    }
+    if (o_.verbose && !res.stable)
         for (uint32_t i = 0; i < o_.nodes; ++i) {
             const GossipStats &st = nodes_[i].engine->stats();
             fmt::print("  node {}{}: failovers {} reclaimed {} orphans {} conflicts_lost {} "
@@ -444,34 +724,29 @@ Result Sim::run()
         within += ms <= o_.reannounce_ms ? 1 : 0;
     }
     std::sort(lat.begin(), lat.end());
-    auto pct = [&](double q) {
-        return lat.empty() ? 0.0
-                           : lat[std::min(lat.size() - 1, static_cast<size_t>(q * lat.size()))];
-    };
-    res.p50_ms = pct(0.50);
-    res.p99_ms = pct(0.99);
+    res.p50_ms = percentile(lat, 0.50);
+    res.p99_ms = percentile(lat, 0.99);
     res.max_ms = lat.empty() ? 0 : lat.back();
     res.within_reannounce = lat.empty() ? 0 : static_cast<double>(within) / lat.size();
-    uint64_t bytes = 0, frames = 0, claims = 0;
+    res.lat_ms = std::move(lat);
     for (const Node &n : nodes_) {
-        bytes += n.engine->stats().bytes_out.get();
-        frames += n.engine->stats().frames_out.get();
         res.syncs += n.engine->stats().sync_requests_out.get();
-        claims += n.claimed;
+        res.claims += n.claimed;
     }
-    res.bytes_per_claim = static_cast<double>(bytes) / std::max<uint64_t>(1, claims);
-    res.frames_per_claim = static_cast<double>(frames) / std::max<uint64_t>(1, claims);
+    res.claim_bytes = claim_bytes_;
+    res.claim_frames = claim_frames_;
+    if (converged_at_ != 0)
+        res.claim_bytes_settled = claim_bytes_ - claim_bytes_at_convergence_;
+    res.total_bytes = total_bytes_;
+    res.resend_mismatch = resend_mismatch_;
+    if (now_ > count_from_)
+        res.background_bps = (static_cast<double>(total_bytes_) - claim_bytes_) /
+                             (static_cast<double>(now_ - count_from_) / 1e6) / o_.nodes;
     if (o_.kill) {
         res.route_ms = route_us_ ? static_cast<double>(route_us_ - kill_us_) / 1000.0 : -1;
         res.rewrite_ms = rewrite_us_ ? static_cast<double>(rewrite_us_ - kill_us_) / 1000.0 : -1;
     }
     return res;
-}
-
-double median(std::vector<double> v)
-{
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0 : v[v.size() / 2];
 }
 
 void usage()
@@ -556,37 +831,66 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
-    std::vector<double> p50, p99, mx, within, bpc, fpc, route, rewrite, conv;
-    bool all_ok = true;
+    /* Over all seeds: latency percentiles of all their claims pooled; the
+     * worst seed's max, share within the re-announce interval, failover
+     * and convergence times; the claim traffic of all claims; the mean
+     * background rate. */
+    std::vector<double> lat;
+    double max_ms = 0, within = 1, route = -1, rewrite = -1, conv = 0, claim_bytes = 0,
+           claim_frames = 0, background = 0;
+    uint64_t claims = 0;
+    bool all_ok = true, all_converged = true;
     for (uint32_t s = 0; s < o.seeds; ++s) {
         Sim sim(o, o.seed + s);
-        const Result r = sim.run();
-        const bool ok = r.identical && r.complete;
+        Result r = sim.run();
+        const bool ok = r.converged && r.stable;
         all_ok = all_ok && ok;
-        if (o.verbose || o.seeds == 1)
+        all_converged = all_converged && r.converged;
+        const char *verdict = ok ? "STABLE" : r.converged ? "UNSTABLE" : "DIVERGED";
+        if (o.verbose || o.seeds == 1) {
             fmt::print("seed {}: p50 {:.2f} ms p99 {:.2f} ms max {:.2f} ms within-reannounce "
-                       "{:.4f} bytes/claim {:.0f} frames/claim {:.2f} route {:.1f} ms rewrite "
-                       "{:.1f} ms converged after {:.2f} s syncs {} {}\n",
+                       "{:.4f} claim bytes/claim {:.0f} frames/claim {:.2f} background "
+                       "{:.0f} B/s/node (all bytes/claim {:.0f}) route {:.1f} ms rewrite {:.1f} "
+                       "ms converged after {:.2f} ms, then {:.2f} s watched, {} changes syncs "
+                       "{} {}\n",
                        o.seed + s, r.p50_ms, r.p99_ms, r.max_ms, r.within_reannounce,
-                       r.bytes_per_claim, r.frames_per_claim, r.route_ms, r.rewrite_ms,
-                       r.converge_s, r.syncs, ok ? "IDENTICAL" : "DIVERGED");
-        p50.push_back(r.p50_ms);
-        p99.push_back(r.p99_ms);
-        mx.push_back(r.max_ms);
-        within.push_back(r.within_reannounce);
-        bpc.push_back(r.bytes_per_claim);
-        fpc.push_back(r.frames_per_claim);
-        route.push_back(r.route_ms);
-        rewrite.push_back(r.rewrite_ms);
-        conv.push_back(r.converge_s);
+                       r.claim_bytes / std::max<uint64_t>(1, r.claims),
+                       r.claim_frames / std::max<uint64_t>(1, r.claims), r.background_bps,
+                       static_cast<double>(r.total_bytes) / std::max<uint64_t>(1, r.claims),
+                       r.route_ms, r.rewrite_ms, r.converge_ms, r.stable_s, r.changes, r.syncs,
+                       verdict);
+            fmt::print("  claim traffic after convergence: {:.0f} bytes\n", r.claim_bytes_settled);
+            if (r.changes != 0)
+                fmt::print("  first change {:.2f} s after convergence: {}\n", r.first_change_s,
+                           r.first_change);
+            if (r.resend_mismatch != 0)
+                fmt::print("  {} resent flows not as the traffic accounting expected\n",
+                           r.resend_mismatch);
+        }
+        lat.insert(lat.end(), r.lat_ms.begin(), r.lat_ms.end());
+        max_ms = std::max(max_ms, r.max_ms);
+        within = std::min(within, r.within_reannounce);
+        route = std::max(route, r.route_ms);
+        rewrite = std::max(rewrite, r.rewrite_ms);
+        conv = std::max(conv, r.converge_ms);
+        claim_bytes += r.claim_bytes;
+        claim_frames += r.claim_frames;
+        claims += r.claims;
+        background += r.background_bps / o.seeds;
     }
+    std::sort(lat.begin(), lat.end());
+    const double n = static_cast<double>(std::max<uint64_t>(1, claims));
     fmt::print("nodes {} loss {} delay {}+U(0,{}) us batch {} us claims/node {} seeds {}: "
-               "median p50 {:.2f} ms p99 {:.2f} ms max {:.2f} ms within-reannounce {:.4f} "
-               "bytes/claim {:.0f} frames/claim {:.2f}",
-               o.nodes, o.loss, o.delay_us, o.jitter_us, o.batch_us, o.claims, o.seeds, median(p50),
-               median(p99), median(mx), median(within), median(bpc), median(fpc));
+               "all claims p50 {:.2f} ms p99 {:.2f} ms, worst seed max {:.2f} ms "
+               "within-reannounce {:.4f}; claim bytes/claim {:.0f} frames/claim {:.2f} "
+               "background {:.0f} B/s/node",
+               o.nodes, o.loss, o.delay_us, o.jitter_us, o.batch_us, o.claims, o.seeds,
+               percentile(lat, 0.50), percentile(lat, 0.99), max_ms, within, claim_bytes / n,
+               claim_frames / n, background);
     if (o.kill)
-        fmt::print(" failover route {:.1f} ms rewrite {:.1f} ms", median(route), median(rewrite));
-    fmt::print(" converged {:.2f} s: {}\n", median(conv), all_ok ? "IDENTICAL" : "DIVERGED");
+        fmt::print("; worst failover route {:.1f} ms rewrite {:.1f} ms", route, rewrite);
+    if (all_converged)
+        fmt::print("; worst converged after {:.2f} ms", conv);
+    fmt::print(": {}\n", all_ok ? "STABLE" : all_converged ? "UNSTABLE" : "DIVERGED");
     return all_ok ? 0 : 1;
 }
