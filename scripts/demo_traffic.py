@@ -203,10 +203,11 @@ def report(d):
                 kind = f"IP-in-IP to node 3 ({PEER3}), inner packet intact"
                 orphan_went(ip.payload, "node 3")
             elif ICMP in p and p[ICMP].type == 3 and p[ICMP].code == 4 and IPerror in p and \
-                    TCPerror in p and p[ICMP].nexthopmtu < 1500 and \
-                    oversized_left.take(l3(next(o for o in oversized if
-                                                flow(o) == (p[IPerror].src, p[TCPerror].sport)))):
-                kind = "ICMP fragmentation-needed to an oversized packet's client"
+                    TCPerror in p and p[ICMP].nexthopmtu < 1500:
+                quoted = next((o for o in oversized
+                               if flow(o) == (p[IPerror].src, p[TCPerror].sport)), None)
+                if quoted is not None and oversized_left.take(l3(quoted)):
+                    kind = "ICMP fragmentation-needed to an oversized packet's client"
         kinds[kind or "UNEXPECTED"] += 1
         if kind is None:
             problems.append(f"unexpected on the wire port: {p.summary()}")

@@ -67,7 +67,8 @@ public:
     Node(const Node &) = delete;
     Node &operator=(const Node &) = delete;
 
-    /** Launches the control loop and the workers on their lcores. */
+    /** Launches the control loop and the workers on their lcores. Once: a
+     *  node that has stopped told the fleet it left (throws std::logic_error). */
     void start();
     /** Asks every loop to stop and waits for them; idempotent. */
     void stop() noexcept;
@@ -117,6 +118,7 @@ private:
     std::string gossip_path_;
     std::atomic<bool> control_stop_{false}; /**< set before shared_.stop: see stop() */
     bool running_ = false;
+    bool stopped_ = false;
     bool ports_started_ = false; /**< the wire port; then the pool stays (release()) */
     bool local_started_ = false;
     bool steered_ = false; /* an rte_flow rule steers gossip to the control queue */

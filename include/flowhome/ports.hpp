@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <stdexcept>
 
 #include "flowhome/config.hpp"
 #include "flowhome/types.hpp"
@@ -16,6 +17,13 @@ struct rte_mempool;
 
 namespace flowhome {
 
+/** The device refused the queues asked of it (their number, their set-up, or
+ *  the RSS table spreading over some of them): fewer may do. */
+class PortQueuesRefused : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 /** The DPDK port id of @p port's device. Throws when the EAL has no such port. */
 uint16_t find_port(const PortConfig &port);
 
@@ -23,7 +31,9 @@ uint16_t find_port(const PortConfig &port);
  * Configures @p port_id with @p rx_queues RX and @p tx_queues TX queues,
  * RSS across the first @p rss_queues RX queues (the others are steered by
  * rte_flow only) when the device supports it, the configured MTU, MAC and
- * promiscuity, and starts it.
+ * promiscuity, and starts it. Throws PortQueuesRefused for what fewer
+ * queues might avoid (the port is left stopped), std::runtime_error for the
+ * rest.
  */
 void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues,
                     uint16_t tx_queues, uint16_t rss_queues, rte_mempool *pool);

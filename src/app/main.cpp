@@ -15,6 +15,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <vector>
@@ -109,12 +110,16 @@ void put(const std::string &text)
 char g_runtime_dir[PATH_MAX];
 
 /*
- * Without hugepages (--no-shconf) the EAL locks nothing: a second process
- * given the same file prefix would start, speak for the same node in the
- * fleet, and remove the first one's folder when it ends. The lock is on the
- * runtime folder and lasts as long as the process. False when another
- * process holds it; true when this one does, or the folder cannot be
- * opened (nothing to lock).
+ * Without shared configuration (--no-shconf, which huge_pages: false
+ * implies) the EAL locks nothing: a second process given the same file
+ * prefix would start, speak for the same node in the fleet, and remove the
+ * first one's folder when it ends. The lock is on the runtime folder and
+ * lasts as long as the process. False when another process holds it; true
+ * when this one does, or the folder cannot be opened (nothing to lock).
+ * With shared configuration the EAL refuses a second primary itself, and
+ * takes this same lock, blocking, at the end of every process's start-up:
+ * holding it there would hang DPDK's secondary tools (dpdk-proc-info,
+ * dpdk-dumpcap) on a running node.
  */
 bool lock_runtime_dir(const char *dir)
 {
@@ -208,6 +213,8 @@ int main(int argc, char **argv)
     std::signal(SIGUSR1, on_report);
     std::signal(SIGPIPE, SIG_IGN);
     std::atexit(remove_runtime_dir);
+    const bool no_shconf =
+        std::find(eal_args.begin(), eal_args.end(), "--no-shconf") != eal_args.end();
     if (rte_eal_init(static_cast<int>(eal_args.size()), eal_argv.data()) < 0) {
         const int err = rte_errno;
         fmt::print(stderr, "flowhome: cannot initialise DPDK: {}{}\n", rte_strerror(err),
@@ -216,12 +223,12 @@ int main(int argc, char **argv)
                        : "");
         /* The folder, created early, goes too (when empty), unless it is a
          * running node's. */
-        if (lock_runtime_dir(rte_eal_get_runtime_dir()))
+        if (no_shconf && lock_runtime_dir(rte_eal_get_runtime_dir()))
             std::snprintf(g_runtime_dir, sizeof(g_runtime_dir), "%s", rte_eal_get_runtime_dir());
         return 1;
     }
     const char *runtime_dir = rte_eal_get_runtime_dir();
-    if (!lock_runtime_dir(runtime_dir)) {
+    if (no_shconf && !lock_runtime_dir(runtime_dir)) {
         fmt::print(stderr,
                    "flowhome: another flowhome process runs with the EAL file prefix of {} "
                    "(it holds the folder's lock); give this one another prefix "

@@ -183,7 +183,7 @@ void Node::build(std::optional<PortIds> ids)
 
     try {
         configure_port(ports_.wire, *wire, wire_rx, wire_tx, nworkers, pool_);
-    } catch (const std::exception &e) {
+    } catch (const PortQueuesRefused &e) {
         if (wire_rx == nworkers && wire_tx == nworkers)
             throw;
         /* Devices may refuse the control lcore's queues in ways their info
@@ -396,6 +396,8 @@ void Node::start()
 {
     if (running_)
         return;
+    if (stopped_)
+        throw std::logic_error("a node that has stopped is not started again");
     shared_.stop.store(false);
     control_stop_.store(false);
     const unsigned control_lcore = cfg_.lcores.control;
@@ -424,6 +426,7 @@ void Node::stop() noexcept
     shared_.stop.store(true);
     rte_eal_mp_wait_lcore();
     running_ = false;
+    stopped_ = true;
 }
 
 } // namespace flowhome

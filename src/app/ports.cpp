@@ -11,10 +11,11 @@
 namespace flowhome {
 namespace {
 
+template <typename Error = std::runtime_error>
 [[noreturn]] void fail(const PortConfig &port, const char *what, int rc)
 {
-    throw std::runtime_error(fmt::format("port '{}' ({}): {}: {}", port.name, port.device, what,
-                                         rte_strerror(rc < 0 ? -rc : rc)));
+    throw Error(fmt::format("port '{}' ({}): {}: {}", port.name, port.device, what,
+                            rte_strerror(rc < 0 ? -rc : rc)));
 }
 
 } // namespace
@@ -56,7 +57,7 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues
     if (int rc = rte_eth_dev_info_get(port_id, &info); rc != 0)
         fail(port, "cannot get device info", rc);
     if (rx_queues > info.max_rx_queues || tx_queues > info.max_tx_queues)
-        throw std::runtime_error(
+        throw PortQueuesRefused(
             fmt::format("port '{}': needs {} RX / {} TX queues, the device has {} / {}", port.name,
                         rx_queues, tx_queues, info.max_rx_queues, info.max_tx_queues));
 
@@ -76,7 +77,7 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues
         conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
 
     if (int rc = rte_eth_dev_configure(port_id, rx_queues, tx_queues, &conf); rc != 0)
-        fail(port, "cannot configure", rc);
+        fail<PortQueuesRefused>(port, "cannot configure", rc);
 
     uint16_t rxd = port.rx_descriptors;
     uint16_t txd = port.tx_descriptors;
@@ -86,12 +87,12 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues
     const int socket = rte_eth_dev_socket_id(port_id);
     for (uint16_t q = 0; q < rx_queues; ++q)
         if (int rc = rte_eth_rx_queue_setup(port_id, q, rxd, socket, nullptr, pool); rc != 0)
-            fail(port, "cannot set up an RX queue", rc);
+            fail<PortQueuesRefused>(port, "cannot set up an RX queue", rc);
     for (uint16_t q = 0; q < tx_queues; ++q) {
         rte_eth_txconf txconf = info.default_txconf;
         txconf.offloads = conf.txmode.offloads;
         if (int rc = rte_eth_tx_queue_setup(port_id, q, txd, socket, &txconf); rc != 0)
-            fail(port, "cannot set up a TX queue", rc);
+            fail<PortQueuesRefused>(port, "cannot set up a TX queue", rc);
     }
 
     /* A device that refuses the MTU stops the node. One without an MTU to
@@ -154,7 +155,7 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues
         }
         if (int rc = rte_eth_dev_rss_reta_update(port_id, reta.data(), info.reta_size); rc != 0) {
             rte_eth_dev_stop(port_id);
-            fail(port, "cannot restrict RSS to the worker queues", rc);
+            fail<PortQueuesRefused>(port, "cannot restrict RSS to the worker queues", rc);
         }
     }
     if (port.promiscuous) {

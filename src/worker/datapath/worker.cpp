@@ -673,7 +673,9 @@ int Worker::run() noexcept
                                   : bo.sleep_us;
     uint32_t idle = 0;
 
-    while (!sh_.stop.load(std::memory_order_relaxed)) {
+    /* Acquire: the control lcore's last frames, put in the gossip ring
+     * before it stopped and before Node::stop() set this, are seen. */
+    while (!sh_.stop.load(std::memory_order_acquire)) {
         const uint16_t got = poll_once();
         rte_rcu_qsbr_quiescent(sh_.qsbr, index_);
 
@@ -697,8 +699,11 @@ int Worker::run() noexcept
     }
 
     /* The control lcore stopped first (Node::stop): its last frames, the
-     * departure among them, leave now. */
-    if (take_gossip_tx() != 0)
+     * departure among them (a copy per peer with unicast gossip), leave
+     * now, all of them: the ring holds at most kGossipTxRing. A capture
+     * stopped since the last poll may be gone: reread. */
+    tap_ = sh_.capture.load(std::memory_order_acquire);
+    for (unsigned round = 0; round < 64 && take_gossip_tx() != 0; ++round)
         flush();
     rte_rcu_qsbr_thread_offline(sh_.qsbr, index_);
     rte_rcu_qsbr_thread_unregister(sh_.qsbr, index_);
