@@ -67,6 +67,8 @@ constexpr uint32_t kClientBase = 0x0A000000; /* claim c: client 10.0.0.0 + c */
 constexpr uint64_t kStartUs = 10'000'000;    /* t0 = 10 s: epochs are nonzero */
 /* Frames a sender keeps to resend from (kResendRing in src/gossip/engine_impl.hpp). */
 constexpr uint64_t kResendRingFrames = 256;
+constexpr uint8_t kMaxCopies =
+    2; /* the engine's kMaxCopy: copies resent that often are not resent again */
 
 FlowKey key_of(uint32_t claim)
 {
@@ -294,6 +296,7 @@ private:
     struct SentFlow {
         uint32_t claim;
         bool claim_traffic;
+        uint8_t copy = 0; /* the engine's: resent that many times in a row */
     };
     std::vector<std::vector<std::vector<SentFlow>>> sent_flows_; /* [node][sequence] */
     std::vector<std::deque<SentFlow>> resend_due_; /* [node]: flows its resent record announced */
@@ -365,7 +368,7 @@ void Sim::account(uint32_t from, std::span<const uint8_t> f)
         switch (type) {
         case RecordType::claim:
         case RecordType::release: {
-            SentFlow sf{UINT32_MAX, false};
+            SentFlow sf{UINT32_MAX, false, 0};
             if (len >= gossip_flow::size_v4 && v[gossip_flow::family] == 4) {
                 const uint32_t c = be32(v + gossip_flow::addrs) - kClientBase;
                 if (c < claim_owner_.size())
@@ -376,6 +379,7 @@ void Sim::account(uint32_t from, std::span<const uint8_t> f)
                 if (due.front().claim != sf.claim)
                     ++resend_mismatch_;
                 sf.claim_traffic = due.front().claim_traffic;
+                sf.copy = static_cast<uint8_t>(due.front().copy + 1);
                 due.pop_front();
             } else if (sf.claim != UINT32_MAX) {
                 const uint64_t statement = uint64_t{be16(v + gossip_flow::owner)} << 17 |
@@ -409,10 +413,16 @@ void Sim::account(uint32_t from, std::span<const uint8_t> f)
                 if (type == RecordType::resend_request) {
                     for (const SentFlow &x : of[s])
                         claim_traffic = claim_traffic || x.claim_traffic;
-                } else if (s < seq && seq - 1 - s < kResendRingFrames) {
-                    /* The sender still holds the frame: its flows follow
-                     * (frames it no longer holds are answered for bare). */
+                } else if (s < seq && seq - 1 - s < kResendRingFrames &&
+                           std::any_of(of[s].begin(), of[s].end(),
+                                       [](const SentFlow &x) { return x.copy < kMaxCopies; })) {
+                    /* The sender still holds the frame: its flows follow but
+                     * for copies resent as often as they may be (frames it
+                     * no longer holds, or of those alone, are answered for
+                     * bare). */
                     for (const SentFlow &x : of[s]) {
+                        if (x.copy >= kMaxCopies)
+                            continue;
                         due.push_back(x);
                         claim_traffic = claim_traffic || x.claim_traffic;
                     }

@@ -66,8 +66,12 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
     windows.resize(nodes);
     gapped.reserve(nodes);
     sent_ring.resize(kResendRing);
-    for (SentFrameCopy &f : sent_ring)
+    const size_t max_flows = p.max_frame / (kGossipTlvLen + gossip_flow::size_v4) + 1;
+    open_copies.resize(max_flows);
+    for (SentFrameCopy &f : sent_ring) {
         f.bytes.resize(p.max_frame);
+        f.copies.resize(max_flows);
+    }
     resend_scratch.reserve(size_t{64} * (p.max_frame / (kGossipTlvLen + gossip_flow::size_v4) + 1));
     members.set_self_draining(p.draining);
     next_heartbeat_us = now_us; /* announce ourselves at the first tick */

@@ -32,6 +32,10 @@ inline constexpr uint8_t kDigestMismatchStreak = 2;
 
 /* Frames of our own whose claims and releases we can resend (a power of 2). */
 inline constexpr size_t kResendRing = 256;
+/* A claim is resent on request, and a frame of resent claims lost in turn
+ * resent once more; a third loss is left to the receiver's request for the
+ * frame it still misses, or to re-announcement. */
+inline constexpr uint8_t kMaxCopy = 2;
 /* A gap is asked for with our first heartbeat at least this long after it
  * was seen (a frame merely reordered arrives meanwhile), then with every
  * heartbeat while it stays open. */
@@ -61,6 +65,10 @@ struct SentFrameCopy {
     uint64_t resent_us = 0;
     size_t len = 0; /* 0: no claim or release in it */
     std::vector<uint8_t> bytes;
+    /* By the frame's claims and releases, in order: 0 for a statement of
+     * the sender's own, n for a copy resent in answer to the n-th request
+     * in a row (see queue_flow()). */
+    std::vector<uint8_t> copies;
 };
 
 /** One pull of a peer's table (start-up full sync, or a digest repair). */
@@ -120,7 +128,11 @@ struct GossipEngine::Impl {
         if (add(writer))
             batch_deadline_us = now_us + p.batch_interval_us;
     }
-    void queue_flow(RecordType type, const FlowEntry &e, uint64_t now_us) noexcept;
+    /** Queues a claim or release; @p copy: 0 for a statement of our own, n
+     *  for a copy of one resent for the n-th time in a row (kMaxCopy: not
+     *  resent again). */
+    void queue_flow(RecordType type, const FlowEntry &e, uint64_t now_us,
+                    uint8_t copy = 0) noexcept;
     void flush(uint64_t now_us) noexcept;
     void send_heartbeat(uint64_t now_us) noexcept;
     void send_own_digest(uint64_t now_us) noexcept;
@@ -222,11 +234,18 @@ struct GossipEngine::Impl {
     std::vector<SeqWindow> windows;
     std::vector<NodeId> gapped;
     std::vector<SentFrameCopy> sent_ring;
-    bool frame_has_flows = false; /* the open frame holds a claim or release */
-    uint64_t cover_newest = 0;    /* our frames answered for at the next heartbeat */
+    bool frame_has_flows = false; /* the open frame holds a claim or release (not a resent copy) */
+    size_t open_flows = 0;        /* claims and releases in the open frame */
+    std::vector<uint8_t> open_copies; /* what each of them is (SentFrameCopy::copies) */
+    uint64_t cover_newest = 0;        /* our frames answered for at the next heartbeat */
     uint64_t cover_bits = 0;
     uint32_t cover_incarnation = 0;
-    std::vector<std::pair<RecordType, FlowEntry>> resend_scratch;
+    struct Resend {
+        RecordType type;
+        FlowEntry flow;
+        uint8_t copy; /* queue_flow()'s */
+    };
+    std::vector<Resend> resend_scratch;
     FrameReader resend_reader;
     GossipRecord resend_rec;
 

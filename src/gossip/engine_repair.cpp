@@ -13,7 +13,8 @@
  * statements, so idempotent under the conflict rule). Frames it no longer
  * holds, or that held no claim, are answered for with nothing more: the
  * re-announcement covers what fell out of the ring. An answer that is lost
- * is itself a gap, and asked for the same way. Only verified frames move
+ * is itself a gap, and asked for the same way; its copies are resent once
+ * more, and no further (kMaxCopy, queue_flow()). Only verified frames move
  * the windows; the claims resent are applied like any received claim.
  * Control lcore only.
  */
@@ -184,17 +185,23 @@ void GossipEngine::Impl::on_resend_request(const ResendRecord &r, uint64_t now_u
         /* Copied out first: the frames the answer fills overwrite the ring. */
         if (resend_reader.open(std::span<const uint8_t>(f.bytes.data(), f.len)) != GossipStatus::ok)
             continue;
-        while (resend_reader.next(resend_rec))
-            if (resend_rec.type == RecordType::claim || resend_rec.type == RecordType::release)
-                resend_scratch.emplace_back(resend_rec.type, resend_rec.flow);
+        for (size_t k = 0; resend_reader.next(resend_rec);) {
+            if (resend_rec.type != RecordType::claim && resend_rec.type != RecordType::release)
+                continue;
+            const uint8_t copy = k < f.copies.size() ? f.copies[k] : kMaxCopy;
+            if (copy < kMaxCopy)
+                resend_scratch.push_back(
+                    {resend_rec.type, resend_rec.flow, static_cast<uint8_t>(copy + 1)});
+            ++k;
+        }
     }
     if (with_flows != 0) {
         /* The resent record goes first: the flows are in its frame or the
          * ones after it, whose loss the receivers see as new gaps. */
         const ResendRecord answer{p.self, inc, r.newest, with_flows};
         append(now_us, [&](FrameWriter &w) { return w.add_resend(RecordType::resent, answer); });
-        for (const auto &[type, e] : resend_scratch)
-            queue_flow(type, e, now_us);
+        for (const Resend &x : resend_scratch)
+            queue_flow(x.type, x.flow, now_us, x.copy);
         stats.resent_flows.add(resend_scratch.size());
     }
     covered &= ~with_flows;
@@ -235,6 +242,7 @@ void GossipEngine::Impl::remember_frame(std::span<const uint8_t> frame) noexcept
     if (frame_has_flows && frame.size() <= f.bytes.size()) {
         std::memcpy(f.bytes.data(), frame.data(), frame.size());
         f.len = frame.size();
+        std::copy(open_copies.begin(), open_copies.end(), f.copies.begin());
     }
 }
 

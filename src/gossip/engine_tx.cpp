@@ -22,6 +22,7 @@ void GossipEngine::Impl::begin_frame() noexcept
     writer.begin(h);
     frame_open = true;
     frame_has_flows = false;
+    open_flows = 0;
 }
 
 void GossipEngine::Impl::send_frame() noexcept
@@ -51,13 +52,24 @@ void GossipEngine::Impl::send_frame() noexcept
     send(std::span<const uint8_t>(tx_buf.data(), len));
 }
 
-void GossipEngine::Impl::queue_flow(RecordType type, const FlowEntry &entry,
-                                    uint64_t now_us) noexcept
+void GossipEngine::Impl::queue_flow(RecordType type, const FlowEntry &entry, uint64_t now_us,
+                                    uint8_t copy) noexcept
 {
     append(now_us, [&](FrameWriter &w) {
         return type == RecordType::claim ? w.add_claim(entry) : w.add_release(entry);
     });
-    frame_has_flows = true; /* the open frame now holds it */
+    /* The open frame now holds it (append() began a new one if it had to).
+     * Copies are resent a bounded number of times: with every lost answer
+     * answered anew, at high loss and many receivers (each answer lost by
+     * some receiver nearly always) the answers never died out. Once a frame
+     * of resent copies has itself been resent, a receiver still missing one
+     * asks again for the frame it misses, or re-announcement brings it. A
+     * frame whose flows are all at kMaxCopy is answered for with a resent
+     * record alone. */
+    if (open_flows < open_copies.size())
+        open_copies[open_flows] = copy;
+    ++open_flows;
+    frame_has_flows |= copy < kMaxCopy;
 }
 
 void GossipEngine::Impl::flush(uint64_t) noexcept

@@ -224,6 +224,35 @@ TEST_CASE("a lost claim frame is resent on request within two heartbeat interval
     CHECK(c.engine(2).stats().gaps_abandoned.get() == 0);
 }
 
+TEST_CASE("answers lost in turn are resent a bounded number of times", "[gossip][engine]")
+{
+    /* Every frame of node 1 that carries a claim is lost to one of the
+     * three others in turn: at high loss and many receivers, every answer
+     * is lost by some receiver. Answering each such loss anew never ended;
+     * a claim is now resent, and its copies once more, and no further. */
+    TestCluster c(4, [](GossipParams &p) { p.reannounce_interval_ms = 60'000; });
+    settle(c);
+    unsigned claim_frames = 0;
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        if (from != 1 || !has_record(f, RecordType::claim))
+            return false;
+        return to == 2 + (claim_frames++ / 3) % 3; /* each frame reaches three receivers */
+    };
+    const FlowKey k = key4(77);
+    c.engine(0).local_claim(k, c.now);
+    c.run_ms(1000); /* 50 heartbeats */
+    for (size_t n = 1; n < 4; ++n) {
+        INFO("node " << n + 1);
+        REQUIRE(c.store(n).lookup(k));
+        CHECK(c.store(n).lookup(k)->owner == 1);
+    }
+    INFO("frames of node 1 carrying the claim: " << claim_frames / 3);
+    CHECK(c.engine(0).stats().resent_flows.get() <= 4);
+    const uint64_t resent = c.engine(0).stats().resent_flows.get();
+    c.run_ms(1000);
+    CHECK(c.engine(0).stats().resent_flows.get() == resent);
+}
+
 TEST_CASE("a lost resend request or answer is retried", "[gossip][engine]")
 {
     TestCluster c(4);
