@@ -17,6 +17,16 @@ std::string quote(std::string_view text)
     return fmt::format("{:?}", text);
 }
 
+/* The path of key @p key under @p parent, for an error message: the key
+ * quoted when it is not plain printable ASCII (a key that is not one of the
+ * known ones may hold anything, control characters included). */
+std::string path_key(const std::string &parent, const std::string &key)
+{
+    const bool plain =
+        std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+    return child_path(parent, plain ? key : quote(key));
+}
+
 bool is_quoted(const YAML::Node &n)
 {
     // yaml-cpp tags a quoted scalar "!" (non-specific) and a plain one "?";
@@ -326,8 +336,9 @@ MapReader Cursor::as_map(std::initializer_list<std::string_view> allowed) const
             known = known || a == key;
         if (!known)
             key_cursor.fail_at(
-                path, fmt::format("unknown key {}; allowed keys: {}", quote(key),
-                                  join_names(std::vector<std::string_view>(allowed), ", ")));
+                path_key(path_, key),
+                fmt::format("unknown key {}; allowed keys: {}", quote(key),
+                            join_names(std::vector<std::string_view>(allowed), ", ")));
         // yaml-cpp keeps both entries of a repeated key and lookups see the first:
         // a later, silently ignored value is exactly the mistake to report.
         for (size_t i = 0; i < entries.size(); ++i)

@@ -320,6 +320,13 @@ TEST_CASE("unknown keys are errors that list the allowed keys", "[config]")
                     "domains, peers, table, miss_policy, max_hops, backoff, gossip, drain, "
                     "bypass_ownership, console");
     }
+    SECTION("a key holding control characters is quoted, in the path too")
+    {
+        check_error(kMinimal + "\"col\\x1b[31mour\": blue\n", 11, 1, "\"col\\x1b[31mour\"",
+                    "unknown key \"col\\x1b[31mour\"; allowed keys: node, eal, ports, lcores, "
+                    "vips, domains, peers, table, miss_policy, max_hops, backoff, gossip, drain, "
+                    "bypass_ownership, console");
+    }
     SECTION("nested in a sequence item")
     {
         check_error(R"(node:
