@@ -80,6 +80,8 @@ private:
     };
     void serve() noexcept;
     void accept_session(int listen_fd, bool http) noexcept;
+    void accept_session_fd(int fd, bool http, Clock::time_point now) noexcept;
+    bool evict_idlest(Clock::time_point now) noexcept;
     bool serve_session(Session &s, short revents, Clock::time_point now) noexcept;
     bool serve_http(Session &s, short revents, Clock::time_point now) noexcept;
     void run_line(Session &s, const std::string &line, Clock::time_point now);

@@ -41,6 +41,8 @@ using std::chrono::milliseconds;
 constexpr int kPollMs = 100;
 constexpr auto kSessionIdle = std::chrono::minutes(10); /* an attached session may idle */
 constexpr size_t kMaxSessions = 16;
+/* With every session taken, one idle this long makes room for a new one. */
+constexpr auto kEvictableIdle = std::chrono::seconds(10);
 constexpr size_t kMaxHttp = 16; /* scrapes in progress at once */
 constexpr size_t kMaxLine = 4096;
 constexpr Clock::duration kSendLimit = std::chrono::seconds(2); /* to take some of a reply */
@@ -308,6 +310,9 @@ void OperatorServer::accept_session(int listen_fd, bool http) noexcept
         return;
     const auto open = static_cast<size_t>(std::count_if(
         sessions_.begin(), sessions_.end(), [http](const Session &s) { return s.http == http; }));
+    const Clock::time_point now = Clock::now();
+    if (!http && open == kMaxSessions && evict_idlest(now))
+        return accept_session_fd(c, http, now);
     if (open == (http ? kMaxHttp : kMaxSessions)) {
         /* A scraper retries; an operator is told why (a short reply: the
          * socket buffer takes it). */
@@ -319,13 +324,40 @@ void OperatorServer::accept_session(int listen_fd, bool http) noexcept
         close(c);
         return;
     }
+    accept_session_fd(c, http, now);
+}
+
+void OperatorServer::accept_session_fd(int c, bool http, Clock::time_point now) noexcept
+{
     try {
-        const Clock::time_point now = Clock::now();
         sessions_.push_back(
             Session{.fd = c, .http = http, .opened = now, .last = now, .taken = now});
     } catch (const std::exception &) {
         close(c); /* out of memory: refuse this one, keep serving */
     }
+}
+
+/* Closes the control session idle longest, if it has idled kEvictableIdle
+ * with nothing to run or to send: sixteen forgotten sessions would
+ * otherwise lock every operator out for kSessionIdle. */
+bool OperatorServer::evict_idlest(Clock::time_point now) noexcept
+{
+    auto idlest = sessions_.end();
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it)
+        if (!it->http && !it->ended && it->in.empty() && it->out.empty() &&
+            now - it->last >= kEvictableIdle &&
+            (idlest == sessions_.end() || it->last < idlest->last))
+            idlest = it;
+    if (idlest == sessions_.end())
+        return false;
+    const std::string why =
+        reply(false, fmt::format("closed: {} sessions were attached, and this one had been idle "
+                                 "longest\n",
+                                 kMaxSessions));
+    [[maybe_unused]] const ssize_t n = send(idlest->fd, why.data(), why.size(), MSG_NOSIGNAL);
+    hang_up(idlest->fd);
+    sessions_.erase(idlest);
+    return true;
 }
 
 /*

@@ -311,6 +311,21 @@ def socket_taken(tmp, sock):
     assert not os.path.exists(default), f"{default} left behind"
 
 
+def read_reply(s):
+    """One reply of the control protocol: 'ok N' or 'error N', then N bytes."""
+    data = b""
+    while b"\n" not in data:
+        chunk = s.recv(4096)
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    header, rest = data.split(b"\n", 1)
+    while len(rest) < int(header.split()[1]):
+        chunk = s.recv(4096)
+        assert chunk, f"connection closed in a reply: {header!r}"
+        rest += chunk
+    return data
+
+
 def sessions(sock):
     """Sessions are multiplexed: one that is attached and silent holds up
     neither another client nor a Prometheus scrape; a last command without
@@ -381,6 +396,10 @@ def sessions(sock):
         raw.close()
         assert reply.startswith(b"error ") and b"line too long" in reply, f"long: {reply!r}"
         # Sixteen sessions at most: the seventeenth is told so, not left waiting.
+        idle.sendall(b"show node\n")  # the first session's last word, from now
+        idle.settimeout(5)
+        assert read_reply(idle).startswith(b"ok "), "the first session's reply"
+        idle_since = time.time()
         more = []
         try:
             for _ in range(15):
@@ -394,6 +413,26 @@ def sessions(sock):
             extra.close()
             assert reply.startswith(b"error ") and b"16 sessions are attached already" in reply, \
                 f"seventeenth session: {reply!r}"
+            # Once one of them has idled 10 s, a newcomer takes its place: the
+            # idlest (the first) is told and closed, the others are left alone.
+            time.sleep(max(0.0, idle_since + 10.5 - time.time()))
+            newcomer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            newcomer.connect(sock)
+            newcomer.settimeout(5)
+            newcomer.sendall(b"show node\n")
+            reply = newcomer.recv(4096)
+            newcomer.close()
+            assert reply.startswith(b"ok ") and b"console-test" in reply, f"newcomer: {reply!r}"
+            told = idle.recv(4096)
+            assert told.startswith(b"error ") and b"this one had been idle longest" in told, \
+                f"the idlest session: {told!r}"
+            for s in more:
+                s.setblocking(False)
+                try:
+                    got = s.recv(4096)
+                except BlockingIOError:
+                    got = None
+                assert got is None, f"another session was told: {got!r}"
         finally:
             for s in more:
                 s.close()
