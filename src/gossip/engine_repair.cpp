@@ -14,7 +14,8 @@
  * holds, or that held no claim, are answered for with nothing more: the
  * re-announcement covers what fell out of the ring. An answer that is lost
  * is itself a gap, and asked for the same way; its copies are resent once
- * more, and no further (kMaxCopy, queue_flow()). Only verified frames move
+ * more, and no further (kMaxCopy, queue_flow()); re-announcement heals
+ * the rest. Only verified frames move
  * the windows; the claims resent are applied like any received claim.
  * Control lcore only.
  */

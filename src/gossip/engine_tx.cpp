@@ -63,9 +63,9 @@ void GossipEngine::Impl::queue_flow(RecordType type, const FlowEntry &entry, uin
      * answered anew, at high loss and many receivers (each answer lost by
      * some receiver nearly always) the answers never died out. Once a frame
      * of resent copies has itself been resent, a receiver still missing one
-     * asks again for the frame it misses, or re-announcement brings it. A
-     * frame whose flows are all at kMaxCopy is answered for with a resent
-     * record alone. */
+     * asks again for the frame it first missed while that gap is open (it
+     * lost the resent record), or re-announcement brings it. A frame whose
+     * flows are all at kMaxCopy is answered for with a resent record alone. */
     if (open_flows < open_copies.size())
         open_copies[open_flows] = copy;
     ++open_flows;
