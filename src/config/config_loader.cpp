@@ -373,7 +373,7 @@ void read_domains(const MapReader &root, NodeConfig &cfg)
             /* Every node takes GENEVE on one port: the one its peers send to. */
             if (d.encap == EncapKind::geneve && other.encap == EncapKind::geneve &&
                 other.geneve_port != d.geneve_port)
-                (m.has("geneve_port") ? *m.find("geneve_port") : items[i])
+                m.find_or_self("geneve_port")
                     .fail_at(fmt::format("domains[{}].geneve_port", i),
                              fmt::format("{}{} differs from domains[{}] (\"{}\"), which uses {}: "
                                          "a node takes GENEVE on one port, so every geneve "

@@ -111,24 +111,22 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
                     cfg.peers[i].address.family == Family::ipv4 ? "ipv4" : "ipv6"));
     m.uint_if("port", g.port, 1, 65535);
     if (g.port == cfg.geneve_receive_port())
-        (m.has("port") ? *m.find("port") : m.self())
-            .fail_at("gossip.port",
-                     fmt::format("port {} is the port this node takes GENEVE on: redirected "
-                                 "packets would be taken for gossip",
-                                 g.port));
+        m.find_or_self("port").fail_at(
+            "gossip.port", fmt::format("port {} is the port this node takes GENEVE on: redirected "
+                                       "packets would be taken for gossip",
+                                       g.port));
     m.uint_if("ttl", g.ttl, 1, 255);
     /* A peer without a MAC of its own is reached through its domain's next
      * hop, a router, which drops a frame of TTL 1 (multicast too: the group
      * reaches another subnet only through a multicast router). */
     for (size_t i = 0; i < cfg.peers.size() && g.ttl == 1; ++i)
         if (!cfg.peers[i].mac)
-            (m.has("ttl") ? *m.find("ttl") : m.self())
-                .fail_at("gossip.ttl",
-                         fmt::format("peers[{}] (node {}) has no mac: it is reached through "
-                                     "domain \"{}\"'s next hop, a router, which drops gossip "
-                                     "sent with a TTL of 1 (the default); set gossip.ttl to "
-                                     "the number of routers in between plus one",
-                                     i, cfg.peers[i].id, cfg.peers[i].domain));
+            m.find_or_self("ttl").fail_at(
+                "gossip.ttl", fmt::format("peers[{}] (node {}) has no mac: it is reached through "
+                                          "domain \"{}\"'s next hop, a router, which drops gossip "
+                                          "sent with a TTL of 1 (the default); set gossip.ttl to "
+                                          "the number of routers in between plus one",
+                                          i, cfg.peers[i].id, cfg.peers[i].domain));
     const Cursor key = m.require("key_file");
     g.key_file = key.as_string();
     if (g.key_file.front() != '/') {
@@ -144,13 +142,13 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
     m.uint_if("reannounce_interval_ms", g.reannounce_interval_ms, 10, 3'600'000);
     m.uint_if("sync_timeout_ms", g.sync_timeout_ms, 10, 600'000);
     if (g.suspect_after_ms <= g.heartbeat_interval_ms)
-        (m.has("suspect_after_ms") ? *m.find("suspect_after_ms") : m.self())
+        m.find_or_self("suspect_after_ms")
             .fail_at("gossip.suspect_after_ms",
                      fmt::format("suspect_after_ms ({}) must exceed heartbeat_interval_ms ({}): "
                                  "a node is suspect only after missing heartbeats",
                                  g.suspect_after_ms, g.heartbeat_interval_ms));
     if (g.dead_after_ms <= g.suspect_after_ms)
-        (m.has("dead_after_ms") ? *m.find("dead_after_ms") : m.self())
+        m.find_or_self("dead_after_ms")
             .fail_at("gossip.dead_after_ms",
                      fmt::format("dead_after_ms ({}) must exceed suspect_after_ms ({})",
                                  g.dead_after_ms, g.suspect_after_ms));
@@ -160,7 +158,7 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
     const uint64_t shortest_ms =
         uint64_t{std::min(cfg.table.tcp_idle_timeout_s, cfg.table.udp_idle_timeout_s)} * 1000;
     if (shortest_ms < uint64_t{g.reannounce_interval_ms} * 3)
-        (m.has("reannounce_interval_ms") ? *m.find("reannounce_interval_ms") : m.self())
+        m.find_or_self("reannounce_interval_ms")
             .fail_at("gossip.reannounce_interval_ms",
                      fmt::format("reannounce_interval_ms ({}) must be at most a third of the "
                                  "shortest table idle timeout ({} ms)",

@@ -136,6 +136,13 @@ public:
     const Cursor &self() const noexcept { return self_; }
     bool has(std::string_view key) const { return find(key).has_value(); }
     std::optional<Cursor> find(std::string_view key) const;
+    /** @p key's value, or the mapping when it is absent: where to report a
+     *  rule about a key that has a default. */
+    Cursor find_or_self(std::string_view key) const
+    {
+        const auto c = find(key);
+        return c ? *c : self_;
+    }
     /** The value of @p key; throws "missing required key" at the mapping. */
     Cursor require(std::string_view key) const;
 
