@@ -153,11 +153,11 @@ std::span<const uint8_t> GossipTransport::payload_of(rte_mbuf *m) noexcept
     /* A frame in several mbufs (a device that splits a peer's frame larger
      * than its buffers: the peer has a larger MTU) is read into one. */
     const auto *data = rte_pktmbuf_mtod(m, const uint8_t *);
+    const uint32_t len = m->nb_segs == 1 ? m->data_len : m->pkt_len;
     if (m->nb_segs != 1)
-        data = m->pkt_len <= rx_scratch_.size() ? static_cast<const uint8_t *>(rte_pktmbuf_read(
-                                                      m, 0, m->pkt_len, rx_scratch_.data()))
-                                                : nullptr;
-    const uint32_t len = m->nb_segs != 1 ? m->pkt_len : m->data_len;
+        data = len <= rx_scratch_.size()
+                   ? static_cast<const uint8_t *>(rte_pktmbuf_read(m, 0, len, rx_scratch_.data()))
+                   : nullptr;
     ParsedPacket p;
     if (data == nullptr || parse_packet(data, len, m->pkt_len, p) != ParseStatus::ok ||
         p.l4_proto != kProtoUdp || p.dst_port != p_.udp_port || p.payload_offset == 0) {

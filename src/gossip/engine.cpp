@@ -72,7 +72,7 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
         f.bytes.resize(p.max_frame);
         f.copies.resize(max_flows);
     }
-    resend_scratch.reserve(size_t{64} * (p.max_frame / (kGossipTlvLen + gossip_flow::size_v4) + 1));
+    resend_scratch.reserve(size_t{64} * max_flows);
     members.set_self_draining(p.draining);
     next_heartbeat_us = now_us; /* announce ourselves at the first tick */
     next_pass_us = now_us + uint64_t{p.reannounce_interval_ms} * 1000;
