@@ -120,6 +120,10 @@ struct Result {
     double first_change_s = 0; /* after convergence */
     std::string first_change;
     uint64_t syncs = 0;
+    double synced_ms = -1; /* from start until every start-up sync ended; -1 never */
+    /* Engine counters summed over the nodes, for -v: which mechanism sent
+     * what. */
+    std::vector<std::pair<const char *, uint64_t>> mechanisms;
     bool converged = false; /* identical tables, every claim everywhere */
     bool stable = false;    /* and still so, unchanged, at the end */
 };
@@ -270,6 +274,12 @@ private:
         }
     }
 
+    void step(); /* the next event */
+    bool all_synced() const
+    {
+        return std::all_of(nodes_.begin(), nodes_.end(),
+                           [](const Node &n) { return !n.up || n.engine->synced(); });
+    }
     bool tables_identical() const;
     bool claims_present() const;
     void probe_failover();
@@ -283,6 +293,8 @@ private:
     std::priority_queue<Event, std::vector<Event>, std::greater<>> q_;
     uint64_t seq_ = 0;
     uint64_t now_ = kStartUs;
+    uint64_t claim_gap_ = 0;
+    bool killed_ = false;
     std::vector<NodeId> claim_owner_;
     std::vector<uint64_t> claim_time_;
     std::vector<uint64_t> applied_;     /* [claim * nodes + node]: first time applied, 0 = never */
@@ -306,7 +318,7 @@ private:
     uint64_t total_bytes_ = 0, resend_mismatch_ = 0;
     std::vector<FlowKey> refresh_;
     uint32_t victim_ = UINT32_MAX;
-    uint64_t kill_us_ = 0, route_us_ = 0, rewrite_us_ = 0;
+    uint64_t kill_us_ = UINT64_MAX, route_us_ = 0, rewrite_us_ = 0;
 };
 
 UpsertResult SimStore::upsert(const FlowKey &key, OwnerRecord record) noexcept
@@ -575,20 +587,98 @@ void Sim::probe_failover()
         rewrite_us_ = now_;
 }
 
+void Sim::step()
+{
+    Event ev = q_.top();
+    q_.pop();
+    now_ = ev.t;
+    if (o_.kill && !killed_ && now_ >= kill_us_) {
+        killed_ = true;
+        nodes_[victim_].up = false;
+        push(now_ + 5000, Ev::probe, 0);
+    }
+    Node &n = nodes_[ev.node];
+    switch (ev.type) {
+    case Ev::deliver:
+        if (n.up) {
+            n.engine->receive(*ev.frame, now_);
+            reschedule(ev.node);
+        }
+        break;
+    case Ev::tick:
+        if (n.tick_at != ev.t)
+            break; /* superseded by an earlier one */
+        n.tick_at = UINT64_MAX;
+        if (n.up) {
+            n.engine->tick(now_);
+            reschedule(ev.node);
+        }
+        break;
+    case Ev::claim:
+        if (!n.up || n.claimed >= o_.claims)
+            break;
+        {
+            const uint32_t c = ev.node * o_.claims + n.claimed++;
+            claim_owner_[c] = static_cast<NodeId>(ev.node + 1);
+            claim_time_[c] = now_;
+            n.engine->local_claim(key_of(c), now_);
+            applied_[size_t{c} * o_.nodes + ev.node] = now_;
+            reschedule(ev.node);
+            push(now_ + claim_gap_, Ev::claim, ev.node);
+        }
+        break;
+    case Ev::probe:
+        probe_failover();
+        if (route_us_ == 0 || rewrite_us_ == 0)
+            push(now_ + 5000, Ev::probe, 0);
+        break;
+    case Ev::housekeeping:
+        /* Owners' connections are active: workers refresh them. Every
+         * node ages its table, as the control loop does. */
+        for (uint32_t i = 0; i < o_.nodes; ++i) {
+            if (!nodes_[i].up)
+                continue;
+            /* Every flow the node owns, taken over ones included. */
+            uint64_t cursor = 0;
+            refresh_.clear();
+            const auto self = static_cast<NodeId>(i + 1);
+            do
+                nodes_[i].store->scan(cursor, 4096, [&](const FlowKey &k, OwnerRecord r) {
+                    if (r.owner == self)
+                        refresh_.push_back(k);
+                });
+            while (cursor != 0);
+            for (const FlowKey &k : refresh_)
+                nodes_[i].engine->local_refresh(k, now_);
+            age(i);
+        }
+        push(now_ + 1'000'000, Ev::housekeeping, 0);
+        break;
+    }
+}
+
 Result Sim::run()
 {
-    const uint64_t claim_gap = 1'000'000 / std::max(1u, o_.rate);
-    /* Let heartbeats flow and start-up syncs finish before claiming. */
-    const uint64_t claims_start = now_ + uint64_t{o_.heartbeat_ms} * 3000;
-    std::uniform_int_distribution<uint64_t> phase(0, claim_gap);
+    Result res;
+    claim_gap_ = 1'000'000 / std::max(1u, o_.rate);
+    push(now_ + 1'000'000, Ev::housekeeping, 0);
+    /* Heartbeats flow and every node's start-up sync ends before the first
+     * claim: this measures claims spreading, not a node joining under load
+     * (a start-up sync that lost a frame would otherwise walk the peers'
+     * growing tables, every chunk multicast to every node). */
+    const uint64_t warm_limit = now_ + uint64_t{o_.dead_ms} * 1000 * 4;
+    while (!q_.empty() && now_ < warm_limit && !all_synced())
+        step();
+    res.synced_ms = all_synced() ? static_cast<double>(now_ - kStartUs) / 1000.0 : -1;
+    const uint64_t claims_start = now_ + uint64_t{o_.heartbeat_ms} * 1000;
+    std::uniform_int_distribution<uint64_t> phase(0, claim_gap_);
     for (uint32_t i = 0; i < o_.nodes; ++i)
         push(claims_start + phase(rng_), Ev::claim, i);
-    const uint64_t claims_end = claims_start + uint64_t{o_.claims} * claim_gap;
+    const uint64_t claims_end = claims_start + uint64_t{o_.claims} * claim_gap_;
     if (o_.kill) {
         victim_ = o_.nodes - 1;
         kill_us_ = claims_start + (claims_end - claims_start) / 2;
     }
-    push(now_ + 1'000'000, Ev::housekeeping, 0);
     count_from_ = claims_start;
 
     const uint64_t quiet_max = uint64_t{o_.idle_s} * 1'000'000 + uint64_t{o_.reannounce_ms} * 3000 +
@@ -602,75 +692,9 @@ Result Sim::run()
         uint64_t{o_.idle_s} * 1'000'000 + uint64_t{o_.reannounce_ms} * 2000 + 2'000'000;
     uint64_t next_check = claims_end + 100'000;
     uint64_t settle_end = UINT64_MAX;
-    bool killed = false, done = false;
-    Result res;
+    bool done = false;
     while (!q_.empty() && !done) {
-        Event ev = q_.top();
-        q_.pop();
-        now_ = ev.t;
-        if (o_.kill && !killed && now_ >= kill_us_) {
-            killed = true;
-            nodes_[victim_].up = false;
-            push(now_ + 5000, Ev::probe, 0);
-        }
-        Node &n = nodes_[ev.node];
-        switch (ev.type) {
-        case Ev::deliver:
-            if (n.up) {
-                n.engine->receive(*ev.frame, now_);
-                reschedule(ev.node);
-            }
-            break;
-        case Ev::tick:
-            if (n.tick_at != ev.t)
-                break; /* superseded by an earlier one */
-            n.tick_at = UINT64_MAX;
-            if (n.up) {
-                n.engine->tick(now_);
-                reschedule(ev.node);
-            }
-            break;
-        case Ev::claim:
-            if (!n.up || n.claimed >= o_.claims)
-                break;
-            {
-                const uint32_t c = ev.node * o_.claims + n.claimed++;
-                claim_owner_[c] = static_cast<NodeId>(ev.node + 1);
-                claim_time_[c] = now_;
-                n.engine->local_claim(key_of(c), now_);
-                applied_[size_t{c} * o_.nodes + ev.node] = now_;
-                reschedule(ev.node);
-                push(now_ + claim_gap, Ev::claim, ev.node);
-            }
-            break;
-        case Ev::probe:
-            probe_failover();
-            if (route_us_ == 0 || rewrite_us_ == 0)
-                push(now_ + 5000, Ev::probe, 0);
-            break;
-        case Ev::housekeeping:
-            /* Owners' connections are active: workers refresh them. Every
-             * node ages its table, as the control loop does. */
-            for (uint32_t i = 0; i < o_.nodes; ++i) {
-                if (!nodes_[i].up)
-                    continue;
-                /* Every flow the node owns, taken over ones included. */
-                uint64_t cursor = 0;
-                refresh_.clear();
-                const auto self = static_cast<NodeId>(i + 1);
-                do
-                    nodes_[i].store->scan(cursor, 4096, [&](const FlowKey &k, OwnerRecord r) {
-                        if (r.owner == self)
-                            refresh_.push_back(k);
-                    });
-                while (cursor != 0);
-                for (const FlowKey &k : refresh_)
-                    nodes_[i].engine->local_refresh(k, now_);
-                age(i);
-            }
-            push(now_ + 1'000'000, Ev::housekeeping, 0);
-            break;
-        }
+        step();
         if (converged_at_ != 0 && (changes_ != 0 || now_ >= settle_end)) {
             /* Changes were watched for since: none, and still converged. */
             res.stable = changes_ == 0 && claims_present() && tables_identical();
@@ -739,9 +763,19 @@ Result Sim::run()
     res.max_ms = lat.empty() ? 0 : lat.back();
     res.within_reannounce = lat.empty() ? 0 : static_cast<double>(within) / lat.size();
     res.lat_ms = std::move(lat);
+    res.mechanisms = {{"frames", 0},         {"resend-requests", 0}, {"resent-flows", 0},
+                      {"gaps-abandoned", 0}, {"reannounced", 0},     {"digests-mismatched", 0},
+                      {"sync-requests", 0},  {"sync-responses", 0}};
     for (const Node &n : nodes_) {
-        res.syncs += n.engine->stats().sync_requests_out.get();
+        const GossipStats &st = n.engine->stats();
+        res.syncs += st.sync_requests_out.get();
         res.claims += n.claimed;
+        const Counter *c[] = {&st.frames_out,        &st.resend_requests_out,
+                              &st.resent_flows,      &st.gaps_abandoned,
+                              &st.reannounced,       &st.digests_mismatched,
+                              &st.sync_requests_out, &st.sync_responses_out};
+        for (size_t i = 0; i < res.mechanisms.size(); ++i)
+            res.mechanisms[i].second += c[i]->get();
     }
     res.claim_bytes = claim_bytes_;
     res.claim_frames = claim_frames_;
@@ -869,7 +903,15 @@ int main(int argc, char **argv)
                        static_cast<double>(r.total_bytes) / std::max<uint64_t>(1, r.claims),
                        r.route_ms, r.rewrite_ms, r.converge_ms, r.stable_s, r.changes, r.syncs,
                        verdict);
-            fmt::print("  claim traffic after convergence: {:.0f} bytes\n", r.claim_bytes_settled);
+            fmt::print("  start-up syncs ended after {:.1f} ms; claim traffic after convergence: "
+                       "{:.0f} bytes\n",
+                       r.synced_ms, r.claim_bytes_settled);
+            if (o.verbose) {
+                fmt::print("  per node:");
+                for (const auto &[name, total] : r.mechanisms)
+                    fmt::print(" {} {:.1f}", name, static_cast<double>(total) / o.nodes);
+                fmt::print("\n");
+            }
             if (r.changes != 0)
                 fmt::print("  first change {:.2f} s after convergence: {}\n", r.first_change_s,
                            r.first_change);
