@@ -148,15 +148,16 @@ struct GossipStats {
     Counter unknown_records;  /**< skipped records of a newer minor version */
     Counter claims_refreshed; /**< a received claim equal to the store's: epoch restamped */
     Counter orphans;          /**< synced records naming this node that it does not hold: skipped */
-    Counter sync_responses_out;  /**< sync response frames sent */
-    Counter syncs_completed;     /**< response chains that reached next_cursor 0 */
-    Counter seal_failed;         /**< frames the authenticator could not seal (no send key) */
-    Counter resend_requests_out; /**< resend requests for a peer's frames we missed */
-    Counter resend_requests_in;  /**< resend requests for our frames */
-    Counter resent_flows;        /**< claims and releases re-sent to answer them */
-    Counter gaps_abandoned;      /**< missed frames given up on (re-announcement heals) */
-    Counter unproven_changes;    /**< a restart or departure of a sender not yet heard naming
-                                      this life: not acted on (it may be a replay) */
+    Counter sync_responses_out;     /**< sync response frames sent */
+    Counter syncs_completed;        /**< response chains that reached next_cursor 0 */
+    Counter seal_failed;            /**< frames the authenticator could not seal (no send key) */
+    Counter resend_requests_out;    /**< resend requests for a peer's frames we missed */
+    Counter resend_requests_in;     /**< resend requests for our frames */
+    Counter resend_requests_spared; /**< ours not sent: another receiver asked for the same */
+    Counter resent_flows;           /**< claims and releases re-sent to answer them */
+    Counter gaps_abandoned;         /**< missed frames given up on (re-announcement heals) */
+    Counter unproven_changes;       /**< a restart or departure of a sender not yet heard naming
+                                         this life: not acted on (it may be a replay) */
 };
 
 class GossipEngine {

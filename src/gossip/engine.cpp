@@ -295,6 +295,8 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
         case RecordType::resend_request:
             if (rec.resend.node == p.self)
                 on_resend_request(rec.resend, now_us);
+            else
+                on_peer_request(rec.resend, now_us);
             break;
         case RecordType::resent:
             on_resent(rec.resend);

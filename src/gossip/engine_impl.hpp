@@ -36,9 +36,12 @@ inline constexpr size_t kResendRing = 256;
  * resent once more; a third loss is left to the receiver's request for the
  * frame it still misses, or to re-announcement. */
 inline constexpr uint8_t kMaxCopy = 2;
-/* A gap is asked for with our first heartbeat at least this long after it
- * was seen (a frame merely reordered arrives meanwhile), then with every
- * heartbeat while it stays open. */
+/* A gap is asked for at least this long after it was seen (a frame merely
+ * reordered arrives meanwhile), plus a spread of up to as long again, drawn
+ * per receiver and gap: of the receivers that lost one frame, the first to
+ * ask is heard by the others before they do, and they wait for its answer
+ * (on_peer_request()) instead of asking too. Then again every half
+ * heartbeat interval while the gap stays open. */
 inline constexpr uint64_t kResendDelayUs = 2000;
 /* Requests for one gap before it is left to re-announcement. */
 inline constexpr uint8_t kResendAttempts = 10;
@@ -47,6 +50,18 @@ inline constexpr uint8_t kResendAttempts = 10;
 inline constexpr size_t kResendPerHeartbeat = 16;
 /* A gap this many frames old is asked for at once, not at the heartbeat. */
 inline constexpr int kResendUrgentBit = 32;
+
+/* A pseudo-random time in [0, range) that differs per node and per (a, b)
+ * (splitmix64's finaliser over them): spreads the nodes' timers, so that
+ * nodes started together do not send in lock-step, and the receivers of
+ * one lost frame do not all ask for it at once. */
+inline uint64_t spread_us(NodeId self, uint64_t a, uint64_t b, uint64_t range) noexcept
+{
+    uint64_t x = b ^ (uint64_t{self} << 48) ^ (a << 32);
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return range == 0 ? 0 : (x ^ (x >> 31)) % range;
+}
 
 /** What a receiver knows of one sender's frame sequence (one incarnation). */
 struct SeqWindow {
@@ -167,6 +182,7 @@ struct GossipEngine::Impl {
     /* ---- engine_repair.cpp: gap detection and resend ---- */
     void track_sequence(const FrameHeader &h, uint64_t now_us) noexcept;
     void on_resend_request(const ResendRecord &r, uint64_t now_us) noexcept;
+    void on_peer_request(const ResendRecord &r, uint64_t now_us) noexcept;
     void on_resent(const ResendRecord &r) noexcept;
     void remember_frame(std::span<const uint8_t> frame) noexcept;
     void repair_tick(uint64_t now_us) noexcept;

@@ -74,7 +74,8 @@ void GossipEngine::Impl::track_sequence(const FrameHeader &h, uint64_t now_us) n
     if (skipped == 0)
         return;
     w.attempts = 0;
-    const uint64_t due = now_us + kResendDelayUs;
+    const uint64_t due =
+        now_us + kResendDelayUs + spread_us(p.self, h.sender, h.sequence, kResendDelayUs);
     if (w.due_us == 0 || due < w.due_us)
         w.due_us = due;
     if (!w.listed) {
@@ -220,6 +221,21 @@ void GossipEngine::Impl::on_resend_request(const ResendRecord &r, uint64_t now_u
     } else {
         cover_bits |= rebase(covered, r.newest, cover_newest);
     }
+}
+
+void GossipEngine::Impl::on_peer_request(const ResendRecord &r, uint64_t now_us) noexcept
+{
+    /* Another receiver asks r.node for frames; the answer is multicast. When
+     * it covers every frame we miss of that sender, we wait for it as if we
+     * had asked ourselves (without counting an attempt): if it is lost for
+     * us, the gap is still open when due, and we ask then. */
+    SeqWindow &w = windows[r.node];
+    if (w.missing == 0 || w.incarnation != r.incarnation)
+        return;
+    if ((w.missing & ~rebase(r.missing, r.newest, w.newest)) != 0)
+        return;
+    w.due_us = std::max(w.due_us, now_us + uint64_t{p.heartbeat_interval_ms} * 1000 / 2);
+    stats.resend_requests_spared.add();
 }
 
 void GossipEngine::Impl::on_resent(const ResendRecord &r) noexcept

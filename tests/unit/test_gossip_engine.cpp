@@ -224,6 +224,45 @@ TEST_CASE("a lost claim frame is resent on request within two heartbeat interval
     CHECK(c.engine(2).stats().gaps_abandoned.get() == 0);
 }
 
+TEST_CASE("a receiver that hears another ask for the frame it lost does not ask too",
+          "[gossip][engine]")
+{
+    /* One claim frame lost to six receivers: the first to ask is heard by
+     * the others, who wait for the answer, which reaches them all. */
+    TestCluster c(8);
+    settle(c);
+    c.run_ms(10 * c.base.heartbeat_interval_ms); /* heartbeat phases drift apart */
+    auto requests = [&] {
+        uint64_t n = 0;
+        for (size_t i = 2; i < 8; ++i)
+            n += c.engine(i).stats().resend_requests_out.get();
+        return n;
+    };
+    const uint64_t before = requests();
+    bool lose = true;
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        return lose && from == 1 && to >= 3 && has_record(f, RecordType::claim);
+    };
+    const FlowKey k = key4(31);
+    c.engine(0).local_claim(k, c.now);
+    c.run_ms(3);
+    lose = false;
+    for (size_t i = 2; i < 8; ++i)
+        REQUIRE_FALSE(c.store(i).lookup(k));
+    c.run_ms(2 * c.base.heartbeat_interval_ms);
+    uint64_t spared = 0;
+    for (size_t i = 2; i < 8; ++i) {
+        INFO("node " << i + 1);
+        CHECK(c.store(i).lookup(k));
+        spared += c.engine(i).stats().resend_requests_spared.get();
+    }
+    INFO("requests " << requests() - before << ", spared " << spared);
+    CHECK(requests() - before <= 2);
+    CHECK(spared >= 4);
+    CHECK(c.engine(0).stats().resent_flows.get() == 1);
+    CHECK(all_stores_equal(c));
+}
+
 TEST_CASE("answers lost in turn are resent a bounded number of times", "[gossip][engine]")
 {
     /* Every frame of node 1 that carries a claim is lost to one of the
@@ -859,13 +898,19 @@ TEST_CASE("the start-up sync asks another peer after sync_timeout_ms", "[gossip]
     for (uint32_t i = 0; i < 30; ++i)
         c.engine(0).local_claim(key4(i), c.now);
     c.run_ms(3);
-    /* Node 3 hears node 1's heartbeats, but node 1's sync answers (the only
-     * large frames) are lost: node 3 must turn to node 2. */
-    c.drop = [](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
-        return from == 1 && to == 3 && f.size() > 200;
+    /* Node 3 hears both peers' heartbeats, but the sync answers (the only
+     * large frames) of the peer it asks first are lost: it must turn to the
+     * other. */
+    NodeId silent = kInvalidNode;
+    c.drop = [&silent](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        if (to != 3 || f.size() <= 200)
+            return false;
+        if (silent == kInvalidNode)
+            silent = from;
+        return from == silent;
     };
     c.start(2, 2);
-    c.run_ms(c.base.sync_timeout_ms * 6); /* 3 attempts with node 1, then node 2 */
+    c.run_ms(c.base.sync_timeout_ms * 6); /* 3 attempts with one, then the other */
     CHECK(c.engine(2).synced());
     CHECK(c.engine(2).stats().sync_requests_out.get() >= 2);
     CHECK(c.engine(0).stats().sync_requests_in.get() >= 1);
