@@ -131,6 +131,15 @@ void hang_up(int fd) noexcept
     close(fd);
 }
 
+/* Tells a control client why it is being refused or closed (a short error
+ * reply: the socket buffer takes it), then hangs up. */
+void refuse(int fd, std::string_view why)
+{
+    const std::string r = reply(false, why);
+    [[maybe_unused]] const ssize_t n = send(fd, r.data(), r.size(), MSG_NOSIGNAL);
+    hang_up(fd);
+}
+
 /* Sends what the client will take of @p out now, without waiting; false on
  * an error (the client is gone). @p taken is when it last took some. */
 bool flush(int fd, std::string &out, Clock::time_point &taken, Clock::time_point now)
@@ -314,14 +323,11 @@ void OperatorServer::accept_session(int listen_fd, bool http) noexcept
     if (!http && open == kMaxSessions && evict_idlest(now))
         return accept_session_fd(c, http, now);
     if (open == (http ? kMaxHttp : kMaxSessions)) {
-        /* A scraper retries; an operator is told why (a short reply: the
-         * socket buffer takes it). */
-        if (!http) {
-            const std::string why =
-                reply(false, fmt::format("{} sessions are attached already\n", kMaxSessions));
-            [[maybe_unused]] const ssize_t n = send(c, why.data(), why.size(), MSG_NOSIGNAL);
-        }
-        close(c);
+        /* A scraper retries; an operator is told why. */
+        if (http)
+            close(c);
+        else
+            refuse(c, fmt::format("{} sessions are attached already\n", kMaxSessions));
         return;
     }
     accept_session_fd(c, http, now);
@@ -350,12 +356,9 @@ bool OperatorServer::evict_idlest(Clock::time_point now) noexcept
             idlest = it;
     if (idlest == sessions_.end())
         return false;
-    const std::string why =
-        reply(false, fmt::format("closed: {} sessions were attached, and this one had been idle "
-                                 "longest\n",
-                                 kMaxSessions));
-    [[maybe_unused]] const ssize_t n = send(idlest->fd, why.data(), why.size(), MSG_NOSIGNAL);
-    hang_up(idlest->fd);
+    refuse(idlest->fd, fmt::format("closed: {} sessions were attached, and this one had been "
+                                   "idle longest\n",
+                                   kMaxSessions));
     sessions_.erase(idlest);
     return true;
 }
