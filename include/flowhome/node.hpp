@@ -117,8 +117,8 @@ private:
     std::unique_ptr<GossipEngine> engine_;
     std::string gossip_path_;
     std::atomic<bool> control_stop_{false}; /**< set before shared_.stop: see stop() */
-    bool running_ = false;
-    bool stopped_ = false;
+    /** A node runs once: built, then running, then stopped for good. */
+    enum class Phase : uint8_t { built, running, stopped } phase_ = Phase::built;
     bool ports_started_ = false; /**< the wire port; then the pool stays (release()) */
     bool local_started_ = false;
     bool steered_ = false; /* an rte_flow rule steers gossip to the control queue */

@@ -394,9 +394,9 @@ void Node::release() noexcept
 
 void Node::start()
 {
-    if (running_)
+    if (phase_ == Phase::running)
         return;
-    if (stopped_)
+    if (phase_ == Phase::stopped)
         throw std::logic_error("a node that has stopped is not started again");
     shared_.stop.store(false);
     control_stop_.store(false);
@@ -404,7 +404,7 @@ void Node::start()
     if (int rc = rte_eal_remote_launch(control_main, control_.get(), control_lcore); rc != 0)
         throw std::runtime_error(fmt::format("cannot launch the control loop on lcore {}: {}",
                                              control_lcore, rte_strerror(-rc)));
-    running_ = true;
+    phase_ = Phase::running;
     for (size_t i = 0; i < workers_.size(); ++i) {
         const unsigned lcore = cfg_.lcores.workers[i];
         if (int rc = rte_eal_remote_launch(worker_main, workers_[i].get(), lcore); rc != 0) {
@@ -417,7 +417,7 @@ void Node::start()
 
 void Node::stop() noexcept
 {
-    if (!running_)
+    if (phase_ != Phase::running)
         return;
     /* The control lcore first: its last act, the gossip departure, may go
      * out through worker 0 (a device without a spare TX queue). */
@@ -425,8 +425,7 @@ void Node::stop() noexcept
     rte_eal_wait_lcore(cfg_.lcores.control);
     shared_.stop.store(true);
     rte_eal_mp_wait_lcore();
-    running_ = false;
-    stopped_ = true;
+    phase_ = Phase::stopped;
 }
 
 } // namespace flowhome
