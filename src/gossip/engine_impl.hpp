@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <span>
 #include <utility>
@@ -48,8 +49,12 @@ inline constexpr uint8_t kResendAttempts = 10;
 /* Resend records (requests, and answers for frames without flows) ride on
  * the heartbeat frame; at most this many per heartbeat. */
 inline constexpr size_t kResendPerHeartbeat = 16;
-/* A gap this many frames old is asked for at once, not at the heartbeat. */
+/* A gap this many frames old is asked for at once, not at the heartbeat
+ * (when its retry timer allows), and once at this age and once at the next,
+ * retry timer or not: a sender of a frame a millisecond pushes a gap out of
+ * the 64-frame window before the next retry. */
 inline constexpr int kResendUrgentBit = 32;
+inline constexpr int kResendLastChanceBit = 48;
 
 /* A pseudo-random time in [0, range) that differs per node and per (a, b)
  * (splitmix64's finaliser over them): spreads the nodes' timers, so that
@@ -70,7 +75,30 @@ struct SeqWindow {
     uint64_t missing = 0; /* bit i: newest - 1 - i not seen */
     uint64_t due_us = 0;  /* next resend request; 0: none scheduled */
     uint8_t attempts = 0;
-    bool listed = false; /* in Impl::gapped */
+    bool listed = false;    /* in Impl::gapped */
+    uint64_t chance_of = 0; /* the oldest missing sequence chances were taken for */
+    uint8_t chances = 0;    /* how many: 1 at kResendUrgentBit, 2 at kResendLastChanceBit */
+
+    /* Bit of the oldest missing frame (-1: none), and its sequence. */
+    int oldest_bit() const noexcept { return 63 - std::countl_zero(missing); }
+    uint64_t oldest() const noexcept { return newest - 1 - static_cast<uint64_t>(oldest_bit()); }
+    /* The oldest missing frame is about to leave the window. */
+    bool urgent() const noexcept { return oldest_bit() >= kResendUrgentBit; }
+    /* ... and is owed a request at its age, retry timer or not. */
+    bool chance_due() const noexcept
+    {
+        const uint8_t taken = chance_of == oldest() ? chances : 0;
+        return urgent() && (taken == 0 || (taken == 1 && oldest_bit() >= kResendLastChanceBit));
+    }
+    /* A request went while urgent. */
+    void took_chance() noexcept
+    {
+        if (chance_of != oldest()) {
+            chance_of = oldest();
+            chances = 0;
+        }
+        chances = static_cast<uint8_t>(oldest_bit() >= kResendLastChanceBit ? 2 : chances + 1);
+    }
 };
 
 /** One of our sent frames, kept to answer resend requests. */

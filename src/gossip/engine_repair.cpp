@@ -86,6 +86,7 @@ void GossipEngine::Impl::track_sequence(const FrameHeader &h, uint64_t now_us) n
 
 void GossipEngine::Impl::repair_tick(uint64_t now_us) noexcept
 {
+    bool urgent = false;
     for (size_t i = 0; i < gapped.size();) {
         const NodeId node = gapped[i];
         SeqWindow &w = windows[node];
@@ -105,18 +106,25 @@ void GossipEngine::Impl::repair_tick(uint64_t now_us) noexcept
             continue;
         }
         /* Between heartbeats, a request rides on a batch that is going out
-         * anyway, or goes at once when the gap would otherwise slide out of
-         * the 64-frame window before the next heartbeat. */
+         * anyway, or goes at once, in a frame of its own if need be, when
+         * the gap would otherwise slide out of the 64-frame window before
+         * the next heartbeat: at 32 and at 48 frames old, retry timer or
+         * not (chance_due()). */
         const bool riding = frame_open && !writer.empty();
-        const bool urgent = 63 - std::countl_zero(w.missing) >= kResendUrgentBit;
-        if (now_us >= w.due_us && (riding || urgent)) {
+        if ((now_us >= w.due_us && riding) || w.chance_due()) {
             const ResendRecord r{node, w.incarnation, w.newest, w.missing};
             append(now_us,
                    [&](FrameWriter &fw) { return fw.add_resend(RecordType::resend_request, r); });
+            if (w.urgent()) {
+                w.took_chance();
+                urgent = true;
+            }
             note_request(w, now_us);
         }
         ++i;
     }
+    if (urgent)
+        send_frame();
 }
 
 void GossipEngine::Impl::note_request(SeqWindow &w, uint64_t now_us) noexcept

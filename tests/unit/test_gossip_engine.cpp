@@ -57,6 +57,23 @@ bool has_record(const std::vector<uint8_t> &bytes, RecordType type)
     return false;
 }
 
+/* A drop rule that loses the first frame from @p from to @p to (any node:
+ * kInvalidNode) holding a record of @p type, and only that one. */
+struct LoseFirst {
+    NodeId from;
+    NodeId to;
+    RecordType type;
+    int lost = 0;
+
+    bool operator()(NodeId f, NodeId t, const std::vector<uint8_t> &bytes)
+    {
+        if (lost != 0 || f != from || (to != kInvalidNode && t != to) || !has_record(bytes, type))
+            return false;
+        ++lost;
+        return true;
+    }
+};
+
 /* Lets the heartbeats flow and the start-up syncs finish. */
 void settle(TestCluster &c)
 {
@@ -187,17 +204,13 @@ TEST_CASE("a lost claim frame is resent on request within two heartbeat interval
     TestCluster c(3);
     settle(c);
     const FlowKey k = key4(8);
-    int lost = 0;
+    LoseFirst claim{1, 3, RecordType::claim};
     c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
-        if (lost == 0 && from == 1 && to == 3 && has_record(f, RecordType::claim)) {
-            ++lost;
-            return true;
-        }
-        return false;
+        return claim(from, to, f);
     };
     c.engine(0).local_claim(k, c.now);
     c.run_ms(3);
-    REQUIRE(lost == 1);
+    REQUIRE(claim.lost == 1);
     REQUIRE(c.store(1).lookup(k));
     REQUIRE_FALSE(c.store(2).lookup(k));
     const uint64_t passes = c.engine(0).stats().reannounced.get();
@@ -263,6 +276,43 @@ TEST_CASE("a receiver that hears another ask for the frame it lost does not ask 
     CHECK(all_stores_equal(c));
 }
 
+TEST_CASE("a gap about to leave the window is asked for once more, retry timer or not",
+          "[gossip][engine]")
+{
+    /* Node 1 sends ten frames a millisecond: a gap leaves the 64-frame
+     * window within 7 ms, before the retry after a lost request (half a
+     * heartbeat, 10 ms). Its last-chance request, sent when it is 32 frames
+     * old, still gets the claim there. */
+    TestCluster c(3, [](GossipParams &p) { p.reannounce_interval_ms = 60'000; });
+    settle(c);
+    LoseFirst claim{1, 3, RecordType::claim};
+    LoseFirst request{3, kInvalidNode, RecordType::resend_request};
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        return claim(from, to, f) || request(from, to, f);
+    };
+    const FlowKey k = key4(41);
+    c.engine(0).local_claim(k, c.now);
+    c.engine(0).flush(c.now);
+    for (uint32_t ms = 0; ms < 12; ++ms) {
+        for (uint32_t i = 0; i < 10; ++i) {
+            c.engine(0).local_claim(key4(1000 + ms * 10 + i), c.now);
+            c.engine(0).flush(c.now);
+        }
+        c.run_ms(1);
+    }
+    REQUIRE(claim.lost == 1);
+    REQUIRE(request.lost == 1);
+    c.run_ms(5);
+    INFO("requests " << c.engine(2).stats().resend_requests_out.get() << " abandoned "
+                     << c.engine(2).stats().gaps_abandoned.get() << " resent "
+                     << c.engine(0).stats().resent_flows.get() << " in "
+                     << c.engine(0).stats().resend_requests_in.get());
+    REQUIRE(c.store(2).lookup(k));
+    CHECK(c.store(2).lookup(k)->owner == 1);
+    CHECK(c.engine(2).stats().gaps_abandoned.get() == 0);
+    CHECK(c.engine(2).stats().resend_requests_out.get() >= 2);
+}
+
 TEST_CASE("answers lost in turn are resent a bounded number of times", "[gossip][engine]")
 {
     /* Every frame of node 1 that carries a claim is lost to one of the
@@ -297,24 +347,11 @@ TEST_CASE("a lost resend request or answer is retried", "[gossip][engine]")
     TestCluster c(4);
     settle(c);
     const FlowKey k = key4(11);
-    int claims_lost = 0;
-    int requests_lost = 0;
-    int answers_lost = 0;
+    LoseFirst claim{1, 4, RecordType::claim};
+    LoseFirst request{4, 1, RecordType::resend_request};
+    LoseFirst answer{1, 4, RecordType::resent};
     c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
-        if (claims_lost == 0 && from == 1 && to == 4 && has_record(f, RecordType::claim)) {
-            ++claims_lost;
-            return true;
-        }
-        if (requests_lost == 0 && from == 4 && to == 1 &&
-            has_record(f, RecordType::resend_request)) {
-            ++requests_lost;
-            return true;
-        }
-        if (answers_lost == 0 && from == 1 && to == 4 && has_record(f, RecordType::resent)) {
-            ++answers_lost;
-            return true;
-        }
-        return false;
+        return claim(from, to, f) || request(from, to, f) || answer(from, to, f);
     };
     c.engine(0).local_claim(k, c.now);
     c.run_ms(3);
@@ -325,8 +362,8 @@ TEST_CASE("a lost resend request or answer is retried", "[gossip][engine]")
         ++waited;
     }
     INFO("waited " << waited << " ms");
-    REQUIRE(requests_lost == 1);
-    REQUIRE(answers_lost == 1);
+    REQUIRE(request.lost == 1);
+    REQUIRE(answer.lost == 1);
     REQUIRE(c.store(3).lookup(k));
     /* Each loss costs one more round of about a heartbeat interval: the
      * lost request is repeated with the next heartbeat; the lost answer is a
