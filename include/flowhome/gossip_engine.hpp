@@ -153,7 +153,7 @@ struct GossipStats {
     Counter seal_failed;            /**< frames the authenticator could not seal (no send key) */
     Counter resend_requests_out;    /**< resend requests for a peer's frames we missed */
     Counter resend_requests_in;     /**< resend requests for our frames */
-    Counter resend_requests_spared; /**< ours not sent: another receiver asked for the same */
+    Counter resend_requests_spared; /**< ours put off: another receiver asked for all of it */
     Counter resent_flows;           /**< claims and releases re-sent to answer them */
     Counter gaps_abandoned;         /**< missed frames given up on (re-announcement heals) */
     Counter unproven_changes;       /**< a restart or departure of a sender not yet heard naming

@@ -49,10 +49,10 @@ inline constexpr uint8_t kResendAttempts = 10;
 /* Resend records (requests, and answers for frames without flows) ride on
  * the heartbeat frame; at most this many per heartbeat. */
 inline constexpr size_t kResendPerHeartbeat = 16;
-/* A gap this many frames old is asked for at once, not at the heartbeat
- * (when its retry timer allows), and once at this age and once at the next,
- * retry timer or not: a sender of a frame a millisecond pushes a gap out of
- * the 64-frame window before the next retry. */
+/* A gap this many frames old, and again at the next age, is asked for at
+ * once, retry timer or not, in a frame of its own if need be: a sender of a
+ * frame a millisecond pushes a gap out of the 64-frame window (64 ms)
+ * before the next retry (50 ms at the default heartbeat). */
 inline constexpr int kResendUrgentBit = 32;
 inline constexpr int kResendLastChanceBit = 48;
 
