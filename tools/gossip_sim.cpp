@@ -121,8 +121,8 @@ struct Result {
     std::string first_change;
     uint64_t syncs = 0;
     double synced_ms = -1; /* from start until every start-up sync ended; -1 never */
-    /* Engine counters summed over the nodes, for -v: which mechanism sent
-     * what. */
+    /* Engine counters summed over the nodes, whole run (start-up included),
+     * for -v: which mechanism sent what. */
     std::vector<std::pair<const char *, uint64_t>> mechanisms;
     bool converged = false; /* identical tables, every claim everywhere */
     bool stable = false;    /* and still so, unchanged, at the end */
@@ -763,19 +763,26 @@ Result Sim::run()
     res.max_ms = lat.empty() ? 0 : lat.back();
     res.within_reannounce = lat.empty() ? 0 : static_cast<double>(within) / lat.size();
     res.lat_ms = std::move(lat);
-    res.mechanisms = {{"frames", 0},         {"resend-requests", 0}, {"resent-flows", 0},
-                      {"gaps-abandoned", 0}, {"reannounced", 0},     {"digests-mismatched", 0},
-                      {"sync-requests", 0},  {"sync-responses", 0}};
     for (const Node &n : nodes_) {
-        const GossipStats &st = n.engine->stats();
-        res.syncs += st.sync_requests_out.get();
+        res.syncs += n.engine->stats().sync_requests_out.get();
         res.claims += n.claimed;
-        const Counter *c[] = {&st.frames_out,        &st.resend_requests_out,
-                              &st.resent_flows,      &st.gaps_abandoned,
-                              &st.reannounced,       &st.digests_mismatched,
-                              &st.sync_requests_out, &st.sync_responses_out};
-        for (size_t i = 0; i < res.mechanisms.size(); ++i)
-            res.mechanisms[i].second += c[i]->get();
+    }
+    static constexpr std::pair<const char *, Counter GossipStats::*> kMechanisms[] = {
+        {"frames", &GossipStats::frames_out},
+        {"resend-requests", &GossipStats::resend_requests_out},
+        {"resend-requests-spared", &GossipStats::resend_requests_spared},
+        {"resent-flows", &GossipStats::resent_flows},
+        {"gaps-abandoned", &GossipStats::gaps_abandoned},
+        {"reannounced", &GossipStats::reannounced},
+        {"digests-mismatched", &GossipStats::digests_mismatched},
+        {"sync-requests", &GossipStats::sync_requests_out},
+        {"sync-responses", &GossipStats::sync_responses_out},
+    };
+    for (const auto &[name, counter] : kMechanisms) {
+        uint64_t total = 0;
+        for (const Node &n : nodes_)
+            total += (n.engine->stats().*counter).get();
+        res.mechanisms.emplace_back(name, total);
     }
     res.claim_bytes = claim_bytes_;
     res.claim_frames = claim_frames_;

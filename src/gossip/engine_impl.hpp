@@ -49,12 +49,11 @@ inline constexpr uint8_t kResendAttempts = 10;
 /* Resend records (requests, and answers for frames without flows) ride on
  * the heartbeat frame; at most this many per heartbeat. */
 inline constexpr size_t kResendPerHeartbeat = 16;
-/* A gap this many frames old, and again at the next age, is asked for at
- * once, retry timer or not, in a frame of its own if need be: a sender of a
- * frame a millisecond pushes a gap out of the 64-frame window (64 ms)
- * before the next retry (50 ms at the default heartbeat). */
+/* A gap this many frames old is asked for when due, batch or no batch, not
+ * at the heartbeat. (Asking for it at once, retry timer or not, made a
+ * storm at 40 nodes and 10 % loss: every such request is a frame, which
+ * ages every receiver's gaps of its sender by a frame.) */
 inline constexpr int kResendUrgentBit = 32;
-inline constexpr int kResendLastChanceBit = 48;
 
 /* A pseudo-random time in [0, range) that differs per node and per (a, b)
  * (splitmix64's finaliser over them): spreads the nodes' timers, so that
@@ -75,30 +74,13 @@ struct SeqWindow {
     uint64_t missing = 0; /* bit i: newest - 1 - i not seen */
     uint64_t due_us = 0;  /* next resend request; 0: none scheduled */
     uint8_t attempts = 0;
-    bool listed = false;    /* in Impl::gapped */
-    uint64_t chance_of = 0; /* the oldest missing sequence chances were taken for */
-    uint8_t chances = 0;    /* how many: 1 at kResendUrgentBit, 2 at kResendLastChanceBit */
+    bool listed = false; /* in Impl::gapped */
+    bool spared = false; /* our next request put off: another receiver asked */
 
-    /* Bit of the oldest missing frame (-1: none), and its sequence. */
+    /* Bit of the oldest missing frame (-1: none). */
     int oldest_bit() const noexcept { return 63 - std::countl_zero(missing); }
-    uint64_t oldest() const noexcept { return newest - 1 - static_cast<uint64_t>(oldest_bit()); }
     /* The oldest missing frame is about to leave the window. */
     bool urgent() const noexcept { return oldest_bit() >= kResendUrgentBit; }
-    /* ... and is owed a request at its age, retry timer or not. */
-    bool chance_due() const noexcept
-    {
-        const uint8_t taken = chance_of == oldest() ? chances : 0;
-        return urgent() && (taken == 0 || (taken == 1 && oldest_bit() >= kResendLastChanceBit));
-    }
-    /* A request went while urgent. */
-    void took_chance() noexcept
-    {
-        if (chance_of != oldest()) {
-            chance_of = oldest();
-            chances = 0;
-        }
-        chances = static_cast<uint8_t>(oldest_bit() >= kResendLastChanceBit ? 2 : chances + 1);
-    }
 };
 
 /** One of our sent frames, kept to answer resend requests. */

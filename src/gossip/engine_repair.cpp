@@ -5,19 +5,17 @@
  * which of a sender's frames it missed as soon as a later one arrives (a
  * heartbeat at the latest). It asks the sender, with a resend request, for
  * the missed sequence numbers (a 64-bit bitmap below the newest it saw),
- * shortly after seeing the gap and again every heartbeat interval while the
- * gap stays open. The sender keeps copies of the claims and releases of its
- * last kResendRing frames (a frame without any, a heartbeat, takes its slot
- * all the same) and answers with a resent record naming the
- * frames it answers for, followed by their claims and releases (the same
- * statements, so idempotent under the conflict rule). Frames it no longer
- * holds, or that held no claim, are answered for with nothing more: the
- * re-announcement covers what fell out of the ring. An answer that is lost
- * is itself a gap, and asked for the same way; its copies are resent once
- * more, and no further (kMaxCopy, queue_flow()); re-announcement heals
- * the rest. Only verified frames move
- * the windows; the claims resent are applied like any received claim.
- * Control lcore only.
+ * shortly after seeing the gap and again every half heartbeat interval
+ * while the gap stays open (later when another receiver has just asked for
+ * the same). The sender keeps copies of the claims
+ * and releases of its last kResendRing frames (a frame without any, a heartbeat, takes its slot all
+ * the same) and answers with a resent record naming the frames it answers for, followed by their
+ * claims and releases (the same statements, so idempotent under the conflict rule). Frames it no
+ * longer holds, or that held no claim, are answered for with nothing more: the re-announcement
+ * covers what fell out of the ring. An answer that is lost is itself a gap, and asked for the same
+ * way; its copies are resent once more, and no further (kMaxCopy, queue_flow()); re-announcement
+ * heals the rest. Only verified frames move the windows; the claims resent are applied like any
+ * received claim. Control lcore only.
  */
 #include <algorithm>
 #include <bit>
@@ -86,7 +84,6 @@ void GossipEngine::Impl::track_sequence(const FrameHeader &h, uint64_t now_us) n
 
 void GossipEngine::Impl::repair_tick(uint64_t now_us) noexcept
 {
-    bool urgent = false;
     for (size_t i = 0; i < gapped.size();) {
         const NodeId node = gapped[i];
         SeqWindow &w = windows[node];
@@ -106,30 +103,23 @@ void GossipEngine::Impl::repair_tick(uint64_t now_us) noexcept
             continue;
         }
         /* Between heartbeats, a request rides on a batch that is going out
-         * anyway, or goes at once, in a frame of its own if need be, when
-         * the gap would otherwise slide out of the 64-frame window before
-         * the next heartbeat: at 32 and at 48 frames old, retry timer or
-         * not (chance_due()). */
+         * anyway, or goes at once when the gap would otherwise slide out of
+         * the 64-frame window before the next heartbeat. */
         const bool riding = frame_open && !writer.empty();
-        if ((now_us >= w.due_us && riding) || w.chance_due()) {
+        if (now_us >= w.due_us && (riding || w.urgent())) {
             const ResendRecord r{node, w.incarnation, w.newest, w.missing};
             append(now_us,
                    [&](FrameWriter &fw) { return fw.add_resend(RecordType::resend_request, r); });
-            if (w.urgent()) {
-                w.took_chance();
-                urgent = true;
-            }
             note_request(w, now_us);
         }
         ++i;
     }
-    if (urgent)
-        send_frame();
 }
 
 void GossipEngine::Impl::note_request(SeqWindow &w, uint64_t now_us) noexcept
 {
     ++w.attempts;
+    w.spared = false;
     w.due_us = now_us + uint64_t{p.heartbeat_interval_ms} * 1000 / 2;
     stats.resend_requests_out.add();
 }
@@ -243,7 +233,10 @@ void GossipEngine::Impl::on_peer_request(const ResendRecord &r, uint64_t now_us)
     if ((w.missing & ~rebase(r.missing, r.newest, w.newest)) != 0)
         return;
     w.due_us = std::max(w.due_us, now_us + uint64_t{p.heartbeat_interval_ms} * 1000 / 2);
-    stats.resend_requests_spared.add();
+    if (!w.spared) {
+        w.spared = true; /* once per request of ours put off */
+        stats.resend_requests_spared.add();
+    }
 }
 
 void GossipEngine::Impl::on_resent(const ResendRecord &r) noexcept

@@ -220,13 +220,13 @@ uint64_t GossipEngine::Impl::next_tick_us() const noexcept
         t = std::min(t, full.sent_us + timeout);
     if (repair.active)
         t = std::min(t, repair.sent_us + timeout);
-    /* A gap about to slide out of the window is asked for at once, batch or
-     * no batch (repair_tick()); the others ride on a batch, whose deadline
-     * is above, or go with the heartbeat. */
+    /* A gap about to slide out of the window is asked for when due, batch
+     * or no batch (repair_tick()); the others ride on a batch, whose
+     * deadline is above, or go with the heartbeat. */
     for (const NodeId node : gapped) {
         const SeqWindow &w = windows[node];
-        if (w.chance_due())
-            t = 0; /* now */
+        if (w.urgent())
+            t = std::min(t, w.due_us);
     }
     return t;
 }

@@ -276,43 +276,6 @@ TEST_CASE("a receiver that hears another ask for the frame it lost does not ask 
     CHECK(all_stores_equal(c));
 }
 
-TEST_CASE("a gap about to leave the window is asked for once more, retry timer or not",
-          "[gossip][engine]")
-{
-    /* Node 1 sends ten frames a millisecond: a gap leaves the 64-frame
-     * window within 7 ms, before the retry after a lost request (half a
-     * heartbeat, 10 ms). Its last-chance request, sent when it is 32 frames
-     * old, still gets the claim there. */
-    TestCluster c(3, [](GossipParams &p) { p.reannounce_interval_ms = 60'000; });
-    settle(c);
-    LoseFirst claim{1, 3, RecordType::claim};
-    LoseFirst request{3, kInvalidNode, RecordType::resend_request};
-    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
-        return claim(from, to, f) || request(from, to, f);
-    };
-    const FlowKey k = key4(41);
-    c.engine(0).local_claim(k, c.now);
-    c.engine(0).flush(c.now);
-    for (uint32_t ms = 0; ms < 12; ++ms) {
-        for (uint32_t i = 0; i < 10; ++i) {
-            c.engine(0).local_claim(key4(1000 + ms * 10 + i), c.now);
-            c.engine(0).flush(c.now);
-        }
-        c.run_ms(1);
-    }
-    REQUIRE(claim.lost == 1);
-    REQUIRE(request.lost == 1);
-    c.run_ms(5);
-    INFO("requests " << c.engine(2).stats().resend_requests_out.get() << " abandoned "
-                     << c.engine(2).stats().gaps_abandoned.get() << " resent "
-                     << c.engine(0).stats().resent_flows.get() << " in "
-                     << c.engine(0).stats().resend_requests_in.get());
-    REQUIRE(c.store(2).lookup(k));
-    CHECK(c.store(2).lookup(k)->owner == 1);
-    CHECK(c.engine(2).stats().gaps_abandoned.get() == 0);
-    CHECK(c.engine(2).stats().resend_requests_out.get() >= 2);
-}
-
 TEST_CASE("answers lost in turn are resent a bounded number of times", "[gossip][engine]")
 {
     /* Every frame of node 1 that carries a claim is lost to one of the
