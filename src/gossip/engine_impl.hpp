@@ -193,6 +193,11 @@ struct GossipEngine::Impl {
     void track_sequence(const FrameHeader &h, uint64_t now_us) noexcept;
     void on_resend_request(const ResendRecord &r, uint64_t now_us) noexcept;
     void on_peer_request(const ResendRecord &r, uint64_t now_us) noexcept;
+    /* Between two requests for one gap, and two answers for one frame. */
+    uint64_t retry_interval_us() const noexcept
+    {
+        return uint64_t{p.heartbeat_interval_ms} * 1000 / 2;
+    }
     void on_resent(const ResendRecord &r) noexcept;
     void remember_frame(std::span<const uint8_t> frame) noexcept;
     void repair_tick(uint64_t now_us) noexcept;

@@ -7,14 +7,16 @@
  * the missed sequence numbers (a 64-bit bitmap below the newest it saw),
  * shortly after seeing the gap and again every half heartbeat interval
  * while the gap stays open (later when another receiver has just asked for
- * the same). The sender keeps copies of the claims
- * and releases of its last kResendRing frames (a frame without any, a heartbeat, takes its slot all
- * the same) and answers with a resent record naming the frames it answers for, followed by their
- * claims and releases (the same statements, so idempotent under the conflict rule). Frames it no
- * longer holds, or that held no claim, are answered for with nothing more: the re-announcement
- * covers what fell out of the ring. An answer that is lost is itself a gap, and asked for the same
- * way; its copies are resent once more, and no further (kMaxCopy, queue_flow()); re-announcement
- * heals the rest. Only verified frames move the windows; the claims resent are applied like any
+ * the same). The sender keeps copies of the claims and releases of its last
+ * kResendRing frames (a frame without any, a heartbeat, takes its slot all
+ * the same) and answers with a resent record naming the frames it answers
+ * for, followed by their claims and releases (the same statements, so
+ * idempotent under the conflict rule). Frames it no longer holds, or that
+ * held no claim, are answered for with nothing more: the re-announcement
+ * covers what fell out of the ring. An answer that is lost is itself a gap,
+ * and asked for the same way; its copies are resent once more, and no
+ * further (kMaxCopy, queue_flow()); re-announcement heals the rest. Only
+ * verified frames move the windows; the claims resent are applied like any
  * received claim. Control lcore only.
  */
 #include <algorithm>
@@ -98,6 +100,7 @@ void GossipEngine::Impl::repair_tick(uint64_t now_us) noexcept
             w.listed = false;
             w.due_us = 0;
             w.attempts = 0;
+            w.spared = false;
             gapped[i] = gapped.back();
             gapped.pop_back();
             continue;
@@ -120,7 +123,7 @@ void GossipEngine::Impl::note_request(SeqWindow &w, uint64_t now_us) noexcept
 {
     ++w.attempts;
     w.spared = false;
-    w.due_us = now_us + uint64_t{p.heartbeat_interval_ms} * 1000 / 2;
+    w.due_us = now_us + retry_interval_us();
     stats.resend_requests_out.add();
 }
 
@@ -162,7 +165,7 @@ void GossipEngine::Impl::on_resend_request(const ResendRecord &r, uint64_t now_u
     if (r.incarnation != inc)
         return; /* about a previous life: nothing of it is ours any more */
     stats.resend_requests_in.add();
-    const uint64_t quiet_us = uint64_t{p.heartbeat_interval_ms} * 1000 / 2;
+    const uint64_t quiet_us = retry_interval_us();
     uint64_t covered = 0;
     uint64_t with_flows = 0;
     resend_scratch.clear();
@@ -232,7 +235,7 @@ void GossipEngine::Impl::on_peer_request(const ResendRecord &r, uint64_t now_us)
         return;
     if ((w.missing & ~rebase(r.missing, r.newest, w.newest)) != 0)
         return;
-    w.due_us = std::max(w.due_us, now_us + uint64_t{p.heartbeat_interval_ms} * 1000 / 2);
+    w.due_us = std::max(w.due_us, now_us + retry_interval_us());
     if (!w.spared) {
         w.spared = true; /* once per request of ours put off */
         stats.resend_requests_spared.add();
