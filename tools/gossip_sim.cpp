@@ -134,6 +134,15 @@ double percentile(const std::vector<double> &v, double q)
     return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
 }
 
+/* A run's verdict: the start-up syncs ended, the tables converged, and
+ * then stayed unchanged. */
+const char *verdict_of(bool synced, bool converged, bool stable)
+{
+    if (!synced)
+        return "UNSYNCED";
+    return stable ? "STABLE" : converged ? "UNSTABLE" : "DIVERGED";
+}
+
 class Sim;
 
 /* A MapFlowStore that tells the simulator when a claim first lands, and
@@ -890,14 +899,18 @@ int main(int argc, char **argv)
     double max_ms = 0, within = 1, route = -1, rewrite = -1, conv = 0, claim_bytes = 0,
            claim_frames = 0, background = 0;
     uint64_t claims = 0;
-    bool all_ok = true, all_converged = true;
+    bool all_ok = true, all_converged = true, all_synced = true;
     for (uint32_t s = 0; s < o.seeds; ++s) {
         Sim sim(o, o.seed + s);
         Result r = sim.run();
-        const bool ok = r.converged && r.stable;
+        /* A start-up sync that never ended is a failure of its own, though
+         * the claims still start (at 4 x dead_after). */
+        const bool synced = r.synced_ms >= 0;
+        const bool ok = synced && r.converged && r.stable;
         all_ok = all_ok && ok;
         all_converged = all_converged && r.converged;
-        const char *verdict = ok ? "STABLE" : r.converged ? "UNSTABLE" : "DIVERGED";
+        all_synced = all_synced && synced;
+        const char *verdict = verdict_of(synced, r.converged, ok);
         if (o.verbose || o.seeds == 1) {
             fmt::print("seed {}: p50 {:.2f} ms p99 {:.2f} ms max {:.2f} ms within-reannounce "
                        "{:.4f} claim bytes/claim {:.0f} frames/claim {:.2f} background "
@@ -950,6 +963,6 @@ int main(int argc, char **argv)
         fmt::print("; worst failover route {:.1f} ms rewrite {:.1f} ms", route, rewrite);
     if (all_converged)
         fmt::print("; worst converged after {:.2f} ms", conv);
-    fmt::print(": {}\n", all_ok ? "STABLE" : all_converged ? "UNSTABLE" : "DIVERGED");
+    fmt::print(": {}\n", verdict_of(all_synced, all_converged, all_ok));
     return all_ok ? 0 : 1;
 }

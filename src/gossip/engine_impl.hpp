@@ -39,10 +39,12 @@ inline constexpr size_t kResendRing = 256;
 inline constexpr uint8_t kMaxCopy = 2;
 /* A gap is asked for at least this long after it was seen (a frame merely
  * reordered arrives meanwhile), plus a spread of up to as long again, drawn
- * per receiver and gap: of the receivers that lost one frame, the first to
- * ask is heard by the others before they do, and they wait for its answer
- * (on_peer_request()) instead of asking too. Then again every half
- * heartbeat interval while the gap stays open. */
+ * per receiver and gap: of the receivers that lost one frame and have a
+ * frame going out (a batch), the first to ask is heard by the others before
+ * they do, and they wait for its answer (on_peer_request()) instead of
+ * asking too; requests that wait for heartbeats are spread by the
+ * heartbeats' own jitter. Then again, at most every half heartbeat
+ * interval, while the gap stays open. */
 inline constexpr uint64_t kResendDelayUs = 2000;
 /* Requests for one gap before it is left to re-announcement. */
 inline constexpr uint8_t kResendAttempts = 10;
@@ -193,11 +195,15 @@ struct GossipEngine::Impl {
     void track_sequence(const FrameHeader &h, uint64_t now_us) noexcept;
     void on_resend_request(const ResendRecord &r, uint64_t now_us) noexcept;
     void on_peer_request(const ResendRecord &r, uint64_t now_us) noexcept;
-    /* Between two requests for one gap, and two answers for one frame. */
+    /* Between two requests of ours for one gap. */
     uint64_t retry_interval_us() const noexcept
     {
         return uint64_t{p.heartbeat_interval_ms} * 1000 / 2;
     }
+    /* Between two answers for one frame: half the receivers' retry
+     * interval, so that a receiver's retry (its answer lost) is never
+     * taken for another receiver's request for the answer just sent. */
+    uint64_t resend_quiet_us() const noexcept { return retry_interval_us() / 2; }
     void on_resent(const ResendRecord &r) noexcept;
     void remember_frame(std::span<const uint8_t> frame) noexcept;
     void repair_tick(uint64_t now_us) noexcept;

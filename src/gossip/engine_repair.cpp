@@ -5,14 +5,13 @@
  * which of a sender's frames it missed as soon as a later one arrives (a
  * heartbeat at the latest). It asks the sender, with a resend request, for
  * the missed sequence numbers (a 64-bit bitmap below the newest it saw),
- * shortly after seeing the gap and again every half heartbeat interval
- * while the gap stays open (later when another receiver has just asked for
- * the same). The sender keeps copies of the claims and releases of its last
- * kResendRing frames (a frame without any, a heartbeat, takes its slot all
- * the same) and answers with a resent record naming the frames it answers
- * for, followed by their claims and releases (the same statements, so
- * idempotent under the conflict rule). Frames it no longer holds, or that
- * held no claim, are answered for with nothing more: the re-announcement
+ * shortly after seeing the gap and again, at most every half heartbeat
+ * interval, with its next heartbeat or batch while the gap stays open
+ * (once later when another receiver has just asked for the same). The sender keeps copies of the
+ * claims and releases of its last kResendRing frames (a frame without any, a heartbeat, takes its
+ * slot all the same) and answers with a resent record naming the frames it answers for, followed by
+ * their claims and releases (the same statements, so idempotent under the conflict rule). Frames it
+ * no longer holds, or that held no claim, are answered for with nothing more: the re-announcement
  * covers what fell out of the ring. An answer that is lost is itself a gap,
  * and asked for the same way; its copies are resent once more, and no
  * further (kMaxCopy, queue_flow()); re-announcement heals the rest. Only
@@ -56,6 +55,8 @@ void GossipEngine::Impl::track_sequence(const FrameHeader &h, uint64_t now_us) n
         w.newest = h.sequence;
         w.missing = 0;
         w.attempts = 0;
+        w.due_us = 0;
+        w.spared = false;
         return;
     }
     if (h.sequence <= w.newest) {
@@ -76,8 +77,10 @@ void GossipEngine::Impl::track_sequence(const FrameHeader &h, uint64_t now_us) n
     w.attempts = 0;
     const uint64_t due =
         now_us + kResendDelayUs + spread_us(p.self, h.sender, h.sequence, kResendDelayUs);
-    if (w.due_us == 0 || due < w.due_us)
+    if (w.due_us == 0 || due < w.due_us) {
         w.due_us = due;
+        w.spared = false; /* the new gap is asked for on its own timer */
+    }
     if (!w.listed) {
         w.listed = true;
         gapped.push_back(h.sender);
@@ -165,7 +168,7 @@ void GossipEngine::Impl::on_resend_request(const ResendRecord &r, uint64_t now_u
     if (r.incarnation != inc)
         return; /* about a previous life: nothing of it is ours any more */
     stats.resend_requests_in.add();
-    const uint64_t quiet_us = retry_interval_us();
+    const uint64_t quiet_us = resend_quiet_us();
     uint64_t covered = 0;
     uint64_t with_flows = 0;
     resend_scratch.clear();
@@ -229,17 +232,18 @@ void GossipEngine::Impl::on_peer_request(const ResendRecord &r, uint64_t now_us)
     /* Another receiver asks r.node for frames; the answer is multicast. When
      * it covers every frame we miss of that sender, we wait for it as if we
      * had asked ourselves (without counting an attempt): if it is lost for
-     * us, the gap is still open when due, and we ask then. */
+     * us, the gap is still open when due, and we ask then. Once between two
+     * requests of ours: a gap others keep asking for in vain (their requests
+     * reach us, not the sender) is asked for by us too, and counts towards
+     * our attempts. */
     SeqWindow &w = windows[r.node];
-    if (w.missing == 0 || w.incarnation != r.incarnation)
+    if (w.missing == 0 || w.incarnation != r.incarnation || w.spared)
         return;
     if ((w.missing & ~rebase(r.missing, r.newest, w.newest)) != 0)
         return;
     w.due_us = std::max(w.due_us, now_us + retry_interval_us());
-    if (!w.spared) {
-        w.spared = true; /* once per request of ours put off */
-        stats.resend_requests_spared.add();
-    }
+    w.spared = true;
+    stats.resend_requests_spared.add();
 }
 
 void GossipEngine::Impl::on_resent(const ResendRecord &r) noexcept

@@ -276,6 +276,77 @@ TEST_CASE("a receiver that hears another ask for the frame it lost does not ask 
     CHECK(all_stores_equal(c));
 }
 
+TEST_CASE("a request that covers only part of our gap does not put ours off", "[gossip][engine]")
+{
+    /* Node 1's first claim frame is lost to node 3, its second to nodes 3
+     * to 8, and node 3's first request to everyone: the others' requests,
+     * for the second frame only, do not stand for node 3's, which misses
+     * both (without the coverage check, node 3 was spared). */
+    TestCluster c(8);
+    settle(c);
+    c.run_ms(10 * c.base.heartbeat_interval_ms);
+    int claim_frames = 0;
+    LoseFirst own_request{3, kInvalidNode, RecordType::resend_request};
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        if (from == 1 && has_record(f, RecordType::claim)) {
+            if (to == 2)
+                ++claim_frames; /* node 2 hears every claim frame, and first */
+            return (claim_frames == 1 && to == 3) || (claim_frames == 2 && to >= 3);
+        }
+        return own_request(from, to, f);
+    };
+    const FlowKey a = key4(41), b = key4(42);
+    c.engine(0).local_claim(a, c.now);
+    c.run_ms(2);
+    c.engine(0).local_claim(b, c.now);
+    c.run_ms(2);
+    REQUIRE(claim_frames == 2);
+    REQUIRE_FALSE(c.store(2).lookup(a));
+    REQUIRE_FALSE(c.store(3).lookup(b));
+    c.run_ms(4 * c.base.heartbeat_interval_ms);
+    uint64_t others_out = 0;
+    for (size_t i = 3; i < 8; ++i)
+        others_out += c.engine(i).stats().resend_requests_out.get();
+    CHECK(others_out >= 1);
+    CHECK(own_request.lost == 1);
+    CHECK(c.engine(2).stats().resend_requests_spared.get() == 0);
+    CHECK(c.engine(2).stats().resend_requests_out.get() >= 2);
+    CHECK(c.store(2).lookup(a));
+    CHECK(c.store(2).lookup(b));
+    CHECK(all_stores_equal(c));
+}
+
+TEST_CASE("a receiver waits once for another's request, then asks itself", "[gossip][engine]")
+{
+    /* Nodes 3 and 4 lose one claim frame of node 1; node 3's requests never
+     * reach node 1, but reach node 4, again and again. Node 4 waits for the
+     * answer once, then asks itself (before, every request it heard put its
+     * own off again, for as long as node 3 kept asking: neither had the
+     * claim after five heartbeat intervals). */
+    TestCluster c(4);
+    settle(c);
+    int claim_frames = 0;
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        if (from == 1 && has_record(f, RecordType::claim)) {
+            if (to == 2)
+                ++claim_frames;
+            return claim_frames == 1 && to >= 3;
+        }
+        return from == 3 && to == 1 && has_record(f, RecordType::resend_request);
+    };
+    const FlowKey k = key4(51);
+    c.engine(0).local_claim(k, c.now);
+    c.run_ms(3);
+    REQUIRE_FALSE(c.store(2).lookup(k));
+    REQUIRE_FALSE(c.store(3).lookup(k));
+    c.run_ms(5 * c.base.heartbeat_interval_ms);
+    CHECK(c.engine(2).stats().resend_requests_out.get() >= 1);
+    CHECK(c.engine(3).stats().resend_requests_spared.get() == 1);
+    CHECK(c.engine(3).stats().resend_requests_out.get() >= 1);
+    CHECK(c.store(3).lookup(k));
+    CHECK(c.store(2).lookup(k)); /* the answer to node 4 is multicast */
+}
+
 TEST_CASE("answers lost in turn are resent a bounded number of times", "[gossip][engine]")
 {
     /* Every frame of node 1 that carries a claim is lost to one of the
@@ -909,13 +980,16 @@ TEST_CASE("the start-up sync asks another peer after sync_timeout_ms", "[gossip]
             silent = from;
         return from == silent;
     };
+    const uint64_t asked0 = c.engine(0).stats().sync_requests_in.get();
+    const uint64_t asked1 = c.engine(1).stats().sync_requests_in.get();
     c.start(2, 2);
     c.run_ms(c.base.sync_timeout_ms * 6); /* 3 attempts with one, then the other */
     CHECK(c.engine(2).synced());
-    CHECK(c.engine(2).stats().sync_requests_out.get() >= 2);
-    CHECK(c.engine(0).stats().sync_requests_in.get() >= 1);
-    CHECK(c.engine(1).stats().sync_requests_in.get() >= 1);
     CHECK(c.store(2).size() == 30);
+    /* Both peers were asked: the one whose answers were lost, then the other. */
+    REQUIRE(silent != kInvalidNode);
+    CHECK(c.engine(0).stats().sync_requests_in.get() > asked0);
+    CHECK(c.engine(1).stats().sync_requests_in.get() > asked1);
 }
 
 TEST_CASE("constructor rejects inconsistent parameters", "[gossip][engine]")
