@@ -16,7 +16,8 @@ plain Linux host that terminates tunnels toward the node.
 Kernel tunnels used: geneve (IPv4 and IPv6 outer), ipip, sit, and IP-in-IPv6
 through SRv6 (End.DX4 / End.DT6 decapsulate protocol 4 / 41 inside IPv6;
 encap.red with one segment sends plain IP-in-IPv6, RFC 2473). A kernel built
-without a device type (no geneve, ipip or sit) cannot play that leg: it is
+without a device type (no geneve, ipip or sit) or without SRv6's lightweight
+tunnels (CONFIG_IPV6_SEG6_LWTUNNEL) cannot play that leg: it is
 then checked against independent implementations instead -- Wireshark's
 dissectors (tshark) decode what flowhome sent, scapy's GENEVE layer builds
 what flowhome must decapsulate -- and reported as such, never silently.
@@ -76,6 +77,8 @@ FROM_KERNEL = [
     ("2001:db8:100::22", "sit", "IPv6 in IPv4 (sit4)", "2001:db8:300::51"),
     ("2001:db8:100::24", "srv6", "IPv6 in IPv6 (seg6 encap.red)", "2001:db8::2"),
 ]
+# The peer's SRv6 encapsulation source (`ip sr tunsrc`): peer 5's address.
+SRV6_SOURCE = "2001:db8::3"
 DEVICE_OF = {"203.0.113.21": "gnv4", "203.0.113.22": "ipip4", "203.0.113.23": "gnv6",
              "2001:db8:100::21": "gnv4", "2001:db8:100::22": "sit4"}
 
@@ -101,6 +104,16 @@ def try_device(ns, args):
     if "Unknown device type" in r.stderr or "not supported" in r.stderr.lower():
         return False
     raise RuntimeError(f"ip link add {' '.join(args)}: {r.stderr.strip()}")
+
+
+def try_route(ns, args):
+    """Adds an IPv6 route with a lightweight tunnel; False when the kernel lacks it."""
+    r = sh(["ip", "-6", "route", "add"] + args, ns, check=False)
+    if r.returncode == 0:
+        return True
+    if "not supported" in r.stderr.lower():
+        return False
+    raise RuntimeError(f"ip -6 route add {' '.join(args)}: {r.stderr.strip()}")
 
 
 def topology():
@@ -133,7 +146,7 @@ def topology():
     sh(["ip", "addr", "add", f"{VIP4}/32", "dev", "lo"], p)
     sh(["ip", "addr", "add", f"{VIP6}/128", "dev", "lo"], p)
 
-    have = {"srv6": True}
+    have = {}
     have["geneve"] = (try_device(p, ["gnv4", "type", "geneve", "id", "0", "remote", "192.0.2.1"])
                       and try_device(p, ["gnv6", "type", "geneve", "id", "0", "remote",
                                          "2001:db8::1"]))
@@ -151,19 +164,21 @@ def topology():
         sh(["sysctl", "-qw", f"net.ipv4.conf.{dev}.rp_filter=0"], p)
         sh(["ip", "link", "set", dev, "up"], p)
 
-    # SRv6: decapsulation at the peer's SIDs, encapsulation toward the node.
-    sh(["ip", "-6", "route", "add", "2001:db8::3/128", "encap", "seg6local", "action", "End.DX4",
-        "nh4", "0.0.0.0", "dev", "pe0"], p)
-    # End.DX6 with an unspecified next hop does not deliver locally here;
-    # End.DT6 looking the inner packet up in the local table does.
-    sh(["ip", "-6", "route", "add", "2001:db8::5/128", "encap", "seg6local", "action", "End.DT6",
-        "table", "255", "dev", "pe0"], p)
-    sh(["ip", "sr", "tunsrc", "set", "2001:db8::3"], p)
+    # SRv6: decapsulation at the peer's SIDs, encapsulation toward the node
+    # (a kernel without CONFIG_IPV6_SEG6_LWTUNNEL has neither).
+    have["srv6"] = try_route(p, ["2001:db8::3/128", "encap", "seg6local", "action", "End.DX4",
+                                 "nh4", "0.0.0.0", "dev", "pe0"])
+    if have["srv6"]:
+        # End.DX6 with an unspecified next hop does not deliver locally here;
+        # End.DT6 looking the inner packet up in the local table does.
+        sh(["ip", "-6", "route", "add", "2001:db8::5/128", "encap", "seg6local", "action",
+            "End.DT6", "table", "255", "dev", "pe0"], p)
+        sh(["ip", "sr", "tunsrc", "set", SRV6_SOURCE], p)
 
     for vip, needs, _, src in FROM_KERNEL:
         v6 = ":" in vip
         plen = "/128" if v6 else "/32"
-        if needs == "srv6":
+        if needs == "srv6" and have[needs]:
             sh(["ip", "route", "add", vip + plen, "encap", "seg6", "mode", "encap.red", "segs",
                 "2001:db8::1", "dev", "pe0", "src", src], p)
         elif have[needs]:
@@ -232,8 +247,9 @@ def send_frames(tmp, frames):
     sh(["/usr/bin/python3", "-c", SENDP, path], PEER_NS)
 
 
-def tshark_check(pcap, port, payload, needs):
-    """Decodes what flowhome sent for client port `port` with Wireshark's dissectors."""
+def tshark_check(pcap, port, payload, needs, inner_next_header):
+    """Decodes what flowhome sent for client port `port` with Wireshark's dissectors;
+    `inner_next_header` is the outer IPv6 next header an IP-in-IPv6 leg must carry."""
     r = subprocess.run(["tshark", "-r", pcap, "-o", "ip.check_checksum:TRUE",
                         "-o", "udp.check_checksum:TRUE", "-T", "fields", "-E", "occurrence=a",
                         "-E", "aggregator=,", "-e", "udp.srcport", "-e", "data.data",
@@ -258,6 +274,8 @@ def tshark_check(pcap, port, payload, needs):
             return f"outer protocol {cols[4]}"
         if needs == "sit" and cols[4].split(",")[0] != "41":
             return f"outer protocol {cols[4]}"
+        if needs == "srv6" and cols[5].split(",")[0] != inner_next_header:
+            return f"outer next header {cols[5]}"
         return None
     frames = len(r.stdout.splitlines())
     detail = f"; tshark exit {r.returncode}: {r.stderr.strip()[:200]}" if r.returncode else ""
@@ -273,6 +291,10 @@ def scapy_encapsulated(vip, needs, src, payload, fh_mac, pe_mac):
             else IP(src="192.0.2.2", dst="192.0.2.1")
         return Ether(dst=fh_mac, src=pe_mac) / outer / UDP(sport=40000, dport=6081) / \
             GENEVE(vni=0, proto=0x6558) / Ether(dst=fh_mac, src=pe_mac) / inner
+    if needs == "srv6":
+        # SRv6 encap.red with the node as the only segment: no routing
+        # header, plain IP-in-IPv6 (RFC 2473) from the peer's tunnel source.
+        return Ether(dst=fh_mac, src=pe_mac) / IPv6(src=SRV6_SOURCE, dst="2001:db8::1") / inner
     return Ether(dst=fh_mac, src=pe_mac) / IP(src="192.0.2.3", dst="192.0.2.1") / inner
 
 
@@ -286,7 +308,7 @@ def main():
         fh_mac, pe_mac, have = topology()
         missing = sorted(k for k, v in have.items() if not v)
         if missing:
-            print(f"note: this kernel has no {', '.join(missing)} device support; those legs "
+            print(f"note: this kernel has no {', '.join(missing)} support; those legs "
                   "are checked against Wireshark's dissectors and scapy instead")
         cfg = os.path.join(tmp, "node.yaml")
         node_config(cfg, pe_mac)
@@ -328,7 +350,7 @@ def main():
         frames = []
         for port, fam, owner, needs, what in TO_KERNEL:
             payload = f"to-kernel {what} via node {owner}".encode() + bytes(range(64))
-            payloads[port] = (payload, needs, what)
+            payloads[port] = (payload, needs, what, fam)
             l3 = IP(src=CLIENT4, dst=VIP4) if fam == 4 else IPv6(src=CLIENT6, dst=VIP6)
             frames.append(Ether(dst=fh_mac, src=pe_mac) / l3 / UDP(sport=port, dport=7000) /
                           Raw(payload))
@@ -346,7 +368,7 @@ def main():
         time.sleep(0.5)
         capture.send_signal(signal.SIGINT)
         capture.wait(timeout=10)
-        for port, (payload, needs, what) in payloads.items():
+        for port, (payload, needs, what, fam) in payloads.items():
             if have[needs]:
                 got = received.get(port)
                 ok = got is not None and got[1] == payload
@@ -355,7 +377,7 @@ def main():
                                  "nothing reached the socket" if got is None else
                                  "payload differs")))
             else:
-                err = tshark_check(pcap, port, payload, needs)
+                err = tshark_check(pcap, port, payload, needs, "4" if fam == 4 else "41")
                 results.append((err is None, f"flowhome -> {what}: " +
                                 ("decoded intact by Wireshark's dissectors" if err is None
                                  else err)))
