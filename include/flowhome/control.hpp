@@ -95,12 +95,23 @@ public:
     void apply(const ControlMsg &msg) noexcept;
 
     /**
-     * How long an idle loop sleeps at @p now_tsc: backoff.sleep_us, but no
-     * later than its next ageing slice or gossip timer (a heartbeat late by
-     * a long sleep would make peers suspect this node), and at least 1 us.
-     * 0 when backoff.sleep_us is 0 (busy polling).
+     * How long an idle loop sleeps at @p now_tsc after @p idle_sleeps
+     * sleeps in a row that found no work: backoff.sleep_us, doubled with
+     * each such sleep up to kMaxIdleSleepUs (or backoff.sleep_us if
+     * longer), but no later than its next ageing slice or gossip timer (a
+     * heartbeat late by a long sleep would make peers suspect this node),
+     * and at least 1 us. 0 when backoff.sleep_us is 0 (busy polling).
      */
-    uint64_t idle_sleep_us(uint64_t now_tsc) const noexcept;
+    uint64_t idle_sleep_us(uint64_t now_tsc, unsigned idle_sleeps = 0) const noexcept;
+
+    /**
+     * Longest sleep the doubling reaches. The loop's deadlines are
+     * milliseconds (a gossip batch, an ageing slice every 1/256 s), and a
+     * claim a worker queues waits at most this long for it; waking every
+     * 50 us instead took a tenth of a CPU the loop shares.
+     */
+    static constexpr uint64_t kMaxIdleSleepUs = 1000;
+    static constexpr unsigned kSleepDoublingsMax = 10;
 
     const ControlStats &stats() const noexcept { return stats_; }
 

@@ -264,9 +264,13 @@ unsigned ControlLoop::poll_once(uint64_t now_tsc) noexcept
     return work;
 }
 
-uint64_t ControlLoop::idle_sleep_us(uint64_t now_tsc) const noexcept
+uint64_t ControlLoop::idle_sleep_us(uint64_t now_tsc, unsigned idle_sleeps) const noexcept
 {
-    uint64_t us = p_.backoff.sleep_us;
+    const uint64_t base = p_.backoff.sleep_us;
+    if (base == 0)
+        return 0;
+    uint64_t us = std::max(
+        base, std::min(base << std::min(idle_sleeps, kSleepDoublingsMax), kMaxIdleSleepUs));
     const uint64_t hz = rte_get_tsc_hz();
     us = std::min(us, next_age_tsc_ > now_tsc ? (next_age_tsc_ - now_tsc) * 1'000'000 / hz : 0);
     if (p_.engine != nullptr) {
@@ -277,23 +281,28 @@ uint64_t ControlLoop::idle_sleep_us(uint64_t now_tsc) const noexcept
     /* Work that is due (or a deadline nothing moves) still gets the
      * shortest sleep rather than a spin: the kernel's timer slack makes
      * it about 50 us, the default backoff's. */
-    return p_.backoff.sleep_us == 0 ? 0 : std::max<uint64_t>(us, 1);
+    return std::max<uint64_t>(us, 1);
 }
 
 int ControlLoop::run() noexcept
 {
     uint32_t idle = 0;
+    unsigned idle_sleeps = 0; /* sleeps in a row that found no work after them */
     while (!p_.stop->load(std::memory_order_relaxed)) {
         const uint64_t now_tsc = rte_rdtsc();
         if (poll_once(now_tsc) != 0) {
             idle = 0;
+            idle_sleeps = 0;
             continue;
         }
-        const uint64_t sleep_us = ++idle >= p_.backoff.idle_polls ? idle_sleep_us(now_tsc) : 0;
-        if (sleep_us != 0)
+        const uint64_t sleep_us =
+            ++idle >= p_.backoff.idle_polls ? idle_sleep_us(now_tsc, idle_sleeps) : 0;
+        if (sleep_us != 0) {
             rte_delay_us_sleep(static_cast<unsigned>(sleep_us));
-        else
+            idle_sleeps += idle_sleeps < kSleepDoublingsMax ? 1 : 0;
+        } else {
             rte_pause();
+        }
     }
     /* Peers hear of the stop now, not after dead_after_ms of silence. The
      * node stops its workers after this returns, so a frame handed to

@@ -242,7 +242,7 @@ TEST_CASE("a flow of ours that expires is released to every node; others' are re
     CHECK(loop.stats().aged_out.get() == 3);
 }
 
-TEST_CASE("an idle control loop wakes for its next ageing slice and gossip timer",
+TEST_CASE("an idle control loop sleeps longer the longer it idles, and wakes for its deadlines",
           "[gossip][control]")
 {
     ControlSetup n;
@@ -263,6 +263,19 @@ TEST_CASE("an idle control loop wakes for its next ageing slice and gossip timer
     /* A claim opens a batch, sent 1 ms (batch_interval_us) after. */
     engine.local_claim(key4(1), 1'000'000); /* the loop's now: t is 1 s after its start */
     CHECK(loop.idle_sleep_us(t) <= gp.batch_interval_us);
+    /* Idle for long: the sleep doubles from sleep_us up to 1 ms, still no
+     * later than the next ageing slice. */
+    lp.engine = nullptr;
+    lp.backoff.sleep_us = 50;
+    ControlLoop quiet(lp);
+    quiet.poll_once(t);
+    CHECK(quiet.idle_sleep_us(t, 0) == 50);
+    CHECK(quiet.idle_sleep_us(t, 1) == 100);
+    CHECK(quiet.idle_sleep_us(t, 4) == 800);
+    CHECK(quiet.idle_sleep_us(t, 5) == ControlLoop::kMaxIdleSleepUs);
+    CHECK(quiet.idle_sleep_us(t, ControlLoop::kSleepDoublingsMax) == ControlLoop::kMaxIdleSleepUs);
+    const uint64_t slice_tsc = hz / 256;
+    CHECK(quiet.idle_sleep_us(t + slice_tsc - hz / 10'000, 5) <= 100); /* the slice in 0.1 ms */
     /* Busy polling: never asleep. */
     lp.backoff.sleep_us = 0;
     ControlLoop busy(lp);
