@@ -63,6 +63,8 @@ const std::vector<MetricFamilyInfo> kFamilies = {
      "Packets a worker handled, by what happened to them (counter label)"},
     {"flowhome_worker_idle_sleeps_total", MetricType::counter,
      "Times an idle worker slept to yield its CPU"},
+    {"flowhome_worker_busy_cycles_total", MetricType::counter,
+     "TSC cycles of a worker's polls that found work"},
     {"flowhome_drops_total", MetricType::counter, "Packets a worker dropped, by reason"},
     {"flowhome_redirects_total", MetricType::counter,
      "Packets encapsulated toward another node, by owner node"},
@@ -289,6 +291,8 @@ std::vector<MetricSample> collect_metrics(Node &node)
                 (s.*c.field).get());
         add(out, "flowhome_worker_idle_sleeps_total", fmt::format("worker=\"{}\"", w->index()),
             s.idle_sleeps.get());
+        add(out, "flowhome_worker_busy_cycles_total", fmt::format("worker=\"{}\"", w->index()),
+            s.busy_cycles.get());
     }
     for (const auto &w : node.workers())
         for (const DropReasonInfo &d : kDropReasons)

@@ -676,10 +676,15 @@ int Worker::run() noexcept
     /* Acquire: the control lcore's last frames, put in the gossip ring
      * before it stopped and before Node::stop() set this, are seen. */
     while (!sh_.stop.load(std::memory_order_acquire)) {
+        /* Two TSC reads a poll: busy cycles over packets is what a packet
+         * costs this worker whether its CPU is saturated or not (testpmd's
+         * --record-core-cycles counts the same way). */
+        const uint64_t start = rte_rdtsc();
         const uint16_t got = poll_once();
         rte_rcu_qsbr_quiescent(sh_.qsbr, index_);
 
         if (got != 0) {
+            stats_.busy_cycles.add(rte_rdtsc() - start);
             idle = 0;
             continue;
         }
