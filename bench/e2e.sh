@@ -5,7 +5,8 @@
 # (wire port in, local port out) or dpdk-testpmd in io forwarding; X gets a
 # CPU of its own. Runs the two chains alternately, ROUNDS times each, and
 # prints each round's rates, the median of the per-round ratios and the
-# ratio of the two chains' median rates.
+# ratio of the two chains' median rates, and each forwarder's busy cycles
+# per packet.
 #
 #   bench/e2e.sh [BUILD_DIR] [SECONDS] [ROUNDS]   (defaults: build-bench, 8, 3)
 #
@@ -135,7 +136,8 @@ busy_cycles_flowhome() {
 # make negative; io sends on every packet it takes, and net_null's count
 # of them is sound.
 busy_cycles_io() {
-    awk '/total cycles=/ { sub(/.*total cycles=/, ""); c = $1 + 0 }
+    # "total cycles=" in DPDK 22.11, "busy cycles=" in later releases.
+    awk '/(total|busy) cycles=/ { sub(/.*(total|busy) cycles=/, ""); c = $1 + 0 }
         /Accumulated forward statistics/ { acc = 1 }
         acc && $1 == "TX-packets:" { tx = $2; acc = 0 }
         END { printf "%.1f", (tx > 0 ? c / tx : 0) }' "$dir/$1.log"
@@ -199,7 +201,7 @@ for r in $(seq 1 "$rounds"); do
         "busy cycles/packet flowhome $fhc, testpmd io $ioc"
 done
 if [ "${E2E_VERBOSE:-0}" = 1 ]; then tail -40 "$dir/fh1.log"; fi
-grep -aE 'local_hits|claims |tx_local|rx_wire|drops' "$dir/fh1.log" | head -8 || true
+grep -aE 'local-hits|claims |tx-local|rx-wire|busy-cycles|drops' "$dir/fh1.log" | head -8 || true
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR + 1) / 2)]}'; }
 printf '%s\n' "${ratios[@]}" | sort -n |
     awk '{v[NR]=$1} END {printf "median ratio flowhome / testpmd io over %d rounds: %.2f\n", NR, v[int((NR + 1) / 2)]}'
@@ -218,4 +220,4 @@ fhc_med=$(printf '%s\n' "${fh_cycles[@]}" | median)
 ioc_med=$(printf '%s\n' "${io_cycles[@]}" | median)
 awk -v a="$fhc_med" -v b="$ioc_med" -v n="$rounds" 'BEGIN {
     printf "median busy cycles per packet over %d rounds: flowhome %.1f, testpmd io %.1f;" \
-        " capacity ratio (io / flowhome) %.2f\n", n, a, b, (a > 0 ? b / a : 0) }'
+        " io / flowhome (flowhome'"'"'s capacity / io'"'"'s) %.2f\n", n, a, b, (a > 0 ? b / a : 0) }'

@@ -19,8 +19,8 @@ encap.red with one segment sends plain IP-in-IPv6, RFC 2473). A kernel built
 without a device type (no geneve, ipip or sit) or without SRv6's lightweight
 tunnels (CONFIG_IPV6_SEG6_LWTUNNEL) cannot play that leg: it is
 then checked against independent implementations instead -- Wireshark's
-dissectors (tshark) decode what flowhome sent, scapy's GENEVE layer builds
-what flowhome must decapsulate -- and reported as such, never silently.
+dissectors (tshark) decode what flowhome sent, scapy's layers build what
+flowhome must decapsulate -- and reported as such, never silently.
 
 Documentation addresses only; everything is removed at the end, also on
 failure. Usage: test_kernel_tunnels.py INTEROP_NODE

@@ -279,7 +279,7 @@ TEST_CASE("a receiver that hears another ask for the frame it lost does not ask 
 TEST_CASE("a request that covers only part of our gap does not put ours off", "[gossip][engine]")
 {
     /* Node 1's first claim frame is lost to node 3, its second to nodes 3
-     * to 8, and node 3's first request to everyone: the others' requests,
+     * to 8, and node 3's first request to node 1: the others' requests,
      * for the second frame only, do not stand for node 3's, which misses
      * both (without the coverage check, node 3 was spared). */
     TestCluster c(8);
