@@ -301,17 +301,23 @@ CommandResult cmd_show_ports(CommandContext &c)
 
 CommandResult cmd_show_workers(CommandContext &c)
 {
-    std::string out =
-        fmt::format("{:<7} {:<6} {:<6} {:>14} {:>14} {:>14} {:>14} {:>12} {}\n", "worker", "lcore",
-                    "queue", "rx", "tx", "drops", "claims", "idle-sleeps", "state");
+    std::string out = fmt::format(
+        "{:<7} {:<6} {:<6} {:>14} {:>14} {:>14} {:>14} {:>12} {:>10} {}\n", "worker", "lcore",
+        "queue", "rx", "tx", "drops", "claims", "idle-sleeps", "cyc/pkt", "state");
     const NodeConfig &cfg = c.node.config();
     for (const auto &w : c.node.workers()) {
         const WorkerStats &s = w->stats();
         const unsigned lcore = cfg.lcores.workers[w->index()];
-        out += fmt::format("{:<7} {:<6} {:<6} {:>14} {:>14} {:>14} {:>14} {:>12} {}\n", w->index(),
-                           lcore, w->index(), s.rx_wire.get() + s.rx_local.get(),
-                           s.tx_wire.get() + s.tx_local.get(), s.total_drops(), s.claims.get(),
-                           s.idle_sleeps.get(),
+        const uint64_t rx = s.rx_wire.get() + s.rx_local.get();
+        /* What a packet costs this worker: its busy cycles (polls that
+         * found work) over the packets it received. */
+        const std::string per_packet =
+            rx == 0 ? "-"
+                    : fmt::format("{:.1f}", static_cast<double>(s.busy_cycles.get()) /
+                                                static_cast<double>(rx));
+        out += fmt::format("{:<7} {:<6} {:<6} {:>14} {:>14} {:>14} {:>14} {:>12} {:>10} {}\n",
+                           w->index(), lcore, w->index(), rx, s.tx_wire.get() + s.tx_local.get(),
+                           s.total_drops(), s.claims.get(), s.idle_sleeps.get(), per_packet,
                            rte_eal_get_lcore_state(lcore) == RUNNING ? "running" : "stopped");
     }
     return ok(out);
