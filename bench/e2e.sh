@@ -18,8 +18,8 @@
 # read as the generator's Tx-pps (testpmd counts a packet as sent only when
 # the ring had room; a refused one is a TX drop). The median of the
 # generator's rate samples (one per second or two) from X's fourth second
-# on (X starts 2 s after the generator). X sends to net_null, which never refuses, so X's intake is
-# its throughput, provided X forwards what it takes: a flowhome round in
+# on (X starts 2 s after the generator). X sends to net_null, which never
+# refuses, so X's intake is its throughput, provided X forwards what it takes: a flowhome round in
 # which it did not start, dropped a packet or sent on fewer than 99 % of
 # those it received fails the run.
 #
@@ -171,8 +171,8 @@ run_io() { # $1: run name
     start_generator "$1"
     # shellcheck disable=SC2046
     "$testpmd" $(eal "$1" '0@0,1@1') --vdev "net_memif2,role=client,socket=$dir/$1.sock" \
-        --vdev "net_null0,no-rx=1" -- --forward-mode=io --record-core-cycles --nb-cores=1 --stats-period 5 \
-        --total-num-mbufs=16384 >"$dir/$1.log" 2>&1 &
+        --vdev "net_null0,no-rx=1" -- --forward-mode=io --record-core-cycles --nb-cores=1 \
+        --stats-period 5 --total-num-mbufs=16384 >"$dir/$1.log" 2>&1 &
     pids+=($!)
     run_x "$1"
     stop_all

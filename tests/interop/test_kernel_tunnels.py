@@ -247,9 +247,9 @@ def send_frames(tmp, frames):
     sh(["/usr/bin/python3", "-c", SENDP, path], PEER_NS)
 
 
-def tshark_check(pcap, port, payload, needs, inner_next_header):
-    """Decodes what flowhome sent for client port `port` with Wireshark's dissectors;
-    `inner_next_header` is the outer IPv6 next header an IP-in-IPv6 leg must carry."""
+def tshark_check(pcap, port, payload, needs, fam):
+    """Decodes what flowhome sent for client port `port` (inner IP version `fam`)
+    with Wireshark's dissectors."""
     r = subprocess.run(["tshark", "-r", pcap, "-o", "ip.check_checksum:TRUE",
                         "-o", "udp.check_checksum:TRUE", "-T", "fields", "-E", "occurrence=a",
                         "-E", "aggregator=,", "-e", "udp.srcport", "-e", "data.data",
@@ -270,12 +270,11 @@ def tshark_check(pcap, port, payload, needs, inner_next_header):
             return "a checksum does not verify"
         if needs == "geneve" and (cols[2] != "0x6558" or "0xfff0" not in cols[3]):
             return f"GENEVE fields: protocol {cols[2]} option class {cols[3]}"
-        if needs == "ipip" and cols[4].split(",")[0] != "4":
-            return f"outer protocol {cols[4]}"
-        if needs == "sit" and cols[4].split(",")[0] != "41":
-            return f"outer protocol {cols[4]}"
-        if needs == "srv6" and cols[5].split(",")[0] != inner_next_header:
-            return f"outer next header {cols[5]}"
+        # IP in IP: the outer IPv4 protocol (ipip, sit) or IPv6 next header
+        # (SRv6's IP-in-IPv6) names the inner version: 4, or 41 for IPv6.
+        outer = {"ipip": 4, "sit": 4, "srv6": 5}.get(needs)
+        if outer is not None and cols[outer].split(",")[0] != ("4" if fam == 4 else "41"):
+            return f"outer protocol / next header {cols[outer]}"
         return None
     frames = len(r.stdout.splitlines())
     detail = f"; tshark exit {r.returncode}: {r.stderr.strip()[:200]}" if r.returncode else ""
@@ -377,7 +376,7 @@ def main():
                                  "nothing reached the socket" if got is None else
                                  "payload differs")))
             else:
-                err = tshark_check(pcap, port, payload, needs, "4" if fam == 4 else "41")
+                err = tshark_check(pcap, port, payload, needs, fam)
                 results.append((err is None, f"flowhome -> {what}: " +
                                 ("decoded intact by Wireshark's dissectors" if err is None
                                  else err)))
