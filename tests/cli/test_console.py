@@ -589,6 +589,10 @@ def main():
         # Traffic before the commands.
         send_syns(40000, 5)
         assert wait_counter(sock, claims, 5) == 5, "the first SYNs were not claimed"
+        # Their polls were busy: what a packet costs the worker is measured.
+        busy = 'flowhome_worker_busy_cycles_total{worker="0"}'
+        assert prom_value(attach(sock, "show", "metrics").stdout, busy) > 0, \
+            "worker 0 counted no busy cycles for the packets it received"
 
         # 1. Every command on the console.
         checks = {

@@ -672,19 +672,25 @@ int Worker::run() noexcept
                                   ? std::min(bo.sleep_us, kGossipSenderMaxSleepUs)
                                   : bo.sleep_us;
     uint32_t idle = 0;
+    /* Busy cycles over packets is what a packet costs this worker whether
+     * its CPU is saturated or not (testpmd's --record-core-cycles counts the
+     * same way). One TSC read an iteration: a poll that found work lasts
+     * until the next iteration starts, which follows it at once. */
+    uint64_t poll_start = 0;
+    bool busy = false;
 
     /* Acquire: the control lcore's last frames, put in the gossip ring
      * before it stopped and before Node::stop() set this, are seen. */
     while (!sh_.stop.load(std::memory_order_acquire)) {
-        /* Two TSC reads a poll: busy cycles over packets is what a packet
-         * costs this worker whether its CPU is saturated or not (testpmd's
-         * --record-core-cycles counts the same way). */
-        const uint64_t start = rte_rdtsc();
+        const uint64_t now = rte_rdtsc();
+        if (busy)
+            stats_.busy_cycles.add(now - poll_start);
+        poll_start = now;
         const uint16_t got = poll_once();
         rte_rcu_qsbr_quiescent(sh_.qsbr, index_);
 
-        if (got != 0) {
-            stats_.busy_cycles.add(rte_rdtsc() - start);
+        busy = got != 0;
+        if (busy) {
             idle = 0;
             continue;
         }
@@ -702,6 +708,9 @@ int Worker::run() noexcept
             rte_pause();
         }
     }
+
+    if (busy)
+        stats_.busy_cycles.add(rte_rdtsc() - poll_start);
 
     /* The control lcore stopped first (Node::stop): its last frames, the
      * departure among them (a copy per peer with unicast gossip), leave
