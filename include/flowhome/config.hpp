@@ -145,6 +145,9 @@ struct GossipConfig {
     uint32_t dead_after_ms = 1500;
     uint32_t reannounce_interval_ms = 2000;
     uint32_t sync_timeout_ms = 500;
+    /** Multicast: seconds between the IGMP / MLD reports of the group after
+     *  the join; 0: the node reports nothing (static memberships). */
+    uint32_t group_report_interval_s = 30;
 };
 
 struct EalConfig {

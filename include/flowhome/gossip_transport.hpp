@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "flowhome/group_report.hpp"
 #include "flowhome/packet.hpp"
 #include "flowhome/stats.hpp"
 #include "flowhome/types.hpp"
@@ -51,6 +52,7 @@ struct GossipTransportStats {
     Counter rx_frames;
     Counter rx_not_gossip; /**< steered or handed off, but not a gossip datagram */
     Counter rx_own;        /**< our own frames, looped back by the port */
+    Counter group_reports; /**< IGMPv3 / MLDv2 membership reports sent */
 };
 
 class GossipTransport {
@@ -76,12 +78,26 @@ public:
         uint8_t ttl = 1;
         /** Non-empty: unicast a copy to each instead of the group. */
         std::vector<Destination> unicast;
+        /** Multicast: seconds between membership reports of the group
+         *  after the join (group_report.hpp); 0: no reports at all. */
+        uint32_t report_interval_s = 0;
     };
 
     explicit GossipTransport(const Params &params);
 
     /** Sends one frame (to the group, or a copy to each unicast destination). */
     bool send(std::span<const uint8_t> frame) noexcept;
+
+    /**
+     * Sends the group's membership reports due at @p now_us (a monotonic
+     * clock): the join at the first call and once more within a second, then
+     * the current state every report_interval_s. Nothing with unicast gossip
+     * or reports off. Returns the reports due (sent or counted as failed).
+     */
+    unsigned report_tick(uint64_t now_us) noexcept;
+    /** Sends the leave, twice, if the group was joined; the next
+     *  report_tick() joins again. */
+    void report_leave() noexcept;
 
     /**
      * Receives what is waiting and calls fn(std::span<const uint8_t> payload)
@@ -92,6 +108,15 @@ public:
     const GossipTransportStats &stats() const noexcept { return stats_; }
 
 private:
+    static constexpr unsigned kJoinReports = 2;          /* Robustness Variable (RFC 3376 8.1) */
+    static constexpr uint64_t kJoinRepeatUs = 1'000'000; /* Unsolicited Report Interval */
+
+    bool reporting() const noexcept { return p_.report_interval_s != 0 && p_.unicast.empty(); }
+    bool send_report(GroupReport kind) noexcept;
+    /** A frame of @p total bytes, its first byte in @p h; nullptr (counted) if none. */
+    rte_mbuf *alloc_frame(size_t total, uint8_t *&h) noexcept;
+    /** Hands @p m to the TX queue or worker 0's ring; frees it (counted) if refused. */
+    bool transmit(rte_mbuf *m) noexcept;
     bool send_to(std::span<const uint8_t> frame, const IpAddr &dst,
                  const MacAddr &dst_mac) noexcept;
     /** The UDP payload of @p m if it is a gossip datagram not sent by us; else empty.
@@ -103,6 +128,8 @@ private:
     Params p_;
     MacAddr group_mac_;
     uint16_t ip_id_ = 0;
+    uint64_t next_report_us_ = 0;
+    unsigned reports_sent_ = 0; /* since the last join */
     GossipTransportStats stats_;
     /** A frame that arrived in several mbufs, read whole (the largest port MTU's). */
     std::array<uint8_t, 10240> rx_scratch_{};

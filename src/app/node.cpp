@@ -308,6 +308,7 @@ void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
     tp.group = g.group;
     tp.udp_port = g.port;
     tp.ttl = g.ttl;
+    tp.report_interval_s = g.unicast ? 0 : g.group_report_interval_s;
     if (g.unicast) {
         for (const PeerConfig &peer : cfg_.peers) {
             if (peer.address.family != g.group.family)

@@ -265,6 +265,7 @@ std::vector<GossipCounterInfo> gossip_counters(const GossipEngine &engine,
                                   {"datagrams_in", &t.rx_frames},
                                   {"rx_own", &t.rx_own},
                                   {"rx_not_gossip", &t.rx_not_gossip},
+                                  {"group_reports_out", &t.group_reports},
                               });
     }
     return out;

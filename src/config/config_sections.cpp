@@ -63,9 +63,10 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
     if (!c)
         return;
     GossipConfig &g = cfg.gossip;
-    const MapReader m = c->as_map({"cluster_id", "group", "port", "ttl", "key_file", "unicast",
-                                   "batch_interval_us", "heartbeat_interval_ms", "suspect_after_ms",
-                                   "dead_after_ms", "reannounce_interval_ms", "sync_timeout_ms"});
+    const MapReader m =
+        c->as_map({"cluster_id", "group", "port", "ttl", "key_file", "unicast", "batch_interval_us",
+                   "heartbeat_interval_ms", "suspect_after_ms", "dead_after_ms",
+                   "reannounce_interval_ms", "sync_timeout_ms", "group_report_interval_s"});
     g.enabled = true;
     m.uint_if("cluster_id", g.cluster_id, 0, 0xFFFFFFFFu);
     m.bool_if("unicast", g.unicast);
@@ -141,6 +142,10 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
     m.uint_if("dead_after_ms", g.dead_after_ms, 3, 3'600'000);
     m.uint_if("reannounce_interval_ms", g.reannounce_interval_ms, 10, 3'600'000);
     m.uint_if("sync_timeout_ms", g.sync_timeout_ms, 10, 600'000);
+    if (g.unicast && m.has("group_report_interval_s"))
+        m.find("group_report_interval_s")
+            ->fail("unicast gossip joins no group: there is nothing to report");
+    m.uint_if("group_report_interval_s", g.group_report_interval_s, 0, 3600);
     if (g.suspect_after_ms <= g.heartbeat_interval_ms)
         m.find_or_self("suspect_after_ms")
             .fail_at("gossip.suspect_after_ms",

@@ -229,9 +229,11 @@ unsigned ControlLoop::poll_once(uint64_t now_tsc) noexcept
     }
 
     if (p_.engine != nullptr) {
-        if (p_.transport != nullptr)
+        if (p_.transport != nullptr) {
             work += p_.transport->poll(
                 [&](std::span<const uint8_t> frame) { p_.engine->receive(frame, now); });
+            work += p_.transport->report_tick(now);
+        }
         p_.engine->tick(now);
         publish_membership();
     }
@@ -309,6 +311,9 @@ int ControlLoop::run() noexcept
      * worker 0 still leaves. */
     if (p_.engine != nullptr)
         p_.engine->leave(now_us(rte_rdtsc()));
+    /* And the switches stop sending it the group. */
+    if (p_.transport != nullptr)
+        p_.transport->report_leave();
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <rte_flow.h>
 #include <rte_ip.h>
 #include <rte_mbuf.h>
+#include <rte_random.h>
 #include <rte_ring.h>
 
 #include "flowhome/wire.hpp"
@@ -61,23 +62,43 @@ GossipTransport::GossipTransport(const Params &params) : p_(params)
     group_mac_ = multicast_mac(p_.group);
 }
 
+rte_mbuf *GossipTransport::alloc_frame(size_t total, uint8_t *&h) noexcept
+{
+    rte_mbuf *m = rte_pktmbuf_alloc(p_.pool);
+    if (m == nullptr) {
+        stats_.tx_no_mbuf.add();
+        return nullptr;
+    }
+    h = reinterpret_cast<uint8_t *>(rte_pktmbuf_append(m, static_cast<uint16_t>(total)));
+    if (h == nullptr) {
+        rte_pktmbuf_free(m);
+        stats_.tx_no_mbuf.add();
+        return nullptr;
+    }
+    return m;
+}
+
+bool GossipTransport::transmit(rte_mbuf *m) noexcept
+{
+    const bool sent = p_.tx_ring != nullptr ? rte_ring_enqueue(p_.tx_ring, m) == 0
+                                            : rte_eth_tx_burst(p_.port_id, p_.tx_queue, &m, 1) == 1;
+    if (!sent) {
+        rte_pktmbuf_free(m);
+        stats_.tx_queue_full.add();
+    }
+    return sent;
+}
+
 bool GossipTransport::send_to(std::span<const uint8_t> frame, const IpAddr &dst,
                               const MacAddr &dst_mac) noexcept
 {
     const bool v4 = dst.family == Family::ipv4;
     const uint16_t ip_len = v4 ? kIpv4HeaderLen : kIpv6HeaderLen;
     const size_t total = kEthHeaderLen + ip_len + kUdpHeaderLen + frame.size();
-    rte_mbuf *m = rte_pktmbuf_alloc(p_.pool);
-    if (m == nullptr) {
-        stats_.tx_no_mbuf.add();
+    uint8_t *h = nullptr;
+    rte_mbuf *m = alloc_frame(total, h);
+    if (m == nullptr)
         return false;
-    }
-    auto *h = reinterpret_cast<uint8_t *>(rte_pktmbuf_append(m, static_cast<uint16_t>(total)));
-    if (h == nullptr) {
-        rte_pktmbuf_free(m);
-        stats_.tx_no_mbuf.add();
-        return false;
-    }
     std::memcpy(h, dst_mac.bytes.data(), 6);
     std::memcpy(h + 6, p_.src_mac.bytes.data(), 6);
     store16(h + 12, v4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
@@ -114,16 +135,55 @@ bool GossipTransport::send_to(std::span<const uint8_t> frame, const IpAddr &dst,
             rte_ipv6_udptcp_cksum(reinterpret_cast<const rte_ipv6_hdr *>(ip), udp);
         std::memcpy(udp + 6, &csum, sizeof(csum));
     }
-    const bool sent = p_.tx_ring != nullptr ? rte_ring_enqueue(p_.tx_ring, m) == 0
-                                            : rte_eth_tx_burst(p_.port_id, p_.tx_queue, &m, 1) == 1;
-    if (!sent) {
-        rte_pktmbuf_free(m);
-        stats_.tx_queue_full.add();
+    if (!transmit(m))
         return false;
-    }
     stats_.tx_frames.add();
     stats_.tx_bytes.add(total);
     return true;
+}
+
+bool GossipTransport::send_report(GroupReport kind) noexcept
+{
+    std::array<uint8_t, kGroupReportMaxLen> buf;
+    const size_t len = build_group_report(buf, p_.src_mac, p_.src, p_.group, kind);
+    uint8_t *h = nullptr;
+    rte_mbuf *m = len == 0 ? nullptr : alloc_frame(len, h);
+    if (m == nullptr)
+        return false;
+    std::memcpy(h, buf.data(), len);
+    if (!transmit(m))
+        return false;
+    stats_.group_reports.add();
+    return true;
+}
+
+unsigned GossipTransport::report_tick(uint64_t now_us) noexcept
+{
+    if (!reporting() || now_us < next_report_us_)
+        return 0;
+    /* RFC 3376 5.1 / RFC 3810 6.1: the state change of joining is sent at
+     * once and once more within the Unsolicited Report Interval (1 s), in
+     * case the first is lost. Then the current state, every interval: no
+     * query is read here, and a snooping switch forgets a group a
+     * Multicast Listener Interval (260 s by default) after its last report. */
+    const GroupReport kind =
+        reports_sent_ < kJoinReports ? GroupReport::join : GroupReport::current;
+    send_report(kind); /* a failure is counted; the next is due all the same */
+    ++reports_sent_;
+    next_report_us_ =
+        now_us + (reports_sent_ < kJoinReports ? kJoinRepeatUs / 2 + rte_rand_max(kJoinRepeatUs / 2)
+                                               : uint64_t{p_.report_interval_s} * 1'000'000);
+    return 1;
+}
+
+void GossipTransport::report_leave() noexcept
+{
+    if (!reporting() || reports_sent_ == 0)
+        return;
+    /* Twice, back to back: the node is stopping and has no later moment. */
+    for (unsigned i = 0; i < kJoinReports; ++i)
+        send_report(GroupReport::leave);
+    reports_sent_ = 0;
 }
 
 bool GossipTransport::send(std::span<const uint8_t> frame) noexcept

@@ -141,7 +141,7 @@ domains:
   - {{name: dc, encap: geneve}}
 peers:
   - {{id: 2, address: 192.0.2.2, domain: dc, mac: "02:00:00:00:01:02"}}
-gossip: {{cluster_id: 7, group: 239.1.1.1, key_file: {keys}}}
+gossip: {{cluster_id: 7, group: 239.1.1.1, group_report_interval_s: 0, key_file: {keys}}}
 console: {{socket: off}}
 """)
     cmds = os.path.join(tmp, "tap.cmd")

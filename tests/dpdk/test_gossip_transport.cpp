@@ -3,11 +3,14 @@
  * GossipTransport over rings (worker 0's TX ring, the workers' hand-off
  * ring): what one node sends another receives, whole, also when a device
  * split the frame over two mbufs; its own frames and other packets are
- * counted and dropped; every mbuf goes back to the pool.
+ * counted and dropped; every mbuf goes back to the pool. Its membership
+ * reports of the group are the frames scapy builds (gen_reference.py), at
+ * the times RFC 3376 and RFC 3810 give.
  */
 #include <array>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -16,6 +19,7 @@
 #include <rte_ring.h>
 
 #include "flowhome/gossip_transport.hpp"
+#include "reference_frames.hpp"
 
 using namespace flowhome;
 
@@ -26,14 +30,36 @@ IpAddr ip(const char *s)
     return *IpAddr::parse(s);
 }
 
+/* A pool and the two rings, named after @p prefix, freed at the end. */
 struct Rings {
     rte_mempool *pool;
     rte_ring *tx;      /* what the transport sends */
     rte_ring *handoff; /* what it receives */
+    unsigned free_at_start;
+
+    Rings(const std::string &prefix, unsigned mbufs)
+    {
+        pool = rte_pktmbuf_pool_create((prefix + "_pool").c_str(), mbufs, 0, 0,
+                                       RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+        tx = rte_ring_create((prefix + "_tx").c_str(), 16, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        handoff = rte_ring_create((prefix + "_in").c_str(), 16, 0, RING_F_SC_DEQ);
+        REQUIRE((pool != nullptr && tx != nullptr && handoff != nullptr));
+        free_at_start = rte_mempool_avail_count(pool);
+    }
+    ~Rings()
+    {
+        rte_ring_free(handoff);
+        rte_ring_free(tx);
+        rte_mempool_free(pool);
+    }
+    Rings(const Rings &) = delete;
+    Rings &operator=(const Rings &) = delete;
+
+    bool every_mbuf_back() const { return rte_mempool_avail_count(pool) == free_at_start; }
 };
 
-/* One node's transport; @p name keeps DPDK object names apart. */
-std::unique_ptr<GossipTransport> transport(const Rings &r, const char *src, uint8_t last_mac_byte)
+GossipTransport::Params params(const Rings &r, const char *src, uint8_t last_mac_byte,
+                               const char *group = "239.1.1.1")
 {
     GossipTransport::Params p;
     p.tx_ring = r.tx;
@@ -41,8 +67,14 @@ std::unique_ptr<GossipTransport> transport(const Rings &r, const char *src, uint
     p.pool = r.pool;
     p.src_mac = MacAddr{{0x02, 0, 0, 0, 0, last_mac_byte}};
     p.src = ip(src);
-    p.group = ip("239.1.1.1");
-    return std::make_unique<GossipTransport>(p);
+    p.group = ip(group);
+    return p;
+}
+
+/* One node's transport. */
+std::unique_ptr<GossipTransport> transport(const Rings &r, const char *src, uint8_t last_mac_byte)
+{
+    return std::make_unique<GossipTransport>(params(r, src, last_mac_byte));
 }
 
 rte_mbuf *dequeue(rte_ring *r)
@@ -73,12 +105,7 @@ rte_mbuf *split(rte_mempool *pool, rte_mbuf *m, uint16_t head)
 TEST_CASE("gossip frames travel between transports, whole even when split over mbufs",
           "[gossip][transport]")
 {
-    Rings r{};
-    r.pool = rte_pktmbuf_pool_create("gt_pool", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-    r.tx = rte_ring_create("gt_tx", 16, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    r.handoff = rte_ring_create("gt_in", 16, 0, RING_F_SC_DEQ);
-    REQUIRE((r.pool != nullptr && r.tx != nullptr && r.handoff != nullptr));
-    const unsigned free_at_start = rte_mempool_avail_count(r.pool);
+    Rings r("gt", 255);
     {
         auto a = transport(r, "192.0.2.1", 1);
         auto b = transport(r, "192.0.2.2", 2);
@@ -123,8 +150,92 @@ TEST_CASE("gossip frames travel between transports, whole even when split over m
             CHECK(a->stats().rx_not_gossip.get() == 1);
         }
     }
-    CHECK(rte_mempool_avail_count(r.pool) == free_at_start);
-    rte_ring_free(r.handoff);
-    rte_ring_free(r.tx);
-    rte_mempool_free(r.pool);
+    CHECK(r.every_mbuf_back());
+}
+
+namespace {
+
+/* The bytes of the next frame sent, its mbuf freed. */
+std::vector<uint8_t> next_sent(rte_ring *tx)
+{
+    rte_mbuf *m = dequeue(tx);
+    const auto *d = rte_pktmbuf_mtod(m, const uint8_t *);
+    std::vector<uint8_t> bytes(d, d + rte_pktmbuf_data_len(m));
+    rte_pktmbuf_free(m);
+    return bytes;
+}
+
+} // namespace
+
+TEST_CASE("membership reports of the group: a join sent twice, the current state every "
+          "interval, a leave on stop",
+          "[gossip][transport]")
+{
+    Rings r("gr", 63);
+    constexpr uint64_t kInterval = 30'000'000;
+
+    struct Case {
+        const char *family;
+        const char *src;
+        const char *group;
+        const std::vector<uint8_t> &join, &current, &leave;
+    };
+    const Case cases[] = {
+        {"IGMPv3", "192.0.2.1", "239.1.1.1", ref::igmp_join, ref::igmp_current, ref::igmp_leave},
+        {"MLDv2", "2001:db8::1", "ff15::db8:1", ref::mld_join, ref::mld_current, ref::mld_leave},
+    };
+    for (const Case &c : cases) {
+        INFO(c.family);
+        GossipTransport::Params p = params(r, c.src, 1, c.group);
+        p.report_interval_s = kInterval / 1'000'000;
+        GossipTransport t(p);
+
+        /* The join at once, and again within a second (RFC 3376 5.1). */
+        REQUIRE(t.report_tick(0) == 1);
+        CHECK(next_sent(r.tx) == c.join);
+        CHECK(t.report_tick(499'999) == 0);
+        CHECK(rte_ring_count(r.tx) == 0);
+        REQUIRE(t.report_tick(1'000'000) == 1);
+        CHECK(next_sent(r.tx) == c.join);
+        /* Then the current state, an interval after the repeat. */
+        CHECK(t.report_tick(1'000'000 + kInterval / 2) == 0);
+        CHECK(t.report_tick(1'000'000 + kInterval - 1) == 0);
+        REQUIRE(t.report_tick(1'000'000 + kInterval) == 1);
+        CHECK(next_sent(r.tx) == c.current);
+        CHECK(t.report_tick(1'000'000 + kInterval + 1) == 0);
+        /* Stopping: the leave, twice. */
+        t.report_leave();
+        REQUIRE(rte_ring_count(r.tx) == 2);
+        CHECK(next_sent(r.tx) == c.leave);
+        CHECK(next_sent(r.tx) == c.leave);
+        CHECK(t.stats().group_reports.get() == 5);
+        CHECK(t.stats().tx_frames.get() == 0); /* gossip datagrams only */
+    }
+
+    SECTION("no reports with unicast gossip, or with an interval of 0")
+    {
+        GossipTransport::Params u = params(r, "192.0.2.1", 1);
+        u.report_interval_s = 30;
+        u.unicast.push_back({ip("192.0.2.2"), MacAddr{{0x02, 0, 0, 0, 0, 2}}});
+        GossipTransport unicast(u);
+        GossipTransport::Params o = params(r, "192.0.2.1", 1);
+        o.report_interval_s = 0;
+        GossipTransport off(o);
+        for (GossipTransport *t : {&unicast, &off}) {
+            CHECK(t->report_tick(0) == 0);
+            CHECK(t->report_tick(kInterval * 10) == 0);
+            t->report_leave();
+            CHECK(rte_ring_count(r.tx) == 0);
+            CHECK(t->stats().group_reports.get() == 0);
+        }
+    }
+    SECTION("a leave without a join sends nothing")
+    {
+        GossipTransport::Params p = params(r, "192.0.2.1", 1);
+        p.report_interval_s = 30;
+        GossipTransport t(p);
+        t.report_leave();
+        CHECK(rte_ring_count(r.tx) == 0);
+    }
+    CHECK(r.every_mbuf_back());
 }

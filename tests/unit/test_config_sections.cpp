@@ -102,6 +102,18 @@ gossip:
     check_error(kMinimal + "gossip:\n  key_file: k\n", 12, 3, "gossip.group",
                 "missing required key \"group\"");
 
+    // Membership reports of the group: every 30 s by default, 0 for none;
+    // unicast gossip has no group to report.
+    CHECK(c.gossip.group_report_interval_s == 30);
+    const std::string reported = kMinimal + "gossip:\n  group: 239.1.2.3\n  key_file: k\n";
+    CHECK(load_config_text(reported + "  group_report_interval_s: 0\n", "t.yaml")
+              .gossip.group_report_interval_s == 0);
+    check_error(reported + "  group_report_interval_s: 3601\n", 14, 28,
+                "gossip.group_report_interval_s", "expected an integer from 0 to 3600, got 3601");
+    check_error(routed + "  ttl: 3\n  group_report_interval_s: 10\n", 19, 28,
+                "gossip.group_report_interval_s",
+                "unicast gossip joins no group: there is nothing to report");
+
     check_error(kMinimal + "gossip:\n  group: 192.0.2.9\n  key_file: k\n", 12, 10, "gossip.group",
                 "expected an IPv4 (224.0.0.0/4) or IPv6 (ff00::/8) multicast group, got "
                 "\"192.0.2.9\"");
