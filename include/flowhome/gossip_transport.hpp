@@ -90,13 +90,16 @@ public:
 
     /**
      * Sends the group's membership reports due at @p now_us (a monotonic
-     * clock): the join at the first call and once more within a second, then
-     * the current state every report_interval_s. Nothing with unicast gossip
-     * or reports off. Returns the reports due (sent or counted as failed).
+     * clock): the join once the port's link is up (read every 100 ms) and
+     * once more within a second, then the current state every
+     * report_interval_s; the join again whenever the link comes back up. A
+     * report that finds no mbuf or no room is counted and tried again 100 ms
+     * later. Nothing with unicast gossip, reports off, or a group that is
+     * not reportable(). Returns the reports sent.
      */
     unsigned report_tick(uint64_t now_us) noexcept;
-    /** Sends the leave, twice, if the group was joined; the next
-     *  report_tick() joins again. */
+    /** Sends the leave, twice, if the group was joined (best effort: the
+     *  node is stopping); the next report_tick() joins again. */
     void report_leave() noexcept;
 
     /**
@@ -110,8 +113,14 @@ public:
 private:
     static constexpr unsigned kJoinReports = 2;          /* Robustness Variable (RFC 3376 8.1) */
     static constexpr uint64_t kJoinRepeatUs = 1'000'000; /* Unsolicited Report Interval */
+    static constexpr uint64_t kLinkCheckUs = 100'000;    /* how often the link state is read */
+    static constexpr uint64_t kReportRetryUs = 100'000;  /* after a report found no mbuf or room */
 
-    bool reporting() const noexcept { return p_.report_interval_s != 0 && p_.unicast.empty(); }
+    bool reporting() const noexcept
+    {
+        return p_.report_interval_s != 0 && p_.unicast.empty() && reportable(p_.group);
+    }
+    bool link_up() const noexcept;
     bool send_report(GroupReport kind) noexcept;
     /** A frame of @p total bytes, its first byte in @p h; nullptr (counted) if none. */
     rte_mbuf *alloc_frame(size_t total, uint8_t *&h) noexcept;
@@ -129,6 +138,8 @@ private:
     MacAddr group_mac_;
     uint16_t ip_id_ = 0;
     uint64_t next_report_us_ = 0;
+    uint64_t next_link_check_us_ = 0;
+    bool link_up_ = false;      /* as last read */
     unsigned reports_sent_ = 0; /* since the last join */
     GossipTransportStats stats_;
     /** A frame that arrived in several mbufs, read whole (the largest port MTU's). */

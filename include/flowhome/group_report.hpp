@@ -32,10 +32,22 @@ inline constexpr size_t kGroupReportMaxLen = 14 + 40 + 8 + 8 + 20;
 /** RFC 4291 2.5.1 / appendix A: fe80::/64 with the modified EUI-64 of @p mac. */
 IpAddr link_local_of(const MacAddr &mac) noexcept;
 
+/** RFC 1112 6.4 / RFC 2464 7: the Ethernet address of multicast group @p group. */
+MacAddr multicast_mac(const IpAddr &group) noexcept;
+
+/**
+ * Whether @p group is reported at all. Not the groups a switch floods
+ * whatever it snoops, for which RFC 3376 5 and RFC 3810 6 forbid reports:
+ * IPv4's local network control block 224.0.0.0/24 (RFC 4541 2.1.2), IPv6's
+ * all-nodes group ff02::1; nor IPv6 groups of scope 0 (reserved) or 1
+ * (interface-local), which never leave the node.
+ */
+bool reportable(const IpAddr &group) noexcept;
+
 /**
  * Writes the Ethernet frame of a report about @p group into @p out and
  * returns its length, or 0 when @p out is shorter than kGroupReportMaxLen
- * or @p group is not a multicast group.
+ * or @p group is not reportable().
  *
  * IPv4: to 224.0.0.22 (all IGMPv3 routers) from @p src4, TTL 1, IP Router
  * Alert (RFC 2113), as RFC 3376 4 asks. IPv6: to ff02::16 (all MLDv2

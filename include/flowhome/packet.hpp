@@ -29,11 +29,13 @@ inline constexpr uint16_t kEtherTypeVlan = 0x8100;
 inline constexpr uint16_t kEtherTypeQinQ = 0x88A8;
 inline constexpr uint16_t kEtherTypeTeb = 0x6558; /* Transparent Ethernet Bridging */
 
+inline constexpr uint8_t kIpv6ExtHopByHop = 0; /* IPv6 next header: hop-by-hop options */
+inline constexpr uint8_t kProtoIcmp = 1;
+inline constexpr uint8_t kProtoIgmp = 2;
 inline constexpr uint8_t kProtoIpip = 4;
 inline constexpr uint8_t kProtoTcp = 6;
 inline constexpr uint8_t kProtoUdp = 17;
 inline constexpr uint8_t kProtoIpv6 = 41;
-inline constexpr uint8_t kProtoIcmp = 1;
 inline constexpr uint8_t kProtoIcmpv6 = 58;
 
 inline constexpr uint16_t kGenevePort = 6081;
@@ -42,6 +44,15 @@ inline constexpr uint16_t kGenevePort = 6081;
 inline constexpr unsigned kMaxIpv6ExtHeaders = 8;
 /** Most VLAN tags (802.1ad outer + 802.1Q inner). */
 inline constexpr unsigned kMaxVlanTags = 2;
+
+/** Writes an Ethernet header at @p h: destination, source, EtherType. */
+inline void write_eth_header(uint8_t *h, const MacAddr &dst, const MacAddr &src,
+                             uint16_t ether_type) noexcept
+{
+    std::memcpy(h, dst.bytes.data(), 6);
+    std::memcpy(h + 6, src.bytes.data(), 6);
+    wire::store16(h + 12, ether_type);
+}
 
 namespace tcp_flag {
 inline constexpr uint8_t fin = 0x01;

@@ -78,6 +78,11 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
                                     "multicast group, got {}",
                                     group->describe()));
         g.group = *addr;
+        /* RFC 4291 2.7: scope 1 is interface-local, 0 reserved. */
+        if (g.group.family == Family::ipv6 && (g.group.bytes[1] & 0x0F) <= 1)
+            group->fail(fmt::format("{} is an interface-local or reserved-scope group: gossip "
+                                    "sent to it never leaves this node",
+                                    group->describe()));
         if ((g.group.family == Family::ipv4 && !wire->ipv4) ||
             (g.group.family == Family::ipv6 && !wire->ipv6))
             group->fail(fmt::format("the wire port has no {} address to send gossip from",
@@ -145,7 +150,9 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
     if (g.unicast && m.has("group_report_interval_s"))
         m.find("group_report_interval_s")
             ->fail("unicast gossip joins no group: there is nothing to report");
-    m.uint_if("group_report_interval_s", g.group_report_interval_s, 0, 3600);
+    /* Two reports in a row may be lost before a switch forgets the group:
+     * its Multicast Listener Interval is 260 s by default. */
+    m.uint_if("group_report_interval_s", g.group_report_interval_s, 0, 125);
     if (g.suspect_after_ms <= g.heartbeat_interval_ms)
         m.find_or_self("suspect_after_ms")
             .fail_at("gossip.suspect_after_ms",

@@ -18,18 +18,6 @@ namespace {
 
 using namespace wire;
 
-/* RFC 1112 6.4 / RFC 2464 7: the multicast MAC of a group. */
-MacAddr multicast_mac(const IpAddr &group) noexcept
-{
-    MacAddr m;
-    if (group.family == Family::ipv4)
-        m.bytes = {0x01,           0x00,          0x5e, static_cast<uint8_t>(group.bytes[1] & 0x7F),
-                   group.bytes[2], group.bytes[3]};
-    else
-        m.bytes = {0x33, 0x33, group.bytes[12], group.bytes[13], group.bytes[14], group.bytes[15]};
-    return m;
-}
-
 bool same_addr(const uint8_t *at, const IpAddr &a, size_t len) noexcept
 {
     return std::memcmp(at, a.bytes.data(), len) == 0;
@@ -99,9 +87,7 @@ bool GossipTransport::send_to(std::span<const uint8_t> frame, const IpAddr &dst,
     rte_mbuf *m = alloc_frame(total, h);
     if (m == nullptr)
         return false;
-    std::memcpy(h, dst_mac.bytes.data(), 6);
-    std::memcpy(h + 6, p_.src_mac.bytes.data(), 6);
-    store16(h + 12, v4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
+    write_eth_header(h, dst_mac, p_.src_mac, v4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
     uint8_t *ip = h + kEthHeaderLen;
     uint8_t *udp = ip + ip_len;
     const auto udp_len = static_cast<uint16_t>(kUdpHeaderLen + frame.size());
@@ -157,9 +143,33 @@ bool GossipTransport::send_report(GroupReport kind) noexcept
     return true;
 }
 
+bool GossipTransport::link_up() const noexcept
+{
+    /* A port that cannot tell (or a transport without one, in tests) is
+     * taken as up. */
+    rte_eth_link link{};
+    if (!rte_eth_dev_is_valid_port(p_.port_id) || rte_eth_link_get_nowait(p_.port_id, &link) != 0)
+        return true;
+    return link.link_status == RTE_ETH_LINK_UP;
+}
+
 unsigned GossipTransport::report_tick(uint64_t now_us) noexcept
 {
-    if (!reporting() || now_us < next_report_us_)
+    if (!reporting())
+        return 0;
+    /* A report sent while the link is down is lost, and a switch that just
+     * came up (or whose port did) knows nothing of us: each time the link
+     * comes up the group is joined anew. */
+    if (now_us >= next_link_check_us_) {
+        next_link_check_us_ = now_us + kLinkCheckUs;
+        const bool up = link_up();
+        if (up && !link_up_) {
+            reports_sent_ = 0;
+            next_report_us_ = now_us;
+        }
+        link_up_ = up;
+    }
+    if (!link_up_ || now_us < next_report_us_)
         return 0;
     /* RFC 3376 5.1 / RFC 3810 6.1: the state change of joining is sent at
      * once and once more within the Unsolicited Report Interval (1 s), in
@@ -168,7 +178,10 @@ unsigned GossipTransport::report_tick(uint64_t now_us) noexcept
      * Multicast Listener Interval (260 s by default) after its last report. */
     const GroupReport kind =
         reports_sent_ < kJoinReports ? GroupReport::join : GroupReport::current;
-    send_report(kind); /* a failure is counted; the next is due all the same */
+    if (!send_report(kind)) {
+        next_report_us_ = now_us + kReportRetryUs; /* counted; tried again soon */
+        return 0;
+    }
     ++reports_sent_;
     next_report_us_ =
         now_us + (reports_sent_ < kJoinReports ? kJoinRepeatUs / 2 + rte_rand_max(kJoinRepeatUs / 2)
@@ -180,10 +193,15 @@ void GossipTransport::report_leave() noexcept
 {
     if (!reporting() || reports_sent_ == 0)
         return;
-    /* Twice, back to back: the node is stopping and has no later moment. */
+    /* Twice, back to back: the node is stopping and has no later moment.
+     * Best effort: a report a full queue refuses is counted, not retried. */
     for (unsigned i = 0; i < kJoinReports; ++i)
         send_report(GroupReport::leave);
+    /* The next report_tick() looks at the link and joins anew. */
     reports_sent_ = 0;
+    next_report_us_ = 0;
+    next_link_check_us_ = 0;
+    link_up_ = false;
 }
 
 bool GossipTransport::send(std::span<const uint8_t> frame) noexcept

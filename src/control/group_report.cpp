@@ -11,8 +11,6 @@ namespace {
 
 using namespace wire;
 
-constexpr uint8_t kProtoIgmp = 2;
-constexpr uint8_t kProtoHopByHop = 0;
 constexpr uint8_t kIgmpv3Report = 0x22;   /* RFC 3376 4.2 */
 constexpr uint8_t kMldv2Report = 143;     /* RFC 3810 5.2 */
 constexpr uint16_t kIpv4RaHeaderLen = 24; /* with the 4-byte Router Alert option */
@@ -20,6 +18,10 @@ constexpr uint16_t kGroupRecord4Len = 8;
 constexpr uint16_t kGroupRecord6Len = 20;
 constexpr uint16_t kReportHeaderLen = 8; /* type, reserved, checksum, reserved, records */
 constexpr uint16_t kHopByHopLen = 8;
+
+constexpr IpAddr kAllIgmpv3Routers{Family::ipv4, {224, 0, 0, 22}};
+constexpr IpAddr kAllMldv2Routers{Family::ipv6,
+                                  {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x16}};
 
 /* RFC 3376 4.2.12 and RFC 3810 5.2.12 number the record types alike. */
 uint8_t record_type(GroupReport kind) noexcept
@@ -53,25 +55,18 @@ uint16_t write_report(uint8_t *r, uint8_t type, GroupReport kind, const IpAddr &
     return static_cast<uint16_t>(kReportHeaderLen + 4 + addr_len);
 }
 
-void write_ethernet(uint8_t *h, const MacAddr &dst, const MacAddr &src, uint16_t type) noexcept
-{
-    std::memcpy(h, dst.bytes.data(), 6);
-    std::memcpy(h + 6, src.bytes.data(), 6);
-    store16(h + 12, type);
-}
-
 size_t igmpv3(uint8_t *h, const MacAddr &src_mac, const IpAddr &src4, const IpAddr &group,
               GroupReport kind) noexcept
 {
     /* RFC 1112 6.4: 224.0.0.22 maps to 01:00:5e:00:00:16. */
-    write_ethernet(h, MacAddr{{0x01, 0x00, 0x5e, 0x00, 0x00, 0x16}}, src_mac, kEtherTypeIpv4);
+    write_eth_header(h, multicast_mac(kAllIgmpv3Routers), src_mac, kEtherTypeIpv4);
     uint8_t *ip = h + kEthHeaderLen;
     uint8_t *igmp = ip + kIpv4RaHeaderLen;
     const uint16_t igmp_len = write_report(igmp, kIgmpv3Report, kind, group, 4);
     store16(igmp + 2, static_cast<uint16_t>(~ones_complement_sum(igmp, igmp_len)));
 
     ip[0] = 0x46; /* version 4, six words of header */
-    ip[1] = 0xC0; /* CS6, network control (RFC 4594) */
+    ip[1] = 0xC0; /* Internetwork Control (RFC 3376 4) */
     store16(ip + 2, static_cast<uint16_t>(kIpv4RaHeaderLen + igmp_len));
     store16(ip + 4, 0);
     store16(ip + 6, 0x4000); /* DF */
@@ -79,7 +74,7 @@ size_t igmpv3(uint8_t *h, const MacAddr &src_mac, const IpAddr &src4, const IpAd
     ip[9] = kProtoIgmp;
     store16(ip + 10, 0);
     std::memcpy(ip + 12, src4.bytes.data(), 4);
-    store32(ip + 16, 0xE0000016); /* 224.0.0.22 */
+    std::memcpy(ip + 16, kAllIgmpv3Routers.bytes.data(), 4);
     store32(ip + 20, 0x94040000); /* Router Alert: routers examine the packet (RFC 2113) */
     store16(ip + 10, ipv4_header_checksum(ip, kIpv4RaHeaderLen));
     static_assert(kEthHeaderLen + kIpv4RaHeaderLen + kReportHeaderLen + kGroupRecord4Len <=
@@ -90,7 +85,7 @@ size_t igmpv3(uint8_t *h, const MacAddr &src_mac, const IpAddr &src4, const IpAd
 size_t mldv2(uint8_t *h, const MacAddr &src_mac, const IpAddr &group, GroupReport kind) noexcept
 {
     /* RFC 2464 7: ff02::16 maps to 33:33:00:00:00:16. */
-    write_ethernet(h, MacAddr{{0x33, 0x33, 0x00, 0x00, 0x00, 0x16}}, src_mac, kEtherTypeIpv6);
+    write_eth_header(h, multicast_mac(kAllMldv2Routers), src_mac, kEtherTypeIpv6);
     uint8_t *ip = h + kEthHeaderLen;
     uint8_t *hbh = ip + kIpv6HeaderLen;
     uint8_t *mld = hbh + kHopByHopLen;
@@ -98,13 +93,11 @@ size_t mldv2(uint8_t *h, const MacAddr &src_mac, const IpAddr &group, GroupRepor
 
     store32(ip, 0x60000000u); /* version 6 */
     store16(ip + 4, static_cast<uint16_t>(kHopByHopLen + mld_len));
-    ip[6] = kProtoHopByHop;
+    ip[6] = kIpv6ExtHopByHop;
     ip[7] = 1; /* hop limit 1: RFC 3810 5 */
     const IpAddr src = link_local_of(src_mac);
     std::memcpy(ip + 8, src.bytes.data(), 16);
-    static constexpr uint8_t kAllMldv2Routers[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0,
-                                                     0,    0,    0, 0, 0, 0, 0, 0x16};
-    std::memcpy(ip + 24, kAllMldv2Routers, 16);
+    std::memcpy(ip + 24, kAllMldv2Routers.bytes.data(), 16);
 
     /* RFC 2711: Router Alert, value 0 (MLD), then a PadN of two bytes to
      * fill the header's eight. */
@@ -148,16 +141,33 @@ IpAddr link_local_of(const MacAddr &mac) noexcept
     return a;
 }
 
+MacAddr multicast_mac(const IpAddr &group) noexcept
+{
+    const auto &b = group.bytes;
+    if (group.family == Family::ipv4)
+        return MacAddr{{0x01, 0x00, 0x5e, static_cast<uint8_t>(b[1] & 0x7F), b[2], b[3]}};
+    return MacAddr{{0x33, 0x33, b[12], b[13], b[14], b[15]}};
+}
+
+bool reportable(const IpAddr &group) noexcept
+{
+    const auto &b = group.bytes;
+    if (group.family == Family::ipv4)
+        return (b[0] & 0xF0) == 0xE0 && !(b[0] == 224 && b[1] == 0 && b[2] == 0);
+    if (group.family != Family::ipv6 || b[0] != 0xff)
+        return false;
+    const unsigned scope = b[1] & 0x0F;
+    static constexpr uint8_t kAllNodes[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return scope > 1 && std::memcmp(b.data(), kAllNodes, 16) != 0;
+}
+
 size_t build_group_report(std::span<uint8_t> out, const MacAddr &src_mac, const IpAddr &src4,
                           const IpAddr &group, GroupReport kind) noexcept
 {
-    if (out.size() < kGroupReportMaxLen)
+    if (out.size() < kGroupReportMaxLen || !reportable(group))
         return 0;
-    if (group.family == Family::ipv4 && (group.bytes[0] & 0xF0) == 0xE0)
-        return igmpv3(out.data(), src_mac, src4, group, kind);
-    if (group.family == Family::ipv6 && group.bytes[0] == 0xff)
-        return mldv2(out.data(), src_mac, group, kind);
-    return 0;
+    return group.family == Family::ipv4 ? igmpv3(out.data(), src_mac, src4, group, kind)
+                                        : mldv2(out.data(), src_mac, group, kind);
 }
 
 } // namespace flowhome

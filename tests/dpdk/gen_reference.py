@@ -8,6 +8,7 @@ template code, so the test compares flowhome against a second implementation.
 
 Usage: gen_reference.py OUTPUT.hpp
 """
+import ipaddress
 import struct
 import sys
 
@@ -34,7 +35,6 @@ def link_local(mac):
     """RFC 4291 2.5.1: fe80::/64 and the modified EUI-64 of the MAC."""
     b = bytes.fromhex(mac.replace(":", ""))
     eui = bytes([b[0] ^ 2]) + b[1:3] + b"\xff\xfe" + b[3:]
-    import ipaddress
     return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + eui))
 
 

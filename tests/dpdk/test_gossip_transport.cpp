@@ -14,6 +14,8 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
@@ -25,7 +27,7 @@ using namespace flowhome;
 
 namespace {
 
-IpAddr ip(const char *s)
+IpAddr addr(const char *s)
 {
     return *IpAddr::parse(s);
 }
@@ -66,8 +68,8 @@ GossipTransport::Params params(const Rings &r, const char *src, uint8_t last_mac
     p.handoff = r.handoff;
     p.pool = r.pool;
     p.src_mac = MacAddr{{0x02, 0, 0, 0, 0, last_mac_byte}};
-    p.src = ip(src);
-    p.group = ip(group);
+    p.src = addr(src);
+    p.group = addr(group);
     return p;
 }
 
@@ -168,72 +170,141 @@ std::vector<uint8_t> next_sent(rte_ring *tx)
 } // namespace
 
 TEST_CASE("membership reports of the group: a join sent twice, the current state every "
-          "interval, a leave on stop",
+          "interval, a leave on stop, a join again when the link comes up",
           "[gossip][transport]")
 {
     Rings r("gr", 63);
     constexpr uint64_t kInterval = 30'000'000;
-
-    struct Case {
-        const char *family;
-        const char *src;
-        const char *group;
-        const std::vector<uint8_t> &join, &current, &leave;
-    };
-    const Case cases[] = {
-        {"IGMPv3", "192.0.2.1", "239.1.1.1", ref::igmp_join, ref::igmp_current, ref::igmp_leave},
-        {"MLDv2", "2001:db8::1", "ff15::db8:1", ref::mld_join, ref::mld_current, ref::mld_leave},
-    };
-    for (const Case &c : cases) {
-        INFO(c.family);
-        GossipTransport::Params p = params(r, c.src, 1, c.group);
+    auto reporting = [&r](const char *src, const char *group) {
+        GossipTransport::Params p = params(r, src, 1, group);
         p.report_interval_s = kInterval / 1'000'000;
-        GossipTransport t(p);
+        return p;
+    };
 
-        /* The join at once, and again within a second (RFC 3376 5.1). */
-        REQUIRE(t.report_tick(0) == 1);
-        CHECK(next_sent(r.tx) == c.join);
-        CHECK(t.report_tick(499'999) == 0);
-        CHECK(rte_ring_count(r.tx) == 0);
-        REQUIRE(t.report_tick(1'000'000) == 1);
-        CHECK(next_sent(r.tx) == c.join);
-        /* Then the current state, an interval after the repeat. */
-        CHECK(t.report_tick(1'000'000 + kInterval / 2) == 0);
-        CHECK(t.report_tick(1'000'000 + kInterval - 1) == 0);
-        REQUIRE(t.report_tick(1'000'000 + kInterval) == 1);
-        CHECK(next_sent(r.tx) == c.current);
-        CHECK(t.report_tick(1'000'000 + kInterval + 1) == 0);
-        /* Stopping: the leave, twice. */
-        t.report_leave();
-        REQUIRE(rte_ring_count(r.tx) == 2);
-        CHECK(next_sent(r.tx) == c.leave);
-        CHECK(next_sent(r.tx) == c.leave);
-        CHECK(t.stats().group_reports.get() == 5);
-        CHECK(t.stats().tx_frames.get() == 0); /* gossip datagrams only */
-    }
-
-    SECTION("no reports with unicast gossip, or with an interval of 0")
+    SECTION("IGMPv3 and MLDv2, as scapy builds them, at their times")
     {
-        GossipTransport::Params u = params(r, "192.0.2.1", 1);
-        u.report_interval_s = 30;
-        u.unicast.push_back({ip("192.0.2.2"), MacAddr{{0x02, 0, 0, 0, 0, 2}}});
+        struct Case {
+            const char *family;
+            const char *src;
+            const char *group;
+            const std::vector<uint8_t> &join, &current, &leave;
+        };
+        const Case cases[] = {
+            {"IGMPv3", "192.0.2.1", "239.1.1.1", ref::igmp_join, ref::igmp_current,
+             ref::igmp_leave},
+            {"MLDv2", "2001:db8::1", "ff15::db8:1", ref::mld_join, ref::mld_current,
+             ref::mld_leave},
+        };
+        for (const Case &c : cases) {
+            INFO(c.family);
+            GossipTransport t(reporting(c.src, c.group));
+
+            /* The join at once, and again within a second (RFC 3376 5.1). */
+            REQUIRE(t.report_tick(0) == 1);
+            CHECK(next_sent(r.tx) == c.join);
+            CHECK(t.report_tick(499'999) == 0);
+            CHECK(rte_ring_count(r.tx) == 0);
+            REQUIRE(t.report_tick(1'000'000) == 1);
+            CHECK(next_sent(r.tx) == c.join);
+            /* Then the current state, an interval after the repeat. */
+            CHECK(t.report_tick(1'000'000 + kInterval / 2) == 0);
+            CHECK(t.report_tick(1'000'000 + kInterval - 1) == 0);
+            REQUIRE(t.report_tick(1'000'000 + kInterval) == 1);
+            CHECK(next_sent(r.tx) == c.current);
+            CHECK(t.report_tick(1'000'000 + kInterval + 1) == 0);
+            /* Stopping: the leave, twice. */
+            t.report_leave();
+            REQUIRE(rte_ring_count(r.tx) == 2);
+            CHECK(next_sent(r.tx) == c.leave);
+            CHECK(next_sent(r.tx) == c.leave);
+            CHECK(t.stats().group_reports.get() == 5);
+            CHECK(t.stats().tx_frames.get() == 0); /* gossip datagrams only */
+            /* Started again: a join, at once. */
+            REQUIRE(t.report_tick(1'000'000 + kInterval + 2) == 1);
+            CHECK(next_sent(r.tx) == c.join);
+        }
+    }
+    SECTION("the join waits for the link, and is sent again each time the link comes up")
+    {
+        rte_ring *rx = rte_ring_create("gr_port_rx", 16, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        rte_ring *tx = rte_ring_create("gr_port_tx", 16, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        REQUIRE((rx != nullptr && tx != nullptr));
+        const int port = rte_eth_from_rings("gr_port", &rx, 1, &tx, 1, 0);
+        REQUIRE(port >= 0);
+        const auto id = static_cast<uint16_t>(port);
+        rte_eth_conf conf{};
+        REQUIRE(rte_eth_dev_configure(id, 1, 1, &conf) == 0);
+        REQUIRE(rte_eth_rx_queue_setup(id, 0, 16, 0, nullptr, r.pool) == 0);
+        REQUIRE(rte_eth_tx_queue_setup(id, 0, 16, 0, nullptr) == 0);
+
+        GossipTransport::Params p = reporting("192.0.2.1", "239.1.1.1");
+        p.port_id = id; /* its link; the reports still go to the ring */
+        GossipTransport t(p);
+        CHECK(t.report_tick(0) == 0); /* not started: link down */
+        REQUIRE(rte_eth_dev_start(id) == 0);
+        CHECK(t.report_tick(99'999) == 0); /* the link is read every 100 ms */
+        REQUIRE(t.report_tick(100'000) == 1);
+        CHECK(next_sent(r.tx) == ref::igmp_join);
+        /* Down before the repeat was due: nothing while it stays down. */
+        REQUIRE(rte_eth_dev_stop(id) == 0);
+        CHECK(t.report_tick(1'100'000) == 0);
+        CHECK(t.report_tick(5'000'000) == 0);
+        /* Up again: the switch may have lost us; the join starts over. */
+        REQUIRE(rte_eth_dev_start(id) == 0);
+        REQUIRE(t.report_tick(5'100'000) == 1);
+        CHECK(next_sent(r.tx) == ref::igmp_join);
+        REQUIRE(t.report_tick(6'100'000) == 1);
+        CHECK(next_sent(r.tx) == ref::igmp_join);
+        REQUIRE(t.report_tick(6'100'000 + kInterval) == 1);
+        CHECK(next_sent(r.tx) == ref::igmp_current);
+
+        CHECK(rte_eth_dev_stop(id) == 0);
+        CHECK(rte_eth_dev_close(id) == 0);
+        rte_ring_free(tx);
+        rte_ring_free(rx);
+    }
+    SECTION("a report the queue refuses is counted and sent 100 ms later")
+    {
+        GossipTransport t(reporting("192.0.2.1", "239.1.1.1"));
+        int filler = 0;
+        while (rte_ring_enqueue(r.tx, &filler) == 0) {
+        }
+        CHECK(t.report_tick(0) == 0);
+        CHECK(t.stats().tx_queue_full.get() == 1);
+        CHECK(t.stats().group_reports.get() == 0);
+        void *obj;
+        while (rte_ring_dequeue(r.tx, &obj) == 0)
+            CHECK(obj == &filler);
+        CHECK(t.report_tick(99'999) == 0);
+        REQUIRE(t.report_tick(100'000) == 1);
+        CHECK(next_sent(r.tx) == ref::igmp_join); /* still the first of the two joins */
+        CHECK(t.report_tick(599'999) == 0);
+    }
+    SECTION("no reports with unicast gossip, with an interval of 0, or for groups a switch "
+            "floods anyway")
+    {
+        GossipTransport::Params u = reporting("192.0.2.1", "239.1.1.1");
+        u.unicast.push_back({addr("192.0.2.2"), MacAddr{{0x02, 0, 0, 0, 0, 2}}});
         GossipTransport unicast(u);
-        GossipTransport::Params o = params(r, "192.0.2.1", 1);
+        GossipTransport::Params o = reporting("192.0.2.1", "239.1.1.1");
         o.report_interval_s = 0;
         GossipTransport off(o);
-        for (GossipTransport *t : {&unicast, &off}) {
+        GossipTransport local_control(reporting("192.0.2.1", "224.0.0.251"));
+        GossipTransport all_nodes(reporting("2001:db8::1", "ff02::1"));
+        GossipTransport interface_local(reporting("2001:db8::1", "ff01::db8:1"));
+        for (GossipTransport *t : {&unicast, &off, &local_control, &all_nodes, &interface_local}) {
             CHECK(t->report_tick(0) == 0);
             CHECK(t->report_tick(kInterval * 10) == 0);
             t->report_leave();
             CHECK(rte_ring_count(r.tx) == 0);
             CHECK(t->stats().group_reports.get() == 0);
         }
+        CHECK(reportable(addr("ff02::1:ff00:1"))); /* link scope, but not all nodes */
+        CHECK(reportable(addr("224.0.1.1")));
     }
     SECTION("a leave without a join sends nothing")
     {
-        GossipTransport::Params p = params(r, "192.0.2.1", 1);
-        p.report_interval_s = 30;
-        GossipTransport t(p);
+        GossipTransport t(reporting("192.0.2.1", "239.1.1.1"));
         t.report_leave();
         CHECK(rte_ring_count(r.tx) == 0);
     }

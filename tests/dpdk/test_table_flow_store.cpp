@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* TableFlowStore over a real OwnershipTable: scan covers both families,
  * the cursor resumes, 0 at the end, forged cursors end the walk. And the
- * control loop's ageing of that table with a gossip engine over it. */
+ * control loop's ageing of that table with a gossip engine over it, and
+ * its reports of the gossip group at start and stop. */
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -12,10 +13,13 @@
 #include <catch2/catch.hpp>
 #include <rte_cycles.h>
 #include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
 #include <rte_rcu_qsbr.h>
 
 #include "flowhome/control.hpp"
 #include "flowhome/gossip_engine.hpp"
+#include "flowhome/gossip_transport.hpp"
 #include "flowhome/map_flow_store.hpp"
 #include "flowhome/table_flow_store.hpp"
 
@@ -281,4 +285,55 @@ TEST_CASE("an idle control loop sleeps longer the longer it idles, and wakes for
     ControlLoop busy(lp);
     busy.poll_once(t);
     CHECK(busy.idle_sleep_us(t) == 0);
+}
+
+TEST_CASE("the control loop joins the gossip group as it starts and leaves it as it stops",
+          "[gossip][control]")
+{
+    ControlSetup n;
+    rte_mempool *pool = rte_pktmbuf_pool_create("cl_pool", 63, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    rte_ring *tx = rte_ring_create("cl_tx", 16, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    rte_ring *in = rte_ring_create("cl_in", 16, 0, RING_F_SC_DEQ);
+    REQUIRE((pool != nullptr && tx != nullptr && in != nullptr));
+    {
+        GossipTransport::Params tp;
+        tp.tx_ring = tx;
+        tp.handoff = in;
+        tp.pool = pool;
+        tp.src_mac = MacAddr{{0x02, 0, 0, 0, 0, 1}};
+        tp.src = *IpAddr::parse("192.0.2.1");
+        tp.group = *IpAddr::parse("239.1.1.1");
+        tp.report_interval_s = 30;
+        GossipTransport transport(tp);
+        GossipEngine engine(
+            gossip_params(1, 2), n.keys, n.store, [](std::span<const uint8_t>) {}, 0);
+        ControlLoop::Params lp = n.loop_params();
+        lp.engine = &engine;
+        lp.transport = &transport;
+        ControlLoop loop(lp);
+
+        /* The IGMPv3 record type of each report in the ring, in order. */
+        auto records = [tx] {
+            std::vector<uint8_t> types;
+            void *obj;
+            while (rte_ring_dequeue(tx, &obj) == 0) {
+                auto *m = static_cast<rte_mbuf *>(obj);
+                const auto *d = rte_pktmbuf_mtod(m, const uint8_t *);
+                constexpr size_t kIgmp = 14 + 24; /* Ethernet, IPv4 with Router Alert */
+                CHECK(d[kIgmp] == 0x22);          /* a version 3 membership report */
+                types.push_back(d[kIgmp + 8]);
+                rte_pktmbuf_free(m);
+            }
+            return types;
+        };
+        loop.poll_once(rte_rdtsc());
+        CHECK(records() == std::vector<uint8_t>{4}); /* CHANGE_TO_EXCLUDE {}: joined */
+        n.stop = true;
+        CHECK(loop.run() == 0);
+        CHECK(records() == std::vector<uint8_t>{3, 3}); /* CHANGE_TO_INCLUDE {}: left */
+    }
+    CHECK(rte_mempool_avail_count(pool) == 63);
+    rte_ring_free(in);
+    rte_ring_free(tx);
+    rte_mempool_free(pool);
 }

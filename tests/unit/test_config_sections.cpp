@@ -108,8 +108,8 @@ gossip:
     const std::string reported = kMinimal + "gossip:\n  group: 239.1.2.3\n  key_file: k\n";
     CHECK(load_config_text(reported + "  group_report_interval_s: 0\n", "t.yaml")
               .gossip.group_report_interval_s == 0);
-    check_error(reported + "  group_report_interval_s: 3601\n", 14, 28,
-                "gossip.group_report_interval_s", "expected an integer from 0 to 3600, got 3601");
+    check_error(reported + "  group_report_interval_s: 126\n", 14, 28,
+                "gossip.group_report_interval_s", "expected an integer from 0 to 125, got 126");
     check_error(routed + "  ttl: 3\n  group_report_interval_s: 10\n", 19, 28,
                 "gossip.group_report_interval_s",
                 "unicast gossip joins no group: there is nothing to report");
@@ -119,6 +119,9 @@ gossip:
                 "\"192.0.2.9\"");
     check_error(kMinimal + "gossip:\n  group: ff05::1\n  key_file: k\n", 12, 10, "gossip.group",
                 "the wire port has no ipv6 address to send gossip from");
+    check_error(kMinimal + "gossip:\n  group: ff01::1:2\n  key_file: k\n", 12, 10, "gossip.group",
+                "\"ff01::1:2\" is an interface-local or reserved-scope group: gossip sent to it "
+                "never leaves this node");
     check_error(kMinimal + "gossip:\n  group: 239.1.2.3\n", 12, 3, "gossip.key_file",
                 "missing required key \"key_file\"");
     auto with_mtu = [](unsigned mtu) {

@@ -104,9 +104,7 @@ EncapTemplate build_template(const TemplateParams &p)
     uint8_t *h = t.header;
 
     /* Outer Ethernet (IEEE 802.3 / RFC 894). */
-    std::memcpy(h, p.dst_mac.bytes.data(), 6);
-    std::memcpy(h + 6, p.src_mac.bytes.data(), 6);
-    store16(h + 12, v4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
+    write_eth_header(h, p.dst_mac, p.src_mac, v4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
     uint16_t off = kEthHeaderLen;
 
     /*

@@ -21,7 +21,6 @@ using namespace wire;
 
 constexpr uint32_t kIpv4MinHeaderLen = kIpv4HeaderLen;
 using detail::kMaxOffset;
-constexpr uint8_t kIpv6ExtHopByHop = 0;
 constexpr uint8_t kIpv6ExtRouting = 43;
 constexpr uint8_t kIpv6ExtFragment = 44;
 constexpr uint8_t kIpv6ExtAh = 51;
