@@ -20,12 +20,15 @@
  *
  * Medians of --runs runs. Not a timed test: see docs/performance.md.
  */
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <numeric>
 #include <random>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include <sys/mman.h>
@@ -80,16 +83,15 @@ private:
     size_t len_;
 };
 
-/* Cycles per load of a dependent chain through every line, in one random
- * cycle (Sattolo's shuffle), over @p loads loads. */
+/* Cycles per load of a dependent chain through every line in a random
+ * order, over @p loads loads. */
 double chase(const Buffer &b, uint64_t loads)
 {
     const size_t n = b.lines();
     std::vector<uint32_t> order(n);
     std::iota(order.begin(), order.end(), 0u);
     std::mt19937_64 rng(1);
-    for (size_t i = n - 1; i > 0; --i)
-        std::swap(order[i], order[rng() % i]);
+    std::shuffle(order.begin(), order.end(), rng);
     for (size_t i = 0; i < n; ++i) {
         const uint64_t next = order[(i + 1) % n];
         std::memcpy(b.line(order[i]), &next, sizeof(next));
@@ -134,6 +136,18 @@ double work_alone(unsigned steps, uint64_t loads)
     return double(c) / double(loads);
 }
 
+/* What the kernel backs this process's anonymous memory with. */
+std::string huge_pages()
+{
+    std::ifstream f("/proc/self/smaps_rollup");
+    std::string key;
+    uint64_t kb = 0;
+    while (f >> key)
+        if (key == "AnonHugePages:" && f >> kb)
+            return std::to_string(kb >> 10) + " MB of it in 2 MB pages";
+    return "huge pages unknown";
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -141,26 +155,31 @@ int main(int argc, char **argv)
     try {
         Options opt(argc, argv, 1);
         const uint64_t mb = opt.value("--mb", 256);
-        const auto runs = static_cast<unsigned>(opt.value("--runs", 5));
+        const uint64_t runs = opt.value("--runs", 5);
         const uint64_t loads = opt.value("--loads", 1000000);
         opt.finish();
-        if (mb == 0 || runs == 0 || loads == 0)
-            throw std::invalid_argument("--mb, --runs and --loads must be positive");
+        /* Line numbers are 32-bit: at most 2^26 MB of 64-byte lines. */
+        if (mb < 1 || mb > 65536 || runs < 1 || runs > 1000 || loads < 1 || loads > 1'000'000'000)
+            throw std::invalid_argument(
+                "--mb takes 1..65536, --runs 1..1000, --loads 1..1000000000");
 
         Buffer buf(size_t{mb} << 20);
-        std::printf("# TSC cycles; %" PRIu64 " MB in transparent huge pages where granted, %" PRIu64
-                    " loads per run, medians of %u runs\n",
-                    mb, loads, runs);
+        std::printf("# TSC cycles; %" PRIu64 " MB (%s), %" PRIu64
+                    " loads per run, medians of %" PRIu64 " runs\n",
+                    mb, huge_pages().c_str(), loads, runs);
 
         std::vector<double> lat;
-        for (unsigned r = 0; r < runs; ++r)
+        for (uint64_t r = 0; r < runs; ++r)
             lat.push_back(chase(buf, loads));
         std::printf("latency (dependent loads): %.1f cycles/load\n", median(lat));
 
+        /* Each run loads other lines: none is left in the cache by the last. */
         std::mt19937_64 rng(2);
         std::vector<uint32_t> idx(loads);
-        for (uint32_t &i : idx)
-            i = static_cast<uint32_t>(rng() % buf.lines());
+        auto shuffle = [&] {
+            for (uint32_t &i : idx)
+                i = static_cast<uint32_t>(rng() % buf.lines());
+        };
 
         std::printf("\ncycles per independent random load, by work per load (cycles) and "
                     "prefetch distance (loads)\n%-8s",
@@ -173,13 +192,15 @@ int main(int argc, char **argv)
         std::printf("\n");
         for (unsigned steps : kWorkSteps) {
             std::vector<double> w;
-            for (unsigned r = 0; r < runs; ++r)
+            for (uint64_t r = 0; r < runs; ++r)
                 w.push_back(work_alone(steps, loads));
             std::printf("%-8.1f", median(w));
             for (unsigned d : kDistances) {
                 std::vector<double> v;
-                for (unsigned r = 0; r < runs; ++r)
+                for (uint64_t r = 0; r < runs; ++r) {
+                    shuffle();
                     v.push_back(stream(buf, idx, d, steps));
+                }
                 std::printf(" %12.1f", median(v));
             }
             std::printf("\n");

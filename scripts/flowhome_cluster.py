@@ -293,7 +293,7 @@ miss_policy: drop
 {ownership}gossip:
   cluster_id: 7
   group: {GOSSIP_GROUP}
-  group_report_interval_s: 0   # a plain Linux bridge: no snooping switch to tell
+  group_report_interval_s: 0   # a Linux bridge without a querier floods the group
   key_file: gossip.keys
   heartbeat_interval_ms: 100
   suspect_after_ms: {self.dead_after_ms // 2}

@@ -76,6 +76,13 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues
     if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM)
         conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
 
+    /* Link changes through the device's interrupt where it has one: the
+     * link state read then (the gossip transport's, every 100 ms; `show
+     * ports`) is the value the interrupt left, not a question to the device
+     * (on some NICs a firmware command or an ioctl). */
+    if (info.dev_flags != nullptr && (*info.dev_flags & RTE_ETH_DEV_INTR_LSC) != 0)
+        conf.intr_conf.lsc = 1;
+
     if (int rc = rte_eth_dev_configure(port_id, rx_queues, tx_queues, &conf); rc != 0)
         fail<PortQueuesRefused>(port, "cannot configure", rc);
 

@@ -83,6 +83,15 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
             group->fail(fmt::format("{} is an interface-local or reserved-scope group: gossip "
                                     "sent to it never leaves this node",
                                     group->describe()));
+        /* RFC 4607 1: 232.0.0.0/8 and ff3x::/32 are source-specific; a
+         * router or snooping switch ignores the any-source membership a
+         * node reports for them (RFC 4604 2.2). */
+        if (g.group.family == Family::ipv4 ? g.group.bytes[0] == 232
+                                           : (g.group.bytes[1] & 0xF0) == 0x30 &&
+                                                 g.group.bytes[2] == 0 && g.group.bytes[3] == 0)
+            group->fail(fmt::format("{} is a source-specific multicast group: gossip needs an "
+                                    "any-source group, which every node may send to",
+                                    group->describe()));
         if ((g.group.family == Family::ipv4 && !wire->ipv4) ||
             (g.group.family == Family::ipv6 && !wire->ipv6))
             group->fail(fmt::format("the wire port has no {} address to send gossip from",
@@ -152,7 +161,7 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
             ->fail("unicast gossip joins no group: there is nothing to report");
     /* Two reports in a row may be lost before a switch forgets the group:
      * its Multicast Listener Interval is 260 s by default. */
-    m.uint_if("group_report_interval_s", g.group_report_interval_s, 0, 125);
+    m.uint_if("group_report_interval_s", g.group_report_interval_s, 0, 86);
     if (g.suspect_after_ms <= g.heartbeat_interval_ms)
         m.find_or_self("suspect_after_ms")
             .fail_at("gossip.suspect_after_ms",

@@ -90,7 +90,7 @@ def node_yaml(i, nodes, vip, key_file, ipv6_unicast=False, console_socket=None,
 
     peers = "\n".join(f"  - {{id: {j}, address: {address(j)}, domain: dc, mac: \"{mac(j)}\"}}"
                       for j in nodes if j != i)
-    # The bridge floods the group: no IGMP reports to 224.0.0.22 here.
+    # The bridge has no querier and floods the group: no IGMP reports here.
     transport = ("  unicast: true" if ipv6_unicast
                  else "  group: 239.1.1.1\n  group_report_interval_s: 0")
     console = f"console:\n  socket: {console_socket}\n" if console_socket else ""

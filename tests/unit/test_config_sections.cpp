@@ -108,8 +108,8 @@ gossip:
     const std::string reported = kMinimal + "gossip:\n  group: 239.1.2.3\n  key_file: k\n";
     CHECK(load_config_text(reported + "  group_report_interval_s: 0\n", "t.yaml")
               .gossip.group_report_interval_s == 0);
-    check_error(reported + "  group_report_interval_s: 126\n", 14, 28,
-                "gossip.group_report_interval_s", "expected an integer from 0 to 125, got 126");
+    check_error(reported + "  group_report_interval_s: 87\n", 14, 28,
+                "gossip.group_report_interval_s", "expected an integer from 0 to 86, got 87");
     check_error(routed + "  ttl: 3\n  group_report_interval_s: 10\n", 19, 28,
                 "gossip.group_report_interval_s",
                 "unicast gossip joins no group: there is nothing to report");
@@ -122,6 +122,12 @@ gossip:
     check_error(kMinimal + "gossip:\n  group: ff01::1:2\n  key_file: k\n", 12, 10, "gossip.group",
                 "\"ff01::1:2\" is an interface-local or reserved-scope group: gossip sent to it "
                 "never leaves this node");
+    for (const std::string ssm : {"232.1.2.3", "ff35::db8:1"})
+        check_error(kMinimal + "gossip:\n  group: " + ssm + "\n  key_file: k\n", 12, 10,
+                    "gossip.group",
+                    "\"" + ssm +
+                        "\" is a source-specific multicast group: gossip needs an any-source "
+                        "group, which every node may send to");
     check_error(kMinimal + "gossip:\n  group: 239.1.2.3\n", 12, 3, "gossip.key_file",
                 "missing required key \"key_file\"");
     auto with_mtu = [](unsigned mtu) {

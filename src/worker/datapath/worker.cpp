@@ -673,9 +673,10 @@ int Worker::run() noexcept
                                   : bo.sleep_us;
     uint32_t idle = 0;
     /* Busy cycles over packets is what a packet costs this worker whether
-     * its CPU is saturated or not (testpmd's --record-core-cycles counts the
-     * same way). One TSC read an iteration: a poll that found work lasts
-     * until the next iteration starts, which follows it at once. */
+     * its CPU is saturated or not (testpmd's --record-core-cycles counts its
+     * forwarding calls alike). One TSC read an iteration: a poll that found
+     * work lasts until the next iteration starts, which follows it at once
+     * (its RCU report and the stop check included). */
     uint64_t poll_start = 0;
     bool busy = false;
 
