@@ -106,9 +106,19 @@ constexpr uint16_t fold(uint64_t sum) noexcept
  */
 inline uint16_t ipv4_base_header_sum(const uint8_t *ip) noexcept
 {
-    uint32_t w[5];
-    std::memcpy(w, ip, sizeof(w));
-    uint64_t acc = uint64_t{w[0]} + w[1] + w[2] + w[3] + w[4];
+    /* Loaded straight from the packet, two 8-byte words and a 4-byte one.
+     * Copied into a uint32_t[5] instead, the header went through the stack
+     * as one 16-byte store read back 4 bytes at a time, and the reads at an
+     * offset waited for the store to complete (no store-to-load forwarding
+     * there on the AMD cores measured): a tenth of the parsing loop's
+     * samples. */
+    uint64_t a;
+    uint64_t b;
+    uint32_t c;
+    std::memcpy(&a, ip, sizeof(a));
+    std::memcpy(&b, ip + 8, sizeof(b));
+    std::memcpy(&c, ip + 16, sizeof(c));
+    uint64_t acc = (a & 0xFFFFFFFF) + (a >> 32) + (b & 0xFFFFFFFF) + (b >> 32) + c;
     acc = (acc >> 32) + (acc & 0xFFFFFFFF);
     acc = (acc >> 16) + (acc & 0xFFFF);
     acc = (acc >> 16) + (acc & 0xFFFF);
