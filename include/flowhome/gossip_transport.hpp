@@ -116,10 +116,6 @@ private:
     static constexpr uint64_t kLinkCheckUs = 100'000;    /* how often the link state is read */
     static constexpr uint64_t kReportRetryUs = 100'000;  /* after a report found no mbuf or room */
 
-    bool reporting() const noexcept
-    {
-        return p_.report_interval_s != 0 && p_.unicast.empty() && reportable(p_.group);
-    }
     bool link_up() const noexcept;
     bool send_report(GroupReport kind) noexcept;
     /** A frame of @p total bytes, its first byte in @p h; nullptr (counted) if none. */
@@ -137,6 +133,8 @@ private:
     Params p_;
     MacAddr group_mac_;
     uint16_t ip_id_ = 0;
+    /* Reports on, multicast, and a group a switch does not flood anyway. */
+    bool reporting_ = false;
     uint64_t next_report_us_ = 0;
     uint64_t next_link_check_us_ = 0;
     bool link_up_ = false;      /* as last read */

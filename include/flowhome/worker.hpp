@@ -134,8 +134,7 @@ struct alignas(64) WorkerStats {
     Counter failover;          /**< packets of a dead owner's flows sent to its failover owner */
     Counter drain_redirects;   /**< opening packets a draining node sent to another node */
     Counter idle_sleeps;
-    Counter
-        busy_cycles; /**< TSC cycles of the polls that found work, each to the next poll's start */
+    Counter busy_cycles; /**< TSC cycles of polls that found work, each to the next's start */
     Counter drops[kDropReasonCount];
     Counter redirects_to[kMaxNodeId + 1];
 

@@ -48,6 +48,7 @@ GossipTransport::GossipTransport(const Params &params) : p_(params)
     if (!p_.rx_queue && p_.handoff == nullptr)
         throw std::invalid_argument("gossip transport needs an RX queue or a hand-off ring");
     group_mac_ = multicast_mac(p_.group);
+    reporting_ = p_.report_interval_s != 0 && p_.unicast.empty() && reportable(p_.group);
 }
 
 rte_mbuf *GossipTransport::alloc_frame(size_t total, uint8_t *&h) noexcept
@@ -155,7 +156,7 @@ bool GossipTransport::link_up() const noexcept
 
 unsigned GossipTransport::report_tick(uint64_t now_us) noexcept
 {
-    if (!reporting())
+    if (!reporting_)
         return 0;
     /* A report sent while the link is down is lost, and a switch that just
      * came up (or whose port did) knows nothing of us: each time the link
@@ -191,7 +192,7 @@ unsigned GossipTransport::report_tick(uint64_t now_us) noexcept
 
 void GossipTransport::report_leave() noexcept
 {
-    if (!reporting() || reports_sent_ == 0)
+    if (!reporting_ || reports_sent_ == 0)
         return;
     /* Twice, back to back: the node is stopping and has no later moment.
      * Best effort: a report a full queue refuses is counted, not retried. */
