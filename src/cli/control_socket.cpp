@@ -394,8 +394,11 @@ bool OperatorServer::serve_session(Session &s, short revents, Clock::time_point 
         }
         /* One line at a time, each once the client has taken the reply
          * before it: one that sends many and reads none has one reply
-         * waiting here, and the rest of its lines unread. */
-        for (size_t nl; s.out.empty() && (nl = s.in.find('\n')) != std::string::npos;) {
+         * waiting here, and the rest of its lines unread. A line longer
+         * than kMaxLine is refused below, whether or not its newline has
+         * arrived. */
+        for (size_t nl;
+             s.out.empty() && (nl = s.in.find('\n')) != std::string::npos && nl <= kMaxLine;) {
             const std::string line = s.in.substr(0, nl);
             s.in.erase(0, nl + 1);
             run_line(s, line, now);
@@ -406,7 +409,7 @@ bool OperatorServer::serve_session(Session &s, short revents, Clock::time_point 
             if (!flush(s.fd, s.out, s.taken, now))
                 return false;
         }
-        if (s.out.empty() && s.in.size() > kMaxLine) {
+        if (s.out.empty() && std::min(s.in.find('\n'), s.in.size()) > kMaxLine) {
             s.out = reply(false, fmt::format("line too long: more than {} bytes\n", kMaxLine));
             s.ended = true;
             s.in.clear();

@@ -311,6 +311,21 @@ def socket_taken(tmp, sock):
     assert not os.path.exists(default), f"{default} left behind"
 
 
+def whole_session(sock, data, end_input=False):
+    """Everything a control session replies to data until it hangs up."""
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    raw.connect(sock)
+    raw.sendall(data)
+    if end_input:
+        raw.shutdown(socket.SHUT_WR)
+    raw.settimeout(5)
+    reply = b""
+    while chunk := raw.recv(4096):
+        reply += chunk
+    raw.close()
+    return reply
+
+
 def read_reply(s):
     """One reply of the control protocol: 'ok N' or 'error N', then N bytes."""
     data = b""
@@ -378,23 +393,15 @@ def sessions(sock):
             if slow.poll() is None:
                 slow.kill()
                 slow.wait()
-        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        raw.connect(sock)
-        raw.sendall(b"show node")  # no newline, then end of input
-        raw.shutdown(socket.SHUT_WR)
-        raw.settimeout(5)
-        reply = b""
-        while chunk := raw.recv(4096):
-            reply += chunk
-        raw.close()
+        reply = whole_session(sock, b"show node", end_input=True)  # no newline
         assert reply.startswith(b"ok ") and b"console-test" in reply, f"last line: {reply[:80]!r}"
-        raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        raw.connect(sock)
-        raw.sendall(b"x" * 6000)
-        raw.settimeout(5)
-        reply = raw.recv(4096)
-        raw.close()
-        assert reply.startswith(b"error ") and b"line too long" in reply, f"long: {reply!r}"
+        # Too long with or without its newline: the session ends, the
+        # line and what follows it unrun.
+        for long_line in (b"x" * 6000, b"show node " + b"x" * 5000 + b"\nshow node\n"):
+            reply = whole_session(sock, long_line)
+            assert reply.startswith(b"error ") and b"line too long" in reply, f"long: {reply!r}"
+            header, body = reply.split(b"\n", 1)
+            assert len(body) == int(header.split()[1]), f"only the refusal: {reply!r}"
         # Sixteen sessions at most: the seventeenth is told so, not left waiting.
         idle.sendall(b"show node\n")  # the first session's last word, from now
         idle.settimeout(5)
