@@ -17,8 +17,9 @@
  *    ranges;
  *  - parse_flow() either fails with a message (one line, ending in '\n')
  *    or gives a key of the family its addresses are, the protocol and the
- *    ports the words say; that key printed (FlowKey::to_string, what show
- *    flows prints) and read back, less its "->", is the same key.
+ *    ports the words say; that key printed (FlowKey::to_string, as show
+ *    flow and the flow commands print it) and read back, less its "->", is
+ *    the same key.
  */
 #include <cstdint>
 #include <optional>

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 
+#include "flowhome/drop_reason.hpp"
 #include "flowhome/types.hpp"
 
 using flowhome::Family;
@@ -149,5 +152,18 @@ TEST_CASE("MacAddr parses and formats", "[types]")
     for (const auto text : bad) {
         INFO("text: " << std::string(text));
         CHECK_FALSE(MacAddr::parse(text));
+    }
+}
+
+TEST_CASE("Every drop reason is in the operations guide, with its meaning", "[types]")
+{
+    std::ifstream in(std::string(FLOWHOME_SOURCE_DIR) + "/docs/operations.md");
+    REQUIRE(in);
+    std::stringstream doc;
+    doc << in.rdbuf();
+    for (const flowhome::DropReasonInfo &d : flowhome::kDropReasons) {
+        const std::string row = "| `" + std::string(d.name) + "` | " + std::string(d.text) + " |";
+        INFO(row);
+        CHECK(doc.str().find(row) != std::string::npos);
     }
 }
