@@ -286,6 +286,12 @@ std::vector<ParseCase> accepted_cases()
          .expect = {.l3_offset = 14, .l4_offset = 62, .l3_len = 68, .ether_type = kEtherTypeIpv6,
                     .src_port = 1234, .dst_port = 80, .payload_offset = 82, .family = Family::ipv6,
                     .l4_proto = kProtoTcp, .tcp_flags = kSyn, .dont_fragment = true}},
+        {.description = "IPv6 first fragment, then an atomic fragment header: still a fragment",
+         .frame = FrameBuilder{}.ipv6({.ext = {{.type = 44, .more = true}, {.type = 44}}}).tcp().build(),
+         .status = ParseStatus::ok,
+         .expect = {.l3_offset = 14, .l4_offset = 70, .l3_len = 76, .ether_type = kEtherTypeIpv6,
+                    .src_port = 1234, .dst_port = 80, .payload_offset = 90, .family = Family::ipv6,
+                    .l4_proto = kProtoTcp, .tcp_flags = kSyn, .fragment = true, .dont_fragment = true}},
         {.description = "IPv6 ESP ends the chain",
          .frame = FrameBuilder{}.ipv6({.ext = {{.type = 60}}, .next_header = 50})
                       .payload(32).build(),

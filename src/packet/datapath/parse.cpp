@@ -222,10 +222,12 @@ ParseStatus parse_ipv6(const uint8_t *data, uint32_t len, uint32_t pkt_len, uint
         if (next == kIpv6ExtFragment) {
             /* RFC 8200 4.5: offset in the top 13 bits, M in the lowest.
              * Offset 0 with M clear is an atomic fragment, a whole packet
-             * to be processed as such (RFC 6946 4). */
+             * to be processed as such (RFC 6946 4). A packet is a fragment
+             * if any of its fragment headers says so: an atomic one after
+             * a real one does not make it whole. */
             const uint16_t frag = load16(ext + 2);
             const bool later = (frag & kIpv6FragOffsetMask) != 0;
-            out.fragment = later || (frag & kIpv6FragMore) != 0;
+            out.fragment = out.fragment || later || (frag & kIpv6FragMore) != 0;
             if (later) {
                 /* What follows is fragment data, not headers. */
                 out.later_fragment = true;
