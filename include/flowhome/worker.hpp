@@ -215,6 +215,9 @@ private:
     bool refresh_sent(uint32_t hash, uint16_t epoch) noexcept;
     /** Sends an ICMP error about a peer's flow on to the peer; false if it is none. */
     bool icmp_to_owner(Slot &s, const uint8_t *frame) noexcept;
+    /** Who owns a record's flow now: its owner, or its failover owner when
+     * the owner is gone (counted); kInvalidNode when there is none. */
+    NodeId current_owner(OwnerRecord rec, uint32_t hash) noexcept;
 
     /* RFC 4443 2.4(f), RFC 1812 4.3.2.8: "too big" errors are rate-limited,
      * per worker, by a token bucket: kIcmpPerSecond, bursts of kIcmpBurst. */

@@ -877,6 +877,42 @@ TEST_CASE("an ICMP error about a peer's flow goes to the peer; about ours, to ou
     CHECK(b.stats().icmp_to_owner.get() == to_owner + 1);
 }
 
+TEST_CASE("an ICMP error about a dead peer's flow goes where the flow's packets go",
+          "[pipeline][icmp]")
+{
+    /* Node 3 is dead and the control lcore has not rewritten its records:
+     * the flow's packets go to its failover owner, and so does a router's
+     * error about it, not to this node's kernel. */
+    Bench &b = bench();
+    DatapathShared &sh = b.node->shared();
+    const NodeId nodes[] = {1, 2, 3, 4};
+    uint16_t port = 40040;
+    while (failover_owner(flow_hash(key4(port)), 3, nodes) == 1)
+        ++port; /* a flow whose heir is a peer */
+    const NodeId heir = failover_owner(flow_hash(key4(port)), 3, nodes);
+    b.own(key4(port), 3);
+    const eb::Ip4 vip{203, 0, 113, 10};
+    const eb::Bytes reply =
+        eb::ipv4_tcp(vip, eb::Ip4{192, 0, 2, 100}, 80, port, 0x10, eb::payload(8));
+    const Frame frag_needed = eb::ether(eb::kOurMac, eb::kRouterMac, 0x0800,
+                                        eb::ipv4(eb::v4(198, 51, 100, 1), vip, kProtoIcmp,
+                                                 eb::icmp4(3, 4, eb::slice(reply, 0, 28))));
+    const uint64_t to_owner = b.stats().icmp_to_owner.get();
+    const uint64_t to3 = b.stats().redirects_to[3].get();
+    const uint64_t to_heir = b.stats().redirects_to[heir].get();
+    const uint64_t failover = b.stats().failover.get();
+
+    sh.node_state[3].store(static_cast<uint8_t>(NodeState::dead));
+    const Bench::Output out = b.wire_in(frag_needed);
+    sh.node_state[3].store(static_cast<uint8_t>(NodeState::alive));
+    CHECK(out.local.empty());
+    CHECK(out.wire.size() == 1);
+    CHECK(b.stats().icmp_to_owner.get() == to_owner + 1);
+    CHECK(b.stats().failover.get() == failover + 1);
+    CHECK(b.stats().redirects_to[heir].get() == to_heir + 1);
+    CHECK(b.stats().redirects_to[3].get() == to3);
+}
+
 TEST_CASE("an ICMPv6 error about a peer's flow of a tcp VIP goes to the peer", "[pipeline][icmp]")
 {
     /* The IPv6 VIP serves tcp/443 only: the ICMPv6 packet does not match

@@ -214,12 +214,28 @@ bool Worker::icmp_to_owner(Slot &s, const uint8_t *frame) noexcept
         !sh_.vips->serves(s.key))
         return false;
     const std::optional<OwnerRecord> rec = sh_.table->lookup(s.key);
-    if (!rec || released(*rec) || rec->owner == sh_.self || owner_gone(sh_, *rec))
+    if (!rec || released(*rec))
         return false;
     s.hash = flow_hash(s.key);
+    /* Where the flow's own packets go: a dead owner's errors too. */
+    const NodeId owner = current_owner(*rec, s.hash);
+    if (owner == sh_.self || owner == kInvalidNode)
+        return false;
     stats_.icmp_to_owner.add();
-    redirect(s, rec->owner);
+    redirect(s, owner);
     return true;
+}
+
+NodeId Worker::current_owner(OwnerRecord rec, uint32_t hash) noexcept
+{
+    if (!owner_gone(sh_, rec))
+        return rec.owner;
+    /* The owner is dead, or restarted since the record was made: its flows
+     * belong to their failover owner, which every node computes alike,
+     * before the control lcore has rewritten a single entry. */
+    stats_.failover.add();
+    const ClusterView *view = sh_.view.load(std::memory_order_acquire);
+    return view == nullptr ? kInvalidNode : failover_owner(hash, rec.owner, view->eligible);
 }
 
 NodeId Worker::eligible_pick(uint32_t hash) const noexcept
@@ -292,20 +308,10 @@ void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16
     if (hit && released(rec))
         hit = false;
     if (hit) {
-        NodeId owner = rec.owner;
-        if (owner_gone(sh_, rec)) {
-            /* The owner is dead, or restarted since the record was made:
-             * its flows belong to their failover owner, which every node
-             * computes alike, before the control lcore has rewritten a
-             * single entry. */
-            const ClusterView *view = sh_.view.load(std::memory_order_acquire);
-            owner =
-                view == nullptr ? kInvalidNode : failover_owner(s.hash, rec.owner, view->eligible);
-            stats_.failover.add();
-            if (owner == kInvalidNode) {
-                drop(s.m, DropReason::owner_unreachable);
-                return;
-            }
+        const NodeId owner = current_owner(rec, s.hash);
+        if (owner == kInvalidNode) {
+            drop(s.m, DropReason::owner_unreachable);
+            return;
         }
         if (owner == sh_.self) {
             stats_.local_hits.add();
