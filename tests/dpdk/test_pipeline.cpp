@@ -522,6 +522,80 @@ TEST_CASE("a tombstone, a dead owner and a stale stamp in one burst with plain r
     b.own(key4(40001), 1);
 }
 
+TEST_CASE("a flow's packets keep their order when its record changes during the lookup",
+          "[pipeline]")
+{
+    /* Another thread restamps a flow of ours over and over, as the control
+     * lcore does once a refresh period: each burst of 64 of its packets
+     * reads the record 64 times, and where a restamp lands in between, the
+     * earlier packets see the record due for a refresh (decided one by
+     * one), the later ones the fresh record (the fast list). They must
+     * still leave in the order they came. */
+    Bench &b = bench();
+    DatapathShared &sh = b.node->shared();
+    const FlowKey k = key4(40050);
+    const uint16_t now = sh.clock->epoch.load();
+    const OwnerRecord fresh{.owner = 1, .version = 1, .epoch = now};
+    const OwnerRecord due{
+        .owner = 1, .version = 1, .epoch = static_cast<uint16_t>(now - sh.refresh_after_s)};
+    OwnershipTable &table = b.node->table();
+    REQUIRE(table.upsert(k, due) != UpsertResult::full);
+
+    /* The writer runs beside the worker, on another CPU: a thread inherits
+     * the main lcore's, and there it would only ever run between bursts. */
+    cpu_set_t others;
+    CPU_ZERO(&others);
+    for (int cpu = 0;
+         cpu < static_cast<int>(std::thread::hardware_concurrency()) && cpu < CPU_SETSIZE; ++cpu)
+        if (cpu != static_cast<int>(rte_lcore_to_cpu_id(static_cast<int>(rte_lcore_id()))))
+            CPU_SET(cpu, &others);
+    if (CPU_COUNT(&others) == 0) {
+        WARN("one CPU: no thread can restamp the record during a lookup; not tested");
+        return;
+    }
+    std::atomic<bool> stop{false};
+    std::thread writer([&] {
+        pthread_setaffinity_np(pthread_self(), sizeof(others), &others);
+        while (!stop.load(std::memory_order_relaxed)) {
+            table.upsert(k, fresh);
+            table.upsert(k, due);
+        }
+    });
+    const eb::Ip4 client{192, 0, 2, 100};
+    const eb::Ip4 vip{203, 0, 113, 10};
+    uint32_t seq = 0;
+    unsigned bursts = 0;
+    unsigned reordered = 0;
+    const uint64_t end = rte_rdtsc() + rte_get_tsc_hz() * 2;
+    while (bursts < 20000 && rte_rdtsc() < end) {
+        for (unsigned i = 0; i < kBurst; ++i, ++seq) {
+            eb::Bytes data(4);
+            std::memcpy(data.data(), &seq, sizeof(seq));
+            b.inject(b.wire_rx, eb::ether(eb::kOurMac, eb::kRouterMac, 0x0800,
+                                          eb::ipv4_tcp(client, vip, 40050, 80, 0x10, data)));
+        }
+        REQUIRE(b.worker().poll_once() == kBurst);
+        const std::vector<Frame> local = Bench::drain(b.local_tx);
+        REQUIRE(local.size() == kBurst);
+        uint32_t last = 0;
+        bool in_order = true;
+        for (size_t i = 0; i < local.size(); ++i) {
+            uint32_t s;
+            std::memcpy(&s, local[i].data() + local[i].size() - sizeof(s), sizeof(s));
+            in_order &= i == 0 || s > last;
+            last = s;
+        }
+        reordered += in_order ? 0 : 1;
+        ++bursts;
+    }
+    stop.store(true);
+    writer.join();
+    INFO(bursts << " bursts of " << kBurst);
+    CHECK(reordered == 0);
+    b.settle_control();
+    b.own(k, 1);
+}
+
 TEST_CASE("a flow due for a refresh sends one a second, not one a packet", "[pipeline]")
 {
     /* It stays due until the control lcore has restamped it; a refresh
