@@ -240,8 +240,6 @@ private:
     uint32_t cap4_ = 0;
     uint32_t cap6_ = 0;
     uint64_t mutations_ = 0; /* writer only */
-    bool ext4_ = false;      /* extendable(): read by the readers' bulk lookup */
-    bool ext6_ = false;
     /* rte_hash_count() in lock-free mode still counts slots waiting in the
      * RCU defer queue; the writer keeps the live counts itself. */
     std::atomic<uint32_t> live4_{0};

@@ -208,8 +208,6 @@ OwnershipTable::OwnershipTable(const Params &params)
     }
     cap4_ = params.capacity_ipv4;
     cap6_ = params.capacity_ipv6;
-    ext4_ = extendable(Family::ipv4);
-    ext6_ = extendable(Family::ipv6);
 }
 
 OwnershipTable::~OwnershipTable()
@@ -292,25 +290,28 @@ uint64_t bulk_call(const rte_hash *h, const Key *const *keys, const uint32_t *ha
 }
 
 /*
- * DPDK's lock-free bulk lookup (22.11, and later releases alike) skips the
- * extendable buckets when every key was found in the main ones, testing
+ * DPDK's lock-free bulk lookup (22.11, and later releases alike) returns at
+ * once when every key was found in the main buckets, testing
  * hits == (1ULL << n) - 1. For n = 64 that shift is undefined, and x86
  * makes it 1 << 0: the test becomes hits == 0, and a 64-key burst of which
- * no key is in a main bucket is never looked up in the extendable ones (a
- * busy flow whose key was pushed there missed every full burst). Such a
- * burst is looked up again in two halves, on buckets the first call has
- * just brought into the cache; it is rare (every key missed), and only a
- * table with extendable buckets needs it.
+ * no key was found returns there, before the two steps that follow it:
+ * the search of the extendable buckets (a busy flow whose key was pushed
+ * there missed every full burst), and the re-read of the table's change
+ * counter, which repeats a lookup that ran while the writer moved a key
+ * from one bucket to the other (the burst's one flow in the table, caught
+ * in the move, came back a miss). Such a burst is looked up again in two
+ * halves, on buckets the first call has just brought into the cache: it is
+ * rare (no key of 64 found), and each half takes DPDK's full path.
  */
 template <typename Key>
-uint64_t lookup_bulk(const rte_hash *h, bool extendable, const Key *const *keys,
-                     const uint32_t *hashes, unsigned n, OwnerRecord *records) noexcept
+uint64_t lookup_bulk(const rte_hash *h, const Key *const *keys, const uint32_t *hashes, unsigned n,
+                     OwnerRecord *records) noexcept
 {
     constexpr unsigned kHalf = kLookupBulkMax / 2;
     if (n == 0)
         return 0;
     const uint64_t hits = bulk_call(h, keys, hashes, n, records);
-    if (n < kLookupBulkMax || hits != 0 || !extendable)
+    if (n < kLookupBulkMax || hits != 0)
         return hits;
     return bulk_call(h, keys, hashes, kHalf, records) |
            bulk_call(h, keys + kHalf, hashes + kHalf, kHalf, records + kHalf) << kHalf;
@@ -321,13 +322,13 @@ uint64_t lookup_bulk(const rte_hash *h, bool extendable, const Key *const *keys,
 uint64_t OwnershipTable::lookup_bulk4(const FlowKey4 *const *keys, const uint32_t *hashes,
                                       unsigned n, OwnerRecord *records) const noexcept
 {
-    return lookup_bulk(h4_, ext4_, keys, hashes, n, records);
+    return lookup_bulk(h4_, keys, hashes, n, records);
 }
 
 uint64_t OwnershipTable::lookup_bulk6(const FlowKey6 *const *keys, const uint32_t *hashes,
                                       unsigned n, OwnerRecord *records) const noexcept
 {
-    return lookup_bulk(h6_, ext6_, keys, hashes, n, records);
+    return lookup_bulk(h6_, keys, hashes, n, records);
 }
 
 std::optional<OwnerRecord> OwnershipTable::lookup(const FlowKey &key) const noexcept
