@@ -13,6 +13,7 @@
 #include "flowhome/wire.hpp"
 
 #include <cstddef>
+#include <algorithm>
 #include <cstring>
 
 #include <rte_mbuf.h>
@@ -134,7 +135,10 @@ DecapResult decap_geneve(rte_mbuf *m, const ParsedPacket &outer, uint32_t ip_end
                 return dropped(r, DropReason::geneve_truncated);
             const uint8_t *o = frame + data;
             r.ingress_node = load16(o + offsetof(GeneveFlowhomeOption, ingress_node));
-            r.hops = o[offsetof(GeneveFlowhomeOption, hops)];
+            /* Through a tunnel, at least one hop was taken, whatever a
+             * peer wrote: 0 would let the packet be redirected again and
+             * answered as if the router had sent it. */
+            r.hops = std::max<uint8_t>(o[offsetof(GeneveFlowhomeOption, hops)], 1);
             r.affinity = load16(o + offsetof(GeneveFlowhomeOption, affinity));
             r.service_version = load16(o + offsetof(GeneveFlowhomeOption, service_version));
             have_option = true;
