@@ -541,22 +541,21 @@ TEST_CASE("a flow's packets keep their order when its record changes during the 
     OwnershipTable &table = b.node->table();
     REQUIRE(table.upsert(k, due) != UpsertResult::full);
 
-    /* The writer runs beside the worker, on another CPU: a thread inherits
-     * the main lcore's, and there it would only ever run between bursts. */
-    cpu_set_t others;
-    CPU_ZERO(&others);
-    for (int cpu = 0;
-         cpu < static_cast<int>(std::thread::hardware_concurrency()) && cpu < CPU_SETSIZE; ++cpu)
-        if (cpu != static_cast<int>(rte_lcore_to_cpu_id(static_cast<int>(rte_lcore_id()))))
-            CPU_SET(cpu, &others);
-    if (CPU_COUNT(&others) == 0) {
-        WARN("one CPU: no thread can restamp the record during a lookup; not tested");
-        return;
-    }
-    std::atomic<bool> stop{false};
-    std::thread writer([&] {
-        pthread_setaffinity_np(pthread_self(), sizeof(others), &others);
-        while (!stop.load(std::memory_order_relaxed)) {
+    /* The writer runs beside the worker, on the CPU of the EAL's other
+     * lcore (the tests start it with two): a thread inherits the main
+     * lcore's CPU, and there it would only ever run between bursts. */
+    const unsigned other_lcore = rte_get_next_lcore(rte_lcore_id(), 1, 1);
+    REQUIRE(other_lcore < RTE_MAX_LCORE);
+    const int cpu = rte_lcore_to_cpu_id(static_cast<int>(other_lcore));
+    REQUIRE(cpu != rte_lcore_to_cpu_id(static_cast<int>(rte_lcore_id())));
+    std::atomic<int> pinned{-1};
+    /* Stopped and joined however the test leaves this scope. */
+    std::jthread writer([&](std::stop_token stop) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        pinned.store(pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0 ? 1 : 0);
+        while (!stop.stop_requested()) {
             table.upsert(k, fresh);
             table.upsert(k, due);
         }
@@ -588,8 +587,9 @@ TEST_CASE("a flow's packets keep their order when its record changes during the 
         reordered += in_order ? 0 : 1;
         ++bursts;
     }
-    stop.store(true);
+    writer.request_stop();
     writer.join();
+    REQUIRE(pinned.load() == 1); /* or the writer never ran during a lookup */
     INFO(bursts << " bursts of " << kBurst);
     CHECK(reordered == 0);
     b.settle_control();
