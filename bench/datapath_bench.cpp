@@ -52,6 +52,10 @@ struct Mix {
     Traffic traffic;
     unsigned foreign_pct;
     EncapKind encap;
+    /* Connection-opening packets of flows not in the table, among the
+     * others: claimed (every packet of such a mix is a SYN; a hit ignores
+     * its flags). */
+    unsigned new_pct = 0;
 };
 
 constexpr Mix kMixes[] = {
@@ -62,6 +66,7 @@ constexpr Mix kMixes[] = {
     {"ipip 100%", Traffic::plain, 100, EncapKind::ipip},
     {"decap", Traffic::decap, 0, EncapKind::geneve},
     {"claim (miss)", Traffic::claim, 0, EncapKind::geneve},
+    {"local+5% new", Traffic::plain, 0, EncapKind::geneve, 5},
 };
 
 /** The flows a mix sends, in order: indices into the table's flows. */
@@ -71,7 +76,7 @@ std::vector<uint64_t> make_stream(const Mix &mix, uint64_t nflows, size_t len, u
     std::vector<uint64_t> s(len);
     const uint64_t quarter = nflows / 4;
     for (size_t j = 0; j < len; ++j) {
-        if (mix.traffic == Traffic::claim) {
+        if (mix.traffic == Traffic::claim || (mix.new_pct != 0 && rng() % 100 < mix.new_pct)) {
             s[j] = nflows + j; /* never in the table */
             continue;
         }
@@ -105,8 +110,9 @@ public:
     {
         tmpl_ = mix.traffic == Traffic::decap
                     ? decap_
-                    : plain_frame(family_,
-                                  mix.traffic == Traffic::claim ? tcp_flag::syn : tcp_flag::ack);
+                    : plain_frame(family_, mix.traffic == Traffic::claim || mix.new_pct != 0
+                                               ? tcp_flag::syn
+                                               : tcp_flag::ack);
         stream_ = &stream;
         pos_ = 0;
     }
