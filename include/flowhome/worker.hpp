@@ -227,11 +227,6 @@ private:
 
     void decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, const OwnerRecord *rec,
                       uint64_t now_tsc, uint16_t epoch) noexcept;
-    /* Whether a packet of @p some (bits of a burst's lookup list) has the
-     * flow hash of one of @p others; true too when @p some has more than
-     * kFlowScanMax packets, not worth searching. */
-    static constexpr int kFlowScanMax = 4;
-    bool shares_a_flow(const uint8_t *slot_of, uint64_t some, uint64_t others) const noexcept;
     void decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16_t epoch) noexcept;
     void redirect(Slot &s, NodeId owner) noexcept;
     void to_local(rte_mbuf *m) noexcept;

@@ -525,12 +525,12 @@ TEST_CASE("a tombstone, a dead owner and a stale stamp in one burst with plain r
 TEST_CASE("a flow's packets keep their order when its record changes during the lookup",
           "[pipeline]")
 {
-    /* Another thread restamps a flow of ours over and over, as the control
-     * lcore does once a refresh period: each burst of 64 of its packets
-     * reads the record 64 times, and where a restamp lands in between, the
-     * earlier packets see the record due for a refresh (decided one by
-     * one), the later ones the fresh record (the fast list). They must
-     * still leave in the order they came. */
+    /* Another thread restamps a flow of ours while a burst of 64 of its
+     * packets is processed, at a random moment, as the control lcore does
+     * once a refresh period. Where the restamp lands inside the bulk
+     * lookup, which reads the record once per packet, the earlier packets
+     * see it due for a refresh (decided one by one), the later ones fresh
+     * (the fast list). They must still leave in the order they came. */
     Bench &b = bench();
     DatapathShared &sh = b.node->shared();
     const FlowKey k = key4(40050);
@@ -539,16 +539,17 @@ TEST_CASE("a flow's packets keep their order when its record changes during the 
     const OwnerRecord due{
         .owner = 1, .version = 1, .epoch = static_cast<uint16_t>(now - sh.refresh_after_s)};
     OwnershipTable &table = b.node->table();
-    REQUIRE(table.upsert(k, due) != UpsertResult::full);
 
     /* The writer runs beside the worker, on the CPU of the EAL's other
      * lcore (the tests start it with two): a thread inherits the main
-     * lcore's CPU, and there it would only ever run between bursts. */
+     * lcore's CPU, and there it would only ever run between bursts. The
+     * two take turns at writing (the table has one writer at a time). */
     const unsigned other_lcore = rte_get_next_lcore(rte_lcore_id(), 1, 1);
     REQUIRE(other_lcore < RTE_MAX_LCORE);
     const int cpu = rte_lcore_to_cpu_id(static_cast<int>(other_lcore));
     REQUIRE(cpu != rte_lcore_to_cpu_id(static_cast<int>(rte_lcore_id())));
     std::atomic<int> pinned{-1};
+    std::atomic<uint64_t> restamp_at{0}; /* TSC; 0: nothing to do */
     /* Stopped and joined however the test leaves this scope. */
     std::jthread writer([&](std::stop_token stop) {
         cpu_set_t set;
@@ -556,12 +557,18 @@ TEST_CASE("a flow's packets keep their order when its record changes during the 
         CPU_SET(cpu, &set);
         pinned.store(pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0 ? 1 : 0);
         while (!stop.stop_requested()) {
+            const uint64_t at = restamp_at.load(std::memory_order_acquire);
+            if (at == 0 || rte_rdtsc() < at)
+                continue;
             table.upsert(k, fresh);
-            table.upsert(k, due);
+            restamp_at.store(0, std::memory_order_release);
         }
     });
+
     const eb::Ip4 client{192, 0, 2, 100};
     const eb::Ip4 vip{203, 0, 113, 10};
+    const uint64_t window = rte_get_tsc_hz() / 50'000; /* 20 us: longer than a burst takes */
+    uint64_t rng = 0x9E3779B97F4A7C15;
     uint32_t seq = 0;
     unsigned bursts = 0;
     unsigned reordered = 0;
@@ -573,7 +580,12 @@ TEST_CASE("a flow's packets keep their order when its record changes during the 
             b.inject(b.wire_rx, eb::ether(eb::kOurMac, eb::kRouterMac, 0x0800,
                                           eb::ipv4_tcp(client, vip, 40050, 80, 0x10, data)));
         }
+        REQUIRE(table.upsert(k, due) != UpsertResult::full); /* the writer waits */
+        rng = rng * 6364136223846793005 + 1442695040888963407;
+        restamp_at.store(rte_rdtsc() + (rng >> 33) % window, std::memory_order_release);
         REQUIRE(b.worker().poll_once() == kBurst);
+        while (restamp_at.load(std::memory_order_acquire) != 0)
+            rte_pause();
         const std::vector<Frame> local = Bench::drain(b.local_tx);
         REQUIRE(local.size() == kBurst);
         uint32_t last = 0;

@@ -554,9 +554,8 @@ void Worker::decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, con
      * random, deciding packet by packet mispredicts every other one.
      * Everything else (a miss, a tombstone, a refresh due, a dead owner, a
      * record of an earlier life of its owner) takes decide(), which also covers the two common
-     * cases, so the lists change when a packet is handled, never how. A flow's packets share a
-     * record, hence a list, unless the record changed during the lookup
-     * (below). The lists are bit masks, walked lowest bit first.
+     * cases, so the lists change when a packet is handled, never how. The
+     * lists are bit masks, walked lowest bit first.
      */
     const NodeId self = sh_.self;
     const uint8_t self_life = sh_.node_life[self & kMaxNodeId].load(std::memory_order_relaxed);
@@ -580,51 +579,30 @@ void Worker::decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, con
         mine = 0;
     }
 
-    const auto n_mine = static_cast<uint16_t>(__builtin_popcountll(mine));
-    stats_.local_hits.add(n_mine);
-    if (unlikely(other != 0 && (mine | theirs) != 0) &&
-        shares_a_flow(slot_of, other, mine | theirs)) {
-        /* A flow's packets in two lists: its record changed while the
-         * burst was looked up (a restamp, a claim inserted, a failover
-         * rewrite), and the later packets read the new one. The lists in
-         * turn would let them overtake the earlier ones; packet order,
-         * each packet as its list says, keeps the flow's. */
-        for_each_bit(all, [&](unsigned i) {
-            Slot &s = slots_[slot_of[i]];
-            if ((mine >> i) & 1)
-                local_out_.pkts[local_out_.n++] = s.m;
-            else if ((theirs >> i) & 1)
-                redirect(s, rec[i].owner);
-            else
-                decide(s, (hits >> i) & 1, rec[i], now_tsc, epoch);
-        });
-        return;
-    }
+    /* The rest first. A flow's packets share a record, hence a list,
+     * unless the control lcore changed the record while the burst was
+     * looked up: the later packets then read the newer one. The changes
+     * made to flows with traffic move them from the rest to a fast list
+     * (a restamp, a claim inserted, a failover rewrite), so a flow's
+     * earlier packets, in the rest, leave before its later ones. Two
+     * changes go the other way: an owner's death seen halfway through
+     * the burst (its earlier packets go to the dead node, the later ones
+     * to the failover owner), and a release (with the local miss policy,
+     * a released flow's later packet can reach the kernel before an
+     * earlier one). */
+    for_each_bit(other, [&](unsigned i) {
+        decide(slots_[slot_of[i]], (hits >> i) & 1, rec[i], now_tsc, epoch);
+    });
 
     /* Straight into the batch, its count kept in a register: through
      * to_local() each packet would wait for the last one's store of it. */
+    const auto n_mine = static_cast<uint16_t>(__builtin_popcountll(mine));
+    stats_.local_hits.add(n_mine);
     rte_mbuf **out = local_out_.pkts + local_out_.n;
     for_each_bit(mine, [&](unsigned i) { *out++ = slots_[slot_of[i]].m; });
     local_out_.n = static_cast<uint16_t>(local_out_.n + n_mine);
 
     for_each_bit(theirs, [&](unsigned i) { redirect(slots_[slot_of[i]], rec[i].owner); });
-    for_each_bit(other, [&](unsigned i) {
-        decide(slots_[slot_of[i]], (hits >> i) & 1, rec[i], now_tsc, epoch);
-    });
-}
-
-bool Worker::shares_a_flow(const uint8_t *slot_of, uint64_t some, uint64_t others) const noexcept
-{
-    /* Packets of one flow have one hash; a collision only costs a burst
-     * the packet-order path. Many packets to compare: take that path. */
-    if (__builtin_popcountll(some) > kFlowScanMax)
-        return true;
-    bool shared = false;
-    for_each_bit(some, [&](unsigned i) {
-        const uint32_t h = slots_[slot_of[i]].hash;
-        for_each_bit(others, [&](unsigned j) { shared |= slots_[slot_of[j]].hash == h; });
-    });
-    return shared;
 }
 
 void Worker::process_local_burst(rte_mbuf **pkts, uint16_t n) noexcept
