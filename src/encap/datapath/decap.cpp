@@ -13,7 +13,6 @@
 #include "flowhome/wire.hpp"
 
 #include <cstddef>
-#include <algorithm>
 #include <cstring>
 
 #include <rte_mbuf.h>
