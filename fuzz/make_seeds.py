@@ -57,6 +57,9 @@ for label, f in frames.items():
     for c0 in (0x00, 0x01, 0x02, 0x03, 0x06, 0x0A):
         encap.append((f"{label}_{c0:02x}", bytes([c0, 128]) + be16(9000) + be16(50) +
                       bytes([0x12, 0x34, 0x56, 0x78, 1, 3]) + be16(7) + be16(9) + f))
+    # GENEVE over IPv6 with hop count 0, which decapsulation reads as 1
+    encap.append((f"{label}_02_hops0", bytes([0x02, 128]) + be16(9000) + be16(50) +
+                  bytes([0x12, 0x34, 0x56, 0x78, 0, 3]) + be16(7) + be16(9) + f))
     # two VIPs: the frame's destination (tcp/udp/any), and one beside it with a port
     vip.append((label, bytes([2, 0x08 | 0x04, 0, 0, 0, 0, 0, 0, 0,
                               0x08 | 0x01 | 0x10 | 0x40, 5, 0, 80, 0, 0, 0, 0]) + f))

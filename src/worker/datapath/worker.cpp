@@ -587,9 +587,9 @@ void Worker::decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, con
      * earlier packets, in the rest, leave before its later ones. Two
      * changes go the other way: an owner's death seen halfway through
      * the burst (its earlier packets go to the dead node, the later ones
-     * to the failover owner), and a release (with the local miss policy,
-     * a released flow's later packet can reach the kernel before an
-     * earlier one). */
+     * to the failover owner), and a release or expiry (under the local or
+     * hash miss policy, a later packet can leave before an earlier one
+     * where the policy sends it the same way). */
     for_each_bit(other, [&](unsigned i) {
         decide(slots_[slot_of[i]], (hits >> i) & 1, rec[i], now_tsc, epoch);
     });
