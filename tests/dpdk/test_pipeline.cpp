@@ -608,6 +608,66 @@ TEST_CASE("a flow's packets keep their order when its record changes during the 
     b.own(k, 1);
 }
 
+TEST_CASE("an idle worker 0 sends the control lcore's frames within a millisecond or so",
+          "[pipeline]")
+{
+    /* Where the wire port has no TX queue for the control lcore, worker 0
+     * sends its gossip frames: however long the configured idle sleep,
+     * worker 0 sleeps at most kGossipSenderMaxSleepUs, or a heartbeat
+     * would wait a whole sleep. Here the sleep is a second; each frame,
+     * put in the ring while the worker sleeps, must leave within 100 ms
+     * (a one-second sleep would let each through in 100 ms one time in
+     * ten). */
+    Bench &b = bench();
+    DatapathShared &sh = b.node->shared();
+    rte_ring *gossip_tx = rte_ring_create("w0_gtx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    REQUIRE(gossip_tx != nullptr);
+    const BackoffConfig backoff = sh.backoff;
+    sh.backoff = BackoffConfig{.idle_polls = 10, .pause_polls = 0, .sleep_us = 1'000'000};
+    sh.gossip_tx = gossip_tx;
+    sh.stop.store(false);
+    const unsigned lcore = rte_get_next_lcore(rte_lcore_id(), 1, 1);
+    REQUIRE(lcore < RTE_MAX_LCORE);
+    REQUIRE(rte_eal_remote_launch([](void *w) { return static_cast<Worker *>(w)->run(); },
+                                  &b.worker(), lcore) == 0);
+
+    const uint64_t hz = rte_get_tsc_hz();
+    const Frame frame = eb::ether(
+        eb::kRouterMac, eb::kOurMac, 0x0800,
+        eb::ipv4_udp(eb::Ip4{192, 0, 2, 1}, eb::Ip4{239, 1, 1, 1}, 7471, 7471, eb::payload(32)));
+    std::vector<double> waits_ms;
+    for (int i = 0; i < 3; ++i) {
+        /* Asleep: its sleep count has moved since this frame's turn began. */
+        const uint64_t sleeps = b.stats().idle_sleeps.get();
+        const uint64_t give_up = rte_rdtsc() + 3 * hz;
+        while (b.stats().idle_sleeps.get() == sleeps && rte_rdtsc() < give_up)
+            rte_delay_us_sleep(100);
+        rte_mbuf *m = rte_pktmbuf_alloc(b.node->mempool());
+        REQUIRE(m != nullptr);
+        std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())), frame.data(),
+                    frame.size());
+        const uint64_t t0 = rte_rdtsc();
+        REQUIRE(rte_ring_enqueue(gossip_tx, m) == 0);
+        void *sent = nullptr;
+        while (rte_ring_dequeue(b.wire_tx, &sent) != 0 && rte_rdtsc() - t0 < 2 * hz)
+            rte_delay_us_sleep(50);
+        waits_ms.push_back(double(rte_rdtsc() - t0) * 1e3 / double(hz));
+        if (sent != nullptr)
+            rte_pktmbuf_free(static_cast<rte_mbuf *>(sent));
+    }
+    sh.stop.store(true);
+    rte_eal_wait_lcore(lcore);
+    sh.stop.store(false);
+    sh.gossip_tx = nullptr;
+    sh.backoff = backoff;
+    rte_ring_free(gossip_tx);
+    Bench::drain(b.wire_tx);
+    for (const double w : waits_ms) {
+        INFO("waited " << w << " ms");
+        CHECK(w < 100.0);
+    }
+}
+
 TEST_CASE("a flow due for a refresh sends one a second, not one a packet", "[pipeline]")
 {
     /* It stays due until the control lcore has restamped it; a refresh
