@@ -622,12 +622,27 @@ TEST_CASE("an idle worker 0 sends the control lcore's frames within a millisecon
     DatapathShared &sh = b.node->shared();
     rte_ring *gossip_tx = rte_ring_create("w0_gtx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     REQUIRE(gossip_tx != nullptr);
-    const BackoffConfig backoff = sh.backoff;
+    const unsigned lcore = rte_get_next_lcore(rte_lcore_id(), 1, 1);
+    REQUIRE(lcore < RTE_MAX_LCORE);
+    /* The worker stopped and the settings put back however the test ends. */
+    struct Restore {
+        DatapathShared &sh;
+        unsigned lcore;
+        BackoffConfig backoff;
+        rte_ring *ring;
+        ~Restore()
+        {
+            sh.stop.store(true);
+            rte_eal_wait_lcore(lcore);
+            sh.stop.store(false);
+            sh.gossip_tx = nullptr;
+            sh.backoff = backoff;
+            rte_ring_free(ring);
+        }
+    } restore{sh, lcore, sh.backoff, gossip_tx};
     sh.backoff = BackoffConfig{.idle_polls = 10, .pause_polls = 0, .sleep_us = 1'000'000};
     sh.gossip_tx = gossip_tx;
     sh.stop.store(false);
-    const unsigned lcore = rte_get_next_lcore(rte_lcore_id(), 1, 1);
-    REQUIRE(lcore < RTE_MAX_LCORE);
     REQUIRE(rte_eal_remote_launch([](void *w) { return static_cast<Worker *>(w)->run(); },
                                   &b.worker(), lcore) == 0);
 
@@ -655,13 +670,7 @@ TEST_CASE("an idle worker 0 sends the control lcore's frames within a millisecon
         if (sent != nullptr)
             rte_pktmbuf_free(static_cast<rte_mbuf *>(sent));
     }
-    sh.stop.store(true);
-    rte_eal_wait_lcore(lcore);
-    sh.stop.store(false);
-    sh.gossip_tx = nullptr;
-    sh.backoff = backoff;
-    rte_ring_free(gossip_tx);
-    Bench::drain(b.wire_tx);
+    Bench::drain(b.wire_tx); /* a frame that came too late */
     for (const double w : waits_ms) {
         INFO("waited " << w << " ms");
         CHECK(w < 100.0);
