@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -178,6 +179,36 @@ Bench &bench()
     }
     return *b;
 }
+
+/* Runs a body on the EAL's other lcore (the tests start two, each on a
+ * CPU of its own) until it goes out of scope, however the test ends: then
+ * stop() is called and the lcore waited for. */
+class OnOtherLcore {
+public:
+    OnOtherLcore(std::function<void()> body, std::function<void()> stop)
+        : body_(std::move(body)), stop_(std::move(stop)),
+          lcore_(rte_get_next_lcore(rte_lcore_id(), 1, 1))
+    {
+        REQUIRE(lcore_ < RTE_MAX_LCORE);
+        const auto run = [](void *self) {
+            static_cast<OnOtherLcore *>(self)->body_();
+            return 0;
+        };
+        REQUIRE(rte_eal_remote_launch(run, this, lcore_) == 0);
+    }
+    ~OnOtherLcore()
+    {
+        stop_();
+        rte_eal_wait_lcore(lcore_);
+    }
+    OnOtherLcore(const OnOtherLcore &) = delete;
+    OnOtherLcore &operator=(const OnOtherLcore &) = delete;
+
+private:
+    std::function<void()> body_;
+    std::function<void()> stop_;
+    unsigned lcore_;
+};
 
 uint64_t drops(DropReason r)
 {
@@ -540,30 +571,22 @@ TEST_CASE("a flow's packets keep their order when its record changes during the 
         .owner = 1, .version = 1, .epoch = static_cast<uint16_t>(now - sh.refresh_after_s)};
     OwnershipTable &table = b.node->table();
 
-    /* The writer runs beside the worker, on the CPU of the EAL's other
-     * lcore (the tests start it with two): a thread inherits the main
-     * lcore's CPU, and there it would only ever run between bursts. The
-     * two take turns at writing (the table has one writer at a time). */
-    const unsigned other_lcore = rte_get_next_lcore(rte_lcore_id(), 1, 1);
-    REQUIRE(other_lcore < RTE_MAX_LCORE);
-    const int cpu = rte_lcore_to_cpu_id(static_cast<int>(other_lcore));
-    REQUIRE(cpu != rte_lcore_to_cpu_id(static_cast<int>(rte_lcore_id())));
-    std::atomic<int> pinned{-1};
+    /* The writer runs beside the worker, on the other lcore's CPU (a
+     * thread of this one's would only ever run between bursts). The two
+     * take turns at writing: the table has one writer at a time. */
     std::atomic<uint64_t> restamp_at{0}; /* TSC; 0: nothing to do */
-    /* Stopped and joined however the test leaves this scope. */
-    std::jthread writer([&](std::stop_token stop) {
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        pinned.store(pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0 ? 1 : 0);
-        while (!stop.stop_requested()) {
-            const uint64_t at = restamp_at.load(std::memory_order_acquire);
-            if (at == 0 || rte_rdtsc() < at)
-                continue;
-            table.upsert(k, fresh);
-            restamp_at.store(0, std::memory_order_release);
-        }
-    });
+    std::atomic<bool> stop{false};
+    const OnOtherLcore writer(
+        [&] {
+            while (!stop.load(std::memory_order_relaxed)) {
+                const uint64_t at = restamp_at.load(std::memory_order_acquire);
+                if (at == 0 || rte_rdtsc() < at)
+                    continue;
+                table.upsert(k, fresh);
+                restamp_at.store(0, std::memory_order_release);
+            }
+        },
+        [&] { stop.store(true); });
 
     const eb::Ip4 client{192, 0, 2, 100};
     const eb::Ip4 vip{203, 0, 113, 10};
@@ -599,9 +622,6 @@ TEST_CASE("a flow's packets keep their order when its record changes during the 
         reordered += in_order ? 0 : 1;
         ++bursts;
     }
-    writer.request_stop();
-    writer.join();
-    REQUIRE(pinned.load() == 1); /* or the writer never ran during a lookup */
     INFO(bursts << " bursts of " << kBurst);
     CHECK(reordered == 0);
     b.settle_control();
@@ -622,29 +642,24 @@ TEST_CASE("an idle worker 0 sends the control lcore's frames within a millisecon
     DatapathShared &sh = b.node->shared();
     rte_ring *gossip_tx = rte_ring_create("w0_gtx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
     REQUIRE(gossip_tx != nullptr);
-    const unsigned lcore = rte_get_next_lcore(rte_lcore_id(), 1, 1);
-    REQUIRE(lcore < RTE_MAX_LCORE);
-    /* The worker stopped and the settings put back however the test ends. */
+    /* The settings put back however the test ends, once the worker (below,
+     * stopped first) has stopped. */
     struct Restore {
         DatapathShared &sh;
-        unsigned lcore;
         BackoffConfig backoff;
         rte_ring *ring;
         ~Restore()
         {
-            sh.stop.store(true);
-            rte_eal_wait_lcore(lcore);
             sh.stop.store(false);
             sh.gossip_tx = nullptr;
             sh.backoff = backoff;
             rte_ring_free(ring);
         }
-    } restore{sh, lcore, sh.backoff, gossip_tx};
+    } restore{sh, sh.backoff, gossip_tx};
     sh.backoff = BackoffConfig{.idle_polls = 10, .pause_polls = 0, .sleep_us = 1'000'000};
     sh.gossip_tx = gossip_tx;
     sh.stop.store(false);
-    REQUIRE(rte_eal_remote_launch([](void *w) { return static_cast<Worker *>(w)->run(); },
-                                  &b.worker(), lcore) == 0);
+    const OnOtherLcore worker([&b] { b.worker().run(); }, [&sh] { sh.stop.store(true); });
 
     const uint64_t hz = rte_get_tsc_hz();
     const Frame frame = eb::ether(
