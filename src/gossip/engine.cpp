@@ -139,7 +139,7 @@ void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t 
     OwnerRecord r = to_owner_record(c, epoch);
     r.reserved = life[c.owner];
     if (cur)
-        r.flags |= static_cast<uint8_t>(cur->flags & owner_flag::pinned);
+        r.flags |= pin_kept(*cur, r);
     if (const UpsertResult res = put(c.key, cur, r);
         res == UpsertResult::full || res == UpsertResult::error)
         return;

@@ -131,6 +131,15 @@ struct GossipEngine::Impl {
     void local_refresh(const FlowKey &key, uint64_t now_us) noexcept;
     uint16_t operator_claim(const FlowKey &key, uint64_t now_us) noexcept;
     bool is_live_own(const OwnerRecord &r) const noexcept;
+    /* The operator's pin (never aged) of @p old, for @p next to replace it
+     * with: kept only while the record stays a live claim of this node's.
+     * The pin is not gossiped; on another owner's record, a tombstone or a
+     * failed-over flow it would keep an entry that no one refreshes for
+     * good. */
+    uint8_t pin_kept(const OwnerRecord &old, const OwnerRecord &next) const noexcept
+    {
+        return is_live_own(next) ? static_cast<uint8_t>(old.flags & owner_flag::pinned) : 0;
+    }
 
     /* ---- engine_tx.cpp: frames, heartbeat, re-announce ---- */
     void begin_frame() noexcept;

@@ -46,8 +46,8 @@ bool GossipEngine::Impl::fail_over(const FlowKey &key, const OwnerRecord &old,
     if (to == kInvalidNode)
         return false; /* nobody eligible: workers fall back to their miss policy */
     const auto version = static_cast<uint16_t>(old.version + 1);
-    const OwnerRecord r{to, version, epoch_of(now_us),
-                        static_cast<uint8_t>(old.flags & owner_flag::pinned), life[to]};
+    OwnerRecord r{to, version, epoch_of(now_us), 0, life[to]};
+    r.flags = pin_kept(old, r);
     if (const UpsertResult res = put(key, old, r);
         res == UpsertResult::full || res == UpsertResult::error)
         return false;

@@ -617,6 +617,46 @@ TEST_CASE("an expired flow of ours is released, not removed", "[gossip][engine]"
         CHECK((c.store(n).lookup(k)->flags & gossip_flag::released) != 0);
 }
 
+TEST_CASE("an operator's pin lasts only while the flow is this node's", "[gossip][engine]")
+{
+    /* Pinned records are never aged; the pin is not gossiped, so on a
+     * record nobody here refreshes it would keep the entry for good. */
+    TestCluster c(2);
+    settle(c);
+    const FlowKey k = key4(31337);
+    REQUIRE(c.engine(0).operator_claim(k, c.now) == 1);
+    c.run_ms(5);
+    REQUIRE((c.store(0).lookup(k)->flags & owner_flag::pinned) != 0);
+    const auto later = static_cast<uint16_t>(epoch_of(c.now) + 10000);
+
+    SECTION("another node's claim, then its release, replace it")
+    {
+        REQUIRE(c.engine(1).operator_claim(k, c.now) == 2);
+        c.run_ms(5);
+        REQUIRE(c.store(0).lookup(k)->owner == 2);
+        CHECK((c.store(0).lookup(k)->flags & owner_flag::pinned) == 0);
+        REQUIRE(c.engine(1).local_release(k, c.now));
+        c.run_ms(5);
+        const OwnerRecord r = *c.store(0).lookup(k);
+        CHECK((r.flags & gossip_flag::released) != 0);
+        CHECK((r.flags & owner_flag::pinned) == 0);
+        CHECK(c.store(0).age(later, 60) == 1);
+    }
+    SECTION("a refutation fails it over")
+    {
+        /* Node 2 hears nothing from node 1 until it declares it dead; node
+         * 1 then learns it and comes back as a new life that owns nothing. */
+        c.drop = [](NodeId from, NodeId, const std::vector<uint8_t> &) { return from == 1; };
+        c.run_ms(c.base.dead_after_ms + 100);
+        c.drop = nullptr;
+        c.run_ms(c.base.reannounce_interval_ms);
+        const OwnerRecord r = *c.store(0).lookup(k);
+        REQUIRE(r.owner == 2);
+        CHECK((r.flags & owner_flag::pinned) == 0);
+        CHECK(c.store(0).age(later, 60) == 1);
+    }
+}
+
 TEST_CASE("a restarted node resyncs and does not take its old flows back", "[gossip][engine]")
 {
     TestCluster c(4);
