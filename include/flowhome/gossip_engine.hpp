@@ -138,6 +138,8 @@ struct GossipStats {
     Counter claims_ignored; /**< a received claim lost to what the store has */
     Counter releases_applied;
     Counter conflicts_lost; /**< our claim lost to another node's */
+    Counter claims_raised;  /**< our live claim that another node's release would have
+                                 ended, claimed again above it */
     Counter store_full;     /**< a claim the store refused */
     Counter failovers;      /**< flows rewritten to their failover owner */
     Counter reclaimed;      /**< failed-over flows this node claimed at version + 1 */
@@ -196,10 +198,11 @@ public:
      * The operator takes @p key for this node: a claim at one version above
      * whatever the store holds (1 when nothing), so it wins the conflict
      * rule everywhere, stored pinned (owner_flag::pinned: never aged out)
-     * and gossiped at once. Returns the claimed version, or 0 when the
-     * store refused the record (full).
+     * and gossiped at once. Returns the claimed version (0 after 65535,
+     * serial arithmetic), or nothing when the store refused the record
+     * (full).
      */
-    uint16_t operator_claim(const FlowKey &key, uint64_t now_us) noexcept;
+    std::optional<uint16_t> operator_claim(const FlowKey &key, uint64_t now_us) noexcept;
 
     /* ---- from the network ---- */
 

@@ -35,7 +35,11 @@ namespace flowhome {
 
 inline constexpr uint32_t kGossipMagic = 0x46484753; /* "FHGS" */
 inline constexpr uint8_t kGossipVersionMajor = 1;
-inline constexpr uint8_t kGossipVersionMinor = 1; /* 1.1: resend records */
+/* 1.1: resend records; 1.2: tombstones in sync responses (flow entry flag
+ * bit 0), sent only to requesters of 1.2 or later. */
+inline constexpr uint8_t kGossipVersionMinor = 2;
+/** The lowest minor whose sync requests are answered with tombstones too. */
+inline constexpr uint8_t kGossipMinorSyncTombstones = 2;
 
 /** Header size written by this version; receivers accept larger (newer minor). */
 inline constexpr size_t kGossipHeaderLen = 32;
@@ -73,8 +77,9 @@ inline constexpr size_t owner = 2;       /* u16 */
 inline constexpr size_t version = 4;     /* u16 */
 inline constexpr size_t client_port = 6; /* u16 */
 inline constexpr size_t vip_port = 8;    /* u16 */
-inline constexpr size_t flags = 10;      /* u16: reserved, sent 0, ignored */
-inline constexpr size_t addrs = 12;      /* client address, then VIP address */
+inline constexpr size_t flags = 10;      /* u16: bit 0 released (sync entries); others 0, ignored */
+inline constexpr uint16_t flag_released = 0x0001;
+inline constexpr size_t addrs = 12; /* client address, then VIP address */
 inline constexpr size_t size_v4 = addrs + size_t{2} * 4;
 inline constexpr size_t size_v6 = addrs + size_t{2} * 16;
 } // namespace gossip_flow
@@ -186,6 +191,11 @@ struct FlowEntry {
     FlowKey key;
     NodeId owner = kInvalidNode;
     uint16_t version = 0;
+    /** A tombstone (the owner released the flow at this version). Sent only
+     * in sync responses to requesters of minor kGossipMinorSyncTombstones
+     * or later; claim and release records send it clear, and their type,
+     * not this flag, says which they are. */
+    bool released = false;
 
     friend bool operator==(const FlowEntry &, const FlowEntry &) = default;
 };

@@ -295,7 +295,9 @@ CommandResult cmd_flow_claim(CommandContext &c)
                                 "lists them)",
                                 c.args[0], c.args[2]));
     const NodeId self = c.node.config().node_id;
-    uint16_t version = 0;
+    /* Empty when the table refused; 0 is a version like any other (the
+     * one after 65535, serial arithmetic). */
+    std::optional<uint16_t> version;
     if (!c.on_control([&](uint64_t now_us) {
             if (GossipEngine *e = c.node.engine()) {
                 version = e->operator_claim(*key, now_us);
@@ -305,13 +307,14 @@ CommandResult cmd_flow_claim(CommandContext &c)
             const auto v = static_cast<uint16_t>(cur ? cur->version + 1 : 1);
             const UpsertResult r = c.node.table().upsert(
                 *key, OwnerRecord{self, v, epoch_of(now_us), owner_flag::pinned, 0});
-            version = r == UpsertResult::inserted || r == UpsertResult::updated ? v : 0;
+            if (r == UpsertResult::inserted || r == UpsertResult::updated)
+                version = v;
         }))
         return control_timeout(c);
-    if (version == 0)
+    if (!version)
         return fail(fmt::format("cannot claim {}: the ownership table is full", key->to_string()));
     return ok(fmt::format("flow {} claimed by node {} at version {} (pinned){}\n", key->to_string(),
-                          self, version,
+                          self, *version,
                           c.node.engine() != nullptr ? ", announced to the cluster" : ""));
 }
 

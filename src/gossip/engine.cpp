@@ -135,6 +135,17 @@ void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t 
             stats.claims_ignored.add();
             return;
         }
+        /* A release ends the connection its owner had, not ours. One that
+         * would end a live flow of ours names a version our claim did not
+         * know of (we restarted since, or missed that node's claim and
+         * release): claim the flow again above it, so that every node
+         * keeps it ours, rather than drop a connection we serve. */
+        if (c.kind == ClaimKind::release && is_live_own(*cur)) {
+            if (claim_own(c.key, cur, static_cast<uint16_t>(c.version + 1),
+                          static_cast<uint8_t>(cur->flags & owner_flag::pinned), now_us))
+                stats.claims_raised.add();
+            return;
+        }
     }
     OwnerRecord r = to_owner_record(c, epoch);
     r.reserved = life[c.owner];
@@ -154,8 +165,13 @@ void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t 
 void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, uint64_t now_us) noexcept
 {
     stats.sync_entries_in.add();
-    if (e.owner != p.self) {
-        apply_remote(Claim{e.key, e.owner, e.version, ClaimKind::claim}, false, now_us);
+    /* A tombstone, ours included: a release of our earlier life is kept so
+     * that a client reusing the 5-tuple is claimed above it (where this
+     * life claimed the flow already, apply_remote() raises that claim). */
+    if (e.owner != p.self || e.released) {
+        apply_remote(
+            Claim{e.key, e.owner, e.version, e.released ? ClaimKind::release : ClaimKind::claim},
+            false, now_us);
         return;
     }
     /* A record naming us that our store does not hold as ours: a previous
@@ -286,7 +302,8 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
             break;
         case RecordType::sync_request:
             if (rec.sync_request.target == p.self)
-                answer_sync(rec.sync_request, h.sender, now_us);
+                answer_sync(rec.sync_request, h.sender,
+                            h.version_minor >= kGossipMinorSyncTombstones, now_us);
             break;
         case RecordType::sync_response:
             if (rec.sync_response.requester == p.self)
@@ -315,11 +332,18 @@ void GossipEngine::Impl::local_claim(const FlowKey &key, uint64_t now_us) noexce
         /* Reusing a released 5-tuple: the claim must beat the tombstone. */
         version = static_cast<uint16_t>(cur->version + 1);
     }
-    const OwnerRecord r{p.self, version, epoch_of(now_us), 0, life[p.self]};
+    claim_own(key, cur, version, 0, now_us);
+}
+
+bool GossipEngine::Impl::claim_own(const FlowKey &key, const std::optional<OwnerRecord> &cur,
+                                   uint16_t version, uint8_t flags, uint64_t now_us) noexcept
+{
+    const OwnerRecord r{p.self, version, epoch_of(now_us), flags, life[p.self]};
     if (const UpsertResult res = put(key, cur, r);
         res == UpsertResult::full || res == UpsertResult::error)
-        return;
+        return false;
     queue_flow(RecordType::claim, FlowEntry{key, p.self, version}, now_us);
+    return true;
 }
 
 bool GossipEngine::Impl::local_release(const FlowKey &key, uint64_t now_us) noexcept
@@ -369,17 +393,15 @@ void GossipEngine::Impl::local_refresh(const FlowKey &key, uint64_t now_us) noex
     store.upsert(key, r); /* same owner and version: digests unchanged */
 }
 
-uint16_t GossipEngine::Impl::operator_claim(const FlowKey &key, uint64_t now_us) noexcept
+std::optional<uint16_t> GossipEngine::Impl::operator_claim(const FlowKey &key,
+                                                           uint64_t now_us) noexcept
 {
     /* One version above the current entry (claim or tombstone, whoever's)
      * beats it under the conflict rule on every node. */
     const std::optional<OwnerRecord> cur = store.lookup(key);
     const auto version = static_cast<uint16_t>(cur ? cur->version + 1 : 1);
-    const OwnerRecord r{p.self, version, epoch_of(now_us), owner_flag::pinned, life[p.self]};
-    if (const UpsertResult res = put(key, cur, r);
-        res == UpsertResult::full || res == UpsertResult::error)
-        return 0;
-    queue_flow(RecordType::claim, FlowEntry{key, p.self, version}, now_us);
+    if (!claim_own(key, cur, version, owner_flag::pinned, now_us))
+        return std::nullopt;
     flush(now_us); /* an operator's claim goes out now, not at the batch deadline */
     return version;
 }
@@ -414,7 +436,7 @@ void GossipEngine::local_refresh(const FlowKey &key, uint64_t now_us) noexcept
     impl_->local_refresh(key, now_us);
 }
 
-uint16_t GossipEngine::operator_claim(const FlowKey &key, uint64_t now_us) noexcept
+std::optional<uint16_t> GossipEngine::operator_claim(const FlowKey &key, uint64_t now_us) noexcept
 {
     return impl_->operator_claim(key, now_us);
 }

@@ -129,7 +129,11 @@ struct GossipEngine::Impl {
     bool local_release(const FlowKey &key, uint64_t now_us) noexcept;
     bool expire(const FlowKey &key, OwnerRecord r, uint64_t now_us) noexcept;
     void local_refresh(const FlowKey &key, uint64_t now_us) noexcept;
-    uint16_t operator_claim(const FlowKey &key, uint64_t now_us) noexcept;
+    std::optional<uint16_t> operator_claim(const FlowKey &key, uint64_t now_us) noexcept;
+    /* Writes this node's claim of @p key at @p version over @p cur and
+     * queues it; false when the store refused. */
+    bool claim_own(const FlowKey &key, const std::optional<OwnerRecord> &cur, uint16_t version,
+                   uint8_t flags, uint64_t now_us) noexcept;
     bool is_live_own(const OwnerRecord &r) const noexcept;
     /* The operator's pin (never aged) of @p old, for @p next to replace it
      * with: kept only while the record stays a live claim of this node's.
@@ -191,7 +195,9 @@ struct GossipEngine::Impl {
     void send_sync_request(SyncSession &s, uint64_t now_us) noexcept;
     bool start_full_sync(uint64_t now_us) noexcept;
     void request_repair(NodeId owner, uint64_t now_us) noexcept;
-    void answer_sync(const SyncRequestRecord &r, NodeId requester, uint64_t now_us) noexcept;
+    /* @p tombstones: the requester's minor reads them (kGossipMinorSyncTombstones). */
+    void answer_sync(const SyncRequestRecord &r, NodeId requester, bool tombstones,
+                     uint64_t now_us) noexcept;
     void on_sync_response(const SyncResponseRecord &r, uint64_t now_us) noexcept;
     void refute(uint32_t seen_incarnation, uint64_t now_us) noexcept;
     /* A sender's newer incarnation: its earlier life's flows fail over,

@@ -191,7 +191,7 @@ void GossipEngine::Impl::request_repair(NodeId owner, uint64_t now_us) noexcept
     send_sync_request(repair, now_us);
 }
 
-void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requester,
+void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requester, bool tombstones,
                                      uint64_t now_us) noexcept
 {
     stats.sync_requests_in.add();
@@ -214,13 +214,16 @@ void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requeste
         const auto budget = static_cast<uint32_t>(writer.room() / gossip_flow::size_v6);
         if (budget == 0)
             break;
-        const uint32_t n = store.scan(cursor, budget, [w, filter](const FlowKey &k, OwnerRecord o) {
-            if ((o.flags & gossip_flag::released) != 0)
-                return; /* a sync carries claims only */
-            if (filter != kInvalidNode && o.owner != filter)
-                return;
-            w->add_sync_entry(FlowEntry{k, o.owner, o.version});
-        });
+        const uint32_t n =
+            store.scan(cursor, budget, [w, filter, tombstones](const FlowKey &k, OwnerRecord o) {
+                const bool released = (o.flags & gossip_flag::released) != 0;
+                /* Tombstones too, where the requester reads them: without them
+                 * a node that restarted claims a reused 5-tuple at version 1,
+                 * below the release the others keep. */
+                if ((released && !tombstones) || (filter != kInvalidNode && o.owner != filter))
+                    return;
+                w->add_sync_entry(FlowEntry{k, o.owner, o.version, released});
+            });
         visited += n;
         if (cursor == 0 || n == 0 || visited >= kSyncAnswerBudget)
             break;

@@ -53,6 +53,7 @@ void read_flow_entry(const uint8_t *p, FlowEntry &out) noexcept
     }
     out.owner = wire::load16(p + gossip_flow::owner);
     out.version = wire::load16(p + gossip_flow::version);
+    out.released = (wire::load16(p + gossip_flow::flags) & gossip_flow::flag_released) != 0;
 }
 
 /* Checks the flow entry at [p, end): family, size, owner. Sets *size. */

@@ -219,8 +219,9 @@ std::string key_file_warning(const KeyFile &f, std::string_view path)
      * readable by the service account only. */
     if ((f.mode & (S_IRWXG | S_IRWXO)) == 0)
         return {};
-    return fmt::format("{} is readable by others (mode {:o}); it holds the cluster's gossip keys",
-                       path, f.mode);
+    return fmt::format(
+        "{} is open to its group or others (mode {:o}); it holds the cluster's gossip keys", path,
+        f.mode);
 }
 
 } // namespace flowhome

@@ -227,7 +227,7 @@ def main():
         # file that others may read, on node 1 alone: reloaded, with a warning.
         write_keys(tmp, f"# unchanged\nkey 1 {KEY1}\n", mode=0o640)
         rc, out, err = n1.run("gossip", "key", "reload")
-        check(rc == 0 and "readable by others (mode 640)" in out,
+        check(rc == 0 and "open to its group or others (mode 640)" in out,
               f"a key file others may read is reloaded with a warning: rc {rc} {out + err!r}")
         write_keys(tmp, f"# rotated\nkey 1 {KEY1}\nkey 2 {KEY2}\nsend 2\n")
         results = [nodes[i].run("gossip", "key", "reload") for i in NODES]

@@ -372,7 +372,7 @@ TEST_CASE("load_key_file reads a file and flags permissive modes", "[gossip][aut
     CHECK(f.mode == 0644);
     CHECK(key_file_warning(f, path) ==
           std::string(path) +
-              " is readable by others (mode 644); it holds the cluster's gossip keys");
+              " is open to its group or others (mode 644); it holds the cluster's gossip keys");
     std::remove(path);
     CHECK_THROWS_WITH(load_key_file(path), Catch::Contains(std::string(path) + ": cannot open"));
 }
@@ -400,7 +400,7 @@ TEST_CASE("write the gossip fuzz corpus", "[.][gen-corpus]")
         REQUIRE(w.begin_sync_response(1, 5));
         for (uint32_t i = 0; i < 12; ++i)
             REQUIRE(w.add_sync_entry({i % 2 ? key4(i) : key6(i), static_cast<NodeId>(2 + i % 3),
-                                      static_cast<uint16_t>(i)}));
+                                      static_cast<uint16_t>(i), i % 3 == 0}));
         w.end_sync_response(77);
     });
     const std::vector<uint8_t> unknown = body_of(header_of(kPeer, 3), [](FrameWriter &w) {

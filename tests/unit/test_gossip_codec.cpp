@@ -52,7 +52,7 @@ std::vector<uint8_t> every_record_body(uint64_t seq = 42)
         REQUIRE(w.begin_sync_response(5, 77));
         REQUIRE(w.add_sync_entry({key4(10), 2, 3}));
         REQUIRE(w.add_sync_entry({key6(11), 4095, 4}));
-        REQUIRE(w.add_sync_entry({key4(12, kProtoUdp), 1, 5}));
+        REQUIRE(w.add_sync_entry({key4(12, kProtoUdp), 1, 5, true}));
         w.end_sync_response(0xAABBCCDD00000001ull);
     });
 }
@@ -123,8 +123,36 @@ TEST_CASE("every record type round-trips, both families", "[gossip][codec]")
     REQUIRE(entries.next(e));
     CHECK(e == FlowEntry{key6(11), 4095, 4});
     REQUIRE(entries.next(e));
-    CHECK(e == FlowEntry{key4(12, kProtoUdp), 1, 5});
+    CHECK(e == FlowEntry{key4(12, kProtoUdp), 1, 5, true});
     CHECK_FALSE(entries.next(e));
+}
+
+TEST_CASE("a flow entry's flag bit 0 marks a tombstone; other bits are ignored", "[gossip][codec]")
+{
+    std::vector<uint8_t> b = with_zero_tag(body_of(header_of(kSender, 1), [](FrameWriter &w) {
+        REQUIRE(w.begin_sync_response(5, 77));
+        REQUIRE(w.add_sync_entry({key4(10), 2, 3, true}));
+        w.end_sync_response(0);
+    }));
+    /* Header, TLV header, the response's fixed fields, then the entry. */
+    const size_t flags = kGossipHeaderLen + kGossipTlvLen + 16 + gossip_flow::flags;
+    CHECK(b[flags] == 0);
+    CHECK(b[flags + 1] == 1);
+    const auto released = [&b] {
+        FrameReader r;
+        REQUIRE(r.open(b) == GossipStatus::ok);
+        GossipRecord rec;
+        REQUIRE(r.next(rec));
+        FlowEntry e;
+        REQUIRE(rec.sync_response.entries.next(e));
+        return e.released;
+    };
+    CHECK(released());
+    b[flags] = 0xFF;
+    b[flags + 1] = 0xFE;
+    CHECK_FALSE(released());
+    b[flags + 1] = 0xFF;
+    CHECK(released());
 }
 
 TEST_CASE("the header is big endian at the documented offsets", "[gossip][codec]")

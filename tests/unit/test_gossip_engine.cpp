@@ -657,6 +657,24 @@ TEST_CASE("an operator's pin lasts only while the flow is this node's", "[gossip
     }
 }
 
+TEST_CASE("an operator's claim above version 65535 is version 0, not a refusal", "[gossip][engine]")
+{
+    TestCluster c(2);
+    settle(c);
+    const FlowKey k = key4(4711);
+    /* A tombstone: no owner's digest counts it. */
+    for (size_t n = 0; n < 2; ++n)
+        REQUIRE(c.store(n).upsert(k, OwnerRecord{2, 0xFFFF, epoch_of(c.now), gossip_flag::released,
+                                                 0}) == UpsertResult::inserted);
+    const std::optional<uint16_t> v = c.engine(0).operator_claim(k, c.now);
+    REQUIRE(v);
+    CHECK(*v == 0);
+    c.run_ms(5);
+    const OwnerRecord r = *c.store(1).lookup(k);
+    CHECK(r.owner == 1);
+    CHECK(r.version == 0);
+}
+
 TEST_CASE("a restarted node resyncs and does not take its old flows back", "[gossip][engine]")
 {
     TestCluster c(4);
@@ -729,6 +747,139 @@ TEST_CASE("a restarted node's new claim of a reused 5-tuple stays its own", "[go
         CHECK(r->version == 1);
         CHECK(r->reserved == c.life(n, 4).load());
     }
+}
+
+TEST_CASE("a restarted node learns its tombstones from its sync and claims above them",
+          "[gossip][engine]")
+{
+    /* Node 2 released a flow, then restarted: the others keep the
+     * tombstone, which beats a new claim at version 1. */
+    TestCluster c(2);
+    settle(c);
+    const FlowKey k = key4(4242, kProtoUdp);
+    c.engine(1).local_claim(k, c.now);
+    c.run_ms(5);
+    REQUIRE(c.engine(1).local_release(k, c.now));
+    c.run_ms(5);
+    REQUIRE((c.store(0).lookup(k)->flags & gossip_flag::released) != 0);
+
+    c.start(1, 2);
+    c.run_ms(200);
+    REQUIRE(c.engine(1).synced());
+    const auto own = c.store(1).lookup(k);
+    REQUIRE(own);
+    CHECK(own->owner == 2);
+    CHECK((own->flags & gossip_flag::released) != 0);
+
+    c.engine(1).local_claim(k, c.now); /* a client reuses the 5-tuple */
+    c.run_ms(c.base.reannounce_interval_ms * 2);
+    for (size_t n = 0; n < 2; ++n) {
+        INFO("node " << n + 1);
+        const OwnerRecord r = *c.store(n).lookup(k);
+        CHECK(r.owner == 2);
+        CHECK(r.version == 2);
+        CHECK((r.flags & gossip_flag::released) == 0);
+    }
+    CHECK(c.engine(0).stats().digests_mismatched.get() == 0);
+}
+
+TEST_CASE("a release never ends another node's live flow", "[gossip][engine]")
+{
+    /* Node 1 released a reused 5-tuple at version 2; node 3 restarts. */
+    TestCluster c(3);
+    settle(c);
+    const FlowKey k = key4(777);
+    for (int round = 0; round < 2; ++round) {
+        c.engine(0).local_claim(k, c.now);
+        c.run_ms(5);
+        REQUIRE(c.engine(0).local_release(k, c.now));
+        c.run_ms(5);
+    }
+    REQUIRE(c.store(1).lookup(k)->version == 2);
+    const auto converged_on_3 = [&](uint16_t version) {
+        for (size_t n = 0; n < 3; ++n) {
+            INFO("node " << n + 1);
+            const OwnerRecord r = *c.store(n).lookup(k);
+            CHECK(r.owner == 3);
+            CHECK(r.version == version);
+            CHECK((r.flags & gossip_flag::released) == 0);
+        }
+    };
+
+    SECTION("a client that comes back after the sync is claimed above the tombstone")
+    {
+        c.start(2, 2);
+        c.run_ms(200);
+        REQUIRE(c.engine(2).synced());
+        REQUIRE((c.store(2).lookup(k)->flags & gossip_flag::released) != 0);
+        c.engine(2).local_claim(k, c.now);
+        c.run_ms(c.base.reannounce_interval_ms * 4);
+        converged_on_3(3);
+        CHECK(c.engine(2).stats().claims_raised.get() == 0);
+    }
+    SECTION("one that comes back before it, or whose tombstone the sync missed, is raised")
+    {
+        /* Node 2 lost the tombstone: node 3's sync from it cannot carry it,
+         * node 1's re-announcement does. */
+        REQUIRE(c.store(1).remove(k));
+        c.start(2, 2);
+        c.engine(2).local_claim(k, c.now);
+        c.run_ms(c.base.reannounce_interval_ms * 4);
+        converged_on_3(3);
+        CHECK(c.engine(2).stats().claims_raised.get() == 1);
+        CHECK(c.engine(2).stats().conflicts_lost.get() == 0);
+    }
+}
+
+TEST_CASE("tombstones are synced only to requesters that read them", "[gossip][engine]")
+{
+    /* A 1.1 reader ignores the entry flags: a tombstone would be a claim. */
+    TestCluster c(2);
+    settle(c);
+    claim_flows(c, 300, 1, [](uint32_t) { return 0; });
+    const FlowKey gone = key4(301);
+    c.engine(0).local_claim(gone, c.now);
+    c.run_ms(5);
+    REQUIRE(c.engine(0).local_release(gone, c.now));
+    c.run_ms(5);
+
+    Authenticator auth;
+    auth.set_keys(c.ring);
+    const auto entries_answering = [&](uint8_t minor, uint64_t seq) {
+        FrameHeader h = header_of(2, seq, 1);
+        h.version_minor = minor;
+        c.wire.clear();
+        c.engine(0).receive(sealed(auth, body_of(h,
+                                                 [](FrameWriter &w) {
+                                                     REQUIRE(w.add_sync_request({1, 0, 99, 0}));
+                                                 })),
+                            c.now);
+        std::vector<FlowEntry> out;
+        for (const SentFrame &f : c.wire) {
+            FrameReader r;
+            REQUIRE(r.open(f.bytes) == GossipStatus::ok);
+            GossipRecord rec;
+            while (r.next(rec)) {
+                if (rec.type != RecordType::sync_response)
+                    continue;
+                FlowEntry e;
+                while (rec.sync_response.entries.next(e))
+                    out.push_back(e);
+            }
+        }
+        c.wire.clear();
+        return out;
+    };
+    const std::vector<FlowEntry> old_reader = entries_answering(1, uint64_t{1} << 40);
+    CHECK(old_reader.size() == 1);
+    for (const FlowEntry &e : old_reader)
+        CHECK_FALSE(e.released);
+    const std::vector<FlowEntry> new_reader =
+        entries_answering(kGossipMinorSyncTombstones, (uint64_t{1} << 40) + 1);
+    REQUIRE(new_reader.size() == 2);
+    CHECK(std::count_if(new_reader.begin(), new_reader.end(), [&](const FlowEntry &e) {
+              return e.released && e.key == gone && e.owner == 1 && e.version == 1;
+          }) == 1);
 }
 
 TEST_CASE("a batch open when the keys are replaced leaves under the new key", "[gossip][engine]")
