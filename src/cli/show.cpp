@@ -210,11 +210,14 @@ CommandResult cmd_show_node(CommandContext &c)
          fmt::format("{}: {}", to_string(cfg.table.memory), c.node.table_heap().describe()));
     line("idle timeouts", fmt::format("tcp {} s, udp {} s", cfg.table.tcp_idle_timeout_s,
                                       cfg.table.udp_idle_timeout_s));
-    if (cfg.gossip.enabled)
-        line("gossip", fmt::format("cluster {}, group {} port {}, {}, {}", cfg.gossip.cluster_id,
-                                   cfg.gossip.group.to_string(), cfg.gossip.port,
-                                   cfg.gossip.unicast ? "unicast" : "multicast",
-                                   synced ? "synced" : "syncing"));
+    if (cfg.gossip.enabled && cfg.gossip.unicast)
+        /* A group, if given, only chose the address family. */
+        line("gossip", fmt::format("cluster {}, port {}, unicast, {}", cfg.gossip.cluster_id,
+                                   cfg.gossip.port, synced ? "synced" : "syncing"));
+    else if (cfg.gossip.enabled)
+        line("gossip", fmt::format("cluster {}, group {} port {}, multicast, {}",
+                                   cfg.gossip.cluster_id, cfg.gossip.group.to_string(),
+                                   cfg.gossip.port, synced ? "synced" : "syncing"));
     else
         line("gossip", "off");
     for (const VipConfig &v : cfg.vips)

@@ -207,11 +207,17 @@ void read_console(const MapReader &root, ConsoleConfig &con)
         const auto addr =
             colon == std::string::npos ? std::nullopt : IpAddr::parse(v.substr(0, colon));
         unsigned long port = 0;
+        /* Plain decimal, as every other number in the file: no leading zero. */
         if (colon != std::string::npos && colon + 1 < v.size() && v.size() - colon <= 6 &&
+            v[colon + 1] != '0' &&
             v.find_first_not_of("0123456789", colon + 1) == std::string::npos)
             port = std::stoul(v.substr(colon + 1));
         if (!addr || addr->family != Family::ipv4 || port == 0 || port > 65535)
             l->fail(fmt::format("expected IPV4:PORT (e.g. 127.0.0.1:9465), got {}", l->describe()));
+        /* What bind() would refuse when the node starts, refused now. */
+        if (is_multicast(*addr) || addr->v4_be() == 0xffffffffu)
+            l->fail(fmt::format("expected a unicast address or 0.0.0.0 to listen on, got {}",
+                                l->describe()));
         con.metrics_address = *addr;
         con.metrics_port = static_cast<uint16_t>(port);
     }

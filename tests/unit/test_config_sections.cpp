@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* lcores.cpus, gossip and console: the sections about how a node runs. */
+#include <fmt/format.h>
+
 #include "config_test_util.hpp"
 
 #include "flowhome/eal.hpp"
@@ -174,6 +176,16 @@ TEST_CASE("the console section", "[config]")
     check_error(kMinimal + "console:\n  metrics_listen: 127.0.0.1:70000\n", 12, 19,
                 "console.metrics_listen",
                 "expected IPV4:PORT (e.g. 127.0.0.1:9465), got \"127.0.0.1:70000\"");
+    check_error(kMinimal + "console:\n  metrics_listen: 127.0.0.1:09465\n", 12, 19,
+                "console.metrics_listen",
+                "expected IPV4:PORT (e.g. 127.0.0.1:9465), got \"127.0.0.1:09465\"");
+    for (const char *addr : {"224.0.0.1:9465", "255.255.255.255:9465"})
+        check_error(
+            kMinimal + "console:\n  metrics_listen: " + addr + "\n", 12, 19,
+            "console.metrics_listen",
+            fmt::format("expected a unicast address or 0.0.0.0 to listen on, got \"{}\"", addr));
+    CHECK(load_config_text(kMinimal + "console:\n  metrics_listen: 0.0.0.0:9465\n", "t.yaml")
+              .console.metrics_port == 9465);
     check_error(kMinimal + "console:\n  port: 1\n", 12, 3, "console.port",
                 "unknown key \"port\"; allowed keys: socket, metrics_listen");
 }
