@@ -236,7 +236,8 @@ void read_lcore_cpus(const Cursor &cpus, LcoreConfig &lc)
         const Cursor key(cpus.file(), kv.first, cpus.path(), cpus.mark());
         const auto lcore = key.as_uint_of<unsigned>(0, kMaxLcore);
         const Cursor value(cpus.file(), kv.second,
-                           config_detail::child_path(cpus.path(), key.describe()), key.mark());
+                           config_detail::child_path(cpus.path(), std::to_string(lcore)),
+                           key.mark());
         const auto cpu = value.as_uint_of<unsigned>(0, kMaxLcore);
         const bool used =
             lcore == lc.main || lcore == lc.control ||

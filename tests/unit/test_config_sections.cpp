@@ -31,6 +31,8 @@ TEST_CASE("lcores.cpus maps every lcore to a CPU", "[config]")
                 "lcores.cpus", "lcore 1 has no CPU; map every lcore or none");
     check_error(head + "lcores:\n  workers: [2]\n  cpus: {0: 0, 1: 0, 2: 1, 7: 1}\n" + vips, 9, 0,
                 "lcores.cpus", "lcore 7 is not lcores.main, lcores.control or a worker");
+    check_error(head + "lcores:\n  workers: [2]\n  cpus: {0: 0, 1: 0, 2: 128}\n" + vips, 9, 25,
+                "lcores.cpus.2", "expected an integer from 0 to 127, got 128");
     check_error(head + "lcores:\n  workers: [2]\n  cpus: [0, 1]\n" + vips, 9, 9, "lcores.cpus",
                 "expected a mapping of lcore to CPU, e.g. {0: 0, 1: 0, 2: 1}, got a sequence");
 }
