@@ -2,6 +2,7 @@
 #include "yaml_reader.hpp"
 
 #include <charconv>
+#include <cstring>
 
 namespace flowhome::config_detail {
 
@@ -276,6 +277,14 @@ IpAddr Cursor::as_ip(Family want) const
         fail(fmt::format("expected {}, got the multicast address {}", what, quote(text)));
     if (addr->family == Family::ipv4 && addr->v4_be() == 0xffffffffu)
         fail(fmt::format("expected {}, got the broadcast address {}", what, quote(text)));
+    /* ::ffff:0:0/96 stands for an IPv4 address inside a host's stack and
+     * never appears in a packet (RFC 4291 2.5.5.2, RFC 6890): no peer,
+     * port or VIP has one. */
+    static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (addr->family == Family::ipv6 &&
+        std::memcmp(addr->bytes.data(), kMappedPrefix, sizeof(kMappedPrefix)) == 0)
+        fail(fmt::format("expected {}, got the IPv4-mapped address {}; write the IPv4 address",
+                         what, quote(text)));
     return *addr;
 }
 

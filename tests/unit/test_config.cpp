@@ -500,6 +500,12 @@ TEST_CASE("addresses and MACs", "[config]")
                 "\"224.0.0.5\"");
     check_error(kMinimal + "  - address: ff02::1\n", 11, 14, "vips[1].address",
                 "expected a unicast IPv4 or IPv6 address, got the multicast address \"ff02::1\"");
+    check_error(kMinimal + "  - address: \"::ffff:224.0.0.1\"\n", 11, 14, "vips[1].address",
+                "expected a unicast IPv4 or IPv6 address, got the IPv4-mapped address "
+                "\"::ffff:224.0.0.1\"; write the IPv4 address");
+    check_error(head + "    ipv6: \"::ffff:192.0.2.1\"\n", 6, 11, "ports[0].ipv6",
+                "expected a unicast IPv6 address, got the IPv4-mapped address "
+                "\"::ffff:192.0.2.1\"; write the IPv4 address");
     check_error(head + "    mac: 00:00:5e:00:53\n", 6, 10, "ports[0].mac",
                 "expected a unicast MAC address like 02:00:5e:00:53:01, got \"00:00:5e:00:53\"");
     check_error(head + "    mac: 01:00:5e:00:00:01\n", 6, 10, "ports[0].mac",
