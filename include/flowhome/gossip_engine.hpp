@@ -138,7 +138,7 @@ struct GossipStats {
     Counter claims_ignored; /**< a received claim lost to what the store has */
     Counter releases_applied;
     Counter conflicts_lost; /**< our claim lost to another node's */
-    Counter claims_raised;  /**< our live claim that another node's release would have
+    Counter claims_raised;  /**< our live claim that a release would have
                                  ended, claimed again above it */
     Counter store_full;     /**< a claim the store refused */
     Counter failovers;      /**< flows rewritten to their failover owner */

@@ -77,8 +77,11 @@ inline constexpr size_t owner = 2;       /* u16 */
 inline constexpr size_t version = 4;     /* u16 */
 inline constexpr size_t client_port = 6; /* u16 */
 inline constexpr size_t vip_port = 8;    /* u16 */
-inline constexpr size_t flags = 10;      /* u16: bit 0 released (sync entries); others 0, ignored */
+inline constexpr size_t flags = 10;      /* u16: sync entries: bit 0 released, bits 1..15 its age */
 inline constexpr uint16_t flag_released = 0x0001;
+inline constexpr unsigned age_shift = 1;
+/** Largest age a tombstone's entry carries, in seconds (15 bits). */
+inline constexpr uint16_t max_age_s = 0x7FFF;
 inline constexpr size_t addrs = 12; /* client address, then VIP address */
 inline constexpr size_t size_v4 = addrs + size_t{2} * 4;
 inline constexpr size_t size_v6 = addrs + size_t{2} * 16;
@@ -196,6 +199,10 @@ struct FlowEntry {
      * or later; claim and release records send it clear, and their type,
      * not this flag, says which they are. */
     bool released = false;
+    /** For a tombstone: seconds since its holder stamped it, at most
+     * gossip_flow::max_age_s, so that the requester's copy ages out with
+     * the others instead of a whole timeout later. 0 otherwise. */
+    uint16_t age_s = 0;
 
     friend bool operator==(const FlowEntry &, const FlowEntry &) = default;
 };

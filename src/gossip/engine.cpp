@@ -108,7 +108,8 @@ UpsertResult GossipEngine::Impl::put(const FlowKey &key, const std::optional<Own
     return res;
 }
 
-void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t now_us) noexcept
+void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t now_us,
+                                      uint16_t age_s) noexcept
 {
     const uint16_t epoch = epoch_of(now_us);
     const uint32_t hash = flow_hash(c.key);
@@ -136,19 +137,26 @@ void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t 
             return;
         }
         /* A release ends the connection its owner had, not ours. One that
-         * would end a live flow of ours names a version our claim did not
-         * know of (we restarted since, or missed that node's claim and
-         * release): claim the flow again above it, so that every node
-         * keeps it ours, rather than drop a connection we serve. */
-        if (c.kind == ClaimKind::release && is_live_own(*cur)) {
+         * would end a live flow of this life of ours names a version our
+         * claim did not know of (we restarted since, or missed that node's
+         * claim and release; or, synced, our own earlier life's release):
+         * claim the flow again above it, so that every node keeps it ours,
+         * rather than drop a connection we serve. (A record of our earlier
+         * life is the failover's to move.) */
+        if (c.kind == ClaimKind::release && is_live_own(*cur) && cur->reserved == life[p.self]) {
             if (claim_own(c.key, cur, static_cast<uint16_t>(c.version + 1),
                           static_cast<uint8_t>(cur->flags & owner_flag::pinned), now_us))
                 stats.claims_raised.add();
             return;
         }
     }
-    OwnerRecord r = to_owner_record(c, epoch);
-    r.reserved = life[c.owner];
+    OwnerRecord r = to_owner_record(c, static_cast<uint16_t>(epoch - age_s));
+    /* A statement about us that we did not make (our earlier life's
+     * tombstone, synced) keeps a tag of no life that announces: the
+     * re-announcement pass would otherwise send it as this life's
+     * release, and bring it back where it had aged out. */
+    r.reserved =
+        c.owner == p.self && !from_owner ? static_cast<uint8_t>(life[p.self] - 1) : life[c.owner];
     if (cur)
         r.flags |= pin_kept(*cur, r);
     if (const UpsertResult res = put(c.key, cur, r);
@@ -167,11 +175,12 @@ void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, uint64_t now_us) n
     stats.sync_entries_in.add();
     /* A tombstone, ours included: a release of our earlier life is kept so
      * that a client reusing the 5-tuple is claimed above it (where this
-     * life claimed the flow already, apply_remote() raises that claim). */
+     * life claimed the flow already, apply_remote() raises that claim). It
+     * is stamped as old as the responder's copy. */
     if (e.owner != p.self || e.released) {
         apply_remote(
             Claim{e.key, e.owner, e.version, e.released ? ClaimKind::release : ClaimKind::claim},
-            false, now_us);
+            false, now_us, e.age_s);
         return;
     }
     /* A record naming us that our store does not hold as ours: a previous

@@ -120,7 +120,10 @@ struct GossipEngine::Impl {
                      OwnerRecord rec) noexcept;
     /* @p from_owner: the claim comes in a frame of the owner itself (not
      * relayed in a sync response). */
-    void apply_remote(const Claim &c, bool from_owner, uint64_t now_us) noexcept;
+    /* @p age_s: a synced tombstone's age, so that it is stamped as old as
+     * the responder's copy and ages out with it. */
+    void apply_remote(const Claim &c, bool from_owner, uint64_t now_us,
+                      uint16_t age_s = 0) noexcept;
     void apply_sync_entry(const FlowEntry &e, uint64_t now_us) noexcept;
     void receive(std::span<const uint8_t> frame, uint64_t now_us) noexcept;
     void on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us) noexcept;

@@ -210,19 +210,22 @@ void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requeste
     uint32_t visited = 0;
     FrameWriter *w = &writer;
     const NodeId filter = r.owner_filter;
+    const uint16_t epoch = epoch_of(now_us);
     for (;;) {
         const auto budget = static_cast<uint32_t>(writer.room() / gossip_flow::size_v6);
         if (budget == 0)
             break;
-        const uint32_t n =
-            store.scan(cursor, budget, [w, filter, tombstones](const FlowKey &k, OwnerRecord o) {
+        const uint32_t n = store.scan(
+            cursor, budget, [w, filter, tombstones, epoch](const FlowKey &k, OwnerRecord o) {
                 const bool released = (o.flags & gossip_flag::released) != 0;
                 /* Tombstones too, where the requester reads them: without them
                  * a node that restarted claims a reused 5-tuple at version 1,
-                 * below the release the others keep. */
+                 * below the release the others keep. With their age: stamped
+                 * anew, the requester's copy would outlive the others. */
                 if ((released && !tombstones) || (filter != kInvalidNode && o.owner != filter))
                     return;
-                w->add_sync_entry(FlowEntry{k, o.owner, o.version, released});
+                w->add_sync_entry(FlowEntry{k, o.owner, o.version, released,
+                                            static_cast<uint16_t>(released ? epoch - o.epoch : 0)});
             });
         visited += n;
         if (cursor == 0 || n == 0 || visited >= kSyncAnswerBudget)

@@ -53,7 +53,9 @@ void read_flow_entry(const uint8_t *p, FlowEntry &out) noexcept
     }
     out.owner = wire::load16(p + gossip_flow::owner);
     out.version = wire::load16(p + gossip_flow::version);
-    out.released = (wire::load16(p + gossip_flow::flags) & gossip_flow::flag_released) != 0;
+    const uint16_t flags = wire::load16(p + gossip_flow::flags);
+    out.released = (flags & gossip_flow::flag_released) != 0;
+    out.age_s = out.released ? static_cast<uint16_t>(flags >> gossip_flow::age_shift) : 0;
 }
 
 /* Checks the flow entry at [p, end): family, size, owner. Sets *size. */

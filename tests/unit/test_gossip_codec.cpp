@@ -52,7 +52,7 @@ std::vector<uint8_t> every_record_body(uint64_t seq = 42)
         REQUIRE(w.begin_sync_response(5, 77));
         REQUIRE(w.add_sync_entry({key4(10), 2, 3}));
         REQUIRE(w.add_sync_entry({key6(11), 4095, 4}));
-        REQUIRE(w.add_sync_entry({key4(12, kProtoUdp), 1, 5, true}));
+        REQUIRE(w.add_sync_entry({key4(12, kProtoUdp), 1, 5, true, 17}));
         w.end_sync_response(0xAABBCCDD00000001ull);
     });
 }
@@ -123,36 +123,46 @@ TEST_CASE("every record type round-trips, both families", "[gossip][codec]")
     REQUIRE(entries.next(e));
     CHECK(e == FlowEntry{key6(11), 4095, 4});
     REQUIRE(entries.next(e));
-    CHECK(e == FlowEntry{key4(12, kProtoUdp), 1, 5, true});
+    CHECK(e == FlowEntry{key4(12, kProtoUdp), 1, 5, true, 17});
     CHECK_FALSE(entries.next(e));
 }
 
-TEST_CASE("a flow entry's flag bit 0 marks a tombstone; other bits are ignored", "[gossip][codec]")
+TEST_CASE("a flow entry's flags: bit 0 marks a tombstone, bits 1..15 its age", "[gossip][codec]")
 {
     std::vector<uint8_t> b = with_zero_tag(body_of(header_of(kSender, 1), [](FrameWriter &w) {
         REQUIRE(w.begin_sync_response(5, 77));
-        REQUIRE(w.add_sync_entry({key4(10), 2, 3, true}));
+        REQUIRE(w.add_sync_entry({key4(10), 2, 3, true, 300}));
+        REQUIRE(w.add_sync_entry({key4(11), 2, 3, true, 40000})); /* saturates */
+        REQUIRE(w.add_sync_entry({key4(12), 2, 3, false, 300}));  /* a claim has no age */
         w.end_sync_response(0);
     }));
-    /* Header, TLV header, the response's fixed fields, then the entry. */
+    /* Header, TLV header, the response's fixed fields, then the entries. */
     const size_t flags = kGossipHeaderLen + kGossipTlvLen + 16 + gossip_flow::flags;
-    CHECK(b[flags] == 0);
-    CHECK(b[flags + 1] == 1);
-    const auto released = [&b] {
+    const size_t next = gossip_flow::size_v4;
+    CHECK(b[flags] == 0x02); /* 300 << 1 | 1 = 0x0259 */
+    CHECK(b[flags + 1] == 0x59);
+    CHECK(b[flags + next] == 0xFF);
+    CHECK(b[flags + next + 1] == 0xFF);
+    CHECK(b[flags + 2 * next] == 0);
+    CHECK(b[flags + 2 * next + 1] == 0);
+    const auto first = [&b] {
         FrameReader r;
         REQUIRE(r.open(b) == GossipStatus::ok);
         GossipRecord rec;
         REQUIRE(r.next(rec));
         FlowEntry e;
         REQUIRE(rec.sync_response.entries.next(e));
-        return e.released;
+        return e;
     };
-    CHECK(released());
+    CHECK(first().released);
+    CHECK(first().age_s == 300);
     b[flags] = 0xFF;
-    b[flags + 1] = 0xFE;
-    CHECK_FALSE(released());
+    b[flags + 1] = 0xFE; /* bit 0 clear: a claim, whatever the rest */
+    CHECK_FALSE(first().released);
+    CHECK(first().age_s == 0);
     b[flags + 1] = 0xFF;
-    CHECK(released());
+    CHECK(first().released);
+    CHECK(first().age_s == gossip_flow::max_age_s);
 }
 
 TEST_CASE("the header is big endian at the documented offsets", "[gossip][codec]")

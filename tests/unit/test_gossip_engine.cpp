@@ -783,6 +783,45 @@ TEST_CASE("a restarted node learns its tombstones from its sync and claims above
     CHECK(c.engine(0).stats().digests_mismatched.get() == 0);
 }
 
+TEST_CASE("a synced tombstone ages with the others, and is not announced as this life's",
+          "[gossip][engine]")
+{
+    /* Stamped on arrival, it would outlive the others' copies by the time
+     * between the release and the sync; re-announced by the restarted
+     * owner, it would come back where it had aged out. */
+    TestCluster c(3);
+    settle(c);
+    const FlowKey k = key4(5353, kProtoUdp);
+    c.engine(1).local_claim(k, c.now);
+    c.run_ms(5);
+    REQUIRE(c.engine(1).local_release(k, c.now));
+    c.run_ms(10'000);
+    const uint16_t stamped = c.store(0).lookup(k)->epoch;
+    REQUIRE(static_cast<uint16_t>(epoch_of(c.now) - stamped) >= 9);
+
+    SECTION("another owner's, on a node that restarted")
+    {
+        c.start(2, 2);
+        c.run_ms(200);
+        REQUIRE(c.engine(2).synced());
+        const OwnerRecord r = *c.store(2).lookup(k);
+        CHECK((r.flags & gossip_flag::released) != 0);
+        CHECK(static_cast<uint16_t>(r.epoch - stamped) <= 1);
+    }
+    SECTION("its own, on the owner that restarted")
+    {
+        c.start(1, 2);
+        c.run_ms(200);
+        REQUIRE(c.engine(1).synced());
+        const OwnerRecord r = *c.store(1).lookup(k);
+        CHECK(r.owner == 2);
+        CHECK((r.flags & gossip_flag::released) != 0);
+        CHECK(static_cast<uint16_t>(r.epoch - stamped) <= 1);
+        c.run_ms(c.base.reannounce_interval_ms * 2);
+        CHECK(c.engine(1).stats().reannounced.get() == 0);
+    }
+}
+
 TEST_CASE("a release never ends another node's live flow", "[gossip][engine]")
 {
     /* Node 1 released a reused 5-tuple at version 2; node 3 restarts. */
