@@ -96,6 +96,16 @@ std::vector<FlowKey> claim_flows(TestCluster &c, uint32_t first, uint32_t count,
     return keys;
 }
 
+/* The node at index @p by claims @p k, then releases it: every node then
+ * holds its tombstone. */
+void claim_and_release(TestCluster &c, size_t by, const FlowKey &k)
+{
+    c.engine(by).local_claim(k, c.now);
+    c.run_ms(5);
+    REQUIRE(c.engine(by).local_release(k, c.now));
+    c.run_ms(5);
+}
+
 } // namespace
 
 TEST_CASE("a claim reaches every node within two batch intervals", "[gossip][engine]")
@@ -757,10 +767,7 @@ TEST_CASE("a restarted node learns its tombstones from its sync and claims above
     TestCluster c(2);
     settle(c);
     const FlowKey k = key4(4242, kProtoUdp);
-    c.engine(1).local_claim(k, c.now);
-    c.run_ms(5);
-    REQUIRE(c.engine(1).local_release(k, c.now));
-    c.run_ms(5);
+    claim_and_release(c, 1, k);
     REQUIRE((c.store(0).lookup(k)->flags & gossip_flag::released) != 0);
 
     c.start(1, 2);
@@ -792,9 +799,7 @@ TEST_CASE("a synced tombstone ages with the others, and is not announced as this
     TestCluster c(3);
     settle(c);
     const FlowKey k = key4(5353, kProtoUdp);
-    c.engine(1).local_claim(k, c.now);
-    c.run_ms(5);
-    REQUIRE(c.engine(1).local_release(k, c.now));
+    claim_and_release(c, 1, k);
     c.run_ms(10'000);
     const uint16_t stamped = c.store(0).lookup(k)->epoch;
     REQUIRE(static_cast<uint16_t>(epoch_of(c.now) - stamped) >= 9);
@@ -828,12 +833,8 @@ TEST_CASE("a release never ends another node's live flow", "[gossip][engine]")
     TestCluster c(3);
     settle(c);
     const FlowKey k = key4(777);
-    for (int round = 0; round < 2; ++round) {
-        c.engine(0).local_claim(k, c.now);
-        c.run_ms(5);
-        REQUIRE(c.engine(0).local_release(k, c.now));
-        c.run_ms(5);
-    }
+    for (int round = 0; round < 2; ++round)
+        claim_and_release(c, 0, k);
     REQUIRE(c.store(1).lookup(k)->version == 2);
     const auto converged_on_3 = [&](uint16_t version) {
         for (size_t n = 0; n < 3; ++n) {
@@ -877,10 +878,7 @@ TEST_CASE("tombstones are synced only to requesters that read them", "[gossip][e
     settle(c);
     claim_flows(c, 300, 1, [](uint32_t) { return 0; });
     const FlowKey gone = key4(301);
-    c.engine(0).local_claim(gone, c.now);
-    c.run_ms(5);
-    REQUIRE(c.engine(0).local_release(gone, c.now));
-    c.run_ms(5);
+    claim_and_release(c, 0, gone);
 
     Authenticator auth;
     auth.set_keys(c.ring);
