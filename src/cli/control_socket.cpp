@@ -205,13 +205,16 @@ int listen_unix(const std::string &path, uint64_t &inode)
         close(fd);
         throw;
     }
-    if (bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0 || listen(fd, 4) != 0) {
+    /* The operator only: it can stop the node. Restricted before listen():
+     * until then a connect() is refused, so nobody gets in while bind()'s
+     * mode (the umask's) still applies. */
+    if (bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0 ||
+        chmod(path.c_str(), 0600) != 0 || listen(fd, 4) != 0) {
         const int err = errno;
         close(fd);
         throw std::runtime_error(
             fmt::format("cannot listen on control socket {}: {}", path, std::strerror(err)));
     }
-    chmod(path.c_str(), 0600); /* the operator only: it can stop the node */
     struct stat st {};
     inode = stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
     return fd;

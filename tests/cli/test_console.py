@@ -35,6 +35,7 @@ import select
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -585,6 +586,8 @@ def main():
         sock = os.path.join(tmp, "ctl.sock")
         con = Console(config)
         socket_taken(tmp, sock)
+        mode = stat.S_IMODE(os.stat(sock).st_mode)
+        assert mode == 0o600, f"the control socket's mode is {mode:o}, not 600"
         sessions(sock)
         signal_in_command_file(tmp)
         lifecycle_edges(tmp)
