@@ -39,7 +39,10 @@
  * tag", a local count (mod 256) of the owner's deaths and restarts seen by
  * this node. A failover rewrites only the records tagged with an earlier
  * life, so the claims a restarted node makes while its old flows are being
- * rewritten in the background are not moved away with them.
+ * rewritten in the background are not moved away with them. One exception:
+ * this node's own earlier-life tombstones, learnt from a sync, carry the tag
+ * below its current one, so that it does not re-announce them (tombstones
+ * are never failed over).
  *
  * Time: now_us is the node's monotonic clock in microseconds. Records are
  * stamped with epoch_of(now_us) = seconds modulo 2^16, the clock the

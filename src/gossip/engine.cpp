@@ -162,7 +162,7 @@ void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t 
     if (const UpsertResult res = put(c.key, cur, r);
         res == UpsertResult::full || res == UpsertResult::error)
         return;
-    if (cur && is_live_own(*cur) && c.owner != p.self)
+    if (cur && is_live_own(*cur) && c.owner != p.self && c.kind == ClaimKind::claim)
         stats.conflicts_lost.add(); /* workers now redirect to the winner */
     if (c.kind == ClaimKind::claim)
         stats.claims_applied.add();

@@ -871,6 +871,49 @@ TEST_CASE("a release never ends another node's live flow", "[gossip][engine]")
     }
 }
 
+TEST_CASE("a release over a claim of this node's earlier life is not raised", "[gossip][engine]")
+{
+    /* Node 1's frames stop reaching the others, which declare it dead and
+     * fail its flow over; node 1 refutes, misses the failover owner's
+     * claim, and its own failover walk has not reached the record when
+     * that owner releases the flow. The release ends a connection node 1
+     * no longer serves: raised, it would come back live as node 1's. */
+    TestCluster c(3);
+    settle(c);
+    const FlowKey k = claim_flows(c, 4711, 1, [](uint32_t) { return 0; }).front();
+    REQUIRE(c.store(1).lookup(k)->owner == 1);
+    const auto holds_claim = [](const std::vector<uint8_t> &bytes) {
+        FrameReader r;
+        GossipRecord rec;
+        if (r.open(bytes) == GossipStatus::ok)
+            while (r.next(rec))
+                if (rec.type == RecordType::claim)
+                    return true;
+        return false;
+    };
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &b) {
+        return from == 1 || (to == 1 && holds_claim(b));
+    };
+    c.store(0).hide = [&](const FlowKey &key, OwnerRecord) { return key == k; };
+    c.run_ms(c.base.dead_after_ms * 2);
+    const NodeId heir = c.store(1).lookup(k)->owner;
+    REQUIRE(heir != 1);
+    REQUIRE(c.store(0).lookup(k)->owner == 1); /* its walk has not moved it */
+    REQUIRE(c.store(0).lookup(k)->reserved != c.life(0, 1).load());
+
+    REQUIRE(c.engine(heir - 1).local_release(k, c.now));
+    c.run_ms(5);
+    c.drop = nullptr;
+    c.store(0).hide = nullptr;
+    c.run_ms(c.base.reannounce_interval_ms * 4);
+    for (size_t n = 0; n < 3; ++n) {
+        INFO("node " << n + 1);
+        CHECK((c.store(n).lookup(k)->flags & gossip_flag::released) != 0);
+    }
+    CHECK(c.engine(0).stats().claims_raised.get() == 0);
+    CHECK(c.engine(0).stats().conflicts_lost.get() == 0);
+}
+
 TEST_CASE("tombstones are synced only to requesters that read them", "[gossip][engine]")
 {
     /* A 1.1 reader ignores the entry flags: a tombstone would be a claim. */
