@@ -13,11 +13,6 @@ namespace {
 constexpr EnumName<TableMemory> kTableMemories[] = {
     {"auto", TableMemory::automatic}, {"eal", TableMemory::eal}, {"thp", TableMemory::thp}};
 
-bool is_multicast(const IpAddr &a)
-{
-    return a.family == Family::ipv4 ? (a.bytes[0] & 0xF0) == 0xE0 : a.bytes[0] == 0xFF;
-}
-
 } // namespace
 
 void read_table(const MapReader &root, TableConfig &t)
@@ -214,8 +209,9 @@ void read_console(const MapReader &root, ConsoleConfig &con)
             port = std::stoul(v.substr(colon + 1));
         if (!addr || addr->family != Family::ipv4 || port == 0 || port > 65535)
             l->fail(fmt::format("expected IPV4:PORT (e.g. 127.0.0.1:9465), got {}", l->describe()));
-        /* What bind() would refuse when the node starts, refused now. */
-        if (is_multicast(*addr) || addr->v4_be() == 0xffffffffu)
+        /* What bind() would refuse when the node starts, refused now;
+         * 0.0.0.0 listens on every address. */
+        if (const char *kind = non_unicast_kind(*addr); kind != nullptr && kind != kUnspecified)
             l->fail(fmt::format("expected a unicast address or 0.0.0.0 to listen on, got {}",
                                 l->describe()));
         con.metrics_address = *addr;

@@ -89,13 +89,6 @@ TextFault text_fault(std::string_view s)
     return fault;
 }
 
-bool is_multicast(const IpAddr &a)
-{
-    if (a.family == Family::ipv4)
-        return (a.bytes[0] & 0xf0) == 0xe0;
-    return a.bytes[0] == 0xff;
-}
-
 bool is_unspecified(const IpAddr &a)
 {
     const size_t len = a.family == Family::ipv4 ? 4 : 16;
@@ -271,20 +264,9 @@ IpAddr Cursor::as_ip(Family want) const
     if (want != Family::none && addr->family != want)
         fail(fmt::format("expected {}, got the {} address {}", what, family_name(addr->family),
                          quote(text)));
-    if (is_unspecified(*addr))
-        fail(fmt::format("expected {}, got the unspecified address {}", what, quote(text)));
-    if (is_multicast(*addr))
-        fail(fmt::format("expected {}, got the multicast address {}", what, quote(text)));
-    if (addr->family == Family::ipv4 && addr->v4_be() == 0xffffffffu)
-        fail(fmt::format("expected {}, got the broadcast address {}", what, quote(text)));
-    /* ::ffff:0:0/96 stands for an IPv4 address inside a host's stack and
-     * never appears in a packet (RFC 4291 2.5.5.2, RFC 6890): no peer,
-     * port or VIP has one. */
-    static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (addr->family == Family::ipv6 &&
-        std::memcmp(addr->bytes.data(), kMappedPrefix, sizeof(kMappedPrefix)) == 0)
-        fail(fmt::format("expected {}, got the IPv4-mapped address {}; write the IPv4 address",
-                         what, quote(text)));
+    if (const char *kind = non_unicast_kind(*addr))
+        fail(fmt::format("expected {}, got the {} address {}{}", what, kind, quote(text),
+                         kind == kIpv4Mapped ? "; write the IPv4 address" : ""));
     return *addr;
 }
 
@@ -380,6 +362,31 @@ void MapReader::bool_if(std::string_view key, bool &out) const
 {
     if (auto c = find(key))
         out = c->as_bool();
+}
+
+bool is_multicast(const IpAddr &a)
+{
+    if (a.family == Family::ipv4)
+        return (a.bytes[0] & 0xf0) == 0xe0;
+    return a.bytes[0] == 0xff;
+}
+
+const char *non_unicast_kind(const IpAddr &a)
+{
+    if (is_unspecified(a))
+        return kUnspecified;
+    if (is_multicast(a))
+        return "multicast";
+    if (a.family == Family::ipv4 && a.v4_be() == 0xffffffffu)
+        return "broadcast";
+    /* ::ffff:0:0/96 stands for an IPv4 address inside a host's stack and
+     * never appears in a packet (RFC 4291 2.5.5.2, RFC 6890): no peer,
+     * port or VIP has one. */
+    static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (a.family == Family::ipv6 &&
+        std::memcmp(a.bytes.data(), kMappedPrefix, sizeof(kMappedPrefix)) == 0)
+        return kIpv4Mapped;
+    return nullptr;
 }
 
 } // namespace flowhome::config_detail

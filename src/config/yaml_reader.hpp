@@ -164,4 +164,14 @@ private:
 /** "parent.key", or "key" at the top level. */
 std::string child_path(const std::string &parent, std::string_view key);
 
+/** True for IPv4 224.0.0.0/4 and IPv6 ff00::/8. */
+bool is_multicast(const IpAddr &a);
+inline constexpr const char *kUnspecified = "unspecified";
+inline constexpr const char *kIpv4Mapped = "IPv4-mapped";
+/**
+ * Why @p a is no unicast address of a host: kUnspecified, "multicast",
+ * "broadcast" or kIpv4Mapped (compare the pointers); nullptr when it is one.
+ */
+const char *non_unicast_kind(const IpAddr &a);
+
 } // namespace flowhome::config_detail
