@@ -210,16 +210,14 @@ CommandResult cmd_show_node(CommandContext &c)
          fmt::format("{}: {}", to_string(cfg.table.memory), c.node.table_heap().describe()));
     line("idle timeouts", fmt::format("tcp {} s, udp {} s", cfg.table.tcp_idle_timeout_s,
                                       cfg.table.udp_idle_timeout_s));
-    if (cfg.gossip.enabled && cfg.gossip.unicast)
-        /* A group, if given, only chose the address family. */
-        line("gossip", fmt::format("cluster {}, port {}, unicast, {}", cfg.gossip.cluster_id,
-                                   cfg.gossip.port, synced ? "synced" : "syncing"));
-    else if (cfg.gossip.enabled)
-        line("gossip", fmt::format("cluster {}, group {} port {}, multicast, {}",
-                                   cfg.gossip.cluster_id, cfg.gossip.group.to_string(),
-                                   cfg.gossip.port, synced ? "synced" : "syncing"));
-    else
-        line("gossip", "off");
+    /* With unicast, a group (if given) only chose the address family. */
+    const std::string group =
+        cfg.gossip.unicast ? "" : fmt::format("group {} ", cfg.gossip.group.to_string());
+    line("gossip", !cfg.gossip.enabled
+                       ? std::string("off")
+                       : fmt::format("cluster {}, {}port {}, {}, {}", cfg.gossip.cluster_id, group,
+                                     cfg.gossip.port, cfg.gossip.unicast ? "unicast" : "multicast",
+                                     synced ? "synced" : "syncing"));
     for (const VipConfig &v : cfg.vips)
         line("vip", vip_text(v));
     line("capture", c.capture->status());
