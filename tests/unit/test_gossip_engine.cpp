@@ -96,6 +96,28 @@ std::vector<FlowKey> claim_flows(TestCluster &c, uint32_t first, uint32_t count,
     return keys;
 }
 
+/* Restarts the node at index @p i as incarnation 2; returns once its
+ * start-up sync has ended. */
+void restart_synced(TestCluster &c, size_t i)
+{
+    c.start(i, 2);
+    c.run_ms(200);
+    REQUIRE(c.engine(i).synced());
+}
+
+/* Every node holds @p k as @p owner's live claim at @p version. */
+void check_live_everywhere(TestCluster &c, const FlowKey &k, NodeId owner, uint16_t version)
+{
+    for (size_t n = 0; n < c.nodes.size(); ++n) {
+        INFO("node " << n + 1);
+        const auto r = c.store(n).lookup(k);
+        REQUIRE(r);
+        CHECK(r->owner == owner);
+        CHECK(r->version == version);
+        CHECK((r->flags & gossip_flag::released) == 0);
+    }
+}
+
 /* The node at index @p by claims @p k, then releases it: every node then
  * holds its tombstone. */
 void claim_and_release(TestCluster &c, size_t by, const FlowKey &k)
@@ -770,9 +792,7 @@ TEST_CASE("a restarted node learns its tombstones from its sync and claims above
     claim_and_release(c, 1, k);
     REQUIRE((c.store(0).lookup(k)->flags & gossip_flag::released) != 0);
 
-    c.start(1, 2);
-    c.run_ms(200);
-    REQUIRE(c.engine(1).synced());
+    restart_synced(c, 1);
     const auto own = c.store(1).lookup(k);
     REQUIRE(own);
     CHECK(own->owner == 2);
@@ -780,13 +800,7 @@ TEST_CASE("a restarted node learns its tombstones from its sync and claims above
 
     c.engine(1).local_claim(k, c.now); /* a client reuses the 5-tuple */
     c.run_ms(c.base.reannounce_interval_ms * 2);
-    for (size_t n = 0; n < 2; ++n) {
-        INFO("node " << n + 1);
-        const OwnerRecord r = *c.store(n).lookup(k);
-        CHECK(r.owner == 2);
-        CHECK(r.version == 2);
-        CHECK((r.flags & gossip_flag::released) == 0);
-    }
+    check_live_everywhere(c, k, 2, 2);
     CHECK(c.engine(0).stats().digests_mismatched.get() == 0);
 }
 
@@ -806,18 +820,14 @@ TEST_CASE("a synced tombstone ages with the others, and is not announced as this
 
     SECTION("another owner's, on a node that restarted")
     {
-        c.start(2, 2);
-        c.run_ms(200);
-        REQUIRE(c.engine(2).synced());
+        restart_synced(c, 2);
         const OwnerRecord r = *c.store(2).lookup(k);
         CHECK((r.flags & gossip_flag::released) != 0);
         CHECK(static_cast<uint16_t>(r.epoch - stamped) <= 1);
     }
     SECTION("its own, on the owner that restarted")
     {
-        c.start(1, 2);
-        c.run_ms(200);
-        REQUIRE(c.engine(1).synced());
+        restart_synced(c, 1);
         const OwnerRecord r = *c.store(1).lookup(k);
         CHECK(r.owner == 2);
         CHECK((r.flags & gossip_flag::released) != 0);
@@ -836,25 +846,14 @@ TEST_CASE("a release never ends another node's live flow", "[gossip][engine]")
     for (int round = 0; round < 2; ++round)
         claim_and_release(c, 0, k);
     REQUIRE(c.store(1).lookup(k)->version == 2);
-    const auto converged_on_3 = [&](uint16_t version) {
-        for (size_t n = 0; n < 3; ++n) {
-            INFO("node " << n + 1);
-            const OwnerRecord r = *c.store(n).lookup(k);
-            CHECK(r.owner == 3);
-            CHECK(r.version == version);
-            CHECK((r.flags & gossip_flag::released) == 0);
-        }
-    };
 
     SECTION("a client that comes back after the sync is claimed above the tombstone")
     {
-        c.start(2, 2);
-        c.run_ms(200);
-        REQUIRE(c.engine(2).synced());
+        restart_synced(c, 2);
         REQUIRE((c.store(2).lookup(k)->flags & gossip_flag::released) != 0);
         c.engine(2).local_claim(k, c.now);
         c.run_ms(c.base.reannounce_interval_ms * 4);
-        converged_on_3(3);
+        check_live_everywhere(c, k, 3, 3);
         CHECK(c.engine(2).stats().claims_raised.get() == 0);
     }
     SECTION("one that comes back before it, or whose tombstone the sync missed, is raised")
@@ -865,7 +864,7 @@ TEST_CASE("a release never ends another node's live flow", "[gossip][engine]")
         c.start(2, 2);
         c.engine(2).local_claim(k, c.now);
         c.run_ms(c.base.reannounce_interval_ms * 4);
-        converged_on_3(3);
+        check_live_everywhere(c, k, 3, 3);
         CHECK(c.engine(2).stats().claims_raised.get() == 1);
         CHECK(c.engine(2).stats().conflicts_lost.get() == 0);
     }
