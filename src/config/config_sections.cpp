@@ -211,7 +211,8 @@ void read_console(const MapReader &root, ConsoleConfig &con)
             l->fail(fmt::format("expected IPV4:PORT (e.g. 127.0.0.1:9465), got {}", l->describe()));
         /* What bind() would refuse when the node starts, refused now;
          * 0.0.0.0 listens on every address. */
-        if (const char *kind = non_unicast_kind(*addr); kind != nullptr && kind != kUnspecified)
+        if (const AddressKind kind = address_kind(*addr);
+            kind != AddressKind::unicast && kind != AddressKind::unspecified)
             l->fail(fmt::format("expected a unicast address or 0.0.0.0 to listen on, got {}",
                                 l->describe()));
         con.metrics_address = *addr;

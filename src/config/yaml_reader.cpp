@@ -264,9 +264,9 @@ IpAddr Cursor::as_ip(Family want) const
     if (want != Family::none && addr->family != want)
         fail(fmt::format("expected {}, got the {} address {}", what, family_name(addr->family),
                          quote(text)));
-    if (const char *kind = non_unicast_kind(*addr))
-        fail(fmt::format("expected {}, got the {} address {}{}", what, kind, quote(text),
-                         kind == kIpv4Mapped ? "; write the IPv4 address" : ""));
+    if (const AddressKind kind = address_kind(*addr); kind != AddressKind::unicast)
+        fail(fmt::format("expected {}, got the {} address {}{}", what, to_string(kind), quote(text),
+                         kind == AddressKind::ipv4_mapped ? "; write the IPv4 address" : ""));
     return *addr;
 }
 
@@ -371,22 +371,39 @@ bool is_multicast(const IpAddr &a)
     return a.bytes[0] == 0xff;
 }
 
-const char *non_unicast_kind(const IpAddr &a)
+AddressKind address_kind(const IpAddr &a)
 {
     if (is_unspecified(a))
-        return kUnspecified;
+        return AddressKind::unspecified;
     if (is_multicast(a))
-        return "multicast";
+        return AddressKind::multicast;
     if (a.family == Family::ipv4 && a.v4_be() == 0xffffffffu)
-        return "broadcast";
+        return AddressKind::broadcast;
     /* ::ffff:0:0/96 stands for an IPv4 address inside a host's stack and
      * never appears in a packet (RFC 4291 2.5.5.2, RFC 6890): no peer,
      * port or VIP has one. */
     static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (a.family == Family::ipv6 &&
         std::memcmp(a.bytes.data(), kMappedPrefix, sizeof(kMappedPrefix)) == 0)
-        return kIpv4Mapped;
-    return nullptr;
+        return AddressKind::ipv4_mapped;
+    return AddressKind::unicast;
+}
+
+std::string_view to_string(AddressKind k)
+{
+    switch (k) {
+    case AddressKind::unicast:
+        break;
+    case AddressKind::unspecified:
+        return "unspecified";
+    case AddressKind::multicast:
+        return "multicast";
+    case AddressKind::broadcast:
+        return "broadcast";
+    case AddressKind::ipv4_mapped:
+        return "IPv4-mapped";
+    }
+    return "";
 }
 
 } // namespace flowhome::config_detail

@@ -166,12 +166,10 @@ std::string child_path(const std::string &parent, std::string_view key);
 
 /** True for IPv4 224.0.0.0/4 and IPv6 ff00::/8. */
 bool is_multicast(const IpAddr &a);
-inline constexpr const char *kUnspecified = "unspecified";
-inline constexpr const char *kIpv4Mapped = "IPv4-mapped";
-/**
- * Why @p a is no unicast address of a host: kUnspecified, "multicast",
- * "broadcast" or kIpv4Mapped (compare the pointers); nullptr when it is one.
- */
-const char *non_unicast_kind(const IpAddr &a);
+enum class AddressKind : uint8_t { unicast, unspecified, multicast, broadcast, ipv4_mapped };
+/** What kind of address @p a is: unicast, or why it is no host's address. */
+AddressKind address_kind(const IpAddr &a);
+/** "unspecified", "multicast", "broadcast", "IPv4-mapped" (unicast: ""). */
+std::string_view to_string(AddressKind k);
 
 } // namespace flowhome::config_detail
