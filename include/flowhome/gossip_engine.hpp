@@ -140,12 +140,14 @@ struct GossipStats {
     Counter claims_applied; /**< a received claim changed the store */
     Counter claims_ignored; /**< a received claim lost to what the store has */
     Counter releases_applied;
-    Counter conflicts_lost; /**< our claim lost to another node's */
-    Counter claims_raised;  /**< our live claim that a release would have
-                                 ended, claimed again above it */
-    Counter store_full;     /**< a claim the store refused */
-    Counter failovers;      /**< flows rewritten to their failover owner */
-    Counter reclaimed;      /**< failed-over flows this node claimed at version + 1 */
+    Counter conflicts_lost;  /**< our claim lost to another node's */
+    Counter claims_raised;   /**< our live claim that a release would have
+                                  ended, claimed again above it */
+    Counter store_full;      /**< a claim the store refused */
+    Counter peers_left;      /**< peers whose heartbeat said they were stopping */
+    Counter peers_timed_out; /**< peers declared dead after dead_after_ms of silence */
+    Counter failovers;       /**< flows rewritten to their failover owner */
+    Counter reclaimed;       /**< failed-over flows this node claimed at version + 1 */
     Counter reannounced;
     Counter digests_mismatched;
     Counter sync_requests_out;

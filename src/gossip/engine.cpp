@@ -244,6 +244,7 @@ void GossipEngine::Impl::on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us
         on_restart(hb.node, hb.incarnation);
         break;
     case HeartbeatOutcome::left:
+        stats.peers_left.add();
         start_failover(hb.node);
         break;
     default:

@@ -66,8 +66,10 @@ void GossipEngine::Impl::on_member_change(const MemberChange &c, uint64_t) noexc
 {
     /* Workers already route the dead node's flows to their failover owner
      * through the published node states; the rewrite makes it permanent. */
-    if (c.to == NodeState::dead)
+    if (c.to == NodeState::dead) {
+        stats.peers_timed_out.add();
         start_failover(c.node);
+    }
 }
 
 void GossipEngine::Impl::failover_slice(uint64_t now_us) noexcept

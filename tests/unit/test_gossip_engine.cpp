@@ -514,6 +514,8 @@ TEST_CASE("a dead node's flows move to one failover owner everywhere", "[gossip]
     uint64_t reclaimed = 0;
     for (size_t n = 0; n < 4; ++n) {
         REQUIRE(c.engine(n).membership().find(5)->state == NodeState::dead);
+        CHECK(c.engine(n).stats().peers_timed_out.get() == 1);
+        CHECK(c.engine(n).stats().peers_left.get() == 0);
         reclaimed += c.engine(n).stats().reclaimed.get();
         CHECK(c.engine(n).stats().failovers.get() == keys.size());
     }
@@ -1018,6 +1020,7 @@ TEST_CASE("a node that stops says so: its batch leaves and its flows fail over a
         const Member *m = c.engine(n).membership().find(3);
         REQUIRE(m != nullptr);
         CHECK(m->state == NodeState::dead);
+        CHECK(c.engine(n).stats().peers_left.get() == 1);
         CHECK(c.store(n).lookup(last).has_value());
         for (const FlowKey &k : keys)
             CHECK(c.engine(n).effective_owner(*c.store(n).lookup(k), flow_hash(k)) != 3);
@@ -1025,6 +1028,12 @@ TEST_CASE("a node that stops says so: its batch leaves and its flows fail over a
     /* Long before dead_after_ms of silence would have told them. */
     c.run_ms(c.base.heartbeat_interval_ms);
     CHECK(c.engine(0).stats().failovers.get() + c.engine(1).stats().failovers.get() > 0);
+    /* Silence past dead_after_ms does not count it a second time. */
+    c.run_ms(c.base.dead_after_ms + 50);
+    for (size_t n = 0; n < 2; ++n) {
+        CHECK(c.engine(n).stats().peers_left.get() == 1);
+        CHECK(c.engine(n).stats().peers_timed_out.get() == 0);
+    }
 }
 
 TEST_CASE("forged frames are counted and change nothing", "[gossip][engine]")
