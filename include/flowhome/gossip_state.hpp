@@ -89,8 +89,14 @@ bool claim_supersedes(const Claim *current, const Claim &incoming, uint32_t hash
 namespace gossip_flag {
 /** OwnerRecord flag of a tombstone: the flow was released; lookups treat it as absent. */
 inline constexpr uint8_t released = 0x02;
+/** OwnerRecord flag of a failover guess: this node rewrote a dead or
+ *  restarted owner's flow to another node, which has not yet claimed it
+ *  itself. Local: never sent, and the workers ignore it. */
+inline constexpr uint8_t guessed = 0x04;
 } // namespace gossip_flag
-static_assert((gossip_flag::released & owner_flag::pinned) == 0, "flag bits must not overlap");
+static_assert(((gossip_flag::released | gossip_flag::guessed) & owner_flag::pinned) == 0 &&
+                  (gossip_flag::released & gossip_flag::guessed) == 0,
+              "flag bits must not overlap");
 
 /** The table record of @p c, stamped with @p epoch. */
 constexpr OwnerRecord to_owner_record(const Claim &c, uint16_t epoch) noexcept

@@ -68,6 +68,8 @@ std::string flags_text(uint8_t flags)
         names.push_back("pinned");
     if (flags & gossip_flag::released)
         names.push_back("released");
+    if (flags & gossip_flag::guessed)
+        names.push_back("guessed");
     return names.empty() ? "-" : fmt::format("{}", fmt::join(names, ","));
 }
 

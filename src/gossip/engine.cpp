@@ -118,12 +118,15 @@ void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t 
         const Claim kept = claim_of_record(c.key, *cur);
         if (kept == c && !(from_owner && earlier_life(*cur))) {
             /* A re-announcement: renew the epoch so ageing keeps the record
-             * while its owner still announces it. */
-            if (c.kind == ClaimKind::claim && cur->epoch != epoch) {
-                OwnerRecord r = *cur;
+             * while its owner still announces it. From the owner itself, it
+             * confirms a failover guess. */
+            OwnerRecord r = *cur;
+            if (c.kind == ClaimKind::claim)
                 r.epoch = epoch;
+            if (from_owner)
+                r.flags = static_cast<uint8_t>(r.flags & ~gossip_flag::guessed);
+            if (r.epoch != cur->epoch || r.flags != cur->flags)
                 store.upsert(c.key, r);
-            }
             stats.claims_refreshed.add();
             return;
         }
@@ -132,7 +135,8 @@ void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t 
          * written below with the current life tag, not the old record kept
          * for the failover to move. A relayed copy (a sync entry) may be
          * the old life's, and stays a re-announcement. */
-        if (!(kept == c) && !claim_supersedes(&kept, c, hash)) {
+        if (!(kept == c) && !claim_supersedes(&kept, c, hash) &&
+            !guess_yields(*cur, c, from_owner, hash)) {
             stats.claims_ignored.add();
             return;
         }
@@ -168,6 +172,29 @@ void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t 
         stats.claims_applied.add();
     else
         stats.releases_applied.add();
+}
+
+/*
+ * A failover guess {heir, v + 1} stands for the record {owner, v} it
+ * moved, until the heir claims the flow itself. If the owner restarted and
+ * claimed the 5-tuple anew at v, the new claim is what the heir holds when
+ * it heard the claim before its own failover walk reached the record: it
+ * then keeps the claim, never claims the flow, and a guess that beat the
+ * claim here would send the flow's packets to an heir that sends them on
+ * to the owner (dropped at the hop limit). So the guess yields to the
+ * owner's claim at v; where the heir did claim first, its claim (sent, and
+ * re-announced) beats this one everywhere. A dead owner's late frame does
+ * not count: it makes no new claims.
+ */
+bool GossipEngine::Impl::guess_yields(const OwnerRecord &guess, const Claim &c, bool from_owner,
+                                      uint32_t hash) const noexcept
+{
+    if ((guess.flags & gossip_flag::guessed) == 0 || !from_owner || c.kind != ClaimKind::claim ||
+        c.owner == guess.owner || c.version != static_cast<uint16_t>(guess.version - 1))
+        return false;
+    const Member *m = members.find(c.owner);
+    return m != nullptr && m->state != NodeState::dead &&
+           failover_owner(hash, c.owner, members.eligible()) == guess.owner;
 }
 
 void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, uint64_t now_us) noexcept

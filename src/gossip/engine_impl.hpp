@@ -189,6 +189,8 @@ struct GossipEngine::Impl {
     void failover_slice(uint64_t now_us) noexcept;
     /* A live record of an earlier life of its owner (who died or restarted since). */
     bool earlier_life(const OwnerRecord &r) const noexcept;
+    bool guess_yields(const OwnerRecord &guess, const Claim &c, bool from_owner,
+                      uint32_t hash) const noexcept;
     /* Rewrites such a record to its failover owner at version + 1 (and
      * claims it when that is us); false when nobody is eligible or the
      * store refused. */

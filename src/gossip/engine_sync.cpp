@@ -47,7 +47,7 @@ bool GossipEngine::Impl::fail_over(const FlowKey &key, const OwnerRecord &old,
         return false; /* nobody eligible: workers fall back to their miss policy */
     const auto version = static_cast<uint16_t>(old.version + 1);
     OwnerRecord r{to, version, epoch_of(now_us), 0, life[to]};
-    r.flags = pin_kept(old, r);
+    r.flags = to == p.self ? pin_kept(old, r) : gossip_flag::guessed;
     if (const UpsertResult res = put(key, old, r);
         res == UpsertResult::full || res == UpsertResult::error)
         return false;

@@ -783,6 +783,44 @@ TEST_CASE("a restarted node's new claim of a reused 5-tuple stays its own", "[go
     }
 }
 
+TEST_CASE("a restarted node's reused 5-tuple ends on one owner whichever survivor walks first",
+          "[gossip][engine]")
+{
+    /* Node 4 restarts before it is declared dead and claims at once a
+     * 5-tuple its earlier life held, at the same version. A survivor that
+     * missed the claim's frame learns of the restart from a later one and
+     * fails the old record over first: a guess, {failover owner, 2}. The
+     * failover owner's own view decides: it holds the new claim, or its
+     * own claim of the failed-over flow, and every node ends with it. */
+    TestCluster c(4);
+    settle(c);
+    const FlowKey k = claim_flows(c, 7100, 1, [](uint32_t) { return 3; }).front();
+    const std::vector<NodeId> all{1, 2, 3, 4};
+    const NodeId heir = failover_owner(flow_hash(k), 4, all);
+    REQUIRE(heir != kInvalidNode);
+    const NodeId other = heir == 1 ? 2 : 1; /* a survivor that is not the heir */
+
+    SECTION("the heir takes the new claim first: the node that guessed yields to it")
+    {
+        c.drop = LoseFirst{4, other, RecordType::claim};
+        c.start(3, 2);
+        c.engine(3).local_claim(k, c.now);
+        c.run_ms(c.base.reannounce_interval_ms * 2);
+        check_live_everywhere(c, k, 4, 1);
+        CHECK(c.engine(heir - 1).stats().reclaimed.get() == 0);
+    }
+    SECTION("the heir fails the old record over first: the new claim loses everywhere")
+    {
+        c.drop = LoseFirst{4, heir, RecordType::claim};
+        c.start(3, 2);
+        c.engine(3).local_claim(k, c.now);
+        c.run_ms(c.base.reannounce_interval_ms * 2);
+        check_live_everywhere(c, k, heir, 2);
+        CHECK(c.engine(3).stats().conflicts_lost.get() == 1);
+    }
+    CHECK(all_stores_equal(c));
+}
+
 TEST_CASE("a restarted node learns its tombstones from its sync and claims above them",
           "[gossip][engine]")
 {
