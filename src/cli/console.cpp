@@ -273,6 +273,14 @@ std::optional<uint64_t> parse_number(std::string_view s, uint64_t lo, uint64_t h
     return v;
 }
 
+std::string bad_number(std::string_view what, std::string_view s, uint64_t lo, uint64_t hi)
+{
+    const bool digits = !s.empty() && std::all_of(s.begin(), s.end(),
+                                                  [](char ch) { return ch >= '0' && ch <= '9'; });
+    return digits ? fmt::format("{} '{}' is out of range ({}..{})", what, s, lo, hi)
+                  : fmt::format("{} '{}' is not a number ({}..{})", what, s, lo, hi);
+}
+
 Console::Console(Node &node) : Console(node, Options{}) {}
 
 Console::Console(Node &node, Options options)

@@ -62,6 +62,9 @@ inline CommandResult control_timeout(const CommandContext &c)
 
 /** Parses a decimal number in [lo, hi]; nullopt when it is not one. */
 std::optional<uint64_t> parse_number(std::string_view s, uint64_t lo, uint64_t hi);
+/** Why parse_number() refused @p s, for the value named @p what:
+ *  "port '70000' is out of range (1..65535)", "port 'http' is not a number". */
+std::string bad_number(std::string_view what, std::string_view s, uint64_t lo, uint64_t hi);
 
 /* show.cpp */
 CommandResult cmd_show_node(CommandContext &c);

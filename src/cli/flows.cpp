@@ -55,7 +55,7 @@ std::optional<Endpoint> parse_endpoint(std::string_view s, std::string &why)
     }
     const auto p = parse_number(port, 1, 65535);
     if (!p) {
-        why = fmt::format("port '{}' is out of range (1..65535)", port);
+        why = bad_number("port", port, 1, 65535);
         return std::nullopt;
     }
     return Endpoint{*addr, static_cast<uint16_t>(*p)};
@@ -204,6 +204,9 @@ CommandResult cmd_show_flows(CommandContext &c)
         const std::string &k = c.args[i];
         if (k != "vip" && k != "owner" && k != "limit")
             return fail(fmt::format("unknown filter '{}'; expected vip, owner or limit", k));
+        for (size_t j = 0; j < i; j += 2)
+            if (c.args[j] == k)
+                return fail(fmt::format("'{}' is given twice", k));
         if (i + 1 >= c.args.size())
             return fail(fmt::format("'{}' needs a value", k));
         const std::string &v = c.args[i + 1];
@@ -214,12 +217,12 @@ CommandResult cmd_show_flows(CommandContext &c)
         } else if (k == "owner") {
             const auto n = parse_number(v, 0, kMaxNodeId);
             if (!n)
-                return fail(fmt::format("owner '{}' is out of range (0..{})", v, kMaxNodeId));
+                return fail(bad_number("owner", v, 0, kMaxNodeId));
             owner = static_cast<NodeId>(*n);
         } else {
             const auto n = parse_number(v, 1, kMaxLimit);
             if (!n)
-                return fail(fmt::format("limit '{}' is out of range (1..{})", v, kMaxLimit));
+                return fail(bad_number("limit", v, 1, kMaxLimit));
             limit = *n;
         }
     }

@@ -105,8 +105,7 @@ CommandResult cmd_capture_start(CommandContext &c)
     if (c.args.size() == 3) {
         const auto n = parse_number(c.args[2], 1, kCaptureMaxPackets);
         if (!n)
-            return fail(fmt::format("packet limit '{}' is out of range (1..{})", c.args[2],
-                                    kCaptureMaxPackets));
+            return fail(bad_number("packet limit", c.args[2], 1, kCaptureMaxPackets));
         limit = *n;
     }
     return ok(c.capture->start(c.args[0], c.args[1], limit));
