@@ -108,7 +108,7 @@ UpsertResult GossipEngine::Impl::put(const FlowKey &key, const std::optional<Own
     return res;
 }
 
-void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
+void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t now_us,
                                       uint16_t age_s) noexcept
 {
     const uint16_t epoch = epoch_of(now_us);
@@ -116,14 +116,14 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
     const std::optional<OwnerRecord> cur = store.lookup(c.key);
     if (cur) {
         const Claim kept = claim_of_record(c.key, *cur);
-        if (kept == c && !(via == Via::owner && earlier_life(*cur))) {
+        if (kept == c && !(from_owner && earlier_life(*cur))) {
             /* A re-announcement: renew the epoch so ageing keeps the record
              * while its owner still announces it. From the owner itself, it
              * confirms a failover guess. */
             OwnerRecord r = *cur;
             if (c.kind == ClaimKind::claim)
                 r.epoch = epoch;
-            if (via == Via::owner)
+            if (from_owner)
                 r.flags = static_cast<uint8_t>(r.flags & ~gossip_flag::guessed);
             if (r.epoch != cur->epoch || r.flags != cur->flags)
                 store.upsert(c.key, r);
@@ -136,7 +136,7 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
          * for the failover to move. A relayed copy (a sync entry) may be
          * the old life's, and stays a re-announcement. */
         if (!(kept == c) && !claim_supersedes(&kept, c, hash) &&
-            !(via == Via::owner && guess_yields(*cur, c, hash))) {
+            !guess_yields(*cur, c, from_owner, hash)) {
             stats.claims_ignored.add();
             return;
         }
@@ -157,14 +157,14 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
     OwnerRecord r = to_owner_record(c, static_cast<uint16_t>(epoch - age_s));
     /* A claim not heard from its owner (a sync relays it) is a guess until
      * the owner states it: the relaying node may have guessed it. */
-    if (via == Via::relayed && c.kind == ClaimKind::claim && c.owner != p.self)
+    if (!from_owner && c.kind == ClaimKind::claim && c.owner != p.self)
         r.flags |= gossip_flag::guessed;
     /* A statement about us that we did not make (our earlier life's
      * tombstone, synced) keeps a tag of no life that announces: the
      * re-announcement pass would otherwise send it as this life's
      * release, and bring it back where it had aged out. */
-    r.reserved = c.owner == p.self && via != Via::owner ? static_cast<uint8_t>(life[p.self] - 1)
-                                                        : life[c.owner];
+    r.reserved =
+        c.owner == p.self && !from_owner ? static_cast<uint8_t>(life[p.self] - 1) : life[c.owner];
     if (cur)
         r.flags |= pin_kept(*cur, r);
     if (const UpsertResult res = put(c.key, cur, r);
@@ -190,10 +190,10 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
  * re-announced) beats this one everywhere. A dead owner's late frame does
  * not count: it makes no new claims.
  */
-bool GossipEngine::Impl::guess_yields(const OwnerRecord &guess, const Claim &c,
+bool GossipEngine::Impl::guess_yields(const OwnerRecord &guess, const Claim &c, bool from_owner,
                                       uint32_t hash) const noexcept
 {
-    if ((guess.flags & gossip_flag::guessed) == 0 || c.kind != ClaimKind::claim ||
+    if ((guess.flags & gossip_flag::guessed) == 0 || !from_owner || c.kind != ClaimKind::claim ||
         c.owner == guess.owner || c.version != static_cast<uint16_t>(guess.version - 1))
         return false;
     const Member *m = members.find(c.owner);
@@ -214,7 +214,7 @@ void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, NodeId responder,
     if (e.owner != p.self || e.released) {
         apply_remote(
             Claim{e.key, e.owner, e.version, e.released ? ClaimKind::release : ClaimKind::claim},
-            e.owner == responder ? Via::owner_sync : Via::relayed, now_us, e.age_s);
+            e.owner == responder, now_us, e.age_s);
         return;
     }
     /* A record naming us that our store does not hold as ours: a previous
@@ -329,16 +329,14 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
         on_restart(h.sender, h.incarnation);
     while (reader.next(rec)) {
         stats.records_in.add();
-        /* Nodes send claims and releases of their own flows only. */
-        const Via via = rec.flow.owner == h.sender ? Via::owner : Via::relayed;
         switch (rec.type) {
         case RecordType::claim:
             apply_remote(Claim{rec.flow.key, rec.flow.owner, rec.flow.version, ClaimKind::claim},
-                         via, now_us);
+                         rec.flow.owner == h.sender, now_us);
             break;
         case RecordType::release:
             apply_remote(Claim{rec.flow.key, rec.flow.owner, rec.flow.version, ClaimKind::release},
-                         via, now_us);
+                         rec.flow.owner == h.sender, now_us);
             break;
         case RecordType::digest:
             on_digest(h.sender, rec.digest, now_us);

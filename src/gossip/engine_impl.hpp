@@ -118,16 +118,12 @@ struct GossipEngine::Impl {
     /* ---- engine.cpp: store writes, apply, receive ---- */
     UpsertResult put(const FlowKey &key, const std::optional<OwnerRecord> &old,
                      OwnerRecord rec) noexcept;
-    /* How a claim or release reached this node. */
-    enum class Via : uint8_t {
-        owner,      /* a frame of the owner itself */
-        owner_sync, /* the responder's own entry in its sync response */
-        relayed,    /* another owner's entry in a sync response: maybe the
-                       responder's failover guess */
-    };
+    /* @p from_owner: the claim comes in a frame of the owner itself (not
+     * relayed in a sync response). */
     /* @p age_s: a synced tombstone's age, so that it is stamped as old as
      * the responder's copy and ages out with it. */
-    void apply_remote(const Claim &c, Via via, uint64_t now_us, uint16_t age_s = 0) noexcept;
+    void apply_remote(const Claim &c, bool from_owner, uint64_t now_us,
+                      uint16_t age_s = 0) noexcept;
     void apply_sync_entry(const FlowEntry &e, NodeId responder, uint64_t now_us) noexcept;
     void receive(std::span<const uint8_t> frame, uint64_t now_us) noexcept;
     void on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us) noexcept;
@@ -193,7 +189,8 @@ struct GossipEngine::Impl {
     void failover_slice(uint64_t now_us) noexcept;
     /* A live record of an earlier life of its owner (who died or restarted since). */
     bool earlier_life(const OwnerRecord &r) const noexcept;
-    bool guess_yields(const OwnerRecord &guess, const Claim &c, uint32_t hash) const noexcept;
+    bool guess_yields(const OwnerRecord &guess, const Claim &c, bool from_owner,
+                      uint32_t hash) const noexcept;
     /* Rewrites such a record to its failover owner at version + 1 (and
      * claims it when that is us); false when nobody is eligible or the
      * store refused. */
