@@ -89,10 +89,9 @@ bool claim_supersedes(const Claim *current, const Claim &incoming, uint32_t hash
 namespace gossip_flag {
 /** OwnerRecord flag of a tombstone: the flow was released; lookups treat it as absent. */
 inline constexpr uint8_t released = 0x02;
-/** OwnerRecord flag of a claim not yet heard from its owner: this node's
- *  failover rewrite of a dead or restarted owner's flow to another node,
- *  or an entry a sync relayed. The owner's own claim clears it. Local:
- *  never sent, and the workers ignore it. */
+/** OwnerRecord flag of a failover guess: this node rewrote a dead or
+ *  restarted owner's flow to another node, which has not yet claimed it
+ *  itself. Local: never sent, and the workers ignore it. */
 inline constexpr uint8_t guessed = 0x04;
 } // namespace gossip_flag
 static_assert(((gossip_flag::released | gossip_flag::guessed) & owner_flag::pinned) == 0 &&

@@ -155,10 +155,6 @@ void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t 
         }
     }
     OwnerRecord r = to_owner_record(c, static_cast<uint16_t>(epoch - age_s));
-    /* A claim not heard from its owner (a sync relays it) is a guess until
-     * the owner states it: the relaying node may have guessed it. */
-    if (!from_owner && c.kind == ClaimKind::claim && c.owner != p.self)
-        r.flags |= gossip_flag::guessed;
     /* A statement about us that we did not make (our earlier life's
      * tombstone, synced) keeps a tag of no life that announces: the
      * re-announcement pass would otherwise send it as this life's
@@ -201,20 +197,17 @@ bool GossipEngine::Impl::guess_yields(const OwnerRecord &guess, const Claim &c, 
            failover_owner(hash, c.owner, members.eligible()) == guess.owner;
 }
 
-void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, NodeId responder,
-                                          uint64_t now_us) noexcept
+void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, uint64_t now_us) noexcept
 {
     stats.sync_entries_in.add();
     /* A tombstone, ours included: a release of our earlier life is kept so
      * that a client reusing the 5-tuple is claimed above it (where this
      * life claimed the flow already, apply_remote() raises that claim). It
-     * is stamped as old as the responder's copy. The responder's own
-     * entries are its statements; another owner's it relays, and they may
-     * be its failover guesses (guess_yields()). */
+     * is stamped as old as the responder's copy. */
     if (e.owner != p.self || e.released) {
         apply_remote(
             Claim{e.key, e.owner, e.version, e.released ? ClaimKind::release : ClaimKind::claim},
-            e.owner == responder, now_us, e.age_s);
+            false, now_us, e.age_s);
         return;
     }
     /* A record naming us that our store does not hold as ours: a previous
@@ -351,7 +344,7 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
             break;
         case RecordType::sync_response:
             if (rec.sync_response.requester == p.self)
-                on_sync_response(rec.sync_response, h.sender, now_us);
+                on_sync_response(rec.sync_response, now_us);
             break;
         case RecordType::resend_request:
             if (rec.resend.node == p.self)

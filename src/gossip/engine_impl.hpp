@@ -124,7 +124,7 @@ struct GossipEngine::Impl {
      * the responder's copy and ages out with it. */
     void apply_remote(const Claim &c, bool from_owner, uint64_t now_us,
                       uint16_t age_s = 0) noexcept;
-    void apply_sync_entry(const FlowEntry &e, NodeId responder, uint64_t now_us) noexcept;
+    void apply_sync_entry(const FlowEntry &e, uint64_t now_us) noexcept;
     void receive(std::span<const uint8_t> frame, uint64_t now_us) noexcept;
     void on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us) noexcept;
     void on_digest(NodeId sender, const DigestRecord &d, uint64_t now_us) noexcept;
@@ -203,7 +203,7 @@ struct GossipEngine::Impl {
     /* @p tombstones: the requester's minor reads them (kGossipMinorSyncTombstones). */
     void answer_sync(const SyncRequestRecord &r, NodeId requester, bool tombstones,
                      uint64_t now_us) noexcept;
-    void on_sync_response(const SyncResponseRecord &r, NodeId responder, uint64_t now_us) noexcept;
+    void on_sync_response(const SyncResponseRecord &r, uint64_t now_us) noexcept;
     void refute(uint32_t seen_incarnation, uint64_t now_us) noexcept;
     /* A sender's newer incarnation: its earlier life's flows fail over,
      * once it has proved its frames are of our time (heard_live). */

@@ -239,8 +239,7 @@ void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requeste
     stats.sync_responses_out.add();
 }
 
-void GossipEngine::Impl::on_sync_response(const SyncResponseRecord &r, NodeId responder,
-                                          uint64_t now_us) noexcept
+void GossipEngine::Impl::on_sync_response(const SyncResponseRecord &r, uint64_t now_us) noexcept
 {
     SyncSession *s = nullptr;
     if (full.active && r.request_id == full.request_id)
@@ -252,7 +251,7 @@ void GossipEngine::Impl::on_sync_response(const SyncResponseRecord &r, NodeId re
     FlowEntryCursor entries = r.entries;
     FlowEntry e;
     while (entries.next(e))
-        apply_sync_entry(e, responder, now_us);
+        apply_sync_entry(e, now_us);
     if (r.next_cursor == 0) {
         s->active = false;
         stats.syncs_completed.add();
