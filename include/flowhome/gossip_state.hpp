@@ -11,7 +11,9 @@
  * idempotent, so nodes that received the same entries in any order, any
  * number of times, hold the same entry (a state-based CRDT: a
  * join-semilattice). Releases are therefore kept as tombstones until aged
- * out; a release that arrived before its claim must still beat it.
+ * out; a release that arrived before its claim must still beat it. (The
+ * engine's failover guesses are local records, not statements, and may
+ * give way to a lower version: GossipEngine, guess_yields().)
  *
  * Threading: pure functions and plain values.
  * Errors: none; nothing here throws.
@@ -91,7 +93,8 @@ namespace gossip_flag {
 inline constexpr uint8_t released = 0x02;
 /** OwnerRecord flag of a failover guess: this node rewrote a dead or
  *  restarted owner's flow to another node, which has not yet claimed it
- *  itself. Local: never sent, and the workers ignore it. */
+ *  itself. Local: never sent (sync answers leave guesses out), and the
+ *  workers ignore it. */
 inline constexpr uint8_t guessed = 0x04;
 } // namespace gossip_flag
 static_assert(((gossip_flag::released | gossip_flag::guessed) & owner_flag::pinned) == 0 &&

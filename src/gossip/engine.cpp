@@ -61,6 +61,7 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
     life.resize(nodes, 0);
     failing.resize(nodes, 0);
     restart_inc.resize(nodes, 0);
+    restarted.resize(nodes, 0);
     heard_live.resize(nodes, 0);
     scratch.reserve(kSliceBudget);
     windows.resize(nodes);
@@ -136,7 +137,7 @@ void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t 
          * for the failover to move. A relayed copy (a sync entry) may be
          * the old life's, and stays a re-announcement. */
         if (!(kept == c) && !claim_supersedes(&kept, c, hash) &&
-            !guess_yields(*cur, c, from_owner, hash)) {
+            !(from_owner && guess_yields(*cur, c))) {
             stats.claims_ignored.add();
             return;
         }
@@ -181,20 +182,19 @@ void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t 
  * it heard the claim before its own failover walk reached the record: it
  * then keeps the claim, never claims the flow, and a guess that beat the
  * claim here would send the flow's packets to an heir that sends them on
- * to the owner (dropped at the hop limit). So the guess yields to the
- * owner's claim at v; where the heir did claim first, its claim (sent, and
- * re-announced) beats this one everywhere. A dead owner's late frame does
- * not count: it makes no new claims.
+ * to the owner (dropped at the hop limit). So the guess yields to a claim,
+ * or the release that ends it, at v from a node whose last change of life
+ * was a restart; where the heir did claim first, its claim (sent, and
+ * re-announced) beats this one everywhere. The record does not say whose
+ * flow it moved: a restarted node that claims the same 5-tuple at v for
+ * another reason (a guess made at another owner's death) wins here until
+ * the heir's claim or re-announcement arrives.
  */
-bool GossipEngine::Impl::guess_yields(const OwnerRecord &guess, const Claim &c, bool from_owner,
-                                      uint32_t hash) const noexcept
+bool GossipEngine::Impl::guess_yields(const OwnerRecord &guess, const Claim &c) const noexcept
 {
-    if ((guess.flags & gossip_flag::guessed) == 0 || !from_owner || c.kind != ClaimKind::claim ||
-        c.owner == guess.owner || c.version != static_cast<uint16_t>(guess.version - 1))
-        return false;
-    const Member *m = members.find(c.owner);
-    return m != nullptr && m->state != NodeState::dead &&
-           failover_owner(hash, c.owner, members.eligible()) == guess.owner;
+    return (guess.flags & gossip_flag::guessed) != 0 && c.owner != guess.owner &&
+           c.owner <= kMaxNodeId && restarted[c.owner] != 0 &&
+           c.version == static_cast<uint16_t>(guess.version - 1);
 }
 
 void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, uint64_t now_us) noexcept
@@ -244,6 +244,7 @@ void GossipEngine::Impl::on_restart(NodeId node, uint32_t incarnation) noexcept
         stats.unproven_changes.add();
         return;
     }
+    restarted[node] = 1;
     start_failover(node);
 }
 
@@ -272,6 +273,7 @@ void GossipEngine::Impl::on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us
         break;
     case HeartbeatOutcome::left:
         stats.peers_left.add();
+        restarted[hb.node] = 0;
         start_failover(hb.node);
         break;
     default:

@@ -189,8 +189,7 @@ struct GossipEngine::Impl {
     void failover_slice(uint64_t now_us) noexcept;
     /* A live record of an earlier life of its owner (who died or restarted since). */
     bool earlier_life(const OwnerRecord &r) const noexcept;
-    bool guess_yields(const OwnerRecord &guess, const Claim &c, bool from_owner,
-                      uint32_t hash) const noexcept;
+    bool guess_yields(const OwnerRecord &guess, const Claim &c) const noexcept;
     /* Rewrites such a record to its failover owner at version + 1 (and
      * claims it when that is us); false when nobody is eligible or the
      * store refused. */
@@ -264,6 +263,7 @@ struct GossipEngine::Impl {
     std::vector<uint8_t> life;         /* owner life tag (OwnerRecord::reserved) */
     std::vector<uint8_t> failing;      /* 1: records of an earlier life move away */
     std::vector<uint32_t> restart_inc; /* incarnation whose restart we failed over */
+    std::vector<uint8_t> restarted;    /* 1: the node's last change of life was a restart */
     std::vector<uint8_t> heard_live;   /* 1: a heartbeat of the node named this life of ours */
 
     /* Re-announce walk. */

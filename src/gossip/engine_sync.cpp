@@ -68,6 +68,7 @@ void GossipEngine::Impl::on_member_change(const MemberChange &c, uint64_t) noexc
      * through the published node states; the rewrite makes it permanent. */
     if (c.to == NodeState::dead) {
         stats.peers_timed_out.add();
+        restarted[c.node] = 0;
         start_failover(c.node);
     }
 }
@@ -224,7 +225,10 @@ void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requeste
                  * a node that restarted claims a reused 5-tuple at version 1,
                  * below the release the others keep. With their age: stamped
                  * anew, the requester's copy would outlive the others. */
-                if ((released && !tombstones) || (filter != kInvalidNode && o.owner != filter))
+                /* Not our failover guesses: the heir's claim, or the
+                 * restarted owner's, tells the requester (guess_yields()). */
+                if ((released && !tombstones) || (filter != kInvalidNode && o.owner != filter) ||
+                    (o.flags & gossip_flag::guessed) != 0)
                     return;
                 w->add_sync_entry(FlowEntry{k, o.owner, o.version, released,
                                             static_cast<uint16_t>(released ? epoch - o.epoch : 0)});

@@ -818,7 +818,116 @@ TEST_CASE("a restarted node's reused 5-tuple ends on one owner whichever survivo
         check_live_everywhere(c, k, heir, 2);
         CHECK(c.engine(3).stats().conflicts_lost.get() == 1);
     }
+    SECTION("the restarted node syncs from the node that guessed, and keeps its claim")
+    {
+        /* Node 4 hears only the node that guessed until it has synced,
+         * and asks it again after its first request is lost: the answer
+         * comes after the guess. */
+        LoseFirst claim{4, other, RecordType::claim};
+        LoseFirst request{4, other, RecordType::sync_request};
+        bool isolate_4 = true;
+        c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
+            if (claim(from, to, bytes) || request(from, to, bytes))
+                return true;
+            return isolate_4 && to == 4 && from != other;
+        };
+        c.start(3, 2);
+        c.engine(3).local_claim(k, c.now);
+        for (int ms = 0; ms < 500 && !c.engine(3).synced(); ++ms)
+            c.run_ms(1);
+        REQUIRE(c.engine(3).synced());
+        REQUIRE(request.lost == 1);
+        isolate_4 = false;
+        c.run_ms(c.base.reannounce_interval_ms * 2);
+        check_live_everywhere(c, k, 4, 1);
+        CHECK(c.engine(3).stats().conflicts_lost.get() == 0);
+    }
+    SECTION("a node that syncs from the node that guessed does not get the guess")
+    {
+        const NodeId third = 6 - heir - other;
+        bool isolate_third = false;
+        c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
+            if (from == 4 && to == other && has_record(bytes, RecordType::claim))
+                return true;
+            return isolate_third && to == third && from != other;
+        };
+        c.start(3, 2);
+        c.engine(3).local_claim(k, c.now);
+        c.run_ms(50);
+        REQUIRE(c.store(other - 1).lookup(k)->owner == heir);
+        REQUIRE((c.store(other - 1).lookup(k)->flags & gossip_flag::guessed) != 0);
+        isolate_third = true;
+        c.start(third - 1, 2);
+        c.run_ms(100);
+        REQUIRE(c.engine(third - 1).synced());
+        CHECK_FALSE(c.store(third - 1).lookup(k).has_value());
+        c.drop = nullptr;
+        c.run_ms(c.base.reannounce_interval_ms * 2);
+        check_live_everywhere(c, k, 4, 1);
+    }
+    SECTION("the restarted node releases the new claim: the guess yields to the release")
+    {
+        c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
+            return from == 4 && to == other && has_record(bytes, RecordType::claim);
+        };
+        c.start(3, 2);
+        c.engine(3).local_claim(k, c.now);
+        c.run_ms(50);
+        REQUIRE(c.store(other - 1).lookup(k)->owner == heir);
+        REQUIRE(c.engine(3).local_release(k, c.now));
+        c.run_ms(c.base.reannounce_interval_ms * 2);
+        for (size_t n = 0; n < 4; ++n) {
+            INFO("node " << n + 1);
+            const auto r = c.store(n).lookup(k);
+            REQUIRE(r);
+            CHECK(r->owner == 4);
+            CHECK(r->version == 1);
+            CHECK((r->flags & gossip_flag::released) != 0);
+        }
+    }
     CHECK(all_stores_equal(c));
+}
+
+TEST_CASE("a guess made at a death yields to no other node's claim", "[gossip][engine]")
+{
+    /* Node 5 claimed a 5-tuple node Y had released, and died; Y missed the
+     * claim, and claims the 5-tuple again, a version below the guess B
+     * holds. Y did not restart: the guess stays, as the heir's claim. */
+    TestCluster c(5);
+    settle(c);
+    const FlowKey k = key4(7200);
+    const std::vector<NodeId> all{1, 2, 3, 4, 5};
+    const NodeId heir = failover_owner(flow_hash(k), 5, all);
+    REQUIRE(heir != kInvalidNode);
+    std::vector<NodeId> rest;
+    for (NodeId n = 1; n <= 4; ++n)
+        if (n != heir)
+            rest.push_back(n);
+    const NodeId y = rest[0];
+    const NodeId b = rest[1];
+    claim_and_release(c, y - 1, k);
+    bool hold_heir = false;
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
+        if (from == 5 && to == y && has_record(bytes, RecordType::claim))
+            return true;
+        return hold_heir && from == heir && (to == y || to == b) &&
+               has_record(bytes, RecordType::claim);
+    };
+    c.engine(4).local_claim(k, c.now);
+    c.run_ms(5);
+    REQUIRE(c.store(b - 1).lookup(k)->owner == 5);
+    REQUIRE((c.store(y - 1).lookup(k)->flags & gossip_flag::released) != 0);
+    hold_heir = true;
+    c.kill(4);
+    c.run_ms(c.base.dead_after_ms + 50);
+    REQUIRE(c.store(b - 1).lookup(k)->owner == heir);
+    REQUIRE((c.store(b - 1).lookup(k)->flags & gossip_flag::guessed) != 0);
+    c.engine(y - 1).local_claim(k, c.now);
+    c.run_ms(5);
+    const auto r = c.store(b - 1).lookup(k);
+    REQUIRE(r);
+    CHECK(r->owner == heir);
+    CHECK(r->version == 3);
 }
 
 TEST_CASE("a restarted node learns its tombstones from its sync and claims above them",
