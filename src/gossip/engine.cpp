@@ -136,10 +136,12 @@ void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t 
          * written below with the current life tag, not the old record kept
          * for the failover to move. A relayed copy (a sync entry) may be
          * the old life's, and stays a re-announcement. */
-        if (!(kept == c) && !claim_supersedes(&kept, c, hash) &&
-            !(from_owner && guess_yields(*cur, c))) {
-            stats.claims_ignored.add();
-            return;
+        if (!(kept == c) && !claim_supersedes(&kept, c, hash)) {
+            if (!(from_owner && guess_yields(*cur, c))) {
+                stats.claims_ignored.add();
+                return;
+            }
+            stats.guesses_yielded.add();
         }
         /* A release ends the connection its owner had, not ours. One that
          * would end a live flow of this life of ours names a version our

@@ -816,6 +816,7 @@ TEST_CASE("a restarted node's reused 5-tuple ends on one owner whichever survivo
         c.run_ms(c.base.reannounce_interval_ms * 2);
         check_live_everywhere(c, k, 4, 1);
         CHECK(c.engine(heir - 1).stats().reclaimed.get() == 0);
+        CHECK(c.engine(other - 1).stats().guesses_yielded.get() == 1);
     }
     SECTION("the heir fails the old record over first: the new claim loses everywhere")
     {
