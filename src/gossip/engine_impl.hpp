@@ -212,6 +212,8 @@ struct GossipEngine::Impl {
 
     /* ---- engine_repair.cpp: gap detection and resend ---- */
     void track_sequence(const FrameHeader &h, uint64_t now_us) noexcept;
+    /* Marks @p skipped (bits below w.newest) missing and schedules a request. */
+    void note_gap(SeqWindow &w, const FrameHeader &h, uint64_t skipped, uint64_t now_us) noexcept;
     void on_resend_request(const ResendRecord &r, uint64_t now_us) noexcept;
     void on_peer_request(const ResendRecord &r, uint64_t now_us) noexcept;
     /* Between two requests of ours for one gap. */

@@ -30,6 +30,12 @@ namespace {
 
 /* Re-expresses a bitmap relative to newest sequence @p from (bit i: from -
  * 1 - i) relative to @p to; sequences outside the 64 below @p to drop. */
+/* The bitmap of the @p n sequence numbers just below the newest (all 64 when n >= 64). */
+uint64_t bits_below(uint64_t n) noexcept
+{
+    return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
+}
+
 uint64_t rebase(uint64_t bits, uint64_t from, uint64_t to) noexcept
 {
     if (to >= from) {
@@ -50,13 +56,22 @@ void GossipEngine::Impl::track_sequence(const FrameHeader &h, uint64_t now_us) n
         return;
     SeqWindow &w = windows[h.sender];
     if (h.incarnation != w.incarnation || w.newest == 0) {
-        /* First frame of this life (the verifier refused older lives). */
+        /* First frame of this life (the verifier refused older lives). A
+         * sender we heard before has restarted: this engine numbers a new
+         * life's frames from 1, so one numbered above that says we missed
+         * its first frames, which carry the claims it made at once (a
+         * sequence that starts elsewhere, or a life we first hear of late,
+         * asks for nothing it must have). At our own first contact we ask
+         * for nothing: every peer would be a gap. */
+        const bool restarted_sender = w.incarnation != 0 && h.incarnation != w.incarnation;
         w.incarnation = h.incarnation;
         w.newest = h.sequence;
         w.missing = 0;
         w.attempts = 0;
         w.due_us = 0;
         w.spared = false;
+        if (restarted_sender && h.sequence >= 2 && h.sequence - 1 <= 64)
+            note_gap(w, h, bits_below(h.sequence - 1), now_us);
         return;
     }
     if (h.sequence <= w.newest) {
@@ -67,13 +82,19 @@ void GossipEngine::Impl::track_sequence(const FrameHeader &h, uint64_t now_us) n
         return;
     }
     const uint64_t d = h.sequence - w.newest;
-    const uint64_t skipped = d - 1 >= 64 ? ~uint64_t{0} : (uint64_t{1} << (d - 1)) - 1;
+    const uint64_t skipped = bits_below(d - 1);
     const uint64_t kept = rebase(w.missing, w.newest, h.sequence);
     stats.gaps_abandoned.add(static_cast<uint64_t>(std::popcount(w.missing) - std::popcount(kept)));
-    w.missing = kept | skipped;
+    w.missing = kept;
     w.newest = h.sequence;
-    if (skipped == 0)
-        return;
+    if (skipped != 0)
+        note_gap(w, h, skipped, now_us);
+}
+
+void GossipEngine::Impl::note_gap(SeqWindow &w, const FrameHeader &h, uint64_t skipped,
+                                  uint64_t now_us) noexcept
+{
+    w.missing |= skipped;
     w.attempts = 0;
     const uint64_t due =
         now_us + kResendDelayUs + spread_us(p.self, h.sender, h.sequence, kResendDelayUs);

@@ -416,6 +416,27 @@ TEST_CASE("answers lost in turn are resent a bounded number of times", "[gossip]
     CHECK(c.engine(0).stats().resent_flows.get() == resent);
 }
 
+TEST_CASE("a restarted node's first frames, lost to a peer, are asked for at once",
+          "[gossip][engine]")
+{
+    /* The first frame of a new life is the first a receiver sees of it:
+     * without this, what it carried (claims made at once) waited for the
+     * re-announcement. */
+    TestCluster c(3);
+    settle(c);
+    c.drop = LoseFirst{3, 1, RecordType::claim};
+    c.start(2, 2);
+    const FlowKey k = key4(7300);
+    c.engine(2).local_claim(k, c.now);
+    c.run_ms(3 * c.base.heartbeat_interval_ms);
+    REQUIRE(c.store(1).lookup(k).has_value());
+    const auto r = c.store(0).lookup(k);
+    REQUIRE(r);
+    CHECK(r->owner == 3);
+    CHECK(c.engine(0).stats().resend_requests_out.get() >= 1);
+    CHECK(c.engine(0).stats().claims_refreshed.get() == 0); /* no re-announcement yet */
+}
+
 TEST_CASE("a lost resend request or answer is retried", "[gossip][engine]")
 {
     TestCluster c(4);
