@@ -12,8 +12,8 @@
  * number of times, hold the same entry (a state-based CRDT: a
  * join-semilattice). Releases are therefore kept as tombstones until aged
  * out; a release that arrived before its claim must still beat it. (The
- * engine's failover guesses are local records, not statements, and may
- * give way to a lower version: GossipEngine, guess_yields().)
+ * engine's guesses, claims it holds without having heard them from their
+ * owner, are not statements and may give way to a lower version.)
  *
  * Threading: pure functions and plain values.
  * Errors: none; nothing here throws.
@@ -91,10 +91,11 @@ bool claim_supersedes(const Claim *current, const Claim &incoming, uint32_t hash
 namespace gossip_flag {
 /** OwnerRecord flag of a tombstone: the flow was released; lookups treat it as absent. */
 inline constexpr uint8_t released = 0x02;
-/** OwnerRecord flag of a failover guess: this node rewrote a dead or
- *  restarted owner's flow to another node, which has not yet claimed it
- *  itself. Local: never sent (sync answers leave guesses out), and the
- *  workers ignore it. */
+/** OwnerRecord flag of a guess: a claim not heard from its owner (this
+ *  node's failover rewrite of a dead or restarted owner's flow to another
+ *  node, or another owner's claim relayed by a sync). The owner's own claim
+ *  clears it. Local: no frame carries it (a sync answer sends the record as
+ *  a plain claim), and the workers ignore it. */
 inline constexpr uint8_t guessed = 0x04;
 } // namespace gossip_flag
 static_assert(((gossip_flag::released | gossip_flag::guessed) & owner_flag::pinned) == 0 &&

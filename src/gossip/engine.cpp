@@ -61,7 +61,7 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
     life.resize(nodes, 0);
     failing.resize(nodes, 0);
     restart_inc.resize(nodes, 0);
-    restarted.resize(nodes, 0);
+    restarted_us.resize(nodes, 0);
     heard_live.resize(nodes, 0);
     scratch.reserve(kSliceBudget);
     windows.resize(nodes);
@@ -75,6 +75,7 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
     }
     resend_scratch.reserve(size_t{64} * max_flows);
     members.set_self_draining(p.draining);
+    started_us = now_us;
     next_heartbeat_us = now_us; /* announce ourselves at the first tick */
     next_pass_us = now_us + uint64_t{p.reannounce_interval_ms} * 1000;
     /* Alone: nothing to pull. */
@@ -109,9 +110,10 @@ UpsertResult GossipEngine::Impl::put(const FlowKey &key, const std::optional<Own
     return res;
 }
 
-void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t now_us,
+void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
                                       uint16_t age_s) noexcept
 {
+    const bool from_owner = via == Via::owner;
     const uint16_t epoch = epoch_of(now_us);
     const uint32_t hash = flow_hash(c.key);
     const std::optional<OwnerRecord> cur = store.lookup(c.key);
@@ -137,11 +139,19 @@ void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t 
          * for the failover to move. A relayed copy (a sync entry) may be
          * the old life's, and stays a re-announcement. */
         if (!(kept == c) && !claim_supersedes(&kept, c, hash)) {
-            if (!(from_owner && guess_yields(*cur, c))) {
+            if (!(from_owner && guess_yields(*cur, c, now_us))) {
                 stats.claims_ignored.add();
                 return;
             }
             stats.guesses_yielded.add();
+        } else if (!from_owner && c.kind == ClaimKind::claim && is_live_own(*cur) &&
+                   cur->reserved == life[p.self]) {
+            /* A sync does not take a flow of this life from us: the
+             * responder may relay a failover guess of our earlier life's
+             * flow that this life claimed again. If another node did claim
+             * it above us, its own frames say so. */
+            stats.claims_ignored.add();
+            return;
         }
         /* A release ends the connection its owner had, not ours. One that
          * would end a live flow of this life of ours names a version our
@@ -164,6 +174,10 @@ void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t 
      * release, and bring it back where it had aged out. */
     r.reserved =
         c.owner == p.self && !from_owner ? static_cast<uint8_t>(life[p.self] - 1) : life[c.owner];
+    /* Relayed, a claim may be the responder's failover guess: it is one
+     * here too until its owner states it. */
+    if (via == Via::relayed && c.kind == ClaimKind::claim)
+        r.flags |= gossip_flag::guessed;
     if (cur)
         r.flags |= pin_kept(*cur, r);
     if (const UpsertResult res = put(c.key, cur, r);
@@ -184,22 +198,31 @@ void GossipEngine::Impl::apply_remote(const Claim &c, bool from_owner, uint64_t 
  * it heard the claim before its own failover walk reached the record: it
  * then keeps the claim, never claims the flow, and a guess that beat the
  * claim here would send the flow's packets to an heir that sends them on
- * to the owner (dropped at the hop limit). So the guess yields to a claim,
- * or the release that ends it, at v from a node whose last change of life
- * was a restart; where the heir did claim first, its claim (sent, and
- * re-announced) beats this one everywhere. The record does not say whose
- * flow it moved: a restarted node that claims the same 5-tuple at v for
- * another reason (a guess made at another owner's death) wins here until
- * the heir's claim or re-announcement arrives.
+ * to the owner (dropped at the hop limit). So a guess yields to a claim,
+ * or the release that ends it, at v from a node that restarted moments
+ * ago; where the heir did claim first, its claim (sent, and re-announced)
+ * beats this one everywhere. A relayed claim is a guess too (the responder
+ * may have guessed it). The record does not say whose flow it moved: a
+ * restarted node's claim at v for another reason wins here until the
+ * heir's (or the owner's) claim or re-announcement arrives.
  */
-bool GossipEngine::Impl::guess_yields(const OwnerRecord &guess, const Claim &c) const noexcept
+bool GossipEngine::Impl::guess_yields(const OwnerRecord &guess, const Claim &c,
+                                      uint64_t now_us) const noexcept
 {
-    return (guess.flags & gossip_flag::guessed) != 0 && c.owner != guess.owner &&
-           c.owner <= kMaxNodeId && restarted[c.owner] != 0 &&
-           c.version == static_cast<uint16_t>(guess.version - 1);
+    if ((guess.flags & gossip_flag::guessed) == 0 || c.owner == guess.owner ||
+        c.owner > kMaxNodeId || c.version != static_cast<uint16_t>(guess.version - 1))
+        return false;
+    /* Its claim reaches us at the latest with its first re-announcement
+     * pass (or the repair of a lost one), well within two intervals. A
+     * node that has just started saw no restart: any peer may have been
+     * one, and its relayed guesses may be of their flows. */
+    const uint64_t window = 2 * uint64_t{p.reannounce_interval_ms} * 1000;
+    const uint64_t since = restarted_us[c.owner];
+    return (since != 0 && now_us - since <= window) || now_us - started_us <= window;
 }
 
-void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, uint64_t now_us) noexcept
+void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, NodeId responder,
+                                          uint64_t now_us) noexcept
 {
     stats.sync_entries_in.add();
     /* A tombstone, ours included: a release of our earlier life is kept so
@@ -209,7 +232,7 @@ void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, uint64_t now_us) n
     if (e.owner != p.self || e.released) {
         apply_remote(
             Claim{e.key, e.owner, e.version, e.released ? ClaimKind::release : ClaimKind::claim},
-            false, now_us, e.age_s);
+            e.owner == responder ? Via::sync : Via::relayed, now_us, e.age_s);
         return;
     }
     /* A record naming us that our store does not hold as ours: a previous
@@ -232,7 +255,7 @@ bool GossipEngine::Impl::names_this_life(const HeartbeatRecord &hb) const noexce
     return false;
 }
 
-void GossipEngine::Impl::on_restart(NodeId node, uint32_t incarnation) noexcept
+void GossipEngine::Impl::on_restart(NodeId node, uint32_t incarnation, uint64_t now_us) noexcept
 {
     if (restart_inc[node] >= incarnation)
         return;
@@ -246,7 +269,7 @@ void GossipEngine::Impl::on_restart(NodeId node, uint32_t incarnation) noexcept
         stats.unproven_changes.add();
         return;
     }
-    restarted[node] = 1;
+    restarted_us[node] = now_us != 0 ? now_us : 1;
     start_failover(node);
 }
 
@@ -271,11 +294,11 @@ void GossipEngine::Impl::on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us
     case HeartbeatOutcome::restarted:
         /* Normally seen first as the frame's new incarnation; this covers a
          * sender whose frames we had not seen since it was forgotten. */
-        on_restart(hb.node, hb.incarnation);
+        on_restart(hb.node, hb.incarnation, now_us);
         break;
     case HeartbeatOutcome::left:
         stats.peers_left.add();
-        restarted[hb.node] = 0;
+        restarted_us[hb.node] = 0;
         start_failover(hb.node);
         break;
     default:
@@ -323,17 +346,19 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
     /* A restarted sender: its previous incarnation's flows move to their
      * failover owners before this frame's claims (the new life's) apply. */
     if (vr.new_incarnation)
-        on_restart(h.sender, h.incarnation);
+        on_restart(h.sender, h.incarnation, now_us);
     while (reader.next(rec)) {
         stats.records_in.add();
+        /* Nodes send claims and releases of their own flows only. */
+        const Via via = rec.flow.owner == h.sender ? Via::owner : Via::relayed;
         switch (rec.type) {
         case RecordType::claim:
             apply_remote(Claim{rec.flow.key, rec.flow.owner, rec.flow.version, ClaimKind::claim},
-                         rec.flow.owner == h.sender, now_us);
+                         via, now_us);
             break;
         case RecordType::release:
             apply_remote(Claim{rec.flow.key, rec.flow.owner, rec.flow.version, ClaimKind::release},
-                         rec.flow.owner == h.sender, now_us);
+                         via, now_us);
             break;
         case RecordType::digest:
             on_digest(h.sender, rec.digest, now_us);
@@ -348,7 +373,7 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
             break;
         case RecordType::sync_response:
             if (rec.sync_response.requester == p.self)
-                on_sync_response(rec.sync_response, now_us);
+                on_sync_response(rec.sync_response, h.sender, now_us);
             break;
         case RecordType::resend_request:
             if (rec.resend.node == p.self)

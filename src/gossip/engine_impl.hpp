@@ -118,13 +118,17 @@ struct GossipEngine::Impl {
     /* ---- engine.cpp: store writes, apply, receive ---- */
     UpsertResult put(const FlowKey &key, const std::optional<OwnerRecord> &old,
                      OwnerRecord rec) noexcept;
-    /* @p from_owner: the claim comes in a frame of the owner itself (not
-     * relayed in a sync response). */
+    /* How a claim or release reached this node. */
+    enum class Via : uint8_t {
+        owner,   /* a frame of the owner itself */
+        sync,    /* the responder's own entry in its sync response */
+        relayed, /* another owner's entry in a sync response: perhaps the
+                    responder's failover guess */
+    };
     /* @p age_s: a synced tombstone's age, so that it is stamped as old as
      * the responder's copy and ages out with it. */
-    void apply_remote(const Claim &c, bool from_owner, uint64_t now_us,
-                      uint16_t age_s = 0) noexcept;
-    void apply_sync_entry(const FlowEntry &e, uint64_t now_us) noexcept;
+    void apply_remote(const Claim &c, Via via, uint64_t now_us, uint16_t age_s = 0) noexcept;
+    void apply_sync_entry(const FlowEntry &e, NodeId responder, uint64_t now_us) noexcept;
     void receive(std::span<const uint8_t> frame, uint64_t now_us) noexcept;
     void on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us) noexcept;
     void on_digest(NodeId sender, const DigestRecord &d, uint64_t now_us) noexcept;
@@ -189,7 +193,7 @@ struct GossipEngine::Impl {
     void failover_slice(uint64_t now_us) noexcept;
     /* A live record of an earlier life of its owner (who died or restarted since). */
     bool earlier_life(const OwnerRecord &r) const noexcept;
-    bool guess_yields(const OwnerRecord &guess, const Claim &c) const noexcept;
+    bool guess_yields(const OwnerRecord &guess, const Claim &c, uint64_t now_us) const noexcept;
     /* Rewrites such a record to its failover owner at version + 1 (and
      * claims it when that is us); false when nobody is eligible or the
      * store refused. */
@@ -202,11 +206,11 @@ struct GossipEngine::Impl {
     /* @p tombstones: the requester's minor reads them (kGossipMinorSyncTombstones). */
     void answer_sync(const SyncRequestRecord &r, NodeId requester, bool tombstones,
                      uint64_t now_us) noexcept;
-    void on_sync_response(const SyncResponseRecord &r, uint64_t now_us) noexcept;
+    void on_sync_response(const SyncResponseRecord &r, NodeId responder, uint64_t now_us) noexcept;
     void refute(uint32_t seen_incarnation, uint64_t now_us) noexcept;
     /* A sender's newer incarnation: its earlier life's flows fail over,
      * once it has proved its frames are of our time (heard_live). */
-    void on_restart(NodeId node, uint32_t incarnation) noexcept;
+    void on_restart(NodeId node, uint32_t incarnation, uint64_t now_us) noexcept;
     /* The heartbeat's views hold this node at an incarnation of this life. */
     bool names_this_life(const HeartbeatRecord &hb) const noexcept;
 
@@ -254,6 +258,7 @@ struct GossipEngine::Impl {
     /* Heartbeat. */
     std::vector<MemberView> views;
     size_t view_offset = 0; /* rotates when not every view fits a frame */
+    uint64_t started_us = 0;
     uint64_t next_heartbeat_us = 0;
 
     /* Per node id (kMaxNodeId + 1 entries). */
@@ -262,11 +267,11 @@ struct GossipEngine::Impl {
     std::vector<uint32_t> touched;    /* pass id of the last write to the owner's digest */
     std::vector<uint8_t> mismatch_streak;
     std::vector<uint64_t> last_repair_us;
-    std::vector<uint8_t> life;         /* owner life tag (OwnerRecord::reserved) */
-    std::vector<uint8_t> failing;      /* 1: records of an earlier life move away */
-    std::vector<uint32_t> restart_inc; /* incarnation whose restart we failed over */
-    std::vector<uint8_t> restarted;    /* 1: the node's last change of life was a restart */
-    std::vector<uint8_t> heard_live;   /* 1: a heartbeat of the node named this life of ours */
+    std::vector<uint8_t> life;          /* owner life tag (OwnerRecord::reserved) */
+    std::vector<uint8_t> failing;       /* 1: records of an earlier life move away */
+    std::vector<uint32_t> restart_inc;  /* incarnation whose restart we failed over */
+    std::vector<uint64_t> restarted_us; /* when its restart was seen; 0: none since it died */
+    std::vector<uint8_t> heard_live;    /* 1: a heartbeat of the node named this life of ours */
 
     /* Re-announce walk. */
     bool pass_running = false;

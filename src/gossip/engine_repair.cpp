@@ -28,14 +28,14 @@ namespace flowhome {
 
 namespace {
 
-/* Re-expresses a bitmap relative to newest sequence @p from (bit i: from -
- * 1 - i) relative to @p to; sequences outside the 64 below @p to drop. */
 /* The bitmap of the @p n sequence numbers just below the newest (all 64 when n >= 64). */
 uint64_t bits_below(uint64_t n) noexcept
 {
     return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
 }
 
+/* Re-expresses a bitmap relative to newest sequence @p from (bit i: from -
+ * 1 - i) relative to @p to; sequences outside the 64 below @p to drop. */
 uint64_t rebase(uint64_t bits, uint64_t from, uint64_t to) noexcept
 {
     if (to >= from) {

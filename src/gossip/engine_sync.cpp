@@ -68,7 +68,7 @@ void GossipEngine::Impl::on_member_change(const MemberChange &c, uint64_t) noexc
      * through the published node states; the rewrite makes it permanent. */
     if (c.to == NodeState::dead) {
         stats.peers_timed_out.add();
-        restarted[c.node] = 0;
+        restarted_us[c.node] = 0;
         start_failover(c.node);
     }
 }
@@ -225,10 +225,7 @@ void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requeste
                  * a node that restarted claims a reused 5-tuple at version 1,
                  * below the release the others keep. With their age: stamped
                  * anew, the requester's copy would outlive the others. */
-                /* Not our failover guesses: the heir's claim, or the
-                 * restarted owner's, tells the requester (guess_yields()). */
-                if ((released && !tombstones) || (filter != kInvalidNode && o.owner != filter) ||
-                    (o.flags & gossip_flag::guessed) != 0)
+                if ((released && !tombstones) || (filter != kInvalidNode && o.owner != filter))
                     return;
                 w->add_sync_entry(FlowEntry{k, o.owner, o.version, released,
                                             static_cast<uint16_t>(released ? epoch - o.epoch : 0)});
@@ -243,7 +240,8 @@ void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requeste
     stats.sync_responses_out.add();
 }
 
-void GossipEngine::Impl::on_sync_response(const SyncResponseRecord &r, uint64_t now_us) noexcept
+void GossipEngine::Impl::on_sync_response(const SyncResponseRecord &r, NodeId responder,
+                                          uint64_t now_us) noexcept
 {
     SyncSession *s = nullptr;
     if (full.active && r.request_id == full.request_id)
@@ -255,7 +253,7 @@ void GossipEngine::Impl::on_sync_response(const SyncResponseRecord &r, uint64_t 
     FlowEntryCursor entries = r.entries;
     FlowEntry e;
     while (entries.next(e))
-        apply_sync_entry(e, now_us);
+        apply_sync_entry(e, responder, now_us);
     if (r.next_cursor == 0) {
         s->active = false;
         stats.syncs_completed.add();
