@@ -144,12 +144,12 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
                 return;
             }
             stats.guesses_yielded.add();
-        } else if (!from_owner && c.kind == ClaimKind::claim && is_live_own(*cur) &&
+        } else if (via == Via::relayed && c.kind == ClaimKind::claim && is_live_own(*cur) &&
                    cur->reserved == life[p.self]) {
-            /* A sync does not take a flow of this life from us: the
-             * responder may relay a failover guess of our earlier life's
-             * flow that this life claimed again. If another node did claim
-             * it above us, its own frames say so. */
+            /* A relayed claim does not take a flow of this life from us:
+             * it may be the responder's failover guess of our earlier
+             * life's flow, which this life claimed again. If its owner did
+             * claim it above us, the owner's frames (or sync) say so. */
             stats.claims_ignored.add();
             return;
         }
