@@ -147,8 +147,8 @@ struct GossipStats {
     Counter peers_left;      /**< peers whose heartbeat said they were stopping */
     Counter peers_timed_out; /**< peers declared dead after dead_after_ms of silence */
     Counter failovers;       /**< flows rewritten to their failover owner */
-    Counter guesses_yielded; /**< guesses that gave way to a claim or release of a node
-                                  that had restarted moments ago */
+    Counter guesses_yielded; /**< guesses that gave way to a node that restarted moments ago
+                                  (or, this node just started, to any node's claim) */
     Counter reclaimed;       /**< failed-over flows this node claimed at version + 1 */
     Counter reannounced;
     Counter digests_mismatched;

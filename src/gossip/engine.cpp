@@ -145,11 +145,13 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
             }
             stats.guesses_yielded.add();
         } else if (via == Via::relayed && c.kind == ClaimKind::claim && is_live_own(*cur) &&
-                   cur->reserved == life[p.self]) {
-            /* A relayed claim does not take a flow of this life from us:
-             * it may be the responder's failover guess of our earlier
-             * life's flow, which this life claimed again. If its owner did
-             * claim it above us, the owner's frames (or sync) say so. */
+                   cur->reserved == life[p.self] &&
+                   c.version == static_cast<uint16_t>(cur->version + 1)) {
+            /* A relayed claim one version above a live claim of this life
+             * of ours has the shape of the responder's failover guess of
+             * our earlier life's flow, which this life claimed again: it
+             * does not take the flow from us. If its owner did claim it
+             * above us, the owner's frames (or sync) say so. */
             stats.claims_ignored.add();
             return;
         }
@@ -218,7 +220,12 @@ bool GossipEngine::Impl::guess_yields(const OwnerRecord &guess, const Claim &c,
      * one, and its relayed guesses may be of their flows. */
     const uint64_t window = 2 * uint64_t{p.reannounce_interval_ms} * 1000;
     const uint64_t since = restarted_us[c.owner];
-    return (since != 0 && now_us - since <= window) || now_us - started_us <= window;
+    if (since != 0 && now_us - since <= window)
+        return true;
+    /* Not to a release there: a stale one (its owner missed a later claim)
+     * would leave a tombstone that a packet of the live connection here
+     * then claims above, for good. */
+    return c.kind == ClaimKind::claim && now_us - started_us <= window;
 }
 
 void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, NodeId responder,

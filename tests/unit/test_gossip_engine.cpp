@@ -962,6 +962,88 @@ TEST_CASE("a guess made at a death yields to no claim of a node that restarted l
     CHECK(r->version == 3);
 }
 
+TEST_CASE("a restarted node's claim of another node's live flow gives way to a relayed copy",
+          "[gossip][engine]")
+{
+    /* Node 4 restarts and, before its sync, claims a flow node 1 holds at
+     * the same version and wins in the tie-break: its claim loses
+     * everywhere. The copy its sync relays (from node 3) is no guess over
+     * a claim of its own: node 4 takes it at once, not a re-announcement
+     * later. */
+    TestCluster c(4);
+    settle(c);
+    FlowKey k;
+    for (uint32_t i = 7400;; ++i) {
+        k = key4(i);
+        const Claim mine{k, 4, 1, ClaimKind::claim};
+        if (claim_supersedes(&mine, Claim{k, 1, 1, ClaimKind::claim}, flow_hash(k)))
+            break;
+    }
+    c.engine(0).local_claim(k, c.now);
+    c.run_ms(5);
+    bool isolate_4 = true;
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &) {
+        return isolate_4 && to == 4 && from != 3;
+    };
+    c.start(3, 2);
+    c.engine(3).local_claim(k, c.now);
+    for (int ms = 0; ms < 500 && !c.engine(3).synced(); ++ms)
+        c.run_ms(1);
+    REQUIRE(c.engine(3).synced());
+    const auto r = c.store(3).lookup(k);
+    REQUIRE(r);
+    CHECK(r->owner == 1);
+    CHECK(c.engine(3).stats().conflicts_lost.get() == 1);
+    isolate_4 = false;
+    c.run_ms(c.base.reannounce_interval_ms * 2);
+    check_live_everywhere(c, k, 1, 1);
+}
+
+TEST_CASE("a node that has just started yields no relayed guess to a release", "[gossip][engine]")
+{
+    /* Node 1 released a 5-tuple that node 2 then claimed again; node 1
+     * missed the claim and keeps re-announcing its release. A node that
+     * has just synced node 2's claim, relayed, keeps it: a stale release
+     * would leave a tombstone that the live connection's next packet
+     * there claims above, taking it from node 2. */
+    TestCluster c(4);
+    settle(c);
+    const FlowKey k = key4(7500);
+    claim_and_release(c, 0, k);
+    /* Node 1 hears node 2's claim neither sent nor resent nor synced; nor
+     * does node 4, but from node 3's sync (node 2's re-announcement would
+     * confirm the guess before node 1's release arrives). */
+    const auto hides_claim = [](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
+        return from == 2 && (to == 1 || to == 4) &&
+               (has_record(bytes, RecordType::claim) ||
+                has_record(bytes, RecordType::sync_response));
+    };
+    c.drop = hides_claim;
+    c.engine(1).local_claim(k, c.now);
+    c.run_ms(5);
+    REQUIRE(c.store(2).lookup(k)->owner == 2);
+    REQUIRE(c.store(2).lookup(k)->version == 2);
+    REQUIRE(c.store(0).lookup(k)->owner == 1);
+    bool isolate_4 = true;
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
+        return hides_claim(from, to, bytes) || (isolate_4 && to == 4 && from != 3);
+    };
+    c.start(3, 2);
+    for (int ms = 0; ms < 500 && !c.engine(3).synced(); ++ms)
+        c.run_ms(1);
+    REQUIRE(c.engine(3).synced());
+    REQUIRE((c.store(3).lookup(k)->flags & gossip_flag::guessed) != 0);
+    isolate_4 = false;
+    c.run_ms(c.base.reannounce_interval_ms + 50); /* node 1 re-announces its release */
+    REQUIRE((c.store(0).lookup(k)->flags & gossip_flag::released) != 0);
+    const auto r = c.store(3).lookup(k);
+    REQUIRE(r);
+    CHECK(r->owner == 2);
+    CHECK(r->version == 2);
+    CHECK((r->flags & gossip_flag::released) == 0);
+    CHECK(c.engine(3).stats().guesses_yielded.get() == 0);
+}
+
 TEST_CASE("a restarted node learns its tombstones from its sync and claims above them",
           "[gossip][engine]")
 {
