@@ -117,6 +117,7 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
     const uint16_t epoch = epoch_of(now_us);
     const uint32_t hash = flow_hash(c.key);
     const std::optional<OwnerRecord> cur = store.lookup(c.key);
+    bool yielded = false; /* a guess gives way (guess_yields()) */
     if (cur) {
         const Claim kept = claim_of_record(c.key, *cur);
         if (kept == c && !(from_owner && earlier_life(*cur))) {
@@ -143,7 +144,7 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
                 stats.claims_ignored.add();
                 return;
             }
-            stats.guesses_yielded.add();
+            yielded = true;
         } else if (via == Via::relayed && c.kind == ClaimKind::claim && is_live_own(*cur) &&
                    cur->reserved == life[p.self] &&
                    c.version == static_cast<uint16_t>(cur->version + 1)) {
@@ -185,6 +186,8 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
     if (const UpsertResult res = put(c.key, cur, r);
         res == UpsertResult::full || res == UpsertResult::error)
         return;
+    if (yielded)
+        stats.guesses_yielded.add();
     if (cur && is_live_own(*cur) && c.owner != p.self && c.kind == ClaimKind::claim)
         stats.conflicts_lost.add(); /* workers now redirect to the winner */
     if (c.kind == ClaimKind::claim)
