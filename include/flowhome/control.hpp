@@ -16,8 +16,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "flowhome/config.hpp"
+#include "flowhome/gossip_wire.hpp"
 #include "flowhome/ownership.hpp"
 #include "flowhome/packet.hpp"
 #include "flowhome/stats.hpp"
@@ -28,6 +30,7 @@ struct rte_rcu_qsbr;
 namespace flowhome {
 
 class GossipEngine;
+class MembershipTable;
 class GossipTransport;
 struct DatapathShared;
 struct ClusterView;
@@ -137,13 +140,22 @@ private:
     unsigned serve_operator_requests(uint64_t now_us) noexcept;
 
     void apply_locally(const ControlMsg &msg) noexcept;
-    void publish_membership() noexcept;
+    void publish_membership(uint64_t now_us) noexcept;
+    /* One line on stderr per change of a peer's state, incarnation or
+     * draining flag (rare: at most a few per heartbeat interval). */
+    void log_member_changes(const MembershipTable &m, uint64_t now_us) noexcept;
 
     Params p_;
     ControlStats stats_;
     uint64_t next_age_tsc_ = 0;
     uint64_t start_tsc_ = 0;
     uint64_t published_generation_ = ~uint64_t{0};
+    struct LoggedMember {
+        NodeState state = NodeState::suspect;
+        uint32_t incarnation = 0;
+        bool draining = false;
+    };
+    std::vector<LoggedMember> logged_; /* per node id, as last logged */
     std::unique_ptr<ClusterView> view_;
     rte_ring *requests_ = nullptr; /* OperatorRequest *, many producers, one consumer */
 };

@@ -13,6 +13,8 @@
 
 #include <rte_cycles.h>
 #include <rte_pause.h>
+
+#include <fmt/core.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
@@ -184,13 +186,44 @@ void ControlLoop::apply_locally(const ControlMsg &msg) noexcept
     }
 }
 
-void ControlLoop::publish_membership() noexcept
+void ControlLoop::log_member_changes(const MembershipTable &m, uint64_t now_us) noexcept
+{
+    static constexpr const char *kStates[] = {"alive", "suspect", "dead"};
+    if (logged_.empty())
+        logged_.resize(size_t{kMaxNodeId} + 1);
+    const NodeId self = p_.self;
+    for (const Member &member : m.members()) {
+        if (member.id == self || !member.heard)
+            continue;
+        LoggedMember &was = logged_[member.id & kMaxNodeId];
+        const LoggedMember now{member.state, member.incarnation, member.draining};
+        if (now.state == was.state && now.incarnation == was.incarnation &&
+            now.draining == was.draining)
+            continue;
+        const uint64_t silent_ms =
+            now_us / 1000 > member.last_heard_ms ? now_us / 1000 - member.last_heard_ms : 0;
+        try {
+            fmt::print(
+                stderr, "flowhome: gossip: node {} {}{} (incarnation {}{}; last heard {} ms ago)\n",
+                member.id, kStates[static_cast<uint8_t>(now.state) % 3],
+                now.draining ? ", draining" : "", now.incarnation,
+                was.incarnation != 0 && now.incarnation != was.incarnation ? ", restarted" : "",
+                silent_ms);
+        } catch (...) {
+            /* A failed write to stderr loses the line, nothing else. */
+        }
+        was = now;
+    }
+}
+
+void ControlLoop::publish_membership(uint64_t now_us) noexcept
 {
     const uint64_t gen = p_.engine->membership_generation();
     if (gen == published_generation_ || p_.datapath == nullptr)
         return;
     published_generation_ = gen;
     const MembershipTable &m = p_.engine->membership();
+    log_member_changes(m, now_us);
     for (const Member &member : m.members())
         p_.datapath->node_state[member.id & kMaxNodeId].store(static_cast<uint8_t>(member.state),
                                                               std::memory_order_relaxed);
@@ -235,7 +268,7 @@ unsigned ControlLoop::poll_once(uint64_t now_tsc) noexcept
             work += p_.transport->report_tick(now);
         }
         p_.engine->tick(now);
-        publish_membership();
+        publish_membership(now);
     }
     work += serve_operator_requests(now);
 
