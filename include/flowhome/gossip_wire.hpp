@@ -113,6 +113,16 @@ enum class RecordType : uint8_t {
 /** Membership state; `draining` is a separate flag. Wire values are fixed. */
 enum class NodeState : uint8_t { alive = 0, suspect = 1, dead = 2 };
 inline constexpr uint8_t kNodeStateMax = 2;
+/** "alive", "suspect", "dead"; "unknown" for a value above kNodeStateMax. */
+constexpr const char *node_state_name(uint8_t state) noexcept
+{
+    constexpr const char *kNames[] = {"alive", "suspect", "dead"};
+    return state <= kNodeStateMax ? kNames[state] : "unknown";
+}
+constexpr const char *node_state_name(NodeState state) noexcept
+{
+    return node_state_name(static_cast<uint8_t>(state));
+}
 /** Heartbeat / member view flags byte. */
 inline constexpr uint8_t kMemberFlagDraining = 0x01;
 

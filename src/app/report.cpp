@@ -135,10 +135,9 @@ std::string Node::gossip_report() const
                                rx.by_status[i].get());
     }
     out += "  peers\n";
-    static constexpr const char *kStates[] = {"alive", "suspect", "dead"};
     for (const PeerConfig &p : cfg_.peers) {
         const uint8_t st = shared_.node_state[p.id].load(std::memory_order_relaxed);
-        out += fmt::format("    node {:<5} {:<8}\n", p.id, st <= 2 ? kStates[st] : "?");
+        out += fmt::format("    node {:<5} {:<8}\n", p.id, node_state_name(st));
     }
     return out;
 }

@@ -79,9 +79,8 @@ std::string state_of(Node &node, NodeId id)
         return "this node";
     if (node.engine() == nullptr)
         return "peer";
-    static constexpr const char *kStates[] = {"alive", "suspect", "dead"};
     const uint8_t st = node.shared().node_state[id & kMaxNodeId].load(std::memory_order_relaxed);
-    return fmt::format("peer, {}", st <= 2 ? kStates[st] : "unknown");
+    return fmt::format("peer, {}", node_state_name(st));
 }
 
 std::string route_text(Node &node, NodeId owner)

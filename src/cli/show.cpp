@@ -17,8 +17,6 @@
 namespace flowhome {
 namespace {
 
-constexpr const char *kStateNames[] = {"alive", "suspect", "dead"};
-
 std::string vip_text(const VipConfig &v)
 {
     if (v.ports.empty())
@@ -254,8 +252,7 @@ CommandResult cmd_show_peers(CommandContext &c)
         for (const Member &m : members) {
             if (m.id != p.id)
                 continue;
-            state =
-                kStateNames[static_cast<uint8_t>(m.state) <= 2 ? static_cast<uint8_t>(m.state) : 2];
+            state = node_state_name(m.state);
             draining = m.draining ? "yes" : "no";
             inc = m.heard ? std::to_string(m.incarnation) : "-";
             heard = m.heard ? fmt::format("{} ms ago", now_ms - m.last_heard_ms) : "never";

@@ -52,6 +52,8 @@ struct ControlLoop::OperatorRequest {
 
 ControlLoop::ControlLoop(const Params &p) noexcept : p_(p), start_tsc_(rte_rdtsc())
 {
+    if (p_.engine != nullptr)
+        logged_.resize(size_t{kMaxNodeId} + 1);
     /* Names are per process; several loops may exist (tests, simulators). */
     static std::atomic<unsigned> serial{0};
     const std::string name = "fh_op_" + std::to_string(serial.fetch_add(1));
@@ -188,9 +190,6 @@ void ControlLoop::apply_locally(const ControlMsg &msg) noexcept
 
 void ControlLoop::log_member_changes(const MembershipTable &m, uint64_t now_us) noexcept
 {
-    static constexpr const char *kStates[] = {"alive", "suspect", "dead"};
-    if (logged_.empty())
-        logged_.resize(size_t{kMaxNodeId} + 1);
     const NodeId self = p_.self;
     for (const Member &member : m.members()) {
         if (member.id == self || !member.heard)
@@ -205,8 +204,8 @@ void ControlLoop::log_member_changes(const MembershipTable &m, uint64_t now_us) 
         try {
             fmt::print(
                 stderr, "flowhome: gossip: node {} {}{} (incarnation {}{}; last heard {} ms ago)\n",
-                member.id, kStates[static_cast<uint8_t>(now.state) % 3],
-                now.draining ? ", draining" : "", now.incarnation,
+                member.id, node_state_name(now.state), now.draining ? ", draining" : "",
+                now.incarnation,
                 was.incarnation != 0 && now.incarnation != was.incarnation ? ", restarted" : "",
                 silent_ms);
         } catch (...) {
