@@ -279,8 +279,8 @@ void GossipEngine::Impl::on_restart(NodeId node, uint32_t incarnation, uint64_t 
         stats.unproven_changes.add();
         return;
     }
-    restarted_us[node] = now_us != 0 ? now_us : 1;
     start_failover(node);
+    restarted_us[node] = now_us != 0 ? now_us : 1;
 }
 
 void GossipEngine::Impl::on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us) noexcept
@@ -308,7 +308,6 @@ void GossipEngine::Impl::on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us
         break;
     case HeartbeatOutcome::left:
         stats.peers_left.add();
-        restarted_us[hb.node] = 0;
         start_failover(hb.node);
         break;
     default:

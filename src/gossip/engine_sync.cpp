@@ -20,6 +20,7 @@ void GossipEngine::Impl::start_failover(NodeId node) noexcept
      * now on they send the earlier life's flows to their failover owners,
      * before the rewrite below reaches them. */
     ++life[node];
+    restarted_us[node] = 0; /* on_restart() sets it after, for a restart */
     if (p.life_out != nullptr)
         p.life_out[node].store(life[node], std::memory_order_release);
     failing[node] = 1;
@@ -68,7 +69,6 @@ void GossipEngine::Impl::on_member_change(const MemberChange &c, uint64_t) noexc
      * through the published node states; the rewrite makes it permanent. */
     if (c.to == NodeState::dead) {
         stats.peers_timed_out.add();
-        restarted_us[c.node] = 0;
         start_failover(c.node);
     }
 }
