@@ -107,6 +107,10 @@ void GossipEngine::Impl::refute(uint32_t seen_incarnation, uint64_t now_us) noex
     /* A peer declared this incarnation dead and failed our flows over; we
      * come back as a new incarnation that owns nothing it had. */
     send_frame();
+    /* A new life numbers its frames from 1, as after a restart: receivers
+     * take a first frame numbered above that for the loss of the ones
+     * before it (track_sequence()). The resend ring tells the lives apart. */
+    sequence = 0;
     members.bump_self_incarnation(seen_incarnation);
     start_failover(p.self);
     send_heartbeat(now_us);

@@ -437,6 +437,35 @@ TEST_CASE("a restarted node's first frames, lost to a peer, are asked for at onc
     CHECK(c.engine(0).stats().claims_refreshed.get() == 0); /* no re-announcement yet */
 }
 
+TEST_CASE("a node that refutes its death numbers its new life's frames from 1", "[gossip][engine]")
+{
+    /* Receivers take a new life's first frame numbered above 1 for the
+     * loss of the ones before it: numbered on from the old life, every
+     * peer would ask for frames never sent (or, past 64 of them, for none
+     * of those that were lost). Node 1's frames are lost until the others
+     * declare it dead; their heartbeats tell it, and it refutes. */
+    TestCluster c(3);
+    settle(c);
+    uint32_t first_life = 0;
+    uint32_t new_life = 0;
+    uint64_t new_life_first = 0;
+    c.drop = [&](NodeId from, NodeId, const std::vector<uint8_t> &f) {
+        FrameHeader h;
+        if (from != 1 || decode_gossip_header(f, h) != GossipStatus::ok)
+            return false;
+        if (first_life == 0)
+            first_life = h.incarnation;
+        if (h.incarnation != first_life && new_life == 0) {
+            new_life = h.incarnation;
+            new_life_first = h.sequence;
+        }
+        return new_life == 0;
+    };
+    c.run_ms(c.base.dead_after_ms + 5 * c.base.heartbeat_interval_ms);
+    REQUIRE(new_life != 0);
+    CHECK(new_life_first == 1);
+}
+
 TEST_CASE("a lost resend request or answer is retried", "[gossip][engine]")
 {
     TestCluster c(4);
