@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdio>
 #include <cstdlib>
@@ -124,6 +125,10 @@ struct Result {
     /* Engine counters summed over the nodes, whole run (start-up included),
      * for -v: which mechanism sent what. */
     std::vector<std::pair<const char *, uint64_t>> mechanisms;
+    /* For -v: bytes per second per node from the first claim on, by record
+     * type (TLV header included; index = the type's wire value, 0 = the
+     * frames' headers and tags). */
+    std::array<double, 9> type_bps{};
     bool converged = false; /* identical tables, every claim everywhere */
     bool stable = false;    /* and still so, unchanged, at the end */
 };
@@ -325,6 +330,7 @@ private:
     uint64_t count_from_ = UINT64_MAX; /* the first claim: traffic counted from here */
     double claim_bytes_ = 0, claim_frames_ = 0, claim_bytes_at_convergence_ = 0;
     uint64_t total_bytes_ = 0, resend_mismatch_ = 0;
+    std::array<uint64_t, 9> type_bytes_{}; /* Result::type_bps, as bytes */
     std::vector<FlowKey> refresh_;
     uint32_t victim_ = UINT32_MAX;
     uint64_t kill_us_ = UINT64_MAX, route_us_ = 0, rewrite_us_ = 0;
@@ -377,6 +383,7 @@ void Sim::account(uint32_t from, std::span<const uint8_t> f)
         frames.resize(seq + 1);
     auto &due = resend_due_[from];
     size_t record_bytes = 0, claim_record_bytes = 0;
+    std::array<uint64_t, 9> by_type{};
     const uint8_t *p = f.data() + header;
     const uint8_t *const end = p + payload;
     while (end - p >= static_cast<std::ptrdiff_t>(kGossipTlvLen)) {
@@ -455,12 +462,16 @@ void Sim::account(uint32_t from, std::span<const uint8_t> f)
             break;
         }
         record_bytes += kGossipTlvLen + len;
+        by_type[p[0] < by_type.size() ? p[0] : 0] += kGossipTlvLen + len;
         claim_record_bytes += claim_traffic ? kGossipTlvLen + len : 0;
         p = v + len;
     }
     if (now_ < count_from_)
         return;
     total_bytes_ += f.size();
+    by_type[0] += f.size() - record_bytes;
+    for (size_t t = 0; t < by_type.size(); ++t)
+        type_bytes_[t] += by_type[t];
     if (record_bytes != 0 && claim_record_bytes != 0) {
         const double share =
             static_cast<double>(claim_record_bytes) / static_cast<double>(record_bytes);
@@ -799,9 +810,12 @@ Result Sim::run()
         res.claim_bytes_settled = claim_bytes_ - claim_bytes_at_convergence_;
     res.total_bytes = total_bytes_;
     res.resend_mismatch = resend_mismatch_;
-    if (now_ > count_from_)
-        res.background_bps = (static_cast<double>(total_bytes_) - claim_bytes_) /
-                             (static_cast<double>(now_ - count_from_) / 1e6) / o_.nodes;
+    if (now_ > count_from_) {
+        const double node_seconds = static_cast<double>(now_ - count_from_) / 1e6 * o_.nodes;
+        res.background_bps = (static_cast<double>(total_bytes_) - claim_bytes_) / node_seconds;
+        for (size_t t = 0; t < type_bytes_.size(); ++t)
+            res.type_bps[t] = static_cast<double>(type_bytes_[t]) / node_seconds;
+    }
     if (o_.kill) {
         res.route_ms = route_us_ ? static_cast<double>(route_us_ - kill_us_) / 1000.0 : -1;
         res.rewrite_ms = rewrite_us_ ? static_cast<double>(rewrite_us_ - kill_us_) / 1000.0 : -1;
@@ -930,6 +944,12 @@ int main(int argc, char **argv)
                 fmt::print("  per node:");
                 for (const auto &[name, total] : r.mechanisms)
                     fmt::print(" {} {:.1f}", name, static_cast<double>(total) / o.nodes);
+                fmt::print("\n  B/s/node from the first claim, by record type:");
+                constexpr const char *kTypeNames[] = {
+                    "headers+tags", "claim",         "release",        "digest", "heartbeat",
+                    "sync-request", "sync-response", "resend-request", "resent"};
+                for (size_t t = 0; t < r.type_bps.size(); ++t)
+                    fmt::print(" {} {:.0f}", kTypeNames[t], r.type_bps[t]);
                 fmt::print("\n");
             }
             if (r.changes != 0)
