@@ -107,6 +107,27 @@ TEST_CASE("decap of a flowhome GENEVE frame", "[decap]")
     CHECK(o.after == inner_frame4());
 }
 
+TEST_CASE("decap of GENEVE from a routed peer addresses the inner frame to this node", "[decap]")
+{
+    /* The sender wrote its next hop, the router, as the inner destination;
+     * the router then sent the outer frame to us. The local port's kernel
+     * takes only frames for its own MAC: the inner frame gets the outer
+     * frame's addresses, as if the router had sent it straight to us. VLAN
+     * tags inside stay. */
+    for (const std::vector<uint16_t> &vlans : {std::vector<uint16_t>{}, {7}}) {
+        const eb::Bytes inner = eb::ether(eb::kRouterMac, eb::kOurMac, 0x0800, inner_ip4(), vlans);
+        const eb::Bytes frame =
+            eb::udp4_frame(eb::kPeerMac, eb::kRouterMac, eb::kOur4, eb::kPeer4, 50000, 6081,
+                           eb::geneve(eb::flowhome_option(1, 1, 0, 0), 0x6558, inner));
+        const Outcome o = run(frame);
+        REQUIRE(o.result.status == DecapStatus::ok);
+        REQUIRE(o.after.size() == inner.size());
+        CHECK(eb::slice(o.after, 0, 6) == mac_bytes(eb::kPeerMac));
+        CHECK(eb::slice(o.after, 6, 6) == mac_bytes(eb::kRouterMac));
+        CHECK(eb::slice(o.after, 12, inner.size() - 12) == eb::slice(inner, 12, inner.size() - 12));
+    }
+}
+
 TEST_CASE("decap of GENEVE over IPv6", "[decap]")
 {
     /* The hop count as written; a peer's 0 counts as 1: the packet still

@@ -59,18 +59,32 @@ void forget_rx_offloads(rte_mbuf *m) noexcept
 }
 
 /*
+ * Moves the start of @p m to the inner Ethernet header at @p eth_off and
+ * gives it the outer frame's addresses: the frame is then what the router
+ * would have sent this node, whatever the sender wrote inside (its next
+ * hop's MAC, which is a router's when the peers are routed; the local
+ * port's kernel drops a frame not addressed to it). Preconditions: eth_off
+ * >= 12 (the outer addresses, copied, do not overlap it) and eth_off + 14 <=
+ * the first segment's length.
+ */
+void adopt_outer_macs(rte_mbuf *m, uint32_t eth_off) noexcept
+{
+    constexpr size_t kAddressesLen = 12; /* destination and source */
+    auto *frame = rte_pktmbuf_mtod(m, uint8_t *);
+    std::memcpy(frame + eth_off, frame, kAddressesLen);
+    rte_pktmbuf_adj(m, static_cast<uint16_t>(eth_off));
+}
+
+/*
  * Replaces everything before @p inner_off with a 14-byte Ethernet header that
  * keeps the outer MAC addresses (VLAN tags go). Preconditions: inner_off >= 14
- * and inner_off <= the first segment's length.
+ * + 20 (an outer IP header at least) and inner_off <= the first segment's
+ * length.
  */
 void strip_to_ip(rte_mbuf *m, uint32_t inner_off, uint16_t ether_type) noexcept
 {
-    uint8_t macs[12];
-    std::memcpy(macs, rte_pktmbuf_mtod(m, const uint8_t *), sizeof(macs));
-    auto *eth = reinterpret_cast<uint8_t *>(
-        rte_pktmbuf_adj(m, static_cast<uint16_t>(inner_off - kEthHeaderLen)));
-    std::memcpy(eth, macs, sizeof(macs));
-    store16(eth + 12, ether_type);
+    store16(rte_pktmbuf_mtod_offset(m, uint8_t *, inner_off - 2), ether_type);
+    adopt_outer_macs(m, inner_off - kEthHeaderLen);
 }
 
 /* True when the first byte of an inner IP packet carries the version its label promised. */
@@ -157,10 +171,10 @@ DecapResult decap_geneve(rte_mbuf *m, const ParsedPacket &outer, uint32_t ip_end
     const uint16_t protocol = load16(g + 2);
     const uint32_t inner_len = udp_end - opts_end;
     if (protocol == kEtherTypeTeb) {
-        if (inner_len < kEthHeaderLen)
+        if (inner_len < kEthHeaderLen || opts_end + kEthHeaderLen > seg_len)
             return dropped(r, DropReason::geneve_truncated);
         trim_padding(m, udp_end);
-        rte_pktmbuf_adj(m, static_cast<uint16_t>(opts_end));
+        adopt_outer_macs(m, opts_end);
     } else if (protocol == kEtherTypeIpv4 || protocol == kEtherTypeIpv6) {
         /* Protocol 0x0800 / 0x86DD: a bare IP packet (RFC 8926 3.4); give it an Ethernet header. */
         if (inner_len == 0 || opts_end >= seg_len)
