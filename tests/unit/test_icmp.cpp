@@ -168,6 +168,15 @@ TEST_CASE("IPv4 refusals leave the packet unchanged", "[icmp]")
         check_unchanged(
             run(v4_frame(eb::ipv4_udp(eb::kClient4, eb::v4(239, 1, 1, 1), 1, 2, data)), 1400));
     }
+    SECTION("link-layer broadcast and multicast frames")
+    {
+        for (const eb::Mac &group : {eb::Mac{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF},
+                                     eb::Mac{0x01, 0x00, 0x5E, 0x00, 0x00, 0x01}})
+            check_unchanged(
+                run(eb::ether(group, eb::kRouterMac, 0x0800,
+                              eb::ipv4_tcp(eb::kClient4, eb::kVip4, 1, 80, 0x10, data), {}, true),
+                    1400));
+    }
     SECTION("no local IPv4 address")
     {
         DecapConfig cfg = local();
@@ -235,6 +244,17 @@ TEST_CASE("IPv6 refusals leave the packet unchanged", "[icmp]")
         check_unchanged(
             run(v6_frame(eb::ipv6_udp(eb::v6(0xFF02, 1), eb::kVip6, 1, 2, data)), 1280));
         check_unchanged(run(v6_frame(eb::ipv6_udp(eb::v6(0, 0), eb::kVip6, 1, 2, data)), 1280));
+    }
+    SECTION("link-layer broadcast and multicast frames")
+    {
+        /* RFC 4443 2.4(e.4, e.5) would allow a Packet Too Big, but the
+         * error would leave from the group's address. */
+        for (const eb::Mac &group : {eb::Mac{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF},
+                                     eb::Mac{0x33, 0x33, 0x00, 0x00, 0x00, 0x01}})
+            check_unchanged(
+                run(eb::ether(group, eb::kRouterMac, 0x86DD,
+                              eb::ipv6_udp(eb::kClient6, eb::kVip6, 1, 2, data), {}, true),
+                    1280));
     }
     SECTION("no local IPv6 address")
     {

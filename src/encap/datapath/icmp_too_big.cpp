@@ -189,8 +189,13 @@ bool too_big_v6(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu, const IpAddr &
             frame[p.l4_offset] < kIcmp6FirstInformational)
             return false;
     }
-    /* Packet Too Big may answer a multicast destination (2.4(e.3)), but needs a unicast source. */
-    if (!ipv6_source_is_host(ip + 8))
+    /*
+     * Packet Too Big may answer a multicast destination, even a link-layer
+     * one (2.4(e.3) to (e.5)), but needs a unicast source. Not a link-layer
+     * group, though: the error takes the frame's destination as its source
+     * MAC, which must be one station's (IEEE 802).
+     */
+    if ((frame[0] & 0x01) != 0 || !ipv6_source_is_host(ip + 8))
         return false;
 
     constexpr uint32_t hdr = kIpv6HeaderLen + kIcmpHeaderLen;
