@@ -131,11 +131,13 @@ void hang_up(int fd) noexcept
     close(fd);
 }
 
-/* Tells a control client why it is being refused or closed (a short error
- * reply: the socket buffer takes it), then hangs up. */
+/* Tells a control client why it is being refused or closed, in a reply of
+ * its own kind (`closed N`: no command of its was run or cut short, and a
+ * client can tell that from a command that failed; short, so the socket
+ * buffer takes it), then hangs up. */
 void refuse(int fd, std::string_view why)
 {
-    const std::string r = reply(false, why);
+    const std::string r = fmt::format("closed {}\n{}", why.size(), why);
     [[maybe_unused]] const ssize_t n = send(fd, r.data(), r.size(), MSG_NOSIGNAL);
     hang_up(fd);
 }
@@ -347,13 +349,14 @@ void OperatorServer::accept_session_fd(int c, bool http, Clock::time_point now) 
 }
 
 /* Closes the control session idle longest, if it has idled kEvictableIdle
- * with nothing to run or to send: sixteen forgotten sessions would
- * otherwise lock every operator out for kSessionIdle. */
+ * with nothing to run (half a line is nothing) or to send: sixteen
+ * forgotten sessions would otherwise lock every operator out for
+ * kSessionIdle. */
 bool OperatorServer::evict_idlest(Clock::time_point now) noexcept
 {
     auto idlest = sessions_.end();
     for (auto it = sessions_.begin(); it != sessions_.end(); ++it)
-        if (!it->http && !it->ended && it->in.empty() && it->out.empty() &&
+        if (!it->http && !it->ended && it->in.find('\n') == std::string::npos && it->out.empty() &&
             now - it->last >= kEvictableIdle &&
             (idlest == sessions_.end() || it->last < idlest->last))
             idlest = it;
@@ -515,6 +518,10 @@ int attach_main(const std::string &socket_path, const std::vector<std::string> &
             return false;
         }
         const bool ok = header.starts_with("ok ");
+        /* The node closes the session without running the command (the
+         * session limit): it could not be reached, as far as the caller is
+         * concerned. */
+        const bool closed = header.starts_with("closed ");
         size_t n = 0;
         try {
             n = std::stoul(header.substr(header.find(' ') + 1));
@@ -535,6 +542,10 @@ int attach_main(const std::string &socket_path, const std::vector<std::string> &
         std::fwrite(buf.data(), 1, n, ok ? stdout : stderr);
         std::fflush(ok ? stdout : stderr);
         buf.erase(0, n);
+        if (closed) {
+            rc = 2;
+            return false;
+        }
         if (!ok && rc == 0)
             rc = 1;
         return split_words(line) != std::vector<std::string>{"quit"};

@@ -407,6 +407,7 @@ def sessions(sock):
         idle.sendall(b"show node\n")  # the first session's last word, from now
         idle.settimeout(5)
         assert read_reply(idle).startswith(b"ok "), "the first session's reply"
+        idle.sendall(b"show")  # half a line: still nothing to run
         idle_since = time.time()
         more = []
         try:
@@ -419,8 +420,11 @@ def sessions(sock):
             extra.settimeout(5)
             reply = extra.recv(4096)
             extra.close()
-            assert reply.startswith(b"error ") and b"16 sessions are attached already" in reply, \
+            assert reply.startswith(b"closed ") and b"16 sessions are attached already" in reply, \
                 f"seventeenth session: {reply!r}"
+            r = attach(sock, "show", "node")  # not run: the node could not be reached
+            assert r.returncode == 2 and "16 sessions are attached already" in r.stderr, \
+                f"--attach refused: {r.returncode} {r.stderr!r}"
             # Once one of them has idled 10 s, a newcomer takes its place: the
             # idlest (the first) is told and closed, the others are left alone.
             time.sleep(max(0.0, idle_since + 10.5 - time.time()))
@@ -432,7 +436,7 @@ def sessions(sock):
             newcomer.close()
             assert reply.startswith(b"ok ") and b"console-test" in reply, f"newcomer: {reply!r}"
             told = idle.recv(4096)
-            assert told.startswith(b"error ") and b"this one had been idle longest" in told, \
+            assert told.startswith(b"closed ") and b"this one had been idle longest" in told, \
                 f"the idlest session: {told!r}"
             for s in more:
                 s.setblocking(False)
