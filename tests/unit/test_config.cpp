@@ -853,6 +853,7 @@ TEST_CASE("every example in config/ loads", "[config]")
     const NodeConfig fleet = load_config((dir / "node-fleet.yaml").string());
     CHECK(fleet.domains.size() == 2);
     CHECK(fleet.peers.size() >= 3);
+    CHECK(fleet.gossip.enabled); /* a fleet shares ownership */
     const NodeConfig single = load_config((dir / "node-single.yaml").string());
     CHECK_FALSE(single.eal.huge_pages);
     CHECK(single.eal.memory_mb == 256);
