@@ -43,12 +43,14 @@ void read_backoff(const MapReader &root, BackoffConfig &b)
     m.uint_if("idle_polls", b.idle_polls, 0, 10'000'000);
     m.uint_if("pause_polls", b.pause_polls, 0, 10'000'000);
     m.uint_if("sleep_us", b.sleep_us, 0, 100'000);
+    if (!m.has("pause_polls"))
+        b.pause_polls = std::min(b.pause_polls, b.idle_polls); /* the default, where it fits */
     if (b.pause_polls > b.idle_polls) {
-        const Cursor at = m.has("pause_polls") ? *m.find("pause_polls") : *m.find("idle_polls");
-        at.fail_at("backoff.pause_polls",
-                   fmt::format("pause_polls ({}) must not exceed idle_polls ({}): a worker "
-                               "pauses before it sleeps",
-                               b.pause_polls, b.idle_polls));
+        m.find("pause_polls")
+            ->fail_at("backoff.pause_polls",
+                      fmt::format("pause_polls ({}) must not exceed idle_polls ({}): a worker "
+                                  "pauses before it sleeps",
+                                  b.pause_polls, b.idle_polls));
     }
 }
 

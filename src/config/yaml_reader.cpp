@@ -222,9 +222,19 @@ bool Cursor::as_bool() const
     fail(fmt::format("expected true or false, got {}", describe()));
 }
 
+std::string Cursor::text_scalar(const std::string &what) const
+{
+    /* The one way to write a text that YAML 1.1 and 1.2 both read as null. */
+    if (node_.IsDefined() && node_.IsNull())
+        fail(fmt::format("expected {}, got nothing (YAML reads an empty value, null and ~ as "
+                         "none: quote a text spelt so, \"null\")",
+                         what));
+    return scalar_text(what);
+}
+
 std::string Cursor::as_string(bool allow_empty) const
 {
-    std::string text = scalar_text("a string");
+    std::string text = text_scalar("a string");
     if (text.empty() && !allow_empty)
         fail("expected a non-empty string, got an empty one");
     switch (text_fault(text)) {
@@ -242,7 +252,7 @@ std::string Cursor::as_name(size_t max_len) const
 {
     const std::string what =
         fmt::format("a name of 1 to {} letters, digits, '_', '-' or '.'", max_len);
-    std::string text = scalar_text(what);
+    std::string text = text_scalar(what);
     bool ok = !text.empty() && text.size() <= max_len;
     for (const char ch : text) {
         const bool alnum =

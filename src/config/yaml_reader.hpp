@@ -118,6 +118,8 @@ private:
     std::string scalar_text(const std::string &what) const;
     /** As scalar_text() but refuses quoted scalars (they are strings in YAML). */
     std::string plain_scalar(const std::string &what) const;
+    /** As scalar_text(), for a string or name: a null says how to write one spelt "null". */
+    std::string text_scalar(const std::string &what) const;
 
     const std::string *file_;
     YAML::Node node_;

@@ -190,6 +190,15 @@ TEST_CASE("optional keys take their documented defaults", "[config]")
     CHECK(c.backoff.pause_polls == 10);
     CHECK(c.backoff.sleep_us == 50);
 
+    // Fewer idle polls than the default pause: the worker pauses from its
+    // first empty poll, no pause_polls needed.
+    for (const uint32_t idle : {0u, 5u}) {
+        const NodeConfig b = load_config_text(
+            kMinimal + fmt::format("backoff:\n  idle_polls: {}\n", idle), "min.yaml");
+        CHECK(b.backoff.idle_polls == idle);
+        CHECK(b.backoff.pause_polls == idle);
+    }
+
     // An empty optional section means "all defaults", as if it were absent.
     const NodeConfig e = load_config_text(kMinimal + "eal:\ntable:\npeers:\n", "min.yaml");
     CHECK(e.eal.memory_mb == 512);
@@ -464,6 +473,15 @@ TEST_CASE("numbers out of range", "[config]")
                 "expected an integer from 1 to 8, got 9");
     check_error(kMinimal + "backoff:\n  pause_polls: 200\n", 12, 16, "backoff.pause_polls",
                 "pause_polls (200) must not exceed idle_polls (100): a worker pauses before it "
+                "sleeps");
+    for (const char *null : {"null", "~", "NULL"})
+        check_error(fmt::format("node:\n  id: 1\n  name: {}\n", null), 3, 3, "node.name",
+                    "expected a name of 1 to 63 letters, digits, '_', '-' or '.', got nothing "
+                    "(YAML reads an empty value, null and ~ as none: quote a text spelt so, "
+                    "\"null\")");
+    check_error(kMinimal + "backoff:\n  idle_polls: 5\n  pause_polls: 6\n", 13, 16,
+                "backoff.pause_polls",
+                "pause_polls (6) must not exceed idle_polls (5): a worker pauses before it "
                 "sleeps");
 }
 
