@@ -217,6 +217,22 @@ public:
 
     /** Live entries; deleted ones awaiting their grace period do not count. */
     uint32_t count(Family f) const noexcept;
+    /**
+     * Whether @p f's table is refusing new flows: an insert found no room,
+     * and fewer than one in kReopenShare of the entries it held then (at
+     * least one) have gone since. A worker meeting a connection's opening
+     * packet asks, so as not to serve a connection whose claim could not be
+     * recorded. Any thread: a relaxed read of a line that the writer stores
+     * to only when the answer changes.
+     */
+    bool refusing(Family f) const noexcept
+    {
+        return full_at_of(f).load(std::memory_order_relaxed) != 0;
+    }
+    /** See refusing(): the room a full table makes before it takes new
+     * flows again, so that the opening packets that follow find a slot
+     * each, not one between them. */
+    static constexpr uint32_t kReopenShare = 1024;
     uint32_t capacity(Family f) const noexcept;
     /** Whether the family's table has an extendable bucket table. */
     bool extendable(Family f) const noexcept;
@@ -244,6 +260,12 @@ private:
      * RCU defer queue; the writer keeps the live counts itself. */
     std::atomic<uint32_t> live4_{0};
     std::atomic<uint32_t> live6_{0};
+    /* The live count at a refused insert, until enough have gone (0: not
+     * refusing): refusing(). On a line of its own, which workers read. */
+    struct alignas(64) FullAt {
+        std::atomic<uint32_t> v4{0};
+        std::atomic<uint32_t> v6{0};
+    } full_at_;
     uint32_t age_cursor4_ = 0;
     uint32_t age_cursor6_ = 0;
     bool age_v6_turn_ = false;
@@ -258,6 +280,14 @@ private:
     std::atomic<uint32_t> &live_of(Family f) noexcept
     {
         return f == Family::ipv6 ? live6_ : live4_;
+    }
+    std::atomic<uint32_t> &full_at_of(Family f) noexcept
+    {
+        return f == Family::ipv6 ? full_at_.v6 : full_at_.v4;
+    }
+    const std::atomic<uint32_t> &full_at_of(Family f) const noexcept
+    {
+        return f == Family::ipv6 ? full_at_.v6 : full_at_.v4;
     }
     const std::atomic<uint32_t> &live_of(Family f) const noexcept
     {

@@ -133,6 +133,8 @@ struct alignas(64) WorkerStats {
     Counter gossip_handoff;    /**< gossip frames handed to the control lcore */
     Counter failover;          /**< packets of a dead owner's flows sent to its failover owner */
     Counter drain_redirects;   /**< opening packets a draining node sent to another node */
+    Counter
+        opening_table_full; /**< opening packets met with a full table: no claim (miss policy) */
     Counter idle_sleeps;
     Counter busy_cycles; /**< TSC cycles of polls that found work, each to the next's start */
     Counter drops[kDropReasonCount];

@@ -38,6 +38,7 @@ constexpr WorkerCounterInfo kWorkerCounters[] = {
     {"miss_hash", &WorkerStats::miss_hash},
     {"failover", &WorkerStats::failover},
     {"drain_redirects", &WorkerStats::drain_redirects},
+    {"opening_table_full", &WorkerStats::opening_table_full},
     {"claim_ring_full", &WorkerStats::claim_ring_full},
     {"claim_retries", &WorkerStats::claim_retries},
     {"refreshes", &WorkerStats::refreshes},

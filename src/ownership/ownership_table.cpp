@@ -365,7 +365,13 @@ UpsertResult OwnershipTable::upsert(const FlowKey &key, OwnerRecord record) noex
         ++mutations_;
         return UpsertResult::inserted;
     }
-    return rc == -ENOSPC ? UpsertResult::full : UpsertResult::error;
+    if (rc != -ENOSPC)
+        return UpsertResult::error;
+    /* Full. With no live entry it is only slots that wait for their grace
+     * period, which the next insert may find passed: not refused for. */
+    if (const uint32_t live = live_of(key.family).load(std::memory_order_relaxed); live != 0)
+        full_at_of(key.family).store(live, std::memory_order_relaxed);
+    return UpsertResult::full;
 }
 
 bool OwnershipTable::remove(const FlowKey &key) noexcept
@@ -379,7 +385,12 @@ bool OwnershipTable::remove(const FlowKey &key) noexcept
     if (position < 0)
         return false;
     auto &live = live_of(key.family);
-    live.store(live.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    const uint32_t now_live = live.load(std::memory_order_relaxed) - 1;
+    live.store(now_live, std::memory_order_relaxed);
+    auto &full_at = full_at_of(key.family);
+    if (const uint32_t at = full_at.load(std::memory_order_relaxed);
+        at != 0 && now_live + std::max(1u, at / kReopenShare) <= at)
+        full_at.store(0, std::memory_order_relaxed);
     ++mutations_;
     defer_free(key.family, position);
     return true;

@@ -258,6 +258,28 @@ TEST_CASE("an insert into a full table is a counted refusal", "[ownership]")
         REQUIRE(t.lookup(key4(i)));
     /* An existing key can still be updated when the table is full. */
     REQUIRE(t.upsert(key4(7), {.owner = 9}) == UpsertResult::updated);
+    /* It says so until one entry in 1024 (at least one) has gone. */
+    REQUIRE(t.refusing(Family::ipv4));
+    REQUIRE_FALSE(t.refusing(Family::ipv6));
+    REQUIRE(t.remove(key4(0)));
+    REQUIRE_FALSE(t.refusing(Family::ipv4));
+}
+
+TEST_CASE("a full table refuses new flows until 1 in 1024 of its entries have gone", "[ownership]")
+{
+    Qsbr q;
+    constexpr uint32_t kCap = 8192;
+    OwnershipTable t(params(q.v, kCap));
+    for (uint32_t i = 0; i < kCap; ++i)
+        REQUIRE(t.upsert(key4(i), {.owner = 1}) == UpsertResult::inserted);
+    REQUIRE_FALSE(t.refusing(Family::ipv4)); /* full, but nothing refused yet */
+    REQUIRE(t.upsert(key4(kCap), {.owner = 1}) == UpsertResult::full);
+    for (uint32_t i = 0; i < kCap / OwnershipTable::kReopenShare; ++i) {
+        REQUIRE(t.refusing(Family::ipv4));
+        REQUIRE(t.remove(key4(i)));
+    }
+    REQUIRE_FALSE(t.refusing(Family::ipv4));
+    REQUIRE(t.upsert(key4(kCap), {.owner = 1}) == UpsertResult::inserted);
 }
 
 TEST_CASE("a deleted slot is reused only after readers pass a quiescent state", "[ownership][rcu]")

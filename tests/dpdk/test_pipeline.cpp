@@ -1348,4 +1348,42 @@ TEST_CASE("the control core inserts claims; a full table is a counted refusal", 
     b.node->control().apply(msg);
     REQUIRE(cs.table_full.get() == full + 1);
     REQUIRE_FALSE(t.lookup(key4(50001)));
+
+    /* From now on the worker makes no claim of that family. A SYN meets the
+     * miss policy (drop here), where served it would be cut off at its
+     * first data packet; a UDP datagram is served, unrecorded. */
+    REQUIRE(t.refusing(Family::ipv4));
+    REQUIRE_FALSE(t.refusing(Family::ipv6));
+    Frame syn = ref::syn_in;
+    syn[14 + 20] = 45000 >> 8; /* TCP source port: a flow of its own */
+    syn[14 + 20 + 1] = 45000 & 0xFF;
+    const Frame datagram = eb::ether(
+        eb::kOurMac, eb::kRouterMac, 0x0800,
+        eb::ipv4_udp(eb::v4(192, 0, 2, 100), eb::v4(203, 0, 113, 10), 45001, 53, eb::payload(32)));
+    const uint64_t claims = b.stats().claims.get();
+    const uint64_t refused = b.stats().opening_table_full.get();
+    const uint64_t missed = drops(DropReason::miss_policy_drop);
+    auto out = b.wire_in(syn);
+    CHECK(out.local.empty());
+    CHECK(out.wire.empty());
+    CHECK(drops(DropReason::miss_policy_drop) == missed + 1);
+    out = b.wire_in(datagram);
+    CHECK(out.local.size() == 1);
+    CHECK(b.stats().opening_table_full.get() == refused + 2);
+    CHECK(b.stats().claims.get() == claims);
+
+    /* It takes new flows again once 1 in 1024 of its entries (here 4) are gone. */
+    REQUIRE(t.count(Family::ipv4) == 4096);
+    for (uint16_t p = 1; p <= 4; ++p) {
+        REQUIRE(t.refusing(Family::ipv4));
+        REQUIRE(t.remove(FlowKey::make4(addr("192.0.2.200").v4_be(), htons(p),
+                                        addr("203.0.113.10").v4_be(), htons(80), kProtoUdp)));
+    }
+    REQUIRE_FALSE(t.refusing(Family::ipv4));
+    out = b.wire_in(syn);
+    CHECK(out.local.size() == 1);
+    CHECK(b.stats().claims.get() == claims + 1);
+    b.settle_control();
+    CHECK(t.lookup(FlowKey::make4(addr("192.0.2.100").v4_be(), htons(45000),
+                                  addr("203.0.113.10").v4_be(), htons(80), kProtoTcp)));
 }

@@ -356,11 +356,25 @@ void Worker::decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16
                 return;
             }
         }
-        stats_.claims.add();
-        pending_insert(s.key, s.hash, now_tsc, sh_.self);
-        send_control(ControlMsgType::claim, s.key);
-        to_local(s.m);
-        return;
+        if (likely(!sh_.table->refusing(s.key.family))) {
+            stats_.claims.add();
+            pending_insert(s.key, s.hash, now_tsc, sh_.self);
+            send_control(ControlMsgType::claim, s.key);
+            to_local(s.m);
+            return;
+        }
+        /*
+         * The table has no room for the claim: served here, a TCP
+         * connection's next packets would find no record and meet the miss
+         * policy, which under `drop` cuts it off after its handshake. Its
+         * opening packet meets the policy instead. A UDP datagram opens its
+         * flow every time: served here, unrecorded, until there is room.
+         */
+        stats_.opening_table_full.add();
+        if (s.p.l4_proto != kProtoTcp) {
+            to_local(s.m);
+            return;
+        }
     }
 
     switch (sh_.miss_policy.load(std::memory_order_relaxed)) {
