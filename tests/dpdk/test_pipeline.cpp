@@ -127,11 +127,14 @@ struct Bench {
     Worker &worker() { return *node->workers().at(0); }
     const WorkerStats &stats() { return worker().stats(); }
 
-    void inject(rte_ring *r, const Frame &f)
+    /* With what a NIC's receive path may have said of it. */
+    void inject(rte_ring *r, const Frame &f, uint64_t ol_flags = 0, uint32_t packet_type = 0)
     {
         rte_mbuf *m = rte_pktmbuf_alloc(node->mempool());
         REQUIRE(m != nullptr);
         std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
+        m->ol_flags = ol_flags;
+        m->packet_type = packet_type;
         REQUIRE(rte_ring_enqueue(r, m) == 0);
     }
 
@@ -155,9 +158,9 @@ struct Bench {
     };
 
     /* One frame in on the wire, one worker iteration, what came out. */
-    Output wire_in(const Frame &f)
+    Output wire_in(const Frame &f, uint64_t ol_flags = 0, uint32_t packet_type = 0)
     {
-        inject(wire_rx, f);
+        inject(wire_rx, f, ol_flags, packet_type);
         REQUIRE(worker().poll_once() == 1);
         return {drain(wire_tx), drain(local_tx)};
     }
@@ -900,6 +903,49 @@ TEST_CASE("packets redirected by a peer are decapsulated and served", "[pipeline
         REQUIRE(out.local.empty());
         REQUIRE(drops(DropReason::hop_limit) == before + 1);
     }
+}
+
+TEST_CASE("a NIC's verdict on the IPv4 checksum is trusted only where it speaks for the outer "
+          "header",
+          "[pipeline]")
+{
+    /* A tunnel packet from node 2 whose outer IPv4 header is corrupt. A
+     * NIC that parses tunnels reports the inner header's checksum in the
+     * usual flags, the outer one only when bad (RTE_MBUF_F_RX_OUTER_IP_
+     * CKSUM_BAD): its "good" does not cover the header that names the peer. */
+    Bench &b = bench();
+    b.own(key4(40032), 1);
+    eb::Bytes in = eb::udp4_frame(
+        eb::Mac{}, eb::kPeerMac, eb::v4(192, 0, 2, 2), eb::v4(192, 0, 2, 1), 50000, 6081,
+        eb::geneve(eb::flowhome_option(2, 1, 0, 0), 0x6558,
+                   eb::ether(eb::Mac{}, eb::kPeerMac, 0x0800,
+                             eb::ipv4_tcp(eb::v4(192, 0, 2, 100), eb::v4(203, 0, 113, 10), 40032,
+                                          80, 0x10, eb::payload(40)))));
+    in[14 + 10] ^= 0x5A;
+    struct Case {
+        const char *what;
+        uint64_t ol_flags;
+        uint32_t packet_type;
+        bool trusted;
+    };
+    const Case cases[] = {
+        {"no verdict: checked here", 0, 0, false},
+        {"good, no tunnel seen: the NIC checked this header", RTE_MBUF_F_RX_IP_CKSUM_GOOD,
+         RTE_PTYPE_L3_IPV4 | RTE_PTYPE_L4_UDP, true},
+        {"good, for the inner header of a tunnel", RTE_MBUF_F_RX_IP_CKSUM_GOOD,
+         RTE_PTYPE_L3_IPV4 | RTE_PTYPE_TUNNEL_GENEVE | RTE_PTYPE_INNER_L3_IPV4, false},
+        {"good, with the outer header bad",
+         RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_OUTER_IP_CKSUM_BAD, 0, false},
+    };
+    for (const Case &c : cases) {
+        INFO(c.what);
+        const uint64_t bad = drops(DropReason::ipv4_bad_checksum);
+        const auto out = b.wire_in(in, c.ol_flags, c.packet_type);
+        CHECK(out.wire.empty());
+        CHECK(out.local.size() == (c.trusted ? 1u : 0u));
+        CHECK(drops(DropReason::ipv4_bad_checksum) == bad + (c.trusted ? 0u : 1u));
+    }
+    REQUIRE(b.node->table().remove(key4(40032)));
 }
 
 TEST_CASE("traffic that is not for a VIP passes unchanged", "[pipeline]")

@@ -447,8 +447,13 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
         s.ingress = sh_.self;
 
         const uint8_t *data = rte_pktmbuf_mtod(m, const uint8_t *);
+        /* The NIC's verdict, where it is the outer header's: a NIC that
+         * parses tunnels gives the inner header's in these flags (and the
+         * outer one's only when bad). */
         const bool csum_good =
-            (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD;
+            (m->ol_flags & (RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_OUTER_IP_CKSUM_BAD)) ==
+                RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
+            (m->packet_type & RTE_PTYPE_TUNNEL_MASK) == 0;
         ParseStatus st = parse_packet(data, m->data_len, m->pkt_len, s.p, csum_good);
         if (unlikely(st == ParseStatus::drop)) {
             drop(m, s.p.drop);
