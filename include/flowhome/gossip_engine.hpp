@@ -146,6 +146,7 @@ struct GossipStats {
     Counter store_full;      /**< a claim the store refused */
     Counter peers_left;      /**< peers whose heartbeat said they were stopping */
     Counter peers_timed_out; /**< peers declared dead after dead_after_ms of silence */
+    Counter unknown_senders; /**< verified frames of a node that is not a configured peer */
     Counter failovers;       /**< flows rewritten to their failover owner */
     Counter guesses_yielded; /**< guesses that gave way to a node that restarted moments ago
                                   (or, this node just started, to any node's claim) */

@@ -351,6 +351,8 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
     stats.bytes_in.add(frame.size());
     if (reader.unknown_records() != 0)
         stats.unknown_records.add(reader.unknown_records());
+    if (members.find(h.sender) == nullptr)
+        stats.unknown_senders.add(); /* its records apply all the same */
     track_sequence(h, now_us);
     /* A restarted sender: its previous incarnation's flows move to their
      * failover owners before this frame's claims (the new life's) apply. */

@@ -437,6 +437,29 @@ TEST_CASE("a restarted node's first frames, lost to a peer, are asked for at onc
     CHECK(c.engine(0).stats().claims_refreshed.get() == 0); /* no re-announcement yet */
 }
 
+TEST_CASE("a node that is not a configured peer is no member; its frames are counted, its claims "
+          "stored",
+          "[gossip][engine]")
+{
+    /* Node 9 joins with the cluster's key before nodes 1 and 2 name it
+     * among their peers (a node added ahead of their configuration). */
+    TestCluster c(3);
+    settle(c);
+    c.ids[2] = 9;
+    c.start(2, 1);
+    const FlowKey k = key4(7400);
+    c.engine(2).local_claim(k, c.now);
+    c.run_ms(5);
+    for (size_t n = 0; n < 2; ++n) {
+        CHECK(c.engine(n).stats().unknown_senders.get() >= 1);
+        CHECK(c.engine(n).membership().find(9) == nullptr);
+        const auto r = c.store(n).lookup(k);
+        REQUIRE(r);
+        CHECK(r->owner == 9);
+    }
+    CHECK(c.engine(2).stats().unknown_senders.get() == 0);
+}
+
 TEST_CASE("a node that refutes its death numbers its new life's frames from 1", "[gossip][engine]")
 {
     /* Receivers take a new life's first frame numbered above 1 for the
