@@ -60,8 +60,8 @@ struct CaptureTap {
     void offer_rx(uint16_t port_id, uint16_t queue, rte_mbuf *const *pkts, uint16_t n) noexcept;
     /** Packets about to be sent on @p port_id. */
     void offer_tx(uint16_t port_id, uint16_t queue, rte_mbuf *const *pkts, uint16_t n) noexcept;
-    /** A packet about to be freed for @p why. */
-    void offer_drop(DropReason why, const rte_mbuf *m) noexcept;
+    /** A packet about to be freed for @p why: received on @p port_id, or refused by it. */
+    void offer_drop(DropReason why, const rte_mbuf *m, uint16_t port_id) noexcept;
 
 private:
     void copy(const rte_mbuf *m, uint16_t port_id, uint16_t queue, bool out) noexcept;

@@ -234,7 +234,8 @@ private:
     void to_local(rte_mbuf *m) noexcept;
     void to_wire(rte_mbuf *m) noexcept;
     /** Counts a drop, offers the packet to a drop capture; the caller frees it. */
-    void count_drop(const rte_mbuf *m, DropReason r) noexcept;
+    /** Counts a drop and offers it to a drop capture, filed under @p port. */
+    void count_drop(const rte_mbuf *m, DropReason r, uint16_t port) noexcept;
     void drop(rte_mbuf *m, DropReason r) noexcept;
     /** The pending claim of @p k not expired at @p now_tsc, or nullptr. */
     PendingClaim *pending_find(const FlowKey &k, uint32_t hash, uint64_t now_tsc) noexcept;

@@ -14,10 +14,12 @@
 #include <stdexcept>
 #include <string_view>
 #include <thread>
+#include <ctime>
 #include <vector>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -27,6 +29,7 @@
 
 #include "flowhome/capture.hpp"
 #include "flowhome/node.hpp"
+#include "../capture_time.hpp"
 
 namespace flowhome {
 namespace {
@@ -37,6 +40,7 @@ constexpr unsigned kPoolSize = 8191;
  * shared by the capturing workers. */
 constexpr unsigned kPoolCache = 64;
 constexpr uint32_t kSnapLen = 2048;
+constexpr uint64_t kNsPerSecond = 1'000'000'000;
 
 } // namespace
 
@@ -52,6 +56,33 @@ struct CaptureManager::Running {
     std::atomic<uint64_t> written{0};
     std::atomic<bool> at_limit{false};
     uint64_t write_errors = 0; /* writer thread only until joined */
+    /* The wall clock at a TSC reading, taken as the capture starts: copies
+     * carry their TSC reading (capture_time.hpp), timed from these. */
+    uint64_t base_tsc = 0;
+    uint64_t base_ns = 0;
+    uint64_t tsc_hz = 1;
+
+    void start_clock() noexcept
+    {
+        const uint64_t before = rte_get_tsc_cycles();
+        timespec ts{};
+        clock_gettime(CLOCK_REALTIME, &ts);
+        base_tsc = before + (rte_get_tsc_cycles() - before) / 2;
+        base_ns =
+            static_cast<uint64_t>(ts.tv_sec) * kNsPerSecond + static_cast<uint64_t>(ts.tv_nsec);
+        tsc_hz = rte_get_tsc_hz();
+    }
+
+    /* Nanoseconds since the epoch at TSC reading @p tsc (a worker's, which
+     * may run a little behind this thread's: before the base, it counts
+     * back). In whole seconds and the rest, so as not to overflow. */
+    uint64_t time_of(uint64_t tsc) const noexcept
+    {
+        auto ns = [this](uint64_t cycles) {
+            return cycles / tsc_hz * kNsPerSecond + cycles % tsc_hz * kNsPerSecond / tsc_hz;
+        };
+        return tsc >= base_tsc ? base_ns + ns(tsc - base_tsc) : base_ns - ns(base_tsc - tsc);
+    }
 
     void write_loop()
     {
@@ -80,6 +111,8 @@ struct CaptureManager::Running {
         const auto take = static_cast<uint16_t>(std::min<uint64_t>(n, limit - done));
         if (take == 0)
             return;
+        for (uint16_t i = 0; i < take; ++i)
+            set_capture_time(pkts[i], time_of(capture_time(pkts[i])));
         if (rte_pcapng_write_packets(pcapng, pkts, take) < 0) {
             write_errors += take;
             return;
@@ -210,6 +243,7 @@ std::string CaptureManager::start(const std::string &target, const std::string &
         throw std::runtime_error(
             fmt::format("cannot start a pcapng file in {}: {}", file, rte_strerror(rte_errno)));
     }
+    r->start_clock();
     CaptureTap *expected = nullptr;
     if (!node_.shared().capture.compare_exchange_strong(expected, &r->tap,
                                                         std::memory_order_acq_rel)) {

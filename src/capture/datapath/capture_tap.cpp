@@ -6,6 +6,7 @@
  */
 #define ALLOW_EXPERIMENTAL_API 1 /* rte_pcapng is experimental in DPDK 22.11 */
 #include "flowhome/capture.hpp"
+#include "../capture_time.hpp"
 
 #include <rte_branch_prediction.h>
 #include <rte_cycles.h>
@@ -17,12 +18,18 @@ namespace flowhome {
 
 void CaptureTap::copy(const rte_mbuf *m, uint16_t port_id, uint16_t queue, bool out) noexcept
 {
-    rte_mbuf *c = rte_pcapng_copy(port_id, queue, m, pool, snaplen, rte_get_tsc_cycles(),
+    /* The time, as a TSC reading in the block's timestamp: the writer
+     * thread turns it into nanoseconds (DPDK 22.11 converts with a clock it
+     * shares among all callers and moves without a lock, and its first
+     * call moves it a few centuries ahead for good). */
+    const uint64_t tsc = rte_get_tsc_cycles();
+    rte_mbuf *c = rte_pcapng_copy(port_id, queue, m, pool, snaplen, tsc,
                                   out ? RTE_PCAPNG_DIRECTION_OUT : RTE_PCAPNG_DIRECTION_IN);
     if (unlikely(c == nullptr)) {
         lost.fetch_add(1, std::memory_order_relaxed);
         return;
     }
+    set_capture_time(c, tsc);
     if (unlikely(rte_ring_enqueue(ring, c) != 0)) {
         rte_pktmbuf_free(c);
         lost.fetch_add(1, std::memory_order_relaxed);
@@ -51,12 +58,19 @@ void CaptureTap::offer_tx(uint16_t port_id, uint16_t queue, rte_mbuf *const *pkt
         copy(pkts[i], port_id, queue, true);
 }
 
-void CaptureTap::offer_drop(DropReason why, const rte_mbuf *m) noexcept
+void CaptureTap::offer_drop(DropReason why, const rte_mbuf *m, uint16_t port_id) noexcept
 {
     if (kind != Kind::drop || why != reason)
         return;
-    /* The packet's receive port: the interface it shows under in the file. */
-    copy(m, m->port, 0, false);
+    /* The interface it shows under in the file: the worker's word, not
+     * m->port, which no PMD need set (net_ring does not) and which the
+     * control lcore's frames left unset. The writer looks it up in an
+     * array of RTE_MAX_ETHPORTS, unchecked. */
+    if (unlikely(port_id >= RTE_MAX_ETHPORTS)) {
+        lost.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    copy(m, port_id, 0, false);
 }
 
 } // namespace flowhome

@@ -34,16 +34,18 @@ Worker::Worker(DatapathShared &shared, unsigned index, uint16_t queue) noexcept
         p.expires_tsc = 0;
 }
 
-void Worker::count_drop(const rte_mbuf *m, DropReason r) noexcept
+void Worker::count_drop(const rte_mbuf *m, DropReason r, uint16_t port) noexcept
 {
     stats_.drops[static_cast<size_t>(r)].add();
     if (unlikely(tap_ != nullptr))
-        tap_->offer_drop(r, m);
+        tap_->offer_drop(r, m, port);
 }
 
 void Worker::drop(rte_mbuf *m, DropReason r) noexcept
 {
-    count_drop(m, r);
+    /* What the pipeline drops came in on the wire port: the local port's
+     * traffic only goes out, where a full queue names its own port. */
+    count_drop(m, r, sh_.wire_port);
     rte_pktmbuf_free(m);
 }
 
@@ -275,7 +277,8 @@ void Worker::redirect(Slot &s, NodeId owner) noexcept
          * outer header is added, where its packet allows it. */
         const uint32_t overhead = encapsulated_ip_length(*t, meta) - meta.l3_len;
         const uint16_t fits = static_cast<uint16_t>(t->mtu > overhead ? t->mtu - overhead : 0);
-        count_drop(s.m, DropReason::encap_too_big); /* as it came: it becomes the error */
+        count_drop(s.m, DropReason::encap_too_big,
+                   sh_.wire_port); /* as it came: it becomes the error */
         if (s.hops != 0) {
             /* It came from a peer (max_hops > 1): its Ethernet header is the
              * tunnel's, and an error built from it would go back to that
@@ -643,7 +646,7 @@ void Worker::send_batch(TxBatch &b, Counter &tx, DropReason full) noexcept
     tx.add(sent);
     if (unlikely(sent < b.n)) {
         for (uint16_t i = sent; i < b.n; ++i)
-            count_drop(b.pkts[i], full);
+            count_drop(b.pkts[i], full, b.port);
         rte_pktmbuf_free_bulk(b.pkts + sent, b.n - sent);
     }
     b.n = 0;
