@@ -17,6 +17,7 @@
 
 #include "flowhome/config.hpp"
 #include "flowhome/control.hpp"
+#include "flowhome/gossip_auth.hpp"
 #include "flowhome/ownership.hpp"
 #include "flowhome/placement.hpp"
 #include "flowhome/table_heap.hpp"
@@ -46,6 +47,14 @@ namespace flowhome {
  * receive (configure_port() refuses a port that would scatter anyway).
  */
 uint16_t mbuf_data_room(const NodeConfig &cfg) noexcept;
+
+/**
+ * The keys of @p g's key file, read and checked as the node starts gossip
+ * (and `--check` does): a warning the file deserves (its permissions) is
+ * printed to stderr. Throws std::runtime_error "gossip.key_file: ..." for a
+ * file that cannot be read or parsed.
+ */
+KeyFile load_gossip_keys(const GossipConfig &g);
 
 class Node {
 public:

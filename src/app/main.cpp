@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <atomic>
 #include <string>
 #include <vector>
@@ -195,6 +196,15 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check_only) {
+        /* The key file too: the node reads it only once DPDK is up. */
+        if (cfg.gossip.enabled) {
+            try {
+                flowhome::load_gossip_keys(cfg.gossip);
+            } catch (const std::runtime_error &e) {
+                fmt::print(stderr, "flowhome: {}: {}\n", config_path, e.what());
+                return 2;
+            }
+        }
         fmt::print("{}: ok\n", config_path);
         return 0;
     }

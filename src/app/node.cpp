@@ -255,12 +255,8 @@ void Node::build(std::optional<PortIds> ids)
         workers_.push_back(std::make_unique<Worker>(shared_, i, i));
 }
 
-void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
+KeyFile load_gossip_keys(const GossipConfig &g)
 {
-    const GossipConfig &g = cfg_.gossip;
-    const PortConfig *wire = cfg_.wire_port();
-    const IpAddr src = *(g.group.family == Family::ipv4 ? wire->ipv4 : wire->ipv6);
-
     KeyFile keys;
     try {
         keys = load_key_file(g.key_file);
@@ -269,6 +265,16 @@ void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
     }
     if (const std::string w = key_file_warning(keys, g.key_file); !w.empty())
         fmt::print(stderr, "flowhome: warning: {}\n", w);
+    return keys;
+}
+
+void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
+{
+    const GossipConfig &g = cfg_.gossip;
+    const PortConfig *wire = cfg_.wire_port();
+    const IpAddr src = *(g.group.family == Family::ipv4 ? wire->ipv4 : wire->ipv6);
+
+    KeyFile keys = load_gossip_keys(g);
 
     if (!g.unicast) {
         /* A NIC's MAC filter drops multicast frames to groups it was not

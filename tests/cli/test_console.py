@@ -145,6 +145,17 @@ peers:
 gossip: {{cluster_id: 7, group: 239.1.1.1, group_report_interval_s: 0, key_file: {keys}}}
 console: {{socket: off}}
 """)
+    # --check reads the key file too, before any DPDK: a missing one is refused.
+    check = [FLOWHOME, "-c", path, "--check"]
+    r = subprocess.run(check, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout == f"{path}: ok\n", f"--check: {r.returncode} {r}"
+    os.rename(keys, keys + ".away")
+    try:
+        r = subprocess.run(check, capture_output=True, text=True, timeout=30)
+    finally:
+        os.rename(keys + ".away", keys)
+    assert r.returncode == 2 and "gossip.key_file" in r.stderr and \
+        "cannot open the gossip key file" in r.stderr, f"--check, no key file: {r}"
     cmds = os.path.join(tmp, "tap.cmd")
     with open(cmds, "w") as f:
         f.write("show node\n")
@@ -694,6 +705,7 @@ def main():
         # through the socket with a limit of 5 packets, stopped from the
         # terminal. The capture ends at its limit; forwarding does not.
         pcap = os.path.join(tmp, "host.pcapng")
+        captured_from = time.time()
         out = attach(sock, "capture", "start", "host", pcap, "5").stdout
         assert "capturing port host" in out and "at most 5 packets" in out, out
         before = prom_value(attach(sock, "show", "metrics").stdout, tx_local)
@@ -709,10 +721,16 @@ def main():
 
         # 4. The capture in tshark.
         t = subprocess.run(["tshark", "-r", pcap, "-T", "fields", "-e", "tcp.srcport",
+                            "-e", "frame.time_epoch",
                             "-Y", f"ip.dst == {VIP} && tcp.flags.syn == 1"],
                            capture_output=True, text=True, check=True)
-        ports = sorted(int(p) for p in t.stdout.split())
+        rows = [line.split() for line in t.stdout.splitlines()]
+        ports = sorted(int(r[0]) for r in rows)
         assert ports == list(range(41000, 41005)), f"tshark: {t.stdout} {t.stderr}"
+        # Stamped with the time they passed, between the start and the stop.
+        stamps = [float(r[1]) for r in rows]
+        assert all(captured_from - 1 <= s <= time.time() + 1 for s in stamps), \
+            f"capture timestamps {stamps} outside [{captured_from}, {time.time()}]"
 
         # 3. One reading through every way in agrees (traffic has stopped).
         metrics = attach(sock, "show", "metrics").stdout
