@@ -272,41 +272,49 @@ int main(int argc, char **argv)
                                                .metrics_address = cfg.console.metrics_address,
                                                .metrics_port = cfg.console.metrics_port,
                                                .capture = &capture});
-        /* Started only once the socket is ours: a node refused for a socket in
-         * use has sent nothing to the fleet. */
-        node.start();
-        fmt::print("flowhome: node {} running with {} worker(s){}{}\n", cfg.node_id,
-                   cfg.lcores.workers.size(),
-                   sock.empty() ? "" : fmt::format("; control socket {}", sock),
-                   interactive || !cmd_file.empty() ? "" : "; SIGINT or SIGTERM stops it");
-        std::fflush(stdout);
-        flowhome::Console console(node, {.capture = &capture});
-        bool stopped_by_signal = true;
-        if (!cmd_file.empty()) {
-            const int failed = flowhome::run_command_file(console, cmd_file, &g_signal);
-            if (failed != 0)
-                rc = 1;
-        }
         if (g_signal != 0) {
-            /* stopped in the command file: stopped_by_signal stays true */
-        } else if (interactive && !console.quit_requested()) {
-            flowhome::run_console(console, &g_signal);
-            stopped_by_signal = g_signal != 0;
-        } else if (!cmd_file.empty() || console.quit_requested()) {
-            stopped_by_signal = false;
+            /* Asked to stop while the node was built (its table, its ports,
+             * the clock's next second): it has told the fleet nothing, and
+             * tells it nothing now. */
+            fmt::print("flowhome: stopped by signal {} before the node started\n",
+                       static_cast<int>(g_signal));
         } else {
-            while (g_signal == 0) {
-                usleep(20 * 1000);
-                if (g_report != 0) {
-                    g_report = 0;
-                    put(fmt::format("{}--\n", node.stats_report()));
+            /* Started only once the socket is ours: a node refused for a socket in
+             * use has sent nothing to the fleet. */
+            node.start();
+            fmt::print("flowhome: node {} running with {} worker(s){}{}\n", cfg.node_id,
+                       cfg.lcores.workers.size(),
+                       sock.empty() ? "" : fmt::format("; control socket {}", sock),
+                       interactive || !cmd_file.empty() ? "" : "; SIGINT or SIGTERM stops it");
+            std::fflush(stdout);
+            flowhome::Console console(node, {.capture = &capture});
+            bool stopped_by_signal = true;
+            if (!cmd_file.empty()) {
+                const int failed = flowhome::run_command_file(console, cmd_file, &g_signal);
+                if (failed != 0)
+                    rc = 1;
+            }
+            if (g_signal != 0) {
+                /* stopped in the command file: stopped_by_signal stays true */
+            } else if (interactive && !console.quit_requested()) {
+                flowhome::run_console(console, &g_signal);
+                stopped_by_signal = g_signal != 0;
+            } else if (!cmd_file.empty() || console.quit_requested()) {
+                stopped_by_signal = false;
+            } else {
+                while (g_signal == 0) {
+                    usleep(20 * 1000);
+                    if (g_report != 0) {
+                        g_report = 0;
+                        put(fmt::format("{}--\n", node.stats_report()));
+                    }
                 }
             }
+            node.stop();
+            if (stopped_by_signal)
+                put(fmt::format("flowhome: stopped by signal {}\n", static_cast<int>(g_signal)));
+            put(node.stats_report());
         }
-        node.stop();
-        if (stopped_by_signal)
-            put(fmt::format("flowhome: stopped by signal {}\n", static_cast<int>(g_signal)));
-        put(node.stats_report());
     } catch (const std::exception &e) {
         fmt::print(stderr, "flowhome: {}\n", e.what());
         rc = 1;
