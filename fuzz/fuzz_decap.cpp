@@ -29,6 +29,8 @@
  * except Ethernet padding that lay across both segments (longer than the
  * tail), which may stay behind the inner packet.
  */
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -126,7 +128,7 @@ void round_trip(FakeMbuf &fm, const ParsedPacket &inner)
     if (parse(m, again) != ParseStatus::ok)
         return;
     DecapConfig local;
-    local.local_v4 = IpAddr::v4(0x0100000A);
+    local.local_v4 = IpAddr::v4(htonl(0xC0000201u)); /* 192.0.2.1 */
     local.local_v6 = tp.dst;
     if (make_packet_too_big(m, again, 1280, local)) {
         ParsedPacket icmp;

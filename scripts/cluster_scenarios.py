@@ -367,6 +367,21 @@ def check_death(run, k, node, before, check, min_open):
           f"node {node} left the ECMP set succeeded")
 
 
+def wait_gossip(cluster, timeout=15.0):
+    """Until every node sees every other one alive (their heartbeats, and
+    with them the start-up syncs, have gone round), at most @p timeout
+    seconds; returns the node counters then."""
+    deadline = time.time() + timeout
+    while True:
+        counters = node_counters(cluster)
+        if all(c["peers"] and set(c["peers"].values()) == {"alive"} for c in counters.values()):
+            return counters
+        if time.time() > deadline:
+            raise RuntimeError("gossip did not converge within "
+                               f"{timeout:.0f} s: {[c['peers'] for c in counters.values()]}")
+        time.sleep(0.2)
+
+
 def check_gossip(counters, dead, check):
     """Gossip converged: each live node sees every other live node alive and
     the @p dead ones dead, and applied claims its peers sent."""

@@ -187,8 +187,9 @@ vips:
 
 
 def end_node(p, prefix):
-    """Kills the node @p p if it still runs, and removes its EAL folder."""
-    if p.poll() is None:
+    """Kills the node @p p (None: never started) if it still runs, and
+    removes its EAL folder."""
+    if p is not None and p.poll() is None:
         p.kill()
         p.wait()
     shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
@@ -233,6 +234,7 @@ def lifecycle_edges(tmp):
     folder goes in both cases."""
     prefix = f"{TAG}p"
     config = second_config(tmp, "console: {socket: off}")
+    p = None
     try:
         p = subprocess.Popen([FLOWHOME, "-c", config, "--", f"--file-prefix={prefix}"],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -522,7 +524,11 @@ class Console:
             finally:
                 os._exit(127)
         self.out = ""
-        self.expect("flowhome> ", 60)
+        try:
+            self.expect("flowhome> ", 60)
+        except BaseException:
+            self.close()  # the caller never gets the object to close
+            raise
 
     def read(self, timeout):
         r, _, _ = select.select([self.fd], [], [], timeout)

@@ -96,7 +96,7 @@ def main():
     nodes = {i: Node(tmp, i) for i in NODES}
     n1, n2 = nodes[1], nodes[2]
     checks = []
-    expected = 19
+    expected = 20
 
     def check(ok, text):
         checks.append((ok, text))

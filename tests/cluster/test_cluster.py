@@ -24,7 +24,6 @@ also on failure.
 """
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "scripts"))
@@ -44,7 +43,7 @@ def main():
     cluster = Cluster(flowhome, nodes=3, resilient=resilient, ownership=ownership)
     try:
         cluster.up()
-        time.sleep(1.0)
+        sc.wait_gossip(cluster)
         if scenario in ("ecmp", "ecmp-resilient", "no-ownership", "ecmp-ipv6"):
             run = sc.ecmp_change(cluster, vip=VIP6 if scenario == "ecmp-ipv6" else
                                  sc.VIP4, long_lived=LONG_LIVED)

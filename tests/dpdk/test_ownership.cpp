@@ -50,11 +50,13 @@ FlowKey key6(uint32_t i)
                           kProtoTcp);
 }
 
-/* A distinct IPv4 key per index, spread over the whole key space. */
+/* A distinct IPv4 key per index (any 32 bits of it): 203.0.113.x clients,
+ * the rest of the index in the client port and the VIP's. */
 FlowKey key4_spread(uint32_t i)
 {
-    return FlowKey::make4(htonl(0x0A000000u + i), htons(static_cast<uint16_t>(1024 + (i >> 24))),
-                          htonl(0xC6336401u), htons(443), kProtoTcp);
+    return FlowKey::make4(htonl(0xCB007100u | (i & 0xFF)), htons(static_cast<uint16_t>(i >> 8)),
+                          htonl(0xC6336401u), htons(static_cast<uint16_t>(443 + (i >> 24))),
+                          kProtoTcp);
 }
 
 /* A distinct IPv4 key per index whose bits look random: CRC32-C is linear,

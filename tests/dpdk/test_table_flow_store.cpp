@@ -74,7 +74,8 @@ struct ControlSetup {
 
 FlowKey key4(uint32_t i)
 {
-    return FlowKey::make4(htonl(0x0A000000u + i), htons(static_cast<uint16_t>(1024 + i)),
+    /* 203.0.113.x clients toward VIP 198.51.100.1:80 */
+    return FlowKey::make4(htonl(0xCB007100u | (i & 0xFF)), htons(static_cast<uint16_t>(1024 + i)),
                           htonl(0xC6336401u), htons(80), kProtoTcp);
 }
 

@@ -401,7 +401,9 @@ def main():
         deadline = time.time() + 8
         while time.time() < deadline:
             with open(local_hex) as f:
-                delivered = [Ether(bytes.fromhex(x.strip())) for x in f if x.strip()]
+                # Whole lines only: the node's stdio may have written half of one.
+                delivered = [Ether(bytes.fromhex(x.strip())) for x in f
+                             if x.endswith("\n") and x.strip()]
             if sum(1 for d in delivered if UDP in d and d[UDP].dport == 7000) >= len(FROM_KERNEL):
                 break
             time.sleep(0.2)

@@ -66,6 +66,8 @@ int main(int argc, char **argv)
         eal_argv.push_back(a.data());
     if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
         std::fprintf(stderr, "cannot initialise the EAL\n");
+        std::error_code ec; /* it may have made its folder */
+        std::filesystem::remove_all("/var/run/dpdk/" + prefix, ec);
         return 1;
     }
     const int rc = Catch::Session().run(argc, argv);

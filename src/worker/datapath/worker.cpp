@@ -589,7 +589,9 @@ void Worker::decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, con
         const bool live = !released(r);
         const bool ours = r.owner == self;
         const bool fresh = !refresh_due(sh_, r, epoch);
-        const bool owner_up = !node_dead(sh_, r.owner) & !earlier_life(sh_, r);
+        const bool dead = node_dead(sh_, r.owner);
+        const bool earlier = earlier_life(sh_, r);
+        const bool owner_up = !dead & !earlier;
         mine |= static_cast<uint64_t>(live & ours & (r.reserved == self_life) & fresh) << i;
         theirs |= static_cast<uint64_t>(live & !ours & owner_up) << i;
     });
