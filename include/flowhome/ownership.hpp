@@ -218,16 +218,18 @@ public:
     /** Live entries; deleted ones awaiting their grace period do not count. */
     uint32_t count(Family f) const noexcept;
     /**
-     * Whether @p f's table is refusing new flows: an insert found no room,
-     * and fewer than one in kReopenShare of the entries it held then (at
-     * least one) have gone since. A worker meeting a connection's opening
-     * packet asks, so as not to serve a connection whose claim could not be
-     * recorded. Any thread: a relaxed read of a line that the writer stores
-     * to only when the answer changes.
+     * Whether @p f's table is refusing new flows: an insert found no free
+     * slot in the whole table (not merely its key's two buckets full, which
+     * keys crafted to collide can make happen in an empty table: that is a
+     * refusal of the one key), and it has not since had one in
+     * kReopenShare of its capacity (at least one slot) free again. A worker
+     * meeting a connection's opening packet asks, so as not to serve a
+     * connection whose claim could not be recorded. Any thread: a relaxed
+     * read of a line that the writer stores to only when the answer changes.
      */
     bool refusing(Family f) const noexcept
     {
-        return full_at_of(f).load(std::memory_order_relaxed) != 0;
+        return refusing_of(f).load(std::memory_order_relaxed);
     }
     /** See refusing(): the room a full table makes before it takes new
      * flows again, so that the opening packets that follow find a slot
@@ -260,12 +262,11 @@ private:
      * RCU defer queue; the writer keeps the live counts itself. */
     std::atomic<uint32_t> live4_{0};
     std::atomic<uint32_t> live6_{0};
-    /* The live count at a refused insert, until enough have gone (0: not
-     * refusing): refusing(). On a line of its own, which workers read. */
-    struct alignas(64) FullAt {
-        std::atomic<uint32_t> v4{0};
-        std::atomic<uint32_t> v6{0};
-    } full_at_;
+    /* refusing(), per family: on a line of its own, which workers read. */
+    struct alignas(64) Refusing {
+        std::atomic<bool> v4{false};
+        std::atomic<bool> v6{false};
+    } refusing_;
     uint32_t age_cursor4_ = 0;
     uint32_t age_cursor6_ = 0;
     bool age_v6_turn_ = false;
@@ -281,13 +282,13 @@ private:
     {
         return f == Family::ipv6 ? live6_ : live4_;
     }
-    std::atomic<uint32_t> &full_at_of(Family f) noexcept
+    std::atomic<bool> &refusing_of(Family f) noexcept
     {
-        return f == Family::ipv6 ? full_at_.v6 : full_at_.v4;
+        return f == Family::ipv6 ? refusing_.v6 : refusing_.v4;
     }
-    const std::atomic<uint32_t> &full_at_of(Family f) const noexcept
+    const std::atomic<bool> &refusing_of(Family f) const noexcept
     {
-        return f == Family::ipv6 ? full_at_.v6 : full_at_.v4;
+        return f == Family::ipv6 ? refusing_.v6 : refusing_.v4;
     }
     const std::atomic<uint32_t> &live_of(Family f) const noexcept
     {

@@ -367,10 +367,11 @@ UpsertResult OwnershipTable::upsert(const FlowKey &key, OwnerRecord record) noex
     }
     if (rc != -ENOSPC)
         return UpsertResult::error;
-    /* Full. With no live entry it is only slots that wait for their grace
-     * period, which the next insert may find passed: not refused for. */
-    if (const uint32_t live = live_of(key.family).load(std::memory_order_relaxed); live != 0)
-        full_at_of(key.family).store(live, std::memory_order_relaxed);
+    /* The whole table full (rte_hash_count() counts the slots still in the
+     * defer queue too), or only this key's two buckets? Only the first
+     * refuses new flows. */
+    if (static_cast<uint32_t>(rte_hash_count(h)) >= hash_entries(capacity(key.family)))
+        refusing_of(key.family).store(true, std::memory_order_relaxed);
     return UpsertResult::full;
 }
 
@@ -387,10 +388,11 @@ bool OwnershipTable::remove(const FlowKey &key) noexcept
     auto &live = live_of(key.family);
     const uint32_t now_live = live.load(std::memory_order_relaxed) - 1;
     live.store(now_live, std::memory_order_relaxed);
-    auto &full_at = full_at_of(key.family);
-    if (const uint32_t at = full_at.load(std::memory_order_relaxed);
-        at != 0 && now_live + std::max(1u, at / kReopenShare) <= at)
-        full_at.store(0, std::memory_order_relaxed);
+    const uint32_t cap = hash_entries(capacity(key.family));
+    if (auto &refusing = refusing_of(key.family);
+        refusing.load(std::memory_order_relaxed) &&
+        now_live + std::max(1u, cap / kReopenShare) <= cap)
+        refusing.store(false, std::memory_order_relaxed);
     ++mutations_;
     defer_free(key.family, position);
     return true;
