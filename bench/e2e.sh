@@ -8,7 +8,7 @@
 # ratio of the two chains' median rates, and each forwarder's busy cycles
 # per packet.
 #
-#   bench/e2e.sh [BUILD_DIR] [SECONDS] [ROUNDS]   (defaults: build-bench, 8, 3)
+#   bench/e2e.sh [BUILD_DIR] [SECONDS] [ROUNDS]   (defaults: build-bench, 8, 5)
 #
 # Generator: dpdk-testpmd txonly, 64-byte UDP 192.0.2.100 -> VIP
 # 203.0.113.10:80 with --txonly-multi-flow (many source addresses/ports):
@@ -44,7 +44,7 @@ set -euo pipefail
 build=${1:-build-bench}
 secs=${2:-8}
 [ "$secs" -ge 6 ] || { echo "e2e.sh: SECONDS must be 6 or more (3 of start-up)" >&2; exit 1; }
-rounds=${3:-3}
+rounds=${3:-5}
 flowhome="$build/src/flowhome"
 testpmd=${TESTPMD:-/usr/bin/dpdk-testpmd}
 [ -x "$flowhome" ] || { echo "e2e.sh: $flowhome not built" >&2; exit 1; }
