@@ -129,6 +129,14 @@ void GossipEngine::Impl::send_sync_request(SyncSession &s, uint64_t now_us) noex
     stats.sync_requests_out.add();
 }
 
+bool GossipEngine::Impl::another_live_peer(NodeId than) const noexcept
+{
+    for (const Member &m : members.members())
+        if (m.id != p.self && m.id != than && m.heard && m.state == NodeState::alive)
+            return true;
+    return false;
+}
+
 bool GossipEngine::Impl::start_full_sync(uint64_t now_us) noexcept
 {
     /* The next live peer after the one asked last, so a silent peer is not
@@ -163,10 +171,15 @@ void GossipEngine::Impl::sync_tick(uint64_t now_us) noexcept
         if (now_us - full.sent_us < timeout)
             return;
         /* A request or its answer was lost: ask the same peer for the same
-         * chunk again while it is alive. A peer that went quiet is replaced,
-         * and since cursors are the responder's, the walk restarts from 0. */
+         * chunk again while it is alive. One that answers none of
+         * kSyncAttempts is replaced by another live peer, and since cursors
+         * are the responder's, the walk restarts from 0 there; with no
+         * other to ask, it goes on asking, from where its walk got to. */
         const Member *m = members.find(full.target);
-        if (full.attempts < kSyncAttempts && m != nullptr && m->state == NodeState::alive) {
+        if (m != nullptr && m->state == NodeState::alive &&
+            (full.attempts < kSyncAttempts || !another_live_peer(full.target))) {
+            if (full.attempts >= kSyncAttempts)
+                full.attempts = 0;
             send_sync_request(full, now_us);
             return;
         }
