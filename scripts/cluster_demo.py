@@ -7,13 +7,15 @@ Timeline (one client run: 200 long-lived echo connections whose every byte
 is checked, plus 10 new connections a second):
   1. node 3 leaves the router's next-hop set (the router rehashes);
   2. node 3 comes back;
-  3. node 2 drains and leaves the set: it keeps its connections, takes none;
+  3. node 2 drains, and leaves the set 3 s later: it keeps its connections
+     and takes no new one, sending those the router still brings it on;
   4. node 1 is killed (SIGKILL) and leaves the set.
 Then a report -- per event, connections open / survived / broken and new
 connections; per node, claims, packets served, redirected and received --
 and the checks of what the cluster promises, made with the cluster test
 suite's code (cluster_scenarios.py): the ECMP changes and the drain break
-no connection; the drained node takes no new one; the kill breaks exactly
+no connection; the drained node takes no new one (while still in the set,
+it sends them to the others); the kill breaks exactly
 node 1's connections, each with a RST; new connections succeed; gossip
 converges (every live node sees the others alive and node 1 dead). The
 echo server names its node on each connection, so whose connections broke
@@ -47,10 +49,10 @@ def timeline(c, check):
     print("== event: node 3 comes back")
     run.event("node 3 added back", lambda: c.add_to_route(3))
     time.sleep(5)
-    print("== event: node 2 drains and leaves the ECMP set")
-    drained = {}
+    print("== event: node 2 drains, then leaves the ECMP set 3 s later")
+    drained = sc.DrainWindow()
     run.event("node 2 drained, out of the ECMP set",
-              lambda: drained.update(sc.drain_and_withdraw(c, 2)))
+              lambda: sc.drain_and_withdraw(c, 2, drained))
     time.sleep(5)
     print("== event: node 1 is killed (SIGKILL) and leaves the ECMP set")
     before_kill = sc.node_counters(c)
@@ -97,7 +99,7 @@ def main():
     try:
         with Cluster(flowhome, nodes=3) as c:
             print(f"   namespaces {c.tag}*, work directory {c.dir}")
-            time.sleep(1.0)
+            sc.wait_gossip(c)
             try:
                 timeline(c, check)
             except Exception:

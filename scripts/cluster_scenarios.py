@@ -197,16 +197,30 @@ def ecmp_change(cluster, vip=VIP4, long_lived=200, duration=22.0):
     return run
 
 
-def drain_and_withdraw(cluster, node):
-    """Drains @p node, then takes it out of the ECMP set; returns the nodes'
-    counters as the drain took effect."""
+class DrainWindow:
+    """What drain_and_withdraw() saw: the nodes' counters as the drain took
+    effect (before) and as the node left the ECMP set (withdrawn), and the
+    time between (t0, t1), in which the router still sent it new
+    connections for the drain to send on."""
+
+    def __init__(self):
+        self.before = self.withdrawn = None
+        self.t0 = self.t1 = 0.0
+
+
+def drain_and_withdraw(cluster, node, window, hold=3.0):
+    """Drains @p node, keeps it in the ECMP set for @p hold seconds, then
+    takes it out; fills @p window."""
     cluster.drain(node)
     # Counted from the moment the drain took effect: a SYN that was
     # already claimed before it is the node's own connection.
     time.sleep(0.2)
-    before = node_counters(cluster)
+    window.before = node_counters(cluster)
+    window.t0 = time.time()
+    time.sleep(hold)
+    window.withdrawn = node_counters(cluster)
+    window.t1 = time.time()
     cluster.remove_from_route(node)
-    return before
 
 
 def drain(cluster, long_lived=200, duration=20.0):
@@ -215,10 +229,9 @@ def drain(cluster, long_lived=200, duration=20.0):
     run.start()
     time.sleep(3)
 
-    def start_drain():
-        run.before = drain_and_withdraw(cluster, 2)
-
-    run.event("node 2 drained, out of the ECMP set", start_drain)
+    run.drained = DrainWindow()
+    run.event("node 2 drained, out of the ECMP set",
+              lambda: drain_and_withdraw(cluster, 2, run.drained))
     run.finish()
     # Its connections have ended: it can stop.
     now = time.time()
@@ -317,18 +330,27 @@ def check_ecmp(run, counters, check, min_open, expect_survival=True):
                           "broke when the ECMP set changed")
 
 
-def check_drain(run, k, node, before, after, check, min_open):
-    """Event @p k drained @p node (@p before: its counters once the drain
-    took effect): none of the open connections broke, the node's own among
-    them; it claimed none after, and the new connections went to the
-    others, every one of them succeeding; the others redirected its
+def check_drain(run, k, node, window, after, check, min_open):
+    """Event @p k drained @p node (@p window: drain_and_withdraw()'s): none
+    of the open connections broke, the node's own among them; while the
+    router still sent it new connections, it sent them to the others, and
+    every one succeeded there; it claimed none, from the drain on; the new
+    connections after it left went to the others; the others redirected its
     connections' packets to it."""
     ev = run.events[k]
+    before = window.before
     check_survived(run, k, check, min_open)
     own = [c for c in run.at(ev.t0) if c.get("node") == node]
     check(own and all(c["ok"] for c in own),
           f"{ev.name}: {sum(c['ok'] for c in own)} of the {len(own)} connections node {node} "
           "served completed intact")
+    sent_on = window.withdrawn[node]["drain-redirects"] - before[node]["drain-redirects"]
+    held = run.new_after(window.t0, within=window.t1 - window.t0)
+    on_node = [c for c in held if c.get("node") == node]
+    check(sent_on > 0 and held and not on_node and all(c["ok"] for c in held),
+          f"in the ECMP set for {window.t1 - window.t0:.1f} s, draining: node {node} sent "
+          f"{sent_on} new connections on; {len(on_node)} of the {len(held)} opened then were "
+          f"served by it, {sum(c['ok'] for c in held)} succeeded")
     claims = after[node]["claims"] - before[node]["claims"]
     check(claims == 0, f"the draining node {node} claimed {claims} new connections")
     check_new_after(run, k, check)

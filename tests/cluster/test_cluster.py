@@ -53,11 +53,10 @@ def main():
             sc.check_ecmp(run, counters, check, LONG_LIVED // 2, expect_survival=ownership)
         elif scenario == "drain":
             run = sc.drain(cluster, long_lived=LONG_LIVED)
-            before = run.before
             after = sc.node_counters(cluster)
             rows, total = run.summary()
             sc.print_report("drain", rows, total, after)
-            sc.check_drain(run, 0, 2, before, after, check, LONG_LIVED // 2)
+            sc.check_drain(run, 0, 2, run.drained, after, check, LONG_LIVED // 2)
             check(total["long_ok"] == total["long_lived"],
                   f"{total['long_ok']} of {total['long_lived']} long-lived connections "
                   "completed intact")
