@@ -157,6 +157,7 @@ struct GossipStats {
     Counter sync_requests_in;
     Counter sync_entries_in;
     Counter unknown_records;  /**< skipped records of a newer minor version */
+    Counter requests_refused; /**< sync or resend requests to us beyond a frame's first of each */
     Counter claims_refreshed; /**< a received claim equal to the store's: epoch restamped */
     Counter orphans;          /**< synced records naming this node that it does not hold: skipped */
     Counter sync_responses_out;     /**< sync response frames sent */

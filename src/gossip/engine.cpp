@@ -6,6 +6,7 @@
  */
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "engine_impl.hpp"
 
@@ -358,6 +359,11 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
      * failover owners before this frame's claims (the new life's) apply. */
     if (vr.new_incarnation)
         on_restart(h.sender, h.incarnation, now_us);
+    /* A node asks another for at most one sync chunk and one resend per
+     * frame; more, each answered with frames of this node's, would let one
+     * frame (of any holder of the key) make it send a hundred. */
+    bool sync_asked = false;
+    bool resend_asked = false;
     while (reader.next(rec)) {
         stats.records_in.add();
         /* Nodes send claims and releases of their own flows only. */
@@ -378,19 +384,26 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
             on_heartbeat(rec.heartbeat, now_us);
             break;
         case RecordType::sync_request:
-            if (rec.sync_request.target == p.self)
-                answer_sync(rec.sync_request, h.sender,
-                            h.version_minor >= kGossipMinorSyncTombstones, now_us);
+            if (rec.sync_request.target != p.self)
+                break;
+            if (std::exchange(sync_asked, true)) {
+                stats.requests_refused.add();
+                break;
+            }
+            answer_sync(rec.sync_request, h.sender, h.version_minor >= kGossipMinorSyncTombstones,
+                        now_us);
             break;
         case RecordType::sync_response:
             if (rec.sync_response.requester == p.self)
                 on_sync_response(rec.sync_response, h.sender, now_us);
             break;
         case RecordType::resend_request:
-            if (rec.resend.node == p.self)
-                on_resend_request(rec.resend, now_us);
-            else
+            if (rec.resend.node != p.self)
                 on_peer_request(rec.resend, now_us);
+            else if (std::exchange(resend_asked, true))
+                stats.requests_refused.add();
+            else
+                on_resend_request(rec.resend, now_us);
             break;
         case RecordType::resent:
             on_resent(rec.resend);

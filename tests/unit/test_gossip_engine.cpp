@@ -1633,6 +1633,45 @@ TEST_CASE("a start-up sync under loss finishes: no restart from cursor 0 while i
     CHECK(restarts == 0);
 }
 
+TEST_CASE("one frame gets at most one sync answer and one resend answer", "[gossip][engine]")
+{
+    /* A node asks for one chunk and one resend per frame. A frame of the
+     * cluster's key stuffed with requests (here from a node no peer
+     * names) made node 1 send a frame per request: 70 sync answers. */
+    TestCluster c(2);
+    settle(c);
+    for (uint32_t i = 0; i < 2000; ++i)
+        c.engine(0).local_claim(key4(i), c.now);
+    c.run_ms(10);
+    Authenticator auth;
+    auth.set_keys(c.ring);
+    const GossipStats &s = c.engine(0).stats();
+    const uint64_t refused = s.requests_refused.get();
+    const uint64_t answered = s.sync_responses_out.get();
+    unsigned asked = 0;
+    c.engine(0).receive(sealed(auth, body_of(header_of(9, 1),
+                                             [&](FrameWriter &w) {
+                                                 while (w.add_sync_request({1, 0, asked + 1, 0}))
+                                                     ++asked;
+                                             })),
+                        c.now);
+    REQUIRE(asked > 10);
+    CHECK(s.sync_responses_out.get() - answered == 1);
+    CHECK(s.requests_refused.get() - refused == asked - 1);
+
+    const uint64_t resends = s.resend_requests_in.get();
+    c.engine(0).receive(
+        sealed(auth, body_of(header_of(9, 2),
+                             [](FrameWriter &w) {
+                                 for (uint64_t k = 0; k < 8; ++k)
+                                     REQUIRE(w.add_resend(RecordType::resend_request,
+                                                          {1, 1, 400 - 64 * k, ~uint64_t{0}}));
+                             })),
+        c.now);
+    CHECK(s.resend_requests_in.get() - resends == 1);
+    CHECK(s.requests_refused.get() - refused == asked - 1 + 7);
+}
+
 TEST_CASE("constructor rejects inconsistent parameters", "[gossip][engine]")
 {
     MapFlowStore s;
