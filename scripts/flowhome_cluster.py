@@ -553,7 +553,8 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
     def down(self):
         """Removes what this cluster made. A second Ctrl-C or SIGTERM does not
         cut it short: both are held until it is done, then acted on."""
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        held = signal.pthread_sigmask(signal.SIG_BLOCK,
+                                      {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
         try:
             for i in list(self.procs) + list(self.servers):
                 self.kill(i, signal.SIGTERM)

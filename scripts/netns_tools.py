@@ -10,10 +10,12 @@ import sys
 
 
 def end_on_sigterm():
-    """Makes SIGTERM (a test harness's timeout) raise SystemExit, so the
-    caller's finally blocks still remove what it built: Python's default
-    action for SIGTERM ends the process on the spot."""
-    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
+    """Makes SIGTERM (a test harness's timeout) and SIGHUP (the terminal
+    closed, an ssh session dropped) raise SystemExit, so the caller's
+    finally blocks still remove what it built: Python's default action for
+    either ends the process on the spot."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda sig, frame: sys.exit(128 + sig))
 
 
 def offloads_off(ns, dev):
