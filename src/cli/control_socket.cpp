@@ -111,10 +111,16 @@ ReadResult read_line(int fd, std::string &buf, std::string &line, Clock::time_po
     }
 }
 
-/* A reply of the control protocol: its header, then its text. */
+/* A reply of the control protocol: its header (@p kind: "ok", "error" or
+ * "closed", and the text's length), then its text. */
+std::string framed(std::string_view kind, std::string_view text)
+{
+    return fmt::format("{} {}\n{}", kind, text.size(), text);
+}
+
 std::string reply(bool ok, std::string_view text)
 {
-    return fmt::format("{} {}\n{}", ok ? "ok" : "error", text.size(), text);
+    return framed(ok ? "ok" : "error", text);
 }
 
 /*
@@ -137,7 +143,7 @@ void hang_up(int fd) noexcept
  * buffer takes it), then hangs up. */
 void refuse(int fd, std::string_view why)
 {
-    const std::string r = fmt::format("closed {}\n{}", why.size(), why);
+    const std::string r = framed("closed", why);
     [[maybe_unused]] const ssize_t n = send(fd, r.data(), r.size(), MSG_NOSIGNAL);
     hang_up(fd);
 }
