@@ -224,7 +224,8 @@ bool Cursor::as_bool() const
 
 std::string Cursor::text_scalar(const std::string &what) const
 {
-    /* The one way to write a text that YAML 1.1 and 1.2 both read as null. */
+    /* yaml-cpp reads a plain null, Null, NULL or ~ (and an empty value) as
+     * no value at all: the one way to write such a text is to quote it. */
     if (node_.IsDefined() && node_.IsNull())
         fail(fmt::format("expected {}, got nothing (YAML reads an empty value, null and ~ as "
                          "none: quote a text spelt so, \"null\")",

@@ -206,7 +206,9 @@ struct GossipEngine::Impl {
     void sync_tick(uint64_t now_us) noexcept;
     void send_sync_request(SyncSession &s, uint64_t now_us) noexcept;
     bool start_full_sync(uint64_t now_us) noexcept;
-    /* A heard, alive peer other than @p than (and this node). */
+    /* A peer a full sync may ask: heard, alive, not this node. */
+    bool can_sync_from(const Member &m) const noexcept;
+    /* One other than @p than. */
     bool another_live_peer(NodeId than) const noexcept;
     void request_repair(NodeId owner, uint64_t now_us) noexcept;
     /* @p tombstones: the requester's minor reads them (kGossipMinorSyncTombstones). */

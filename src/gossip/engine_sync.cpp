@@ -129,10 +129,15 @@ void GossipEngine::Impl::send_sync_request(SyncSession &s, uint64_t now_us) noex
     stats.sync_requests_out.add();
 }
 
+bool GossipEngine::Impl::can_sync_from(const Member &m) const noexcept
+{
+    return m.id != p.self && m.heard && m.state == NodeState::alive;
+}
+
 bool GossipEngine::Impl::another_live_peer(NodeId than) const noexcept
 {
     for (const Member &m : members.members())
-        if (m.id != p.self && m.id != than && m.heard && m.state == NodeState::alive)
+        if (m.id != than && can_sync_from(m))
             return true;
     return false;
 }
@@ -144,7 +149,7 @@ bool GossipEngine::Impl::start_full_sync(uint64_t now_us) noexcept
     NodeId first = kInvalidNode;
     NodeId after = kInvalidNode;
     for (const Member &m : members.members()) {
-        if (m.id == p.self || !m.heard || m.state != NodeState::alive)
+        if (!can_sync_from(m))
             continue;
         if (first == kInvalidNode)
             first = m.id;
