@@ -58,7 +58,6 @@ rte_mbuf *GossipTransport::alloc_frame(size_t total, uint8_t *&h) noexcept
         stats_.tx_no_mbuf.add();
         return nullptr;
     }
-    m->port = p_.port_id; /* it leaves there: a drop capture files it under that port */
     h = reinterpret_cast<uint8_t *>(rte_pktmbuf_append(m, static_cast<uint16_t>(total)));
     if (h == nullptr) {
         rte_pktmbuf_free(m);

@@ -127,9 +127,6 @@ TEST_CASE("gossip frames travel between transports, whole even when split over m
                 INFO("split after " << head << " bytes");
                 REQUIRE(b->send(frame));
                 rte_mbuf *m = dequeue(r.tx);
-                /* Named after the port it leaves by, as a received packet
-                 * is after its own (a drop capture files it there). */
-                CHECK(m->port == GossipTransport::Params{}.port_id);
                 if (head != 0)
                     m = split(r.pool, m, head);
                 REQUIRE(rte_ring_enqueue(r.handoff, m) == 0);

@@ -277,8 +277,8 @@ void Worker::redirect(Slot &s, NodeId owner) noexcept
          * outer header is added, where its packet allows it. */
         const uint32_t overhead = encapsulated_ip_length(*t, meta) - meta.l3_len;
         const uint16_t fits = static_cast<uint16_t>(t->mtu > overhead ? t->mtu - overhead : 0);
-        count_drop(s.m, DropReason::encap_too_big,
-                   sh_.wire_port); /* as it came: it becomes the error */
+        /* As it came: it becomes the error. */
+        count_drop(s.m, DropReason::encap_too_big, sh_.wire_port);
         if (s.hops != 0) {
             /* It came from a peer (max_hops > 1): its Ethernet header is the
              * tunnel's, and an error built from it would go back to that
