@@ -793,6 +793,7 @@ Result Sim::run()
         {"resend-requests-spared", &GossipStats::resend_requests_spared},
         {"resent-flows", &GossipStats::resent_flows},
         {"gaps-abandoned", &GossipStats::gaps_abandoned},
+        {"gaps-bare", &GossipStats::gaps_bare},
         {"reannounced", &GossipStats::reannounced},
         {"digests-mismatched", &GossipStats::digests_mismatched},
         {"sync-requests", &GossipStats::sync_requests_out},

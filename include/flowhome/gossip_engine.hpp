@@ -168,6 +168,8 @@ struct GossipStats {
     Counter resend_requests_spared; /**< ours put off: another receiver asked for all of it */
     Counter resent_flows;           /**< claims and releases re-sent to answer them */
     Counter gaps_abandoned;         /**< missed frames given up on (re-announcement heals) */
+    Counter gaps_bare;              /**< missed frames not asked for: their sender's next
+                                         frames named them bare (nothing to resend) */
     Counter unproven_changes;       /**< a restart or departure of a sender not yet heard naming
                                          this life: not acted on (it may be a replay) */
 };

@@ -36,10 +36,11 @@ namespace flowhome {
 inline constexpr uint32_t kGossipMagic = 0x46484753; /* "FHGS" */
 inline constexpr uint8_t kGossipVersionMajor = 1;
 /* 1.1: resend records; 1.2: tombstones in sync responses (flow entry flag
- * bit 0), sent only to requesters of 1.2 or later. */
-inline constexpr uint8_t kGossipVersionMinor = 2;
-/** The lowest minor whose sync requests are answered with tombstones too. */
-inline constexpr uint8_t kGossipMinorSyncTombstones = 2;
+ * bit 0), sent only to requesters of 1.2 or later; 1.3: the header's flags
+ * name the sender's recent frames that hold nothing to resend. */
+inline constexpr uint8_t kGossipVersionMinor = 3;
+/** The lowest minor whose header flags are FrameHeader::bare_below. */
+inline constexpr uint8_t kGossipMinorBareFrames = 3;
 
 /** Header size written by this version; receivers accept larger (newer minor). */
 inline constexpr size_t kGossipHeaderLen = 32;
@@ -58,7 +59,7 @@ inline constexpr size_t magic = 0;           /* u32 */
 inline constexpr size_t version_major = 4;   /* u8 */
 inline constexpr size_t version_minor = 5;   /* u8 */
 inline constexpr size_t header_len = 6;      /* u8: bytes up to the first record */
-inline constexpr size_t flags = 7;           /* u8: reserved, sent 0, ignored */
+inline constexpr size_t flags = 7;           /* u8: 1.3: bare_below; before: sent 0 */
 inline constexpr size_t cluster_id = 8;      /* u32 */
 inline constexpr size_t sender = 12;         /* u16 */
 inline constexpr size_t key_id = 14;         /* u16 */
@@ -197,6 +198,9 @@ struct FrameHeader {
     uint16_t record_count = 0;
     uint16_t payload_length = 0;
     uint64_t sequence = 0;
+    /** 1.3: bit i set: the sender's frame sequence - 1 - i was bare, with no
+     *  claim or release a resend would bring (0 from earlier minors). */
+    uint8_t bare_below = 0;
 };
 
 /** A claim, a release or one element of a sync response. */
@@ -204,10 +208,9 @@ struct FlowEntry {
     FlowKey key;
     NodeId owner = kInvalidNode;
     uint16_t version = 0;
-    /** A tombstone (the owner released the flow at this version). Sent only
-     * in sync responses to requesters of minor kGossipMinorSyncTombstones
-     * or later; claim and release records send it clear, and their type,
-     * not this flag, says which they are. */
+    /** A tombstone (the owner released the flow at this version), in a sync
+     * response (1.2); claim and release records send it clear, and their
+     * type, not this flag, says which they are. */
     bool released = false;
     /** For a tombstone: seconds since its holder stamped it, at most
      * gossip_flow::max_age_s, so that the requester's copy ages out with

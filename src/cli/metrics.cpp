@@ -259,6 +259,7 @@ std::vector<GossipCounterInfo> gossip_counters(const GossipEngine &engine,
         {"resend_requests_spared", &g.resend_requests_spared},
         {"resent_flows", &g.resent_flows},
         {"gaps_abandoned", &g.gaps_abandoned},
+        {"gaps_bare", &g.gaps_bare},
         {"unproven_changes", &g.unproven_changes},
     };
     if (transport != nullptr) {

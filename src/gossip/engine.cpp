@@ -390,8 +390,7 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
                 stats.requests_refused.add();
                 break;
             }
-            answer_sync(rec.sync_request, h.sender, h.version_minor >= kGossipMinorSyncTombstones,
-                        now_us);
+            answer_sync(rec.sync_request, h.sender, now_us);
             break;
         case RecordType::sync_response:
             if (rec.sync_response.requester == p.self)

@@ -211,9 +211,7 @@ struct GossipEngine::Impl {
     /* One other than @p than. */
     bool another_live_peer(NodeId than) const noexcept;
     void request_repair(NodeId owner, uint64_t now_us) noexcept;
-    /* @p tombstones: the requester's minor reads them (kGossipMinorSyncTombstones). */
-    void answer_sync(const SyncRequestRecord &r, NodeId requester, bool tombstones,
-                     uint64_t now_us) noexcept;
+    void answer_sync(const SyncRequestRecord &r, NodeId requester, uint64_t now_us) noexcept;
     void on_sync_response(const SyncResponseRecord &r, NodeId responder, uint64_t now_us) noexcept;
     void refute(uint32_t seen_incarnation, uint64_t now_us) noexcept;
     /* A sender's newer incarnation: its earlier life's flows fail over,
@@ -224,6 +222,8 @@ struct GossipEngine::Impl {
 
     /* ---- engine_repair.cpp: gap detection and resend ---- */
     void track_sequence(const FrameHeader &h, uint64_t now_us) noexcept;
+    /* @p missing without the frames its sender named @p bare, counted. */
+    uint64_t not_bare(uint64_t missing, uint64_t bare) noexcept;
     /* Marks @p skipped (bits below w.newest) missing and schedules a request. */
     void note_gap(SeqWindow &w, const FrameHeader &h, uint64_t skipped, uint64_t now_us) noexcept;
     void on_resend_request(const ResendRecord &r, uint64_t now_us) noexcept;
@@ -262,6 +262,7 @@ struct GossipEngine::Impl {
     bool frame_open = false;
     uint64_t batch_deadline_us = 0; /* valid while the batch holds records */
     uint64_t sequence = 0;
+    uint8_t bare_sent = 0; /* bit i: our frame sequence - i held nothing to resend */
 
     /* Heartbeat. */
     std::vector<MemberView> views;

@@ -1,22 +1,21 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * GossipEngine loss repair (protocol 1.1). Every frame carries its sender's
+ * GossipEngine loss repair (protocol 1.1, 1.3). Every frame carries its sender's
  * sequence number (+1 per frame within an incarnation), so a receiver sees
  * which of a sender's frames it missed as soon as a later one arrives (a
- * heartbeat at the latest). It asks the sender, with a resend request, for
- * the missed sequence numbers (a 64-bit bitmap below the newest it saw),
- * shortly after seeing the gap and again, at most every half heartbeat
- * interval, with its next heartbeat or batch while the gap stays open
- * (once later when another receiver has just asked for the same). The sender keeps copies of the
- * claims and releases of its last kResendRing frames (a frame without any, a heartbeat, takes its
- * slot all the same) and answers with a resent record naming the frames it answers for, followed by
- * their claims and releases (the same statements, so idempotent under the conflict rule). Frames it
- * no longer holds, or that held no claim, are answered for with nothing more: the re-announcement
- * covers what fell out of the ring. An answer that is lost is itself a gap,
- * and asked for the same way; its copies are resent once more, and no
- * further (kMaxCopy, queue_flow()); re-announcement heals the rest. Only
- * verified frames move the windows; the claims resent are applied like any
- * received claim. Control lcore only.
+ * heartbeat at the latest), and (1.3) which of the eight before it were
+ * bare, with nothing to resend: those it does not ask for. It asks the sender, with a resend
+ * request, for the missed sequence numbers (a 64-bit bitmap below the newest it saw), shortly after
+ * seeing the gap and again, at most every half heartbeat interval, with its next heartbeat or batch
+ * while the gap stays open (once later when another receiver has just asked for the same). The
+ * sender keeps copies of the claims and releases of its last kResendRing frames (a frame without
+ * any, a heartbeat, takes its slot all the same) and answers with a resent record naming the frames
+ * it answers for, followed by their claims and releases (the same statements, so idempotent under
+ * the conflict rule). Frames it no longer holds, or that held no claim, are answered for with
+ * nothing more: the re-announcement covers what fell out of the ring. An answer that is lost is
+ * itself a gap, and asked for the same way; its copies are resent once more, and no further
+ * (kMaxCopy, queue_flow()); re-announcement heals the rest. Only verified frames move the windows;
+ * the claims resent are applied like any received claim. Control lcore only.
  */
 #include <algorithm>
 #include <bit>
@@ -50,10 +49,7 @@ uint64_t rebase(uint64_t bits, uint64_t from, uint64_t to) noexcept
 
 void GossipEngine::Impl::track_sequence(const FrameHeader &h, uint64_t now_us) noexcept
 {
-    /* A 1.0 sender would skip our requests: its losses wait for
-     * re-announcement, as before. */
-    if (h.version_minor < 1)
-        return;
+    /* Every minor we accept (1.2 and up) answers resend requests. */
     SeqWindow &w = windows[h.sender];
     if (h.incarnation != w.incarnation || w.newest == 0) {
         /* First frame of this life (the verifier refused older lives). A
@@ -70,25 +66,36 @@ void GossipEngine::Impl::track_sequence(const FrameHeader &h, uint64_t now_us) n
         w.attempts = 0;
         w.due_us = 0;
         w.spared = false;
-        if (restarted_sender && h.sequence >= 2 && h.sequence - 1 <= 64)
-            note_gap(w, h, bits_below(h.sequence - 1), now_us);
+        if (restarted_sender && h.sequence >= 2 && h.sequence - 1 <= 64) {
+            const uint64_t skipped = not_bare(bits_below(h.sequence - 1), h.bare_below);
+            if (skipped != 0)
+                note_gap(w, h, skipped, now_us);
+        }
         return;
     }
     if (h.sequence <= w.newest) {
-        /* Reordered, or a gap filling in. */
+        /* Reordered, or a gap filling in; its header may name others bare. */
         const uint64_t back = w.newest - h.sequence;
         if (back >= 1 && back <= 64)
             w.missing &= ~(uint64_t{1} << (back - 1));
+        w.missing = not_bare(w.missing, rebase(h.bare_below, h.sequence, w.newest));
         return;
     }
     const uint64_t d = h.sequence - w.newest;
-    const uint64_t skipped = bits_below(d - 1);
     const uint64_t kept = rebase(w.missing, w.newest, h.sequence);
     stats.gaps_abandoned.add(static_cast<uint64_t>(std::popcount(w.missing) - std::popcount(kept)));
-    w.missing = kept;
+    w.missing = not_bare(kept, h.bare_below);
     w.newest = h.sequence;
+    const uint64_t skipped = not_bare(bits_below(d - 1), h.bare_below);
     if (skipped != 0)
         note_gap(w, h, skipped, now_us);
+}
+
+uint64_t GossipEngine::Impl::not_bare(uint64_t missing, uint64_t bare) noexcept
+{
+    /* Nothing to ask for: the answer would be a resent record alone. */
+    stats.gaps_bare.add(static_cast<uint64_t>(std::popcount(missing & bare)));
+    return missing & ~bare;
 }
 
 void GossipEngine::Impl::note_gap(SeqWindow &w, const FrameHeader &h, uint64_t skipped,

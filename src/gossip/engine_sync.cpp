@@ -111,6 +111,7 @@ void GossipEngine::Impl::refute(uint32_t seen_incarnation, uint64_t now_us) noex
      * take a first frame numbered above that for the loss of the ones
      * before it (track_sequence()). The resend ring tells the lives apart. */
     sequence = 0;
+    bare_sent = 0;
     members.bump_self_incarnation(seen_incarnation);
     start_failover(p.self);
     send_heartbeat(now_us);
@@ -216,7 +217,7 @@ void GossipEngine::Impl::request_repair(NodeId owner, uint64_t now_us) noexcept
     send_sync_request(repair, now_us);
 }
 
-void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requester, bool tombstones,
+void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requester,
                                      uint64_t now_us) noexcept
 {
     stats.sync_requests_in.add();
@@ -240,14 +241,15 @@ void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requeste
         const auto budget = static_cast<uint32_t>(writer.room() / gossip_flow::size_v6);
         if (budget == 0)
             break;
-        const uint32_t n = store.scan(
-            cursor, budget, [w, filter, tombstones, epoch](const FlowKey &k, OwnerRecord o) {
+        const uint32_t n =
+            store.scan(cursor, budget, [w, filter, epoch](const FlowKey &k, OwnerRecord o) {
                 const bool released = (o.flags & gossip_flag::released) != 0;
-                /* Tombstones too, where the requester reads them: without them
-                 * a node that restarted claims a reused 5-tuple at version 1,
-                 * below the release the others keep. With their age: stamped
-                 * anew, the requester's copy would outlive the others. */
-                if ((released && !tombstones) || (filter != kInvalidNode && o.owner != filter))
+                /* Tombstones too (every minor we accept reads them): without
+                 * them a node that restarted claims a reused 5-tuple at
+                 * version 1, below the release the others keep. With their
+                 * age: stamped anew, the requester's copy would outlive the
+                 * others. */
+                if (filter != kInvalidNode && o.owner != filter)
                     return;
                 w->add_sync_entry(FlowEntry{k, o.owner, o.version, released,
                                             static_cast<uint16_t>(released ? epoch - o.epoch : 0)});

@@ -39,6 +39,10 @@ void GossipEngine::Impl::send_frame() noexcept
      * about. */
     wire::store16(body.data() + gossip_hdr::key_id, auth.keys().send_key_id());
     wire::store64(body.data() + gossip_hdr::sequence, sequence + 1);
+    /* The frames just before it that a receiver which missed them need not
+     * ask for (1.3): heartbeats, digests, sync traffic, answers for bare
+     * frames. */
+    body[gossip_hdr::flags] = bare_sent;
     const size_t len = auth.seal(tx_buf, body.size());
     if (len == 0) {
         stats.seal_failed.add();
@@ -49,6 +53,8 @@ void GossipEngine::Impl::send_frame() noexcept
     stats.records_out.add(records);
     stats.bytes_out.add(len);
     remember_frame(std::span<const uint8_t>(tx_buf.data(), len));
+    const bool bare = sent_ring[sequence % kResendRing].len == 0;
+    bare_sent = static_cast<uint8_t>(bare_sent << 1 | (bare ? 1 : 0));
     send(std::span<const uint8_t>(tx_buf.data(), len));
 }
 

@@ -307,6 +307,8 @@ GossipStatus decode_gossip_header(std::span<const uint8_t> frame, FrameHeader &o
     out.record_count = wire::load16(b + gossip_hdr::record_count);
     out.payload_length = wire::load16(b + gossip_hdr::payload_length);
     out.sequence = wire::load64(b + gossip_hdr::sequence);
+    /* Reserved before 1.3, and sent 0: nothing is known bare. */
+    out.bare_below = out.version_minor >= kGossipMinorBareFrames ? b[gossip_hdr::flags] : 0;
     const size_t expected = size_t{out.header_len} + out.payload_length + kGossipTagLen;
     if (size < expected)
         return GossipStatus::truncated;

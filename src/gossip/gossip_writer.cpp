@@ -81,6 +81,7 @@ void FrameWriter::begin(const FrameHeader &hdr) noexcept
     wire::store16(b + gossip_hdr::key_id, hdr.key_id);
     wire::store32(b + gossip_hdr::incarnation, hdr.incarnation);
     wire::store64(b + gossip_hdr::sequence, hdr.sequence);
+    b[gossip_hdr::flags] = hdr.version_minor >= kGossipMinorBareFrames ? hdr.bare_below : 0;
     len_ = kGossipHeaderLen;
 }
 

@@ -387,7 +387,9 @@ TEST_CASE("write the gossip fuzz corpus", "[.][gen-corpus]")
 {
     Authenticator auth;
     auth.set_keys(ring_of({{kTestKeyId, 1}}));
-    const std::vector<uint8_t> mixed = body_of(header_of(kPeer, 1), [](FrameWriter &w) {
+    FrameHeader mixed_header = header_of(kPeer, 9);
+    mixed_header.bare_below = 0x0B; /* frames 8, 7 and 5 were bare */
+    const std::vector<uint8_t> mixed = body_of(mixed_header, [](FrameWriter &w) {
         REQUIRE(w.add_claim({key4(1), kPeer, 1}));
         REQUIRE(w.add_claim({key6(2), kPeer, 2}));
         REQUIRE(w.add_release({key4(3), kPeer, 3}));

@@ -268,6 +268,26 @@ TEST_CASE("gossip_version_compatible accepts one minor step either way", "[gossi
     CHECK_FALSE(gossip_version_compatible(0, 3, 1, 3));
 }
 
+TEST_CASE("the header's flags name bare frames from 1.3 on", "[gossip][codec]")
+{
+    FrameHeader h = header_of(kSender, 9);
+    h.bare_below = 0xA5;
+    std::vector<uint8_t> b = body_of(h, [](FrameWriter &w) {
+        REQUIRE(w.add_claim({key4(1), kSender, 1}));
+    });
+    CHECK(b[gossip_hdr::flags] == 0xA5);
+    FrameHeader out;
+    REQUIRE(decode_gossip_header(with_zero_tag(b), out) == GossipStatus::ok);
+    CHECK(out.bare_below == 0xA5);
+
+    /* Reserved before: whatever an earlier minor sent, nothing is known bare. */
+    b[gossip_hdr::version_minor] = kGossipMinorBareFrames - 1;
+    REQUIRE(decode_gossip_header(with_zero_tag(b), out) == GossipStatus::ok);
+    CHECK(out.bare_below == 0);
+    h.version_minor = kGossipMinorBareFrames - 1;
+    CHECK(body_of(h, [](FrameWriter &) {})[gossip_hdr::flags] == 0);
+}
+
 TEST_CASE("a newer minor's longer header and longer records are accepted", "[gossip][codec]")
 {
     /* Version 1.1 might append 8 header bytes and 4 bytes to a claim. */

@@ -4,6 +4,7 @@
  * loss heals, failover and restart, draining, forged frames, digests.
  */
 #include <functional>
+#include <map>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -275,6 +276,63 @@ TEST_CASE("a lost claim frame is resent on request within two heartbeat interval
     c.run_ms(5 * c.base.heartbeat_interval_ms);
     CHECK(c.engine(2).stats().resend_requests_out.get() == requests);
     CHECK(c.engine(2).stats().gaps_abandoned.get() == 0);
+}
+
+TEST_CASE("a lost frame that its sender's next frame names bare is not asked for",
+          "[gossip][engine]")
+{
+    TestCluster c(3);
+    settle(c);
+    /* A heartbeat, with no batch to ride on: nothing a resend would bring. */
+    LoseFirst beat{1, 3, RecordType::heartbeat};
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        return beat(from, to, f);
+    };
+    const uint64_t asked = c.engine(2).stats().resend_requests_out.get();
+    const uint64_t answered = c.engine(0).stats().resend_requests_in.get();
+    c.run_ms(3 * c.base.heartbeat_interval_ms);
+    REQUIRE(beat.lost == 1);
+    CHECK(c.engine(2).stats().gaps_bare.get() == 1);
+    CHECK(c.engine(2).stats().resend_requests_out.get() == asked);
+    CHECK(c.engine(0).stats().resend_requests_in.get() == answered);
+    CHECK(c.engine(2).stats().gaps_abandoned.get() == 0);
+}
+
+TEST_CASE("every frame names which of the eight before it were bare", "[gossip][engine]")
+{
+    TestCluster c(3);
+    struct Seen {
+        uint8_t bare_below;
+        bool flows;
+    };
+    std::map<uint64_t, Seen> seen;
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
+        FrameReader r;
+        if (from == 1 && to == 2 && r.open(bytes) == GossipStatus::ok)
+            seen[r.header().sequence] = {r.header().bare_below,
+                                         has_record(bytes, RecordType::claim) ||
+                                             has_record(bytes, RecordType::release)};
+        return false;
+    };
+    settle(c);
+    claim_flows(c, 100, 60, [](uint32_t i) { return i % 3; });
+    claim_and_release(c, 0, key4(500));
+    c.run_ms(c.base.reannounce_interval_ms + 100);
+    size_t bare = 0;
+    size_t with_flows = 0;
+    for (const auto &[seq, f] : seen) {
+        for (uint64_t i = 0; i < 8 && i + 1 < seq; ++i) {
+            const auto before = seen.find(seq - 1 - i);
+            if (before == seen.end())
+                continue;
+            INFO("frame " << seq << " bit " << i);
+            const bool named_bare = ((f.bare_below >> i) & 1) != 0;
+            CHECK(named_bare == !before->second.flows);
+            ++(named_bare ? bare : with_flows);
+        }
+    }
+    CHECK(bare > 100);
+    CHECK(with_flows > 8);
 }
 
 TEST_CASE("a receiver that hears another ask for the frame it lost does not ask too",
@@ -1235,9 +1293,10 @@ TEST_CASE("a release over a claim of this node's earlier life is not raised", "[
     CHECK(c.engine(0).stats().conflicts_lost.get() == 0);
 }
 
-TEST_CASE("tombstones are synced only to requesters that read them", "[gossip][engine]")
+TEST_CASE("tombstones are synced to every requester of a minor we accept", "[gossip][engine]")
 {
-    /* A 1.1 reader ignores the entry flags: a tombstone would be a claim. */
+    /* A 1.1 reader ignores the entry flags: a tombstone would be a claim.
+     * It is two minors below ours, and its requests are refused. */
     TestCluster c(2);
     settle(c);
     claim_flows(c, 300, 1, [](uint32_t) { return 0; });
@@ -1271,16 +1330,17 @@ TEST_CASE("tombstones are synced only to requesters that read them", "[gossip][e
         c.wire.clear();
         return out;
     };
-    const std::vector<FlowEntry> old_reader = entries_answering(1, uint64_t{1} << 40);
-    CHECK(old_reader.size() == 1);
-    for (const FlowEntry &e : old_reader)
-        CHECK_FALSE(e.released);
-    const std::vector<FlowEntry> new_reader =
-        entries_answering(kGossipMinorSyncTombstones, (uint64_t{1} << 40) + 1);
-    REQUIRE(new_reader.size() == 2);
-    CHECK(std::count_if(new_reader.begin(), new_reader.end(), [&](const FlowEntry &e) {
-              return e.released && e.key == gone && e.owner == 1 && e.version == 1;
-          }) == 1);
+    static_assert(kGossipVersionMinor == 3, "the minors below are 1.1 and 1.2");
+    CHECK(entries_answering(1, uint64_t{1} << 40).empty());
+    CHECK(c.engine(0).rx_stats().count(GossipStatus::bad_version) == 1);
+    for (const uint8_t minor : {2, 3}) {
+        INFO("minor " << int{minor});
+        const std::vector<FlowEntry> got = entries_answering(minor, (uint64_t{1} << 40) + minor);
+        REQUIRE(got.size() == 2);
+        CHECK(std::count_if(got.begin(), got.end(), [&](const FlowEntry &e) {
+                  return e.released && e.key == gone && e.owner == 1 && e.version == 1;
+              }) == 1);
+    }
 }
 
 TEST_CASE("a batch open when the keys are replaced leaves under the new key", "[gossip][engine]")
