@@ -32,6 +32,7 @@ namespace flowhome {
 class GossipEngine;
 class MembershipTable;
 class GossipTransport;
+class LogRelay;
 struct DatapathShared;
 struct ClusterView;
 
@@ -83,6 +84,8 @@ public:
         GossipTransport *transport = nullptr;
         DatapathShared *datapath = nullptr;
         rte_rcu_qsbr *qsbr = nullptr;
+        /* Where membership changes are logged (none: not logged). */
+        LogRelay *log = nullptr;
     };
 
     explicit ControlLoop(const Params &p) noexcept;
@@ -141,8 +144,8 @@ private:
 
     void apply_locally(const ControlMsg &msg) noexcept;
     void publish_membership(uint64_t now_us) noexcept;
-    /* One line on stderr per change of a peer's state, incarnation or
-     * draining flag (rare: at most a few per heartbeat interval). */
+    /* One line per change of a peer's state, incarnation or draining flag
+     * (rare: at most a few per heartbeat interval), through Params::log. */
     void log_member_changes(const MembershipTable &m, uint64_t now_us) noexcept;
 
     Params p_;

@@ -28,6 +28,7 @@ namespace flowhome {
 class Node;
 class GossipEngine;
 class GossipTransport;
+class LogRelay;
 
 enum class MetricType : uint8_t { counter, gauge };
 
@@ -76,10 +77,11 @@ struct GossipCounterInfo {
     const Counter *counter;
 };
 
-/** Every gossip event counter of @p engine, then of @p transport (none when
- *  nullptr), in the report's order: what the report, the console and the
- *  metrics list, beside the frames, records and bytes in and out. */
-std::vector<GossipCounterInfo> gossip_counters(const GossipEngine &engine,
-                                               const GossipTransport *transport);
+/** Every gossip event counter of @p engine, then of @p transport and of the
+ *  membership @p log (none when nullptr), in the report's order: what the
+ *  report, the console and the metrics list, beside the frames, records
+ *  and bytes in and out. */
+std::vector<GossipCounterInfo>
+gossip_counters(const GossipEngine &engine, const GossipTransport *transport, const LogRelay *log);
 
 } // namespace flowhome

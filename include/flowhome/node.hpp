@@ -18,6 +18,7 @@
 #include "flowhome/config.hpp"
 #include "flowhome/control.hpp"
 #include "flowhome/gossip_auth.hpp"
+#include "flowhome/log_relay.hpp"
 #include "flowhome/ownership.hpp"
 #include "flowhome/placement.hpp"
 #include "flowhome/table_heap.hpp"
@@ -96,6 +97,8 @@ public:
     /** The gossip engine, or nullptr when the node runs without gossip. */
     GossipEngine *engine() noexcept { return engine_.get(); }
     const GossipTransport *transport() const noexcept { return transport_.get(); }
+    /** Where the control lcore logs membership changes; nullptr without gossip. */
+    const LogRelay *log_relay() const noexcept { return log_.get(); }
 
 private:
     void build(std::optional<PortIds> ids);
@@ -117,6 +120,7 @@ private:
     std::unique_ptr<TemplateSet> templates_;
     std::unique_ptr<ClusterView> view_;
     DatapathShared shared_;
+    std::unique_ptr<LogRelay> log_; /**< the control lcore's log; outlives control_ */
     std::unique_ptr<ControlLoop> control_;
     std::vector<std::unique_ptr<Worker>> workers_;
     rte_ring *handoff_ = nullptr;

@@ -238,6 +238,8 @@ void Node::build(std::optional<PortIds> ids)
     if (gossip)
         start_gossip(try_steering, own_tx_queue, nworkers);
 
+    if (gossip)
+        log_ = std::make_unique<LogRelay>(stderr);
     control_ = std::make_unique<ControlLoop>(ControlLoop::Params{
         .self = cfg_.node_id,
         .table = table_.get(),
@@ -250,6 +252,7 @@ void Node::build(std::optional<PortIds> ids)
         .transport = transport_.get(),
         .datapath = &shared_,
         .qsbr = qsbr_,
+        .log = log_.get(),
     });
     for (uint16_t i = 0; i < nworkers; ++i)
         workers_.push_back(std::make_unique<Worker>(shared_, i, i));
@@ -383,6 +386,7 @@ void Node::release() noexcept
         rte_eth_dev_stop(ports_.local);
     workers_.clear();
     control_.reset();
+    log_.reset(); /* writes what the control lcore logged last */
     engine_.reset();
     store_.reset();
     transport_.reset();

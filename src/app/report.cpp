@@ -122,7 +122,7 @@ std::string Node::gossip_report() const
     };
     /* The events the console and the metrics show, in their order, with
      * the report's dashes. */
-    for (const GossipCounterInfo &c : gossip_counters(*engine_, transport_.get()))
+    for (const GossipCounterInfo &c : gossip_counters(*engine_, transport_.get(), log_.get()))
         rows.emplace_back(dashed(c.name), c.counter->get());
     for (const auto &[name, value] : rows)
         out += fmt::format("  {:<18} {:>12}\n", name, value);

@@ -126,7 +126,7 @@ void gossip_samples(std::vector<MetricSample> &out, Node &node)
     add(out, "flowhome_gossip_records_total", "direction=\"in\"", g.records_in.get());
     add(out, "flowhome_gossip_bytes_total", "direction=\"out\"", g.bytes_out.get());
     add(out, "flowhome_gossip_bytes_total", "direction=\"in\"", g.bytes_in.get());
-    for (const GossipCounterInfo &c : gossip_counters(*e, node.transport()))
+    for (const GossipCounterInfo &c : gossip_counters(*e, node.transport(), node.log_relay()))
         add(out, "flowhome_gossip_events_total", fmt::format("event=\"{}\"", c.name),
             c.counter->get());
     const GossipRxStats &rx = e->rx_stats();
@@ -225,8 +225,8 @@ std::span<const WorkerCounterInfo> worker_counters() noexcept
     return kWorkerCounters;
 }
 
-std::vector<GossipCounterInfo> gossip_counters(const GossipEngine &engine,
-                                               const GossipTransport *transport)
+std::vector<GossipCounterInfo>
+gossip_counters(const GossipEngine &engine, const GossipTransport *transport, const LogRelay *log)
 {
     const GossipStats &g = engine.stats();
     std::vector<GossipCounterInfo> out = {
@@ -276,6 +276,8 @@ std::vector<GossipCounterInfo> gossip_counters(const GossipEngine &engine,
                                   {"group_reports_out", &t.group_reports},
                               });
     }
+    if (log != nullptr)
+        out.push_back({"log_lines_dropped", &log->dropped()});
     return out;
 }
 

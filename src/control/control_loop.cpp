@@ -5,6 +5,7 @@
 
 #include "flowhome/gossip_engine.hpp"
 #include "flowhome/gossip_transport.hpp"
+#include "flowhome/log_relay.hpp"
 #include "flowhome/worker.hpp"
 
 #include <algorithm>
@@ -201,15 +202,17 @@ void ControlLoop::log_member_changes(const MembershipTable &m, uint64_t now_us) 
             continue;
         const uint64_t silent_ms =
             now_us / 1000 > member.last_heard_ms ? now_us / 1000 - member.last_heard_ms : 0;
-        try {
-            fmt::print(
-                stderr, "flowhome: gossip: node {} {}{} (incarnation {}{}; last heard {} ms ago)\n",
+        if (p_.log != nullptr) {
+            /* Formatted on the stack, cut at the relay's line length. */
+            char line[LogRelay::kLineMax];
+            const auto r = fmt::format_to_n(
+                line, sizeof(line),
+                "flowhome: gossip: node {} {}{} (incarnation {}{}; last heard {} ms ago)",
                 member.id, node_state_name(now.state), now.draining ? ", draining" : "",
                 now.incarnation,
                 was.incarnation != 0 && now.incarnation != was.incarnation ? ", restarted" : "",
                 silent_ms);
-        } catch (...) {
-            /* A failed write to stderr loses the line, nothing else. */
+            p_.log->post(std::string_view(line, std::min(r.size, sizeof(line))));
         }
         was = now;
     }
