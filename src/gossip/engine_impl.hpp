@@ -238,7 +238,9 @@ struct GossipEngine::Impl {
      * taken for another receiver's request for the answer just sent. */
     uint64_t resend_quiet_us() const noexcept { return retry_interval_us() / 2; }
     void on_resent(const ResendRecord &r) noexcept;
-    void remember_frame(std::span<const uint8_t> frame) noexcept;
+    /* Keeps the claims and releases of a frame just sent for resend
+     * requests; true when it held none a resend would bring (bare). */
+    bool remember_frame(std::span<const uint8_t> frame) noexcept;
     void repair_tick(uint64_t now_us) noexcept;
     void note_request(SeqWindow &w, uint64_t now_us) noexcept;
     size_t repair_records(uint64_t now_us) const noexcept;

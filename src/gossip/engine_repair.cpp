@@ -1,21 +1,25 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * GossipEngine loss repair (protocol 1.1, 1.3). Every frame carries its sender's
- * sequence number (+1 per frame within an incarnation), so a receiver sees
- * which of a sender's frames it missed as soon as a later one arrives (a
- * heartbeat at the latest), and (1.3) which of the eight before it were
- * bare, with nothing to resend: those it does not ask for. It asks the sender, with a resend
- * request, for the missed sequence numbers (a 64-bit bitmap below the newest it saw), shortly after
- * seeing the gap and again, at most every half heartbeat interval, with its next heartbeat or batch
- * while the gap stays open (once later when another receiver has just asked for the same). The
- * sender keeps copies of the claims and releases of its last kResendRing frames (a frame without
- * any, a heartbeat, takes its slot all the same) and answers with a resent record naming the frames
- * it answers for, followed by their claims and releases (the same statements, so idempotent under
- * the conflict rule). Frames it no longer holds, or that held no claim, are answered for with
- * nothing more: the re-announcement covers what fell out of the ring. An answer that is lost is
- * itself a gap, and asked for the same way; its copies are resent once more, and no further
- * (kMaxCopy, queue_flow()); re-announcement heals the rest. Only verified frames move the windows;
- * the claims resent are applied like any received claim. Control lcore only.
+ * GossipEngine loss repair (protocol 1.1, 1.3). Every frame carries its
+ * sender's sequence number (+1 per frame within an incarnation), so a
+ * receiver sees which of a sender's frames it missed as soon as a later one
+ * arrives (a heartbeat at the latest), and (1.3) which of the eight before
+ * it were bare, with nothing to resend: those it does not ask for. It asks
+ * the sender, with a resend request, for the missed sequence numbers (a
+ * 64-bit bitmap below the newest it saw), shortly after seeing the gap and
+ * again, at most every half heartbeat interval, with its next heartbeat or
+ * batch while the gap stays open (once later when another receiver has just
+ * asked for the same). The sender keeps copies of the claims and releases
+ * of its last kResendRing frames (a frame without any, a heartbeat, takes
+ * its slot all the same) and answers with a resent record naming the frames
+ * it answers for, followed by their claims and releases (the same
+ * statements, so idempotent under the conflict rule). Frames it no longer
+ * holds, or that held no claim, are answered for with nothing more: the
+ * re-announcement covers what fell out of the ring. An answer that is lost
+ * is itself a gap, and asked for the same way; its copies are resent once
+ * more, and no further (kMaxCopy, queue_flow()); re-announcement heals the
+ * rest. Only verified frames move the windows; the claims resent are
+ * applied like any received claim. Control lcore only.
  */
 #include <algorithm>
 #include <bit>
@@ -84,7 +88,9 @@ void GossipEngine::Impl::track_sequence(const FrameHeader &h, uint64_t now_us) n
     const uint64_t d = h.sequence - w.newest;
     const uint64_t kept = rebase(w.missing, w.newest, h.sequence);
     stats.gaps_abandoned.add(static_cast<uint64_t>(std::popcount(w.missing) - std::popcount(kept)));
-    w.missing = not_bare(kept, h.bare_below);
+    /* What was missing already lies in the eight the last newest frame
+     * named, or below: nothing more to learn of it here. */
+    w.missing = kept;
     w.newest = h.sequence;
     const uint64_t skipped = not_bare(bits_below(d - 1), h.bare_below);
     if (skipped != 0)
@@ -282,11 +288,11 @@ void GossipEngine::Impl::on_resent(const ResendRecord &r) noexcept
         w.missing &= ~rebase(r.missing, r.newest, w.newest);
 }
 
-void GossipEngine::Impl::remember_frame(std::span<const uint8_t> frame) noexcept
+bool GossipEngine::Impl::remember_frame(std::span<const uint8_t> frame) noexcept
 {
     FrameHeader h;
     if (decode_gossip_header(frame, h) != GossipStatus::ok)
-        return;
+        return false; /* not ours to have sent: nothing said of it */
     SentFrameCopy &f = sent_ring[h.sequence % kResendRing];
     f.sequence = h.sequence;
     f.incarnation = h.incarnation;
@@ -297,6 +303,7 @@ void GossipEngine::Impl::remember_frame(std::span<const uint8_t> frame) noexcept
         f.len = frame.size();
         std::copy(open_copies.begin(), open_copies.end(), f.copies.begin());
     }
+    return f.len == 0;
 }
 
 } // namespace flowhome

@@ -52,8 +52,7 @@ void GossipEngine::Impl::send_frame() noexcept
     stats.frames_out.add();
     stats.records_out.add(records);
     stats.bytes_out.add(len);
-    remember_frame(std::span<const uint8_t>(tx_buf.data(), len));
-    const bool bare = sent_ring[sequence % kResendRing].len == 0;
+    const bool bare = remember_frame(std::span<const uint8_t>(tx_buf.data(), len));
     bare_sent = static_cast<uint8_t>(bare_sent << 1 | (bare ? 1 : 0));
     send(std::span<const uint8_t>(tx_buf.data(), len));
 }

@@ -239,7 +239,7 @@ TEST_CASE("header checks name the rule the frame broke", "[gossip][codec]")
         {"sender 0", gossip_hdr::sender + 1, 0, GossipStatus::bad_sender},
         {"sender 0x1003", gossip_hdr::sender, 0x10, GossipStatus::bad_sender},
         {"record count + 1", gossip_hdr::record_count + 1, 9, GossipStatus::record_count_mismatch},
-        {"reserved flags", gossip_hdr::flags, 0xFF, GossipStatus::ok},
+        {"flags (bare frames)", gossip_hdr::flags, 0xFF, GossipStatus::ok},
     };
     const std::vector<uint8_t> good = with_zero_tag(every_record_body());
     for (const Case &c : cases) {

@@ -298,6 +298,126 @@ TEST_CASE("a lost frame that its sender's next frame names bare is not asked for
     CHECK(c.engine(2).stats().gaps_abandoned.get() == 0);
 }
 
+TEST_CASE("a receiver asks for the missed frames that were not named bare, whichever frame names "
+          "them",
+          "[gossip][engine]")
+{
+    TestCluster c(2);
+    settle(c);
+    /* Node 2's frames are made here, as lives of its own (incarnations 5
+     * and up), each starting at sequence 1: a sender heard before. */
+    c.kill(1);
+    Authenticator auth;
+    auth.set_keys(c.ring);
+    const auto from2 = [&](uint32_t inc, uint64_t seq, uint8_t bare, uint8_t minor = 3) {
+        FrameHeader h = header_of(2, seq, inc);
+        h.version_minor = minor;
+        h.bare_below = bare;
+        std::vector<uint8_t> body = body_of(h, [](FrameWriter &) {});
+        if (minor < kGossipMinorBareFrames)
+            body[gossip_hdr::flags] = bare; /* sent, and to be ignored */
+        c.engine(0).receive(sealed(auth, body), c.now);
+    };
+    /* Node 1 alone for 30 ms (its requests ride on its next heartbeat):
+     * what it asked node 2 for, as (newest, bitmap). */
+    const auto asked = [&] {
+        std::vector<std::pair<uint64_t, uint64_t>> out;
+        for (int ms = 0; ms < 30; ++ms) {
+            c.now += 1000;
+            c.engine(0).tick(c.now);
+            for (const SentFrame &f : c.wire) {
+                FrameReader r;
+                REQUIRE(r.open(f.bytes) == GossipStatus::ok);
+                GossipRecord rec;
+                while (r.next(rec))
+                    if (rec.type == RecordType::resend_request && rec.resend.node == 2)
+                        out.emplace_back(rec.resend.newest, rec.resend.missing);
+            }
+            c.wire.clear();
+        }
+        return out;
+    };
+    using Asked = std::vector<std::pair<uint64_t, uint64_t>>;
+    const Counter &bare = c.engine(0).stats().gaps_bare;
+
+    SECTION("a newer frame: of 2 to 8, frames 3, 5 and 8 held flows")
+    {
+        from2(5, 1, 0);
+        /* Bit i: frame 8 - i. Bare: 7, 6, 4 and 2. */
+        from2(5, 9, 0b0101'0110);
+        CHECK(bare.get() == 4);
+        /* Bit i: frame 8 - i. */
+        CHECK(asked() == Asked{{9, 0b0010'1001}});
+    }
+    SECTION("a late frame names bare what the newest could not (more than eight below it)")
+    {
+        from2(5, 1, 0);
+        from2(5, 12, 0xFF); /* 4 to 11 bare; 2 and 3 unknown */
+        CHECK(bare.get() == 8);
+        from2(5, 10, 0xFF); /* 10 came late; 2 to 9 bare */
+        CHECK(bare.get() == 10);
+        CHECK(asked().empty());
+    }
+    SECTION("the first frame of a sender's new life names its frames before it")
+    {
+        from2(5, 1, 0);
+        from2(6, 4, 0b101); /* 3 and 1 bare: the claims were in 2 */
+        CHECK(bare.get() == 2);
+        CHECK(asked() == Asked{{4, 0b10}});
+    }
+    SECTION("a 1.2 sender's flags mean nothing: every missed frame is asked for")
+    {
+        from2(5, 1, 0, 2);
+        from2(5, 4, 0xFF, 2);
+        CHECK(bare.get() == 0);
+        CHECK(asked() == Asked{{4, 0b11}});
+    }
+}
+
+TEST_CASE("a frame of resent copies below their bound is not named bare", "[gossip][engine]")
+{
+    /* Node 3 loses node 1's claim frame and the first answer to its
+     * request (the claim's copy): it asks again, for both, and the second
+     * answer holds the claim's copy again and the copy's copy. A frame
+     * whose copies have all reached kMaxCopy would be bare: its answer is a
+     * resent record alone. */
+    TestCluster c(3);
+    settle(c);
+    int claim_frames_lost = 0;
+    struct Seen {
+        uint8_t bare_below;
+        bool claims;
+    };
+    std::map<uint64_t, Seen> seen; /* node 1's frames, as node 2 gets them */
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
+        if (from != 1)
+            return false;
+        const bool claims = has_record(bytes, RecordType::claim);
+        if (to == 2) {
+            FrameReader r;
+            REQUIRE(r.open(bytes) == GossipStatus::ok);
+            seen[r.header().sequence] = {r.header().bare_below, claims};
+        }
+        return to == 3 && claims && claim_frames_lost < 2 && ++claim_frames_lost > 0;
+    };
+    const FlowKey k = key4(9);
+    c.engine(0).local_claim(k, c.now);
+    c.run_ms(4 * c.base.heartbeat_interval_ms);
+    REQUIRE(claim_frames_lost == 2);
+    REQUIRE(c.store(2).lookup(k));
+    CHECK(c.engine(0).stats().resent_flows.get() >= 2);
+
+    /* The frames that held the claim, in order (the claim, its copy, the
+     * second answer), each as the frame after it named it. */
+    std::vector<bool> named_bare;
+    for (const auto &[seq, f] : seen) {
+        const auto next = seen.find(seq + 1);
+        if (f.claims && next != seen.end())
+            named_bare.push_back((next->second.bare_below & 1) != 0);
+    }
+    CHECK(named_bare == std::vector<bool>{false, false, false});
+}
+
 TEST_CASE("every frame names which of the eight before it were bare", "[gossip][engine]")
 {
     TestCluster c(3);
@@ -1330,7 +1450,7 @@ TEST_CASE("tombstones are synced to every requester of a minor we accept", "[gos
         c.wire.clear();
         return out;
     };
-    static_assert(kGossipVersionMinor == 3, "the minors below are 1.1 and 1.2");
+    static_assert(kGossipVersionMinor == 3, "1.1 is two minors below, 1.2 one");
     CHECK(entries_answering(1, uint64_t{1} << 40).empty());
     CHECK(c.engine(0).rx_stats().count(GossipStatus::bad_version) == 1);
     for (const uint8_t minor : {2, 3}) {
