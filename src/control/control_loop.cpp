@@ -9,13 +9,14 @@
 #include "flowhome/worker.hpp"
 
 #include <algorithm>
+#include <cinttypes>
+#include <cstdio>
 #include <string>
 #include <thread>
 
 #include <rte_cycles.h>
 #include <rte_pause.h>
 
-#include <fmt/core.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
@@ -203,16 +204,20 @@ void ControlLoop::log_member_changes(const MembershipTable &m, uint64_t now_us) 
         const uint64_t silent_ms =
             now_us / 1000 > member.last_heard_ms ? now_us / 1000 - member.last_heard_ms : 0;
         if (p_.log != nullptr) {
-            /* Formatted on the stack, cut at the relay's line length. */
-            char line[LogRelay::kLineMax];
-            const auto r = fmt::format_to_n(
+            /* Formatted on the stack, cut at the relay's line length:
+             * snprintf neither allocates nor throws. */
+            char line[LogRelay::kLineMax + 1];
+            const int n = std::snprintf(
                 line, sizeof(line),
-                "flowhome: gossip: node {} {}{} (incarnation {}{}; last heard {} ms ago)",
-                member.id, node_state_name(now.state), now.draining ? ", draining" : "",
+                "flowhome: gossip: node %u %s%s (incarnation %" PRIu32 "%s; last heard %" PRIu64
+                " ms ago)",
+                unsigned{member.id}, node_state_name(now.state), now.draining ? ", draining" : "",
                 now.incarnation,
                 was.incarnation != 0 && now.incarnation != was.incarnation ? ", restarted" : "",
                 silent_ms);
-            p_.log->post(std::string_view(line, std::min(r.size, sizeof(line))));
+            if (n > 0)
+                p_.log->post(
+                    std::string_view(line, std::min(static_cast<size_t>(n), sizeof(line) - 1)));
         }
         was = now;
     }
