@@ -7,17 +7,20 @@ Timeline (one client run: 200 long-lived echo connections whose every byte
 is checked, plus 10 new connections a second):
   1. node 3 leaves the router's next-hop set (the router rehashes);
   2. node 3 comes back;
-  3. node 2 drains, and leaves the set 3 s later: it keeps its connections
-     and takes no new one, sending those the router still brings it on;
-  4. node 1 is killed (SIGKILL) and leaves the set.
+  3. node 1 is killed (SIGKILL) and leaves the set: the router rehashes the
+     survivors' connections too, between nodes 2 and 3, and node 1's flows
+     fail over to one of them, the same one on both;
+  4. node 2 drains, and leaves the set 3 s later: it keeps its connections
+     and takes no new one, sending those the router still brings it on.
 Then a report -- per event, connections open / survived / broken and new
 connections; per node, claims, packets served, redirected and received --
 and the checks of what the cluster promises, made with the cluster test
 suite's code (cluster_scenarios.py): the ECMP changes and the drain break
-no connection; the drained node takes no new one (while still in the set,
-it sends them to the others); the kill breaks exactly
-node 1's connections, each with a RST; new connections succeed; gossip
-converges (every live node sees the others alive and node 1 dead). The
+no connection; the kill breaks exactly node 1's connections, each with a
+RST, and none of the survivors' that the router moved; the drained node
+takes no new one (while still in the set, it sends them to node 3); new
+connections succeed; gossip converges (every live node sees the others
+alive and node 1 dead). The
 echo server names its node on each connection, so whose connections broke
 is seen, not inferred. Everything is torn down at the end; the exit status
 is 1 if any check failed.
@@ -49,14 +52,14 @@ def timeline(c, check):
     print("== event: node 3 comes back")
     run.event("node 3 added back", lambda: c.add_to_route(3))
     time.sleep(5)
+    print("== event: node 1 is killed (SIGKILL) and leaves the ECMP set")
+    before_kill = sc.node_counters(c)
+    run.event("node 1 killed", lambda: (c.kill(1), c.remove_from_route(1)))
+    time.sleep(5)
     print("== event: node 2 drains, then leaves the ECMP set 3 s later")
     drained = sc.DrainWindow()
     run.event("node 2 drained, out of the ECMP set",
               lambda: sc.drain_and_withdraw(c, 2, drained))
-    time.sleep(5)
-    print("== event: node 1 is killed (SIGKILL) and leaves the ECMP set")
-    before_kill = sc.node_counters(c)
-    run.event("node 1 killed", lambda: (c.kill(1), c.remove_from_route(1)))
     print("== waiting for the client to finish")
     run.finish()
     after = sc.node_counters(c)
@@ -67,16 +70,16 @@ def timeline(c, check):
     for k in (0, 1):  # node 3 out of the set and back
         sc.check_survived(run, k, check, MIN_OPEN)
         sc.check_new_after(run, k, check)
-    sc.check_drain(run, 2, 2, drained, after, check, MIN_OPEN)
-    sc.check_death(run, 3, 1, before_kill, check, MIN_OPEN)
-    lost = run.broken_by(3)
+    sc.check_death(run, 2, 1, before_kill, check, MIN_OPEN)
+    sc.check_drain(run, 3, 2, drained, after, check, MIN_OPEN)
+    lost = run.broken_by(2)
     check(total["long_ok"] == total["long_lived"] - len(lost),
           f"every other long-lived connection completed with every byte echoed intact "
           f"({total['long_ok']} of {total['long_lived'] - len(lost)})")
     # New connections opened around the kill may have been node 1's, or
     # sent to it while it was dead and still in the set; any other must
     # succeed.
-    death = run.events[3]
+    death = run.events[2]
     short = [x for x in run.conns if x["kind"] == "short"]
     near = [x for x in short if death.t0 - 1.0 <= x["start"] < death.t1 + 1.0]
     rest = [x for x in short if not death.t0 - 1.0 <= x["start"] < death.t1 + 1.0]

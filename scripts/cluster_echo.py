@@ -90,6 +90,7 @@ async def long_lived(vip, idx, duration, out):
     async def body():
         reader, writer = await asyncio.wait_for(asyncio.open_connection(vip, PORT), IO_TIMEOUT)
         rec["connected"] = time.time()
+        rec["port"] = writer.get_extra_info("sockname")[1]
         await greeting(reader, rec)
         end = time.time() + duration
         while time.time() < end:
@@ -117,6 +118,7 @@ async def short(vip, idx, out):
 
     async def body():
         reader, writer = await asyncio.wait_for(asyncio.open_connection(vip, PORT), IO_TIMEOUT)
+        rec["port"] = writer.get_extra_info("sockname")[1]
         await greeting(reader, rec)
         payload = os.urandom(64)
         writer.write(payload)
