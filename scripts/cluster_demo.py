@@ -17,7 +17,8 @@ connections; per node, claims, packets served, redirected and received --
 and the checks of what the cluster promises, made with the cluster test
 suite's code (cluster_scenarios.py): the ECMP changes and the drain break
 no connection; the kill breaks exactly node 1's connections, each with a
-RST, and none of the survivors' that the router moved; the drained node
+RST, and none of the survivors' that the router moved; both survivors fail
+node 1's flows over and each claims its share; the drained node
 takes no new one (while still in the set, it sends them to node 3); new
 connections succeed; gossip converges (every live node sees the others
 alive and node 1 dead). The
@@ -71,6 +72,7 @@ def timeline(c, check):
         sc.check_survived(run, k, check, MIN_OPEN)
         sc.check_new_after(run, k, check)
     sc.check_death(run, 2, 1, before_kill, check, MIN_OPEN)
+    sc.check_failover(before_kill, after, 1, check)
     sc.check_drain(run, 3, 2, drained, after, check, MIN_OPEN)
     lost = run.broken_by(2)
     check(total["long_ok"] == total["long_lived"] - len(lost),

@@ -151,6 +151,10 @@ def node_counters(cluster):
                   "local-hits": counter(rep, "local-hits"),
                   "decapsulated": counter(rep, "decapsulated"),
                   "failover": counter(rep, "failover"),
+                  # The gossip engine's: records rewritten to their failover
+                  # owner, and those of them this node claimed.
+                  "failovers": counter(rep, "failovers"),
+                  "reclaimed": counter(rep, "reclaimed"),
                   "drain-redirects": counter(rep, "drain_redirects") or
                   counter(rep, "drain-redirects"),
                   "claims-applied": counter(rep, "claims-applied"),
@@ -176,11 +180,12 @@ def print_report(title, rows, total, counters, out=print):
     for start, error in total.get("new_failed", [])[:10]:
         out(f"  failed new connection: started at {start}s, {error}")
     out(f"  {'node':<6} {'claims':>7} {'local':>8} {'redirected':>11} {'received':>9} "
-        f"{'failover':>9} {'gossip frames':>14}  redirected to")
+        f"{'failed over':>12} {'gossip frames':>14}  redirected to")
     for i, c in counters.items():
         owners = ", ".join(f"node {o}: {n}" for o, n in sorted(c["by_owner"].items()) if n)
         out(f"  {i:<6} {c['claims']:>7} {c['local-hits']:>8} {c['redirects']:>11} "
-            f"{c['decapsulated']:>9} {c['failover']:>9} {c['frames-out']:>14}  {owners or '-'}")
+            f"{c['decapsulated']:>9} {c['failovers']:>12} {c['frames-out']:>14}  "
+            f"{owners or '-'}")
 
 
 # ---- scenarios ----
@@ -397,6 +402,20 @@ def check_death(run, k, node, before, check, min_open):
     check(late and all(c["ok"] for c in late),
           f"{sum(c['ok'] for c in late)} of {len(late)} new connections opened from 1 s after "
           f"node {node} left the ECMP set succeeded")
+
+
+def check_failover(before, after, dead, check):
+    """The survivors in @p after failed the @p dead node's flows over
+    (@p before: the counters before it died): each rewrote its records of
+    them to their failover owner, which every node computes alike, and
+    claimed those that fell to it."""
+    survivors = [i for i in after if i != dead]
+    moved = {i: after[i]["failovers"] - before[i]["failovers"] for i in survivors}
+    took = {i: after[i]["reclaimed"] - before[i]["reclaimed"] for i in survivors}
+    check(survivors and all(moved.values()) and all(took.values()),
+          f"node {dead}'s flows failed over: "
+          + "; ".join(f"node {i} rewrote {moved[i]} and claimed {took[i]}" for i in survivors)
+          + f" ({sum(took.values())} claimed in all)")
 
 
 def wait_gossip(cluster, timeout=15.0):
