@@ -8,8 +8,8 @@ is checked, plus 10 new connections a second):
   1. node 3 leaves the router's next-hop set (the router rehashes);
   2. node 3 comes back;
   3. node 1 is killed (SIGKILL) and leaves the set: the router rehashes the
-     survivors' connections too, between nodes 2 and 3, and node 1's flows
-     fail over to one of them, the same one on both;
+     survivors' connections too, between nodes 2 and 3, and each of node 1's
+     flows fails over to one of them, which both compute alike;
   4. node 2 drains, and leaves the set 3 s later: it keeps its connections
      and takes no new one, sending those the router still brings it on.
 Then a report -- per event, connections open / survived / broken and new
@@ -19,7 +19,8 @@ suite's code (cluster_scenarios.py): the ECMP changes and the drain break
 no connection; the kill breaks exactly node 1's connections, each with a
 RST, and none of the survivors' that the router moved; both survivors fail
 node 1's flows over and each claims its share; the drained node
-takes no new one (while still in the set, it sends them to node 3); new
+takes no new one (while still in the set, it sends them to node 3), but
+for a client reusing the 5-tuple of a connection the kill reset; new
 connections succeed; gossip converges (every live node sees the others
 alive and node 1 dead). The
 echo server names its node on each connection, so whose connections broke

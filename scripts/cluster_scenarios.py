@@ -150,7 +150,6 @@ def node_counters(cluster):
         out[i] = {"redirects": counter(rep, "redirects"), "claims": counter(rep, "claims"),
                   "local-hits": counter(rep, "local-hits"),
                   "decapsulated": counter(rep, "decapsulated"),
-                  "failover": counter(rep, "failover"),
                   # The gossip engine's: records rewritten to their failover
                   # owner, and those of them this node claimed.
                   "failovers": counter(rep, "failovers"),
@@ -352,15 +351,17 @@ def check_drain(run, k, node, window, after, check, min_open):
     sent_on = window.withdrawn[node]["drain-redirects"] - before[node]["drain-redirects"]
     held = run.new_after(window.t0, within=window.t1 - window.t0)
     on_node = [c for c in held if c.get("node") == node]
-    # A client that reuses the 5-tuple of a connection that ended without
-    # TIME_WAIT (reset: one the kill broke) opens it on the record's owner,
-    # as a retransmitted SYN must be: the node may hold it, draining or not.
+    # A client that reuses the 5-tuple of a connection that was reset (no
+    # TIME_WAIT: one a kill broke, whose record failed over to this node)
+    # opens it on the record's owner, as a retransmitted SYN must be:
+    # draining or not.
     reused = [c for c in on_node + run.new_after(ev.t1) if c.get("node") == node and
-              any(x is not c and x.get("port") == c.get("port") and x["start"] < c["start"]
+              any(x is not c and x.get("port") == c.get("port") and
+                  x["error"] == "ConnectionResetError" and x["end"] <= c["start"]
                   for x in run.conns)]
     if reused:
-        print(f"     ({len(reused)} new connections reused the 5-tuple of an earlier one "
-              f"whose record node {node} held: served by it, not counted below)")
+        print(f"     ({len(reused)} new connections reused the 5-tuple of a connection that "
+              f"was reset, whose record may name node {node}: served by it, not counted below)")
     on_node = [c for c in on_node if c not in reused]
     check(sent_on > 0 and held and not on_node and all(c["ok"] for c in held),
           f"in the ECMP set for {window.t1 - window.t0:.1f} s, draining: node {node} sent "
@@ -406,9 +407,9 @@ def check_death(run, k, node, before, check, min_open):
 
 def check_failover(before, after, dead, check):
     """The survivors in @p after failed the @p dead node's flows over
-    (@p before: the counters before it died): each rewrote its records of
-    them to their failover owner, which every node computes alike, and
-    claimed those that fell to it."""
+    (@p before: the counters before it died): each rewrote records of them
+    to their failover owner and claimed some that fell to it. (That they
+    agree on each flow's owner is the unit tests' and the simulator's.)"""
     survivors = [i for i in after if i != dead]
     moved = {i: after[i]["failovers"] - before[i]["failovers"] for i in survivors}
     took = {i: after[i]["reclaimed"] - before[i]["reclaimed"] for i in survivors}

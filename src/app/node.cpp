@@ -235,11 +235,10 @@ void Node::build(std::optional<PortIds> ids)
     shared_.clock = &clock_;
 
     shared_.draining.store(cfg_.drain);
-    if (gossip)
+    if (gossip) {
         start_gossip(try_steering, own_tx_queue, nworkers);
-
-    if (gossip)
         log_ = std::make_unique<LogRelay>(stderr);
+    }
     control_ = std::make_unique<ControlLoop>(ControlLoop::Params{
         .self = cfg_.node_id,
         .table = table_.get(),

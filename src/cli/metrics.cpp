@@ -17,6 +17,7 @@
 
 #include "flowhome/gossip_engine.hpp"
 #include "flowhome/gossip_transport.hpp"
+#include "flowhome/log_relay.hpp"
 #include "flowhome/node.hpp"
 
 namespace flowhome {

@@ -40,8 +40,8 @@ void GossipEngine::Impl::send_frame() noexcept
     wire::store16(body.data() + gossip_hdr::key_id, auth.keys().send_key_id());
     wire::store64(body.data() + gossip_hdr::sequence, sequence + 1);
     /* The frames just before it that a receiver which missed them need not
-     * ask for (1.3): heartbeats, digests, sync traffic, answers for bare
-     * frames. */
+     * ask for (1.3): heartbeats, digests, sync traffic, answers that carry
+     * no copy below its bound. */
     body[gossip_hdr::flags] = bare_sent;
     const size_t len = auth.seal(tx_buf, body.size());
     if (len == 0) {

@@ -4,6 +4,7 @@
  * output is not read is never held up, and neither is the relay's end.
  */
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
