@@ -58,6 +58,26 @@ bool has_record(const std::vector<uint8_t> &bytes, RecordType type)
     return false;
 }
 
+/* Node 1's frames as node 2 receives them, by sequence number: the
+ * header's bare bits, and whether the frame held a claim or a release. */
+struct Node1Frames {
+    struct Frame {
+        uint8_t bare_below;
+        bool flows;
+    };
+    std::map<uint64_t, Frame> by_seq;
+
+    void note(NodeId from, NodeId to, const std::vector<uint8_t> &bytes)
+    {
+        FrameReader r;
+        if (from != 1 || to != 2 || r.open(bytes) != GossipStatus::ok)
+            return;
+        by_seq[r.header().sequence] = {r.header().bare_below,
+                                       has_record(bytes, RecordType::claim) ||
+                                           has_record(bytes, RecordType::release)};
+    }
+};
+
 /* A drop rule that loses the first frame from @p from to @p to (any node:
  * kInvalidNode) holding a record of @p type, and only that one. */
 struct LoseFirst {
@@ -384,21 +404,11 @@ TEST_CASE("a frame of resent copies below their bound is not named bare", "[goss
     TestCluster c(3);
     settle(c);
     int claim_frames_lost = 0;
-    struct Seen {
-        uint8_t bare_below;
-        bool claims;
-    };
-    std::map<uint64_t, Seen> seen; /* node 1's frames, as node 2 gets them */
+    Node1Frames seen;
     c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
-        if (from != 1)
-            return false;
-        const bool claims = has_record(bytes, RecordType::claim);
-        if (to == 2) {
-            FrameReader r;
-            REQUIRE(r.open(bytes) == GossipStatus::ok);
-            seen[r.header().sequence] = {r.header().bare_below, claims};
-        }
-        return to == 3 && claims && claim_frames_lost < 2 && ++claim_frames_lost > 0;
+        seen.note(from, to, bytes);
+        return from == 1 && to == 3 && has_record(bytes, RecordType::claim) &&
+               claim_frames_lost < 2 && ++claim_frames_lost > 0;
     };
     const FlowKey k = key4(9);
     c.engine(0).local_claim(k, c.now);
@@ -410,9 +420,9 @@ TEST_CASE("a frame of resent copies below their bound is not named bare", "[goss
     /* The frames that held the claim, in order (the claim, its copy, the
      * second answer), each as the frame after it named it. */
     std::vector<bool> named_bare;
-    for (const auto &[seq, f] : seen) {
-        const auto next = seen.find(seq + 1);
-        if (f.claims && next != seen.end())
+    for (const auto &[seq, f] : seen.by_seq) {
+        const auto next = seen.by_seq.find(seq + 1);
+        if (f.flows && next != seen.by_seq.end())
             named_bare.push_back((next->second.bare_below & 1) != 0);
     }
     CHECK(named_bare == std::vector<bool>{false, false, false});
@@ -421,17 +431,9 @@ TEST_CASE("a frame of resent copies below their bound is not named bare", "[goss
 TEST_CASE("every frame names which of the eight before it were bare", "[gossip][engine]")
 {
     TestCluster c(3);
-    struct Seen {
-        uint8_t bare_below;
-        bool flows;
-    };
-    std::map<uint64_t, Seen> seen;
+    Node1Frames seen;
     c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
-        FrameReader r;
-        if (from == 1 && to == 2 && r.open(bytes) == GossipStatus::ok)
-            seen[r.header().sequence] = {r.header().bare_below,
-                                         has_record(bytes, RecordType::claim) ||
-                                             has_record(bytes, RecordType::release)};
+        seen.note(from, to, bytes);
         return false;
     };
     settle(c);
@@ -440,10 +442,10 @@ TEST_CASE("every frame names which of the eight before it were bare", "[gossip][
     c.run_ms(c.base.reannounce_interval_ms + 100);
     size_t bare = 0;
     size_t with_flows = 0;
-    for (const auto &[seq, f] : seen) {
+    for (const auto &[seq, f] : seen.by_seq) {
         for (uint64_t i = 0; i < 8 && i + 1 < seq; ++i) {
-            const auto before = seen.find(seq - 1 - i);
-            if (before == seen.end())
+            const auto before = seen.by_seq.find(seq - 1 - i);
+            if (before == seen.by_seq.end())
                 continue;
             INFO("frame " << seq << " bit " << i);
             const bool named_bare = ((f.bare_below >> i) & 1) != 0;
@@ -1820,9 +1822,7 @@ TEST_CASE("one frame gets at most one sync answer and one resend answer", "[goss
      * names) made node 1 send a frame per request: 70 sync answers. */
     TestCluster c(2);
     settle(c);
-    for (uint32_t i = 0; i < 2000; ++i)
-        c.engine(0).local_claim(key4(i), c.now);
-    c.run_ms(10);
+    claim_flows(c, 0, 2000, [](uint32_t) { return 0; });
     Authenticator auth;
     auth.set_keys(c.ring);
     const GossipStats &s = c.engine(0).stats();
