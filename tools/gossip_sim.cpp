@@ -805,6 +805,10 @@ Result Sim::run()
             total += (n.engine->stats().*counter).get();
         res.mechanisms.emplace_back(name, total);
     }
+    uint64_t rtt_us = 0;
+    for (const Node &n : nodes_)
+        rtt_us += n.engine->repair_round_trip_us();
+    res.mechanisms.emplace_back("repair-rtt-us", rtt_us);
     res.claim_bytes = claim_bytes_;
     res.claim_frames = claim_frames_;
     if (converged_at_ != 0)

@@ -75,6 +75,7 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
         f.copies.resize(max_flows);
     }
     resend_scratch.reserve(size_t{64} * max_flows);
+    repair_rtt_us = retry_most_us() / 2; /* until the first answer is timed */
     members.set_self_draining(p.draining);
     started_us = now_us;
     next_heartbeat_us = now_us; /* announce ourselves at the first tick */
@@ -405,7 +406,7 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
                 on_resend_request(rec.resend, now_us);
             break;
         case RecordType::resent:
-            on_resent(rec.resend);
+            on_resent(rec.resend, now_us);
             break;
         }
     }
@@ -592,6 +593,11 @@ NodeId GossipEngine::effective_owner(OwnerRecord r, uint32_t flow_hash) const no
 bool GossipEngine::synced() const noexcept
 {
     return impl_->synced;
+}
+
+uint64_t GossipEngine::repair_round_trip_us() const noexcept
+{
+    return impl_->repair_rtt_us;
 }
 
 const GossipStats &GossipEngine::stats() const noexcept

@@ -43,9 +43,17 @@ inline constexpr uint8_t kMaxCopy = 2;
  * frame going out (a batch), the first to ask is heard by the others before
  * they do, and they wait for its answer (on_peer_request()) instead of
  * asking too; requests that wait for heartbeats are spread by the
- * heartbeats' own jitter. Then again, at most every half heartbeat
- * interval, while the gap stays open. */
+ * heartbeats' own jitter. Then again while the gap stays open, after the
+ * retry interval below. */
 inline constexpr uint64_t kResendDelayUs = 2000;
+/* A gap still open after our request is asked for again once twice the
+ * repair round trip has passed (a request's departure to its answer's
+ * arrival, estimated as TCP does its RTT: Impl::sample_round_trip()), but
+ * no sooner than kResendRetryMinUs, and each further time after twice as
+ * long as the last, up to half a heartbeat interval. Until the first
+ * answer, the round trip is taken to be a quarter heartbeat interval: the
+ * first retries wait the longest a retry waits. */
+inline constexpr uint64_t kResendRetryMinUs = 2000;
 /* Requests for one gap before it is left to re-announcement. */
 inline constexpr uint8_t kResendAttempts = 10;
 /* Resend records (requests, and answers for frames without flows) ride on
@@ -72,9 +80,10 @@ inline uint64_t spread_us(NodeId self, uint64_t a, uint64_t b, uint64_t range) n
 /** What a receiver knows of one sender's frame sequence (one incarnation). */
 struct SeqWindow {
     uint32_t incarnation = 0;
-    uint64_t newest = 0;  /* highest sequence seen */
-    uint64_t missing = 0; /* bit i: newest - 1 - i not seen */
-    uint64_t due_us = 0;  /* next resend request; 0: none scheduled */
+    uint64_t newest = 0;   /* highest sequence seen */
+    uint64_t missing = 0;  /* bit i: newest - 1 - i not seen */
+    uint64_t due_us = 0;   /* next resend request; 0: none scheduled */
+    uint64_t asked_us = 0; /* our last request; a round trip's start when attempts == 1 */
     uint8_t attempts = 0;
     bool listed = false; /* in Impl::gapped */
     bool spared = false; /* our next request put off: another receiver asked */
@@ -228,16 +237,27 @@ struct GossipEngine::Impl {
     void note_gap(SeqWindow &w, const FrameHeader &h, uint64_t skipped, uint64_t now_us) noexcept;
     void on_resend_request(const ResendRecord &r, uint64_t now_us) noexcept;
     void on_peer_request(const ResendRecord &r, uint64_t now_us) noexcept;
-    /* Between two requests of ours for one gap. */
-    uint64_t retry_interval_us() const noexcept
+    /* How long after our request number @p attempts (1, 2, ...) for one
+     * gap the next one is due (kResendRetryMinUs). */
+    uint64_t retry_interval_us(uint8_t attempts) const noexcept
     {
-        return uint64_t{p.heartbeat_interval_ms} * 1000 / 2;
+        const unsigned doublings = attempts > 1 ? std::min(attempts - 1, 16) : 0;
+        return std::min(retry_most_us(), std::max(kResendRetryMinUs, 2 * repair_rtt_us)
+                                             << doublings);
     }
-    /* Between two answers for one frame: half the receivers' retry
-     * interval, so that a receiver's retry (its answer lost) is never
-     * taken for another receiver's request for the answer just sent. */
-    uint64_t resend_quiet_us() const noexcept { return retry_interval_us() / 2; }
-    void on_resent(const ResendRecord &r) noexcept;
+    /* The longest retry interval: half a heartbeat interval. */
+    uint64_t retry_most_us() const noexcept { return uint64_t{p.heartbeat_interval_ms} * 1000 / 2; }
+    /* Folds one request's round trip into repair_rtt_us. */
+    void sample_round_trip(uint64_t rtt_us) noexcept;
+    /* Between two answers for one frame: three quarters of a first retry
+     * interval. The receivers that lost one frame ask within a few
+     * milliseconds of each other, and one answer serves them all; a
+     * receiver that lost the answer asks again a retry interval after its
+     * request, by when the sender answers anew (unless the answer it lost
+     * had waited most of a batch interval to leave: then it is served at
+     * its next retry). */
+    uint64_t resend_quiet_us() const noexcept { return retry_interval_us(1) * 3 / 4; }
+    void on_resent(const ResendRecord &r, uint64_t now_us) noexcept;
     /* Keeps the claims and releases of a frame just sent for resend
      * requests; true when it held none a resend would bring (bare). */
     bool remember_frame(std::span<const uint8_t> frame) noexcept;
@@ -312,7 +332,9 @@ struct GossipEngine::Impl {
     bool frame_has_flows = false; /* the open frame holds a claim or release (not a resent copy) */
     size_t open_flows = 0;        /* claims and releases in the open frame */
     std::vector<uint8_t> open_copies; /* what each of them is (SentFrameCopy::copies) */
-    uint64_t cover_newest = 0;        /* our frames answered for at the next heartbeat */
+    uint64_t repair_rtt_us = 0;       /* smoothed: sample_round_trip(); set in the constructor */
+    bool repair_rtt_sampled = false;
+    uint64_t cover_newest = 0; /* our frames answered for at the next heartbeat */
     uint64_t cover_bits = 0;
     uint32_t cover_incarnation = 0;
     struct Resend {

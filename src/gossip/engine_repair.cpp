@@ -160,7 +160,8 @@ void GossipEngine::Impl::note_request(SeqWindow &w, uint64_t now_us) noexcept
 {
     ++w.attempts;
     w.spared = false;
-    w.due_us = now_us + retry_interval_us();
+    w.asked_us = now_us;
+    w.due_us = now_us + retry_interval_us(w.attempts);
     stats.resend_requests_out.add();
 }
 
@@ -275,17 +276,35 @@ void GossipEngine::Impl::on_peer_request(const ResendRecord &r, uint64_t now_us)
         return;
     if ((w.missing & ~rebase(r.missing, r.newest, w.newest)) != 0)
         return;
-    w.due_us = std::max(w.due_us, now_us + retry_interval_us());
+    w.due_us = std::max(w.due_us, now_us + retry_interval_us(w.attempts + 1));
     w.spared = true;
     stats.resend_requests_spared.add();
 }
 
-void GossipEngine::Impl::on_resent(const ResendRecord &r) noexcept
+void GossipEngine::Impl::on_resent(const ResendRecord &r, uint64_t now_us) noexcept
 {
     /* The reader checked r.node is the sender and r.incarnation its life. */
     SeqWindow &w = windows[r.node];
-    if (w.incarnation == r.incarnation)
-        w.missing &= ~rebase(r.missing, r.newest, w.newest);
+    if (w.incarnation != r.incarnation)
+        return;
+    const uint64_t answered = w.missing & rebase(r.missing, r.newest, w.newest);
+    /* Only an answer to a gap asked for once times a round trip: after a
+     * retry, which of the requests it answers is unknown (Karn's rule). */
+    if (answered != 0 && w.attempts == 1 && now_us > w.asked_us)
+        sample_round_trip(now_us - w.asked_us);
+    w.missing &= ~answered;
+}
+
+void GossipEngine::Impl::sample_round_trip(uint64_t rtt_us) noexcept
+{
+    /* An answer may come sooner than our request could have been served
+     * (another receiver asked first) or only with the sender's heartbeat
+     * (frames it had no flows of): bounded to what a retry can be. */
+    const uint64_t sample = std::clamp(rtt_us, kResendRetryMinUs / 2, retry_most_us());
+    /* As RFC 6298: the first sample replaces the guess, later ones move
+     * the average by an eighth of their difference. */
+    repair_rtt_us =
+        std::exchange(repair_rtt_sampled, true) ? (7 * repair_rtt_us + sample) / 8 : sample;
 }
 
 bool GossipEngine::Impl::remember_frame(std::span<const uint8_t> frame) noexcept

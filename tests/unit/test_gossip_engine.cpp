@@ -702,6 +702,136 @@ TEST_CASE("a lost resend request or answer is retried", "[gossip][engine]")
     CHECK(all_stores_equal(c));
 }
 
+/* Node 4 loses node 1's claim frame @p n (counted from 1) and, while
+ * @p asking_in_vain, every resend request of its own to node 1. */
+struct RetryScene {
+    int claim_frames = 0;
+    int lost_frame = 0;
+    bool asking_in_vain = false;
+    std::vector<uint64_t> vain_requests_us; /* when node 4 sent them */
+
+    bool operator()(NodeId from, NodeId to, const std::vector<uint8_t> &f, uint64_t now)
+    {
+        if (from == 1 && has_record(f, RecordType::claim) && !has_record(f, RecordType::resent)) {
+            if (to == 2)
+                ++claim_frames; /* node 2 hears every claim frame, and first */
+            return to == 4 && claim_frames == lost_frame;
+        }
+        if (from == 4 && to == 1 && asking_in_vain && has_record(f, RecordType::resend_request)) {
+            vain_requests_us.push_back(now);
+            return true;
+        }
+        return false;
+    }
+};
+
+TEST_CASE("a gap asked for in vain is asked for again after twice the repair round trip, then "
+          "twice as late each time",
+          "[gossip][engine]")
+{
+    /* No re-announcement heals the gap meanwhile. */
+    TestCluster c(4, [](GossipParams &p) { p.reannounce_interval_ms = 60'000; });
+    settle(c);
+    RetryScene scene;
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        return scene(from, to, f, c.now);
+    };
+    /* Until an answer has been timed, the round trip is taken to be a
+     * quarter heartbeat interval. */
+    CHECK(c.engine(3).repair_round_trip_us() == c.base.heartbeat_interval_ms * 1000 / 4);
+    /* A first loss, repaired: its answer times the round trip. */
+    scene.lost_frame = 1;
+    c.engine(0).local_claim(key4(8100), c.now);
+    c.run_ms(2 * c.base.heartbeat_interval_ms);
+    REQUIRE(c.store(3).lookup(key4(8100)));
+    const uint64_t rtt = c.engine(3).repair_round_trip_us();
+    CHECK(rtt <= 3000); /* frames go out within a batch interval (1 ms) of being due */
+    const uint64_t first = std::max<uint64_t>(2000, 2 * rtt);
+    const uint64_t most = c.base.heartbeat_interval_ms * 1000 / 2;
+    /* A second loss, asked for in vain; node 4 has a batch going out every
+     * millisecond for a due request to ride on. */
+    scene.lost_frame = 2;
+    scene.asking_in_vain = true;
+    const FlowKey lost = key4(8101);
+    c.engine(0).local_claim(lost, c.now);
+    for (uint32_t i = 0; i < 10 * c.base.heartbeat_interval_ms; ++i) {
+        c.engine(3).local_claim(key4(8200 + i), c.now);
+        c.run_ms(1);
+    }
+    REQUIRE_FALSE(c.store(3).lookup(lost));
+    const std::vector<uint64_t> &t = scene.vain_requests_us;
+    REQUIRE(t.size() == 10); /* then the gap is left to re-announcement */
+    CHECK(c.engine(3).stats().gaps_abandoned.get() == 1);
+    uint64_t expect = first;
+    for (size_t i = 1; i < t.size(); ++i, expect = std::min(most, 2 * expect)) {
+        INFO("request " << i + 1 << " came " << t[i] - t[i - 1] << " us after the one before, "
+                        << "due after " << expect << " us");
+        CHECK(t[i] - t[i - 1] >= expect);
+        CHECK(t[i] - t[i - 1] <= expect + 2000);
+    }
+    CHECK(expect == most);                            /* the interval reached its bound */
+    CHECK(c.engine(3).repair_round_trip_us() == rtt); /* nothing answered: nothing timed */
+}
+
+TEST_CASE("the repair round trip follows the answers' delay, but not an answer after a retry",
+          "[gossip][engine]")
+{
+    /* Node 1's answers to node 4 are held back for a given time. */
+    TestCluster c(4);
+    settle(c);
+    RetryScene scene;
+    uint64_t hold_us = 0;
+    std::vector<std::pair<uint64_t, std::vector<uint8_t>>> held;
+    bool lose_first_request = false;
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        if (from == 1 && to == 4 && has_record(f, RecordType::resent) && hold_us != 0) {
+            held.emplace_back(c.now + hold_us, f);
+            return true;
+        }
+        if (from == 4 && to == 1 && lose_first_request &&
+            has_record(f, RecordType::resend_request)) {
+            lose_first_request = false;
+            return true;
+        }
+        return scene(from, to, f, c.now);
+    };
+    /* One loss of node 1's claim frame number @p frame, and node 4's wait for it. */
+    auto lose_and_repair = [&](int frame, uint32_t flow) {
+        scene.lost_frame = frame;
+        c.engine(0).local_claim(key4(flow), c.now);
+        for (int ms = 0;
+             ms < 5 * int(c.base.heartbeat_interval_ms) && !c.store(3).lookup(key4(flow)); ++ms) {
+            c.run_ms(1);
+            for (auto it = held.begin(); it != held.end();)
+                if (it->first <= c.now) {
+                    c.engine(3).receive(it->second, c.now);
+                    it = held.erase(it);
+                } else {
+                    ++it;
+                }
+        }
+        REQUIRE(c.store(3).lookup(key4(flow)));
+    };
+    /* The first answer, 6 ms late, replaces the guess (5 ms). */
+    hold_us = 6000;
+    lose_and_repair(1, 8300);
+    const uint64_t slow = c.engine(3).repair_round_trip_us();
+    CHECK(slow >= 6000);
+    CHECK(slow <= 8000);
+    /* Prompt answers move it an eighth of the way each. */
+    hold_us = 0;
+    lose_and_repair(2, 8301);
+    const uint64_t faster = c.engine(3).repair_round_trip_us();
+    CHECK(faster < slow);
+    CHECK(faster > slow * 3 / 4);
+    /* An answer to a retry (the first request lost) is not timed. */
+    lose_first_request = true;
+    lose_and_repair(3, 8302);
+    CHECK_FALSE(lose_first_request);
+    CHECK(c.engine(3).stats().resend_requests_out.get() >= 4);
+    CHECK(c.engine(3).repair_round_trip_us() == faster);
+}
+
 TEST_CASE("resend records round-trip and are checked", "[gossip][engine]")
 {
     std::vector<uint8_t> buf(1400);
