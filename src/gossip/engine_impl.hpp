@@ -83,7 +83,7 @@ struct SeqWindow {
     uint64_t newest = 0;   /* highest sequence seen */
     uint64_t missing = 0;  /* bit i: newest - 1 - i not seen */
     uint64_t due_us = 0;   /* next resend request; 0: none scheduled */
-    uint64_t asked_us = 0; /* our last request; a round trip's start when attempts == 1 */
+    uint64_t asked_us = 0; /* our last request, until an answer timed it */
     uint8_t attempts = 0;
     bool listed = false; /* in Impl::gapped */
     bool spared = false; /* our next request put off: another receiver asked */

@@ -288,10 +288,12 @@ void GossipEngine::Impl::on_resent(const ResendRecord &r, uint64_t now_us) noexc
     if (w.incarnation != r.incarnation)
         return;
     const uint64_t answered = w.missing & rebase(r.missing, r.newest, w.newest);
-    /* Only an answer to a gap asked for once times a round trip: after a
-     * retry, which of the requests it answers is unknown (Karn's rule). */
-    if (answered != 0 && w.attempts == 1 && now_us > w.asked_us)
-        sample_round_trip(now_us - w.asked_us);
+    /* Only the first answer to a gap asked for once times a round trip:
+     * after a retry, which of the requests it answers is unknown (Karn's
+     * rule); after a first answer (the flows), the next may be the
+     * sender's heartbeat, answering for frames it had no flows of. */
+    if (answered != 0 && w.attempts == 1 && w.asked_us != 0 && now_us > w.asked_us)
+        sample_round_trip(now_us - std::exchange(w.asked_us, 0));
     w.missing &= ~answered;
 }
 
