@@ -806,9 +806,13 @@ Result Sim::run()
         res.mechanisms.emplace_back(name, total);
     }
     uint64_t rtt_us = 0;
-    for (const Node &n : nodes_)
+    uint64_t retry_us = 0;
+    for (const Node &n : nodes_) {
         rtt_us += n.engine->repair_round_trip_us();
+        retry_us += n.engine->repair_retry_us();
+    }
     res.mechanisms.emplace_back("repair-rtt-us", rtt_us);
+    res.mechanisms.emplace_back("repair-retry-us", retry_us);
     res.claim_bytes = claim_bytes_;
     res.claim_frames = claim_frames_;
     if (converged_at_ != 0)

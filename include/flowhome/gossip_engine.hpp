@@ -257,9 +257,12 @@ public:
     NodeId effective_owner(OwnerRecord r, uint32_t flow_hash) const noexcept;
     /** True once a full sync has completed (or no peer was alive to ask). */
     bool synced() const noexcept;
-    /** The smoothed round trip of our resend requests, in µs, from which
-     *  their retry interval follows (control lcore only). */
+    /** The smoothed round trip of our resend requests, in µs (0 until an
+     *  answer has been timed; control lcore only). */
     uint64_t repair_round_trip_us() const noexcept;
+    /** How long after a first resend request a gap still open is asked for
+     *  again, in µs (control lcore only). */
+    uint64_t repair_retry_us() const noexcept;
 
     const GossipStats &stats() const noexcept;
     const GossipRxStats &rx_stats() const noexcept;

@@ -75,7 +75,6 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
         f.copies.resize(max_flows);
     }
     resend_scratch.reserve(size_t{64} * max_flows);
-    repair_rtt_us = retry_most_us() / 2; /* until the first answer is timed */
     members.set_self_draining(p.draining);
     started_us = now_us;
     next_heartbeat_us = now_us; /* announce ourselves at the first tick */
@@ -598,6 +597,11 @@ bool GossipEngine::synced() const noexcept
 uint64_t GossipEngine::repair_round_trip_us() const noexcept
 {
     return impl_->repair_rtt_us;
+}
+
+uint64_t GossipEngine::repair_retry_us() const noexcept
+{
+    return impl_->retry_interval_us(1);
 }
 
 const GossipStats &GossipEngine::stats() const noexcept

@@ -46,13 +46,13 @@ inline constexpr uint8_t kMaxCopy = 2;
  * heartbeats' own jitter. Then again while the gap stays open, after the
  * retry interval below. */
 inline constexpr uint64_t kResendDelayUs = 2000;
-/* A gap still open after our request is asked for again once twice the
- * repair round trip has passed (a request's departure to its answer's
- * arrival, estimated as TCP does its RTT: Impl::sample_round_trip()), but
- * no sooner than kResendRetryMinUs, and each further time after twice as
- * long as the last, up to half a heartbeat interval. Until the first
- * answer, the round trip is taken to be a quarter heartbeat interval: the
- * first retries wait the longest a retry waits. */
+/* A gap still open after our request is asked for again once the repair
+ * round trip (a request's departure to its answer's arrival) and four
+ * times its mean deviation have passed, TCP's retransmission timeout
+ * (RFC 6298, Impl::sample_round_trip()), but no sooner than
+ * kResendRetryMinUs; each further time after twice as long as the last, up
+ * to half a heartbeat interval. Until the first answer has been timed, the
+ * first retry waits half a heartbeat interval too. */
 inline constexpr uint64_t kResendRetryMinUs = 2000;
 /* Requests for one gap before it is left to re-announcement. */
 inline constexpr uint8_t kResendAttempts = 10;
@@ -242,8 +242,9 @@ struct GossipEngine::Impl {
     uint64_t retry_interval_us(uint8_t attempts) const noexcept
     {
         const unsigned doublings = attempts > 1 ? std::min(attempts - 1, 16) : 0;
-        return std::min(retry_most_us(), std::max(kResendRetryMinUs, 2 * repair_rtt_us)
-                                             << doublings);
+        const uint64_t first =
+            repair_rtt_sampled ? repair_rtt_us + 4 * repair_rttvar_us : retry_most_us();
+        return std::min(retry_most_us(), std::max(kResendRetryMinUs, first) << doublings);
     }
     /* The longest retry interval: half a heartbeat interval. */
     uint64_t retry_most_us() const noexcept { return uint64_t{p.heartbeat_interval_ms} * 1000 / 2; }
@@ -332,7 +333,8 @@ struct GossipEngine::Impl {
     bool frame_has_flows = false; /* the open frame holds a claim or release (not a resent copy) */
     size_t open_flows = 0;        /* claims and releases in the open frame */
     std::vector<uint8_t> open_copies; /* what each of them is (SentFrameCopy::copies) */
-    uint64_t repair_rtt_us = 0;       /* smoothed: sample_round_trip(); set in the constructor */
+    uint64_t repair_rtt_us = 0;       /* smoothed: sample_round_trip() */
+    uint64_t repair_rttvar_us = 0;    /* its mean deviation */
     bool repair_rtt_sampled = false;
     uint64_t cover_newest = 0; /* our frames answered for at the next heartbeat */
     uint64_t cover_bits = 0;

@@ -303,10 +303,16 @@ void GossipEngine::Impl::sample_round_trip(uint64_t rtt_us) noexcept
      * (another receiver asked first) or only with the sender's heartbeat
      * (frames it had no flows of): bounded to what a retry can be. */
     const uint64_t sample = std::clamp(rtt_us, kResendRetryMinUs / 2, retry_most_us());
-    /* As RFC 6298: the first sample replaces the guess, later ones move
-     * the average by an eighth of their difference. */
-    repair_rtt_us =
-        std::exchange(repair_rtt_sampled, true) ? (7 * repair_rtt_us + sample) / 8 : sample;
+    /* RFC 6298, 2.2 and 2.3. */
+    if (!std::exchange(repair_rtt_sampled, true)) {
+        repair_rtt_us = sample;
+        repair_rttvar_us = sample / 2;
+        return;
+    }
+    const uint64_t deviation =
+        sample > repair_rtt_us ? sample - repair_rtt_us : repair_rtt_us - sample;
+    repair_rttvar_us = (3 * repair_rttvar_us + deviation) / 4;
+    repair_rtt_us = (7 * repair_rtt_us + sample) / 8;
 }
 
 bool GossipEngine::Impl::remember_frame(std::span<const uint8_t> frame) noexcept

@@ -736,18 +736,21 @@ TEST_CASE("a gap asked for in vain is asked for again after twice the repair rou
     c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
         return scene(from, to, f, c.now);
     };
-    /* Until an answer has been timed, the round trip is taken to be a
-     * quarter heartbeat interval. */
-    CHECK(c.engine(3).repair_round_trip_us() == c.base.heartbeat_interval_ms * 1000 / 4);
+    const uint64_t most = c.base.heartbeat_interval_ms * 1000 / 2;
+    /* Until an answer has been timed, a retry waits the longest it can. */
+    CHECK(c.engine(3).repair_round_trip_us() == 0);
+    CHECK(c.engine(3).repair_retry_us() == most);
     /* A first loss, repaired: its answer times the round trip. */
     scene.lost_frame = 1;
     c.engine(0).local_claim(key4(8100), c.now);
     c.run_ms(2 * c.base.heartbeat_interval_ms);
     REQUIRE(c.store(3).lookup(key4(8100)));
     const uint64_t rtt = c.engine(3).repair_round_trip_us();
-    CHECK(rtt <= 3000); /* frames go out within a batch interval (1 ms) of being due */
-    const uint64_t first = std::max<uint64_t>(2000, 2 * rtt);
-    const uint64_t most = c.base.heartbeat_interval_ms * 1000 / 2;
+    CHECK(rtt >= 1000); /* frames go out within a batch interval (1 ms) of being due */
+    CHECK(rtt <= 3000);
+    /* The first sample's deviation is taken to be half of it. */
+    const uint64_t first = c.engine(3).repair_retry_us();
+    CHECK(first == std::max<uint64_t>(2000, rtt + 4 * (rtt / 2)));
     /* A second loss, asked for in vain; node 4 has a batch going out every
      * millisecond for a due request to ride on. */
     scene.lost_frame = 2;
@@ -776,8 +779,14 @@ TEST_CASE("a gap asked for in vain is asked for again after twice the repair rou
 TEST_CASE("the repair round trip follows the answers' delay, but not an answer after a retry",
           "[gossip][engine]")
 {
-    /* Node 1's answers to node 4 are held back for a given time. */
-    TestCluster c(4);
+    /* Node 1's answers to node 4 are held back for a given time. The
+     * default heartbeat interval: retries may wait up to 50 ms. */
+    TestCluster c(4, [](GossipParams &p) {
+        p.heartbeat_interval_ms = 100;
+        p.suspect_after_ms = 500;
+        p.dead_after_ms = 1500;
+        p.reannounce_interval_ms = 2000;
+    });
     settle(c);
     RetryScene scene;
     uint64_t hold_us = 0;
@@ -812,7 +821,7 @@ TEST_CASE("the repair round trip follows the answers' delay, but not an answer a
         }
         REQUIRE(c.store(3).lookup(key4(flow)));
     };
-    /* The first answer, 6 ms late, replaces the guess (5 ms). */
+    /* The first answer, 6 ms late, is the first estimate. */
     hold_us = 6000;
     lose_and_repair(1, 8300);
     const uint64_t slow = c.engine(3).repair_round_trip_us();
@@ -824,6 +833,11 @@ TEST_CASE("the repair round trip follows the answers' delay, but not an answer a
     const uint64_t faster = c.engine(3).repair_round_trip_us();
     CHECK(faster < slow);
     CHECK(faster > slow * 3 / 4);
+    /* The retry waits for the round trip and four times its deviation,
+     * which grew with the prompt answer: later than twice the round trip,
+     * sooner than half a heartbeat interval. */
+    CHECK(c.engine(3).repair_retry_us() > 2 * faster);
+    CHECK(c.engine(3).repair_retry_us() < c.base.heartbeat_interval_ms * 1000 / 2);
     /* An answer to a retry (the first request lost) is not timed. */
     lose_first_request = true;
     lose_and_repair(3, 8302);
