@@ -57,7 +57,11 @@ def timeline(c, check):
     print("== event: node 1 is killed (SIGKILL) and leaves the ECMP set")
     before_kill = sc.node_counters(c)
     run.event("node 1 killed", lambda: (c.kill(1), c.remove_from_route(1)))
-    time.sleep(5)
+    # Node 1's connections are reset when a retransmission reaches the
+    # failover owner, 1.5 s (dead_after_ms) and up to one TCP backoff
+    # after the kill, about 3 s at most: a reset after the drain began
+    # would count against the drain.
+    time.sleep(7)
     print("== event: node 2 drains, then leaves the ECMP set 3 s later")
     drained = sc.DrainWindow()
     run.event("node 2 drained, out of the ECMP set",
