@@ -101,6 +101,10 @@ struct Result {
     std::vector<double> lat_ms; /* claim-to-everywhere of every claim of a live owner, sorted */
     double p50_ms = 0, p99_ms = 0, max_ms = 0;
     double within_reannounce = 0; /* fraction of claims everywhere within the interval */
+    /* Nodes that timed a repair round trip, and their means of it and of
+     * the first retry interval it gives. */
+    size_t repair_timed = 0;
+    double repair_rtt_us = 0, repair_retry_us = 0;
     /* Claim traffic: the bytes (and frames) of records that state a claim
      * or release for the first time, resend it on request, or ask for a
      * frame that held one; each frame's bytes shared among its records by
@@ -805,14 +809,17 @@ Result Sim::run()
             total += (n.engine->stats().*counter).get();
         res.mechanisms.emplace_back(name, total);
     }
-    uint64_t rtt_us = 0;
-    uint64_t retry_us = 0;
     for (const Node &n : nodes_) {
-        rtt_us += n.engine->repair_round_trip_us();
-        retry_us += n.engine->repair_retry_us();
+        if (n.engine->repair_round_trip_us() == 0)
+            continue; /* no repair of its own timed: retries wait the longest */
+        ++res.repair_timed;
+        res.repair_rtt_us += static_cast<double>(n.engine->repair_round_trip_us());
+        res.repair_retry_us += static_cast<double>(n.engine->repair_retry_us());
     }
-    res.mechanisms.emplace_back("repair-rtt-us", rtt_us);
-    res.mechanisms.emplace_back("repair-retry-us", retry_us);
+    if (res.repair_timed != 0) {
+        res.repair_rtt_us /= res.repair_timed;
+        res.repair_retry_us /= res.repair_timed;
+    }
     res.claim_bytes = claim_bytes_;
     res.claim_frames = claim_frames_;
     if (converged_at_ != 0)
@@ -953,6 +960,9 @@ int main(int argc, char **argv)
                 fmt::print("  per node:");
                 for (const auto &[name, total] : r.mechanisms)
                     fmt::print(" {} {:.1f}", name, static_cast<double>(total) / o.nodes);
+                fmt::print("\n  repair timing: {} of {} nodes timed a round trip, mean {:.0f} us; "
+                           "their first retry after {:.0f} us",
+                           r.repair_timed, o.nodes, r.repair_rtt_us, r.repair_retry_us);
                 fmt::print("\n  B/s/node from the first claim, by record type:");
                 constexpr const char *kTypeNames[] = {
                     "headers+tags", "claim",         "release",        "digest", "heartbeat",

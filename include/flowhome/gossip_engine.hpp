@@ -26,8 +26,9 @@
  *    flow it owns (a claim at the same version), so a lost claim heals and
  *    remote records are restamped; digests go out with the same period;
  *  - a receiver that sees a gap in a peer's frame sequence numbers asks it
- *    to resend them (retried at most every half heartbeat interval, with its
- *    next heartbeat or batch, until answered or 10 times); the
+ *    to resend them (retried with its next heartbeat or batch, after the
+ *    measured repair round trip's retransmission timeout, doubling up to
+ *    half a heartbeat interval, until answered or 10 times); the
  *    peer re-sends the claims and releases of those frames from a ring of
  *    its recently sent frames, so a lost claim heals in milliseconds;
  *  - a node that starts (or restarts with a new incarnation) asks a live

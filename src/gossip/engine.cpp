@@ -364,6 +364,7 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
      * frame (of any holder of the key) make it send a hundred. */
     bool sync_asked = false;
     bool resend_asked = false;
+    bool after_heartbeat = false; /* what follows it was answered at the heartbeat */
     while (reader.next(rec)) {
         stats.records_in.add();
         /* Nodes send claims and releases of their own flows only. */
@@ -382,6 +383,7 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
             break;
         case RecordType::heartbeat:
             on_heartbeat(rec.heartbeat, now_us);
+            after_heartbeat = true;
             break;
         case RecordType::sync_request:
             if (rec.sync_request.target != p.self)
@@ -405,7 +407,7 @@ void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us
                 on_resend_request(rec.resend, now_us);
             break;
         case RecordType::resent:
-            on_resent(rec.resend, now_us);
+            on_resent(rec.resend, now_us, !after_heartbeat);
             break;
         }
     }

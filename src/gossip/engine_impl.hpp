@@ -51,8 +51,9 @@ inline constexpr uint64_t kResendDelayUs = 2000;
  * times its mean deviation have passed, TCP's retransmission timeout
  * (RFC 6298, Impl::sample_round_trip()), but no sooner than
  * kResendRetryMinUs; each further time after twice as long as the last, up
- * to half a heartbeat interval. Until the first answer has been timed, the
- * first retry waits half a heartbeat interval too. */
+ * to half a heartbeat interval (which bounds the least too, for heartbeats
+ * under 4 ms). Until the first answer has been timed, the first retry
+ * waits half a heartbeat interval too. */
 inline constexpr uint64_t kResendRetryMinUs = 2000;
 /* Requests for one gap before it is left to re-announcement. */
 inline constexpr uint8_t kResendAttempts = 10;
@@ -83,10 +84,11 @@ struct SeqWindow {
     uint64_t newest = 0;   /* highest sequence seen */
     uint64_t missing = 0;  /* bit i: newest - 1 - i not seen */
     uint64_t due_us = 0;   /* next resend request; 0: none scheduled */
-    uint64_t asked_us = 0; /* our last request, until an answer timed it */
+    uint64_t asked_us = 0; /* our one request for the gap, until an answer times it; 0: none */
     uint8_t attempts = 0;
-    bool listed = false; /* in Impl::gapped */
-    bool spared = false; /* our next request put off: another receiver asked */
+    bool listed = false;  /* in Impl::gapped */
+    bool spared = false;  /* our next request put off: another receiver asked */
+    bool untimed = false; /* an answer may serve an earlier request: none timed until closed */
 
     /* Bit of the oldest missing frame (-1: none). */
     int oldest_bit() const noexcept { return 63 - std::countl_zero(missing); }
@@ -238,7 +240,7 @@ struct GossipEngine::Impl {
     void on_resend_request(const ResendRecord &r, uint64_t now_us) noexcept;
     void on_peer_request(const ResendRecord &r, uint64_t now_us) noexcept;
     /* How long after our request number @p attempts (1, 2, ...) for one
-     * gap the next one is due (kResendRetryMinUs). */
+     * gap the next one is due: see kResendRetryMinUs. */
     uint64_t retry_interval_us(uint8_t attempts) const noexcept
     {
         const unsigned doublings = attempts > 1 ? std::min(attempts - 1, 16) : 0;
@@ -250,15 +252,23 @@ struct GossipEngine::Impl {
     uint64_t retry_most_us() const noexcept { return uint64_t{p.heartbeat_interval_ms} * 1000 / 2; }
     /* Folds one request's round trip into repair_rtt_us. */
     void sample_round_trip(uint64_t rtt_us) noexcept;
-    /* Between two answers for one frame: three quarters of a first retry
-     * interval. The receivers that lost one frame ask within a few
-     * milliseconds of each other, and one answer serves them all; a
-     * receiver that lost the answer asks again a retry interval after its
-     * request, by when the sender answers anew (unless the answer it lost
-     * had waited most of a batch interval to leave: then it is served at
-     * its next retry). */
-    uint64_t resend_quiet_us() const noexcept { return retry_interval_us(1) * 3 / 4; }
-    void on_resent(const ResendRecord &r, uint64_t now_us) noexcept;
+    /* Between two answers for one frame: three quarters of our first retry
+     * interval, or of the least one (2 ms) until we have timed a repair
+     * ourselves: a receiver that has may retry that soon. The receivers
+     * that lost one frame ask within a few milliseconds of each other, and
+     * one answer serves them all; a receiver that lost the answer asks
+     * again a retry interval after its request, by when the sender answers
+     * anew (unless the answer it lost had waited most of a batch interval
+     * to leave, or the two estimate the round trip differently: then it is
+     * served at a later retry). */
+    uint64_t resend_quiet_us() const noexcept
+    {
+        return (repair_rtt_sampled ? retry_interval_us(1)
+                                   : std::min(kResendRetryMinUs, retry_most_us())) *
+               3 / 4;
+    }
+    /* @p timed: the record did not ride on a heartbeat (after its record). */
+    void on_resent(const ResendRecord &r, uint64_t now_us, bool timed) noexcept;
     /* Keeps the claims and releases of a frame just sent for resend
      * requests; true when it held none a resend would bring (bare). */
     bool remember_frame(std::span<const uint8_t> frame) noexcept;

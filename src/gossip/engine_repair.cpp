@@ -7,9 +7,10 @@
  * it were bare, with nothing to resend: those it does not ask for. It asks
  * the sender, with a resend request, for the missed sequence numbers (a
  * 64-bit bitmap below the newest it saw), shortly after seeing the gap and
- * again, at most every half heartbeat interval, with its next heartbeat or
- * batch while the gap stays open (once later when another receiver has just
- * asked for the same). The sender keeps copies of the claims and releases
+ * again, with its next heartbeat or batch while the gap stays open, after
+ * a retry interval that follows the measured repair round trip and doubles
+ * per request up to half a heartbeat interval (once later when another
+ * receiver has just asked for the same). The sender keeps copies of the claims and releases
  * of its last kResendRing frames (a frame without any, a heartbeat, takes
  * its slot all the same) and answers with a resent record naming the frames
  * it answers for, followed by their claims and releases (the same
@@ -70,6 +71,8 @@ void GossipEngine::Impl::track_sequence(const FrameHeader &h, uint64_t now_us) n
         w.attempts = 0;
         w.due_us = 0;
         w.spared = false;
+        w.untimed = false;
+        w.asked_us = 0;
         if (restarted_sender && h.sequence >= 2 && h.sequence - 1 <= 64) {
             const uint64_t skipped = not_bare(bits_below(h.sequence - 1), h.bare_below);
             if (skipped != 0)
@@ -108,6 +111,9 @@ void GossipEngine::Impl::note_gap(SeqWindow &w, const FrameHeader &h, uint64_t s
                                   uint64_t now_us) noexcept
 {
     w.missing |= skipped;
+    /* An answer to what we asked for before may come after our next
+     * request: which one it serves is unknown. */
+    w.untimed = w.untimed || w.attempts > 0;
     w.attempts = 0;
     const uint64_t due =
         now_us + kResendDelayUs + spread_us(p.self, h.sender, h.sequence, kResendDelayUs);
@@ -138,6 +144,8 @@ void GossipEngine::Impl::repair_tick(uint64_t now_us) noexcept
             w.due_us = 0;
             w.attempts = 0;
             w.spared = false;
+            w.untimed = false;
+            w.asked_us = 0;
             gapped[i] = gapped.back();
             gapped.pop_back();
             continue;
@@ -160,7 +168,8 @@ void GossipEngine::Impl::note_request(SeqWindow &w, uint64_t now_us) noexcept
 {
     ++w.attempts;
     w.spared = false;
-    w.asked_us = now_us;
+    /* Karn's rule: only a gap's one request is timed. */
+    w.asked_us = w.attempts == 1 && !w.untimed ? now_us : 0;
     w.due_us = now_us + retry_interval_us(w.attempts);
     stats.resend_requests_out.add();
 }
@@ -278,21 +287,22 @@ void GossipEngine::Impl::on_peer_request(const ResendRecord &r, uint64_t now_us)
         return;
     w.due_us = std::max(w.due_us, now_us + retry_interval_us(w.attempts + 1));
     w.spared = true;
+    w.untimed = true; /* the answer will be to its request, not ours */
     stats.resend_requests_spared.add();
 }
 
-void GossipEngine::Impl::on_resent(const ResendRecord &r, uint64_t now_us) noexcept
+void GossipEngine::Impl::on_resent(const ResendRecord &r, uint64_t now_us, bool timed) noexcept
 {
     /* The reader checked r.node is the sender and r.incarnation its life. */
     SeqWindow &w = windows[r.node];
     if (w.incarnation != r.incarnation)
         return;
     const uint64_t answered = w.missing & rebase(r.missing, r.newest, w.newest);
-    /* Only the first answer to a gap asked for once times a round trip:
-     * after a retry, which of the requests it answers is unknown (Karn's
-     * rule); after a first answer (the flows), the next may be the
-     * sender's heartbeat, answering for frames it had no flows of. */
-    if (answered != 0 && w.attempts == 1 && w.asked_us != 0 && now_us > w.asked_us)
+    /* The first answer to our one request for a gap times the round trip
+     * (asked_us is cleared by a retry, and by anything that makes the
+     * request an answer serves unknown); an answer in a heartbeat frame,
+     * for frames without flows, waited for the heartbeat and is not timed. */
+    if (answered != 0 && timed && !w.untimed && w.asked_us != 0 && now_us > w.asked_us)
         sample_round_trip(now_us - std::exchange(w.asked_us, 0));
     w.missing &= ~answered;
 }
@@ -300,9 +310,9 @@ void GossipEngine::Impl::on_resent(const ResendRecord &r, uint64_t now_us) noexc
 void GossipEngine::Impl::sample_round_trip(uint64_t rtt_us) noexcept
 {
     /* An answer may come sooner than our request could have been served
-     * (another receiver asked first) or only with the sender's heartbeat
-     * (frames it had no flows of): bounded to what a retry can be. */
-    const uint64_t sample = std::clamp(rtt_us, kResendRetryMinUs / 2, retry_most_us());
+     * (another receiver asked first): bounded to what a retry can be. */
+    const uint64_t least = kResendRetryMinUs / 2;
+    const uint64_t sample = std::min(std::max(rtt_us, least), std::max(least, retry_most_us()));
     /* RFC 6298, 2.2 and 2.3. */
     if (!std::exchange(repair_rtt_sampled, true)) {
         repair_rtt_us = sample;
