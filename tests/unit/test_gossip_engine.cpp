@@ -702,6 +702,20 @@ TEST_CASE("a lost resend request or answer is retried", "[gossip][engine]")
     CHECK(all_stores_equal(c));
 }
 
+/* The default heartbeat interval (100 ms) and membership timeouts, for a
+ * test of retries that may wait up to half a heartbeat interval (50 ms). */
+namespace {
+
+void default_heartbeat(GossipParams &p, uint32_t reannounce_ms)
+{
+    p.heartbeat_interval_ms = 100;
+    p.suspect_after_ms = 500;
+    p.dead_after_ms = 1500;
+    p.reannounce_interval_ms = reannounce_ms;
+}
+
+} // namespace
+
 /* Node 4 loses node 1's claim frame @p n (counted from 1) and, while
  * @p asking_in_vain, every resend request of its own to node 1. */
 struct RetryScene {
@@ -780,14 +794,8 @@ TEST_CASE("a gap asked for in vain is asked for again after the repair round tri
 TEST_CASE("the repair round trip follows the answers' delay, but not an answer after a retry",
           "[gossip][engine]")
 {
-    /* Node 1's answers to node 4 are held back for a given time. The
-     * default heartbeat interval: retries may wait up to 50 ms. */
-    TestCluster c(4, [](GossipParams &p) {
-        p.heartbeat_interval_ms = 100;
-        p.suspect_after_ms = 500;
-        p.dead_after_ms = 1500;
-        p.reannounce_interval_ms = 2000;
-    });
+    /* Node 1's answers to node 4 are held back for a given time. */
+    TestCluster c(4, [](GossipParams &p) { default_heartbeat(p, 2000); });
     settle(c);
     RetryScene scene;
     uint64_t hold_us = 0;
@@ -854,12 +862,7 @@ TEST_CASE("a sender that has timed no repair of its own answers a receiver's ear
      * answers again for a frame after 1.5 ms, not three quarters of its own
      * untimed retry interval (37.5 ms), so node 4's retry after a few ms,
      * its first answer lost, is served. */
-    TestCluster c(4, [](GossipParams &p) {
-        p.heartbeat_interval_ms = 100;
-        p.suspect_after_ms = 500;
-        p.dead_after_ms = 1500;
-        p.reannounce_interval_ms = 60'000;
-    });
+    TestCluster c(4, [](GossipParams &p) { default_heartbeat(p, 60'000); });
     settle(c);
     NodeId lose_claim_of = 2;
     bool lose_answer = false;
