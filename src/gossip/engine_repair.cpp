@@ -110,6 +110,14 @@ uint64_t GossipEngine::Impl::not_bare(uint64_t missing, uint64_t bare) noexcept
 void GossipEngine::Impl::note_gap(SeqWindow &w, const FrameHeader &h, uint64_t skipped,
                                   uint64_t now_us) noexcept
 {
+    if (w.missing == 0) {
+        /* The last gap closed; repair_tick() has not yet cleared it. */
+        w.attempts = 0;
+        w.due_us = 0;
+        w.spared = false;
+        w.untimed = false;
+        w.asked_us = 0;
+    }
     w.missing |= skipped;
     /* An answer to what we asked for before may come after our next
      * request: which one it serves is unknown. */
@@ -281,13 +289,15 @@ void GossipEngine::Impl::on_peer_request(const ResendRecord &r, uint64_t now_us)
      * reach us, not the sender) is asked for by us too, and counts towards
      * our attempts. */
     SeqWindow &w = windows[r.node];
-    if (w.missing == 0 || w.incarnation != r.incarnation || w.spared)
+    if (w.missing == 0 || w.incarnation != r.incarnation)
         return;
-    if ((w.missing & ~rebase(r.missing, r.newest, w.newest)) != 0)
+    const uint64_t theirs = rebase(r.missing, r.newest, w.newest);
+    if ((w.missing & theirs) != 0)
+        w.untimed = true; /* its answer may close our gap: not timed */
+    if (w.spared || (w.missing & ~theirs) != 0)
         return;
     w.due_us = std::max(w.due_us, now_us + retry_interval_us(w.attempts + 1));
     w.spared = true;
-    w.untimed = true; /* the answer will be to its request, not ours */
     stats.resend_requests_spared.add();
 }
 
@@ -298,10 +308,12 @@ void GossipEngine::Impl::on_resent(const ResendRecord &r, uint64_t now_us, bool 
     if (w.incarnation != r.incarnation)
         return;
     const uint64_t answered = w.missing & rebase(r.missing, r.newest, w.newest);
-    /* The first answer to our one request for a gap times the round trip
-     * (asked_us is cleared by a retry, and by anything that makes the
-     * request an answer serves unknown); an answer in a heartbeat frame,
-     * for frames without flows, waited for the heartbeat and is not timed. */
+    /* The first answer to our one request for a gap times the round trip:
+     * not after a retry (asked_us is cleared), nor once another request may
+     * have been answered instead (untimed: a new gap after our request, or
+     * another receiver's request for some of the same frames); nor a
+     * resent record after the heartbeat record of its frame, an answer for
+     * frames without flows that waited for the sender's heartbeat. */
     if (answered != 0 && timed && !w.untimed && w.asked_us != 0 && now_us > w.asked_us)
         sample_round_trip(now_us - std::exchange(w.asked_us, 0));
     w.missing &= ~answered;
