@@ -291,13 +291,14 @@ void GossipEngine::Impl::on_peer_request(const ResendRecord &r, uint64_t now_us)
     SeqWindow &w = windows[r.node];
     if (w.missing == 0 || w.incarnation != r.incarnation)
         return;
-    const uint64_t theirs = rebase(r.missing, r.newest, w.newest);
-    if ((w.missing & theirs) != 0)
-        w.untimed = true; /* its answer may close our gap: not timed */
-    if (w.spared || (w.missing & ~theirs) != 0)
+    if (w.spared || (w.missing & ~rebase(r.missing, r.newest, w.newest)) != 0)
         return;
     w.due_us = std::max(w.due_us, now_us + retry_interval_us(w.attempts + 1));
     w.spared = true;
+    /* Its answer serves our gap: not timed. (Blocking the timing on any
+     * overlap with ours too left the estimates tighter than the answers'
+     * spread at a few ms of delay, and the retries early: not done.) */
+    w.untimed = true;
     stats.resend_requests_spared.add();
 }
 
@@ -311,7 +312,7 @@ void GossipEngine::Impl::on_resent(const ResendRecord &r, uint64_t now_us, bool 
     /* The first answer to our one request for a gap times the round trip:
      * not after a retry (asked_us is cleared), nor once another request may
      * have been answered instead (untimed: a new gap after our request, or
-     * another receiver's request for some of the same frames); nor a
+     * another receiver's request for all of it, whose answer we wait for); nor a
      * resent record after the heartbeat record of its frame, an answer for
      * frames without flows that waited for the sender's heartbeat. */
     if (answered != 0 && timed && !w.untimed && w.asked_us != 0 && now_us > w.asked_us)
