@@ -90,6 +90,15 @@ struct SeqWindow {
     bool spared = false;  /* our next request put off: another receiver asked */
     bool untimed = false; /* an answer may serve an earlier request: none timed until closed */
 
+    /* Forgets the repair of a gap that closed, or of an earlier life. */
+    void end_repair() noexcept
+    {
+        due_us = 0;
+        asked_us = 0;
+        attempts = 0;
+        spared = false;
+        untimed = false;
+    }
     /* Bit of the oldest missing frame (-1: none). */
     int oldest_bit() const noexcept { return 63 - std::countl_zero(missing); }
     /* The oldest missing frame is about to leave the window. */
@@ -244,12 +253,13 @@ struct GossipEngine::Impl {
     uint64_t retry_interval_us(uint8_t attempts) const noexcept
     {
         const unsigned doublings = attempts > 1 ? std::min(attempts - 1, 16) : 0;
-        const uint64_t first =
-            repair_rtt_sampled ? repair_rtt_us + 4 * repair_rttvar_us : retry_most_us();
+        const uint64_t first = rtt_timed() ? repair_rtt_us + 4 * repair_rttvar_us : retry_most_us();
         return std::min(retry_most_us(), std::max(kResendRetryMinUs, first) << doublings);
     }
     /* The longest retry interval: half a heartbeat interval. */
     uint64_t retry_most_us() const noexcept { return uint64_t{p.heartbeat_interval_ms} * 1000 / 2; }
+    /* An answer has been timed (a sample is at least a millisecond). */
+    bool rtt_timed() const noexcept { return repair_rtt_us != 0; }
     /* Folds one request's round trip into repair_rtt_us. */
     void sample_round_trip(uint64_t rtt_us) noexcept;
     /* Between two answers for one frame: three quarters of our first retry
@@ -263,8 +273,7 @@ struct GossipEngine::Impl {
      * served at a later retry). */
     uint64_t resend_quiet_us() const noexcept
     {
-        return (repair_rtt_sampled ? retry_interval_us(1)
-                                   : std::min(kResendRetryMinUs, retry_most_us())) *
+        return (rtt_timed() ? retry_interval_us(1) : std::min(kResendRetryMinUs, retry_most_us())) *
                3 / 4;
     }
     /* @p timed: the record did not ride on a heartbeat (after its record). */
@@ -343,10 +352,9 @@ struct GossipEngine::Impl {
     bool frame_has_flows = false; /* the open frame holds a claim or release (not a resent copy) */
     size_t open_flows = 0;        /* claims and releases in the open frame */
     std::vector<uint8_t> open_copies; /* what each of them is (SentFrameCopy::copies) */
-    uint64_t repair_rtt_us = 0;       /* smoothed: sample_round_trip() */
+    uint64_t repair_rtt_us = 0;       /* smoothed: sample_round_trip(); 0: none yet */
     uint64_t repair_rttvar_us = 0;    /* its mean deviation */
-    bool repair_rtt_sampled = false;
-    uint64_t cover_newest = 0; /* our frames answered for at the next heartbeat */
+    uint64_t cover_newest = 0;        /* our frames answered for at the next heartbeat */
     uint64_t cover_bits = 0;
     uint32_t cover_incarnation = 0;
     struct Resend {

@@ -68,11 +68,7 @@ void GossipEngine::Impl::track_sequence(const FrameHeader &h, uint64_t now_us) n
         w.incarnation = h.incarnation;
         w.newest = h.sequence;
         w.missing = 0;
-        w.attempts = 0;
-        w.due_us = 0;
-        w.spared = false;
-        w.untimed = false;
-        w.asked_us = 0;
+        w.end_repair();
         if (restarted_sender && h.sequence >= 2 && h.sequence - 1 <= 64) {
             const uint64_t skipped = not_bare(bits_below(h.sequence - 1), h.bare_below);
             if (skipped != 0)
@@ -110,14 +106,8 @@ uint64_t GossipEngine::Impl::not_bare(uint64_t missing, uint64_t bare) noexcept
 void GossipEngine::Impl::note_gap(SeqWindow &w, const FrameHeader &h, uint64_t skipped,
                                   uint64_t now_us) noexcept
 {
-    if (w.missing == 0) {
-        /* The last gap closed; repair_tick() has not yet cleared it. */
-        w.attempts = 0;
-        w.due_us = 0;
-        w.spared = false;
-        w.untimed = false;
-        w.asked_us = 0;
-    }
+    if (w.missing == 0)
+        w.end_repair(); /* the last gap closed; repair_tick() has not yet cleared it */
     w.missing |= skipped;
     /* An answer to what we asked for before may come after our next
      * request: which one it serves is unknown. */
@@ -149,11 +139,7 @@ void GossipEngine::Impl::repair_tick(uint64_t now_us) noexcept
         }
         if (w.missing == 0) {
             w.listed = false;
-            w.due_us = 0;
-            w.attempts = 0;
-            w.spared = false;
-            w.untimed = false;
-            w.asked_us = 0;
+            w.end_repair();
             gapped[i] = gapped.back();
             gapped.pop_back();
             continue;
@@ -289,9 +275,9 @@ void GossipEngine::Impl::on_peer_request(const ResendRecord &r, uint64_t now_us)
      * reach us, not the sender) is asked for by us too, and counts towards
      * our attempts. */
     SeqWindow &w = windows[r.node];
-    if (w.missing == 0 || w.incarnation != r.incarnation)
+    if (w.missing == 0 || w.incarnation != r.incarnation || w.spared)
         return;
-    if (w.spared || (w.missing & ~rebase(r.missing, r.newest, w.newest)) != 0)
+    if ((w.missing & ~rebase(r.missing, r.newest, w.newest)) != 0)
         return;
     w.due_us = std::max(w.due_us, now_us + retry_interval_us(w.attempts + 1));
     w.spared = true;
@@ -327,7 +313,7 @@ void GossipEngine::Impl::sample_round_trip(uint64_t rtt_us) noexcept
     const uint64_t least = kResendRetryMinUs / 2;
     const uint64_t sample = std::min(std::max(rtt_us, least), std::max(least, retry_most_us()));
     /* RFC 6298, 2.2 and 2.3. */
-    if (!std::exchange(repair_rtt_sampled, true)) {
+    if (!rtt_timed()) {
         repair_rtt_us = sample;
         repair_rttvar_us = sample / 2;
         return;
