@@ -909,6 +909,34 @@ TEST_CASE("a sender that has timed no repair of its own answers a receiver's ear
     CHECK(c.engine(3).stats().resend_requests_out.get() - asked == 2);
 }
 
+TEST_CASE("with a heartbeat under 4 ms, retries wait at most half of it", "[gossip][engine]")
+{
+    /* Half a 1 ms heartbeat bounds the retry interval below its least
+     * (2 ms). Every retry then leaves before the answer to the request
+     * before it can come (a batch interval, 1 ms): the gap is repaired,
+     * and by Karn's rule no round trip is timed. */
+    TestCluster c(4, [](GossipParams &p) {
+        p.heartbeat_interval_ms = 1;
+        p.suspect_after_ms = 100;
+        p.dead_after_ms = 300;
+    });
+    settle(c);
+    RetryScene scene;
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        return scene(from, to, f, c.now);
+    };
+    CHECK(c.engine(3).repair_retry_us() == 500);
+    scene.lost_frame = 1;
+    c.engine(0).local_claim(key4(9400), c.now);
+    c.run_ms(20);
+    REQUIRE(scene.claim_frames >= 1);
+    REQUIRE(c.store(3).lookup(key4(9400)));
+    CHECK(c.engine(3).stats().resend_requests_out.get() >= 2);
+    CHECK(c.engine(3).stats().gaps_abandoned.get() == 0);
+    CHECK(c.engine(3).repair_round_trip_us() == 0);
+    CHECK(c.engine(3).repair_retry_us() == 500);
+}
+
 TEST_CASE("resend records round-trip and are checked", "[gossip][engine]")
 {
     std::vector<uint8_t> buf(1400);
