@@ -130,7 +130,7 @@ struct GossipParams {
     std::atomic<uint8_t> *life_out = nullptr;
 };
 
-/** Counters of one engine; readable from any thread. */
+/** Counters and gauges of one engine; readable from any thread. */
 struct GossipStats {
     Counter frames_out;
     Counter records_out;
@@ -173,6 +173,9 @@ struct GossipStats {
                                          frames named them bare (nothing to resend) */
     Counter unproven_changes;       /**< a restart or departure of a sender not yet heard naming
                                          this life: not acted on (it may be a replay) */
+    Gauge repair_round_trip_us;     /**< smoothed round trip of our timed resend requests;
+                                         0 until one is timed */
+    Gauge repair_retry_us;          /**< wait before a gap's second request (the first retry) */
 };
 
 class GossipEngine {
@@ -259,10 +262,10 @@ public:
     /** True once a full sync has completed (or no peer was alive to ask). */
     bool synced() const noexcept;
     /** The smoothed round trip of our resend requests, in µs (0 until an
-     *  answer has been timed; control lcore only). */
+     *  answer has been timed; any thread: stats().repair_round_trip_us). */
     uint64_t repair_round_trip_us() const noexcept;
     /** How long after a first resend request a gap still open is asked for
-     *  again, in µs (control lcore only). */
+     *  again, in µs (any thread: stats().repair_retry_us). */
     uint64_t repair_retry_us() const noexcept;
 
     const GossipStats &stats() const noexcept;

@@ -110,8 +110,8 @@ std::string Node::stats_report() const
 
 std::string Node::gossip_report() const
 {
-    /* Only counters and the published node states: safe to read while the
-     * control lcore runs. */
+    /* Only counters, gauges and the published node states: safe to read
+     * while the control lcore runs. */
     const GossipStats &g = engine_->stats();
     std::string out = "gossip\n";
     out += fmt::format("  {:<18} {}\n", "path", gossip_path_);
@@ -124,6 +124,8 @@ std::string Node::gossip_report() const
      * the report's dashes. */
     for (const GossipCounterInfo &c : gossip_counters(*engine_, transport_.get(), log_.get()))
         rows.emplace_back(dashed(c.name), c.counter->get());
+    rows.emplace_back("repair-rtt-us", g.repair_round_trip_us.get());
+    rows.emplace_back("repair-retry-us", g.repair_retry_us.get());
     for (const auto &[name, value] : rows)
         out += fmt::format("  {:<18} {:>12}\n", name, value);
     out += "  frames refused\n";

@@ -84,6 +84,10 @@ const std::vector<MetricFamilyInfo> kFamilies = {
     {"flowhome_gossip_events_total", MetricType::counter, "Gossip engine events, by event"},
     {"flowhome_gossip_frames_refused_total", MetricType::counter,
      "Received gossip frames refused, by reason"},
+    {"flowhome_gossip_repair_round_trip_microseconds", MetricType::gauge,
+     "Smoothed round trip of this node's timed resend requests (0: none timed yet)"},
+    {"flowhome_gossip_repair_retry_microseconds", MetricType::gauge,
+     "How long a gap still open waits for its second resend request"},
     {"flowhome_peer_state", MetricType::gauge,
      "Membership state of each peer: 0 alive, 1 suspect, 2 dead"},
     {"flowhome_table_flows", MetricType::gauge, "Live entries of the ownership table"},
@@ -137,6 +141,8 @@ void gossip_samples(std::vector<MetricSample> &out, Node &node)
             add(out, "flowhome_gossip_frames_refused_total",
                 fmt::format("reason=\"{}\"", gossip_status_name(st)), rx.by_status[i].get());
     }
+    add(out, "flowhome_gossip_repair_round_trip_microseconds", "", e->repair_round_trip_us());
+    add(out, "flowhome_gossip_repair_retry_microseconds", "", e->repair_retry_us());
 }
 
 /* The telemetry thread reads the node through this pointer; the mutex

@@ -4,6 +4,8 @@
  * Counters are read here (atomics); membership and engine state are copied
  * on the control lcore.
  */
+#include <algorithm>
+
 #include <fmt/ranges.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
@@ -139,6 +141,12 @@ std::string stats_gossip(CommandContext &c, const std::map<std::string, uint64_t
             out += fmt::format("refused {:<14} {:>14}\n",
                                k.substr(rf.size(), k.size() - rf.size() - 2), x);
     }
+    const GossipEngine &e = *c.node.engine();
+    out += e.repair_round_trip_us() != 0
+               ? fmt::format("repair: round trip {:.1f} ms, first retry after {:.1f} ms\n",
+                             e.repair_round_trip_us() / 1e3, e.repair_retry_us() / 1e3)
+               : fmt::format("repair: no round trip timed yet, first retry after {:.1f} ms\n",
+                             e.repair_retry_us() / 1e3);
     return out;
 }
 
@@ -167,8 +175,12 @@ CommandResult cmd_show_stats(CommandContext &c)
 CommandResult cmd_clear_stats(CommandContext &c)
 {
     c.baseline.values.clear();
-    for (const MetricSample &s : collect_metrics(c.node))
-        c.baseline.values[s.key()] = s.value;
+    const std::vector<MetricFamilyInfo> &families = metric_families();
+    for (const MetricSample &s : collect_metrics(c.node)) {
+        const auto f = std::ranges::find(families, s.family, &MetricFamilyInfo::name);
+        if (f != families.end() && f->type == MetricType::counter)
+            c.baseline.values[s.key()] = s.value;
+    }
     return ok("statistics cleared (show stats counts from now; telemetry and metrics keep "
               "absolute values)\n");
 }

@@ -75,6 +75,7 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
         f.copies.resize(max_flows);
     }
     resend_scratch.reserve(size_t{64} * max_flows);
+    stats.repair_retry_us.set(retry_interval_us(1));
     members.set_self_draining(p.draining);
     started_us = now_us;
     next_heartbeat_us = now_us; /* announce ourselves at the first tick */
@@ -598,12 +599,12 @@ bool GossipEngine::synced() const noexcept
 
 uint64_t GossipEngine::repair_round_trip_us() const noexcept
 {
-    return impl_->repair_rtt_us;
+    return impl_->stats.repair_round_trip_us.get();
 }
 
 uint64_t GossipEngine::repair_retry_us() const noexcept
 {
-    return impl_->retry_interval_us(1);
+    return impl_->stats.repair_retry_us.get();
 }
 
 const GossipStats &GossipEngine::stats() const noexcept

@@ -260,7 +260,7 @@ struct GossipEngine::Impl {
     uint64_t retry_most_us() const noexcept { return uint64_t{p.heartbeat_interval_ms} * 1000 / 2; }
     /* An answer has been timed (a sample is at least a millisecond). */
     bool rtt_timed() const noexcept { return repair_rtt_us != 0; }
-    /* Folds one request's round trip into repair_rtt_us. */
+    /* Folds one request's round trip into repair_rtt_us, and publishes it. */
     void sample_round_trip(uint64_t rtt_us) noexcept;
     /* Between two answers for one frame: three quarters of our first retry
      * interval, or of the least one (2 ms) until we have timed a repair

@@ -316,12 +316,14 @@ void GossipEngine::Impl::sample_round_trip(uint64_t rtt_us) noexcept
     if (!rtt_timed()) {
         repair_rtt_us = sample;
         repair_rttvar_us = sample / 2;
-        return;
+    } else {
+        const uint64_t deviation =
+            sample > repair_rtt_us ? sample - repair_rtt_us : repair_rtt_us - sample;
+        repair_rttvar_us = (3 * repair_rttvar_us + deviation) / 4;
+        repair_rtt_us = (7 * repair_rtt_us + sample) / 8;
     }
-    const uint64_t deviation =
-        sample > repair_rtt_us ? sample - repair_rtt_us : repair_rtt_us - sample;
-    repair_rttvar_us = (3 * repair_rttvar_us + deviation) / 4;
-    repair_rtt_us = (7 * repair_rtt_us + sample) / 8;
+    stats.repair_round_trip_us.set(repair_rtt_us);
+    stats.repair_retry_us.set(retry_interval_us(1));
 }
 
 bool GossipEngine::Impl::remember_frame(std::span<const uint8_t> frame) noexcept

@@ -10,7 +10,8 @@ checks are on its output and exit status:
 
 1. `show peers` on node 1 lists nodes 2 and 3 alive, with an incarnation;
 2. `show stats gossip` shows frames in and out growing, and the report
-   (SIGUSR1) names the same events;
+   (SIGUSR1) names the same events; the repair timing, untimed without
+   loss, reads the same in `show stats gossip` and `show metrics`;
 3. `flow claim` on node 1 is gossiped: `show flow` on node 2 names owner 1;
 4. `flow release` on node 1: node 2 holds the gossiped tombstone (flags
    `released`, packets treated as unknown), as docs/console.md documents;
@@ -96,7 +97,7 @@ def main():
     nodes = {i: Node(tmp, i) for i in NODES}
     n1, n2 = nodes[1], nodes[2]
     checks = []
-    expected = 20
+    expected = 21
 
     def check(ok, text):
         checks.append((ok, text))
@@ -148,6 +149,20 @@ def main():
         check(len(events) >= 30 and "datagrams_out" in events and not missing,
               f"the report's gossip section lists the {len(events)} events of show stats "
               f"gossip (missing: {missing})")
+
+        # The repair timing: no frame lost on the bridge, so none timed; the
+        # first retry waits half a heartbeat (100 ms), in both views.
+        rc, metrics, _ = n1.run("show", "metrics")
+        rtt = re.search(r"^flowhome_gossip_repair_round_trip_microseconds\{\} (\d+)$", metrics,
+                        re.M)
+        retry = re.search(r"^flowhome_gossip_repair_retry_microseconds\{\} (\d+)$", metrics,
+                          re.M)
+        line = re.search(r"^repair: .*$", b, re.M)
+        check(rc == 0 and rtt is not None and retry is not None and line is not None and
+              (int(rtt.group(1)), int(retry.group(1))) == (0, 50000) and
+              line.group(0) == "repair: no round trip timed yet, first retry after 50.0 ms",
+              f"repair timing: metrics round trip {rtt and rtt.group(1)} us, retry "
+              f"{retry and retry.group(1)} us; show stats gossip {line and line.group(0)!r}")
 
         # 3. An operator claim is gossiped.
         rc, out, err = n1.run("flow", "claim", *flow)
