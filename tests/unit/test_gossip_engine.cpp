@@ -3,6 +3,7 @@
  * GossipEngine over an in-test network: claims spread, conflicts converge,
  * loss heals, failover and restart, draining, forged frames, digests.
  */
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <vector>
@@ -791,6 +792,32 @@ TEST_CASE("a gap asked for in vain is asked for again after the repair round tri
     CHECK(c.engine(3).repair_round_trip_us() == rtt); /* nothing answered: nothing timed */
 }
 
+/* Node 1's answers to node 4 (frames with a resent record), held back
+ * @p hold_us on their way; step() advances 1 ms and delivers those due. */
+struct HeldAnswers {
+    uint64_t hold_us = 0;
+    std::vector<std::pair<uint64_t, std::vector<uint8_t>>> held;
+
+    bool operator()(NodeId from, NodeId to, const std::vector<uint8_t> &f, uint64_t now)
+    {
+        if (from != 1 || to != 4 || hold_us == 0 || !has_record(f, RecordType::resent))
+            return false;
+        held.emplace_back(now + hold_us, f);
+        return true;
+    }
+    void step(TestCluster &c)
+    {
+        c.run_ms(1);
+        for (auto it = held.begin(); it != held.end();)
+            if (it->first <= c.now) {
+                c.engine(3).receive(it->second, c.now);
+                it = held.erase(it);
+            } else {
+                ++it;
+            }
+    }
+};
+
 TEST_CASE("the repair round trip follows the answers' delay, but not an answer after a retry",
           "[gossip][engine]")
 {
@@ -798,14 +825,11 @@ TEST_CASE("the repair round trip follows the answers' delay, but not an answer a
     TestCluster c(4, [](GossipParams &p) { default_heartbeat(p, 2000); });
     settle(c);
     RetryScene scene;
-    uint64_t hold_us = 0;
-    std::vector<std::pair<uint64_t, std::vector<uint8_t>>> held;
+    HeldAnswers answers;
     bool lose_first_request = false;
     c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
-        if (from == 1 && to == 4 && has_record(f, RecordType::resent) && hold_us != 0) {
-            held.emplace_back(c.now + hold_us, f);
+        if (answers(from, to, f, c.now))
             return true;
-        }
         if (from == 4 && to == 1 && lose_first_request &&
             has_record(f, RecordType::resend_request)) {
             lose_first_request = false;
@@ -818,26 +842,18 @@ TEST_CASE("the repair round trip follows the answers' delay, but not an answer a
         scene.lost_frame = frame;
         c.engine(0).local_claim(key4(flow), c.now);
         for (int ms = 0;
-             ms < 5 * int(c.base.heartbeat_interval_ms) && !c.store(3).lookup(key4(flow)); ++ms) {
-            c.run_ms(1);
-            for (auto it = held.begin(); it != held.end();)
-                if (it->first <= c.now) {
-                    c.engine(3).receive(it->second, c.now);
-                    it = held.erase(it);
-                } else {
-                    ++it;
-                }
-        }
+             ms < 5 * int(c.base.heartbeat_interval_ms) && !c.store(3).lookup(key4(flow)); ++ms)
+            answers.step(c);
         REQUIRE(c.store(3).lookup(key4(flow)));
     };
     /* The first answer, 6 ms late, is the first estimate. */
-    hold_us = 6000;
+    answers.hold_us = 6000;
     lose_and_repair(1, 8300);
     const uint64_t slow = c.engine(3).repair_round_trip_us();
     CHECK(slow >= 6000);
     CHECK(slow <= 8000);
     /* Prompt answers move it an eighth of the way each. */
-    hold_us = 0;
+    answers.hold_us = 0;
     lose_and_repair(2, 8301);
     const uint64_t faster = c.engine(3).repair_round_trip_us();
     CHECK(faster < slow);
@@ -907,6 +923,150 @@ TEST_CASE("a sender that has timed no repair of its own answers a receiver's ear
     INFO("waited " << waited << " ms");
     CHECK(waited <= 15);
     CHECK(c.engine(3).stats().resend_requests_out.get() - asked == 2);
+}
+
+/* Node 1's claim frames (without a resent record) in order, as node 2 hears
+ * them all; true when frame number n is in @p lose_to[to]. */
+struct LoseClaimFrames {
+    int frames = 0;
+    std::map<NodeId, std::vector<int>> lose_to;
+
+    bool operator()(NodeId from, NodeId to, const std::vector<uint8_t> &f)
+    {
+        if (from != 1 || !has_record(f, RecordType::claim) || has_record(f, RecordType::resent))
+            return false;
+        if (to == 2)
+            ++frames;
+        const auto it = lose_to.find(to);
+        return it != lose_to.end() && std::ranges::find(it->second, frames) != it->second.end();
+    }
+};
+
+TEST_CASE("an answer after a new gap of the same sender is not timed", "[gossip][engine]")
+{
+    /* Node 4 asks once for node 1's lost claim frame; before the answer
+     * (held 10 ms) comes, another claim frame of node 1 is lost to it.
+     * Which request the answer serves is unknown: no round trip is timed
+     * (Karn's rule), and both gaps are repaired. */
+    TestCluster c(4, [](GossipParams &p) { default_heartbeat(p, 60'000); });
+    settle(c);
+    HeldAnswers answers{10'000, {}};
+    LoseClaimFrames claims;
+    claims.lose_to[4] = {1, 3};
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        return answers(from, to, f, c.now) || claims(from, to, f);
+    };
+    /* Node 4 has a batch going out every millisecond for its requests. */
+    uint32_t own = 9600;
+    auto step = [&] {
+        c.engine(3).local_claim(key4(own++), c.now);
+        answers.step(c);
+    };
+    const GossipStats &s = c.engine(3).stats();
+    c.engine(0).local_claim(key4(9500), c.now); /* frame 1: lost */
+    step();
+    step();
+    c.engine(0).local_claim(key4(9501), c.now); /* frame 2: the gap shows */
+    for (int ms = 0; ms < 20 && s.resend_requests_out.get() == 0; ++ms)
+        step();
+    REQUIRE(s.resend_requests_out.get() == 1);
+    step();
+    step();
+    c.engine(0).local_claim(key4(9502), c.now); /* frame 3: lost */
+    step();
+    step();
+    c.engine(0).local_claim(key4(9503), c.now); /* frame 4: a new gap, the answer still held */
+    step();
+    REQUIRE(answers.held.size() == 1);
+    REQUIRE_FALSE(c.store(3).lookup(key4(9500)));
+    for (int ms = 0; ms < 200 && !(c.store(3).lookup(key4(9500)) && c.store(3).lookup(key4(9502)));
+         ++ms)
+        step();
+    CHECK(c.store(3).lookup(key4(9500)));
+    CHECK(c.store(3).lookup(key4(9502)));
+    CHECK(s.gaps_abandoned.get() == 0);
+    CHECK(c.engine(3).repair_round_trip_us() == 0);
+}
+
+TEST_CASE("an answer to another receiver's request that spared ours is not timed",
+          "[gossip][engine]")
+{
+    /* Nodes 3 and 4 lose node 1's claim frame; node 4 sees the gap first
+     * and asks, but its request is lost. Node 3, which lost the next frame
+     * too, asks later for both; node 4 waits for that answer instead of
+     * retrying (spared), and cannot tell it from an answer to its own
+     * request: not timed. Node 3's own request is. */
+    TestCluster c(4, [](GossipParams &p) { default_heartbeat(p, 60'000); });
+    settle(c);
+    LoseClaimFrames claims;
+    claims.lose_to[3] = {1, 2};
+    claims.lose_to[4] = {1};
+    LoseFirst request{4, kInvalidNode, RecordType::resend_request};
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        return claims(from, to, f) || request(from, to, f);
+    };
+    uint32_t own = 9700;
+    auto step = [&] {
+        c.engine(3).local_claim(key4(own++), c.now);
+        c.engine(2).local_claim(key4(own++), c.now);
+        c.run_ms(1);
+    };
+    const GossipStats &s = c.engine(3).stats();
+    c.engine(0).local_claim(key4(9650), c.now); /* frame 1: lost to nodes 3 and 4 */
+    step();
+    step();
+    c.engine(0).local_claim(key4(9651), c.now); /* frame 2: lost to node 3 */
+    for (int ms = 0; ms < 20 && s.resend_requests_out.get() == 0; ++ms)
+        step();
+    REQUIRE(request.lost == 1);
+    REQUIRE(c.engine(2).stats().resend_requests_out.get() == 0);
+    c.engine(0).local_claim(key4(9652), c.now); /* frame 3: node 3 sees its gap */
+    for (int ms = 0; ms < 40 && !c.store(3).lookup(key4(9650)); ++ms)
+        step();
+    REQUIRE(c.store(3).lookup(key4(9650)));
+    CHECK(s.resend_requests_spared.get() == 1);
+    CHECK(s.resend_requests_out.get() == 1);
+    CHECK(c.engine(3).repair_round_trip_us() == 0);
+    CHECK(c.engine(2).repair_round_trip_us() != 0);
+}
+
+TEST_CASE("an answer that rides on its sender's heartbeat is not timed", "[gossip][engine]")
+{
+    /* Node 4 loses ten frames of node 1 in a row, all heartbeats: the
+     * eleventh names the eight before it bare, and node 4 asks for the
+     * two oldest. Node 1 has nothing to resend and answers for them after
+     * its next heartbeat record: that answer waited for the heartbeat, not
+     * the round trip, and is not timed. */
+    TestCluster c(4, [](GossipParams &p) { default_heartbeat(p, 60'000); });
+    settle(c);
+    int lost = 0;
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        if (from != 1 || to != 4 || lost == 10)
+            return false;
+        REQUIRE(has_record(f, RecordType::heartbeat));
+        REQUIRE_FALSE(has_record(f, RecordType::claim));
+        ++lost;
+        return true;
+    };
+    const GossipStats &s = c.engine(3).stats();
+    for (int ms = 0; ms < 2000 && (lost < 10 || s.resend_requests_out.get() == 0); ++ms)
+        c.run_ms(1);
+    REQUIRE(lost == 10);
+    REQUIRE(s.resend_requests_out.get() == 1);
+    const uint64_t bare = s.gaps_bare.get();
+    CHECK(bare >= 8);
+    for (int ms = 0; ms < 200 && c.engine(0).stats().resend_requests_in.get() == 0; ++ms)
+        c.run_ms(1);
+    REQUIRE(c.engine(0).stats().resend_requests_in.get() == 1);
+    /* Answered with node 1's next heartbeat, before node 4 asked again. */
+    const uint64_t answered = c.engine(3).stats().frames_in.get();
+    c.run_ms(c.base.heartbeat_interval_ms);
+    REQUIRE(c.engine(3).stats().frames_in.get() > answered);
+    CHECK(s.resend_requests_out.get() == 1);
+    c.run_ms(3 * c.base.heartbeat_interval_ms);
+    CHECK(s.gaps_abandoned.get() == 0);
+    CHECK(s.resend_requests_out.get() == 1);
+    CHECK(c.engine(3).repair_round_trip_us() == 0);
 }
 
 TEST_CASE("with a heartbeat under 4 ms, retries wait at most half of it", "[gossip][engine]")
