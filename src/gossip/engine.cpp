@@ -53,6 +53,8 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
         throw std::invalid_argument("gossip: no send function");
     auth.set_keys(keys);
     views.resize(members.members().size());
+    beat_views.reserve(views.size());
+    window_at.reserve(kViewWindow);
     const size_t nodes = size_t{kMaxNodeId} + 1;
     digests.resize(nodes);
     fresh.resize(nodes);
@@ -64,6 +66,8 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
     restart_inc.resize(nodes, 0);
     restarted_us.resize(nodes, 0);
     heard_live.resize(nodes, 0);
+    view_marks.resize(nodes);
+    view_repeats.resize(nodes, 0);
     scratch.reserve(kSliceBudget);
     windows.resize(nodes);
     gapped.reserve(nodes);

@@ -66,6 +66,16 @@ inline constexpr size_t kResendPerHeartbeat = 16;
  * ages every receiver's gaps of its sender by a frame.) */
 inline constexpr int kResendUrgentBit = 32;
 
+/* A heartbeat's view (of the others' states) serves refutation and the
+ * proof that the sender has heard the receiver's current life; a receiver
+ * reads only its own entry. A member's entry whose state, draining flag or
+ * incarnation changed rides on the next kViewRepeat heartbeats; the others
+ * take turns, kViewWindow a heartbeat. So a node learns within a heartbeat
+ * what it must refute or has been heard, and at 256 nodes a heartbeat
+ * carries about 16 entries, not all that fit a frame (about 170). */
+inline constexpr uint8_t kViewRepeat = 3;
+inline constexpr size_t kViewWindow = 16;
+
 /* A pseudo-random time in [0, range) that differs per node and per (a, b)
  * (splitmix64's finaliser over them): spreads the nodes' timers, so that
  * nodes started together do not send in lock-step, and the receivers of
@@ -239,6 +249,12 @@ struct GossipEngine::Impl {
     void on_restart(NodeId node, uint32_t incarnation, uint64_t now_us) noexcept;
     /* The heartbeat's views hold this node at an incarnation of this life. */
     bool names_this_life(const HeartbeatRecord &hb) const noexcept;
+    /* Fills beat_views from the whole view (@p n entries, in views): the
+     * entries changed in the last kViewRepeat heartbeats, then a window of
+     * kViewWindow others. Returns how many are changed ones. */
+    size_t pick_views(size_t n) noexcept;
+    /* The first @p sent of beat_views went out: their turns are used. */
+    void views_sent(size_t n, size_t changed, size_t sent) noexcept;
 
     /* ---- engine_repair.cpp: gap detection and resend ---- */
     void track_sequence(const FrameHeader &h, uint64_t now_us) noexcept;
@@ -307,8 +323,12 @@ struct GossipEngine::Impl {
     uint8_t bare_sent = 0; /* bit i: our frame sequence - i held nothing to resend */
 
     /* Heartbeat. */
-    std::vector<MemberView> views;
-    size_t view_offset = 0; /* rotates when not every view fits a frame */
+    std::vector<MemberView> views;      /* the whole view, in MembershipTable::view() order */
+    std::vector<MemberView> beat_views; /* this heartbeat's: the changed, then the window */
+    std::vector<size_t> window_at;      /* the window's indices in views */
+    std::vector<MemberView> view_marks; /* per node id: its entry when last seen to change */
+    std::vector<uint8_t> view_repeats;  /* per node id: heartbeats still to carry it first */
+    size_t view_offset = 0;             /* where the next window starts in views */
     uint64_t started_us = 0;
     uint64_t next_heartbeat_us = 0;
 

@@ -96,26 +96,55 @@ void GossipEngine::Impl::send_heartbeat(uint64_t now_us) noexcept
                    : std::min(n, (room - reserved - kGossipTlvLen - kHeartbeatFixedLen) /
                                      kMemberViewLen);
     };
-    /* The heartbeat rides on the batch when the whole view fits; otherwise it
-     * goes in a frame of its own, and a view too large for one frame is sent
-     * in rotating windows (it is advisory: it only serves refutation). */
-    if (!frame_open || fits(writer.room()) < n) {
+    /* The heartbeat rides on the batch when its view entries fit; otherwise
+     * it goes in a frame of its own, with as many of them as fit (after a
+     * change of many members at once, the rest wait for their turns). */
+    const size_t changed = pick_views(n);
+    if (!frame_open || fits(writer.room()) < beat_views.size()) {
         send_frame();
         begin_frame();
     }
-    const size_t count = fits(writer.room());
-    if (count < n && n != 0) {
-        std::rotate(views.begin(), views.begin() + static_cast<std::ptrdiff_t>(view_offset % n),
-                    views.begin() + static_cast<std::ptrdiff_t>(n));
-        view_offset = (view_offset + count) % n;
-    }
-    writer.add_heartbeat(hb, std::span<const MemberView>(views.data(), count));
+    const size_t count = std::min(beat_views.size(), fits(writer.room()));
+    views_sent(n, changed, count);
+    writer.add_heartbeat(hb, std::span<const MemberView>(beat_views.data(), count));
     add_repair_records(now_us, repairs);
     send_frame();
     /* Up to an eighth early, drawn per beat: nodes started together drift
      * apart, and their requests riding on heartbeats stop colliding. */
     const uint64_t interval = uint64_t{p.heartbeat_interval_ms} * 1000;
     next_heartbeat_us = now_us + interval - spread_us(p.self, 0, hb.counter, interval / 8);
+}
+
+size_t GossipEngine::Impl::pick_views(size_t n) noexcept
+{
+    beat_views.clear();
+    for (size_t i = 0; i < n; ++i) {
+        const MemberView &v = views[i];
+        if (view_marks[v.node] != v) {
+            view_marks[v.node] = v;
+            view_repeats[v.node] = kViewRepeat;
+        }
+        if (view_repeats[v.node] != 0)
+            beat_views.push_back(v);
+    }
+    const size_t changed = beat_views.size();
+    window_at.clear();
+    for (size_t k = 0; k < n && window_at.size() < kViewWindow; ++k) {
+        const size_t i = (view_offset + k) % n;
+        if (view_repeats[views[i].node] == 0) {
+            beat_views.push_back(views[i]);
+            window_at.push_back(i);
+        }
+    }
+    return changed;
+}
+
+void GossipEngine::Impl::views_sent(size_t n, size_t changed, size_t sent) noexcept
+{
+    for (size_t i = 0; i < std::min(changed, sent); ++i)
+        --view_repeats[beat_views[i].node];
+    if (sent > changed)
+        view_offset = (window_at[sent - changed - 1] + 1) % n;
 }
 
 void GossipEngine::Impl::send_own_digest(uint64_t now_us) noexcept

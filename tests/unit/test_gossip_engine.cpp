@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
+#include <set>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -668,6 +670,105 @@ TEST_CASE("a node that refutes its death numbers its new life's frames from 1", 
     c.run_ms(c.base.dead_after_ms + 5 * c.base.heartbeat_interval_ms);
     REQUIRE(new_life != 0);
     CHECK(new_life_first == 1);
+}
+
+namespace {
+
+/* The view of the heartbeat in @p bytes, if the frame holds one. */
+std::optional<std::vector<MemberView>> heartbeat_view(const std::vector<uint8_t> &bytes)
+{
+    FrameReader r;
+    GossipRecord rec;
+    if (r.open(bytes) != GossipStatus::ok)
+        return std::nullopt;
+    while (r.next(rec))
+        if (rec.type == RecordType::heartbeat) {
+            std::vector<MemberView> out;
+            MemberViewCursor vc = rec.heartbeat.views;
+            for (MemberView v; vc.next(v);)
+                out.push_back(v);
+            return out;
+        }
+    return std::nullopt;
+}
+
+} // namespace
+
+TEST_CASE("a heartbeat's view carries what changed, then the others in turns", "[gossip][engine]")
+{
+    /* 23 others: more than a heartbeat's turns (16). */
+    TestCluster c(24);
+    settle(c);
+    std::vector<std::vector<MemberView>> beats; /* node 1's, as node 2 hears them */
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        if (from == 1 && to == 2)
+            if (auto v = heartbeat_view(f))
+                beats.push_back(std::move(*v));
+        return false;
+    };
+    c.run_ms(5 * c.base.heartbeat_interval_ms);
+    beats.clear();
+    c.run_ms(4 * c.base.heartbeat_interval_ms);
+    REQUIRE(beats.size() >= 3);
+    for (size_t b = 0; b + 1 < beats.size(); ++b) {
+        /* Nothing changed: 16 entries a heartbeat, all 23 within two. */
+        CHECK(beats[b].size() == 16);
+        std::set<NodeId> named;
+        for (size_t i = b; i <= b + 1; ++i)
+            for (const MemberView &v : beats[i]) {
+                CHECK(v.state == NodeState::alive);
+                named.insert(v.node);
+            }
+        CHECK(named.size() == 23);
+        CHECK_FALSE(named.contains(1));
+    }
+    /* Node 24 falls silent: each change of its state leads node 1's next
+     * three heartbeats, and the turns of the others go on behind it. */
+    c.kill(23);
+    beats.clear();
+    c.run_ms(c.base.dead_after_ms + 5 * c.base.heartbeat_interval_ms);
+    for (const NodeState st : {NodeState::suspect, NodeState::dead}) {
+        INFO("node 24 " << (st == NodeState::dead ? "dead" : "suspect"));
+        const auto first = std::ranges::find_if(beats, [&](const std::vector<MemberView> &v) {
+            return std::ranges::any_of(
+                v, [&](const MemberView &m) { return m.node == 24 && m.state == st; });
+        });
+        REQUIRE(first != beats.end());
+        REQUIRE(beats.end() - first >= 4);
+        for (auto b = first; b != first + 3; ++b) {
+            REQUIRE(b->size() == 17);
+            CHECK(b->front().node == 24);
+            CHECK(b->front().state == st);
+        }
+        CHECK(first[3].size() == 16);
+    }
+}
+
+TEST_CASE("a node declared dead refutes at the next heartbeat of its accuser, however many members",
+          "[gossip][engine]")
+{
+    /* 47 others: three heartbeats' turns. Node 48's frames are lost to node
+     * 1 alone; node 1 declares it dead, and its next heartbeat says so. */
+    TestCluster c(48);
+    settle(c);
+    c.drop = [](NodeId from, NodeId to, const std::vector<uint8_t> &) {
+        return from == 48 && to == 1;
+    };
+    const uint32_t life = c.engine(47).membership().self_incarnation();
+    uint64_t declared_us = 0;
+    uint64_t refuted_us = 0;
+    for (uint64_t ms = 0;
+         ms < c.base.dead_after_ms + 10 * c.base.heartbeat_interval_ms && refuted_us == 0; ++ms) {
+        c.run_ms(1);
+        if (declared_us == 0 && c.engine(0).membership().find(48)->state == NodeState::dead)
+            declared_us = c.now;
+        if (c.engine(47).membership().self_incarnation() != life)
+            refuted_us = c.now;
+    }
+    REQUIRE(declared_us != 0);
+    REQUIRE(refuted_us != 0);
+    INFO("refuted " << (refuted_us - declared_us) / 1000 << " ms after it was declared dead");
+    CHECK(refuted_us - declared_us <= c.base.heartbeat_interval_ms * 1000 + 1000);
 }
 
 TEST_CASE("a lost resend request or answer is retried", "[gossip][engine]")
