@@ -217,6 +217,9 @@ struct VerifyResult {
      * are applied.
      */
     bool new_incarnation = false;
+    /** The frame's sender, once its tag has verified (also when the frame is
+     *  then refused as a replay or of an older life); else kInvalidNode. */
+    NodeId sender = kInvalidNode;
 };
 
 class FrameVerifier {

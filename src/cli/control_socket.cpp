@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "control_protocol.hpp"
 #include "flowhome/cli_server.hpp"
 
 namespace flowhome {
@@ -43,8 +45,7 @@ constexpr auto kSessionIdle = std::chrono::minutes(10); /* an attached session m
 constexpr size_t kMaxSessions = 16;
 /* With every session taken, one idle this long makes room for a new one. */
 constexpr auto kEvictableIdle = std::chrono::seconds(10);
-constexpr size_t kMaxHttp = 16; /* scrapes in progress at once */
-constexpr size_t kMaxLine = 4096;
+constexpr size_t kMaxHttp = 16;                                 /* scrapes in progress at once */
 constexpr Clock::duration kSendLimit = std::chrono::seconds(2); /* to take some of a reply */
 constexpr Clock::duration kHttpRequestLimit = std::chrono::seconds(2);
 constexpr Clock::duration kReplyLimit = std::chrono::seconds(30); /* the attach client's wait */
@@ -86,13 +87,10 @@ enum class ReadResult { line, closed, timeout };
 ReadResult read_line(int fd, std::string &buf, std::string &line, Clock::time_point deadline)
 {
     for (;;) {
-        const size_t nl = buf.find('\n');
-        if (nl != std::string::npos) {
-            line = buf.substr(0, nl);
-            buf.erase(0, nl + 1);
+        const LineTake took = take_line(buf, line);
+        if (took == LineTake::line)
             return ReadResult::line;
-        }
-        if (buf.size() > kMaxLine)
+        if (took == LineTake::too_long)
             return ReadResult::closed;
         const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
         if (left <= 0)
@@ -111,16 +109,9 @@ ReadResult read_line(int fd, std::string &buf, std::string &line, Clock::time_po
     }
 }
 
-/* A reply of the control protocol: its header (@p kind: "ok", "error" or
- * "closed", and the text's length), then its text. */
-std::string framed(std::string_view kind, std::string_view text)
-{
-    return fmt::format("{} {}\n{}", kind, text.size(), text);
-}
-
 std::string reply(bool ok, std::string_view text)
 {
-    return framed(ok ? "ok" : "error", text);
+    return framed_reply(ok ? ReplyKind::ok : ReplyKind::error, text);
 }
 
 /*
@@ -143,7 +134,7 @@ void hang_up(int fd) noexcept
  * buffer takes it), then hangs up. */
 void refuse(int fd, std::string_view why)
 {
-    const std::string r = framed("closed", why);
+    const std::string r = framed_reply(ReplyKind::closed, why);
     [[maybe_unused]] const ssize_t n = send(fd, r.data(), r.size(), MSG_NOSIGNAL);
     hang_up(fd);
 }
@@ -407,12 +398,10 @@ bool OperatorServer::serve_session(Session &s, short revents, Clock::time_point 
         /* One line at a time, each once the client has taken the reply
          * before it: one that sends many and reads none has one reply
          * waiting here, and the rest of its lines unread. A line longer
-         * than kMaxLine is refused below, whether or not its newline has
+         * than kMaxControlLine is refused, whether or not its newline has
          * arrived. */
-        for (size_t nl;
-             s.out.empty() && (nl = s.in.find('\n')) != std::string::npos && nl <= kMaxLine;) {
-            const std::string line = s.in.substr(0, nl);
-            s.in.erase(0, nl + 1);
+        LineTake took = LineTake::partial;
+        for (std::string line; s.out.empty() && (took = take_line(s.in, line)) == LineTake::line;) {
             run_line(s, line, now);
             if (split_words(line) == std::vector<std::string>{"quit"}) {
                 s.ended = true;
@@ -421,8 +410,9 @@ bool OperatorServer::serve_session(Session &s, short revents, Clock::time_point 
             if (!flush(s.fd, s.out, s.taken, now))
                 return false;
         }
-        if (s.out.empty() && std::min(s.in.find('\n'), s.in.size()) > kMaxLine) {
-            s.out = reply(false, fmt::format("line too long: more than {} bytes\n", kMaxLine));
+        if (s.out.empty() && took == LineTake::too_long) {
+            s.out =
+                reply(false, fmt::format("line too long: more than {} bytes\n", kMaxControlLine));
             s.ended = true;
             s.in.clear();
             s.taken = now;
@@ -467,11 +457,9 @@ bool OperatorServer::serve_http(Session &s, short revents, Clock::time_point now
         s.in.append(tmp, static_cast<size_t>(n));
         const size_t nl = s.in.find('\n');
         if (nl == std::string::npos)
-            return s.in.size() <= kMaxLine && in_time;
+            return s.in.size() <= kMaxControlLine && in_time;
         /* The request line is enough; headers are not needed. */
-        const std::string_view request(s.in.data(), nl);
-        const bool metrics =
-            request.starts_with("GET /metrics ") || request.starts_with("GET /metrics?");
+        const bool metrics = is_metrics_request(std::string_view(s.in.data(), nl));
         const std::string body = metrics ? console_.metrics_text() : "not found: try /metrics\n";
         s.out = fmt::format("HTTP/1.0 {}\r\nContent-Type: text/plain; version=0.0.4; "
                             "charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
@@ -523,19 +511,18 @@ int attach_main(const std::string &socket_path, const std::vector<std::string> &
             rc = 2;
             return false;
         }
-        const bool ok = header.starts_with("ok ");
-        /* The node closes the session without running the command (the
-         * session limit): it could not be reached, as far as the caller is
-         * concerned. */
-        const bool closed = header.starts_with("closed ");
-        size_t n = 0;
-        try {
-            n = std::stoul(header.substr(header.find(' ') + 1));
-        } catch (const std::exception &) {
+        const std::optional<ReplyHeader> h = parse_reply_header(header);
+        if (!h) {
             fmt::print(stderr, "flowhome: malformed reply '{}'\n", header);
             rc = 2;
             return false;
         }
+        const bool ok = h->kind == ReplyKind::ok;
+        /* The node closes the session without running the command (the
+         * session limit): it could not be reached, as far as the caller is
+         * concerned. */
+        const bool closed = h->kind == ReplyKind::closed;
+        const size_t n = h->length;
         while (buf.size() < n) {
             char tmp[4096];
             const ssize_t got = recv(fd, tmp, sizeof(tmp), 0);

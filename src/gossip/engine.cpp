@@ -54,6 +54,8 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
     auth.set_keys(keys);
     views.resize(members.members().size());
     beat_views.reserve(views.size());
+    /* Nodes started together do not take turns over the same entries. */
+    view_offset = views.empty() ? 0 : spread_us(p.self, 1, 0, views.size());
     window_at.reserve(kViewWindow);
     const size_t nodes = size_t{kMaxNodeId} + 1;
     digests.resize(nodes);
@@ -316,6 +318,9 @@ void GossipEngine::Impl::on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us
         stats.peers_left.add();
         start_failover(hb.node);
         break;
+    case HeartbeatOutcome::dead_incarnation:
+        keep_view_first(hb.node); /* it has not refuted: a partition, healed */
+        break;
     default:
         break;
     }
@@ -350,6 +355,8 @@ void GossipEngine::Impl::on_digest(NodeId sender, const DigestRecord &d, uint64_
 void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us) noexcept
 {
     const VerifyResult vr = verifier.verify(frame, reader);
+    if (vr.status == GossipStatus::stale_incarnation)
+        keep_view_first(vr.sender); /* it restarted below the life we know */
     if (vr.status != GossipStatus::ok)
         return; /* counted per reason by the verifier */
     const FrameHeader &h = reader.header();

@@ -69,10 +69,15 @@ inline constexpr int kResendUrgentBit = 32;
 /* A heartbeat's view (of the others' states) serves refutation and the
  * proof that the sender has heard the receiver's current life; a receiver
  * reads only its own entry. A member's entry whose state, draining flag or
- * incarnation changed rides on the next kViewRepeat heartbeats; the others
- * take turns, kViewWindow a heartbeat. So a node learns within a heartbeat
- * what it must refute or has been heard, and at 256 nodes a heartbeat
- * carries about 16 entries, not all that fit a frame (about 170). */
+ * incarnation changed rides on the next kViewRepeat heartbeats, as does
+ * that of a member still sending as if it had not read it
+ * (keep_view_first()); the others take turns, kViewWindow a heartbeat,
+ * from a place in the view that differs per node. So a node learns within
+ * a heartbeat what it must refute or has been heard (unless all three are
+ * lost: then at its turn, within ceil((n - 1) / 16) heartbeats), and at 256
+ * nodes a heartbeat carries about 16 entries, not all that fit a frame
+ * (about 170). More changed entries than fit (every entry counts as
+ * changed at start) go in view order, the rest in the next heartbeats. */
 inline constexpr uint8_t kViewRepeat = 3;
 inline constexpr size_t kViewWindow = 16;
 
@@ -255,6 +260,14 @@ struct GossipEngine::Impl {
     size_t pick_views(size_t n) noexcept;
     /* The first @p sent of beat_views went out: their turns are used. */
     void views_sent(size_t n, size_t changed, size_t sent) noexcept;
+    /* A node whose frames show it does not know what we hold of it (dead,
+     * or a later life) while it goes on sending: its entry leads our next
+     * kViewRepeat heartbeats, again for as long as that goes on. */
+    void keep_view_first(NodeId node) noexcept
+    {
+        if (node <= kMaxNodeId)
+            view_repeats[node] = kViewRepeat;
+    }
 
     /* ---- engine_repair.cpp: gap detection and resend ---- */
     void track_sequence(const FrameHeader &h, uint64_t now_us) noexcept;

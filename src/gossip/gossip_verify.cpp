@@ -109,6 +109,7 @@ VerifyResult FrameVerifier::run(std::span<const uint8_t> frame, FrameReader &rea
         auth_.verify(hdr.key_id, frame.first(signed_len), frame.subspan(signed_len, kGossipTagLen));
     if (r.status != GossipStatus::ok)
         return r;
+    r.sender = hdr.sender;
     const ReplayVerdict rv = replay_.check(hdr.sender, hdr.incarnation, hdr.sequence);
     if (rv.status != GossipStatus::ok) {
         r.status = rv.status;

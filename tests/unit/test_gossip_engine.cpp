@@ -744,7 +744,7 @@ TEST_CASE("a heartbeat's view carries what changed, then the others in turns", "
     }
 }
 
-TEST_CASE("a node declared dead refutes at the next heartbeat of its accuser, however many members",
+TEST_CASE("a node declared dead refutes at the next heartbeat of its accuser, not at its turn",
           "[gossip][engine]")
 {
     /* 47 others: three heartbeats' turns. Node 48's frames are lost to node
@@ -769,6 +769,95 @@ TEST_CASE("a node declared dead refutes at the next heartbeat of its accuser, ho
     REQUIRE(refuted_us != 0);
     INFO("refuted " << (refuted_us - declared_us) / 1000 << " ms after it was declared dead");
     CHECK(refuted_us - declared_us <= c.base.heartbeat_interval_ms * 1000 + 1000);
+}
+
+TEST_CASE("after a partition heals, a node declared dead refutes at its accuser's next heartbeat",
+          "[gossip][engine]")
+{
+    /* The link between nodes 1 and 48 is cut until each has declared the
+     * other dead; the heartbeats that said so were lost. Once it heals,
+     * node 1 hears node 48 go on at the life it holds dead, and its next
+     * heartbeat tells node 48 again, not node 48's turn in the view. */
+    TestCluster c(48);
+    settle(c);
+    bool cut = true;
+    uint64_t heard_us = 0; /* node 1 first heard node 48 after the heal */
+    uint64_t told_us = 0;  /* node 1's first heartbeat to node 48 after that */
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        const bool link = (from == 1 && to == 48) || (from == 48 && to == 1);
+        if (!link)
+            return false;
+        if (cut)
+            return true;
+        if (from == 48 && heard_us == 0)
+            heard_us = c.now;
+        if (from == 1 && heard_us != 0 && told_us == 0 && heartbeat_view(f))
+            told_us = c.now;
+        return false;
+    };
+    const uint32_t life = c.engine(47).membership().self_incarnation();
+    c.run_ms(c.base.dead_after_ms + 3 * c.base.heartbeat_interval_ms);
+    REQUIRE(c.engine(0).membership().find(48)->state == NodeState::dead);
+    REQUIRE(c.engine(47).membership().self_incarnation() == life);
+    cut = false;
+    const uint64_t heal_us = c.now;
+    uint64_t refuted_us = 0;
+    for (uint64_t ms = 0; ms < 10 * c.base.heartbeat_interval_ms && refuted_us == 0; ++ms) {
+        c.run_ms(1);
+        if (c.engine(47).membership().self_incarnation() != life)
+            refuted_us = c.now;
+    }
+    REQUIRE(heard_us != 0);
+    REQUIRE(told_us != 0);
+    REQUIRE(refuted_us != 0);
+    INFO("after the heal: heard " << heard_us - heal_us << " us, told " << told_us - heal_us
+                                  << " us, refuted " << refuted_us - heal_us << " us");
+    CHECK(refuted_us <= told_us);
+}
+
+TEST_CASE("a node restarted below the life its peers know is told it is dead until it refutes",
+          "[gossip][engine]")
+{
+    /* Node 48 restarts at incarnation 2 after its peers knew 3: they drop
+     * its frames as of an older life and declare it dead. It hears node 1
+     * alone, and node 1's first three heartbeats after the death are lost
+     * to it; node 48's frames keep node 1's entry for it first, so node 1's
+     * fourth heartbeat tells it, not its turn in the view. */
+    TestCluster c(48);
+    settle(c);
+    c.start(47, 3);
+    c.run_ms(5 * c.base.heartbeat_interval_ms);
+    REQUIRE(c.engine(0).membership().find(48)->incarnation == 3);
+    c.start(47, 2);
+    int lost = 0;
+    uint64_t told_us = 0; /* node 1's first heartbeat to node 48 not lost */
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        if (to != 48)
+            return false;
+        if (from != 1)
+            return true;
+        if (c.engine(0).membership().find(48)->state != NodeState::dead || !heartbeat_view(f))
+            return false;
+        if (lost < 3) {
+            ++lost;
+            return true;
+        }
+        if (told_us == 0)
+            told_us = c.now;
+        return false;
+    };
+    uint64_t refuted_us = 0;
+    for (uint64_t ms = 0;
+         ms < c.base.dead_after_ms + 10 * c.base.heartbeat_interval_ms && refuted_us == 0; ++ms) {
+        c.run_ms(1);
+        if (c.engine(47).membership().self_incarnation() > 3)
+            refuted_us = c.now;
+    }
+    REQUIRE(c.engine(0).rx_stats().by_status[size_t(GossipStatus::stale_incarnation)].get() > 0);
+    REQUIRE(lost == 3);
+    REQUIRE(told_us != 0);
+    REQUIRE(refuted_us != 0);
+    CHECK(refuted_us == told_us);
 }
 
 TEST_CASE("a lost resend request or answer is retried", "[gossip][engine]")
