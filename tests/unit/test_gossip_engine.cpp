@@ -700,16 +700,29 @@ TEST_CASE("a heartbeat's view carries what changed, then the others in turns", "
     TestCluster c(24);
     settle(c);
     std::vector<std::vector<MemberView>> beats; /* node 1's, as node 2 hears them */
+    std::map<NodeId, NodeId> leads;             /* each node's next heartbeat: its first entry */
+    bool note_leads = false;
     c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
         if (from == 1 && to == 2)
             if (auto v = heartbeat_view(f))
                 beats.push_back(std::move(*v));
+        if (note_leads && to == (from == 1 ? 2 : 1) && !leads.contains(from))
+            if (auto v = heartbeat_view(f))
+                leads[from] = v->front().node;
         return false;
     };
     c.run_ms(5 * c.base.heartbeat_interval_ms);
     beats.clear();
+    note_leads = true;
     c.run_ms(4 * c.base.heartbeat_interval_ms);
     REQUIRE(beats.size() >= 3);
+    /* The nodes take their turns from different places in the view: one
+     * heartbeat's worth of them starts at 5 or more different entries. */
+    REQUIRE(leads.size() == 24);
+    std::set<NodeId> starts;
+    for (const auto &[node, first] : leads)
+        starts.insert(first);
+    CHECK(starts.size() >= 5);
     for (size_t b = 0; b + 1 < beats.size(); ++b) {
         /* Nothing changed: 16 entries a heartbeat, all 23 within two. */
         CHECK(beats[b].size() == 16);
@@ -783,6 +796,7 @@ TEST_CASE("after a partition heals, a node declared dead refutes at its accuser'
     bool cut = true;
     uint64_t heard_us = 0; /* node 1 first heard node 48 after the heal */
     uint64_t told_us = 0;  /* node 1's first heartbeat to node 48 after that */
+    std::vector<MemberView> told;
     c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
         const bool link = (from == 1 && to == 48) || (from == 48 && to == 1);
         if (!link)
@@ -791,8 +805,11 @@ TEST_CASE("after a partition heals, a node declared dead refutes at its accuser'
             return true;
         if (from == 48 && heard_us == 0)
             heard_us = c.now;
-        if (from == 1 && heard_us != 0 && told_us == 0 && heartbeat_view(f))
-            told_us = c.now;
+        if (from == 1 && heard_us != 0 && told_us == 0)
+            if (auto v = heartbeat_view(f)) {
+                told_us = c.now;
+                told = std::move(*v);
+            }
         return false;
     };
     const uint32_t life = c.engine(47).membership().self_incarnation();
@@ -813,6 +830,9 @@ TEST_CASE("after a partition heals, a node declared dead refutes at its accuser'
     INFO("after the heal: heard " << heard_us - heal_us << " us, told " << told_us - heal_us
                                   << " us, refuted " << refuted_us - heal_us << " us");
     CHECK(refuted_us <= told_us);
+    /* Not by chance of its turn: the entry leads, as a change does. */
+    REQUIRE_FALSE(told.empty());
+    CHECK(told.front() == MemberView{48, NodeState::dead, false, life});
 }
 
 TEST_CASE("a node restarted below the life its peers know is told it is dead until it refutes",
