@@ -2,22 +2,25 @@
 /*
  * libFuzzer harness for the control socket's framing (src/cli/
  * control_protocol.hpp): the first two bytes pick how the rest arrives (in
- * pieces of 1 to 256 bytes) and a line limit (1 to 256, or the server's
- * own); the rest is what a client sends, or a node's reply headers.
+ * pieces of 1 to 256 bytes) and a line limit (1 to 255, or the server's
+ * own, 4096); the rest is what a client sends, or a node's reply headers.
  *
  * Run it with scripts/fuzz (which builds it), or by hand from build-fuzz:
  *   build-fuzz/fuzz/fuzz_control -max_total_time=60 /tmp/control_work fuzz/corpus/control
  *
  * Checks, trapping when one breaks:
- *  - take_line() over the pieces as they arrive: each line taken, with its
- *    '\n', is the next part of the input; no line holds a '\n' or passes
- *    the limit; too_long is said only of a first line (whole or not) longer
- *    than the limit, and leaves the buffer as it was; partial only when no
- *    whole line is there and what is there does not pass the limit.
+ *  - take_line() over the pieces as they arrive, against the buffer's first
+ *    line measured byte by byte: a line is taken exactly when the buffer
+ *    holds a newline within the limit, and it is the next part of the
+ *    input; too_long exactly when the first line, whole or not, passes the
+ *    limit, leaving the buffer as it was; otherwise partial, the buffer
+ *    untouched. At the end of the input, a last line without its newline
+ *    is taken once one is added (as the server does).
  *  - parse_reply_header() of every line accepts exactly what an
  *    independent reference does ("ok", "error" or "closed", one space, a
- *    decimal without sign or leading zero that fits a size_t), and what it
- *    accepts framed_reply() writes back byte for byte.
+ *    decimal without sign or leading zero that fits a size_t); what it
+ *    accepts is in the form framed_reply() writes (its kind word, and the
+ *    length as std::to_string writes it).
  *  - is_metrics_request() agrees with a reference.
  */
 #include <cstdint>
@@ -99,36 +102,44 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t arrived = 0;
     size_t taken = 0; /* bytes of the input taken as lines, newlines included */
     bool refused = false;
-    while (!refused && (arrived < input.size() || !buffer.empty())) {
+    /* One take, checked; true when a line was taken. */
+    auto take = [&]() {
+        const std::string before = buffer;
+        size_t first = 0; /* the first line's length, or the buffer's without a newline */
+        while (first < before.size() && before[first] != '\n')
+            ++first;
+        const LineTake took = take_line(buffer, line, max);
+        if (first < before.size() && first <= max) {
+            check(took == LineTake::line && line.size() == first);
+            check(line == before.substr(0, first) && buffer == before.substr(first + 1));
+            /* The next part of the input (whose end has no newline, given
+             * one at the end of input). */
+            check(input.substr(taken, first) == line);
+            check(taken + first == input.size() || input[taken + first] == '\n');
+            taken += first + 1;
+            check_header(line);
+            check(is_metrics_request(line) ==
+                  (line.substr(0, 13) == "GET /metrics " || line.substr(0, 13) == "GET /metrics?"));
+            return true;
+        }
+        check(took == (first > max ? LineTake::too_long : LineTake::partial));
+        check(buffer == before);
+        refused = took == LineTake::too_long; /* the server ends such a session */
+        return false;
+    };
+    while (!refused && arrived < input.size()) {
         const size_t n = std::min(piece, input.size() - arrived);
         buffer.append(input.substr(arrived, n));
         arrived += n;
-        for (;;) {
-            const std::string before = buffer;
-            const LineTake took = take_line(buffer, line, max);
-            const size_t nl = before.find('\n');
-            if (took == LineTake::line) {
-                check(line.size() <= max && line.find('\n') == std::string::npos);
-                check(input.substr(taken, line.size() + 1) == line + '\n');
-                check(before == line + '\n' + buffer);
-                taken += line.size() + 1;
-                check_header(line);
-                check(is_metrics_request(line) ==
-                      (line.starts_with("GET /metrics ") || line.starts_with("GET /metrics?")));
-                continue;
-            }
-            check(buffer == before);
-            if (took == LineTake::too_long) {
-                check(std::min(nl, before.size()) > max);
-                refused = true; /* the server ends such a session */
-            } else {
-                check(nl == std::string::npos && before.size() <= max);
-            }
-            break;
+        while (take()) {
         }
-        if (arrived == input.size() && !refused)
-            break; /* what is left never became a line */
     }
-    check(refused || taken + buffer.size() == input.size());
+    if (!refused) {
+        check(taken + buffer.size() == input.size());
+        if (!buffer.empty()) {
+            buffer += '\n';
+            check(take() && buffer.empty());
+        }
+    }
     return 0;
 }

@@ -80,10 +80,10 @@ bool write_all(int fd, std::string_view s, Clock::duration &budget)
     return true;
 }
 
-enum class ReadResult { line, closed, timeout };
+enum class ReadResult { line, too_long, closed, timeout };
 
-/* Reads one '\n'-terminated line into @p line from @p buf/fd by @p deadline;
- * an over-long line counts as closed. */
+/* Reads one '\n'-terminated line of at most kMaxControlLine bytes into
+ * @p line from @p buf/fd by @p deadline. */
 ReadResult read_line(int fd, std::string &buf, std::string &line, Clock::time_point deadline)
 {
     for (;;) {
@@ -91,7 +91,7 @@ ReadResult read_line(int fd, std::string &buf, std::string &line, Clock::time_po
         if (took == LineTake::line)
             return ReadResult::line;
         if (took == LineTake::too_long)
-            return ReadResult::closed;
+            return ReadResult::too_long;
         const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
         if (left <= 0)
             return ReadResult::timeout;
@@ -369,7 +369,7 @@ bool OperatorServer::evict_idlest(Clock::time_point now) noexcept
 /*
  * A control session's turn; false when it is to be closed: it quit or its
  * input ended (the last line, even without its newline, runs first), it
- * took none of a reply for kSendLimit, a line grew past kMaxLine, or it
+ * took none of a reply for kSendLimit, a line grew past kMaxControlLine, or it
  * idled past kSessionIdle.
  */
 bool OperatorServer::serve_session(Session &s, short revents, Clock::time_point now) noexcept
@@ -501,6 +501,11 @@ int attach_main(const std::string &socket_path, const std::vector<std::string> &
         switch (read_line(fd, buf, header, Clock::now() + kReplyLimit)) {
         case ReadResult::line:
             break;
+        case ReadResult::too_long:
+            fmt::print(stderr, "flowhome: malformed reply (a header line of more than {} bytes)\n",
+                       kMaxControlLine);
+            rc = 2;
+            return false;
         case ReadResult::closed:
             fmt::print(stderr, "flowhome: the node closed the connection\n");
             rc = 2;

@@ -85,7 +85,7 @@ const std::vector<MetricFamilyInfo> kFamilies = {
     {"flowhome_gossip_frames_refused_total", MetricType::counter,
      "Received gossip frames refused, by reason"},
     {"flowhome_gossip_repair_round_trip_microseconds", MetricType::gauge,
-     "Smoothed round trip of this node's timed resend requests (0: none timed yet)"},
+     "Smoothed round trip of this node's timed resend requests (absent until one is timed)"},
     {"flowhome_gossip_repair_retry_microseconds", MetricType::gauge,
      "How long a gap still open waits for its second resend request"},
     {"flowhome_peer_state", MetricType::gauge,
@@ -141,7 +141,9 @@ void gossip_samples(std::vector<MetricSample> &out, Node &node)
             add(out, "flowhome_gossip_frames_refused_total",
                 fmt::format("reason=\"{}\"", gossip_status_name(st)), rx.by_status[i].get());
     }
-    add(out, "flowhome_gossip_repair_round_trip_microseconds", "", e->repair_round_trip_us());
+    /* No sample until a round trip has been timed: 0 is no round trip. */
+    if (const uint64_t rtt_us = e->repair_round_trip_us(); rtt_us != 0)
+        add(out, "flowhome_gossip_repair_round_trip_microseconds", "", rtt_us);
     add(out, "flowhome_gossip_repair_retry_microseconds", "", e->repair_retry_us());
 }
 

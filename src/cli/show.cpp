@@ -142,11 +142,13 @@ std::string stats_gossip(CommandContext &c, const std::map<std::string, uint64_t
                                k.substr(rf.size(), k.size() - rf.size() - 2), x);
     }
     const GossipEngine &e = *c.node.engine();
-    out += e.repair_round_trip_us() != 0
+    const uint64_t rtt_us = e.repair_round_trip_us();
+    const uint64_t retry_us = e.repair_retry_us();
+    out += rtt_us != 0
                ? fmt::format("repair: round trip {:.1f} ms, first retry after {:.1f} ms\n",
-                             e.repair_round_trip_us() / 1e3, e.repair_retry_us() / 1e3)
+                             rtt_us / 1e3, retry_us / 1e3)
                : fmt::format("repair: no round trip timed yet, first retry after {:.1f} ms\n",
-                             e.repair_retry_us() / 1e3);
+                             retry_us / 1e3);
     return out;
 }
 

@@ -290,6 +290,36 @@ def prefix_taken(tmp):
         end_node(first, prefix)
 
 
+def attach_malformed(tmp):
+    """flowhome --attach takes a reply header only in the form a node writes
+    ("ok N", N in decimal without sign or leading zero): a socket that
+    answers otherwise is reported as malformed, exit status 2."""
+    path = os.path.join(tmp, "fake.sock")
+    headers = (b"ok 5x", b"ok -1", b"ok 05", b"ok +5", b"ok  5", b"fine 5", b"ok " + b"9" * 5000)
+    for header in headers:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(1)
+        client = subprocess.Popen([FLOWHOME, "--attach", path, "show", "node"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            listener.settimeout(10)
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(10)
+                conn.recv(4096)
+                conn.sendall(header + b"\nhello")
+                out, err = client.communicate(timeout=10)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+            listener.close()
+            os.unlink(path)
+        assert client.returncode == 2 and "malformed reply" in err and "hello" not in out, \
+            f"--attach given {header[:20]!r}: rc {client.returncode}, {out!r} {err!r}"
+
+
 def socket_taken(tmp, sock):
     """A second node whose control socket path is taken refuses to start and
     leaves the path alone, whether a running node answers there or it is no
@@ -613,6 +643,7 @@ def main():
         signal_in_command_file(tmp)
         lifecycle_edges(tmp)
         prefix_taken(tmp)
+        attach_malformed(tmp)
         tap_with_gossip(tmp)
         claims = 'flowhome_worker_packets_total{worker="0",counter="claims"}'
         tx_local = 'flowhome_port_tx_packets_total{port="host"}'

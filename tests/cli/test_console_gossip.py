@@ -150,16 +150,17 @@ def main():
               f"the report's gossip section lists the {len(events)} events of show stats "
               f"gossip (missing: {missing})")
 
-        # The repair timing: no frame lost on the bridge, so none timed; the
-        # first retry waits half a heartbeat (100 ms), in both views.
+        # The repair timing: no frame lost on the bridge, so none timed (no
+        # round-trip sample); the first retry waits half a heartbeat of
+        # 100 ms, in both views.
         rc, metrics, _ = n1.run("show", "metrics")
         rtt = re.search(r"^flowhome_gossip_repair_round_trip_microseconds\{\} (\d+)$", metrics,
                         re.M)
         retry = re.search(r"^flowhome_gossip_repair_retry_microseconds\{\} (\d+)$", metrics,
                           re.M)
         line = re.search(r"^repair: .*$", b, re.M)
-        check(rc == 0 and rtt is not None and retry is not None and line is not None and
-              (int(rtt.group(1)), int(retry.group(1))) == (0, 50000) and
+        check(rc == 0 and rtt is None and retry is not None and line is not None and
+              int(retry.group(1)) == 50000 and
               line.group(0) == "repair: no round trip timed yet, first retry after 50.0 ms",
               f"repair timing: metrics round trip {rtt and rtt.group(1)} us, retry "
               f"{retry and retry.group(1)} us; show stats gossip {line and line.group(0)!r}")
