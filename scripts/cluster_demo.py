@@ -77,7 +77,7 @@ def timeline(c, check):
         sc.check_survived(run, k, check, MIN_OPEN)
         sc.check_new_after(run, k, check)
     sc.check_death(run, 2, 1, before_kill, check, MIN_OPEN)
-    sc.check_failover(before_kill, after, 1, check)
+    sc.check_failover(c, before_kill, after, 1, check)
     sc.check_drain(run, 3, 2, drained, after, check, MIN_OPEN)
     lost = run.broken_by(2)
     check(total["long_ok"] == total["long_lived"] - len(lost),

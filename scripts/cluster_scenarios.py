@@ -405,11 +405,25 @@ def check_death(run, k, node, before, check, min_open):
           f"node {node} left the ECMP set succeeded")
 
 
-def check_failover(before, after, dead, check):
+def flow_table(cluster, i):
+    """Node i's ownership table (`show flows`): (proto, client, vip) ->
+    (owner, version, released)."""
+    out = cluster.console(i, "show", "flows", "limit", "10000")
+    flows = {}
+    for line in out.splitlines()[1:]:
+        f = line.split()
+        if len(f) == 7 and f[3].isdigit() and f[4].isdigit():
+            flows[(f[0], f[1], f[2])] = (int(f[3]), int(f[4]), "released" in f[6].split(","))
+    return flows
+
+
+def check_failover(cluster, before, after, dead, check, timeout=5.0):
     """The survivors in @p after failed the @p dead node's flows over
     (@p before: the counters before it died): each rewrote records of them
-    to their failover owner and claimed some that fell to it. (That they
-    agree on each flow's owner is the unit tests' and the simulator's.)"""
+    to their failover owner and claimed some that fell to it; and their
+    tables agree: within @p timeout seconds (a claim may be on its way),
+    no live record names the dead node, and every flow all of them hold
+    has the same owner and version everywhere."""
     survivors = [i for i in after if i != dead]
     moved = {i: after[i]["failovers"] - before[i]["failovers"] for i in survivors}
     took = {i: after[i]["reclaimed"] - before[i]["reclaimed"] for i in survivors}
@@ -417,6 +431,24 @@ def check_failover(before, after, dead, check):
           f"node {dead}'s flows failed over: "
           + "; ".join(f"node {i} rewrote {moved[i]} and claimed {took[i]}" for i in survivors)
           + f" ({sum(took.values())} claimed in all)")
+    deadline = time.time() + timeout
+    while True:
+        tables = {i: flow_table(cluster, i) for i in survivors}
+        held = set.intersection(*(set(t) for t in tables.values())) if tables else set()
+        differ = [k for k in held if len({tables[i][k][:2] for i in survivors}) > 1]
+        stale = [(i, k) for i in survivors for k, (owner, _, released) in tables[i].items()
+                 if owner == dead and not released]
+        if not differ and not stale or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    named = {tables[i][k][0] for i in survivors for k in held} if held else set()
+    check(held and not differ and not stale,
+          f"nodes {' and '.join(map(str, survivors))} agree on the owner and version of all "
+          f"{len(held)} flows they all hold (owners {sorted(named)}), and none of their "
+          f"{sum(len(t) for t in tables.values())} records names node {dead} live"
+          + (f"; they differ on {len(differ)}, e.g. {differ[0]}: "
+             f"{[tables[i][differ[0]] for i in survivors]}" if differ else "")
+          + (f"; {len(stale)} still name node {dead}, e.g. {stale[0]}" if stale else ""))
 
 
 def wait_gossip(cluster, timeout=15.0):

@@ -76,7 +76,7 @@ def main():
             rows, total = run.summary()
             sc.print_report("node death", rows, total, after)
             sc.check_death(run, 0, 3, before, check, LONG_LIVED // 2)
-            sc.check_failover(before, after, 3, check)
+            sc.check_failover(cluster, before, after, 3, check)
             run2 = sc.node_restart(cluster, long_lived=LONG_LIVED // 2)
             after2 = sc.node_counters(cluster)
             rows2, total2 = run2.summary()
