@@ -138,7 +138,8 @@ public:
     void set_self_leaving() noexcept { leaving_ = true; }
     /** Our next heartbeat (the counter advances). */
     HeartbeatRecord next_self_heartbeat() noexcept;
-    /** Our view of the peers, for the heartbeat's view list; returns how many were written. */
+    /** Our whole view of the peers, from which the heartbeat's entries are picked; returns how
+     *  many were written. */
     size_t view(std::span<MemberView> out) const noexcept;
     /** Takes a new incarnation, greater than the current one and than @p at_least. */
     uint32_t bump_self_incarnation(uint32_t at_least = 0) noexcept;

@@ -124,7 +124,7 @@ std::string Node::gossip_report() const
      * the report's dashes. */
     for (const GossipCounterInfo &c : gossip_counters(*engine_, transport_.get(), log_.get()))
         rows.emplace_back(dashed(c.name), c.counter->get());
-    rows.emplace_back("repair-rtt-us", g.repair_round_trip_us.get());
+    rows.emplace_back("repair-round-trip-us", g.repair_round_trip_us.get());
     rows.emplace_back("repair-retry-us", g.repair_retry_us.get());
     for (const auto &[name, value] : rows)
         out += fmt::format("  {:<18} {:>12}\n", name, value);

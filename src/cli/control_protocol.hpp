@@ -5,8 +5,9 @@
  * client and fuzz_control share. Pure functions over strings; no I/O.
  *
  * A client sends one command per line. For each the server answers a
- * header line, "ok <n>", "error <n>" or (a session refused before any
- * command ran) "closed <n>", then exactly n bytes of text. n is written in
+ * header line, "ok <n>" or "error <n>", then exactly n bytes of text; a
+ * session the node closes of its own accord (the 17th, or the idle one it
+ * replaced) gets a last "closed <n>" and its text, unasked. n is written in
  * decimal without sign or leading zeros, and read back only in that form.
  */
 #pragma once
@@ -19,7 +20,8 @@
 
 namespace flowhome {
 
-/* The longest command line the server runs, and reply header the client reads. */
+/* The longest command line the server runs, HTTP request line it reads,
+ * and reply header the client reads. */
 inline constexpr size_t kMaxControlLine = 4096;
 
 enum class ReplyKind : uint8_t { ok, error, closed };

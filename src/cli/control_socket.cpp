@@ -455,11 +455,12 @@ bool OperatorServer::serve_http(Session &s, short revents, Clock::time_point now
         if (n <= 0)
             return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) && in_time;
         s.in.append(tmp, static_cast<size_t>(n));
-        const size_t nl = s.in.find('\n');
-        if (nl == std::string::npos)
-            return s.in.size() <= kMaxControlLine && in_time;
+        std::string request;
+        const LineTake took = take_line(s.in, request);
+        if (took != LineTake::line)
+            return took == LineTake::partial && in_time;
         /* The request line is enough; headers are not needed. */
-        const bool metrics = is_metrics_request(std::string_view(s.in.data(), nl));
+        const bool metrics = is_metrics_request(request);
         const std::string body = metrics ? console_.metrics_text() : "not found: try /metrics\n";
         s.out = fmt::format("HTTP/1.0 {}\r\nContent-Type: text/plain; version=0.0.4; "
                             "charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
