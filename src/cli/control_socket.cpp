@@ -45,7 +45,8 @@ constexpr auto kSessionIdle = std::chrono::minutes(10); /* an attached session m
 constexpr size_t kMaxSessions = 16;
 /* With every session taken, one idle this long makes room for a new one. */
 constexpr auto kEvictableIdle = std::chrono::seconds(10);
-constexpr size_t kMaxHttp = 16;                                 /* scrapes in progress at once */
+/* Scrapes in progress at once. */
+constexpr size_t kMaxHttp = 16;
 constexpr Clock::duration kSendLimit = std::chrono::seconds(2); /* to take some of a reply */
 constexpr Clock::duration kHttpRequestLimit = std::chrono::seconds(2);
 constexpr Clock::duration kReplyLimit = std::chrono::seconds(30); /* the attach client's wait */

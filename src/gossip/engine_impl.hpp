@@ -74,9 +74,9 @@ inline constexpr int kResendUrgentBit = 32;
  * (keep_view_first()); the others take turns, kViewWindow a heartbeat,
  * from a place in the view that differs per node. So a node learns within
  * a heartbeat what it must refute or has been heard (unless all three are
- * lost: then at its turn, within ceil(others / kViewWindow) heartbeats), and at 256
- * nodes a heartbeat carries about 16 entries, not all that fit a frame
- * (about 170). More changed entries than fit (every entry counts as
+ * lost: then at its turn, within ceil(others / kViewWindow) heartbeats),
+ * and at 256 nodes a heartbeat carries 16 entries, not all that fit a
+ * frame (about 170). More changed entries than fit (every entry counts as
  * changed at start) go in view order, the rest in the next heartbeats. */
 inline constexpr uint8_t kViewRepeat = 3;
 inline constexpr size_t kViewWindow = 16;
