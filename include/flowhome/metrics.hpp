@@ -45,6 +45,10 @@ struct MetricFamilyInfo {
     std::string_view name;
     MetricType type;
     std::string_view help;
+    /** The samples' values are this many to the family's unit (a _seconds
+     *  family sampled in microseconds: 1000000); the Prometheus text
+     *  divides them, the snapshot keeps them whole. */
+    uint32_t per_unit = 1;
 };
 
 /** Every family collect_metrics() emits, in output order. */

@@ -84,10 +84,11 @@ const std::vector<MetricFamilyInfo> kFamilies = {
     {"flowhome_gossip_events_total", MetricType::counter, "Gossip engine events, by event"},
     {"flowhome_gossip_frames_refused_total", MetricType::counter,
      "Received gossip frames refused, by reason"},
-    {"flowhome_gossip_repair_round_trip_microseconds", MetricType::gauge,
-     "Smoothed round trip of this node's timed resend requests (absent until one is timed)"},
-    {"flowhome_gossip_repair_retry_microseconds", MetricType::gauge,
-     "How long a gap still open waits for its second resend request"},
+    {"flowhome_gossip_repair_round_trip_seconds", MetricType::gauge,
+     "Smoothed round trip of this node's timed resend requests (absent until one is timed)",
+     1'000'000},
+    {"flowhome_gossip_repair_retry_seconds", MetricType::gauge,
+     "How long a gap still open waits for its second resend request", 1'000'000},
     {"flowhome_peer_state", MetricType::gauge,
      "Membership state of each peer: 0 alive, 1 suspect, 2 dead"},
     {"flowhome_table_flows", MetricType::gauge, "Live entries of the ownership table"},
@@ -143,8 +144,8 @@ void gossip_samples(std::vector<MetricSample> &out, Node &node)
     }
     /* No sample until a round trip has been timed: 0 is no round trip. */
     if (const uint64_t rtt_us = e->repair_round_trip_us(); rtt_us != 0)
-        add(out, "flowhome_gossip_repair_round_trip_microseconds", "", rtt_us);
-    add(out, "flowhome_gossip_repair_retry_microseconds", "", e->repair_retry_us());
+        add(out, "flowhome_gossip_repair_round_trip_seconds", "", rtt_us);
+    add(out, "flowhome_gossip_repair_retry_seconds", "", e->repair_retry_us());
 }
 
 /* The telemetry thread reads the node through this pointer; the mutex
@@ -370,7 +371,11 @@ std::string prometheus_text(const std::vector<MetricSample> &samples)
                                    f.type == MetricType::counter ? "counter" : "gauge");
                 header = true;
             }
-            out += fmt::format("{}{{{}}} {}\n", s.family, s.labels, s.value);
+            if (f.per_unit == 1)
+                out += fmt::format("{}{{{}}} {}\n", s.family, s.labels, s.value);
+            else
+                out += fmt::format("{}{{{}}} {}\n", s.family, s.labels,
+                                   static_cast<double>(s.value) / f.per_unit);
         }
     }
     return out;

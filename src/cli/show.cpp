@@ -141,10 +141,10 @@ std::string stats_gossip(CommandContext &c, const std::map<std::string, uint64_t
             out += fmt::format("refused {:<14} {:>14}\n",
                                k.substr(rf.size(), k.size() - rf.size() - 2), x);
     }
-    /* Gauges: the snapshot's values as they are (no baseline); the round
-     * trip has no sample until one is timed. */
-    const uint64_t rtt_us = get(v, "flowhome_gossip_repair_round_trip_microseconds", "");
-    const uint64_t retry_us = get(v, "flowhome_gossip_repair_retry_microseconds", "");
+    /* Gauges, sampled in microseconds: the snapshot's values as they are
+     * (no baseline); the round trip has no sample until one is timed. */
+    const uint64_t rtt_us = get(v, "flowhome_gossip_repair_round_trip_seconds", "");
+    const uint64_t retry_us = get(v, "flowhome_gossip_repair_retry_seconds", "");
     out += rtt_us != 0
                ? fmt::format("repair: round trip {:.1f} ms, first retry after {:.1f} ms\n",
                              rtt_us / 1e3, retry_us / 1e3)

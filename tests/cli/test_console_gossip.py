@@ -154,16 +154,16 @@ def main():
         # round-trip sample); the first retry waits half a heartbeat of
         # 100 ms, in both views.
         rc, metrics, _ = n1.run("show", "metrics")
-        rtt = re.search(r"^flowhome_gossip_repair_round_trip_microseconds\{\} (\d+)$", metrics,
+        rtt = re.search(r"^flowhome_gossip_repair_round_trip_seconds\{\} (\S+)$", metrics,
                         re.M)
-        retry = re.search(r"^flowhome_gossip_repair_retry_microseconds\{\} (\d+)$", metrics,
+        retry = re.search(r"^flowhome_gossip_repair_retry_seconds\{\} (\S+)$", metrics,
                           re.M)
         line = re.search(r"^repair: .*$", b, re.M)
         check(rc == 0 and rtt is None and retry is not None and line is not None and
-              int(retry.group(1)) == 50000 and
+              retry.group(1) == "0.05" and
               line.group(0) == "repair: no round trip timed yet, first retry after 50.0 ms",
-              f"repair timing: metrics round trip {rtt and rtt.group(1)} us, retry "
-              f"{retry and retry.group(1)} us; show stats gossip {line and line.group(0)!r}")
+              f"repair timing: metrics round trip {rtt and rtt.group(1)} s, retry "
+              f"{retry and retry.group(1)} s; show stats gossip {line and line.group(0)!r}")
 
         # 3. An operator claim is gossiped.
         rc, out, err = n1.run("flow", "claim", *flow)
