@@ -98,6 +98,23 @@ struct LoseFirst {
     }
 };
 
+/* Node 1's claim frames (without a resent record) in order, as node 2 hears
+ * them all; true when frame number n is in @p lose_to[to]. */
+struct LoseClaimFrames {
+    int frames = 0;
+    std::map<NodeId, std::vector<int>> lose_to;
+
+    bool operator()(NodeId from, NodeId to, const std::vector<uint8_t> &f)
+    {
+        if (from != 1 || !has_record(f, RecordType::claim) || has_record(f, RecordType::resent))
+            return false;
+        if (to == 2)
+            ++frames;
+        const auto it = lose_to.find(to);
+        return it != lose_to.end() && std::ranges::find(it->second, frames) != it->second.end();
+    }
+};
+
 /* Lets the heartbeats flow and the start-up syncs finish. */
 void settle(TestCluster &c)
 {
@@ -508,22 +525,20 @@ TEST_CASE("a request that covers only part of our gap does not put ours off", "[
     TestCluster c(8);
     settle(c);
     c.run_ms(10 * c.base.heartbeat_interval_ms);
-    int claim_frames = 0;
+    LoseClaimFrames claims;
+    claims.lose_to[3] = {1, 2};
+    for (NodeId n = 4; n <= 8; ++n)
+        claims.lose_to[n] = {2};
     LoseFirst own_request{3, kInvalidNode, RecordType::resend_request};
     c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
-        if (from == 1 && has_record(f, RecordType::claim)) {
-            if (to == 2)
-                ++claim_frames; /* node 2 hears every claim frame, and first */
-            return (claim_frames == 1 && to == 3) || (claim_frames == 2 && to >= 3);
-        }
-        return own_request(from, to, f);
+        return claims(from, to, f) || own_request(from, to, f);
     };
     const FlowKey a = key4(41), b = key4(42);
     c.engine(0).local_claim(a, c.now);
     c.run_ms(2);
     c.engine(0).local_claim(b, c.now);
     c.run_ms(2);
-    REQUIRE(claim_frames == 2);
+    REQUIRE(claims.frames == 2);
     REQUIRE_FALSE(c.store(2).lookup(a));
     REQUIRE_FALSE(c.store(3).lookup(b));
     c.run_ms(4 * c.base.heartbeat_interval_ms);
@@ -548,14 +563,11 @@ TEST_CASE("a receiver waits once for another's request, then asks itself", "[gos
      * claim after five heartbeat intervals). */
     TestCluster c(4);
     settle(c);
-    int claim_frames = 0;
+    LoseClaimFrames claims;
+    claims.lose_to[3] = claims.lose_to[4] = {1};
     c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
-        if (from == 1 && has_record(f, RecordType::claim)) {
-            if (to == 2)
-                ++claim_frames;
-            return claim_frames == 1 && to >= 3;
-        }
-        return from == 3 && to == 1 && has_record(f, RecordType::resend_request);
+        return claims(from, to, f) ||
+               (from == 3 && to == 1 && has_record(f, RecordType::resend_request));
     };
     const FlowKey k = key4(51);
     c.engine(0).local_claim(k, c.now);
@@ -927,21 +939,18 @@ void default_heartbeat(GossipParams &p, uint32_t reannounce_ms)
 
 } // namespace
 
-/* Node 4 loses node 1's claim frame @p n (counted from 1) and, while
+/* Node 4 loses node 1's claim frame number lose() says and, while
  * @p asking_in_vain, every resend request of its own to node 1. */
 struct RetryScene {
-    int claim_frames = 0;
-    int lost_frame = 0;
+    LoseClaimFrames claims;
     bool asking_in_vain = false;
     std::vector<uint64_t> vain_requests_us; /* when node 4 sent them */
 
+    void lose(int frame) { claims.lose_to[4] = {frame}; }
     bool operator()(NodeId from, NodeId to, const std::vector<uint8_t> &f, uint64_t now)
     {
-        if (from == 1 && has_record(f, RecordType::claim) && !has_record(f, RecordType::resent)) {
-            if (to == 2)
-                ++claim_frames; /* node 2 hears every claim frame, and first */
-            return to == 4 && claim_frames == lost_frame;
-        }
+        if (claims(from, to, f))
+            return true;
         if (from == 4 && to == 1 && asking_in_vain && has_record(f, RecordType::resend_request)) {
             vain_requests_us.push_back(now);
             return true;
@@ -966,7 +975,7 @@ TEST_CASE("a gap asked for in vain is asked for again after the repair round tri
     CHECK(c.engine(3).repair_round_trip_us() == 0);
     CHECK(c.engine(3).repair_retry_us() == most);
     /* A first loss, repaired: its answer times the round trip. */
-    scene.lost_frame = 1;
+    scene.lose(1);
     c.engine(0).local_claim(key4(8100), c.now);
     c.run_ms(2 * c.base.heartbeat_interval_ms);
     REQUIRE(c.store(3).lookup(key4(8100)));
@@ -979,7 +988,7 @@ TEST_CASE("a gap asked for in vain is asked for again after the repair round tri
     CHECK(first == std::max<uint64_t>(2000, rtt + 4 * (rtt / 2)));
     /* A second loss, asked for in vain; node 4 has a batch going out every
      * millisecond for a due request to ride on. */
-    scene.lost_frame = 2;
+    scene.lose(2);
     scene.asking_in_vain = true;
     const FlowKey lost = key4(8101);
     c.engine(0).local_claim(lost, c.now);
@@ -1049,7 +1058,7 @@ TEST_CASE("the repair round trip follows the answers' delay, but not an answer a
     };
     /* One loss of node 1's claim frame number @p frame, and node 4's wait for it. */
     auto lose_and_repair = [&](int frame, uint32_t flow) {
-        scene.lost_frame = frame;
+        scene.lose(frame);
         c.engine(0).local_claim(key4(flow), c.now);
         for (int ms = 0;
              ms < 5 * int(c.base.heartbeat_interval_ms) && !c.store(3).lookup(key4(flow)); ++ms)
@@ -1134,23 +1143,6 @@ TEST_CASE("a sender that has timed no repair of its own answers a receiver's ear
     CHECK(waited <= 15);
     CHECK(c.engine(3).stats().resend_requests_out.get() - asked == 2);
 }
-
-/* Node 1's claim frames (without a resent record) in order, as node 2 hears
- * them all; true when frame number n is in @p lose_to[to]. */
-struct LoseClaimFrames {
-    int frames = 0;
-    std::map<NodeId, std::vector<int>> lose_to;
-
-    bool operator()(NodeId from, NodeId to, const std::vector<uint8_t> &f)
-    {
-        if (from != 1 || !has_record(f, RecordType::claim) || has_record(f, RecordType::resent))
-            return false;
-        if (to == 2)
-            ++frames;
-        const auto it = lose_to.find(to);
-        return it != lose_to.end() && std::ranges::find(it->second, frames) != it->second.end();
-    }
-};
 
 TEST_CASE("an answer after a new gap of the same sender is not timed", "[gossip][engine]")
 {
@@ -1296,10 +1288,10 @@ TEST_CASE("with a heartbeat under 4 ms, retries wait at most half of it", "[goss
         return scene(from, to, f, c.now);
     };
     CHECK(c.engine(3).repair_retry_us() == 500);
-    scene.lost_frame = 1;
+    scene.lose(1);
     c.engine(0).local_claim(key4(9400), c.now);
     c.run_ms(20);
-    REQUIRE(scene.claim_frames >= 1);
+    REQUIRE(scene.claims.frames >= 1);
     REQUIRE(c.store(3).lookup(key4(9400)));
     CHECK(c.engine(3).stats().resend_requests_out.get() >= 2);
     CHECK(c.engine(3).stats().gaps_abandoned.get() == 0);
