@@ -391,7 +391,8 @@ def sessions(sock):
     its newline still runs; an over-long line gets an error, not a hang-up;
     one that does not read its replies is hung up on after 2 s; a scrape
     that trickles its request in, a byte at a time, holds up nobody and is
-    hung up on 2 s after it connected."""
+    hung up on 2 s after it connected; one whose request line passes 4096
+    bytes is hung up on unanswered."""
     idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     idle.connect(sock)
     try:
@@ -437,6 +438,21 @@ def sessions(sock):
             if slow.poll() is None:
                 slow.kill()
                 slow.wait()
+        # A request line past the limit (4096 bytes) is not answered: the
+        # node hangs up, however the line would have ended.
+        over = ns(["/usr/bin/python3", "-c",
+                   "import socket\n"
+                   f"s = socket.create_connection(('127.0.0.1', {METRICS_PORT}), timeout=5)\n"
+                   "s.sendall(b'GET /metrics?' + b'a' * 5000 + b' HTTP/1.0\\r\\n\\r\\n')\n"
+                   "got = b''\n"
+                   "try:\n"
+                   "    while (b := s.recv(4096)):\n"
+                   "        got += b\n"
+                   "except ConnectionResetError:\n"
+                   "    pass\n"
+                   "print(repr(got[:40]))\n"], check=False)
+        assert over.returncode == 0 and over.stdout.strip() == "b''", \
+            f"an over-long request line: {over.stdout.strip()!r} {over.stderr.strip()!r}"
         reply = whole_session(sock, b"show node", end_input=True)  # no newline
         assert reply.startswith(b"ok ") and b"console-test" in reply, f"last line: {reply[:80]!r}"
         # Too long with or without its newline: the session ends, the
