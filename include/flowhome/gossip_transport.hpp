@@ -18,6 +18,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "flowhome/group_report.hpp"
@@ -103,8 +104,10 @@ public:
     void report_leave() noexcept;
 
     /**
-     * Receives what is waiting and calls fn(std::span<const uint8_t> payload)
-     * for each gossip datagram; returns how many were delivered.
+     * Receives what is waiting and calls fn(std::span<const std::span<const
+     * uint8_t>> payloads) with the gossip datagrams, in the order they came,
+     * as one burst (or more: a datagram in several mbufs goes alone);
+     * returns how many were delivered.
      */
     template <typename Fn> unsigned poll(Fn &&fn) noexcept;
 
@@ -127,6 +130,8 @@ private:
     /** The UDP payload of @p m if it is a gossip datagram not sent by us; else empty.
      *  Valid until the next call (a frame in several mbufs is read into rx_scratch_). */
     std::span<const uint8_t> payload_of(rte_mbuf *m) noexcept;
+    /** True when payload_of(@p m) would read it into rx_scratch_. */
+    static bool in_pieces(const rte_mbuf *m) noexcept;
     unsigned receive_burst(rte_mbuf **pkts, unsigned max) noexcept;
     static void free_burst(rte_mbuf **pkts, unsigned n) noexcept;
 
@@ -148,15 +153,26 @@ template <typename Fn> unsigned GossipTransport::poll(Fn &&fn) noexcept
 {
     constexpr unsigned kBurst = 32;
     rte_mbuf *pkts[kBurst];
+    std::span<const uint8_t> payloads[kBurst];
     const unsigned n = receive_burst(pkts, kBurst);
     unsigned delivered = 0;
+    unsigned ready = 0; /* payloads[0, ready) not yet delivered */
     for (unsigned i = 0; i < n; ++i) {
+        /* A payload read into rx_scratch_ lasts until the next such read:
+         * what came before it goes first, and it alone. */
+        const bool scratch = in_pieces(pkts[i]);
+        if (scratch && ready != 0)
+            fn(std::span<const std::span<const uint8_t>>(payloads, std::exchange(ready, 0)));
         const auto payload = payload_of(pkts[i]);
-        if (!payload.empty()) {
-            fn(payload);
-            ++delivered;
-        }
+        if (payload.empty())
+            continue;
+        payloads[ready++] = payload;
+        ++delivered;
+        if (scratch)
+            fn(std::span<const std::span<const uint8_t>>(payloads, std::exchange(ready, 0)));
     }
+    if (ready != 0)
+        fn(std::span<const std::span<const uint8_t>>(payloads, ready));
     free_burst(pkts, n);
     return delivered;
 }

@@ -270,8 +270,9 @@ unsigned ControlLoop::poll_once(uint64_t now_tsc) noexcept
 
     if (p_.engine != nullptr) {
         if (p_.transport != nullptr) {
-            work += p_.transport->poll(
-                [&](std::span<const uint8_t> frame) { p_.engine->receive(frame, now); });
+            work += p_.transport->poll([&](std::span<const std::span<const uint8_t>> frames) {
+                p_.engine->receive_burst(frames, now);
+            });
             work += p_.transport->report_tick(now);
         }
         p_.engine->tick(now);

@@ -227,13 +227,18 @@ void GossipTransport::free_burst(rte_mbuf **pkts, unsigned n) noexcept
     rte_pktmbuf_free_bulk(pkts, n);
 }
 
+bool GossipTransport::in_pieces(const rte_mbuf *m) noexcept
+{
+    return m->nb_segs != 1;
+}
+
 std::span<const uint8_t> GossipTransport::payload_of(rte_mbuf *m) noexcept
 {
     /* A frame in several mbufs (a device that splits a peer's frame larger
      * than its buffers: the peer has a larger MTU) is read into one. */
     const auto *data = rte_pktmbuf_mtod(m, const uint8_t *);
-    const uint32_t len = m->nb_segs == 1 ? m->data_len : m->pkt_len;
-    if (m->nb_segs != 1)
+    const uint32_t len = in_pieces(m) ? m->pkt_len : m->data_len;
+    if (in_pieces(m))
         data = len <= rx_scratch_.size()
                    ? static_cast<const uint8_t *>(rte_pktmbuf_read(m, 0, len, rx_scratch_.data()))
                    : nullptr;

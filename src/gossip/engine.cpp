@@ -4,6 +4,7 @@
  * digests kept alongside), applying received statements under the conflict
  * rule, and the receive pipeline. Control lcore only.
  */
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -352,9 +353,25 @@ void GossipEngine::Impl::on_digest(NodeId sender, const DigestRecord &d, uint64_
         request_repair(d.owner, now_us);
 }
 
-void GossipEngine::Impl::receive(std::span<const uint8_t> frame, uint64_t now_us) noexcept
+void GossipEngine::Impl::receive(std::span<const std::span<const uint8_t>> frames,
+                                 uint64_t now_us) noexcept
 {
-    const VerifyResult vr = verifier.verify(frame, reader);
+    /* The tags of a burst are checked together (they share the
+     * authenticator's lanes); the frames are then taken one by one, in
+     * order, as if they had come alone: a tag depends on nothing an earlier
+     * frame changes. */
+    for (size_t at = 0; at < frames.size(); at += checks.size()) {
+        const auto these = frames.subspan(at, std::min(frames.size() - at, checks.size()));
+        verifier.screen(these, checks);
+        for (size_t i = 0; i < these.size(); ++i)
+            receive_one(these[i], checks[i], now_us);
+    }
+}
+
+void GossipEngine::Impl::receive_one(std::span<const uint8_t> frame, const FrameCheck &check,
+                                     uint64_t now_us) noexcept
+{
+    const VerifyResult vr = verifier.accept(frame, check, reader);
     if (vr.status == GossipStatus::stale_incarnation)
         keep_view_first(vr.sender); /* it restarted below the life we know */
     if (vr.status != GossipStatus::ok)
@@ -546,7 +563,13 @@ std::optional<uint16_t> GossipEngine::operator_claim(const FlowKey &key, uint64_
 
 void GossipEngine::receive(std::span<const uint8_t> frame, uint64_t now_us) noexcept
 {
-    impl_->receive(frame, now_us);
+    impl_->receive({&frame, 1}, now_us);
+}
+
+void GossipEngine::receive_burst(std::span<const std::span<const uint8_t>> frames,
+                                 uint64_t now_us) noexcept
+{
+    impl_->receive(frames, now_us);
 }
 
 void GossipEngine::tick(uint64_t now_us) noexcept

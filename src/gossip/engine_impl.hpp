@@ -168,7 +168,10 @@ struct GossipEngine::Impl {
      * the responder's copy and ages out with it. */
     void apply_remote(const Claim &c, Via via, uint64_t now_us, uint16_t age_s = 0) noexcept;
     void apply_sync_entry(const FlowEntry &e, NodeId responder, uint64_t now_us) noexcept;
-    void receive(std::span<const uint8_t> frame, uint64_t now_us) noexcept;
+    void receive(std::span<const std::span<const uint8_t>> frames, uint64_t now_us) noexcept;
+    /* One frame of a burst, its tag checked with the others' (@p check). */
+    void receive_one(std::span<const uint8_t> frame, const FrameCheck &check,
+                     uint64_t now_us) noexcept;
     void on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us) noexcept;
     void on_digest(NodeId sender, const DigestRecord &d, uint64_t now_us) noexcept;
     void local_claim(const FlowKey &key, uint64_t now_us) noexcept;
@@ -323,9 +326,10 @@ struct GossipEngine::Impl {
     MembershipTable members;
     GossipStats stats;
 
-    /* Receive: one reader, one record, reused. */
+    /* Receive: one reader, one record, a burst's checks, reused. */
     FrameReader reader;
     GossipRecord rec;
+    std::array<FrameCheck, kAuthBatchMax> checks;
 
     /* Transmit: one frame under construction (the batch). */
     std::vector<uint8_t> tx_buf;

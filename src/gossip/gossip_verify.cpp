@@ -10,6 +10,8 @@
  * after the records validated, so a frame is either applied whole, with its
  * sequence number consumed, or rejected without a trace.
  */
+#include <algorithm>
+
 #include "flowhome/gossip_auth.hpp"
 
 namespace flowhome {
@@ -77,7 +79,52 @@ FrameVerifier::FrameVerifier(const Params &params, Authenticator &auth) : p_(par
 
 VerifyResult FrameVerifier::verify(std::span<const uint8_t> frame, FrameReader &reader) noexcept
 {
-    const VerifyResult r = run(frame, reader);
+    FrameCheck check;
+    screen({&frame, 1}, {&check, 1});
+    return accept(frame, check, reader);
+}
+
+GossipStatus FrameVerifier::check_header(std::span<const uint8_t> frame,
+                                         FrameHeader &hdr) const noexcept
+{
+    if (const GossipStatus st = decode_gossip_header(frame, hdr); st != GossipStatus::ok)
+        return st;
+    if (hdr.cluster_id != p_.cluster_id)
+        return GossipStatus::wrong_cluster;
+    if (hdr.sender == p_.self)
+        return GossipStatus::own_frame;
+    return GossipStatus::ok;
+}
+
+void FrameVerifier::screen(std::span<const std::span<const uint8_t>> frames,
+                           std::span<FrameCheck> checks) noexcept
+{
+    std::array<TagCheck, kAuthBatchMax> tags;
+    std::array<GossipStatus, kAuthBatchMax> verdicts;
+    std::array<uint8_t, kAuthBatchMax> of; /* the frame each tag is of */
+    for (size_t at = 0; at < frames.size(); at += kAuthBatchMax) {
+        const size_t n = std::min(frames.size() - at, kAuthBatchMax);
+        size_t nt = 0;
+        for (size_t i = at; i < at + n; ++i) {
+            FrameCheck &c = checks[i];
+            c.status = check_header(frames[i], c.header);
+            if (c.status != GossipStatus::ok)
+                continue;
+            const size_t signed_len = size_t{c.header.header_len} + c.header.payload_length;
+            tags[nt] = {c.header.key_id, frames[i].first(signed_len),
+                        frames[i].subspan(signed_len, kGossipTagLen)};
+            of[nt++] = static_cast<uint8_t>(i - at);
+        }
+        auth_.verify_batch({tags.data(), nt}, {verdicts.data(), nt});
+        for (size_t t = 0; t < nt; ++t)
+            checks[at + of[t]].status = verdicts[t];
+    }
+}
+
+VerifyResult FrameVerifier::accept(std::span<const uint8_t> frame, const FrameCheck &check,
+                                   FrameReader &reader) noexcept
+{
+    const VerifyResult r = run(frame, check, reader);
     stats_.by_status[static_cast<size_t>(r.status)].add();
     if (r.status == GossipStatus::ok) {
         if (reader.unknown_records() != 0)
@@ -88,27 +135,15 @@ VerifyResult FrameVerifier::verify(std::span<const uint8_t> frame, FrameReader &
     return r;
 }
 
-VerifyResult FrameVerifier::run(std::span<const uint8_t> frame, FrameReader &reader) noexcept
+VerifyResult FrameVerifier::run(std::span<const uint8_t> frame, const FrameCheck &check,
+                                FrameReader &reader) noexcept
 {
     VerifyResult r;
     reader = FrameReader{}; /* a rejected frame must not leave the previous one readable */
-    FrameHeader hdr;
-    r.status = decode_gossip_header(frame, hdr);
+    r.status = check.status;
     if (r.status != GossipStatus::ok)
         return r;
-    if (hdr.cluster_id != p_.cluster_id) {
-        r.status = GossipStatus::wrong_cluster;
-        return r;
-    }
-    if (hdr.sender == p_.self) {
-        r.status = GossipStatus::own_frame;
-        return r;
-    }
-    const size_t signed_len = size_t{hdr.header_len} + hdr.payload_length;
-    r.status =
-        auth_.verify(hdr.key_id, frame.first(signed_len), frame.subspan(signed_len, kGossipTagLen));
-    if (r.status != GossipStatus::ok)
-        return r;
+    const FrameHeader &hdr = check.header;
     r.sender = hdr.sender;
     const ReplayVerdict rv = replay_.check(hdr.sender, hdr.incarnation, hdr.sequence);
     if (rv.status != GossipStatus::ok) {

@@ -131,6 +131,55 @@ TEST_CASE("nodes with and without the SHA extensions compute the same tags", "[g
     }
 }
 
+TEST_CASE("a batch of tags says of each what verify() says, on every code path", "[gossip][auth]")
+{
+    const auto sha = GENERATE(ShaExtensions::when_present, ShaExtensions::off);
+    CAPTURE(sha == ShaExtensions::off ? "SHA extensions off" : "SHA extensions when present");
+    Authenticator auth(sha);
+    /* Where the CPU has both, bursts of 12 and more go to the AVX-512 lanes. */
+    const bool wide = sha == ShaExtensions::when_present && __builtin_cpu_supports("sha") &&
+                      __builtin_cpu_supports("avx512f");
+    CHECK(auth.wide_batch_min() == (wide ? 12u : 0u));
+    std::vector<uint8_t> key_a(32, 0x5a);
+    std::vector<uint8_t> key_b(48, 0xa5);
+    KeyRing ring;
+    REQUIRE(ring.add(4, key_a));
+    REQUIRE(ring.add(5, key_b));
+    auth.set_keys(ring);
+
+    std::vector<uint8_t> data(1500);
+    for (size_t i = 0; i < data.size(); ++i)
+        data[i] = static_cast<uint8_t>(i * 29 + 11);
+    /* Sizes around the lanes' passes (16) and the batch's most (32). */
+    for (const size_t n : {0, 1, 2, 11, 12, 15, 16, 17, 27, 28, 31, 32, 33, 48, 70}) {
+        CAPTURE(n);
+        std::vector<std::array<uint8_t, kGossipTagLen>> tags(n);
+        std::vector<TagCheck> checks(n);
+        std::vector<GossipStatus> expected(n);
+        for (size_t i = 0; i < n; ++i) {
+            /* Every length modulo a SHA-256 block, up to a full frame. */
+            const auto bytes = std::span(data).subspan(i % 7, 32 + (i * 97) % 1400);
+            const uint16_t key = i % 2 == 0 ? 4 : 5;
+            REQUIRE(auth.compute_tag(key, bytes, tags[i]));
+            expected[i] = GossipStatus::ok;
+            checks[i] = {key, bytes, tags[i]};
+            if (i % 5 == 1) {
+                tags[i][i % kGossipTagLen] ^= 0x10;
+                expected[i] = GossipStatus::bad_tag;
+            } else if (i % 7 == 3) {
+                checks[i].key_id = 6;
+                expected[i] = GossipStatus::unknown_key;
+            }
+        }
+        std::vector<GossipStatus> out(n, GossipStatus::truncated);
+        auth.verify_batch(checks, out);
+        CHECK(out == expected);
+        for (size_t i = 0; i < n; ++i)
+            CHECK(auth.verify(checks[i].key_id, checks[i].signed_bytes, checks[i].tag) ==
+                  expected[i]);
+    }
+}
+
 TEST_CASE("a sealed frame verifies and yields its records", "[gossip][auth]")
 {
     Node sender(ring_of({{kTestKeyId, 1}}), kPeer);

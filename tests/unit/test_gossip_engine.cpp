@@ -2493,3 +2493,107 @@ TEST_CASE("MapFlowStore scans every entry once with a resumable cursor", "[gossi
     small.upsert(key4(2), {});
     CHECK(small.upsert(key4(3), {}) == UpsertResult::full);
 }
+
+TEST_CASE("a burst of frames is taken as its frames one by one: replays, forgeries and a "
+          "restart within it included",
+          "[gossip][engine]")
+{
+    const KeyRing ring = ring_of({{kTestKeyId, 1}});
+    GossipParams base;
+    base.cluster_id = kTestCluster;
+    const uint64_t now = 1000;
+    auto params = [&](NodeId self, uint32_t incarnation) {
+        GossipParams p = base;
+        p.self = self;
+        p.incarnation = incarnation;
+        p.peers = {1, 2, 3};
+        std::erase(p.peers, self);
+        return p;
+    };
+    /* What node 1 is sent, in order: frames of node 2, of a forger, of
+     * node 2's next life, of node 3. */
+    std::vector<std::vector<uint8_t>> frames;
+    auto sender = [&](NodeId self, uint32_t incarnation, const KeyRing &keys, MapFlowStore &store) {
+        return std::make_unique<GossipEngine>(
+            params(self, incarnation), keys, store,
+            [&](std::span<const uint8_t> f) { frames.emplace_back(f.begin(), f.end()); }, now);
+    };
+    MapFlowStore s2, s2b, s3, sf;
+    auto node2 = sender(2, 7, ring, s2);
+    for (uint32_t i = 0; i < 1200; ++i)
+        node2->local_claim(i % 2 == 0 ? key4(i) : key6(i), now);
+    node2->flush(now);
+    const size_t life1 = frames.size();
+    REQUIRE(life1 >= 10);
+    auto forger = sender(2, 7, ring_of({{kTestKeyId, 99}}), sf);
+    forger->local_claim(key4(5000), now);
+    forger->flush(now);
+    auto node2b = sender(2, 8, ring, s2b); /* restarted: claims some of its flows anew */
+    for (uint32_t i = 0; i < 60; ++i)
+        node2b->local_claim(key4(i * 2), now);
+    node2b->flush(now);
+    auto node3 = sender(3, 5, ring, s3);
+    for (uint32_t i = 0; i < 600; ++i)
+        node3->local_claim(key6(5000 + i), now);
+    node3->flush(now);
+
+    /* Reorder and mix in what a burst must take in order: a replay of a
+     * frame just taken, one not yet taken (whose later copy is then the
+     * replay), the forgery, a truncated frame, and the first life's frame
+     * after the second life's. */
+    std::vector<std::vector<uint8_t>> in(frames.begin(), frames.begin() + long(life1));
+    in.insert(in.begin() + 5, in[3]);
+    in.insert(in.begin() + 2, in[8]);
+    in.insert(in.begin() + 4, frames[life1]);
+    in.push_back(std::vector<uint8_t>(in[1].begin(), in[1].begin() + 40));
+    in.insert(in.end(), frames.begin() + long(life1) + 1, frames.end());
+    in.push_back(frames[1]);
+    REQUIRE(in.size() > kAuthBatchMax + 16);
+
+    struct Receiver {
+        MapFlowStore store;
+        std::unique_ptr<GossipEngine> engine;
+    };
+    auto receiver = [&] {
+        auto r = std::make_unique<Receiver>();
+        r->engine = std::make_unique<GossipEngine>(
+            params(1, 4), ring, r->store, [](std::span<const uint8_t>) {}, now);
+        return r;
+    };
+    auto one_by_one = receiver();
+    for (const auto &f : in)
+        one_by_one->engine->receive(f, now);
+
+    const std::vector<std::span<const uint8_t>> spans(in.begin(), in.end());
+    for (const size_t burst : {size_t{3}, size_t{16}, size_t{33}, spans.size()}) {
+        CAPTURE(burst);
+        auto r = receiver();
+        for (size_t at = 0; at < spans.size(); at += burst)
+            r->engine->receive_burst(
+                std::span(spans).subspan(at, std::min(burst, spans.size() - at)), now);
+        for (size_t s = 0; s < kGossipStatusCount; ++s) {
+            CAPTURE(s);
+            CHECK(r->engine->rx_stats().by_status[s].get() ==
+                  one_by_one->engine->rx_stats().by_status[s].get());
+        }
+        CHECK(r->engine->rx_stats().new_incarnations.get() == 1);
+        CHECK(r->engine->stats().claims_applied.get() ==
+              one_by_one->engine->stats().claims_applied.get());
+        const auto a = r->store.entries();
+        const auto b = one_by_one->store.entries();
+        REQUIRE(a.size() == b.size());
+        for (size_t i = 0; i < a.size(); ++i) {
+            CHECK(a[i].first == b[i].first);
+            CHECK(a[i].second.owner == b[i].second.owner);
+            CHECK(a[i].second.version == b[i].second.version);
+        }
+    }
+    /* The mix held what it was meant to. */
+    const GossipRxStats &rx = one_by_one->engine->rx_stats();
+    CHECK(rx.count(GossipStatus::replayed) == 2);
+    CHECK(rx.count(GossipStatus::bad_tag) == 1);
+    CHECK(rx.count(GossipStatus::truncated) + rx.count(GossipStatus::bad_length) == 1);
+    CHECK(rx.count(GossipStatus::stale_incarnation) == 1);
+    CHECK(rx.count(GossipStatus::ok) == in.size() - 5);
+    CHECK(one_by_one->store.size() == 1800);
+}
