@@ -180,6 +180,41 @@ TEST_CASE("a batch of tags says of each what verify() says, on every code path",
     }
 }
 
+TEST_CASE("frames screened as a burst are accepted as verify() takes them one by one",
+          "[gossip][auth]")
+{
+    Node sender(ring_of({{kTestKeyId, 1}}), kPeer);
+    Node forger(ring_of({{kTestKeyId, 2}}), kPeer);
+    std::vector<std::vector<uint8_t>> frames;
+    for (uint64_t seq = 1; seq <= 40; ++seq)
+        frames.push_back(claim_frame(seq % 9 == 4 ? forger.auth : sender.auth, seq));
+    frames.push_back(frames[2]);  /* a replay, after the first chunk of 32 */
+    frames.push_back(frames[35]); /* a replay within the second */
+    frames[20].resize(10);        /* truncated */
+
+    Node alone(ring_of({{kTestKeyId, 1}}));
+    Node burst(ring_of({{kTestKeyId, 1}}));
+    const std::vector<std::span<const uint8_t>> spans(frames.begin(), frames.end());
+    std::vector<FrameCheck> checks(spans.size());
+    burst.verifier.screen(spans, checks);
+    for (size_t i = 0; i < frames.size(); ++i) {
+        CAPTURE(i);
+        FrameReader ra;
+        FrameReader rb;
+        const VerifyResult a = alone.verifier.verify(frames[i], ra);
+        const VerifyResult b = burst.verifier.accept(frames[i], checks[i], rb);
+        CHECK(a.status == b.status);
+        CHECK(a.sender == b.sender);
+        CHECK(a.first_contact == b.first_contact);
+    }
+    for (size_t s = 0; s < kGossipStatusCount; ++s)
+        CHECK(alone.verifier.stats().by_status[s].get() ==
+              burst.verifier.stats().by_status[s].get());
+    CHECK(burst.verifier.stats().count(GossipStatus::ok) == 34);
+    CHECK(burst.verifier.stats().count(GossipStatus::bad_tag) == 5);
+    CHECK(burst.verifier.stats().count(GossipStatus::replayed) == 2);
+}
+
 TEST_CASE("a sealed frame verifies and yields its records", "[gossip][auth]")
 {
     Node sender(ring_of({{kTestKeyId, 1}}), kPeer);
