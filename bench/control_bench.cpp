@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Control-plane benchmark, one core:
+ *   authentication: what checking a frame's tag costs, one at a time and
+ *           in bursts of 32, with and without the CPU's SHA extensions.
  *   gossip: claims applied per second by one GossipEngine receiving sealed
  *           frames (decode, HMAC verification, conflict rule, insert into a
- *           TableFlowStore over the ownership table). The frames are made
- *           beforehand by a sender engine over a MapFlowStore.
+ *           TableFlowStore over the ownership table), one by one and in
+ *           bursts of 32, with and without the SHA extensions; the same
+ *           frames for each, made beforehand by a sender engine over a
+ *           MapFlowStore.
  *   local:  claims per second one node's ControlLoop absorbs from the
  *           workers' ring (poll_once: dequeue, look up, insert, age a slice),
  *           without gossip and with the engine (which also batches and seals
@@ -17,9 +21,12 @@
  *   control_bench <EAL args> -- [--runs 5] [--claims 200000] [--families 4,6]
  *                               [--age-capacity 10000000] [--table-memory auto|eal|thp]
  */
+#include <algorithm>
+#include <array>
 #include <cinttypes>
 #include <cstdio>
 #include <span>
+#include <string>
 #include <vector>
 
 #include <fmt/format.h>
@@ -70,55 +77,136 @@ double seconds(uint64_t cycles)
     return double(cycles) / double(rte_get_tsc_hz());
 }
 
+/* How a receiving engine takes the frames: its authenticator, and how many
+ * frames a call hands it (1: one by one; 32: an RX burst, as the control
+ * loop does). */
+struct ReceiveMode {
+    ShaExtensions sha;
+    size_t burst;
+};
+
+std::string mode_name(const ReceiveMode &m)
+{
+    return fmt::format("{}, {}", m.sha == ShaExtensions::off ? "SHA ext. off" : "SHA ext. used",
+                       m.burst == 1 ? "one by one" : fmt::format("bursts of {}", m.burst));
+}
+
 void gossip_receive(Family f, unsigned runs, uint64_t claims, TableMemory memory)
 {
+    const ReceiveMode modes[] = {{ShaExtensions::when_present, 1},
+                                 {ShaExtensions::when_present, 32},
+                                 {ShaExtensions::off, 1},
+                                 {ShaExtensions::off, 32}};
+    constexpr size_t kModes = std::size(modes);
     const auto cap = static_cast<uint32_t>(claims * (runs + 1));
-    BenchTable t(f == Family::ipv4 ? "g4" : "g6", cap, cap, memory);
-    TableFlowStore store(*t.table);
     MapFlowStore sender_store;
     std::vector<std::vector<uint8_t>> frames;
     GossipEngine sender(
         params(kGenevePeer, kSelf), key_ring(), sender_store,
         [&](std::span<const uint8_t> fr) { frames.emplace_back(fr.begin(), fr.end()); }, 0);
-    GossipEngine receiver(
-        params(kSelf, kGenevePeer), key_ring(), store, [](std::span<const uint8_t>) {}, 0);
+    /* One receiver per mode, each over a table of its own; every run gives
+     * them the same frames, the modes' order turning from run to run. */
+    std::vector<std::unique_ptr<BenchTable>> tables;
+    std::vector<std::unique_ptr<TableFlowStore>> stores;
+    std::vector<std::unique_ptr<GossipEngine>> receivers;
+    for (size_t m = 0; m < kModes; ++m) {
+        tables.push_back(std::make_unique<BenchTable>(
+            fmt::format("g{}{}", f == Family::ipv4 ? 4 : 6, m).c_str(), cap, cap, memory));
+        stores.push_back(std::make_unique<TableFlowStore>(*tables.back()->table));
+        GossipParams p = params(kSelf, kGenevePeer);
+        p.sha_extensions = modes[m].sha;
+        receivers.push_back(std::make_unique<GossipEngine>(
+            p, key_ring(), *stores.back(), [](std::span<const uint8_t>) {}, 0));
+    }
 
-    std::vector<double> rate;
+    std::array<std::vector<double>, kModes> rate;
     uint64_t next = 0;
-    size_t bytes = 0, nframes = 0;
+    size_t bytes = 0;
     for (unsigned run = 0; run <= runs; ++run) {
         frames.clear();
         const uint64_t now = 1000 + run * 10; /* µs: no timer of the engines falls due */
         for (uint64_t i = 0; i < claims; ++i)
             sender.local_claim(key_of(f, next++), now);
         sender.flush(now);
-        const uint64_t applied = receiver.stats().claims_applied.get();
-        const uint64_t t0 = rte_rdtsc_precise();
-        for (const auto &fr : frames)
-            receiver.receive(fr, now);
-        const uint64_t dt = rte_rdtsc_precise() - t0;
-        const uint64_t got = receiver.stats().claims_applied.get() - applied;
-        if (got != claims) {
-            std::fprintf(stderr, "gossip: %" PRIu64 " of %" PRIu64 " claims applied\n", got,
-                         claims);
-            std::exit(1);
+        const std::vector<std::span<const uint8_t>> spans(frames.begin(), frames.end());
+        for (size_t k = 0; k < kModes; ++k) {
+            const size_t m = (run + k) % kModes;
+            GossipEngine &receiver = *receivers[m];
+            const uint64_t applied = receiver.stats().claims_applied.get();
+            const uint64_t t0 = rte_rdtsc_precise();
+            for (size_t at = 0; at < spans.size(); at += modes[m].burst)
+                receiver.receive_burst(
+                    std::span(spans).subspan(at, std::min(modes[m].burst, spans.size() - at)), now);
+            const uint64_t dt = rte_rdtsc_precise() - t0;
+            const uint64_t got = receiver.stats().claims_applied.get() - applied;
+            if (got != claims) {
+                std::fprintf(stderr, "gossip (%s): %" PRIu64 " of %" PRIu64 " claims applied\n",
+                             mode_name(modes[m]).c_str(), got, claims);
+                std::exit(1);
+            }
+            if (run > 0) /* run 0 warms up */
+                rate[m].push_back(double(got) / seconds(dt));
         }
-        if (run == 0)
-            continue; /* warm-up */
-        rate.push_back(double(got) / seconds(dt));
-        nframes = frames.size();
         bytes = 0;
         for (const auto &fr : frames)
             bytes += fr.size();
     }
-    std::printf("gossip receive  IPv%d: %.2f M claims/s applied (median of %u runs of %" PRIu64
-                " claims in %zu frames, %.1f claims/frame, %zu bytes)\n",
-                f == Family::ipv4 ? 4 : 6, median(rate) / 1e6, runs, claims, nframes,
-                double(claims) / double(nframes), bytes);
+    for (size_t m = 0; m < kModes; ++m)
+        std::printf("gossip receive  IPv%d (%-28s): %.2f M claims/s applied, x %.2f (median of "
+                    "%u runs of %" PRIu64 " claims in %zu frames, %.1f claims/frame, %zu bytes)\n",
+                    f == Family::ipv4 ? 4 : 6, mode_name(modes[m]).c_str(), median(rate[m]) / 1e6,
+                    median(rate[m]) / median(rate[0]), runs, claims, frames.size(),
+                    double(claims) / double(frames.size()), bytes);
 }
 
-void local_claims(Family f, unsigned runs, uint64_t claims, bool with_gossip,
-                  TableMemory memory)
+/* The tags alone: frames of @p len bytes checked one at a time (verify)
+ * and in bursts of 32 (verify_batch), with and without the SHA extensions. */
+void authentication(unsigned runs, size_t len)
+{
+    constexpr size_t kFrames = 4096;
+    KeyRing ring = key_ring();
+    std::vector<uint8_t> data(len * kFrames);
+    for (size_t i = 0; i < data.size(); ++i)
+        data[i] = static_cast<uint8_t>(i * 7 + 1);
+    for (const ShaExtensions sha : {ShaExtensions::when_present, ShaExtensions::off}) {
+        Authenticator auth(sha);
+        auth.set_keys(ring);
+        std::vector<std::array<uint8_t, kGossipTagLen>> tags(kFrames);
+        std::vector<TagCheck> checks(kFrames);
+        for (size_t i = 0; i < kFrames; ++i) {
+            const auto bytes = std::span(data).subspan(i * len, len);
+            auth.compute_tag(1, bytes, tags[i]);
+            checks[i] = {1, bytes, tags[i]};
+        }
+        std::vector<GossipStatus> out(kFrames);
+        std::vector<double> alone, burst;
+        for (unsigned run = 0; run <= runs; ++run) {
+            uint64_t t0 = rte_rdtsc_precise();
+            for (size_t i = 0; i < kFrames; ++i)
+                out[i] = auth.verify(1, checks[i].signed_bytes, checks[i].tag);
+            const uint64_t one = rte_rdtsc_precise() - t0;
+            t0 = rte_rdtsc_precise();
+            for (size_t at = 0; at < kFrames; at += 32)
+                auth.verify_batch(std::span(checks).subspan(at, 32),
+                                  std::span(out).subspan(at, 32));
+            const uint64_t many = rte_rdtsc_precise() - t0;
+            if (std::count(out.begin(), out.end(), GossipStatus::ok) != long(kFrames)) {
+                std::fprintf(stderr, "authentication: a tag did not verify\n");
+                std::exit(1);
+            }
+            if (run > 0) {
+                alone.push_back(seconds(one) * 1e6 / kFrames);
+                burst.push_back(seconds(many) * 1e6 / kFrames);
+            }
+        }
+        std::printf("authentication  %4zu-byte frames (%-13s): %.3f us a frame one at a time, "
+                    "%.3f in bursts of 32 (x %.2f); medians of %u runs of %zu\n",
+                    len, sha == ShaExtensions::off ? "SHA ext. off" : "SHA ext. used",
+                    median(alone), median(burst), median(alone) / median(burst), runs, kFrames);
+    }
+}
+
+void local_claims(Family f, unsigned runs, uint64_t claims, bool with_gossip, TableMemory memory)
 {
     const char *name =
         with_gossip ? (f == Family::ipv4 ? "lg4" : "lg6") : (f == Family::ipv4 ? "ll4" : "ll6");
@@ -167,8 +255,8 @@ void local_claims(Family f, unsigned runs, uint64_t claims, bool with_gossip,
     }
     const uint64_t inserted = with_gossip ? t.table->count(f) : loop.stats().claims_inserted.get();
     if (inserted != next) { /* every claim of every run, the warm-up's too */
-        std::fprintf(stderr, "local claims: %" PRIu64 " of %" PRIu64 " claims inserted\n",
-                     inserted, next);
+        std::fprintf(stderr, "local claims: %" PRIu64 " of %" PRIu64 " claims inserted\n", inserted,
+                     next);
         std::exit(1);
     }
     std::printf("local claims    IPv%d %-11s: %.2f M claims/s (median of %u runs of %" PRIu64
@@ -187,7 +275,8 @@ void ageing(Family f, unsigned runs, uint32_t capacity, TableMemory memory)
     const uint16_t fresh = 1000; /* every entry's stamp: nothing expires */
     auto fill = [&](uint64_t from, uint64_t to) {
         for (uint64_t i = from; i < to; ++i)
-            t.table->upsert(key_of(f, i), OwnerRecord{.owner = kSelf, .version = 1, .epoch = fresh});
+            t.table->upsert(key_of(f, i),
+                            OwnerRecord{.owner = kSelf, .version = 1, .epoch = fresh});
     };
 
     /* Sparse: each call is a new second, so a new pass over both tables. */
@@ -242,12 +331,13 @@ int main(int argc, char **argv)
         const TableMemory memory = opt.table_memory();
         opt.finish();
         if (claims * (runs + 1) > kMaxFlows4)
-            throw std::invalid_argument(
-                fmt::format("--claims x (--runs + 1) must stay below {} (the IPv4 keys run out)",
-                            kMaxFlows4));
+            throw std::invalid_argument(fmt::format(
+                "--claims x (--runs + 1) must stay below {} (the IPv4 keys run out)", kMaxFlows4));
         if (age_capacity < 1024 || age_capacity > kMaxFlows4)
             throw std::invalid_argument(
                 fmt::format("--age-capacity must be within 1024..{}", kMaxFlows4));
+        for (const size_t len : {size_t{200}, size_t{1392}})
+            authentication(runs, len);
         for (const uint64_t fam : families) {
             const Family f = fam == 4 ? Family::ipv4 : Family::ipv6;
             gossip_receive(f, runs, claims, memory);

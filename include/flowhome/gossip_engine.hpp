@@ -128,6 +128,9 @@ struct GossipParams {
      *  (kMaxNodeId + 1 entries), before it writes a record that carries a
      *  new one; null: nowhere. */
     std::atomic<uint8_t> *life_out = nullptr;
+    /** Whether the authenticator may use the CPU's SHA extensions (off: the
+     *  code path of CPUs without them, for tests and comparisons). */
+    ShaExtensions sha_extensions = ShaExtensions::when_present;
 };
 
 /** Counters and gauges of one engine; readable from any thread. */

@@ -45,7 +45,7 @@ const GossipParams &checked(const GossipParams &p, const KeyRing &keys)
 
 GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowStore &s,
                          SendFn send_fn, uint64_t now_us)
-    : p(checked(params, keys)), store(s), send(std::move(send_fn)),
+    : p(checked(params, keys)), store(s), send(std::move(send_fn)), auth(params.sha_extensions),
       verifier(FrameVerifier::Params{params.cluster_id, params.self}, auth),
       members(membership_params(params), params.peers, now_us / 1000), tx_buf(params.max_frame),
       writer(tx_buf, params.max_frame)
