@@ -18,7 +18,7 @@
  *    key, tag, incarnation/replay, records; the replay window advances only
  *    for a frame that passed every check.
  *
- * Threading: an Authenticator owns an IPsec-MB manager and must be used by
+ * Threading: an Authenticator owns its IPsec-MB managers and must be used by
  * one thread at a time (the control lcore); so must a FrameVerifier and its
  * ReplayTable. KeyRing is a plain value. Stats are readable from anywhere.
  * Errors: start-up functions (load_key_file, parse_key_file, the
@@ -166,8 +166,10 @@ public:
      */
     void verify_batch(std::span<const TagCheck> checks, std::span<GossipStatus> out) noexcept;
 
-    /** Frames a batch sends to the AVX-512 lanes; 0 when every batch stays on
-     *  the one manager (a CPU without the SHA extensions, or without AVX-512). */
+    /** The fewest tags left over from whole passes of the AVX-512 lanes
+     *  that get a pass of their own (fewer go to the SHA extensions); 0 when
+     *  every tag stays on the one manager (a CPU without the SHA
+     *  extensions, or without AVX-512). */
     size_t wide_batch_min() const noexcept { return wide_ != nullptr ? kWideBatchMin : 0; }
 
 private:
@@ -183,9 +185,10 @@ private:
                    std::span<std::array<uint8_t, kGossipTagLen>> tags,
                    std::span<GossipStatus> out) noexcept;
 
-    /* The AVX-512 manager's lanes, and from how many frames a batch's last
-     * partial pass of them costs less than the SHA extensions' two lanes
-     * (measured: 10 frames of 1392 bytes, 15 of 200). */
+    /* The AVX-512 manager's lanes, and from how many tags a partial pass
+     * of them costs less than the SHA extensions' two lanes: 10 of 1392
+     * bytes, 15 of 200 (docs/performance.md, "The authentication code
+     * path"); 12 between. */
     static constexpr size_t kWideLanes = 16;
     static constexpr size_t kWideBatchMin = 12;
 

@@ -106,8 +106,9 @@ public:
     /**
      * Receives what is waiting and calls fn(std::span<const std::span<const
      * uint8_t>> payloads) with the gossip datagrams, in the order they came,
-     * as one burst (or more: a datagram in several mbufs goes alone);
-     * returns how many were delivered.
+     * as one burst (or more: a second datagram in several mbufs begins a
+     * new one, since each is read into the one scratch buffer); returns how
+     * many were delivered.
      */
     template <typename Fn> unsigned poll(Fn &&fn) noexcept;
 
@@ -156,20 +157,20 @@ template <typename Fn> unsigned GossipTransport::poll(Fn &&fn) noexcept
     std::span<const uint8_t> payloads[kBurst];
     const unsigned n = receive_burst(pkts, kBurst);
     unsigned delivered = 0;
-    unsigned ready = 0; /* payloads[0, ready) not yet delivered */
+    unsigned ready = 0;         /* payloads[0, ready) not yet delivered */
+    bool scratch_ready = false; /* one of them is in rx_scratch_ */
     for (unsigned i = 0; i < n; ++i) {
         /* A payload read into rx_scratch_ lasts until the next such read:
-         * what came before it goes first, and it alone. */
+         * the burst so far goes before it. */
         const bool scratch = in_pieces(pkts[i]);
-        if (scratch && ready != 0)
+        if (scratch && std::exchange(scratch_ready, false))
             fn(std::span<const std::span<const uint8_t>>(payloads, std::exchange(ready, 0)));
         const auto payload = payload_of(pkts[i]);
         if (payload.empty())
             continue;
         payloads[ready++] = payload;
+        scratch_ready |= scratch;
         ++delivered;
-        if (scratch)
-            fn(std::span<const std::span<const uint8_t>>(payloads, std::exchange(ready, 0)));
     }
     if (ready != 0)
         fn(std::span<const std::span<const uint8_t>>(payloads, ready));

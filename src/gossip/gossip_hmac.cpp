@@ -66,9 +66,10 @@ template <typename Init> IMB_MGR *make_manager(uint64_t flags, Init &&init)
         throw GossipKeyError("gossip authentication: cannot allocate an IPsec-MB manager");
     init(mgr);
     if (const int err = imb_get_errno(mgr); err != 0) {
-        const std::string what = imb_get_strerror(err);
+        const char *what = imb_get_strerror(err);
         free_mb_mgr(mgr);
-        throw GossipKeyError("gossip authentication: IPsec-MB initialisation failed: " + what);
+        throw GossipKeyError(
+            std::string("gossip authentication: IPsec-MB initialisation failed: ") + what);
     }
     return mgr;
 }

@@ -101,7 +101,7 @@ void FrameVerifier::screen(std::span<const std::span<const uint8_t>> frames,
 {
     std::array<TagCheck, kAuthBatchMax> tags;
     std::array<GossipStatus, kAuthBatchMax> verdicts;
-    std::array<uint8_t, kAuthBatchMax> of; /* the frame each tag is of */
+    std::array<uint8_t, kAuthBatchMax> frame_of_tag;
     for (size_t at = 0; at < frames.size(); at += kAuthBatchMax) {
         const size_t n = std::min(frames.size() - at, kAuthBatchMax);
         size_t nt = 0;
@@ -113,11 +113,11 @@ void FrameVerifier::screen(std::span<const std::span<const uint8_t>> frames,
             const size_t signed_len = size_t{c.header.header_len} + c.header.payload_length;
             tags[nt] = {c.header.key_id, frames[i].first(signed_len),
                         frames[i].subspan(signed_len, kGossipTagLen)};
-            of[nt++] = static_cast<uint8_t>(i - at);
+            frame_of_tag[nt++] = static_cast<uint8_t>(i - at);
         }
         auth_.verify_batch({tags.data(), nt}, {verdicts.data(), nt});
         for (size_t t = 0; t < nt; ++t)
-            checks[at + of[t]].status = verdicts[t];
+            checks[at + frame_of_tag[t]].status = verdicts[t];
     }
 }
 

@@ -138,7 +138,9 @@ TEST_CASE("a batch of tags says of each what verify() says, on every code path",
     Authenticator auth(sha);
     /* Where the CPU has both, bursts of 12 and more go to the AVX-512 lanes. */
     const bool wide = sha == ShaExtensions::when_present && __builtin_cpu_supports("sha") &&
-                      __builtin_cpu_supports("avx512f");
+                      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+                      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                      __builtin_cpu_supports("avx512vl");
     CHECK(auth.wide_batch_min() == (wide ? 12u : 0u));
     std::vector<uint8_t> key_a(32, 0x5a);
     std::vector<uint8_t> key_b(48, 0xa5);
@@ -188,9 +190,11 @@ TEST_CASE("frames screened as a burst are accepted as verify() takes them one by
     std::vector<std::vector<uint8_t>> frames;
     for (uint64_t seq = 1; seq <= 40; ++seq)
         frames.push_back(claim_frame(seq % 9 == 4 ? forger.auth : sender.auth, seq));
-    frames.push_back(frames[2]);  /* a replay, after the first chunk of 32 */
-    frames.push_back(frames[35]); /* a replay within the second */
-    frames[20].resize(10);        /* truncated */
+    frames.push_back(frames[2]);                       /* a replay, after the first chunk of 32 */
+    frames.push_back(frames[35]);                      /* a replay within the second */
+    frames[20].resize(10);                             /* truncated */
+    frames.push_back(claim_frame(sender.auth, 1, 8));  /* the sender restarted */
+    frames.push_back(claim_frame(sender.auth, 41, 7)); /* its earlier life */
 
     Node alone(ring_of({{kTestKeyId, 1}}));
     Node burst(ring_of({{kTestKeyId, 1}}));
@@ -206,13 +210,16 @@ TEST_CASE("frames screened as a burst are accepted as verify() takes them one by
         CHECK(a.status == b.status);
         CHECK(a.sender == b.sender);
         CHECK(a.first_contact == b.first_contact);
+        CHECK(a.new_incarnation == b.new_incarnation);
     }
     for (size_t s = 0; s < kGossipStatusCount; ++s)
         CHECK(alone.verifier.stats().by_status[s].get() ==
               burst.verifier.stats().by_status[s].get());
-    CHECK(burst.verifier.stats().count(GossipStatus::ok) == 34);
+    CHECK(burst.verifier.stats().count(GossipStatus::ok) == 35);
     CHECK(burst.verifier.stats().count(GossipStatus::bad_tag) == 5);
     CHECK(burst.verifier.stats().count(GossipStatus::replayed) == 2);
+    CHECK(burst.verifier.stats().count(GossipStatus::stale_incarnation) == 1);
+    CHECK(burst.verifier.stats().new_incarnations.get() == 1);
 }
 
 TEST_CASE("a sealed frame verifies and yields its records", "[gossip][auth]")

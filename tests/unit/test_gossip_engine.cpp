@@ -2554,10 +2554,16 @@ TEST_CASE("a burst of frames is taken as its frames one by one: replays, forgeri
         MapFlowStore store;
         std::unique_ptr<GossipEngine> engine;
     };
+    /* Both code paths of the tags: the SHA extensions' lanes beside the
+     * AVX-512 ones where the CPU has both, and the widest manager's alone. */
+    const auto sha = GENERATE(ShaExtensions::when_present, ShaExtensions::off);
+    CAPTURE(sha == ShaExtensions::off ? "SHA extensions off" : "SHA extensions when present");
     auto receiver = [&] {
         auto r = std::make_unique<Receiver>();
+        GossipParams p = params(1, 4);
+        p.sha_extensions = sha;
         r->engine = std::make_unique<GossipEngine>(
-            params(1, 4), ring, r->store, [](std::span<const uint8_t>) {}, now);
+            p, ring, r->store, [](std::span<const uint8_t>) {}, now);
         return r;
     };
     auto one_by_one = receiver();
