@@ -83,6 +83,17 @@ public:
     virtual ~FlowStore() = default;
     virtual std::optional<OwnerRecord> lookup(const FlowKey &key) const noexcept = 0;
     virtual UpsertResult upsert(const FlowKey &key, OwnerRecord record) noexcept = 0;
+    /**
+     * upsert() of a key the engine has just looked up: @p found is what
+     * lookup() said, nothing written since, so a store that would look
+     * again need not.
+     */
+    virtual UpsertResult upsert_looked_up(const FlowKey &key, OwnerRecord record,
+                                          bool found) noexcept
+    {
+        (void)found;
+        return upsert(key, record);
+    }
     virtual bool remove(const FlowKey &key) noexcept = 0;
     /**
      * Visits at most @p budget entries starting at @p cursor (0: from the

@@ -96,6 +96,13 @@ static_assert(std::bit_cast<OwnerRecord>(OwnerRecord{7, 9, 11, 1, 2}.pack()) ==
 /** Largest burst one lookup_bulk call takes (RTE_HASH_LOOKUP_BULK_MAX). */
 inline constexpr unsigned kLookupBulkMax = 64;
 
+/** Whether a key is in the table, as its writer's lookup just found it. */
+enum class Presence : uint8_t {
+    unknown, /**< not looked up: upsert() looks */
+    absent,
+    present,
+};
+
 enum class UpsertResult : uint8_t {
     inserted,
     updated,
@@ -167,9 +174,12 @@ public:
 
     /**
      * Inserts or replaces the record of @p key. When no slot is free, first
-     * reclaims the deleted slots whose grace period has passed.
+     * reclaims the deleted slots whose grace period has passed. @p presence:
+     * what the writer's own lookup of @p key found, nothing written since;
+     * upsert() then does not look again (debug builds check it).
      */
-    UpsertResult upsert(const FlowKey &key, OwnerRecord record) noexcept;
+    UpsertResult upsert(const FlowKey &key, OwnerRecord record,
+                        Presence presence = Presence::unknown) noexcept;
     /**
      * Removes @p key; false when absent. The slot is reused after a grace
      * period. When kDeferQueueSize deleted slots are all still within their

@@ -155,6 +155,8 @@ struct GossipEngine::Impl {
          uint64_t now_us);
 
     /* ---- engine.cpp: store writes, apply, receive ---- */
+    /* Writes @p r for @p key, whose record in the store is @p old (as
+     * looked up just before), and keeps the digests. */
     UpsertResult put(const FlowKey &key, const std::optional<OwnerRecord> &old,
                      OwnerRecord rec) noexcept;
     /* How a claim or release reached this node. */

@@ -6,6 +6,7 @@
 #include "flowhome/ownership.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -342,7 +343,8 @@ std::optional<OwnerRecord> OwnershipTable::lookup(const FlowKey &key) const noex
     return OwnerRecord::unpack(data_to_word(data));
 }
 
-UpsertResult OwnershipTable::upsert(const FlowKey &key, OwnerRecord record) noexcept
+UpsertResult OwnershipTable::upsert(const FlowKey &key, OwnerRecord record,
+                                    Presence presence) noexcept
 {
     if (key.family != Family::ipv4 && key.family != Family::ipv6)
         return UpsertResult::error;
@@ -351,7 +353,10 @@ UpsertResult OwnershipTable::upsert(const FlowKey &key, OwnerRecord record) noex
     const hash_sig_t sig = flow_hash(key);
     /* In lock-free mode an existing key's data word is replaced with a single
      * atomic store, so readers see the old or the new record, never a mix. */
-    const bool existed = rte_hash_lookup_with_hash(h, k, sig) >= 0;
+    assert(presence == Presence::unknown ||
+           (rte_hash_lookup_with_hash(h, k, sig) >= 0) == (presence == Presence::present));
+    const bool existed = presence == Presence::unknown ? rte_hash_lookup_with_hash(h, k, sig) >= 0
+                                                       : presence == Presence::present;
     int rc = rte_hash_add_key_with_hash_data(h, k, sig, word_to_data(record.pack()));
     /* No free slot (or extendable bucket): some may only wait for a grace
      * period that has passed already. */

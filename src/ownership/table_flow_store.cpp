@@ -17,6 +17,12 @@ UpsertResult TableFlowStore::upsert(const FlowKey &key, OwnerRecord record) noex
     return table_.upsert(key, record);
 }
 
+UpsertResult TableFlowStore::upsert_looked_up(const FlowKey &key, OwnerRecord record,
+                                              bool found) noexcept
+{
+    return table_.upsert(key, record, found ? Presence::present : Presence::absent);
+}
+
 bool TableFlowStore::remove(const FlowKey &key) noexcept
 {
     return table_.remove(key);
