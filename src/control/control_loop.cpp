@@ -160,7 +160,7 @@ void ControlLoop::apply_locally(const ControlMsg &msg) noexcept
             return;
         }
         const OwnerRecord rec{.owner = p_.self, .version = 1, .epoch = now};
-        switch (p_.table->upsert(msg.key, rec)) {
+        switch (p_.table->upsert(msg.key, rec, Presence::absent)) {
         case UpsertResult::inserted:
         case UpsertResult::updated:
             stats_.claims_inserted.add();
@@ -181,7 +181,7 @@ void ControlLoop::apply_locally(const ControlMsg &msg) noexcept
         }
         OwnerRecord rec = *existing;
         rec.epoch = now;
-        if (p_.table->upsert(msg.key, rec) == UpsertResult::updated)
+        if (p_.table->upsert(msg.key, rec, Presence::present) == UpsertResult::updated)
             stats_.refreshes.add();
         else
             stats_.table_errors.add();
