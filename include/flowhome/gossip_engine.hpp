@@ -187,6 +187,8 @@ struct GossipStats {
                                          frames named them bare (nothing to resend) */
     Counter unproven_changes;       /**< a restart or departure of a sender not yet heard naming
                                          this life: not acted on (it may be a replay) */
+    Counter receive_bursts;         /**< calls that handed the engine received frames (their
+                                         tags checked together): frames per call, the bursts */
     Gauge repair_round_trip_us;     /**< smoothed round trip of our timed resend requests;
                                          0 until one is timed */
     Gauge repair_retry_us;          /**< wait before a gap's second request (the first retry) */

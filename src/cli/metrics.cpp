@@ -271,6 +271,7 @@ gossip_counters(const GossipEngine &engine, const GossipTransport *transport, co
         {"gaps_abandoned", &g.gaps_abandoned},
         {"gaps_bare", &g.gaps_bare},
         {"unproven_changes", &g.unproven_changes},
+        {"receive_bursts", &g.receive_bursts},
     };
     if (transport != nullptr) {
         const GossipTransportStats &t = transport->stats();

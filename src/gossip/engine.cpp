@@ -360,6 +360,8 @@ void GossipEngine::Impl::receive(std::span<const std::span<const uint8_t>> frame
      * authenticator's lanes); the frames are then taken one by one, in
      * order, as if they had come alone: a tag depends on nothing an earlier
      * frame changes. */
+    if (!frames.empty())
+        stats.receive_bursts.add();
     for (size_t at = 0; at < frames.size(); at += checks.size()) {
         const auto these = frames.subspan(at, std::min(frames.size() - at, checks.size()));
         verifier.screen(these, checks);

@@ -134,12 +134,13 @@ def main():
         check(rc == 0 and rc2 == 0 and gossip_stat(b, "in") > gossip_stat(a, "in") > 0 and
               gossip_stat(b, "out") > gossip_stat(a, "out") > 0 and
               gossip_stat(b, "datagrams_out") > gossip_stat(a, "datagrams_out") > 0 and
-              gossip_stat(b, "datagrams_in") > gossip_stat(a, "datagrams_in") > 0,
+              gossip_stat(b, "datagrams_in") > gossip_stat(a, "datagrams_in") > 0 and
+              0 < gossip_stat(b, "receive_bursts") <= gossip_stat(b, "datagrams_in"),
               f"show stats gossip on node 1: frames in {gossip_stat(a, 'in')} -> "
               f"{gossip_stat(b, 'in')}, out {gossip_stat(a, 'out')} -> {gossip_stat(b, 'out')}, "
               f"datagrams out {gossip_stat(a, 'datagrams_out')} -> "
               f"{gossip_stat(b, 'datagrams_out')}, in {gossip_stat(a, 'datagrams_in')} -> "
-              f"{gossip_stat(b, 'datagrams_in')}"
+              f"{gossip_stat(b, 'datagrams_in')} in {gossip_stat(b, 'receive_bursts')} bursts"
               f"{' ' + err.strip() if rc else ''}")
         # The report (SIGUSR1) names the same events, with dashes.
         events = [m.group(1) for m in re.finditer(r"^([a-z_]+)\s+\d+\s*$", b, re.M)]

@@ -2583,6 +2583,7 @@ TEST_CASE("a burst of frames is taken as its frames one by one: replays, forgeri
                   one_by_one->engine->rx_stats().by_status[s].get());
         }
         CHECK(r->engine->rx_stats().new_incarnations.get() == 1);
+        CHECK(r->engine->stats().receive_bursts.get() == (spans.size() + burst - 1) / burst);
         CHECK(r->engine->stats().claims_applied.get() ==
               one_by_one->engine->stats().claims_applied.get());
         const auto a = r->store.entries();
@@ -2602,4 +2603,5 @@ TEST_CASE("a burst of frames is taken as its frames one by one: replays, forgeri
     CHECK(rx.count(GossipStatus::stale_incarnation) == 1);
     CHECK(rx.count(GossipStatus::ok) == in.size() - 5);
     CHECK(one_by_one->store.size() == 1800);
+    CHECK(one_by_one->engine->stats().receive_bursts.get() == in.size());
 }
