@@ -25,6 +25,7 @@
 #include <array>
 #include <cinttypes>
 #include <cstdio>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>

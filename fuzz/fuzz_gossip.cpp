@@ -23,13 +23,13 @@
  *                tag under the test key (bit 1 set: after fixing the
  *                header's payload_length to the real length), so the
  *                authenticated record decoder sees arbitrary records.
+ *   bit 2 set:   the burst check below takes 13 copies instead of 2.
  * The datagram is copied into an exact-size heap buffer so that
  * AddressSanitizer catches a read past its end. Beyond memory safety the
  * harness checks the decoder's promises and traps when one breaks: every
  * accepted frame, re-encoded by FrameWriter, decodes to the same records;
- *   bit 2 set:   the burst check below takes 13 copies instead of 2.
- * Copies of the datagram screened as one burst have the outcomes of the
- * datagram taken again and again.
+ * and copies of the datagram screened as one burst each have their
+ * one-by-one outcome: the first verify()'s, the others a replay.
  */
 #include <cstddef>
 #include <cstdint>

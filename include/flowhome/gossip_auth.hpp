@@ -150,7 +150,8 @@ public:
      */
     size_t seal(std::span<uint8_t> buffer, size_t signed_len) noexcept;
 
-    /** True when the manager chosen computes SHA-256 with the CPU's SHA extensions. */
+    /** True when the main manager (lone frames) computes SHA-256 with the CPU's SHA
+     *  extensions. */
     bool uses_sha_extensions() const noexcept;
 
     /** ok, unknown_key or bad_tag; the comparison is constant-time. */

@@ -3,7 +3,7 @@
  * @file
  * The gossip engine: everything the control lcore does to keep the fleet's
  * ownership tables in agreement, without any I/O of its own. Frames come in
- * through receive(), go out through the SendFn, time is passed in, and the
+ * through receive() or receive_burst(), go out through the SendFn, time is passed in, and the
  * ownership lives in a FlowStore. The node's control loop drives it over
  * DPDK ports; the gossip simulator drives many engines over a simulated
  * network: both run exactly this code.
@@ -84,9 +84,9 @@ public:
     virtual std::optional<OwnerRecord> lookup(const FlowKey &key) const noexcept = 0;
     virtual UpsertResult upsert(const FlowKey &key, OwnerRecord record) noexcept = 0;
     /**
-     * upsert() of a key the engine has just looked up: @p found is what
-     * lookup() said, nothing written since, so a store that would look
-     * again need not.
+     * upsert() of a key the engine has read (lookup() or scan()) and not
+     * written or removed since: @p found is whether it was there, so a
+     * store that would look again need not.
      */
     virtual UpsertResult upsert_looked_up(const FlowKey &key, OwnerRecord record,
                                           bool found) noexcept
@@ -187,8 +187,8 @@ struct GossipStats {
                                          frames named them bare (nothing to resend) */
     Counter unproven_changes;       /**< a restart or departure of a sender not yet heard naming
                                          this life: not acted on (it may be a replay) */
-    Counter receive_bursts;         /**< calls that handed the engine received frames (their
-                                         tags checked together): frames per call, the bursts */
+    Counter receive_bursts;         /**< calls of receive() or receive_burst() with at least
+                                         one frame (a burst's tags are checked together) */
     Gauge repair_round_trip_us;     /**< smoothed round trip of our timed resend requests;
                                          0 until one is timed */
     Gauge repair_retry_us;          /**< wait before a gap's second request (the first retry) */

@@ -175,8 +175,9 @@ public:
     /**
      * Inserts or replaces the record of @p key. When no slot is free, first
      * reclaims the deleted slots whose grace period has passed. @p presence:
-     * what the writer's own lookup of @p key found, nothing written since;
-     * upsert() then does not look again (debug builds check it).
+     * whether the writer found @p key when it read it (lookup() or a walk),
+     * the key not written or removed since; upsert() then does not look
+     * again. A wrong hint miscounts the live flows.
      */
     UpsertResult upsert(const FlowKey &key, OwnerRecord record,
                         Presence presence = Presence::unknown) noexcept;

@@ -310,7 +310,8 @@ CommandResult cmd_flow_claim(CommandContext &c)
             const auto cur = c.node.table().lookup(*key);
             const auto v = static_cast<uint16_t>(cur ? cur->version + 1 : 1);
             const UpsertResult r = c.node.table().upsert(
-                *key, OwnerRecord{self, v, epoch_of(now_us), owner_flag::pinned, 0});
+                *key, OwnerRecord{self, v, epoch_of(now_us), owner_flag::pinned, 0},
+                cur ? Presence::present : Presence::absent);
             if (r == UpsertResult::inserted || r == UpsertResult::updated)
                 version = v;
         }))

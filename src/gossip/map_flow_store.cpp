@@ -29,7 +29,8 @@ std::optional<OwnerRecord> MapFlowStore::lookup(const FlowKey &key) const noexce
 UpsertResult MapFlowStore::upsert_looked_up(const FlowKey &key, OwnerRecord record,
                                             bool found) noexcept
 {
-    /* As the node's table would take it on trust: the engine's tests check it. */
+    /* The node's table takes the hint on trust; the engine's tests and the
+     * simulator, over this store, check every one. */
     assert(index_.contains(key) == found);
     (void)found;
     return upsert(key, record);

@@ -6,7 +6,6 @@
 #include "flowhome/ownership.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -351,12 +350,10 @@ UpsertResult OwnershipTable::upsert(const FlowKey &key, OwnerRecord record,
     rte_hash *h = hash_of(key.family);
     const void *k = key.bytes();
     const hash_sig_t sig = flow_hash(key);
-    /* In lock-free mode an existing key's data word is replaced with a single
-     * atomic store, so readers see the old or the new record, never a mix. */
-    assert(presence == Presence::unknown ||
-           (rte_hash_lookup_with_hash(h, k, sig) >= 0) == (presence == Presence::present));
     const bool existed = presence == Presence::unknown ? rte_hash_lookup_with_hash(h, k, sig) >= 0
                                                        : presence == Presence::present;
+    /* In lock-free mode an existing key's data word is replaced with a single
+     * atomic store, so readers see the old or the new record, never a mix. */
     int rc = rte_hash_add_key_with_hash_data(h, k, sig, word_to_data(record.pack()));
     /* No free slot (or extendable bucket): some may only wait for a grace
      * period that has passed already. */
