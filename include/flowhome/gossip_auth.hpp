@@ -154,7 +154,7 @@ public:
      *  extensions. */
     bool uses_sha_extensions() const noexcept;
 
-    /** ok, unknown_key or bad_tag; the comparison is constant-time. */
+    /** ok, unknown_key or bad_tag; the comparison is constant-time. A batch of one. */
     GossipStatus verify(uint16_t key_id, std::span<const uint8_t> signed_bytes,
                         std::span<const uint8_t> tag) noexcept;
 

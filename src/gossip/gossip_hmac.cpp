@@ -209,10 +209,10 @@ size_t Authenticator::seal(std::span<uint8_t> buffer, size_t signed_len) noexcep
 GossipStatus Authenticator::verify(uint16_t key_id, std::span<const uint8_t> signed_bytes,
                                    std::span<const uint8_t> tag) noexcept
 {
-    std::array<uint8_t, kGossipTagLen> expected{};
-    if (!compute_tag(key_id, signed_bytes, expected))
-        return find(key_id) == nullptr ? GossipStatus::unknown_key : GossipStatus::bad_tag;
-    return constant_time_equal(expected, tag) ? GossipStatus::ok : GossipStatus::bad_tag;
+    const TagCheck check{key_id, signed_bytes, tag};
+    GossipStatus status = GossipStatus::bad_tag;
+    verify_batch({&check, 1}, {&status, 1});
+    return status;
 }
 
 void Authenticator::run_batch(IMB_MGR *mgr, std::span<const TagCheck> checks,
