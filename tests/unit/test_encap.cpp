@@ -322,6 +322,8 @@ TEST_CASE("encap_packet writes exactly the RFC frame", "[encap]")
                 const EncapTemplate t = build_template(params(c.kind, c.outer6, c.zero_csum));
                 const Input in = make_input(c.inner6, tags, 100, hash);
                 FakeMbuf fm(in.frame);
+                /* Offload lengths a previous use of the mbuf left behind. */
+                fm.get()->tx_offload = rte_mbuf_tx_offload(18, 60, 32, 1400, 20, 14, 0);
                 REQUIRE(encap_packet(fm.get(), t, in.meta) == EncapStatus::ok);
                 const eb::Bytes out = fm.bytes();
                 const bool geneve = c.kind == EncapKind::geneve;
@@ -331,6 +333,10 @@ TEST_CASE("encap_packet writes exactly the RFC frame", "[encap]")
                 CHECK(fm.get()->pkt_len == want.size());
                 CHECK(fm.get()->l2_len == 14);
                 CHECK(fm.get()->l3_len == (c.outer6 ? 40 : 20));
+                CHECK(fm.get()->l4_len == 0);
+                CHECK(fm.get()->tso_segsz == 0);
+                CHECK(fm.get()->outer_l3_len == 0);
+                CHECK(fm.get()->outer_l2_len == 0);
                 CHECK(encapsulated_ip_length(t, in.meta) == out.size() - 14);
                 check_outer_checksums(out, c.outer6, geneve, c.zero_csum);
                 if (geneve) {
