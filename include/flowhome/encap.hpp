@@ -129,7 +129,7 @@ static_assert(sizeof(EncapMeta) == 16, "two registers");
  * (RFC 8926 3.3). Outer IPv6 UDP checksums are computed in software unless
  * the domain sends zero checksums. An outer IPv6 header also gets the flow
  * label hash & 0xFFFFF (RFC 6438). Sets m->l2_len and m->l3_len to the outer
- * Ethernet and IP header lengths.
+ * Ethernet and IP header lengths, and the rest of m->tx_offload to 0.
  *
  * @return no_headroom also when @p meta does not describe @p m (IP header
  *         not in the first segment, or l3_len beyond pkt_len): a caller bug
