@@ -51,7 +51,14 @@ Run run(const eb::Bytes &frame, uint16_t mtu, const DecapConfig &cfg = local(),
     REQUIRE(parse_packet(fm.data(), fm.get()->data_len, fm.get()->pkt_len, p) == ParseStatus::ok);
     r.before = fm.bytes();
     r.data_off_before = fm.get()->data_off;
+    /* Offload lengths a previous use of the mbuf left behind. */
+    fm.get()->tx_offload = rte_mbuf_tx_offload(18, 60, 32, 1400, 20, 14, 0);
     r.sent = make_packet_too_big(fm.get(), p, mtu, cfg);
+    if (r.sent) {
+        /* The error's own Ethernet and IP header lengths, nothing else. */
+        const uint16_t ip_len = p.family == Family::ipv4 ? 20 : 40;
+        CHECK(fm.get()->tx_offload == rte_mbuf_tx_offload(p.l3_offset, ip_len, 0, 0, 0, 0, 0));
+    }
     r.after = fm.bytes();
     r.pkt_len = fm.get()->pkt_len;
     r.data_off_after = fm.get()->data_off;
