@@ -444,8 +444,13 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
     unsigned ns = 0;
 
     for (uint16_t i = 0; i < n; ++i) {
-        if (i + 3 < n)
+        /* The packet's first two cache lines: the parser reads into the
+         * second for an IPv6 TCP header (its flags at byte 67), VLAN tags
+         * and a tunnel's inner headers. */
+        if (i + 3 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void *));
+            rte_prefetch0(rte_pktmbuf_mtod_offset(pkts[i + 3], char *, RTE_CACHE_LINE_SIZE));
+        }
         rte_mbuf *m = pkts[i];
         Slot &s = slots[ns];
         s.m = m;
