@@ -445,8 +445,9 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
 
     for (uint16_t i = 0; i < n; ++i) {
         /* The packet's first two cache lines: the parser reads into the
-         * second for an IPv6 TCP header (its flags at byte 67), VLAN tags
-         * and a tunnel's inner headers. */
+         * second for an IPv6 TCP header (its flags at byte 67, later
+         * behind VLAN tags) and for most of a tunnel's inner headers (the
+         * inner IP header at byte 76 behind GENEVE over IPv4). */
         if (i + 3 < n) {
             rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 3], void *));
             rte_prefetch0(rte_pktmbuf_mtod_offset(pkts[i + 3], char *, RTE_CACHE_LINE_SIZE));
@@ -634,9 +635,11 @@ void Worker::decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, con
     for_each_bit(mine, [&](unsigned i) { *out++ = slots_[slot_of[i]].m; });
     local_out_.n = static_cast<uint16_t>(local_out_.n + n_mine);
 
-    /* A redirect writes its outer header into the headroom, in the cache
-     * line before the packet's first, which nothing has read since the
-     * mbuf's last use: that line is fetched a few redirects ahead. */
+    /* A redirect writes its outer header into the headroom: for a packet
+     * as received (data_off RTE_PKTMBUF_HEADROOM), into the cache line
+     * before the packet's first (all of it but 18 bytes of GENEVE over
+     * IPv6), which nothing has read since the mbuf's last use. That line
+     * is fetched a few redirects ahead. */
     const auto fetch_headroom = [&](uint64_t list) {
         const rte_mbuf *m = slots_[slot_of[__builtin_ctzll(list)]].m;
         rte_prefetch0(rte_pktmbuf_mtod_offset(m, const uint8_t *, -RTE_CACHE_LINE_SIZE));
