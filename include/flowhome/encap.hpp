@@ -157,6 +157,19 @@ inline void trim_padding(rte_mbuf *m, uint32_t end) noexcept
 }
 
 /**
+ * Sets the offload lengths of a packet this node built (a redirect, an
+ * ICMP error): @p l2 and @p l3, and the rest of m->tx_offload 0, since no
+ * other offload of ours applies and a previous use of the mbuf may have left
+ * lengths there. One store of the whole word: it lies in the mbuf's second
+ * cache line, which a NIC's receive path leaves cold, and setting two of its
+ * bit fields would read it first.
+ */
+inline void set_tx_lengths(rte_mbuf *m, uint16_t l2, uint16_t l3) noexcept
+{
+    m->tx_offload = rte_mbuf_tx_offload(l2, l3, 0, 0, 0, 0, 0);
+}
+
+/**
  * Bytes a redirect adds to the inner IP packet, outer Ethernet aside: the
  * outer IP header, and for GENEVE the UDP and GENEVE headers, our option and
  * the inner Ethernet header.

@@ -208,11 +208,7 @@ EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, EncapMeta meta) no
         }
     }
 
-    /* The offload lengths of the packet as it leaves, in one store: the
-     * word lies in the mbuf's second cache line, which a NIC's receive path
-     * leaves cold, and setting two of its bit fields would read it first.
-     * The others (L4, TSO, outer lengths) describe no offload of ours. */
-    m->tx_offload = rte_mbuf_tx_offload(kEthHeaderLen, ip_header_len, 0, 0, 0, 0, 0);
+    set_tx_lengths(m, kEthHeaderLen, ip_header_len);
     return EncapStatus::ok;
 }
 

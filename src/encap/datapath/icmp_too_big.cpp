@@ -102,8 +102,7 @@ uint8_t *reshape(rte_mbuf *m, uint16_t l2_len, uint32_t hdr, uint32_t quote) noe
     const uint32_t total = l2_len + hdr + quote;
     m->data_len = static_cast<uint16_t>(total);
     m->pkt_len = total;
-    /* As encap_packet() does: the whole word, no lengths a previous use left. */
-    m->tx_offload = rte_mbuf_tx_offload(l2_len, hdr - kIcmpHeaderLen, 0, 0, 0, 0, 0);
+    set_tx_lengths(m, l2_len, static_cast<uint16_t>(hdr - kIcmpHeaderLen));
     return start + l2_len;
 }
 
