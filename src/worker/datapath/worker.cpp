@@ -415,8 +415,8 @@ template <typename Fn> inline void for_each_bit(uint64_t mask, Fn &&fn)
 
 } // namespace
 
-/* Redirects ahead of the one being written whose headroom is fetched. */
-constexpr unsigned kHeadroomAhead = 4;
+/* Redirects ahead of the one being written whose lines are fetched. */
+constexpr unsigned kWriteFetchAhead = 4;
 
 /* One bulk lookup per family per burst, its hits in one 64-bit mask. */
 static_assert(kBurst <= kLookupBulkMax && kBurst <= 64);
@@ -635,21 +635,24 @@ void Worker::decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, con
     for_each_bit(mine, [&](unsigned i) { *out++ = slots_[slot_of[i]].m; });
     local_out_.n = static_cast<uint16_t>(local_out_.n + n_mine);
 
-    /* A redirect writes its outer header into the headroom: for a packet
-     * as received (data_off RTE_PKTMBUF_HEADROOM), into the cache line
-     * before the packet's first (all of it but 18 bytes of GENEVE over
-     * IPv6), which nothing has read since the mbuf's last use. That line
-     * is fetched a few redirects ahead. */
-    const auto fetch_headroom = [&](uint64_t list) {
+    /* A redirect writes two lines that nothing has read since the mbuf's
+     * last use: its outer header goes into the headroom (for a packet as
+     * received, data_off RTE_PKTMBUF_HEADROOM, into the cache line before
+     * the packet's first: all of it but 18 bytes of GENEVE over IPv6), and
+     * its offload lengths into the mbuf's second line. Both are fetched a
+     * few redirects ahead: x86 commits stores in order, so one that waits
+     * for its line holds up every store after it. */
+    const auto fetch_written = [&](uint64_t list) {
         const rte_mbuf *m = slots_[slot_of[__builtin_ctzll(list)]].m;
         rte_prefetch0(rte_pktmbuf_mtod_offset(m, const uint8_t *, -RTE_CACHE_LINE_SIZE));
+        rte_prefetch0(&m->tx_offload);
     };
     uint64_t ahead = theirs;
-    for (unsigned k = 0; k < kHeadroomAhead && ahead != 0; ++k, ahead &= ahead - 1)
-        fetch_headroom(ahead);
+    for (unsigned k = 0; k < kWriteFetchAhead && ahead != 0; ++k, ahead &= ahead - 1)
+        fetch_written(ahead);
     for_each_bit(theirs, [&](unsigned i) {
         if (ahead != 0) {
-            fetch_headroom(ahead);
+            fetch_written(ahead);
             ahead &= ahead - 1;
         }
         redirect(slots_[slot_of[i]], rec[i].owner);
