@@ -135,7 +135,7 @@ static_assert(sizeof(EncapMeta) == 16, "two registers");
  *         not in the first segment, or l3_len beyond pkt_len): a caller bug
  *         that cannot be built in this mbuf; m is unchanged in that case too.
  */
-EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, EncapMeta meta) noexcept;
+inline EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, EncapMeta meta) noexcept;
 
 /**
  * Cuts the frame in @p m to @p end bytes when what lies beyond is Ethernet
@@ -289,3 +289,6 @@ bool make_packet_too_big(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu,
                          const DecapConfig &local) noexcept;
 
 } // namespace flowhome
+
+/* encap_packet(), inline: the worker compiles it into its redirect. */
+#include "flowhome/encap_inline.hpp"
