@@ -36,6 +36,7 @@
 
 #include "bench_util.hpp"
 #include "datapath_fixture.hpp"
+#include "flowhome/ports.hpp"
 
 using namespace flowhome;
 using namespace flowhome::bench;
@@ -362,8 +363,10 @@ int main(int argc, char **argv)
         opt.finish();
         bench_vips(nvips); /* refuses a count it cannot build, before any table is */
 
-        rte_mempool *pool = rte_pktmbuf_pool_create("bench_pool", 2 * kChunk + 512, 0, 0,
-                                                    RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+        /* The node's own pool: without hugepages, its mbufs back to back as
+         * in hugepages (create_packet_pool()), not one per 4 KB page. */
+        rte_mempool *pool =
+            create_packet_pool("bench_pool", 2 * kChunk + 512, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
         if (pool == nullptr)
             throw std::runtime_error("cannot create the mbuf pool");
         std::printf("# TSC %.3f GHz; medians of %u runs x %u passes x %u packets; burst %u; "

@@ -145,8 +145,8 @@ void Node::build(std::optional<PortIds> ids)
     const int port_socket = rte_eth_dev_socket_id(ports_.wire);
     const std::string pool_name = fmt::format("fh_pool_{}", cfg_.node_id);
     const uint16_t data_room = mbuf_data_room(cfg_);
-    pool_ = rte_pktmbuf_pool_create(pool_name.c_str(), nb_mbufs, kMbufCache, 0, data_room,
-                                    port_socket >= 0 ? port_socket : socket);
+    pool_ = create_packet_pool(pool_name.c_str(), nb_mbufs, kMbufCache, data_room,
+                               port_socket >= 0 ? port_socket : socket);
     if (pool_ == nullptr)
         throw std::runtime_error(fmt::format(
             "cannot create a pool of {} mbufs of {} bytes (the ports' MTU and headroom): {}{}",

@@ -6,7 +6,11 @@
 
 #include <fmt/format.h>
 #include <rte_errno.h>
+#include <rte_eal.h>
 #include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
+#include <rte_mempool.h>
 
 namespace flowhome {
 namespace {
@@ -171,6 +175,33 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues
             fail(port, "cannot enable promiscuous mode", rc);
         }
     }
+}
+
+rte_mempool *create_packet_pool(const char *name, unsigned n, unsigned cache, uint16_t data_room,
+                                int socket) noexcept
+{
+    if (rte_eal_has_hugepages() || rte_eal_iova_mode() != RTE_IOVA_VA)
+        return rte_pktmbuf_pool_create(name, n, cache, 0, data_room, socket);
+    /* rte_pktmbuf_pool_create()'s steps, with objects free to cross pages. */
+    rte_mempool *mp = rte_mempool_create_empty(name, n, sizeof(rte_mbuf) + data_room, cache,
+                                               sizeof(rte_pktmbuf_pool_private), socket,
+                                               RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+    if (mp == nullptr)
+        return nullptr;
+    int rc = rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), nullptr);
+    if (rc == 0) {
+        rte_pktmbuf_pool_private priv{};
+        priv.mbuf_data_room_size = data_room;
+        rte_pktmbuf_pool_init(mp, &priv);
+        rc = rte_mempool_populate_default(mp);
+    }
+    if (rc < 0) {
+        rte_mempool_free(mp);
+        rte_errno = -rc;
+        return nullptr;
+    }
+    rte_mempool_obj_iter(mp, rte_pktmbuf_init, nullptr);
+    return mp;
 }
 
 } // namespace flowhome

@@ -23,6 +23,7 @@
 
 #include <catch2/catch.hpp>
 #include <rte_cycles.h>
+#include <rte_eal.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_log.h>
@@ -37,6 +38,7 @@
 #include "flowhome/gossip_state.hpp"
 #include "flowhome/node.hpp"
 #include "flowhome/packet.hpp"
+#include "flowhome/ports.hpp"
 #include "reference_frames.hpp"
 
 using namespace flowhome;
@@ -253,6 +255,55 @@ void require_single(const std::vector<Frame> &out, const Frame &expected)
 }
 
 } // namespace
+
+TEST_CASE("without hugepages, packet pools hold their mbufs back to back", "[pipeline]")
+{
+    /* This tier's EAL runs without hugepages, IOVA as VA. */
+    REQUIRE_FALSE(rte_eal_has_hugepages());
+    REQUIRE(rte_eal_iova_mode() == RTE_IOVA_VA);
+    constexpr unsigned kMbufs = 256;
+    constexpr uint16_t kRoom = RTE_MBUF_DEFAULT_BUF_SIZE;
+    rte_mempool *pool = create_packet_pool("pp_packed", kMbufs, 0, kRoom, SOCKET_ID_ANY);
+    REQUIRE(pool != nullptr);
+    CHECK(rte_mempool_avail_count(pool) == kMbufs);
+    CHECK(rte_pktmbuf_data_room_size(pool) == kRoom);
+
+    std::vector<rte_mbuf *> m(kMbufs);
+    REQUIRE(rte_pktmbuf_alloc_bulk(pool, m.data(), kMbufs) == 0);
+    std::vector<uintptr_t> at;
+    for (rte_mbuf *b : m) {
+        CHECK(rte_pktmbuf_headroom(b) == RTE_PKTMBUF_HEADROOM);
+        CHECK(rte_pktmbuf_tailroom(b) == kRoom - RTE_PKTMBUF_HEADROOM);
+        CHECK(b->pool == pool);
+        at.push_back(reinterpret_cast<uintptr_t>(b));
+    }
+    /* One page each would put 4096 bytes or more between neighbours, and
+     * every header at the same offset in its page. */
+    std::sort(at.begin(), at.end());
+    uintptr_t widest = 0;
+    std::vector<bool> offset_seen(4096 / RTE_CACHE_LINE_SIZE, false);
+    for (size_t i = 0; i < at.size(); ++i) {
+        if (i != 0)
+            widest = std::max(widest, at[i] - at[i - 1]);
+        offset_seen[(at[i] % 4096) / RTE_CACHE_LINE_SIZE] = true;
+    }
+    CHECK(widest < 4096);
+    CHECK(std::count(offset_seen.begin(), offset_seen.end(), true) > 16);
+
+    /* Each mbuf's buffer is its own: a frame written across a page boundary
+     * reads back whole, and no neighbour changes. */
+    for (size_t i = 0; i < m.size(); ++i)
+        std::memset(rte_pktmbuf_mtod(m[i], uint8_t *), static_cast<int>(i & 0xFF),
+                    rte_pktmbuf_tailroom(m[i]));
+    for (size_t i = 0; i < m.size(); ++i) {
+        const uint8_t *d = rte_pktmbuf_mtod(m[i], const uint8_t *);
+        CHECK(std::all_of(d, d + rte_pktmbuf_tailroom(m[i]),
+                          [&](uint8_t v) { return v == static_cast<uint8_t>(i & 0xFF); }));
+    }
+    rte_pktmbuf_free_bulk(m.data(), kMbufs);
+    CHECK(rte_mempool_avail_count(pool) == kMbufs);
+    rte_mempool_free(pool);
+}
 
 TEST_CASE("a connection-opening packet is claimed and served locally", "[pipeline]")
 {
