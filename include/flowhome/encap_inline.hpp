@@ -9,7 +9,8 @@
  * loop over the payload but the software UDP checksum of outer IPv6, which
  * stays out of line (encap.cpp).
  *
- * Included by encap.hpp; not meant to be included on its own.
+ * Included at the end of encap.hpp, whose declarations it needs (and
+ * includes, when included first).
  */
 #pragma once
 
@@ -18,6 +19,7 @@
 
 #include <rte_mbuf.h>
 
+#include "flowhome/encap.hpp"
 #include "flowhome/wire.hpp"
 
 namespace flowhome {
@@ -25,10 +27,11 @@ namespace encap_detail {
 
 /* Bytes build_template() writes per packet: IP-in-IP, and GENEVE with its
  * inner Ethernet header; outer IPv4 and IPv6. */
-constexpr uint16_t kIpipV4Write = wire::kEthHeaderLen + wire::kIpv4HeaderLen;
-constexpr uint16_t kIpipV6Write = wire::kEthHeaderLen + wire::kIpv6HeaderLen;
-constexpr uint16_t kGeneveV6Write = kMaxEncapHeader + wire::kEthHeaderLen;
-constexpr uint16_t kGeneveV4Write = kGeneveV6Write - wire::kIpv6HeaderLen + wire::kIpv4HeaderLen;
+inline constexpr uint16_t kIpipV4Write = wire::kEthHeaderLen + wire::kIpv4HeaderLen;
+inline constexpr uint16_t kIpipV6Write = wire::kEthHeaderLen + wire::kIpv6HeaderLen;
+inline constexpr uint16_t kGeneveV6Write = kMaxEncapHeader + wire::kEthHeaderLen;
+inline constexpr uint16_t kGeneveV4Write =
+    kGeneveV6Write - wire::kIpv6HeaderLen + wire::kIpv4HeaderLen;
 static_assert(kMaxEncapHeader == wire::kEthHeaderLen + wire::kIpv6HeaderLen + wire::kUdpHeaderLen +
                                      8 + 4 + kGeneveOptionDataLen);
 static_assert(sizeof(EncapTemplate::header) == kGeneveV6Write);
@@ -40,8 +43,8 @@ static_assert(encap_overhead(EncapKind::ipip, Family::ipv4) == kIpipV4Write - wi
                   kGeneveV6Write - wire::kEthHeaderLen);
 
 /* RFC 8926 section 3.3: the source port SHOULD come from the ephemeral range 49152-65535. */
-constexpr uint16_t kEphemeralPortBase = 49152;
-constexpr uint16_t kEphemeralPortMask = 16383;
+inline constexpr uint16_t kEphemeralPortBase = 49152;
+inline constexpr uint16_t kEphemeralPortMask = 16383;
 
 /*
  * The template is one of four fixed sizes; a constant-size memcpy compiles to

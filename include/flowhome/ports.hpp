@@ -8,7 +8,9 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <stdexcept>
+#include <string_view>
 
 #include "flowhome/config.hpp"
 #include "flowhome/types.hpp"
@@ -42,19 +44,32 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues
 MacAddr port_mac(uint16_t port_id);
 
 /**
+ * Whether a pool whose mbufs go only to ports of these drivers may be laid
+ * out without IOVAs (create_packet_pool()): every driver named moves
+ * packets with the CPU, at the mbuf's virtual address (af_packet, memif,
+ * null, pcap, ring, tap), and never hands a device the buffer's IOVA. Any
+ * other driver (a PCI NIC, AF_XDP's shared buffer area) needs the IOVAs.
+ */
+bool packet_pool_may_pack(std::span<const std::string_view> drivers) noexcept;
+
+/**
  * A pool of @p n packet mbufs with @p data_room bytes of buffer each
- * (headroom included) and a per-lcore cache of @p cache, on @p socket: what
- * rte_pktmbuf_pool_create() makes, laid out as in hugepages wherever the
- * EAL runs without them. There, with IOVA as VA, rte_pktmbuf_pool_create()
- * puts one mbuf in each 4 KB page (an mbuf must not cross a page whose
- * IOVA might not follow the one before), so every mbuf header and every
- * packet's first bytes sit at the same offset in their page: in the same
- * few sets of the L1 and L2 caches, where a burst's mbufs evict each other,
- * with 40 % of each page unused. With IOVA as VA an mbuf may cross pages,
- * and this pool packs them back to back. Returns nullptr with rte_errno
- * set, as rte_pktmbuf_pool_create() does.
+ * (headroom included) and a per-lcore cache of @p cache, on @p socket, for
+ * the ports @p ports (none: mbufs no port receives into or sends): what
+ * rte_pktmbuf_pool_create() makes, but laid out as in hugepages where the
+ * EAL runs without them and packet_pool_may_pack() allows it.
+ *
+ * Without hugepages rte_pktmbuf_pool_create() puts one mbuf in each 4 KB
+ * page (an mbuf's IOVA must be contiguous, and the next page's IOVA need
+ * not follow), so every mbuf header and every packet's first bytes sit at
+ * the same offset in their page: in the same few sets of the L1 and L2
+ * caches, where a burst's mbufs evict each other, with 40 % of each page
+ * unused. This pool packs them back to back, with no IOVA
+ * (RTE_MEMPOOL_F_NO_IOVA_CONTIG: buf_iova is not an address), which only
+ * the drivers of packet_pool_may_pack() can use. Returns nullptr with
+ * rte_errno set, as rte_pktmbuf_pool_create() does.
  */
 rte_mempool *create_packet_pool(const char *name, unsigned n, unsigned cache, uint16_t data_room,
-                                int socket) noexcept;
+                                int socket, std::span<const uint16_t> ports = {}) noexcept;
 
 } // namespace flowhome

@@ -145,8 +145,11 @@ void Node::build(std::optional<PortIds> ids)
     const int port_socket = rte_eth_dev_socket_id(ports_.wire);
     const std::string pool_name = fmt::format("fh_pool_{}", cfg_.node_id);
     const uint16_t data_room = mbuf_data_room(cfg_);
+    std::vector<uint16_t> pool_ports{ports_.wire};
+    if (ports_.local != kNoPort)
+        pool_ports.push_back(ports_.local);
     pool_ = create_packet_pool(pool_name.c_str(), nb_mbufs, kMbufCache, data_room,
-                               port_socket >= 0 ? port_socket : socket);
+                               port_socket >= 0 ? port_socket : socket, pool_ports);
     if (pool_ == nullptr)
         throw std::runtime_error(fmt::format(
             "cannot create a pool of {} mbufs of {} bytes (the ports' MTU and headroom): {}{}",

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "flowhome/ports.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -177,10 +180,29 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues
     }
 }
 
-rte_mempool *create_packet_pool(const char *name, unsigned n, unsigned cache, uint16_t data_room,
-                                int socket) noexcept
+bool packet_pool_may_pack(std::span<const std::string_view> drivers) noexcept
 {
-    if (rte_eal_has_hugepages() || rte_eal_iova_mode() != RTE_IOVA_VA)
+    static constexpr std::string_view kByVirtualAddress[] = {
+        "net_af_packet", "net_memif", "net_null", "net_pcap", "net_ring", "net_tap",
+    };
+    return std::all_of(drivers.begin(), drivers.end(), [](std::string_view d) {
+        return std::find(std::begin(kByVirtualAddress), std::end(kByVirtualAddress), d) !=
+               std::end(kByVirtualAddress);
+    });
+}
+
+rte_mempool *create_packet_pool(const char *name, unsigned n, unsigned cache, uint16_t data_room,
+                                int socket, std::span<const uint16_t> ports) noexcept
+{
+    std::vector<std::string_view> drivers;
+    for (const uint16_t port : ports) {
+        rte_eth_dev_info info{};
+        if (rte_eth_dev_info_get(port, &info) != 0 || info.driver_name == nullptr)
+            drivers.emplace_back(); /* unknown: not one of the list */
+        else
+            drivers.emplace_back(info.driver_name);
+    }
+    if (rte_eal_has_hugepages() || !packet_pool_may_pack(drivers))
         return rte_pktmbuf_pool_create(name, n, cache, 0, data_room, socket);
     /* rte_pktmbuf_pool_create()'s steps, with objects free to cross pages. */
     rte_mempool *mp = rte_mempool_create_empty(name, n, sizeof(rte_mbuf) + data_room, cache,

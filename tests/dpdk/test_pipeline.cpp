@@ -265,6 +265,7 @@ TEST_CASE("without hugepages, packet pools hold their mbufs back to back", "[pip
     constexpr uint16_t kRoom = RTE_MBUF_DEFAULT_BUF_SIZE;
     rte_mempool *pool = create_packet_pool("pp_packed", kMbufs, 0, kRoom, SOCKET_ID_ANY);
     REQUIRE(pool != nullptr);
+    const std::unique_ptr<rte_mempool, decltype(&rte_mempool_free)> owner(pool, rte_mempool_free);
     CHECK(rte_mempool_avail_count(pool) == kMbufs);
     CHECK(rte_pktmbuf_data_room_size(pool) == kRoom);
 
@@ -302,7 +303,41 @@ TEST_CASE("without hugepages, packet pools hold their mbufs back to back", "[pip
     }
     rte_pktmbuf_free_bulk(m.data(), kMbufs);
     CHECK(rte_mempool_avail_count(pool) == kMbufs);
+}
+
+TEST_CASE("only ports that copy packets by their virtual address get a packed pool", "[pipeline]")
+{
+    using V = std::vector<std::string_view>;
+    /* A packed pool has no IOVA: a device that DMAs cannot use it. */
+    CHECK(packet_pool_may_pack(V{}));
+    CHECK(packet_pool_may_pack(V{"net_af_packet", "net_tap"}));
+    CHECK(packet_pool_may_pack(V{"net_memif", "net_null", "net_pcap", "net_ring"}));
+    CHECK_FALSE(packet_pool_may_pack(V{"net_ixgbe"}));
+    CHECK_FALSE(packet_pool_may_pack(V{"net_af_packet", "mlx5_pci"}));
+    CHECK_FALSE(packet_pool_may_pack(V{"net_af_xdp"}));
+    CHECK_FALSE(packet_pool_may_pack(V{"net_virtio"}));
+    CHECK_FALSE(packet_pool_may_pack(V{""}));
+
+    /* The node's ports here are net_ring devices: its pool is packed. */
+    rte_ring *r = rte_ring_create("pp_ring", 64, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+    REQUIRE(r != nullptr);
+    const int port = rte_eth_from_ring(r);
+    REQUIRE(port >= 0);
+    const uint16_t ports[] = {static_cast<uint16_t>(port)};
+    rte_mempool *pool =
+        create_packet_pool("pp_ring_pool", 64, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY, ports);
+    REQUIRE(pool != nullptr);
+    CHECK((pool->flags & RTE_MEMPOOL_F_NO_IOVA_CONTIG) != 0);
     rte_mempool_free(pool);
+    /* A port id that names no device is not known to copy: DPDK's pool. */
+    const uint16_t unknown[] = {RTE_MAX_ETHPORTS - 1};
+    pool =
+        create_packet_pool("pp_dma_pool", 64, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY, unknown);
+    REQUIRE(pool != nullptr);
+    CHECK((pool->flags & RTE_MEMPOOL_F_NO_IOVA_CONTIG) == 0);
+    rte_mempool_free(pool);
+    rte_eth_dev_close(static_cast<uint16_t>(port));
+    rte_ring_free(r);
 }
 
 TEST_CASE("a connection-opening packet is claimed and served locally", "[pipeline]")
