@@ -138,7 +138,7 @@ inline bool parse_plain_ipv4(const uint8_t *data, uint32_t len, uint32_t pkt_len
     const uint16_t frag = wire::load16(ip + 6);
     if (total_len > pkt_len - l3 || (frag & (kIpv4MoreFragments | kIpv4FragmentOffset)) != 0)
         return false;
-    if (!csum_verified && wire::ipv4_base_header_sum(ip) != 0xFFFF)
+    if (!csum_verified && !wire::ipv4_base_header_valid(ip))
         return false;
 
     const uint8_t proto = ip[9];

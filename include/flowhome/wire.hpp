@@ -99,12 +99,10 @@ constexpr uint16_t fold(uint64_t sum) noexcept
     return static_cast<uint16_t>(sum);
 }
 
-/**
- * One's-complement sum of a 20-byte (option-less) IPv4 header, folded, in
- * memory order (RFC 1071 2(B) and 2(C): 32-bit words into a 64-bit
- * accumulator). 0xFFFF, in either byte order, when its checksum verifies.
- */
-inline uint16_t ipv4_base_header_sum(const uint8_t *ip) noexcept
+/* The five 32-bit words of a 20-byte header, added into 64 bits: a sum
+ * that folds to the header's one's-complement sum (2^32 and 2^16 are 1
+ * modulo 0xFFFF, so each fold keeps the value modulo 0xFFFF). */
+inline uint64_t ipv4_base_header_words(const uint8_t *ip) noexcept
 {
     /* Loaded straight from the packet, two 8-byte words and a 4-byte one.
      * Copied into a uint32_t[5] instead, the header went through the stack
@@ -118,11 +116,32 @@ inline uint16_t ipv4_base_header_sum(const uint8_t *ip) noexcept
     std::memcpy(&a, ip, sizeof(a));
     std::memcpy(&b, ip + 8, sizeof(b));
     std::memcpy(&c, ip + 16, sizeof(c));
-    uint64_t acc = (a & 0xFFFFFFFF) + (a >> 32) + (b & 0xFFFFFFFF) + (b >> 32) + c;
+    return (a & 0xFFFFFFFF) + (a >> 32) + (b & 0xFFFFFFFF) + (b >> 32) + c;
+}
+
+/**
+ * One's-complement sum of a 20-byte (option-less) IPv4 header, folded, in
+ * memory order (RFC 1071 2(B) and 2(C): 32-bit words into a 64-bit
+ * accumulator). 0xFFFF, in either byte order, when its checksum verifies.
+ */
+inline uint16_t ipv4_base_header_sum(const uint8_t *ip) noexcept
+{
+    uint64_t acc = ipv4_base_header_words(ip);
     acc = (acc >> 32) + (acc & 0xFFFFFFFF);
     acc = (acc >> 16) + (acc & 0xFFFF);
     acc = (acc >> 16) + (acc & 0xFFFF);
     return static_cast<uint16_t>((acc >> 16) + (acc & 0xFFFF));
+}
+
+/**
+ * Whether a 20-byte IPv4 header's checksum verifies: its one's-complement
+ * sum is 0xFFFF, which is to say its words add up to a multiple of 0xFFFF
+ * other than 0. A multiply and a compare instead of four folds.
+ */
+inline bool ipv4_base_header_valid(const uint8_t *ip) noexcept
+{
+    const uint64_t words = ipv4_base_header_words(ip);
+    return words % 0xFFFF == 0 && words != 0;
 }
 
 } // namespace flowhome::wire

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <rte_hash_crc.h>
 
 #include "flowhome/packet.hpp"
@@ -285,6 +286,48 @@ TEST_CASE("IPv4 header checksum", "[checksum]")
     const uint16_t stored = static_cast<uint16_t>(frame[14 + 10] << 8 | frame[14 + 11]);
     CHECK(ipv4_header_checksum(frame.data() + 14, 24) == stored);
     CHECK(ones_complement_sum(frame.data() + 14, 24) == 0xFFFF);
+}
+
+TEST_CASE("an IPv4 header verifies without folding its sum exactly when its folded sum is 0xFFFF",
+          "[checksum]")
+{
+    /* The parser's test (a multiple of 0xFFFF other than 0) against the
+     * folded sum, on the edges of the arithmetic and on random headers,
+     * half of them with a correct checksum. */
+    const auto agree = [](const uint8_t *h) {
+        return wire::ipv4_base_header_valid(h) == (wire::ipv4_base_header_sum(h) == 0xFFFF);
+    };
+    uint8_t h[20];
+    for (const uint8_t fill : {0x00, 0xFF, 0x01, 0x80}) {
+        std::memset(h, fill, sizeof(h));
+        CHECK(agree(h));
+    }
+    std::memset(h, 0, sizeof(h));
+    CHECK_FALSE(wire::ipv4_base_header_valid(h)); /* all zero: +0, no header */
+    h[0] = 0xFF;
+    h[1] = 0xFF; /* one word of 0xFFFF: -0, which verifies */
+    CHECK(wire::ipv4_base_header_valid(h));
+    CHECK(agree(h));
+
+    std::mt19937_64 rng(7);
+    unsigned valid = 0;
+    for (int i = 0; i < 200000; ++i) {
+        for (uint8_t &b : h)
+            b = static_cast<uint8_t>(rng());
+        if (i % 2 == 0) {
+            h[10] = 0;
+            h[11] = 0;
+            const uint16_t csum = ipv4_header_checksum(h, sizeof(h));
+            h[10] = static_cast<uint8_t>(csum >> 8);
+            h[11] = static_cast<uint8_t>(csum);
+        }
+        valid += wire::ipv4_base_header_valid(h) ? 1 : 0;
+        if (!agree(h)) {
+            FAIL_CHECK("disagree on " << fmt::format("{:02x}", fmt::join(h, "")));
+            break;
+        }
+    }
+    CHECK(valid >= 100000);
 }
 
 TEST_CASE("a VIP set serves the flows its VIPs name, as it matches their packets", "[vip]")
