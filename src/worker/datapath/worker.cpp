@@ -589,20 +589,20 @@ void Worker::decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, con
      * lists are bit masks, walked lowest bit first.
      */
     const NodeId self = sh_.self;
-    const uint8_t self_life = sh_.node_life[self & kMaxNodeId].load(std::memory_order_relaxed);
     uint64_t mine = 0;
     uint64_t theirs = 0;
     for_each_bit(hits, [&](unsigned i) {
         const OwnerRecord r = rec[i];
-        /* Named first: & on the calls themselves reads as a mistaken &&. */
+        /* Named first: & on the calls themselves reads as a mistaken &&.
+         * A record of ours is of this life when it has our own life's tag;
+         * whether we are dead is not asked (decide() does not ask it). */
         const bool live = !released(r);
         const bool ours = r.owner == self;
+        const bool this_life = !earlier_life(sh_, r);
         const bool fresh = !refresh_due(sh_, r, epoch);
         const bool dead = node_dead(sh_, r.owner);
-        const bool earlier = earlier_life(sh_, r);
-        const bool owner_up = !dead & !earlier;
-        mine |= static_cast<uint64_t>(live & ours & (r.reserved == self_life) & fresh) << i;
-        theirs |= static_cast<uint64_t>(live & !ours & owner_up) << i;
+        mine |= static_cast<uint64_t>(live & ours & this_life & fresh) << i;
+        theirs |= static_cast<uint64_t>(live & !ours & this_life & !dead) << i;
     });
     const uint64_t all = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
     uint64_t other = all & ~(mine | theirs);
