@@ -20,8 +20,9 @@
  *             frame (len < pkt_len, as for a chained mbuf)
  * The readable part is copied into an exact-size heap buffer so that
  * AddressSanitizer catches any read past `len`. Beyond memory safety the
- * harness checks the parser's promises, and that its fast path for plain
- * IPv4 frames agrees with the general path, and traps when one breaks.
+ * harness checks the parser's promises, and that its fast paths for plain
+ * IPv4 and IPv6 frames agree with the general path, and traps when one
+ * breaks.
  */
 #include <cstddef>
 #include <cstdint>

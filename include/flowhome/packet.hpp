@@ -107,7 +107,7 @@ inline ParseStatus parse_packet(const uint8_t *data, uint32_t len, uint32_t pkt_
                                 ParsedPacket &out, bool ipv4_csum_verified = false) noexcept;
 
 namespace detail {
-/** parse_packet without its fast path for plain IPv4 TCP/UDP frames; for tests
+/** parse_packet without its fast paths for plain IPv4 and IPv6 TCP/UDP frames; for tests
  * that check that both ways agree. */
 ParseStatus parse_packet_general(const uint8_t *data, uint32_t len, uint32_t pkt_len,
                                  ParsedPacket &out, bool ipv4_csum_verified = false) noexcept;
@@ -117,6 +117,46 @@ inline constexpr uint32_t kMaxOffset = 0xFFFF;
 inline constexpr uint16_t kIpv4DontFragment = 0x4000;
 inline constexpr uint16_t kIpv4MoreFragments = 0x2000;
 inline constexpr uint16_t kIpv4FragmentOffset = 0x1FFF;
+
+/*
+ * The TCP or UDP header at @p l4 of a plain frame (one of the fast paths
+ * below), whose IP packet is not a fragment and carries @p segment bytes
+ * from the transport header on: the general path's rules for it, and the
+ * fields it sets. False for any other protocol or a header that breaks a
+ * rule. The caller checked that 8 bytes at @p l4 are readable.
+ */
+inline bool parse_plain_transport(const uint8_t *data, uint32_t len, uint32_t l4, uint32_t segment,
+                                  uint8_t proto, ParsedPacket &out) noexcept
+{
+    const uint8_t *l4h = data + l4;
+    uint32_t payload;
+    if (proto == kProtoTcp) {
+        if (segment < wire::kTcpMinHeaderLen || len < l4 + wire::kTcpMinHeaderLen)
+            return false;
+        const uint32_t header_len = static_cast<uint32_t>(l4h[12] >> 4) * 4;
+        if (header_len < wire::kTcpMinHeaderLen || header_len > segment || header_len > len - l4)
+            return false;
+        out.tcp_flags = l4h[13];
+        payload = l4 + header_len;
+    } else if (proto == kProtoUdp) {
+        if (segment < wire::kUdpHeaderLen || wire::load16(l4h + 4) != segment)
+            return false;
+        out.tcp_flags = 0;
+        payload = l4 + wire::kUdpHeaderLen;
+    } else {
+        return false;
+    }
+    out.l4_offset = static_cast<uint16_t>(l4);
+    out.src_port = wire::load16(l4h);
+    out.dst_port = wire::load16(l4h + 2);
+    out.payload_offset = static_cast<uint16_t>(payload);
+    out.l4_proto = proto;
+    out.vlan_count = 0;
+    out.fragment = false;
+    out.later_fragment = false;
+    out.drop = DropReason{};
+    return true;
+}
 
 /*
  * The frame nearly every packet is: untagged Ethernet, a 20-byte IPv4 header,
@@ -136,53 +176,53 @@ inline bool parse_plain_ipv4(const uint8_t *data, uint32_t len, uint32_t pkt_len
     const uint8_t *ip = data + l3;
     const uint32_t total_len = wire::load16(ip + 2);
     const uint16_t frag = wire::load16(ip + 6);
-    if (total_len > pkt_len - l3 || (frag & (kIpv4MoreFragments | kIpv4FragmentOffset)) != 0)
+    /* A total length below the header's wraps the segment around, and
+     * fails the same test as one beyond the frame (pkt_len >= len > l4). */
+    const uint32_t segment = total_len - wire::kIpv4HeaderLen;
+    if (segment > pkt_len - l4 || (frag & (kIpv4MoreFragments | kIpv4FragmentOffset)) != 0)
         return false;
     if (!csum_verified && !wire::ipv4_base_header_valid(ip))
         return false;
-
-    const uint8_t proto = ip[9];
-    const uint8_t *l4h = data + l4;
-    uint32_t payload;
-    if (proto == kProtoTcp) {
-        if (total_len < wire::kIpv4HeaderLen + wire::kTcpMinHeaderLen ||
-            len < l4 + wire::kTcpMinHeaderLen)
-            return false;
-        const uint32_t header_len = static_cast<uint32_t>(l4h[12] >> 4) * 4;
-        if (header_len < wire::kTcpMinHeaderLen || header_len > total_len - wire::kIpv4HeaderLen ||
-            header_len > len - l4)
-            return false;
-        out.tcp_flags = l4h[13];
-        payload = l4 + header_len;
-    } else if (proto == kProtoUdp) {
-        if (total_len < wire::kIpv4HeaderLen + wire::kUdpHeaderLen ||
-            wire::load16(l4h + 4) != total_len - wire::kIpv4HeaderLen)
-            return false;
-        out.tcp_flags = 0;
-        payload = l4 + wire::kUdpHeaderLen;
-    } else {
+    if (!parse_plain_transport(data, len, l4, segment, ip[9], out))
         return false;
-    }
     out.l3_offset = l3;
-    out.l4_offset = l4;
     out.l3_len = static_cast<uint16_t>(total_len);
     out.ether_type = kEtherTypeIpv4;
-    out.src_port = wire::load16(l4h);
-    out.dst_port = wire::load16(l4h + 2);
-    out.payload_offset = static_cast<uint16_t>(payload);
     out.family = Family::ipv4;
-    out.l4_proto = proto;
-    out.vlan_count = 0;
-    out.fragment = false;
-    out.later_fragment = false;
     out.dont_fragment = (frag & kIpv4DontFragment) != 0;
-    out.drop = DropReason{};
+    return true;
+}
+
+/*
+ * The same for IPv6: untagged, no extension header, TCP or UDP. Without
+ * it every IPv6 packet took the general path's header walk.
+ */
+inline bool parse_plain_ipv6(const uint8_t *data, uint32_t len, uint32_t pkt_len,
+                             ParsedPacket &out) noexcept
+{
+    constexpr uint32_t l3 = wire::kEthHeaderLen;
+    constexpr uint32_t l4 = l3 + wire::kIpv6HeaderLen;
+    if (len < l4 + wire::kUdpHeaderLen || wire::load16(data + 12) != kEtherTypeIpv6 ||
+        (data[l3] >> 4) != 6)
+        return false;
+    const uint8_t *ip = data + l3;
+    const uint32_t payload_len = wire::load16(ip + 4);
+    const uint32_t total_len = wire::kIpv6HeaderLen + payload_len;
+    if (total_len > pkt_len - l3 || total_len > kMaxOffset)
+        return false;
+    if (!parse_plain_transport(data, len, l4, payload_len, ip[6], out))
+        return false;
+    out.l3_offset = l3;
+    out.l3_len = static_cast<uint16_t>(total_len);
+    out.ether_type = kEtherTypeIpv6;
+    out.family = Family::ipv6;
+    out.dont_fragment = true;
     return true;
 }
 } // namespace detail
 
 /*
- * Inline, with its fast path, in the worker's burst loop: the fields it
+ * Inline, with its fast paths, in the worker's burst loop: the fields it
  * finds stay in registers for the VIP match and the key that come next,
  * instead of being stored here and loaded back there.
  */
@@ -195,6 +235,8 @@ inline ParseStatus parse_packet(const uint8_t *data, uint32_t len, uint32_t pkt_
     len = len < pkt_len ? len : pkt_len;
     len = len < detail::kMaxOffset ? len : detail::kMaxOffset;
     if (detail::parse_plain_ipv4(data, len, pkt_len, out, ipv4_csum_verified)) [[likely]]
+        return ParseStatus::ok;
+    if (detail::parse_plain_ipv6(data, len, pkt_len, out))
         return ParseStatus::ok;
     return detail::parse_packet_general(data, len, pkt_len, out, ipv4_csum_verified);
 }

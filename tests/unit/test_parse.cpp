@@ -541,7 +541,7 @@ TEST_CASE("parse_packet never reads past len and drops every truncation", "[pars
     }
 }
 
-TEST_CASE("the fast path for plain IPv4 agrees with the general parser", "[parse]")
+TEST_CASE("the fast paths for plain IPv4 and IPv6 agree with the general parser", "[parse]")
 {
     /* Every frame the fast path takes, and its neighbours: each byte of the
      * headers set to values that matter to some rule, each length of first
@@ -552,6 +552,11 @@ TEST_CASE("the fast path for plain IPv4 agrees with the general parser", "[parse
          FrameBuilder{}.ipv4().tcp({.flags = kSyn, .options = syn_options()}).payload(5).build()},
         {"IPv4 UDP", FrameBuilder{}.ipv4().udp().payload(3).build()},
         {"IPv4 UDP, empty", FrameBuilder{}.ipv4().udp().build()},
+        {"IPv6 TCP ACK", FrameBuilder{}.ipv6().tcp({.flags = kAck}).build()},
+        {"IPv6 TCP SYN with options and payload",
+         FrameBuilder{}.ipv6().tcp({.flags = kSyn, .options = syn_options()}).payload(5).build()},
+        {"IPv6 UDP", FrameBuilder{}.ipv6().udp().payload(3).build()},
+        {"IPv6 UDP, empty", FrameBuilder{}.ipv6().udp().build()},
     };
     const uint8_t values[] = {0x00, 0x01, 0x05, 0x06, 0x08, 0x11, 0x20, 0x3F,
                               0x40, 0x45, 0x46, 0x50, 0x7F, 0x80, 0xF0, 0xFF};
@@ -583,7 +588,7 @@ TEST_CASE("the fast path for plain IPv4 agrees with the general parser", "[parse
         {
             const auto size = static_cast<uint32_t>(frame.size());
             for (bool verified : {false, true}) {
-                for (size_t at = 0; at < size && at < 14 + 20 + 20; ++at) {
+                for (size_t at = 0; at < size && at < 14 + 40 + 20; ++at) {
                     for (uint8_t v : values) {
                         const Bytes m = patched(frame, at, v);
                         INFO("byte " << at << " = " << int(v) << ", verified " << verified);
