@@ -118,15 +118,25 @@ inline constexpr uint16_t kIpv4DontFragment = 0x4000;
 inline constexpr uint16_t kIpv4MoreFragments = 0x2000;
 inline constexpr uint16_t kIpv4FragmentOffset = 0x1FFF;
 
+/* What a fast path below found in a plain frame's IP header, untagged
+ * Ethernet before it. */
+struct PlainL3 {
+    Family family;
+    uint16_t ether_type;
+    uint16_t l3_len;
+    bool dont_fragment;
+};
+
 /*
  * The TCP or UDP header at @p l4 of a plain frame (one of the fast paths
  * below), whose IP packet is not a fragment and carries @p segment bytes
- * from the transport header on: the general path's rules for it, and the
- * fields it sets. False for any other protocol or a header that breaks a
- * rule. The caller checked that 8 bytes at @p l4 are readable.
+ * from the transport header on: the general path's rules for it. Sets
+ * every field of @p out from it and @p ip; false, leaving @p out partly
+ * written, for any other protocol or a header that breaks a rule. The
+ * caller checked that 8 bytes at @p l4 are readable.
  */
 inline bool parse_plain_transport(const uint8_t *data, uint32_t len, uint32_t l4, uint32_t segment,
-                                  uint8_t proto, ParsedPacket &out) noexcept
+                                  uint8_t proto, PlainL3 ip, ParsedPacket &out) noexcept
 {
     const uint8_t *l4h = data + l4;
     uint32_t payload;
@@ -146,6 +156,11 @@ inline bool parse_plain_transport(const uint8_t *data, uint32_t len, uint32_t l4
     } else {
         return false;
     }
+    out.l3_offset = wire::kEthHeaderLen;
+    out.l3_len = ip.l3_len;
+    out.ether_type = ip.ether_type;
+    out.family = ip.family;
+    out.dont_fragment = ip.dont_fragment;
     out.l4_offset = static_cast<uint16_t>(l4);
     out.src_port = wire::load16(l4h);
     out.dst_port = wire::load16(l4h + 2);
@@ -183,14 +198,10 @@ inline bool parse_plain_ipv4(const uint8_t *data, uint32_t len, uint32_t pkt_len
         return false;
     if (!csum_verified && !wire::ipv4_base_header_valid(ip))
         return false;
-    if (!parse_plain_transport(data, len, l4, segment, ip[9], out))
-        return false;
-    out.l3_offset = l3;
-    out.l3_len = static_cast<uint16_t>(total_len);
-    out.ether_type = kEtherTypeIpv4;
-    out.family = Family::ipv4;
-    out.dont_fragment = (frag & kIpv4DontFragment) != 0;
-    return true;
+    return parse_plain_transport(data, len, l4, segment, ip[9],
+                                 {Family::ipv4, kEtherTypeIpv4, static_cast<uint16_t>(total_len),
+                                  (frag & kIpv4DontFragment) != 0},
+                                 out);
 }
 
 /*
@@ -210,14 +221,10 @@ inline bool parse_plain_ipv6(const uint8_t *data, uint32_t len, uint32_t pkt_len
     const uint32_t total_len = wire::kIpv6HeaderLen + payload_len;
     if (total_len > pkt_len - l3 || total_len > kMaxOffset)
         return false;
-    if (!parse_plain_transport(data, len, l4, payload_len, ip[6], out))
-        return false;
-    out.l3_offset = l3;
-    out.l3_len = static_cast<uint16_t>(total_len);
-    out.ether_type = kEtherTypeIpv6;
-    out.family = Family::ipv6;
-    out.dont_fragment = true;
-    return true;
+    /* IPv6 routers never fragment (RFC 8200 5). */
+    return parse_plain_transport(
+        data, len, l4, payload_len, ip[6],
+        {Family::ipv6, kEtherTypeIpv6, static_cast<uint16_t>(total_len), true}, out);
 }
 } // namespace detail
 
