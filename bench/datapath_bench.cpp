@@ -363,8 +363,8 @@ int main(int argc, char **argv)
         opt.finish();
         bench_vips(nvips); /* refuses a count it cannot build, before any table is */
 
-        /* The node's own pool, as a node with hugepages, or with virtual
-         * ports that copy packets, has it: mbufs back to back
+        /* The node's own pool, as a node with hugepages, or with ports whose
+         * drivers move packets with the CPU (no DMA), has it: mbufs back to back
          * (create_packet_pool()), not one to each 4 KB page. */
         rte_mempool *pool =
             create_packet_pool("bench_pool", 2 * kChunk + 512, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);

@@ -2,6 +2,7 @@
 #include "flowhome/ports.hpp"
 
 #include <algorithm>
+#include <array>
 #include <iterator>
 #include <stdexcept>
 #include <string_view>
@@ -194,15 +195,16 @@ bool packet_pool_may_pack(std::span<const std::string_view> drivers) noexcept
 rte_mempool *create_packet_pool(const char *name, unsigned n, unsigned cache, uint16_t data_room,
                                 int socket, std::span<const uint16_t> ports) noexcept
 {
-    std::vector<std::string_view> drivers;
-    for (const uint16_t port : ports) {
+    std::array<std::string_view, RTE_MAX_ETHPORTS> drivers{};
+    const size_t n_ports = std::min(ports.size(), drivers.size());
+    for (size_t i = 0; i < n_ports; ++i) {
         rte_eth_dev_info info{};
-        if (rte_eth_dev_info_get(port, &info) != 0 || info.driver_name == nullptr)
-            drivers.emplace_back(); /* unknown: not one of the list */
-        else
-            drivers.emplace_back(info.driver_name);
+        /* A port it cannot name stays "": not one of the list. */
+        if (rte_eth_dev_info_get(ports[i], &info) == 0 && info.driver_name != nullptr)
+            drivers[i] = info.driver_name;
     }
-    if (rte_eal_has_hugepages() || !packet_pool_may_pack(drivers))
+    if (rte_eal_has_hugepages() || ports.size() > drivers.size() ||
+        !packet_pool_may_pack(std::span(drivers.data(), n_ports)))
         return rte_pktmbuf_pool_create(name, n, cache, 0, data_room, socket);
     /* rte_pktmbuf_pool_create()'s steps, with objects free to cross pages. */
     rte_mempool *mp = rte_mempool_create_empty(name, n, sizeof(rte_mbuf) + data_room, cache,

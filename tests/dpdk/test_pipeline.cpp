@@ -305,7 +305,8 @@ TEST_CASE("without hugepages, packet pools hold their mbufs back to back", "[pip
     CHECK(rte_mempool_avail_count(pool) == kMbufs);
 }
 
-TEST_CASE("only ports that copy packets by their virtual address get a packed pool", "[pipeline]")
+TEST_CASE("only ports whose drivers move packets by virtual address get a packed pool",
+          "[pipeline]")
 {
     using V = std::vector<std::string_view>;
     /* A packed pool has no IOVA: a device that DMAs cannot use it. */

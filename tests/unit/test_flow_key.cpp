@@ -295,7 +295,9 @@ TEST_CASE("an IPv4 header verifies without folding its sum exactly when its fold
      * folded sum, on the edges of the arithmetic and on random headers,
      * half of them with a correct checksum. */
     const auto agree = [](const uint8_t *h) {
-        return wire::ipv4_base_header_valid(h) == (wire::ipv4_base_header_sum(h) == 0xFFFF);
+        const bool valid = wire::ipv4_base_header_valid(h);
+        return valid == (wire::ipv4_base_header_sum(h) == 0xFFFF) &&
+               valid == (ones_complement_sum(h, 20) == 0xFFFF); /* RFC 1071, 16 bits at a time */
     };
     uint8_t h[20];
     for (const uint8_t fill : {0x00, 0xFF, 0x01, 0x80}) {
