@@ -211,9 +211,9 @@ std::string CaptureManager::start(const std::string &target, const std::string &
     const unsigned id = serial.fetch_add(1);
     const std::string pool_name = fmt::format("fh_cap_p{}", id);
     const std::string ring_name = fmt::format("fh_cap_r{}", id);
-    r->tap.pool = create_packet_pool(pool_name.c_str(), kPoolSize, kPoolCache,
-                                     static_cast<uint16_t>(rte_pcapng_mbuf_size(kSnapLen)),
-                                     SOCKET_ID_ANY);
+    r->tap.pool =
+        create_packet_pool(pool_name.c_str(), kPoolSize, kPoolCache,
+                           static_cast<uint16_t>(rte_pcapng_mbuf_size(kSnapLen)), SOCKET_ID_ANY);
     if (r->tap.pool == nullptr)
         throw std::runtime_error(
             fmt::format("cannot create the capture pool: {}", rte_strerror(rte_errno)));
