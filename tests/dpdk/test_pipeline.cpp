@@ -24,6 +24,7 @@
 #include <catch2/catch.hpp>
 #include <rte_cycles.h>
 #include <rte_eal.h>
+#include <rte_errno.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_log.h>
@@ -303,6 +304,30 @@ TEST_CASE("without hugepages, packet pools hold their mbufs back to back", "[pip
     }
     rte_pktmbuf_free_bulk(m.data(), kMbufs);
     CHECK(rte_mempool_avail_count(pool) == kMbufs);
+}
+
+TEST_CASE("a packed pool that cannot be made says why, as DPDK's pool does", "[pipeline]")
+{
+    /* The node's start-up message reads rte_errno: ENOMEM asks for more
+     * eal.memory_mb. This tier's EAL has 256 MB. */
+    rte_errno = 0;
+    CHECK(create_packet_pool("pp_huge", 1u << 20, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY) ==
+          nullptr);
+    CHECK(rte_errno == ENOMEM);
+    CHECK(rte_mempool_lookup("pp_huge") == nullptr); /* nothing left behind */
+
+    rte_mempool *first =
+        create_packet_pool("pp_twice", 64, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+    REQUIRE(first != nullptr);
+    rte_errno = 0;
+    CHECK(create_packet_pool("pp_twice", 64, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY) ==
+          nullptr);
+    CHECK(rte_errno == EEXIST);
+    rte_errno = 0;
+    CHECK(create_packet_pool("pp_cache", 64, RTE_MEMPOOL_CACHE_MAX_SIZE + 1,
+                             RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY) == nullptr);
+    CHECK(rte_errno == EINVAL);
+    rte_mempool_free(first);
 }
 
 TEST_CASE("only ports whose drivers move packets by virtual address get a packed pool",
