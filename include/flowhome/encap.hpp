@@ -29,6 +29,7 @@
 
 #include <rte_mbuf.h>
 
+#include "flowhome/addr_table.hpp"
 #include "flowhome/config.hpp"
 #include "flowhome/drop_reason.hpp"
 #include "flowhome/packet.hpp"
@@ -202,21 +203,23 @@ public:
      */
     void add(const IpAddr &addr, NodeId node);
     NodeId find(const IpAddr &addr) const noexcept;
-    NodeId find_v4(uint32_t addr_be) const noexcept;
-    NodeId find_v6(const uint8_t *addr) const noexcept;
+    /** The peer at IPv4 address @p addr_be (as it lies in a header). */
+    NodeId find_v4(uint32_t addr_be) const noexcept
+    {
+        const NodeId *n = v4_.find(addr_be);
+        return n != nullptr ? *n : kInvalidNode;
+    }
+    /** The peer at the IPv6 address whose 16 bytes @p addr points to. */
+    NodeId find_v6(const uint8_t *addr) const noexcept
+    {
+        const NodeId *n = v6_.find(AddrWords6::of(addr));
+        return n != nullptr ? *n : kInvalidNode;
+    }
     size_t size() const noexcept { return v4_.size() + v6_.size(); }
 
 private:
-    struct Entry4 {
-        uint32_t addr;
-        NodeId node;
-    };
-    struct Entry6 {
-        std::array<uint8_t, 16> addr;
-        NodeId node;
-    };
-    std::vector<Entry4> v4_; /* sorted by addr */
-    std::vector<Entry6> v6_; /* sorted by addr */
+    AddrTable<uint32_t, NodeId> v4_;
+    AddrTable<AddrWords6, NodeId> v6_;
 };
 
 /** Our own outer addresses and the GENEVE port we listen on. */

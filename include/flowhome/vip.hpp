@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "flowhome/addr_table.hpp"
 #include "flowhome/config.hpp"
 #include "flowhome/packet.hpp"
 
@@ -54,50 +55,10 @@ private:
         bool match(uint8_t l4_proto, uint16_t dst_port, bool later_fragment) const noexcept;
     };
 
-    /** An IPv6 address as two words of its bytes, ordered as words: an
-     *  order, not the addresses', is all the search needs. */
-    struct Words6 {
-        uint64_t hi;
-        uint64_t lo;
-
-        static Words6 of(const uint8_t *a) noexcept
-        {
-            Words6 w;
-            std::memcpy(&w.hi, a, 8);
-            std::memcpy(&w.lo, a + 8, 8);
-            return w;
-        }
-        friend bool operator<(Words6 a, Words6 b) noexcept
-        {
-            /* One wide compare (cmp, sbb): a word-by-word one is a branch
-             * at every step of the search, mispredicted when traffic
-             * spreads over the VIPs. */
-            return wide(a) < wide(b);
-        }
-        static unsigned __int128 wide(Words6 w) noexcept
-        {
-            return static_cast<unsigned __int128>(w.hi) << 64 | w.lo;
-        }
-        friend bool operator==(Words6 a, Words6 b) noexcept
-        {
-            return ((a.hi ^ b.hi) | (a.lo ^ b.lo)) == 0;
-        }
-    };
-
-    /** One family's VIP addresses, sorted, beside their services: the
-     *  addresses packed, so that a search of the few VIPs of most nodes
-     *  reads one cache line, and of thousands a dozen. */
-    template <typename Addr> struct Table {
-        std::vector<Addr> addrs;
-        std::vector<Service> services;
-
-        const Service *find(Addr key) const noexcept;
-    };
-
     void merge_ports(Ports &t, const std::vector<uint16_t> &ports);
 
-    Table<uint32_t> v4_; /**< addresses as they lie in a header */
-    Table<Words6> v6_;
+    AddrTable<uint32_t, Service> v4_; /**< addresses as they lie in a header */
+    AddrTable<AddrWords6, Service> v6_;
     std::vector<std::unique_ptr<PortSet>> port_sets_;
 };
 
@@ -113,28 +74,13 @@ inline bool VipSet::Service::match(uint8_t l4_proto, uint16_t dst_port,
     return t->all || (t->set != nullptr && (later_fragment || t->set->test(dst_port)));
 }
 
-/* A binary search without branches but the loop's: it halves the range
- * until one address is left, then compares. */
-template <typename Addr>
-inline const VipSet::Service *VipSet::Table<Addr>::find(Addr key) const noexcept
-{
-    if (addrs.empty())
-        return nullptr;
-    size_t base = 0;
-    for (size_t len = addrs.size(); len > 1; len -= len / 2)
-        base = key < addrs[base + len / 2] ? base : base + len / 2;
-    return addrs[base] == key ? &services[base] : nullptr;
-}
-
 inline bool VipSet::match(const uint8_t *frame, const ParsedPacket &p) const noexcept
 {
     const Service *svc = nullptr;
     if (p.family == Family::ipv4) {
-        uint32_t dst;
-        std::memcpy(&dst, frame + p.l3_offset + 16, sizeof(dst));
-        svc = v4_.find(dst);
+        svc = v4_.find(addr_word4(frame + p.l3_offset + 16));
     } else if (p.family == Family::ipv6) {
-        svc = v6_.find(Words6::of(frame + p.l3_offset + 24));
+        svc = v6_.find(AddrWords6::of(frame + p.l3_offset + 24));
     }
     return svc != nullptr && svc->match(p.l4_proto, p.dst_port, p.later_fragment);
 }

@@ -5,7 +5,6 @@
 #include <array>
 #include <cstring>
 #include <map>
-#include <type_traits>
 #include <utility>
 #include <stdexcept>
 
@@ -26,26 +25,20 @@ VipSet::VipSet(const std::vector<VipConfig> &vips)
         if (v.protocol != VipProtocol::tcp)
             merge_ports(s.udp, v.ports);
     }
-    /* The maps' byte order is the IPv6 words' only on a big-endian host:
-     * sorted again the way Table::find() searches. */
+    /* Inserted in the table's own order, each at its end: the maps' byte
+     * order is not the words' on a little-endian host. */
     const auto fill = [](auto &table, const auto &merged, auto addr_of) {
-        using Addr = std::remove_reference_t<decltype(table.addrs[0])>;
-        std::vector<std::pair<Addr, Service>> sorted;
+        using Addr = decltype(addr_of(nullptr));
+        std::vector<std::pair<Addr, const Service *>> sorted;
         for (const auto &[bytes, svc] : merged)
-            sorted.emplace_back(addr_of(bytes.data()), svc);
+            sorted.emplace_back(addr_of(bytes.data()), &svc);
         std::sort(sorted.begin(), sorted.end(),
                   [](const auto &a, const auto &b) { return a.first < b.first; });
-        for (const auto &[addr, svc] : sorted) {
-            table.addrs.push_back(addr);
-            table.services.push_back(svc);
-        }
+        for (const auto &[addr, svc] : sorted)
+            table.insert(addr, *svc);
     };
-    fill(v4_, by_addr[0], [](const uint8_t *a) {
-        uint32_t w;
-        std::memcpy(&w, a, sizeof(w));
-        return w;
-    });
-    fill(v6_, by_addr[1], Words6::of);
+    fill(v4_, by_addr[0], addr_word4);
+    fill(v6_, by_addr[1], AddrWords6::of);
 }
 
 void VipSet::merge_ports(Ports &t, const std::vector<uint16_t> &ports)
@@ -67,7 +60,7 @@ bool VipSet::serves(const FlowKey &key) const noexcept
     if (key.family == Family::ipv4)
         svc = v4_.find(key.v4.vip_addr);
     else if (key.family == Family::ipv6)
-        svc = v6_.find(Words6::of(key.v6.vip_addr));
+        svc = v6_.find(AddrWords6::of(key.v6.vip_addr));
     return svc != nullptr && svc->match(key.proto(), key.vip_port(), false);
 }
 
