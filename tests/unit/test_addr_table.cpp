@@ -12,28 +12,45 @@ using namespace flowhome;
 
 namespace {
 
-/* Every size up to a few search steps past a cache line of addresses, keys
- * inserted in random order: each held key is found with its value, a key
- * next to one (the off-by-one a search gets wrong) and random ones are not,
- * and a second insert of a key changes nothing. */
-template <typename Addr, typename MakeAddr> void check_against_map(MakeAddr make)
+/* A key's raw words: the reference's own order and equality, apart from
+ * the ones under test. */
+using Raw = std::pair<uint64_t, uint64_t>;
+Raw raw_of(uint32_t a)
+{
+    return {a, 0};
+}
+Raw raw_of(AddrWords6 a)
+{
+    return {a.hi, a.lo};
+}
+
+/*
+ * Every size up to a few search steps past a cache line of addresses, keys
+ * inserted in random order: each held key is found with its value, the key
+ * just below each one and random ones are not, and a second insert of a
+ * key changes nothing. make(x, y) builds a key: with x odd, make(x - 1, y)
+ * is none of the keys made so.
+ */
+template <typename Addr, typename Make> void check_against_map(Make make)
 {
     std::mt19937_64 rng(7);
     for (unsigned n = 0; n <= 70; ++n) {
         AddrTable<Addr, unsigned> table;
-        std::map<Addr, unsigned> want;
-        std::vector<std::pair<uint64_t, uint64_t>> made;
+        std::map<Raw, std::pair<Addr, unsigned>> want;
+        std::vector<Raw> made;
         while (want.size() < n) {
-            /* Odd x: make(x - 1, y), the key just below, is none of them. */
-            const uint64_t x = rng() | 1, y = rng();
+            const uint64_t x = rng() | 1;
+            const uint64_t y = rng();
             const Addr a = make(x, y);
-            if (want.emplace(a, static_cast<unsigned>(want.size())).second) {
-                REQUIRE(table.insert(a, want.at(a)));
+            const auto value = static_cast<unsigned>(want.size());
+            if (want.emplace(raw_of(a), std::pair{a, value}).second) {
+                REQUIRE(table.insert(a, value));
                 made.emplace_back(x, y);
             }
         }
         REQUIRE(table.size() == n);
-        for (const auto &[a, v] : want) {
+        for (const auto &[raw, held] : want) {
+            const auto &[a, v] = held;
             const unsigned *got = table.find(a);
             REQUIRE(got != nullptr);
             CHECK(*got == v);
@@ -42,8 +59,11 @@ template <typename Addr, typename MakeAddr> void check_against_map(MakeAddr make
         }
         for (const auto &[x, y] : made)
             CHECK(table.find(make(x - 1, y)) == nullptr);
-        for (unsigned i = 0; i < 200; ++i)
-            CHECK(table.find(make(rng() & ~uint64_t{1}, rng())) == nullptr);
+        for (unsigned i = 0; i < 200; ++i) {
+            const uint64_t x = rng() & ~uint64_t{1};
+            const uint64_t y = rng();
+            CHECK(table.find(make(x, y)) == nullptr);
+        }
         CHECK(table.size() == n);
     }
 }
@@ -57,15 +77,29 @@ TEST_CASE("AddrTable finds every IPv4 address it holds and no other", "[addr_tab
 
 TEST_CASE("AddrTable finds every IPv6 address it holds and no other", "[addr_table]")
 {
-    /* Keys that differ in one word only, either one, as well as in both. */
+    /* Keys that differ in the low word only, in the high word only, and in both. */
     check_against_map<AddrWords6>([](uint64_t x, uint64_t y) {
         switch (y % 3) {
         case 0:
-            return AddrWords6{x, 0x20010db8};
-        case 1:
             return AddrWords6{0x20010db8, x};
+        case 1:
+            return AddrWords6{x, 0x20010db8};
         default:
             return AddrWords6{y, x};
         }
     });
+}
+
+TEST_CASE("AddrWords6 orders addresses as one 128-bit word", "[addr_table]")
+{
+    std::mt19937_64 rng(11);
+    for (unsigned i = 0; i < 10000; ++i) {
+        /* Words often equal, so that the low word decides. */
+        const AddrWords6 a{rng() % 4, rng() % 4};
+        const AddrWords6 b{rng() % 4, rng() % 4};
+        const bool less = a.hi != b.hi ? a.hi < b.hi : a.lo < b.lo;
+        CHECK((a < b) == less);
+        CHECK((a == b) == (a.hi == b.hi && a.lo == b.lo));
+        CHECK((!(a < b) && !(b < a)) == (a == b));
+    }
 }
