@@ -68,13 +68,15 @@ public:
         const auto it = std::lower_bound(addrs_.begin(), addrs_.end(), addr);
         if (it != addrs_.end() && *it == addr)
             return false;
-        /* Room in both first: an allocation that fails leaves the two
-         * vectors as they were, never one longer than the other. */
         const auto at = it - addrs_.begin();
-        addrs_.reserve(addrs_.size() + 1);
-        values_.reserve(values_.size() + 1);
         values_.insert(values_.begin() + at, value);
-        addrs_.insert(addrs_.begin() + at, addr);
+        try {
+            addrs_.insert(addrs_.begin() + at, addr);
+        } catch (...) {
+            /* Never one vector longer than the other. */
+            values_.erase(values_.begin() + at);
+            throw;
+        }
         return true;
     }
 

@@ -7,9 +7,7 @@
  */
 #pragma once
 
-#include <algorithm>
 #include <bitset>
-#include <cstring>
 #include <memory>
 #include <vector>
 
