@@ -122,7 +122,6 @@ inline constexpr uint16_t kIpv4FragmentOffset = 0x1FFF;
  * Ethernet before it. */
 struct PlainL3 {
     Family family;
-    uint16_t ether_type;
     uint16_t l3_len;
     bool dont_fragment;
 };
@@ -158,7 +157,7 @@ inline bool parse_plain_transport(const uint8_t *data, uint32_t len, uint32_t l4
     }
     out.l3_offset = wire::kEthHeaderLen;
     out.l3_len = ip.l3_len;
-    out.ether_type = ip.ether_type;
+    out.ether_type = ip.family == Family::ipv4 ? kEtherTypeIpv4 : kEtherTypeIpv6;
     out.family = ip.family;
     out.dont_fragment = ip.dont_fragment;
     out.l4_offset = static_cast<uint16_t>(l4);
@@ -198,10 +197,9 @@ inline bool parse_plain_ipv4(const uint8_t *data, uint32_t len, uint32_t pkt_len
         return false;
     if (!csum_verified && !wire::ipv4_base_header_valid(ip))
         return false;
-    return parse_plain_transport(data, len, l4, segment, ip[9],
-                                 {Family::ipv4, kEtherTypeIpv4, static_cast<uint16_t>(total_len),
-                                  (frag & kIpv4DontFragment) != 0},
-                                 out);
+    return parse_plain_transport(
+        data, len, l4, segment, ip[9],
+        {Family::ipv4, static_cast<uint16_t>(total_len), (frag & kIpv4DontFragment) != 0}, out);
 }
 
 /*
@@ -222,9 +220,8 @@ inline bool parse_plain_ipv6(const uint8_t *data, uint32_t len, uint32_t pkt_len
     if (total_len > pkt_len - l3 || total_len > kMaxOffset)
         return false;
     /* IPv6 routers never fragment (RFC 8200 5). */
-    return parse_plain_transport(
-        data, len, l4, payload_len, ip[6],
-        {Family::ipv6, kEtherTypeIpv6, static_cast<uint16_t>(total_len), true}, out);
+    return parse_plain_transport(data, len, l4, payload_len, ip[6],
+                                 {Family::ipv6, static_cast<uint16_t>(total_len), true}, out);
 }
 } // namespace detail
 
