@@ -32,13 +32,12 @@ void PeerDirectory::add(const IpAddr &addr, NodeId node)
                                     " mapped to the invalid node id 0");
     if (addr.family != Family::ipv4 && addr.family != Family::ipv6)
         throw std::invalid_argument("peer directory: address without an IP family");
-    if (const NodeId listed = find(addr); listed != kInvalidNode)
+    const bool added = addr.family == Family::ipv4
+                           ? v4_.insert(addr.v4_be(), node)
+                           : v6_.insert(AddrWords6::of(addr.bytes.data()), node);
+    if (!added)
         throw std::invalid_argument("peer directory: " + addr.to_string() +
-                                    " is already listed (node " + std::to_string(listed) + ")");
-    if (addr.family == Family::ipv4)
-        v4_.insert(addr.v4_be(), node);
-    else
-        v6_.insert(AddrWords6::of(addr.bytes.data()), node);
+                                    " is already listed (node " + std::to_string(find(addr)) + ")");
 }
 
 NodeId PeerDirectory::find(const IpAddr &addr) const noexcept
