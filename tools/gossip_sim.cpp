@@ -159,7 +159,8 @@ class Sim;
 class SimStore : public MapFlowStore {
 public:
     SimStore(Sim &sim, uint32_t node) : sim_(sim), node_(node) {}
-    UpsertResult upsert(const FlowKey &key, OwnerRecord record) noexcept override;
+    UpsertResult upsert(const FlowKey &key, OwnerRecord record,
+                        Presence presence) noexcept override;
     bool remove(const FlowKey &key) noexcept override;
 
 private:
@@ -340,10 +341,10 @@ private:
     uint64_t kill_us_ = UINT64_MAX, route_us_ = 0, rewrite_us_ = 0;
 };
 
-UpsertResult SimStore::upsert(const FlowKey &key, OwnerRecord record) noexcept
+UpsertResult SimStore::upsert(const FlowKey &key, OwnerRecord record, Presence presence) noexcept
 {
     const std::optional<OwnerRecord> before = lookup(key);
-    const UpsertResult r = MapFlowStore::upsert(key, record);
+    const UpsertResult r = MapFlowStore::upsert(key, record, presence);
     if (r == UpsertResult::inserted || r == UpsertResult::updated) {
         sim_.on_upsert(node_, key, record);
         sim_.on_change(node_, key, before, record);

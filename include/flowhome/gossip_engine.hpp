@@ -82,18 +82,14 @@ class FlowStore {
 public:
     virtual ~FlowStore() = default;
     virtual std::optional<OwnerRecord> lookup(const FlowKey &key) const noexcept = 0;
-    virtual UpsertResult upsert(const FlowKey &key, OwnerRecord record) noexcept = 0;
     /**
-     * upsert() of a key the engine has read (lookup() or scan()) and not
-     * written or removed since: @p found is whether it was there, so a
-     * store that would look again need not.
+     * Inserts or replaces the record of @p key. @p presence is whether the
+     * caller's own read of the key (lookup() or scan(), with no write or
+     * removal of it since) found it, so that a store that would look again
+     * need not; Presence::unknown makes it look. As OwnershipTable::upsert().
      */
-    virtual UpsertResult upsert_looked_up(const FlowKey &key, OwnerRecord record,
-                                          bool found) noexcept
-    {
-        (void)found;
-        return upsert(key, record);
-    }
+    virtual UpsertResult upsert(const FlowKey &key, OwnerRecord record,
+                                Presence presence) noexcept = 0;
     virtual bool remove(const FlowKey &key) noexcept = 0;
     /**
      * Visits at most @p budget entries starting at @p cursor (0: from the

@@ -29,9 +29,8 @@ public:
     explicit MapFlowStore(uint32_t capacity = std::numeric_limits<uint32_t>::max());
 
     std::optional<OwnerRecord> lookup(const FlowKey &key) const noexcept override;
-    UpsertResult upsert(const FlowKey &key, OwnerRecord record) noexcept override;
-    UpsertResult upsert_looked_up(const FlowKey &key, OwnerRecord record,
-                                  bool found) noexcept override;
+    UpsertResult upsert(const FlowKey &key, OwnerRecord record,
+                        Presence presence) noexcept override;
     bool remove(const FlowKey &key) noexcept override;
     /** The cursor is 1 + the next slot position; a position past the end ends the scan. */
     uint32_t scan(uint64_t &cursor, uint32_t budget,

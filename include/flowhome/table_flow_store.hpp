@@ -29,9 +29,8 @@ public:
     explicit TableFlowStore(OwnershipTable &table) noexcept : table_(table) {}
 
     std::optional<OwnerRecord> lookup(const FlowKey &key) const noexcept override;
-    UpsertResult upsert(const FlowKey &key, OwnerRecord record) noexcept override;
-    UpsertResult upsert_looked_up(const FlowKey &key, OwnerRecord record,
-                                  bool found) noexcept override;
+    UpsertResult upsert(const FlowKey &key, OwnerRecord record,
+                        Presence presence) noexcept override;
     bool remove(const FlowKey &key) noexcept override;
     uint32_t scan(uint64_t &cursor, uint32_t budget,
                   const std::function<void(const FlowKey &, OwnerRecord)> &fn) override;

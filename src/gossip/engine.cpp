@@ -103,7 +103,7 @@ bool GossipEngine::Impl::is_live_own(const OwnerRecord &r) const noexcept
 UpsertResult GossipEngine::Impl::put(const FlowKey &key, const std::optional<OwnerRecord> &old,
                                      OwnerRecord r) noexcept
 {
-    const UpsertResult res = store.upsert_looked_up(key, r, old.has_value());
+    const UpsertResult res = store.upsert(key, r, old ? Presence::present : Presence::absent);
     if (res == UpsertResult::full || res == UpsertResult::error) {
         stats.store_full.add();
         return res;
@@ -139,7 +139,7 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
             if (from_owner)
                 r.flags = static_cast<uint8_t>(r.flags & ~gossip_flag::guessed);
             if (r.epoch != cur->epoch || r.flags != cur->flags)
-                store.upsert_looked_up(c.key, r, true);
+                store.upsert(c.key, r, Presence::present);
             stats.claims_refreshed.add();
             return;
         }
@@ -512,7 +512,7 @@ void GossipEngine::Impl::local_refresh(const FlowKey &key, uint64_t now_us) noex
         return;
     OwnerRecord r = *cur;
     r.epoch = epoch;
-    store.upsert_looked_up(key, r, true); /* same owner and version: digests unchanged */
+    store.upsert(key, r, Presence::present); /* same owner and version: digests unchanged */
 }
 
 std::optional<uint16_t> GossipEngine::Impl::operator_claim(const FlowKey &key,

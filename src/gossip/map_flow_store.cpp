@@ -26,18 +26,14 @@ std::optional<OwnerRecord> MapFlowStore::lookup(const FlowKey &key) const noexce
     return slots_[it->second].record;
 }
 
-UpsertResult MapFlowStore::upsert_looked_up(const FlowKey &key, OwnerRecord record,
-                                            bool found) noexcept
+UpsertResult MapFlowStore::upsert(const FlowKey &key, OwnerRecord record,
+                                  Presence presence) noexcept
 {
     /* The node's table takes the hint on trust; the engine's tests and the
      * simulator, over this store, check every one. */
-    assert(index_.contains(key) == found);
-    (void)found;
-    return upsert(key, record);
-}
-
-UpsertResult MapFlowStore::upsert(const FlowKey &key, OwnerRecord record) noexcept
-{
+    assert(presence == Presence::unknown ||
+           index_.contains(key) == (presence == Presence::present));
+    (void)presence;
     if (key.family != Family::ipv4 && key.family != Family::ipv6)
         return UpsertResult::error;
     if (const auto it = index_.find(key); it != index_.end()) {

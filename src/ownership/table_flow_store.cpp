@@ -12,15 +12,10 @@ std::optional<OwnerRecord> TableFlowStore::lookup(const FlowKey &key) const noex
     return table_.lookup(key);
 }
 
-UpsertResult TableFlowStore::upsert(const FlowKey &key, OwnerRecord record) noexcept
+UpsertResult TableFlowStore::upsert(const FlowKey &key, OwnerRecord record,
+                                    Presence presence) noexcept
 {
-    return table_.upsert(key, record);
-}
-
-UpsertResult TableFlowStore::upsert_looked_up(const FlowKey &key, OwnerRecord record,
-                                              bool found) noexcept
-{
-    return table_.upsert(key, record, found ? Presence::present : Presence::absent);
+    return table_.upsert(key, record, presence);
 }
 
 bool TableFlowStore::remove(const FlowKey &key) noexcept

@@ -105,9 +105,11 @@ TEST_CASE("TableFlowStore scans both tables with a resumable cursor", "[gossip][
     constexpr uint16_t n4 = 300;
     constexpr uint16_t n6 = 70;
     for (uint16_t i = 0; i < n4; ++i)
-        REQUIRE(store.upsert(key4(i), OwnerRecord{1, i, 0, 0, 0}) == UpsertResult::inserted);
+        REQUIRE(store.upsert(key4(i), OwnerRecord{1, i, 0, 0, 0}, Presence::absent) ==
+                UpsertResult::inserted);
     for (uint16_t i = 0; i < n6; ++i)
-        REQUIRE(store.upsert(key6(i), OwnerRecord{2, i, 0, 0, 0}) == UpsertResult::inserted);
+        REQUIRE(store.upsert(key6(i), OwnerRecord{2, i, 0, 0, 0}, Presence::unknown) ==
+                UpsertResult::inserted);
     REQUIRE(store.size() == n4 + n6);
     REQUIRE(store.lookup(key6(5))->owner == 2);
 

@@ -25,11 +25,11 @@ namespace flowhome::test {
 class TestStore : public MapFlowStore {
 public:
     explicit TestStore(const std::atomic<uint8_t> *life) : life_(life) {}
-    UpsertResult upsert(const FlowKey &key, OwnerRecord r) noexcept override
+    UpsertResult upsert(const FlowKey &key, OwnerRecord r, Presence presence) noexcept override
     {
         if (r.owner <= kMaxNodeId && life_[r.owner].load() != r.reserved)
             ++unpublished;
-        return MapFlowStore::upsert(key, r);
+        return MapFlowStore::upsert(key, r, presence);
     }
     uint32_t scan(uint64_t &cursor, uint32_t budget,
                   const std::function<void(const FlowKey &, OwnerRecord)> &fn) override

@@ -1556,8 +1556,9 @@ TEST_CASE("an operator's claim above version 65535 is version 0, not a refusal",
     const FlowKey k = key4(4711);
     /* A tombstone: no owner's digest counts it. */
     for (size_t n = 0; n < 2; ++n)
-        REQUIRE(c.store(n).upsert(k, OwnerRecord{2, 0xFFFF, epoch_of(c.now), gossip_flag::released,
-                                                 0}) == UpsertResult::inserted);
+        REQUIRE(c.store(n).upsert(k,
+                                  OwnerRecord{2, 0xFFFF, epoch_of(c.now), gossip_flag::released, 0},
+                                  Presence::unknown) == UpsertResult::inserted);
     const std::optional<uint16_t> v = c.engine(0).operator_claim(k, c.now);
     REQUIRE(v);
     CHECK(*v == 0);
@@ -2300,7 +2301,7 @@ TEST_CASE("a digest mismatch triggers a filtered sync", "[gossip][engine]")
      * and tombstone were lost): re-announcement cannot fix that, the
      * digest shows it. */
     const FlowKey ghost = key4(200);
-    c.store(2).upsert(ghost, OwnerRecord{1, 1, epoch_of(c.now), 0, 0});
+    c.store(2).upsert(ghost, OwnerRecord{1, 1, epoch_of(c.now), 0, 0}, Presence::unknown);
     REQUIRE(c.engine(2).stats().sync_requests_out.get() == 1); /* the start-up sync */
     c.run_ms(c.base.reannounce_interval_ms * 4);
     CHECK(c.engine(2).stats().digests_mismatched.get() >= 2);
@@ -2470,7 +2471,8 @@ TEST_CASE("MapFlowStore scans every entry once with a resumable cursor", "[gossi
 {
     MapFlowStore s(100);
     for (uint32_t i = 0; i < 50; ++i)
-        REQUIRE(s.upsert(key4(i), OwnerRecord{1, 1, 0, 0, 0}) == UpsertResult::inserted);
+        REQUIRE(s.upsert(key4(i), OwnerRecord{1, 1, 0, 0, 0}, Presence::absent) ==
+                UpsertResult::inserted);
     for (uint32_t i = 0; i < 50; i += 5)
         REQUIRE(s.remove(key4(i)));
     REQUIRE(s.size() == 40);
@@ -2489,9 +2491,11 @@ TEST_CASE("MapFlowStore scans every entry once with a resumable cursor", "[gossi
     CHECK(s.scan(forged, 10, [](const FlowKey &, OwnerRecord) {}) == 0);
     CHECK(forged == 0);
     MapFlowStore small(2);
-    small.upsert(key4(1), {});
-    small.upsert(key4(2), {});
-    CHECK(small.upsert(key4(3), {}) == UpsertResult::full);
+    small.upsert(key4(1), {}, Presence::absent);
+    small.upsert(key4(2), {}, Presence::unknown);
+    CHECK(small.upsert(key4(3), {}, Presence::absent) == UpsertResult::full);
+    CHECK(small.upsert(key4(2), {.owner = 3}, Presence::present) == UpsertResult::updated);
+    CHECK(small.lookup(key4(2))->owner == 3);
 }
 
 TEST_CASE("a burst of frames is taken as its frames one by one: replays, forgeries and a "
