@@ -14,7 +14,6 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -22,6 +21,7 @@
 
 #include "flowhome/gossip_transport.hpp"
 #include "reference_frames.hpp"
+#include "ring_port.hpp"
 
 using namespace flowhome;
 
@@ -249,12 +249,9 @@ TEST_CASE("membership reports of the group: a join sent twice, the current state
     }
     SECTION("the join waits for the link, and is sent again each time the link comes up")
     {
-        rte_ring *rx = rte_ring_create("gr_port_rx", 16, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-        rte_ring *tx = rte_ring_create("gr_port_tx", 16, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-        REQUIRE((rx != nullptr && tx != nullptr));
-        const int port = rte_eth_from_rings("gr_port", &rx, 1, &tx, 1, 0);
-        REQUIRE(port >= 0);
-        const auto id = static_cast<uint16_t>(port);
+        const test::RingPort ring("gr_port", 16);
+        REQUIRE(ring.port >= 0);
+        const uint16_t id = ring.id();
         rte_eth_conf conf{};
         REQUIRE(rte_eth_dev_configure(id, 1, 1, &conf) == 0);
         REQUIRE(rte_eth_rx_queue_setup(id, 0, 16, 0, nullptr, r.pool) == 0);
@@ -282,9 +279,6 @@ TEST_CASE("membership reports of the group: a join sent twice, the current state
         CHECK(next_sent(r.tx) == ref::igmp_current);
 
         CHECK(rte_eth_dev_stop(id) == 0);
-        CHECK(rte_eth_dev_close(id) == 0);
-        rte_ring_free(tx);
-        rte_ring_free(rx);
     }
     SECTION("a report the queue refuses is counted and sent 100 ms later")
     {

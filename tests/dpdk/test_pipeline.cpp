@@ -32,6 +32,7 @@
 #include <rte_ring.h>
 
 #include "dpdk_main.hpp"
+#include "ring_port.hpp"
 #include "encap_builder.hpp"
 #include "flowhome/capture.hpp"
 #include "flowhome/cli.hpp"
@@ -345,25 +346,22 @@ TEST_CASE("only ports whose drivers move packets by virtual address get a packed
     CHECK_FALSE(packet_pool_may_pack(V{""}));
 
     /* The node's ports here are net_ring devices: its pool is packed. */
-    rte_ring *r = rte_ring_create("pp_ring", 64, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    REQUIRE(r != nullptr);
-    const int port = rte_eth_from_ring(r);
-    REQUIRE(port >= 0);
-    const uint16_t ports[] = {static_cast<uint16_t>(port)};
-    rte_mempool *pool =
-        create_packet_pool("pp_ring_pool", 64, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY, ports);
-    REQUIRE(pool != nullptr);
-    CHECK((pool->flags & RTE_MEMPOOL_F_NO_IOVA_CONTIG) != 0);
-    rte_mempool_free(pool);
+    const test::RingPort ring("pp_ring", 64);
+    REQUIRE(ring.port >= 0);
+    using Pool = std::unique_ptr<rte_mempool, decltype(&rte_mempool_free)>;
+    const uint16_t ports[] = {ring.id()};
+    const Pool packed(
+        create_packet_pool("pp_ring_pool", 64, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY, ports),
+        rte_mempool_free);
+    REQUIRE(packed != nullptr);
+    CHECK((packed->flags & RTE_MEMPOOL_F_NO_IOVA_CONTIG) != 0);
     /* A port id that names no device is not known to copy: DPDK's pool. */
     const uint16_t unknown[] = {RTE_MAX_ETHPORTS - 1};
-    pool =
-        create_packet_pool("pp_dma_pool", 64, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY, unknown);
-    REQUIRE(pool != nullptr);
-    CHECK((pool->flags & RTE_MEMPOOL_F_NO_IOVA_CONTIG) == 0);
-    rte_mempool_free(pool);
-    rte_eth_dev_close(static_cast<uint16_t>(port));
-    rte_ring_free(r);
+    const Pool dpdk(
+        create_packet_pool("pp_dma_pool", 64, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY, unknown),
+        rte_mempool_free);
+    REQUIRE(dpdk != nullptr);
+    CHECK((dpdk->flags & RTE_MEMPOOL_F_NO_IOVA_CONTIG) == 0);
 }
 
 TEST_CASE("a connection-opening packet is claimed and served locally", "[pipeline]")
@@ -1304,10 +1302,8 @@ TEST_CASE("a node that fails half-way through start-up releases what it built", 
 {
     /* Its wire port started, its rings made, then the gossip key file is
      * missing: the constructor throws, and no destructor runs. */
-    rte_ring *rx = rte_ring_create("hw_rx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    rte_ring *tx = rte_ring_create("hw_tx", 64, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    const int port = rte_eth_from_rings("ring_halfway", &rx, 1, &tx, 1, 0);
-    REQUIRE(port >= 0);
+    const test::RingPort ring("ring_halfway", 64);
+    REQUIRE(ring.port >= 0);
     NodeConfig cfg = test_config();
     cfg.node_id = 9;
     cfg.ports.pop_back(); /* the wire port only */
@@ -1316,15 +1312,12 @@ TEST_CASE("a node that fails half-way through start-up releases what it built", 
     cfg.gossip.enabled = true;
     cfg.gossip.group = addr("239.1.1.1");
     cfg.gossip.key_file = "/nonexistent/flowhome-test.keys";
-    CHECK_THROWS_WITH(Node(cfg, Node::PortIds{static_cast<uint16_t>(port), kNoPort}),
+    CHECK_THROWS_WITH(Node(cfg, Node::PortIds{ring.id(), kNoPort}),
                       Catch::Contains("gossip.key_file"));
     CHECK(rte_ring_lookup("fh_ctl_9") == nullptr);
     /* Stopped: a started port refuses to be configured again (-EBUSY). */
     rte_eth_conf conf{};
-    CHECK(rte_eth_dev_configure(static_cast<uint16_t>(port), 1, 1, &conf) == 0);
-    rte_eth_dev_close(static_cast<uint16_t>(port));
-    rte_ring_free(rx);
-    rte_ring_free(tx);
+    CHECK(rte_eth_dev_configure(ring.id(), 1, 1, &conf) == 0);
 }
 
 TEST_CASE("show flows walks the table in slices, one control-lcore request each", "[console]")
