@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include <rte_bus_vdev.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_ring.h>
@@ -11,14 +12,16 @@ namespace flowhome::test {
 
 /**
  * A net_ring port over an RX and a TX ring of its own (@p name "_rx" and
- * "_tx"), stopped, closed and its rings freed however the test ends: a
- * REQUIRE that fails half-way leaves no name taken for the test cases
- * after it. port is negative when the port could not be made.
+ * "_tx"), stopped, removed and its rings freed however the test ends: a
+ * REQUIRE that fails half-way leaves no name taken for what runs after it
+ * (another test case, or the same one again for its next SECTION). port
+ * is negative when the port could not be made.
  */
 class RingPort {
 public:
     RingPort(const std::string &name, unsigned size)
-        : rx(rte_ring_create((name + "_rx").c_str(), size, SOCKET_ID_ANY,
+        : device("net_ring_" + name),
+          rx(rte_ring_create((name + "_rx").c_str(), size, SOCKET_ID_ANY,
                              RING_F_SP_ENQ | RING_F_SC_DEQ)),
           tx(rte_ring_create((name + "_tx").c_str(), size, SOCKET_ID_ANY,
                              RING_F_SP_ENQ | RING_F_SC_DEQ))
@@ -30,7 +33,9 @@ public:
     {
         if (port >= 0) {
             rte_eth_dev_stop(id()); /* a started port is not closed */
-            rte_eth_dev_close(id());
+            /* Closes the port and frees its device's name, which
+             * rte_eth_dev_close() alone keeps. */
+            rte_vdev_uninit(device.c_str());
         }
         rte_ring_free(rx);
         rte_ring_free(tx);
@@ -40,6 +45,7 @@ public:
 
     uint16_t id() const noexcept { return static_cast<uint16_t>(port); }
 
+    const std::string device; /**< the virtual device rte_eth_from_rings() makes */
     rte_ring *rx;
     rte_ring *tx;
     int port = -1;
