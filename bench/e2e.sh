@@ -60,7 +60,8 @@ cleanup() {
     if [ "${E2E_KEEP:-0}" = 1 ]; then echo "logs in $dir" >&2; else rm -rf "$dir"; fi
     rm -rf /var/run/dpdk/${tag}_*
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 eal() { # prefix lcores
     echo "--no-huge -m 512 --no-pci --no-shconf --file-prefix ${tag}_$1 --lcores $2 --log-level=warning"
@@ -77,13 +78,18 @@ start_generator() {
     sleep 2
 }
 
-# SIGINT, then SIGKILL if it has not ended 10 s later; its exit status in
-# $stopped_rc. (testpmd ends a SIGINT by dying of it, status 130.)
+# SIGINT, then SIGKILL if it has not ended 10 s later: its exit status in
+# $stopped_rc, and whether it had to be killed in $stopped_hung. (testpmd
+# ends a SIGINT by dying of it, status 130.)
 stop_one() {
     stopped_rc=0
+    stopped_hung=1
     kill -INT "$1" 2>/dev/null || true
     for _ in $(seq 1 100); do
-        kill -0 "$1" 2>/dev/null || break
+        if ! kill -0 "$1" 2>/dev/null; then
+            stopped_hung=0
+            break
+        fi
         sleep 0.1
     done
     kill -KILL "$1" 2>/dev/null || true
@@ -99,10 +105,17 @@ stop_one() {
 # would move into X, whose report the round needs. Frozen, the generator
 # neither sends nor sees the disconnect.
 stop_all() { # $1: run name
-    kill -STOP "${pids[0]}" 2>/dev/null || true
+    local rc=0
+    if ! kill -STOP "${pids[0]}" 2>/dev/null; then
+        wait "${pids[0]}" 2>/dev/null || rc=$?
+        echo "e2e.sh: $1: the generator ended before the round did (status $rc):" \
+            "its rate is of fewer samples" >&2
+    fi
     stop_one "${pids[1]}"
-    if [ "$stopped_rc" -gt 128 ] && [ "$stopped_rc" != 130 ]; then
-        echo "e2e.sh: $1: X ended by signal $((stopped_rc - 128)) at its stop" >&2
+    if [ "$stopped_hung" = 1 ]; then
+        echo "e2e.sh: $1: X did not stop within 10 s and was killed" >&2
+    elif [ "$stopped_rc" -gt 128 ] && [ "$stopped_rc" != 130 ]; then
+        echo "e2e.sh: $1: X ended by signal $((stopped_rc - 128))" >&2
     fi
     kill -KILL "${pids[0]}" 2>/dev/null || true
     wait "${pids[0]}" 2>/dev/null || true
