@@ -32,7 +32,6 @@
 #include <rte_ring.h>
 
 #include "dpdk_main.hpp"
-#include "ring_port.hpp"
 #include "encap_builder.hpp"
 #include "flowhome/capture.hpp"
 #include "flowhome/cli.hpp"
@@ -42,6 +41,7 @@
 #include "flowhome/packet.hpp"
 #include "flowhome/ports.hpp"
 #include "reference_frames.hpp"
+#include "ring_port.hpp"
 
 using namespace flowhome;
 namespace eb = flowhome::test::eb;
