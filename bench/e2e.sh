@@ -54,6 +54,7 @@ dir=$(mktemp -d /tmp/fh_e2e.XXXXXX)
 tag=fhe2e$$
 pids=()
 cleanup() {
+    trap '' INT TERM # a second Ctrl-C must not cut the cleanup short
     for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
     sleep 1
     for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
@@ -61,7 +62,8 @@ cleanup() {
     rm -rf /var/run/dpdk/${tag}_*
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 eal() { # prefix lcores
     echo "--no-huge -m 512 --no-pci --no-shconf --file-prefix ${tag}_$1 --lcores $2 --log-level=warning"

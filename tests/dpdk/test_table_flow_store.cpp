@@ -104,7 +104,8 @@ TEST_CASE("TableFlowStore scans both tables with a resumable cursor", "[gossip][
     TableFlowStore store(table);
     constexpr uint16_t n4 = 300;
     constexpr uint16_t n6 = 70;
-    /* Told, and left to look: the table counts an insert either way. */
+    /* IPv4 keys passed as absent, IPv6 ones as unknown: the table counts
+     * an insert either way. */
     for (uint16_t i = 0; i < n4; ++i)
         REQUIRE(store.upsert(key4(i), OwnerRecord{1, i, 0, 0, 0}, Presence::absent) ==
                 UpsertResult::inserted);
