@@ -97,6 +97,30 @@ std::pair<int, uint16_t> id_of(const FlowKey &k, OwnerRecord r)
 
 } // namespace
 
+TEST_CASE("TableFlowStore hands the caller's Presence to the table", "[gossip][store]")
+{
+    Qsbr q;
+    OwnershipTable table(table_params(q.v));
+    TableFlowStore store(table);
+    /* absent: inserted and counted, without a look. */
+    REQUIRE(store.upsert(key4(1), OwnerRecord{1, 1, 0, 0, 0}, Presence::absent) ==
+            UpsertResult::inserted);
+    /* present: replaced, not counted again. */
+    REQUIRE(store.upsert(key4(1), OwnerRecord{2, 2, 0, 0, 0}, Presence::present) ==
+            UpsertResult::updated);
+    /* unknown: the table looks, and finds it. */
+    REQUIRE(store.upsert(key4(1), OwnerRecord{3, 3, 0, 0, 0}, Presence::unknown) ==
+            UpsertResult::updated);
+    REQUIRE(store.upsert(key6(1), OwnerRecord{3, 1, 0, 0, 0}, Presence::unknown) ==
+            UpsertResult::inserted);
+    CHECK(store.size() == 2);
+    CHECK(table.count(Family::ipv4) == 1);
+    CHECK(store.lookup(key4(1))->owner == 3);
+    /* A key of no family is refused whatever the hint. */
+    CHECK(store.upsert(FlowKey{}, OwnerRecord{1, 1, 0, 0, 0}, Presence::absent) ==
+          UpsertResult::error);
+}
+
 TEST_CASE("TableFlowStore scans both tables with a resumable cursor", "[gossip][store]")
 {
     Qsbr q;
