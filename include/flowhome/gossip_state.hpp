@@ -94,8 +94,8 @@ inline constexpr uint8_t released = 0x02;
 /** OwnerRecord flag of a guess: a claim not heard from its owner (this
  *  node's failover rewrite of a dead or restarted owner's flow to another
  *  node, or another owner's claim relayed by a sync). The owner's own claim
- *  clears it. Local: no frame carries it (a sync answer sends the record as
- *  a plain claim), and the workers ignore it. */
+ *  clears it. A sync answer marks the entry (FlowEntry::guessed, 1.4); the
+ *  workers ignore it. */
 inline constexpr uint8_t guessed = 0x04;
 } // namespace gossip_flag
 static_assert(((gossip_flag::released | gossip_flag::guessed) & owner_flag::pinned) == 0 &&

@@ -37,10 +37,10 @@ inline constexpr uint32_t kGossipMagic = 0x46484753; /* "FHGS" */
 inline constexpr uint8_t kGossipVersionMajor = 1;
 /* 1.1: resend records; 1.2: tombstones in sync responses (flow entry flag
  * bit 0), sent only to requesters of 1.2 or later; 1.3: the header's flags
- * name the sender's recent frames that hold nothing to resend. */
-inline constexpr uint8_t kGossipVersionMinor = 3;
-/** The lowest minor whose header flags are FrameHeader::bare_below. */
-inline constexpr uint8_t kGossipMinorBareFrames = 3;
+ * name the sender's recent frames that hold nothing to resend; 1.4: a sync
+ * response's claim says when the responder holds it as a guess (flow entry
+ * flag bit 1, which earlier readers ignore in a claim). */
+inline constexpr uint8_t kGossipVersionMinor = 4;
 
 /** Header size written by this version; receivers accept larger (newer minor). */
 inline constexpr size_t kGossipHeaderLen = 32;
@@ -80,6 +80,8 @@ inline constexpr size_t client_port = 6; /* u16 */
 inline constexpr size_t vip_port = 8;    /* u16 */
 inline constexpr size_t flags = 10;      /* u16: sync entries: bit 0 released, bits 1..15 its age */
 inline constexpr uint16_t flag_released = 0x0001;
+/** A sync entry's claim (bit 0 clear) that the responder holds as a guess (1.4). */
+inline constexpr uint16_t flag_guessed = 0x0002;
 inline constexpr unsigned age_shift = 1;
 /** Largest age a tombstone's entry carries, in seconds (15 bits). */
 inline constexpr uint16_t max_age_s = 0x7FFF;
@@ -216,6 +218,11 @@ struct FlowEntry {
      * gossip_flow::max_age_s, so that the requester's copy ages out with
      * the others instead of a whole timeout later. 0 otherwise. */
     uint16_t age_s = 0;
+    /** For a claim in a sync response (1.4): the responder holds it as a
+     * guess, not heard from its owner (its failover rewrite, or a claim a
+     * sync relayed to it). Clear in tombstones and in claim and release
+     * records. */
+    bool guessed = false;
 
     friend bool operator==(const FlowEntry &, const FlowEntry &) = default;
 };

@@ -254,14 +254,31 @@ void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, NodeId responder,
             e.owner == responder ? Via::sync : Via::relayed, now_us, e.age_s);
         return;
     }
-    /* A record naming us that our store does not hold as ours: a previous
-     * incarnation's flow the responder has not failed over yet, or a
-     * responder's failover guess that differs from ours. Only we may
-     * claim for us, and we did not: leave it out. Its failover owner's
-     * claim (or the responder's ageing) settles it everywhere. */
     const std::optional<OwnerRecord> cur = store.lookup(e.key);
-    if (!cur || cur->owner != p.self)
-        stats.orphans.add();
+    if (cur && cur->owner == p.self)
+        return;
+    /* A guess naming us: the responder failed a dead or restarted node's
+     * flow over to us, and we hold no record of that node's to move
+     * ourselves (we synced after the rewrite): the failover is ours to
+     * claim, as our own rewrite would have, unless what we hold beats it.
+     * Without the claim the flow is nobody's: every other node sends it
+     * here, and nobody refreshes it until it ages out under its traffic. */
+    if (e.guessed) {
+        const Claim c{e.key, p.self, e.version, ClaimKind::claim};
+        const std::optional<Claim> kept =
+            cur ? std::optional{claim_of_record(e.key, *cur)} : std::nullopt;
+        if (claim_supersedes(kept ? &*kept : nullptr, c, flow_hash(e.key)) &&
+            claim_own(e.key, cur, e.version, 0, now_us)) {
+            stats.reclaimed.add();
+            return;
+        }
+    }
+    /* Any other record naming us that our store does not hold as ours: a
+     * previous incarnation's flow the responder has not failed over yet,
+     * or (from a responder of 1.3) a failover guess. Only we may claim for
+     * us, and we did not: leave it out. Its failover owner's claim (or the
+     * responder's ageing) settles it everywhere. */
+    stats.orphans.add();
 }
 
 bool GossipEngine::Impl::names_this_life(const HeartbeatRecord &hb) const noexcept
@@ -500,11 +517,12 @@ void GossipEngine::Impl::local_refresh(const FlowKey &key, uint64_t now_us) noex
 {
     const std::optional<OwnerRecord> cur = store.lookup(key);
     const uint16_t epoch = epoch_of(now_us);
-    if (cur && earlier_life(*cur)) {
+    if (cur && owner_gone(*cur)) {
         /* A worker served a dead or restarted owner's flow as its failover
          * owner, and the rewrite has not reached the record (or walked past
-         * it: see failover_slice()): make it ours now, as the rewrite
-         * would, before the record ages out under a flow in use. */
+         * it: see failover_slice(); or the record came later, a sync's copy
+         * of a claim of a node already dead here): make it ours now, as the
+         * rewrite would, before the record ages out under a flow in use. */
         fail_over(key, *cur, now_us);
         return;
     }

@@ -237,6 +237,9 @@ struct GossipEngine::Impl {
     void failover_slice(uint64_t now_us) noexcept;
     /* A live record of an earlier life of its owner (who died or restarted since). */
     bool earlier_life(const OwnerRecord &r) const noexcept;
+    /* A live record whose owner the workers send to its failover owner:
+     * of an earlier life of its owner, or of a node dead here. */
+    bool owner_gone(const OwnerRecord &r) const noexcept;
     bool guess_yields(const OwnerRecord &guess, const Claim &c, uint64_t now_us) const noexcept;
     /* Rewrites such a record to its failover owner at version + 1 (and
      * claims it when that is us); false when nobody is eligible or the

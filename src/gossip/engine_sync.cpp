@@ -40,6 +40,16 @@ bool GossipEngine::Impl::earlier_life(const OwnerRecord &r) const noexcept
            (r.flags & gossip_flag::released) == 0;
 }
 
+bool GossipEngine::Impl::owner_gone(const OwnerRecord &r) const noexcept
+{
+    if (earlier_life(r))
+        return true;
+    if (r.owner == p.self || (r.flags & gossip_flag::released) != 0)
+        return false;
+    const Member *m = members.find(r.owner);
+    return m != nullptr && m->state == NodeState::dead;
+}
+
 bool GossipEngine::Impl::fail_over(const FlowKey &key, const OwnerRecord &old,
                                    uint64_t now_us) noexcept
 {
@@ -251,8 +261,11 @@ void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requeste
                  * others. */
                 if (filter != kInvalidNode && o.owner != filter)
                     return;
+                /* A guess says so (1.4): the requester it names may be the
+                 * heir of a flow it holds no record of to move itself. */
                 w->add_sync_entry(FlowEntry{k, o.owner, o.version, released,
-                                            static_cast<uint16_t>(released ? epoch - o.epoch : 0)});
+                                            static_cast<uint16_t>(released ? epoch - o.epoch : 0),
+                                            !released && (o.flags & gossip_flag::guessed) != 0});
             });
         visited += n;
         if (cursor == 0 || n == 0 || visited >= kSyncAnswerBudget)
