@@ -35,6 +35,7 @@ enum class DropReason : uint8_t {
     udp_truncated,
     udp_bad_length,
     vip_fragment,
+    vip_link_group,
     decap_unknown_peer,
     geneve_truncated,
     geneve_bad_version,
@@ -89,6 +90,9 @@ inline constexpr std::array kDropReasons{
                    "UDP length field inconsistent with the IP length"},
     DropReasonInfo{DropReason::vip_fragment, "vip_fragment",
                    "IP fragment addressed to a VIP (no ports to key on)"},
+    DropReasonInfo{DropReason::vip_link_group, "vip_link_group",
+                   "packet for a VIP (or tunnelled to this node for one) in a link-layer "
+                   "broadcast or multicast frame"},
     DropReasonInfo{DropReason::decap_unknown_peer, "decap_unknown_peer",
                    "encapsulated packet from an address that is not a peer"},
     DropReasonInfo{DropReason::geneve_truncated, "geneve_truncated",

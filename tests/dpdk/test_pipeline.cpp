@@ -1145,6 +1145,38 @@ TEST_CASE("malformed packets and VIP fragments are counted drops", "[pipeline]")
     REQUIRE(drops(DropReason::vip_fragment) == before + 1);
 }
 
+TEST_CASE("a VIP's packet in a broadcast or multicast frame is a named drop", "[pipeline]")
+{
+    /* Every node on the segment receives such a frame: none may claim the
+     * flow or send its copy to the owner. */
+    Bench &b = bench();
+    b.own(key4(40002), 2);
+    b.own(key4(40008), 1);
+    const auto to_group = [](Frame f, std::array<uint8_t, 6> mac) {
+        std::copy(mac.begin(), mac.end(), f.begin());
+        return f;
+    };
+    const std::array<uint8_t, 6> broadcast{0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+    const std::array<uint8_t, 6> multicast{0x01, 0x00, 0x5E, 0x00, 0x00, 0x01};
+    const uint64_t claims = b.stats().claims.get();
+    const uint64_t redirects = b.stats().redirects.get();
+    const uint64_t before = drops(DropReason::vip_link_group);
+    for (const Frame &f : {to_group(ref::syn_in, broadcast), to_group(ref::syn_in, multicast),
+                           to_group(ref::to2_in, broadcast), to_group(ref::from2_in, broadcast)}) {
+        const Bench::Output out = b.wire_in(f);
+        CHECK(out.wire.empty());
+        CHECK(out.local.empty());
+    }
+    CHECK(drops(DropReason::vip_link_group) == before + 4);
+    CHECK(b.stats().claims.get() == claims);
+    CHECK(b.stats().redirects.get() == redirects);
+
+    /* Unicast, the same packets are the flows' as before. */
+    CHECK(b.wire_in(ref::to2_in).wire.size() == 1);
+    CHECK(b.wire_in(ref::from2_in).local.size() == 1);
+    CHECK(drops(DropReason::vip_link_group) == before + 4);
+}
+
 TEST_CASE("too-big errors are rate-limited per worker", "[pipeline]")
 {
     /* RFC 4443 2.4(f): a burst of 200 too-big packets gets at most a burst
@@ -1281,6 +1313,23 @@ TEST_CASE("an ICMPv6 error about a peer's flow of a tcp VIP goes to the peer", "
     CHECK(b.stats().passthrough.get() == pass);
 
     out = b.wire_in(too_big(a6("2001:db8:100::99")));
+    CHECK(out.wire.empty());
+    CHECK(out.local.size() == 1);
+    CHECK(b.stats().icmp_to_owner.get() == to_owner + 1);
+
+    /* In fragments, the error is the local stack's whole: its first
+     * fragment (which quotes the flow) does not go to the owner while the
+     * rest go to our kernel. Nor does a copy in a broadcast frame. */
+    const eb::Bytes error = eb::icmp6(router, vip, 2, 0, eb::slice(reply, 0, 48));
+    eb::Bytes first{kProtoIcmpv6, 0, 0x00, 0x01, 0, 0, 0, 7}; /* offset 0, more fragments */
+    first.insert(first.end(), error.begin(), error.end());
+    out = b.wire_in(eb::ether(eb::kOurMac, eb::kRouterMac, 0x86DD,
+                              eb::ipv6(router, vip, 44 /* fragment header */, first)));
+    CHECK(out.wire.empty());
+    CHECK(out.local.size() == 1);
+    Frame flooded = too_big(vip);
+    std::fill_n(flooded.begin(), 6, 0xFF);
+    out = b.wire_in(flooded);
     CHECK(out.wire.empty());
     CHECK(out.local.size() == 1);
     CHECK(b.stats().icmp_to_owner.get() == to_owner + 1);

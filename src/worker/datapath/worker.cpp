@@ -188,6 +188,13 @@ inline bool earlier_life(const DatapathShared &sh, OwnerRecord r) noexcept
     return r.reserved != sh.node_life[r.owner & kMaxNodeId].load(std::memory_order_relaxed);
 }
 
+/* A frame to a link-layer group (broadcast or multicast): the I/G bit of
+ * its destination address. */
+inline bool link_group(const uint8_t *frame) noexcept
+{
+    return (frame[0] & 0x01) != 0;
+}
+
 /* An ICMP error about a VIP's reply is addressed to the VIP: the quoted
  * packet's source. */
 inline bool addressed_to_vip(const uint8_t *frame, const ParsedPacket &p, const FlowKey &k) noexcept
@@ -484,9 +491,11 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
         if (!sh_.vips->match(data, s.p)) {
             /* A VIP that serves only TCP or UDP, or some ports, does not
              * match the ICMP errors about its flows; they go to the flow's
-             * owner all the same. */
-            if ((s.p.l4_proto == kProtoIcmp || s.p.l4_proto == kProtoIcmpv6) &&
-                icmp_to_owner(s, data))
+             * owner all the same, whole and as the VIP's packets (below)
+             * would: a fragment, or a copy in a broadcast frame, goes to
+             * the local stack with the rest of what is not for a VIP. */
+            if ((s.p.l4_proto == kProtoIcmp || s.p.l4_proto == kProtoIcmpv6) && !s.p.fragment &&
+                !link_group(data) && icmp_to_owner(s, data))
                 continue;
             /* Gossip reaches a worker only where the workers hand it over:
              * where rte_flow steers it to the control queue there is no
@@ -521,8 +530,13 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
                 continue;
             }
         }
-        if (unlikely(s.p.fragment)) {
-            drop(m, DropReason::vip_fragment);
+        /* Unicast from the router, addressed to our MAC (a decapsulated
+         * frame has the outer frame's addresses). A VIP's packet in a
+         * broadcast or multicast frame reached every node on the segment:
+         * each would claim it, or send its copy to the owner (RFC 1122
+         * 3.3.6: such a datagram is not to be taken). */
+        if (unlikely(s.p.fragment || link_group(data))) {
+            drop(m, s.p.fragment ? DropReason::vip_fragment : DropReason::vip_link_group);
             continue;
         }
         if (s.p.l4_proto != kProtoTcp && s.p.l4_proto != kProtoUdp) {
