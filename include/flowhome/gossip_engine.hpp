@@ -169,6 +169,7 @@ struct GossipStats {
     Counter sync_entries_in;
     Counter unknown_records;    /**< skipped records of a newer minor version */
     Counter requests_refused;   /**< sync or resend requests to us beyond a frame's first of each */
+    Counter records_ignored;    /**< out of date or not authoritative: see operations.md */
     Counter claims_refreshed;   /**< a received claim equal to the store's: epoch restamped */
     Counter orphans;            /**< synced claims naming this node, not held, no guess: skipped */
     Counter sync_responses_out; /**< sync response frames sent */

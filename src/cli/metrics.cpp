@@ -264,6 +264,7 @@ gossip_counters(const GossipEngine &engine, const GossipTransport *transport, co
         {"seal_failed", &g.seal_failed},
         {"unknown_records", &g.unknown_records},
         {"requests_refused", &g.requests_refused},
+        {"records_ignored", &g.records_ignored},
         {"resend_requests_out", &g.resend_requests_out},
         {"resend_requests_in", &g.resend_requests_in},
         {"resend_requests_spared", &g.resend_requests_spared},

@@ -339,6 +339,10 @@ void GossipEngine::Impl::on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us
     case HeartbeatOutcome::dead_incarnation:
         keep_view_first(hb.node); /* it has not refuted: a partition, healed */
         break;
+    case HeartbeatOutcome::stale_counter:
+    case HeartbeatOutcome::stale_incarnation:
+        stats.records_ignored.add();
+        break;
     default:
         break;
     }
@@ -356,8 +360,10 @@ void GossipEngine::Impl::on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us
 void GossipEngine::Impl::on_digest(NodeId sender, const DigestRecord &d, uint64_t now_us) noexcept
 {
     /* Only an owner's own digest is authoritative for its flows. */
-    if (d.owner != sender)
+    if (d.owner != sender) {
+        stats.records_ignored.add();
         return;
+    }
     const OwnerDigest &mine = digests[d.owner];
     if (mine.flow_count == d.flow_count && mine.digest == d.digest) {
         mismatch_streak[d.owner] = 0;

@@ -203,8 +203,10 @@ void GossipEngine::Impl::add_repair_records(uint64_t now_us, size_t max) noexcep
 void GossipEngine::Impl::on_resend_request(const ResendRecord &r, uint64_t now_us) noexcept
 {
     const uint32_t inc = members.self_incarnation();
-    if (r.incarnation != inc)
-        return; /* about a previous life: nothing of it is ours any more */
+    if (r.incarnation != inc) {
+        stats.records_ignored.add(); /* about a previous life: nothing of it is ours any more */
+        return;
+    }
     stats.resend_requests_in.add();
     const uint64_t quiet_us = resend_quiet_us();
     uint64_t covered = 0;

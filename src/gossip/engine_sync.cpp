@@ -285,8 +285,10 @@ void GossipEngine::Impl::on_sync_response(const SyncResponseRecord &r, NodeId re
         s = &full;
     else if (repair.active && r.request_id == repair.request_id)
         s = &repair;
-    if (s == nullptr)
-        return; /* late or duplicated: a newer request superseded it */
+    if (s == nullptr) {
+        stats.records_ignored.add(); /* late or duplicated: a newer request superseded it */
+        return;
+    }
     FlowEntryCursor entries = r.entries;
     FlowEntry e;
     while (entries.next(e))

@@ -2360,6 +2360,39 @@ TEST_CASE("a frame of a peer's earlier life, replayed to a node that has just st
     }
 }
 
+TEST_CASE("authenticated records of no use to this node are counted", "[gossip][engine]")
+{
+    TestCluster c(3);
+    settle(c);
+    c.kill(1); /* node 2's frames are made here, in its life (incarnation 1) */
+    Authenticator auth;
+    auth.set_keys(c.ring);
+    uint64_t seq = uint64_t{1} << 20;
+    const auto from2 = [&](const std::function<void(FrameWriter &)> &add) {
+        c.engine(0).receive(sealed(auth, body_of(header_of(2, ++seq, 1), add)), c.now);
+    };
+    const auto heartbeat = [&](uint32_t counter) {
+        return [counter](FrameWriter &w) {
+            REQUIRE(w.add_heartbeat({2, NodeState::alive, false, 1, counter, 0, {}}, {}));
+        };
+    };
+    const GossipStats &s = c.engine(0).stats();
+    const uint64_t ok = c.engine(0).rx_stats().count(GossipStatus::ok);
+    const uint64_t ignored = s.records_ignored.get();
+    from2(heartbeat(1u << 20));
+    CHECK(s.records_ignored.get() == ignored);
+    from2(heartbeat((1u << 20) - 1)); /* reordered */
+    CHECK(s.records_ignored.get() == ignored + 1);
+    from2([](FrameWriter &w) { REQUIRE(w.add_digest({3, 0, 0})); }); /* not node 2's own */
+    CHECK(s.records_ignored.get() == ignored + 2);
+    from2([](FrameWriter &w) {
+        REQUIRE(w.add_resend(RecordType::resend_request, {1, 0, 5, 1})); /* an earlier life */
+    });
+    CHECK(s.records_ignored.get() == ignored + 3);
+    CHECK(s.resend_requests_in.get() == 0);
+    CHECK(c.engine(0).rx_stats().count(GossipStatus::ok) == ok + 4);
+}
+
 TEST_CASE("a departure a peer announces is believed once it has named this node's life",
           "[gossip][engine]")
 {
