@@ -161,17 +161,18 @@ struct GossipStats {
     Counter failovers;       /**< flows rewritten to their failover owner */
     Counter guesses_yielded; /**< guesses that gave way to a node that restarted moments ago
                                   (or, this node just started, to any node's claim) */
-    Counter reclaimed;       /**< flows failed over to this node (or a synced guess), claimed */
+    Counter reclaimed;       /**< flows failed over to this node (or synced as rewritten to it) */
     Counter reannounced;
     Counter digests_mismatched;
     Counter sync_requests_out;
     Counter sync_requests_in;
     Counter sync_entries_in;
-    Counter unknown_records;    /**< skipped records of a newer minor version */
-    Counter requests_refused;   /**< sync or resend requests to us beyond a frame's first of each */
-    Counter records_ignored;    /**< out of date or not authoritative: see operations.md */
+    Counter unknown_records;  /**< skipped records of a newer minor version */
+    Counter requests_refused; /**< sync or resend requests to us beyond a frame's first of each */
+    Counter
+        records_ignored; /**< stale heartbeat, foreign digest, late sync answer, old resend ask */
     Counter claims_refreshed;   /**< a received claim equal to the store's: epoch restamped */
-    Counter orphans;            /**< synced claims naming this node, not held, no guess: skipped */
+    Counter orphans;            /**< synced claims naming this node, not held, not taken: skipped */
     Counter sync_responses_out; /**< sync response frames sent */
     Counter syncs_completed;    /**< response chains that reached next_cursor 0 */
     Counter seal_failed;        /**< frames the authenticator could not seal (no send key) */

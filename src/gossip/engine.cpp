@@ -137,7 +137,8 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
             if (c.kind == ClaimKind::claim)
                 r.epoch = epoch;
             if (from_owner)
-                r.flags = static_cast<uint8_t>(r.flags & ~gossip_flag::guessed);
+                r.flags = static_cast<uint8_t>(r.flags &
+                                               ~(gossip_flag::guessed | gossip_flag::rewritten));
             if (r.epoch != cur->epoch || r.flags != cur->flags)
                 store.upsert(c.key, r, Presence::present);
             stats.claims_refreshed.add();
@@ -257,28 +258,38 @@ void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, NodeId responder,
     const std::optional<OwnerRecord> cur = store.lookup(e.key);
     if (cur && cur->owner == p.self)
         return;
-    /* A guess naming us: the responder failed a dead or restarted node's
-     * flow over to us, and we hold no record of that node's to move
-     * ourselves (we synced after the rewrite): the failover is ours to
-     * claim, as our own rewrite would have, unless what we hold beats it.
-     * Without the claim the flow is nobody's: every other node sends it
-     * here, and nobody refreshes it until it ages out under its traffic. */
-    if (e.guessed) {
-        const Claim c{e.key, p.self, e.version, ClaimKind::claim};
-        const std::optional<Claim> kept =
-            cur ? std::optional{claim_of_record(e.key, *cur)} : std::nullopt;
-        if (claim_supersedes(kept ? &*kept : nullptr, c, flow_hash(e.key)) &&
-            claim_own(e.key, cur, e.version, 0, now_us)) {
-            stats.reclaimed.add();
-            return;
-        }
-    }
+    if (e.rewrite && take_rewrite(e, cur, now_us))
+        return;
     /* Any other record naming us that our store does not hold as ours: a
      * previous incarnation's flow the responder has not failed over yet,
      * or (from a responder of 1.3) a failover guess. Only we may claim for
      * us, and we did not: leave it out. Its failover owner's claim (or the
      * responder's ageing) settles it everywhere. */
     stats.orphans.add();
+}
+
+/*
+ * The responder failed a dead or restarted node's flow over to us, and we
+ * hold no record of that node's to move ourselves (we synced after the
+ * rewrite): the failover is ours to claim, as our own rewrite would have.
+ * Without the claim the flow is nobody's: every other node sends it here,
+ * and nobody refreshes it until it ages out under its traffic. Not where
+ * our own failover would not take it: we hold the flow's record and its
+ * owner is alive here (we move it ourselves once it is not), we are not
+ * eligible (draining), or what we hold beats the rewrite.
+ */
+bool GossipEngine::Impl::take_rewrite(const FlowEntry &e, const std::optional<OwnerRecord> &cur,
+                                      uint64_t now_us) noexcept
+{
+    if (cur && (cur->flags & gossip_flag::released) == 0 && !owner_gone(*cur))
+        return false;
+    if (std::ranges::find(members.eligible(), p.self) == members.eligible().end())
+        return false;
+    const Claim c{e.key, p.self, e.version, ClaimKind::claim};
+    const std::optional<Claim> kept =
+        cur ? std::optional{claim_of_record(e.key, *cur)} : std::nullopt;
+    return claim_supersedes(kept ? &*kept : nullptr, c, flow_hash(e.key)) &&
+           claim_as_heir(e.key, cur, e.version, now_us);
 }
 
 bool GossipEngine::Impl::names_this_life(const HeartbeatRecord &hb) const noexcept

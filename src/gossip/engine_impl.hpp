@@ -240,11 +240,18 @@ struct GossipEngine::Impl {
     /* A live record whose owner the workers send to its failover owner:
      * of an earlier life of its owner, or of a node dead here. */
     bool owner_gone(const OwnerRecord &r) const noexcept;
+    /* Claims a sync entry that is the responder's failover rewrite naming
+     * us, where our own failover would; false if it does not. */
+    bool take_rewrite(const FlowEntry &e, const std::optional<OwnerRecord> &cur,
+                      uint64_t now_us) noexcept;
     bool guess_yields(const OwnerRecord &guess, const Claim &c, uint64_t now_us) const noexcept;
     /* Rewrites such a record to its failover owner at version + 1 (and
      * claims it when that is us); false when nobody is eligible or the
      * store refused. */
     bool fail_over(const FlowKey &key, const OwnerRecord &old, uint64_t now_us) noexcept;
+    /* Claims the flow @p old stood for at @p version, as its failover owner. */
+    bool claim_as_heir(const FlowKey &key, const std::optional<OwnerRecord> &old, uint16_t version,
+                       uint64_t now_us) noexcept;
     void on_member_change(const MemberChange &c, uint64_t now_us) noexcept;
     void sync_tick(uint64_t now_us) noexcept;
     void send_sync_request(SyncSession &s, uint64_t now_us) noexcept;

@@ -30,8 +30,8 @@ void write_flow_entry(uint8_t *p, const FlowEntry &e) noexcept
     uint16_t flags = 0;
     if (e.released)
         flags = static_cast<uint16_t>(gossip_flow::flag_released | age << gossip_flow::age_shift);
-    else if (e.guessed)
-        flags = gossip_flow::flag_guessed;
+    else if (e.rewrite)
+        flags = gossip_flow::flag_rewrite;
     wire::store16(p + gossip_flow::flags, flags);
     uint8_t *addrs = p + gossip_flow::addrs;
     if (v4) {

@@ -127,8 +127,8 @@ TEST_CASE("every record type round-trips, both families", "[gossip][codec]")
     CHECK_FALSE(entries.next(e));
 }
 
-TEST_CASE("a flow entry's flags: bit 0 marks a tombstone, bits 1..15 its age; bit 1 a guessed "
-          "claim",
+TEST_CASE("a flow entry's flags: bit 0 marks a tombstone, bits 1..15 its age; bit 1 a claim "
+          "that is a failover rewrite",
           "[gossip][codec]")
 {
     std::vector<uint8_t> b = with_zero_tag(body_of(header_of(kSender, 1), [](FrameWriter &w) {
@@ -137,7 +137,7 @@ TEST_CASE("a flow entry's flags: bit 0 marks a tombstone, bits 1..15 its age; bi
         REQUIRE(w.add_sync_entry({key4(11), 2, 3, true, 40000})); /* saturates */
         REQUIRE(w.add_sync_entry({key4(12), 2, 3, false, 300}));  /* a claim has no age */
         REQUIRE(w.add_sync_entry({key4(13), 2, 3, false, 0, true}));
-        REQUIRE(w.add_sync_entry({key4(14), 2, 3, true, 1, true})); /* a tombstone is no guess */
+        REQUIRE(w.add_sync_entry({key4(14), 2, 3, true, 1, true})); /* a tombstone is no rewrite */
         w.end_sync_response(0);
     }));
     /* Header, TLV header, the response's fixed fields, then the entries. */
@@ -166,21 +166,21 @@ TEST_CASE("a flow entry's flags: bit 0 marks a tombstone, bits 1..15 its age; bi
     const auto first = [&entry] { return entry(0); };
     CHECK(first().released);
     CHECK(first().age_s == 300);
-    CHECK_FALSE(first().guessed);
-    CHECK_FALSE(entry(2).guessed);
-    CHECK(entry(3).guessed);
+    CHECK_FALSE(first().rewrite);
+    CHECK_FALSE(entry(2).rewrite);
+    CHECK(entry(3).rewrite);
     CHECK_FALSE(entry(3).released);
     CHECK(entry(4).released);
-    CHECK_FALSE(entry(4).guessed);
+    CHECK_FALSE(entry(4).rewrite);
     b[flags] = 0xFF;
-    b[flags + 1] = 0xFE; /* bit 0 clear: a claim, whatever the rest; bit 1 a guess */
+    b[flags + 1] = 0xFE; /* bit 0 clear: a claim, whatever the rest; bit 1 a rewrite */
     CHECK_FALSE(first().released);
     CHECK(first().age_s == 0);
-    CHECK(first().guessed);
+    CHECK(first().rewrite);
     b[flags + 1] = 0xFF;
     CHECK(first().released);
     CHECK(first().age_s == gossip_flow::max_age_s);
-    CHECK_FALSE(first().guessed);
+    CHECK_FALSE(first().rewrite);
 }
 
 TEST_CASE("the header is big endian at the documented offsets", "[gossip][codec]")

@@ -1498,16 +1498,94 @@ TEST_CASE("a restarted node that its sync names a dead node's heir claims those 
     c.run_ms(c.base.dead_after_ms + 100);
     REQUIRE(c.engine(0).membership().find(2)->state == NodeState::dead);
     REQUIRE_FALSE(c.engine(2).synced());
-    hold = false;
-    c.run_ms(1500);
-    REQUIRE(c.engine(2).synced());
-
     const std::vector<FlowKey> heirs = heir_of(keys, 2, {1, 3}, 3);
     REQUIRE_FALSE(heirs.empty());
-    check_failed_over(c, keys);
-    CHECK(c.engine(2).stats().reclaimed.get() == heirs.size());
-    CHECK(c.engine(2).stats().orphans.get() == 0);
-    CHECK(all_stores_equal(c));
+
+    SECTION("eligible, it claims them")
+    {
+        hold = false;
+        c.run_ms(1500);
+        REQUIRE(c.engine(2).synced());
+        check_failed_over(c, keys);
+        CHECK(c.engine(2).stats().reclaimed.get() == heirs.size());
+        CHECK(c.engine(2).stats().orphans.get() == 0);
+        CHECK(all_stores_equal(c));
+    }
+    SECTION("draining, it does not, as its own failover would not")
+    {
+        c.engine(2).set_draining(true, c.now);
+        hold = false;
+        c.run_ms(1500);
+        REQUIRE(c.engine(2).synced());
+        CHECK(c.engine(2).stats().reclaimed.get() == 0);
+        CHECK(c.engine(2).stats().orphans.get() == heirs.size());
+    }
+}
+
+TEST_CASE("a synced rewrite naming the requester leaves a flow whose owner it hears alive",
+          "[gossip][engine]")
+{
+    /* Nodes 1 and 2 cannot hear each other: node 1 declares node 2 dead
+     * and rewrites its flows, some to node 3. Node 3 restarted meanwhile
+     * and learns node 2's claims from node 2 itself, which it hears alive:
+     * node 1's rewrites in its sync must not take them from node 2. (Its
+     * own failover moves them once node 2 is dead here too.) */
+    TestCluster c(3);
+    settle(c);
+    const std::vector<FlowKey> keys = claim_flows(c, 9000, 200, [](uint32_t) { return 1; });
+    bool hold = true;
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        if ((from == 1 && to == 2) || (from == 2 && to == 1))
+            return true;
+        return to == 3 && has_record(f, RecordType::sync_response) && (hold || from != 1);
+    };
+    c.start(2, 2);
+    c.run_ms(c.base.dead_after_ms + c.base.reannounce_interval_ms + 200);
+    REQUIRE(c.engine(0).membership().find(2)->state == NodeState::dead);
+    REQUIRE(c.engine(2).membership().find(2)->state == NodeState::alive);
+    const std::vector<FlowKey> heirs = heir_of(keys, 2, {1, 3}, 3);
+    REQUIRE_FALSE(heirs.empty());
+    REQUIRE(c.store(0).lookup(heirs.front())->owner == 3);
+    REQUIRE(c.store(2).lookup(heirs.front())->owner == 2);
+    hold = false;
+    c.run_ms(300);
+    REQUIRE(c.engine(2).synced());
+    CHECK(c.engine(2).stats().reclaimed.get() == 0);
+    for (const FlowKey &k : heirs)
+        CHECK(c.store(2).lookup(k)->owner == 2);
+}
+
+TEST_CASE("a restarted node does not take its earlier life's flows back from a relayed guess",
+          "[gossip][engine]")
+{
+    /* Node 3 restarts without hearing node 4: its sync relays node 4's
+     * claims to it, which it keeps as guesses. Node 4 restarts before
+     * node 3 has declared it dead (node 3 never heard its earlier life, so
+     * does not fail them over) and syncs from node 3, the only node it
+     * hears: those flows died with its earlier life, and node 3 did not
+     * rewrite them to it. */
+    TestCluster c(4);
+    settle(c);
+    const std::vector<FlowKey> keys = claim_flows(c, 8000, 100, [](uint32_t) { return 3; });
+    c.drop = [](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
+        if (from == 4 && to == 3) /* but node 4's sync requests */
+            return !has_record(f, RecordType::sync_request) || has_record(f, RecordType::heartbeat);
+        return to == 4 && from != 3;
+    };
+    c.start(2, 2);
+    c.run_ms(100);
+    REQUIRE(c.engine(2).synced());
+    REQUIRE((c.store(2).lookup(keys.front())->flags & gossip_flag::guessed) != 0);
+    c.start(3, 2);
+    c.run_ms(100);
+    REQUIRE(c.engine(3).synced());
+    REQUIRE(c.engine(2).membership().find(4)->state != NodeState::dead);
+    CHECK(c.engine(3).stats().reclaimed.get() == 0);
+    CHECK(c.engine(3).stats().orphans.get() > 0); /* the heirs' claims replaced the rest */
+    for (const FlowKey &k : keys) {
+        const auto r = c.store(3).lookup(k);
+        CHECK((!r || r->owner != 4));
+    }
 }
 
 TEST_CASE("a synced guess naming the requester gives way to a later claim it holds",
@@ -2390,7 +2468,12 @@ TEST_CASE("authenticated records of no use to this node are counted", "[gossip][
     });
     CHECK(s.records_ignored.get() == ignored + 3);
     CHECK(s.resend_requests_in.get() == 0);
-    CHECK(c.engine(0).rx_stats().count(GossipStatus::ok) == ok + 4);
+    from2([](FrameWriter &w) { /* an answer to no request of node 1's */
+                               REQUIRE(w.begin_sync_response(1, 0xDEAD));
+                               w.end_sync_response(0);
+    });
+    CHECK(s.records_ignored.get() == ignored + 4);
+    CHECK(c.engine(0).rx_stats().count(GossipStatus::ok) == ok + 5);
 }
 
 TEST_CASE("a departure a peer announces is believed once it has named this node's life",

@@ -491,9 +491,9 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
         if (!sh_.vips->match(data, s.p)) {
             /* A VIP that serves only TCP or UDP, or some ports, does not
              * match the ICMP errors about its flows; they go to the flow's
-             * owner all the same, whole and as the VIP's packets (below)
-             * would: a fragment, or a copy in a broadcast frame, goes to
-             * the local stack with the rest of what is not for a VIP. */
+             * owner all the same, when whole and sent to our MAC alone (a
+             * fragment, or a copy in a group frame, goes to the local
+             * stack with the rest of what is not for a VIP). */
             if ((s.p.l4_proto == kProtoIcmp || s.p.l4_proto == kProtoIcmpv6) && !s.p.fragment &&
                 !link_group(data) && icmp_to_owner(s, data))
                 continue;
