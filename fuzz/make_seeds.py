@@ -70,3 +70,36 @@ for label, f in frames.items():
 write("too_big", too_big)
 write("encap", encap)
 write("vip", vip)
+
+
+# fuzz_engine: scripts of steps (op byte, fields, a time byte; see the
+# harness). Peers 2-4 announce themselves, claim flows, answer node 1's
+# sync (two guesses naming node 1 among the entries), and node 3 falls
+# silent until it is dead, then restarts.
+def frame(sender, records, how=0):
+    return bytes([(sender - 2) | (len(records) - 1) << 2, how]) + b"".join(records)
+
+
+def heartbeat(views=0):
+    return bytes([3, 0x01 | views << 4]) + bytes([0x00, 0, 0, 1]) * views
+
+
+def claim(key, version=1):
+    return bytes([0, key, 0x00, version])
+
+
+def step(body, ms):
+    return body + bytes([ms])
+
+
+hello = b"".join(step(frame(s, [heartbeat(1)]), 10) for _ in range(4) for s in (2, 3, 4))
+claims = b"".join(step(frame(s, [claim(i * 3 + s), claim(0x40 | i * 3 + s), claim(i * 3 + s, 2)]), 2)
+                  for i in range(4) for s in (2, 3, 4))
+sync = step(frame(2, [bytes([5, 0x04, 0x00]) + bytes([0x02, 5, 0x00, 2]) + bytes([0x00, 6, 0x02, 1]) +
+                      bytes([0x01, 7, 0x03, 1]) + bytes([0x02, 0x45, 0x00, 3])]), 1)
+silent3 = b"".join(step(frame(s, [heartbeat()]), 50) for _ in range(10) for s in (2, 4))
+restart3 = step(frame(3, [heartbeat(1), claim(9)], how=0x03), 5)
+local = b"".join(step(bytes([op, key]), 20) for op, key in ((0x0C, 1), (0x1C, 2), (0x2C, 1), (0x3C, 3),
+                                                              (0x4C, 2), (0xDC, 0)))
+write("engine", [("peers", hello + claims + sync), ("death", hello + claims + silent3 + restart3),
+                 ("local", hello + local + claims + silent3)])
