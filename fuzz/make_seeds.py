@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Writes the seeds of fuzz_too_big, fuzz_encap and fuzz_vip: the parser's
 seed frames (fuzz/corpus/parse, less their control byte) behind each
-harness's control bytes, a few settings per frame. Run from the repository
-root after the parser's seeds change:  python3 fuzz/make_seeds.py"""
+harness's control bytes, a few settings per frame; and fuzz_engine's three
+scripts. Run from the repository root after the parser's seeds change:
+python3 fuzz/make_seeds.py"""
 import hashlib
 import os
 import pathlib
