@@ -41,6 +41,22 @@ const GossipParams &checked(const GossipParams &p, const KeyRing &keys)
     return p;
 }
 
+/*
+ * Where a life numbers its sync requests from: a point of the 32-bit circle
+ * drawn from its incarnation. A response recorded in an earlier life and
+ * replayed to this one (the replay window of a node that has just started
+ * takes any sender's first frame) answers no request of this life's, as it
+ * would if every life counted from 1.
+ */
+uint32_t first_request_id(uint32_t incarnation) noexcept
+{
+    uint32_t x = incarnation * 0x9E3779B1u;
+    x ^= x >> 15;
+    x *= 0x85EBCA77u;
+    x ^= x >> 13;
+    return x != 0 ? x : 1;
+}
+
 } // namespace
 
 GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowStore &s,
@@ -85,6 +101,7 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
     stats.repair_retry_us.set(retry_interval_us(1));
     members.set_self_draining(p.draining);
     started_us = now_us;
+    next_request_id = first_request_id(p.incarnation);
     next_heartbeat_us = now_us; /* announce ourselves at the first tick */
     next_pass_us = now_us + uint64_t{p.reannounce_interval_ms} * 1000;
     /* Alone: nothing to pull. */

@@ -2476,6 +2476,39 @@ TEST_CASE("authenticated records of no use to this node are counted", "[gossip][
     CHECK(c.engine(0).rx_stats().count(GossipStatus::ok) == ok + 5);
 }
 
+TEST_CASE("a sync answer recorded in a node's earlier life answers nothing in its next",
+          "[gossip][engine]")
+{
+    /* Node 3 restarts twice. The answer to its first life's sync request,
+     * replayed to its second (whose replay window, just started, takes the
+     * responder's frame), must not pass for the answer to the second's. */
+    TestCluster c(3);
+    settle(c);
+    claim_flows(c, 500, 20, [](uint32_t) { return 0; });
+    std::vector<uint8_t> recorded;
+    c.drop = [&](NodeId, NodeId to, const std::vector<uint8_t> &f) {
+        if (to != 3 || !has_record(f, RecordType::sync_response))
+            return false;
+        if (recorded.empty())
+            recorded = f;
+        return true;
+    };
+    c.start(2, 2);
+    c.run_ms(150);
+    REQUIRE_FALSE(recorded.empty());
+    c.start(2, 3);
+    c.run_ms(30); /* its request sent, the answers lost */
+    REQUIRE_FALSE(c.engine(2).synced());
+    const GossipStats &s = c.engine(2).stats();
+    REQUIRE(s.sync_requests_out.get() >= 1);
+    const uint64_t ignored = s.records_ignored.get();
+    c.engine(2).receive(recorded, c.now);
+    CHECK(c.engine(2).rx_stats().count(GossipStatus::ok) >= 1);
+    CHECK(s.sync_entries_in.get() == 0);
+    CHECK(s.records_ignored.get() == ignored + 1);
+    CHECK_FALSE(c.engine(2).synced());
+}
+
 TEST_CASE("a departure a peer announces is believed once it has named this node's life",
           "[gossip][engine]")
 {
