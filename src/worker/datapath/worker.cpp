@@ -535,8 +535,12 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
          * broadcast or multicast frame reached every node on the segment:
          * each would claim it, or send its copy to the owner (RFC 1122
          * 3.3.6: such a datagram is not to be taken). */
-        if (unlikely(s.p.fragment || link_group(data))) {
-            drop(m, s.p.fragment ? DropReason::vip_fragment : DropReason::vip_link_group);
+        if (unlikely(s.p.fragment)) {
+            drop(m, DropReason::vip_fragment);
+            continue;
+        }
+        if (unlikely(link_group(data))) {
+            drop(m, DropReason::vip_link_group);
             continue;
         }
         if (s.p.l4_proto != kProtoTcp && s.p.l4_proto != kProtoUdp) {
