@@ -290,23 +290,37 @@ void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, NodeId responder,
  * hold no record of that node's to move ourselves (we synced after the
  * rewrite): the failover is ours to claim, as our own rewrite would have.
  * Without the claim the flow is nobody's: every other node sends it here,
- * and nobody refreshes it until it ages out under its traffic. Not where
- * our own failover would not take it: we hold the flow's record and its
- * owner is alive here (we move it ourselves once it is not), we are not
- * eligible (draining), or what we hold beats the rewrite.
+ * and nobody refreshes it until it ages out under its traffic. Only where
+ * our own failover would take it: we hold no live record of the flow
+ * whose owner is alive here (we move that ourselves once it is not), our
+ * own view makes us the flow's heir (the entry does not say whose flow it
+ * was: a responder cut off from a live owner, which we hear, would hand
+ * us that owner's flows), and what we hold does not beat the rewrite.
  */
 bool GossipEngine::Impl::take_rewrite(const FlowEntry &e, const std::optional<OwnerRecord> &cur,
                                       uint64_t now_us) noexcept
 {
     if (cur && (cur->flags & gossip_flag::released) == 0 && !owner_gone(*cur))
         return false;
-    if (std::ranges::find(members.eligible(), p.self) == members.eligible().end())
+    if (!heir_here(flow_hash(e.key)))
         return false;
     const Claim c{e.key, p.self, e.version, ClaimKind::claim};
     const std::optional<Claim> kept =
         cur ? std::optional{claim_of_record(e.key, *cur)} : std::nullopt;
     return claim_supersedes(kept ? &*kept : nullptr, c, flow_hash(e.key)) &&
            claim_as_heir(e.key, cur, e.version, now_us);
+}
+
+/* Some node gone here (dead, or seen to restart) whose flow of @p hash
+ * fails over to us: to no one while we are not eligible (draining). */
+bool GossipEngine::Impl::heir_here(uint32_t hash) const noexcept
+{
+    const std::span<const NodeId> eligible = members.eligible();
+    for (const Member &m : members.members())
+        if (m.id != p.self && (m.state == NodeState::dead || restarted_us[m.id] != 0) &&
+            failover_owner(hash, m.id, eligible) == p.self)
+            return true;
+    return false;
 }
 
 bool GossipEngine::Impl::names_this_life(const HeartbeatRecord &hb) const noexcept

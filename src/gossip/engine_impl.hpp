@@ -244,6 +244,7 @@ struct GossipEngine::Impl {
      * us, where our own failover would; false if it does not. */
     bool take_rewrite(const FlowEntry &e, const std::optional<OwnerRecord> &cur,
                       uint64_t now_us) noexcept;
+    bool heir_here(uint32_t hash) const noexcept;
     bool guess_yields(const OwnerRecord &guess, const Claim &c, uint64_t now_us) const noexcept;
     /* Rewrites such a record to its failover owner at version + 1 (and
      * claims it when that is us); false when nobody is eligible or the
