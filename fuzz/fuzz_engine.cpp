@@ -24,7 +24,8 @@
  * engine has not published (it must publish a new tag before the first
  * record that carries it). A write may keep the tag the entry had (an
  * epoch restamped), and node 1's earlier life's tombstones carry the tag
- * before its own.
+ * before its own. And it traps when node 1's sync answers mark as its
+ * failover rewrite an entry that is not one of the heir's current life.
  */
 #include <cstddef>
 #include <cstdint>
@@ -143,16 +144,31 @@ public:
 
 private:
     /* The engine's own frames: the ids of its sync requests, which a
-     * response must carry to be taken, and its latest sequence number. */
+     * response must carry to be taken; and its sync answers, whose entries
+     * marked as its failover rewrites must be that, in the life the heir
+     * has here (a relayed guess, or one of an earlier life, would let a
+     * restarted node take its old flows back). */
     void note_sent(std::span<const uint8_t> f)
     {
         FrameReader r;
-        if (r.open(f) != GossipStatus::ok)
-            return;
+        require(r.open(f) == GossipStatus::ok);
         GossipRecord rec;
-        while (r.next(rec))
+        while (r.next(rec)) {
             if (rec.type == RecordType::sync_request)
                 request_id_ = rec.sync_request.request_id;
+            if (rec.type != RecordType::sync_response)
+                continue;
+            FlowEntryCursor entries = rec.sync_response.entries;
+            FlowEntry e;
+            while (entries.next(e)) {
+                if (!e.rewrite)
+                    continue;
+                const std::optional<OwnerRecord> held = store_.lookup(e.key);
+                require(held && held->owner == e.owner && held->version == e.version &&
+                        (held->flags & gossip_flag::rewritten) != 0 &&
+                        held->reserved == life_[e.owner].load());
+            }
+        }
     }
 
     void frame(Script &s, NodeId sender, unsigned records)

@@ -96,11 +96,18 @@ def step(body, ms):
 hello = b"".join(step(frame(s, [heartbeat(1)]), 10) for _ in range(4) for s in (2, 3, 4))
 claims = b"".join(step(frame(s, [claim(i * 3 + s), claim(0x40 | i * 3 + s), claim(i * 3 + s, 2)]), 2)
                   for i in range(4) for s in (2, 3, 4))
-sync = step(frame(2, [bytes([5, 0x04, 0x00]) + bytes([0x02, 5, 0x00, 2]) + bytes([0x00, 6, 0x02, 1]) +
-                      bytes([0x01, 7, 0x03, 1]) + bytes([0x02, 0x45, 0x00, 3])]), 1)
+sync = step(frame(2, [bytes([5, 0x04, 0x00]) + bytes([0x02, 0x30, 0x00, 2]) + bytes([0x00, 6, 0x82, 1]) +
+                      bytes([0x01, 7, 0x83, 1]) + bytes([0x02, 0x45, 0x00, 3])]), 1)
+# node 1 asks node 2 to repair (two digests of node 2's that disagree), and
+# node 2's answer names node 1 the heir of two flows nobody claimed
+repair = step(frame(2, [bytes([2, 0x00, 7]) + bytes(8)]), 1) * 2 + \
+    step(frame(2, [bytes([5, 0x02, 0x00]) + bytes([0x02, 0x31, 0x00, 2]) + bytes([0x02, 0x71, 0x00, 2])]), 1)
+# a sync request to node 1 after node 3's death: its answer holds its rewrites
+ask = step(frame(4, [bytes([4, 0x00, 0x00, 0, 0, 0, 9, 0])]), 1)
 silent3 = b"".join(step(frame(s, [heartbeat()]), 50) for _ in range(10) for s in (2, 4))
 restart3 = step(frame(3, [heartbeat(1), claim(9)], how=0x03), 5)
 local = b"".join(step(bytes([op, key]), 20) for op, key in ((0x0C, 1), (0x1C, 2), (0x2C, 1), (0x3C, 3),
                                                               (0x4C, 2), (0xDC, 0)))
-write("engine", [("peers", hello + claims + sync), ("death", hello + claims + silent3 + restart3),
+write("engine", [("peers", hello + claims + sync),
+                 ("death", hello + claims + silent3 + repair + ask + restart3),
                  ("local", hello + local + claims + silent3)])
