@@ -173,6 +173,7 @@ struct GossipStats {
         records_ignored; /**< stale heartbeat, foreign digest, late sync answer, old resend ask */
     Counter claims_refreshed;   /**< a received claim equal to the store's: epoch restamped */
     Counter orphans;            /**< synced claims naming this node, not held, not taken: skipped */
+    Counter rewrites_held;      /**< synced failover rewrites naming this node, held as guesses */
     Counter sync_responses_out; /**< sync response frames sent */
     Counter syncs_completed;    /**< response chains that reached next_cursor 0 */
     Counter seal_failed;        /**< frames the authenticator could not seal (no send key) */

@@ -1477,14 +1477,17 @@ void check_failed_over(TestCluster &c, const std::vector<FlowKey> &keys)
 
 } // namespace
 
-TEST_CASE("a restarted node that its sync names a dead node's heir claims those flows",
+TEST_CASE("a restarted node that its sync names a dead node's heir serves and then claims those "
+          "flows",
           "[gossip][engine]")
 {
     /* Node 3 restarts, and its sync answers are lost until node 2 has died
      * and node 1 has failed node 2's flows over. Those whose heir is node
-     * 3 reach it as node 1's guesses naming it: node 3 holds no record of
-     * node 2's for its own failover walk to move, so it claims them from
-     * the sync, or nobody would (they would age out under their traffic). */
+     * 3 reach it as node 1's rewrites naming it: node 3 holds no record of
+     * node 2's for its own failover walk to move. It holds them as its
+     * guesses (its workers serve them), and claims each that is in use
+     * once no owner has taken it back, or nobody would (they would age
+     * out under their traffic). */
     TestCluster c(3);
     settle(c);
     const std::vector<FlowKey> keys = claim_flows(c, 6000, 200, [](uint32_t) { return 1; });
@@ -1501,14 +1504,32 @@ TEST_CASE("a restarted node that its sync names a dead node's heir claims those 
     const std::vector<FlowKey> heirs = heir_of(keys, 2, {1, 3}, 3);
     REQUIRE_FALSE(heirs.empty());
 
-    SECTION("eligible, it claims them")
+    SECTION("eligible, it holds them, and claims them in use once the hold is over")
     {
         hold = false;
-        c.run_ms(1500);
+        c.run_ms(300);
         REQUIRE(c.engine(2).synced());
+        const GossipStats &s = c.engine(2).stats();
+        CHECK(s.rewrites_held.get() == heirs.size());
+        CHECK(s.orphans.get() == 0);
+        for (const FlowKey &k : heirs) {
+            const auto r = c.store(2).lookup(k);
+            REQUIRE(r);
+            CHECK(r->owner == 3);
+            CHECK(r->version == 2);
+            CHECK(r->flags == gossip_flag::guessed);
+            CHECK(c.engine(2).effective_owner(*r, flow_hash(k)) == 3);
+        }
+        c.engine(2).local_refresh(heirs.front(), c.now);    /* in the hold: nothing yet */
+        c.run_ms(2 * c.base.reannounce_interval_ms + 2000); /* the hold rounds up to seconds */
+        CHECK(s.reclaimed.get() == 0);
+        /* Nothing announced meanwhile: node 1 still holds its rewrites. */
+        CHECK((c.store(0).lookup(heirs.front())->flags & gossip_flag::guessed) != 0);
+        for (const FlowKey &k : heirs)
+            c.engine(2).local_refresh(k, c.now);
+        c.run_ms(5);
         check_failed_over(c, keys);
-        CHECK(c.engine(2).stats().reclaimed.get() == heirs.size());
-        CHECK(c.engine(2).stats().orphans.get() == 0);
+        CHECK(s.reclaimed.get() == heirs.size());
         CHECK(all_stores_equal(c));
     }
     SECTION("draining, it does not, as its own failover would not")
@@ -1529,8 +1550,8 @@ TEST_CASE("a synced rewrite naming the requester leaves a flow whose owner it he
      * and rewrites its flows, some to node 3. Node 3 restarted meanwhile
      * and hears node 2 alive: node 1's rewrites in its sync must not take
      * node 2's flows from it, whether node 3 has learnt them from node 2
-     * already or not. (Its own failover moves them once node 2 is dead
-     * here too.) */
+     * already or learns them after (within the hold). (Its own failover
+     * moves them once node 2 is dead here too.) */
     TestCluster c(3);
     settle(c);
     const std::vector<FlowKey> keys = claim_flows(c, 9000, 200, [](uint32_t) { return 1; });
@@ -1538,6 +1559,7 @@ TEST_CASE("a synced rewrite naming the requester leaves a flow whose owner it he
     REQUIRE_FALSE(heirs.empty());
     bool hold = true;
     bool claims_of_2 = true; /* node 3 hears node 2's claims */
+    bool held = false;       /* node 3 holds node 1's rewrites until node 2 re-announces */
     c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &f) {
         if ((from == 1 && to == 2) || (from == 2 && to == 1))
             return true;
@@ -1552,9 +1574,10 @@ TEST_CASE("a synced rewrite naming the requester leaves a flow whose owner it he
         c.run_ms(c.base.dead_after_ms + c.base.reannounce_interval_ms + 200);
         REQUIRE(c.store(2).lookup(heirs.front())->owner == 2);
     }
-    SECTION("it has none of them yet: it sees nobody dead whose heir it would be")
+    SECTION("it has none of them yet: it holds the rewrites until node 2 re-announces them")
     {
         claims_of_2 = false;
+        held = true;
         c.start(2, 2);
         c.run_ms(c.base.dead_after_ms + c.base.reannounce_interval_ms + 200);
         REQUIRE_FALSE(c.store(2).lookup(heirs.front()));
@@ -1565,11 +1588,19 @@ TEST_CASE("a synced rewrite naming the requester leaves a flow whose owner it he
     hold = false;
     c.run_ms(300);
     REQUIRE(c.engine(2).synced());
-    CHECK(c.engine(2).stats().reclaimed.get() == 0);
-    for (const FlowKey &k : heirs) {
-        const auto r = c.store(2).lookup(k);
-        CHECK((!r || r->owner == 2));
-    }
+    const GossipStats &s = c.engine(2).stats();
+    CHECK((s.rewrites_held.get() == heirs.size()) == held);
+    claims_of_2 = true;
+    c.run_ms(c.base.reannounce_interval_ms + 100);
+    CHECK(s.guesses_yielded.get() == (held ? heirs.size() : 0));
+    /* In use, after the hold: still node 2's. */
+    c.run_ms(2 * c.base.reannounce_interval_ms + 2000);
+    for (const FlowKey &k : heirs)
+        c.engine(2).local_refresh(k, c.now);
+    c.run_ms(5);
+    CHECK(s.reclaimed.get() == 0);
+    for (const FlowKey &k : heirs)
+        CHECK(c.store(2).lookup(k)->owner == 2);
 }
 
 TEST_CASE("a restarted node does not take its earlier life's flows back from a relayed guess",
@@ -1642,7 +1673,7 @@ TEST_CASE("a synced guess naming the requester gives way to a later claim it hol
     CHECK(r->owner == 4);
     CHECK(r->version == 3);
     CHECK(c.engine(2).stats().orphans.get() == 1);
-    CHECK(c.engine(2).stats().reclaimed.get() == heirs.size() - 1);
+    CHECK(c.engine(2).stats().rewrites_held.get() == heirs.size() - 1);
     CHECK(c.store(2).lookup(heirs.back())->owner == 3);
 }
 
