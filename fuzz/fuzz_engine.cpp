@@ -24,8 +24,7 @@
  * engine has not published (it must publish a new tag before the first
  * record that carries it). A write may keep the tag the entry had (an
  * epoch restamped), and node 1's earlier life's tombstones carry the tag
- * before its own. And it traps when node 1's sync answers mark as its
- * failover rewrite an entry that is not one of the heir's current life.
+ * before its own. And every frame the engine sends must decode.
  */
 #include <cstddef>
 #include <cstdint>
@@ -143,32 +142,16 @@ public:
     }
 
 private:
-    /* The engine's own frames: the ids of its sync requests, which a
-     * response must carry to be taken; and its sync answers, whose entries
-     * marked as its failover rewrites must be that, in the life the heir
-     * has here (a relayed guess, or one of an earlier life, would let a
-     * restarted node take its old flows back). */
+    /* The engine's own frames, which must decode: the ids of its sync
+     * requests, which a response must carry to be taken. */
     void note_sent(std::span<const uint8_t> f)
     {
         FrameReader r;
         require(r.open(f) == GossipStatus::ok);
         GossipRecord rec;
-        while (r.next(rec)) {
+        while (r.next(rec))
             if (rec.type == RecordType::sync_request)
                 request_id_ = rec.sync_request.request_id;
-            if (rec.type != RecordType::sync_response)
-                continue;
-            FlowEntryCursor entries = rec.sync_response.entries;
-            FlowEntry e;
-            while (entries.next(e)) {
-                if (!e.rewrite)
-                    continue;
-                const std::optional<OwnerRecord> held = store_.lookup(e.key);
-                require(held && held->owner == e.owner && held->version == e.version &&
-                        (held->flags & gossip_flag::rewritten) != 0 &&
-                        held->reserved == life_[e.owner].load());
-            }
-        }
     }
 
     void frame(Script &s, NodeId sender, unsigned records)
@@ -235,7 +218,7 @@ private:
             for (unsigned i = 0; i < (b & 0x07); ++i) {
                 const uint8_t f = s.u8();
                 w.add_sync_entry(FlowEntry{s.key(), s.node_or(kSelf), s.u8(), (f & 1) != 0,
-                                           static_cast<uint16_t>(f >> 2), (f & 2) != 0});
+                                           static_cast<uint16_t>(f >> 1)});
             }
             w.end_sync_response((b & 0x08) != 0 ? s.u8() : 0);
             return;

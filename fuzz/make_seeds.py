@@ -75,7 +75,7 @@ write("vip", vip)
 
 # fuzz_engine: scripts of steps (op byte, fields, a time byte; see the
 # harness). Peers 2-4 announce themselves, claim flows, answer node 1's
-# sync (two guesses naming node 1 among the entries), and node 3 falls
+# sync (claims naming node 1 among the entries), and node 3 falls
 # silent until it is dead, then restarts.
 def frame(sender, records, how=0):
     return bytes([(sender - 2) | (len(records) - 1) << 2, how]) + b"".join(records)
@@ -99,10 +99,10 @@ claims = b"".join(step(frame(s, [claim(i * 3 + s), claim(0x40 | i * 3 + s), clai
 sync = step(frame(2, [bytes([5, 0x04, 0x00]) + bytes([0x02, 0x30, 0x00, 2]) + bytes([0x00, 6, 0x82, 1]) +
                       bytes([0x01, 7, 0x83, 1]) + bytes([0x02, 0x45, 0x00, 3])]), 1)
 # node 1 asks node 2 to repair (two digests of node 2's that disagree), and
-# node 2's answer names node 1 the heir of two flows nobody claimed
+# node 2's answer names node 1 the owner of two flows nobody claimed
 repair = step(frame(2, [bytes([2, 0x00, 7]) + bytes(8)]), 1) * 2 + \
     step(frame(2, [bytes([5, 0x02, 0x00]) + bytes([0x02, 0x31, 0x00, 2]) + bytes([0x02, 0x71, 0x00, 2])]), 1)
-# a sync request to node 1 after node 3's death: its answer holds its rewrites
+# a sync request to node 1 after node 3's death: its answer holds its guesses
 ask = step(frame(4, [bytes([4, 0x00, 0x00, 0, 0, 0, 9, 0])]), 1)
 silent3 = b"".join(step(frame(s, [heartbeat()]), 50) for _ in range(10) for s in (2, 4))
 restart3 = step(frame(3, [heartbeat(1), claim(9)], how=0x03), 5)

@@ -161,7 +161,7 @@ struct GossipStats {
     Counter failovers;       /**< flows rewritten to their failover owner */
     Counter guesses_yielded; /**< guesses that gave way to a node that restarted moments ago
                                   (or, this node just started, to any node's claim) */
-    Counter reclaimed;       /**< flows failed over to this node (or synced as rewritten to it) */
+    Counter reclaimed;       /**< failed-over flows this node claimed at version + 1 */
     Counter reannounced;
     Counter digests_mismatched;
     Counter sync_requests_out;
@@ -169,14 +169,12 @@ struct GossipStats {
     Counter sync_entries_in;
     Counter unknown_records;  /**< skipped records of a newer minor version */
     Counter requests_refused; /**< sync or resend requests to us beyond a frame's first of each */
-    Counter
-        records_ignored; /**< stale heartbeat, foreign digest, late sync answer, old resend ask */
-    Counter claims_refreshed;   /**< a received claim equal to the store's: epoch restamped */
-    Counter orphans;            /**< synced claims naming this node, not held, not taken: skipped */
-    Counter rewrites_held;      /**< synced failover rewrites naming this node, held as guesses */
-    Counter sync_responses_out; /**< sync response frames sent */
-    Counter syncs_completed;    /**< response chains that reached next_cursor 0 */
-    Counter seal_failed;        /**< frames the authenticator could not seal (no send key) */
+    Counter records_ignored;  /**< stale heartbeat or sync answer, foreign digest, old resend ask */
+    Counter claims_refreshed; /**< a received claim equal to the store's: epoch restamped */
+    Counter orphans;          /**< synced records naming this node that it does not hold: skipped */
+    Counter sync_responses_out;     /**< sync response frames sent */
+    Counter syncs_completed;        /**< response chains that reached next_cursor 0 */
+    Counter seal_failed;            /**< frames the authenticator could not seal (no send key) */
     Counter resend_requests_out;    /**< resend requests for a peer's frames we missed */
     Counter resend_requests_in;     /**< resend requests for our frames */
     Counter resend_requests_spared; /**< ours put off: another receiver asked for all of it */

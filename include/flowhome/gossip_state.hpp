@@ -94,19 +94,12 @@ inline constexpr uint8_t released = 0x02;
 /** OwnerRecord flag of a guess: a claim not heard from its owner (this
  *  node's failover rewrite of a dead or restarted owner's flow to another
  *  node, or another owner's claim relayed by a sync). The owner's own claim
- *  clears it. Local (a sync answer marks only this node's own rewrites:
- *  `rewritten`), and the workers ignore it. */
+ *  clears it. Local: no frame carries it (a sync answer sends the record as
+ *  a plain claim), and the workers ignore it. */
 inline constexpr uint8_t guessed = 0x04;
-/** With `guessed`, on a guess this node made itself: its failover rewrite
- *  of a dead or restarted owner's flow to another node, which a sync answer
- *  marks so that the heir it names can take the flow (FlowEntry::rewrite).
- *  Cleared with `guessed`. */
-inline constexpr uint8_t rewritten = 0x08;
 } // namespace gossip_flag
-static_assert(((gossip_flag::released | gossip_flag::guessed | gossip_flag::rewritten) &
-               owner_flag::pinned) == 0 &&
-                  (gossip_flag::released & gossip_flag::guessed) == 0 &&
-                  ((gossip_flag::released | gossip_flag::guessed) & gossip_flag::rewritten) == 0,
+static_assert(((gossip_flag::released | gossip_flag::guessed) & owner_flag::pinned) == 0 &&
+                  (gossip_flag::released & gossip_flag::guessed) == 0,
               "flag bits must not overlap");
 
 /** The table record of @p c, stamped with @p epoch. */

@@ -37,10 +37,10 @@ inline constexpr uint32_t kGossipMagic = 0x46484753; /* "FHGS" */
 inline constexpr uint8_t kGossipVersionMajor = 1;
 /* 1.1: resend records; 1.2: tombstones in sync responses (flow entry flag
  * bit 0), sent only to requesters of 1.2 or later; 1.3: the header's flags
- * name the sender's recent frames that hold nothing to resend; 1.4: a sync
- * response's claim says when it is the responder's failover rewrite (flow
- * entry flag bit 1, which earlier readers ignore in a claim). */
-inline constexpr uint8_t kGossipVersionMinor = 4;
+ * name the sender's recent frames that hold nothing to resend. */
+inline constexpr uint8_t kGossipVersionMinor = 3;
+/** The lowest minor whose header flags are FrameHeader::bare_below. */
+inline constexpr uint8_t kGossipMinorBareFrames = 3;
 
 /** Header size written by this version; receivers accept larger (newer minor). */
 inline constexpr size_t kGossipHeaderLen = 32;
@@ -80,9 +80,6 @@ inline constexpr size_t client_port = 6; /* u16 */
 inline constexpr size_t vip_port = 8;    /* u16 */
 inline constexpr size_t flags = 10;      /* u16: sync entries: bit 0 released, bits 1..15 its age */
 inline constexpr uint16_t flag_released = 0x0001;
-/** A sync entry's claim (bit 0 clear) that is the responder's own failover
- *  rewrite to the owner it names (1.4). */
-inline constexpr uint16_t flag_rewrite = 0x0002;
 inline constexpr unsigned age_shift = 1;
 /** Largest age a tombstone's entry carries, in seconds (15 bits). */
 inline constexpr uint16_t max_age_s = 0x7FFF;
@@ -202,7 +199,7 @@ struct FrameHeader {
     uint16_t payload_length = 0;
     uint64_t sequence = 0;
     /** 1.3: bit i set: the sender's frame sequence - 1 - i was bare, with no
-     *  claim or release a resend would bring (every minor accepted names them). */
+     *  claim or release a resend would bring (0 from earlier minors). */
     uint8_t bare_below = 0;
 };
 
@@ -219,11 +216,6 @@ struct FlowEntry {
      * gossip_flow::max_age_s, so that the requester's copy ages out with
      * the others instead of a whole timeout later. 0 otherwise. */
     uint16_t age_s = 0;
-    /** For a claim in a sync response (1.4): the responder's own failover
-     * rewrite of a dead or restarted node's flow to the owner it names, in
-     * that owner's current life, not yet confirmed by the owner's claim.
-     * Clear in tombstones and in claim and release records. */
-    bool rewrite = false;
 
     friend bool operator==(const FlowEntry &, const FlowEntry &) = default;
 };

@@ -101,8 +101,6 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
     stats.repair_retry_us.set(retry_interval_us(1));
     members.set_self_draining(p.draining);
     started_us = now_us;
-    hold_s = static_cast<uint16_t>(
-        std::min<uint64_t>((2 * uint64_t{p.reannounce_interval_ms} + 999) / 1000 + 1, 0x7FFF));
     next_request_id = first_request_id(p.incarnation);
     next_heartbeat_us = now_us; /* announce ourselves at the first tick */
     next_pass_us = now_us + uint64_t{p.reannounce_interval_ms} * 1000;
@@ -156,8 +154,7 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
             if (c.kind == ClaimKind::claim)
                 r.epoch = epoch;
             if (from_owner)
-                r.flags = static_cast<uint8_t>(r.flags &
-                                               ~(gossip_flag::guessed | gossip_flag::rewritten));
+                r.flags = static_cast<uint8_t>(r.flags & ~gossip_flag::guessed);
             if (r.epoch != cur->epoch || r.flags != cur->flags)
                 store.upsert(c.key, r, Presence::present);
             stats.claims_refreshed.add();
@@ -246,10 +243,6 @@ bool GossipEngine::Impl::guess_yields(const OwnerRecord &guess, const Claim &c,
     if ((guess.flags & gossip_flag::guessed) == 0 || c.owner == guess.owner ||
         c.owner > kMaxNodeId || c.version != static_cast<uint16_t>(guess.version - 1))
         return false;
-    /* A synced rewrite we hold (hold_rewrite()): its owner speaks, so it
-     * lives, or the connection ended there. */
-    if (holding(guess, now_us))
-        return true;
     /* Its claim reaches us at the latest with its first re-announcement
      * pass (or the repair of a lost one), well within two intervals. A
      * node that has just started saw no restart: any peer may have been
@@ -278,59 +271,14 @@ void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, NodeId responder,
             e.owner == responder ? Via::sync : Via::relayed, now_us, e.age_s);
         return;
     }
+    /* A record naming us that our store does not hold as ours: a previous
+     * incarnation's flow the responder has not failed over yet, or a
+     * responder's failover guess that differs from ours. Only we may
+     * claim for us, and we did not: leave it out. Its failover owner's
+     * claim (or the responder's ageing) settles it everywhere. */
     const std::optional<OwnerRecord> cur = store.lookup(e.key);
-    if (cur && cur->owner == p.self)
-        return;
-    if (e.rewrite && hold_rewrite(e, cur, now_us))
-        return;
-    /* Any other record naming us that our store does not hold as ours: a
-     * previous incarnation's flow the responder has not failed over yet,
-     * or (from a responder of 1.3) a failover guess. Only we may claim for
-     * us, and we did not: leave it out. Its failover owner's claim (or the
-     * responder's ageing) settles it everywhere. */
-    stats.orphans.add();
-}
-
-/*
- * The responder failed a dead or restarted node's flow over to us, and we
- * may hold no record of that node's to move ourselves (we synced after the
- * rewrite). Without us the flow is nobody's: every other node sends it
- * here, and nobody refreshes it until it ages out under its traffic. But
- * the entry does not say whose flow it was, and a responder cut off from a
- * live owner would hand us that owner's flows. So the rewrite is held, as
- * a guess of ours: the workers serve the flow here, nothing is announced,
- * and the owner's claim or release, one version below, takes it back while
- * the hold is young (every live owner re-announces within an interval:
- * guess_yields()). A refresh after that, the flow in use here, claims it
- * (local_refresh()). Not where our own failover would not take the flow:
- * we hold a live record of it whose owner is alive here (we move that
- * ourselves once it is not), we are not eligible (draining), or what we
- * hold beats the rewrite.
- */
-bool GossipEngine::Impl::hold_rewrite(const FlowEntry &e, const std::optional<OwnerRecord> &cur,
-                                      uint64_t now_us) noexcept
-{
-    if (cur && (cur->flags & gossip_flag::released) == 0 && !owner_gone(*cur))
-        return false;
-    if (std::ranges::find(members.eligible(), p.self) == members.eligible().end())
-        return false;
-    const Claim c{e.key, p.self, e.version, ClaimKind::claim};
-    const std::optional<Claim> kept =
-        cur ? std::optional{claim_of_record(e.key, *cur)} : std::nullopt;
-    if (!claim_supersedes(kept ? &*kept : nullptr, c, flow_hash(e.key)))
-        return false;
-    const OwnerRecord r{p.self, e.version, epoch_of(now_us), gossip_flag::guessed, life[p.self]};
-    if (const UpsertResult res = put(e.key, cur, r);
-        res == UpsertResult::full || res == UpsertResult::error)
-        return false;
-    stats.rewrites_held.add();
-    return true;
-}
-
-bool GossipEngine::Impl::holding(const OwnerRecord &r, uint64_t now_us) const noexcept
-{
-    return r.owner == p.self && (r.flags & gossip_flag::guessed) != 0 &&
-           static_cast<uint16_t>(epoch_of(now_us) - r.epoch) <= hold_s;
+    if (!cur || cur->owner != p.self)
+        stats.orphans.add();
 }
 
 bool GossipEngine::Impl::names_this_life(const HeartbeatRecord &hb) const noexcept
@@ -575,14 +523,6 @@ void GossipEngine::Impl::local_refresh(const FlowKey &key, uint64_t now_us) noex
 {
     const std::optional<OwnerRecord> cur = store.lookup(key);
     const uint16_t epoch = epoch_of(now_us);
-    if (cur && cur->owner == p.self && (cur->flags & gossip_flag::guessed) != 0) {
-        /* A synced rewrite we hold, in use here: once no owner took it
-         * back, it is ours (kept unstamped until then: its stamp dates the
-         * hold). */
-        if (!holding(*cur, now_us))
-            claim_as_heir(key, cur, cur->version, now_us);
-        return;
-    }
     if (cur && owner_gone(*cur)) {
         /* A worker served a dead or restarted owner's flow as its failover
          * owner, and the rewrite has not reached the record (or walked past

@@ -240,21 +240,11 @@ struct GossipEngine::Impl {
     /* A live record whose owner the workers send to its failover owner:
      * of an earlier life of its owner, or of a node dead here. */
     bool owner_gone(const OwnerRecord &r) const noexcept;
-    /* Holds a sync entry that is the responder's failover rewrite naming
-     * us as our guess, where our own failover would take the flow; false
-     * if it does not. */
-    bool hold_rewrite(const FlowEntry &e, const std::optional<OwnerRecord> &cur,
-                      uint64_t now_us) noexcept;
-    /* A rewrite hold_rewrite() holds, young enough for its owner to take back. */
-    bool holding(const OwnerRecord &r, uint64_t now_us) const noexcept;
     bool guess_yields(const OwnerRecord &guess, const Claim &c, uint64_t now_us) const noexcept;
     /* Rewrites such a record to its failover owner at version + 1 (and
      * claims it when that is us); false when nobody is eligible or the
      * store refused. */
     bool fail_over(const FlowKey &key, const OwnerRecord &old, uint64_t now_us) noexcept;
-    /* Claims the flow @p old stood for at @p version, as its failover owner. */
-    bool claim_as_heir(const FlowKey &key, const std::optional<OwnerRecord> &old, uint16_t version,
-                       uint64_t now_us) noexcept;
     void on_member_change(const MemberChange &c, uint64_t now_us) noexcept;
     void sync_tick(uint64_t now_us) noexcept;
     void send_sync_request(SyncSession &s, uint64_t now_us) noexcept;
@@ -363,9 +353,6 @@ struct GossipEngine::Impl {
     size_t view_offset = 0;             /* where the next window starts in views */
     uint64_t started_us = 0;
     uint64_t next_heartbeat_us = 0;
-    /* Seconds a held rewrite waits for its owner (hold_rewrite()): two
-     * re-announce intervals, and one more for the stamp's granularity. */
-    uint16_t hold_s = 0;
 
     /* Per node id (kMaxNodeId + 1 entries). */
     std::vector<OwnerDigest> digests; /* incremental, from every write the engine makes */

@@ -54,7 +54,7 @@ uint64_t rebase(uint64_t bits, uint64_t from, uint64_t to) noexcept
 
 void GossipEngine::Impl::track_sequence(const FrameHeader &h, uint64_t now_us) noexcept
 {
-    /* Every minor we accept (1.3 and up) answers resend requests. */
+    /* Every minor we accept (1.2 and up) answers resend requests. */
     SeqWindow &w = windows[h.sender];
     if (h.incarnation != w.incarnation || w.newest == 0) {
         /* First frame of this life (the verifier refused older lives). A

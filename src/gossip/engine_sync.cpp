@@ -57,31 +57,19 @@ bool GossipEngine::Impl::fail_over(const FlowKey &key, const OwnerRecord &old,
     if (to == kInvalidNode)
         return false; /* nobody eligible: workers fall back to their miss policy */
     const auto version = static_cast<uint16_t>(old.version + 1);
+    OwnerRecord r{to, version, epoch_of(now_us), 0, life[to]};
+    r.flags = to == p.self ? pin_kept(old, r) : gossip_flag::guessed;
+    if (const UpsertResult res = put(key, old, r);
+        res == UpsertResult::full || res == UpsertResult::error)
+        return false;
+    stats.failovers.add();
     /* Every node writes the same {owner, version + 1}; the new owner also
      * claims it, so nodes that missed the death (or joined later) learn
      * it and the claim beats the dead owner's under the conflict rule. */
     if (to == p.self) {
-        if (!claim_as_heir(key, old, version, now_us))
-            return false;
-    } else {
-        const OwnerRecord r{to, version, epoch_of(now_us),
-                            gossip_flag::guessed | gossip_flag::rewritten, life[to]};
-        if (const UpsertResult res = put(key, old, r);
-            res == UpsertResult::full || res == UpsertResult::error)
-            return false;
+        queue_flow(RecordType::claim, FlowEntry{key, p.self, version}, now_us);
+        stats.reclaimed.add();
     }
-    stats.failovers.add();
-    return true;
-}
-
-bool GossipEngine::Impl::claim_as_heir(const FlowKey &key, const std::optional<OwnerRecord> &old,
-                                       uint16_t version, uint64_t now_us) noexcept
-{
-    /* An operator's pin of the flow stays with it. */
-    const auto pin = static_cast<uint8_t>(old ? old->flags & owner_flag::pinned : 0);
-    if (!claim_own(key, old, version, pin, now_us))
-        return false;
-    stats.reclaimed.add();
     return true;
 }
 
@@ -259,13 +247,12 @@ void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requeste
     FrameWriter *w = &writer;
     const NodeId filter = r.owner_filter;
     const uint16_t epoch = epoch_of(now_us);
-    const Impl *self_impl = this;
     for (;;) {
         const auto budget = static_cast<uint32_t>(writer.room() / gossip_flow::size_v6);
         if (budget == 0)
             break;
-        const uint32_t n = store.scan(
-            cursor, budget, [w, filter, epoch, self_impl](const FlowKey &k, OwnerRecord o) {
+        const uint32_t n =
+            store.scan(cursor, budget, [w, filter, epoch](const FlowKey &k, OwnerRecord o) {
                 const bool released = (o.flags & gossip_flag::released) != 0;
                 /* Tombstones too (every minor we accept reads them): without
                  * them a node that restarted claims a reused 5-tuple at
@@ -274,15 +261,8 @@ void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requeste
                  * others. */
                 if (filter != kInvalidNode && o.owner != filter)
                     return;
-                /* Our own failover rewrite says so (1.4): the heir it names,
-                 * in the life we named it in, may hold no record of the
-                 * flow to move itself. A guess relayed to us may be of an
-                 * earlier life of its owner, who must not take it back. */
-                const bool rewrite = !released && (o.flags & gossip_flag::rewritten) != 0 &&
-                                     !self_impl->earlier_life(o);
                 w->add_sync_entry(FlowEntry{k, o.owner, o.version, released,
-                                            static_cast<uint16_t>(released ? epoch - o.epoch : 0),
-                                            rewrite});
+                                            static_cast<uint16_t>(released ? epoch - o.epoch : 0)});
             });
         visited += n;
         if (cursor == 0 || n == 0 || visited >= kSyncAnswerBudget)

@@ -169,10 +169,8 @@ void GossipEngine::Impl::reannounce_slice(uint64_t now_us) noexcept
         if (!released)
             fresh[r.owner].add(digest_term(key, r.version));
         /* Own records of an earlier life (after a refutation) are being
-         * failed over: not ours to announce any more. A synced rewrite we
-         * hold is not ours yet (hold_rewrite()). */
-        if (r.owner != p.self || r.reserved != life[p.self] ||
-            (r.flags & gossip_flag::guessed) != 0)
+         * failed over: not ours to announce any more. */
+        if (r.owner != p.self || r.reserved != life[p.self])
             continue;
         /* Same version: idempotent for receivers that have it, a repair for
          * those that lost it, and it renews their epoch. A tombstone is

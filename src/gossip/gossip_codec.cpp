@@ -56,7 +56,6 @@ void read_flow_entry(const uint8_t *p, FlowEntry &out) noexcept
     const uint16_t flags = wire::load16(p + gossip_flow::flags);
     out.released = (flags & gossip_flow::flag_released) != 0;
     out.age_s = out.released ? static_cast<uint16_t>(flags >> gossip_flow::age_shift) : 0;
-    out.rewrite = !out.released && (flags & gossip_flow::flag_rewrite) != 0;
 }
 
 /* Checks the flow entry at [p, end): family, size, owner. Sets *size. */
@@ -308,8 +307,8 @@ GossipStatus decode_gossip_header(std::span<const uint8_t> frame, FrameHeader &o
     out.record_count = wire::load16(b + gossip_hdr::record_count);
     out.payload_length = wire::load16(b + gossip_hdr::payload_length);
     out.sequence = wire::load64(b + gossip_hdr::sequence);
-    /* Reserved before 1.3; every minor accepted here (1.3 and up) names its bare frames. */
-    out.bare_below = b[gossip_hdr::flags];
+    /* Reserved before 1.3, and sent 0: nothing is known bare. */
+    out.bare_below = out.version_minor >= kGossipMinorBareFrames ? b[gossip_hdr::flags] : 0;
     const size_t expected = size_t{out.header_len} + out.payload_length + kGossipTagLen;
     if (size < expected)
         return GossipStatus::truncated;

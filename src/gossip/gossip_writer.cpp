@@ -27,12 +27,10 @@ void write_flow_entry(uint8_t *p, const FlowEntry &e) noexcept
                 2);
     std::memcpy(p + gossip_flow::vip_port, v4 ? &e.key.v4.vip_port : &e.key.v6.vip_port, 2);
     const uint16_t age = e.age_s < gossip_flow::max_age_s ? e.age_s : gossip_flow::max_age_s;
-    uint16_t flags = 0;
-    if (e.released)
-        flags = static_cast<uint16_t>(gossip_flow::flag_released | age << gossip_flow::age_shift);
-    else if (e.rewrite)
-        flags = gossip_flow::flag_rewrite;
-    wire::store16(p + gossip_flow::flags, flags);
+    wire::store16(p + gossip_flow::flags, e.released
+                                              ? static_cast<uint16_t>(gossip_flow::flag_released |
+                                                                      age << gossip_flow::age_shift)
+                                              : 0);
     uint8_t *addrs = p + gossip_flow::addrs;
     if (v4) {
         std::memcpy(addrs, &e.key.v4.client_addr, 4);
@@ -83,7 +81,7 @@ void FrameWriter::begin(const FrameHeader &hdr) noexcept
     wire::store16(b + gossip_hdr::key_id, hdr.key_id);
     wire::store32(b + gossip_hdr::incarnation, hdr.incarnation);
     wire::store64(b + gossip_hdr::sequence, hdr.sequence);
-    b[gossip_hdr::flags] = hdr.bare_below;
+    b[gossip_hdr::flags] = hdr.version_minor >= kGossipMinorBareFrames ? hdr.bare_below : 0;
     len_ = kGossipHeaderLen;
 }
 
