@@ -26,9 +26,12 @@
  * epoch restamped), and node 1's earlier life's tombstones carry the tag
  * before its own. And every frame the engine sends must decode.
  */
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <span>
 #include <vector>
 
 #include "flowhome/gossip_engine.hpp"
@@ -198,7 +201,7 @@ private:
                 views[i] = MemberView{s.node_or(kSelf), static_cast<NodeState>(s.u8() % 3),
                                       (s.u8() & 1) != 0, s.u8()};
             w.add_heartbeat(HeartbeatRecord{sender,
-                                            static_cast<NodeState>(b & 0x03 ? 0 : 2),
+                                            (b & 0x03) != 0 ? NodeState::alive : NodeState::dead,
                                             (b & 0x04) != 0,
                                             peer.incarnation,
                                             peer.counter,

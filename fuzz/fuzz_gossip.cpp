@@ -44,7 +44,7 @@ using namespace flowhome;
 
 namespace {
 
-constexpr uint32_t kCluster = 0x0F1E2D3C; /* as in tests/unit/gossip_test_util.hpp */
+constexpr uint32_t kCluster = 0x0F1E2D3C; /* as in tests/support/gossip_test_util.hpp */
 constexpr NodeId kSelf = 1;
 
 void require(bool promise)

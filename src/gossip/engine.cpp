@@ -45,16 +45,15 @@ const GossipParams &checked(const GossipParams &p, const KeyRing &keys)
  * Where a life numbers its sync requests from: a point of the 32-bit circle
  * drawn from its incarnation. A response recorded in an earlier life and
  * replayed to this one (the replay window of a node that has just started
- * takes any sender's first frame) answers no request of this life's, as it
- * would if every life counted from 1.
+ * takes any sender's first frame) answers no request of this life's;
+ * counting from 1 in every life, it would answer the first.
  */
 uint32_t first_request_id(uint32_t incarnation) noexcept
 {
     uint32_t x = incarnation * 0x9E3779B1u;
     x ^= x >> 15;
     x *= 0x85EBCA77u;
-    x ^= x >> 13;
-    return x != 0 ? x : 1;
+    return x ^ (x >> 13);
 }
 
 } // namespace

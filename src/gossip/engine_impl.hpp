@@ -412,7 +412,7 @@ struct GossipEngine::Impl {
     SyncSession full;
     SyncSession repair;
     bool synced = false;
-    uint32_t next_request_id = 1; /* from first_request_id() */
+    uint32_t next_request_id = 0; /* set by the constructor: first_request_id() */
     NodeId last_sync_target = kInvalidNode;
 };
 

@@ -2325,9 +2325,10 @@ TEST_CASE("authenticated records of no use to this node are counted", "[gossip][
     });
     CHECK(s.records_ignored.get() == ignored + 3);
     CHECK(s.resend_requests_in.get() == 0);
-    from2([](FrameWriter &w) { /* an answer to no request of node 1's */
-                               REQUIRE(w.begin_sync_response(1, 0xDEAD));
-                               w.end_sync_response(0);
+    /* An answer to no request of node 1's. */
+    from2([](FrameWriter &w) {
+        REQUIRE(w.begin_sync_response(1, 0xDEAD));
+        w.end_sync_response(0);
     });
     CHECK(s.records_ignored.get() == ignored + 4);
     CHECK(c.engine(0).rx_stats().count(GossipStatus::ok) == ok + 5);
