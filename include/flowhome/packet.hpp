@@ -45,6 +45,13 @@ inline constexpr unsigned kMaxIpv6ExtHeaders = 8;
 /** Most VLAN tags (802.1ad outer + 802.1Q inner). */
 inline constexpr unsigned kMaxVlanTags = 2;
 
+/** A frame to a link-layer group (broadcast or multicast): the I/G bit of
+ *  its destination address. */
+inline bool link_group(const uint8_t *frame) noexcept
+{
+    return (frame[0] & 0x01) != 0;
+}
+
 /** Writes an Ethernet header at @p h: destination, source, EtherType. */
 inline void write_eth_header(uint8_t *h, const MacAddr &dst, const MacAddr &src,
                              uint16_t ether_type) noexcept

@@ -133,7 +133,7 @@ bool too_big_v4(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu, const IpAddr &
             return false;
     }
     /* ... a link-layer or IP broadcast / multicast, or a source that is not one host. */
-    if ((frame[0] & 0x01) != 0 || ip[16] >= 224 || !ipv4_source_is_host(ip + 12))
+    if (link_group(frame) || ip[16] >= 224 || !ipv4_source_is_host(ip + 12))
         return false;
 
     constexpr uint32_t hdr = kIpv4HeaderLen + kIcmpHeaderLen;
@@ -194,7 +194,7 @@ bool too_big_v6(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu, const IpAddr &
      * group, though: the error takes the frame's destination as its source
      * MAC, which must be one station's (IEEE 802).
      */
-    if ((frame[0] & 0x01) != 0 || !ipv6_source_is_host(ip + 8))
+    if (link_group(frame) || !ipv6_source_is_host(ip + 8))
         return false;
 
     constexpr uint32_t hdr = kIpv6HeaderLen + kIcmpHeaderLen;

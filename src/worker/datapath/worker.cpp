@@ -188,13 +188,6 @@ inline bool earlier_life(const DatapathShared &sh, OwnerRecord r) noexcept
     return r.reserved != sh.node_life[r.owner & kMaxNodeId].load(std::memory_order_relaxed);
 }
 
-/* A frame to a link-layer group (broadcast or multicast): the I/G bit of
- * its destination address. */
-inline bool link_group(const uint8_t *frame) noexcept
-{
-    return (frame[0] & 0x01) != 0;
-}
-
 /* An ICMP error about a VIP's reply is addressed to the VIP: the quoted
  * packet's source. */
 inline bool addressed_to_vip(const uint8_t *frame, const ParsedPacket &p, const FlowKey &k) noexcept
@@ -530,15 +523,15 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
                 continue;
             }
         }
+        if (unlikely(s.p.fragment)) {
+            drop(m, DropReason::vip_fragment);
+            continue;
+        }
         /* Unicast from the router, addressed to our MAC (a decapsulated
          * frame has the outer frame's addresses). A VIP's packet in a
          * broadcast or multicast frame reached every node on the segment:
          * each would claim it, or send its copy to the owner (RFC 1122
          * 3.3.6: such a datagram is not to be taken). */
-        if (unlikely(s.p.fragment)) {
-            drop(m, DropReason::vip_fragment);
-            continue;
-        }
         if (unlikely(link_group(data))) {
             drop(m, DropReason::vip_link_group);
             continue;
