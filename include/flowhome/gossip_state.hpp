@@ -15,12 +15,16 @@
  * engine's guesses, claims it holds without having heard them from their
  * owner, are not statements and may give way to a lower version.)
  *
- * Threading: pure functions and plain values.
+ * Threading: pure functions and plain values (a DigestBook is one
+ * thread's).
  * Errors: none; nothing here throws.
  */
 #pragma once
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "flowhome/ownership.hpp"
 #include "flowhome/packet.hpp"
@@ -142,6 +146,73 @@ struct OwnerDigest {
         digest ^= term;
     }
     friend bool operator==(const OwnerDigest &, const OwnerDigest &) = default;
+};
+
+/**
+ * digest_term() of @p n claims at once: terms[i] of keys[i] and
+ * versions[i], the same values. Each term is a chain of dependent
+ * multiplications, one per key byte; computed four side by side, they
+ * share the core's multipliers instead of waiting on each other.
+ */
+void digest_terms(const FlowKey *keys, const uint16_t *versions, size_t n,
+                  uint64_t *terms) noexcept;
+
+/**
+ * Every owner's digest, as one node writes its table. A count changes at
+ * once; a term waits, with up to kBatch - 1 others, until a full batch or a
+ * read of a digest computes them together (digest_terms()). So a digest is
+ * read through of(), which computes what waits first.
+ */
+class DigestBook {
+public:
+    static constexpr unsigned kBatch = 32;
+
+    explicit DigestBook(size_t owners = 0) : digests_(owners) {}
+
+    /** The live claim {@p key, @p version} of @p owner (< the owner count) counted. */
+    void add(NodeId owner, const FlowKey &key, uint16_t version) noexcept
+    {
+        ++digests_[owner].flow_count;
+        queue(owner, key, version);
+    }
+    /** The live claim {@p key, @p version} of @p owner no longer counted. */
+    void remove(NodeId owner, const FlowKey &key, uint16_t version) noexcept
+    {
+        --digests_[owner].flow_count;
+        queue(owner, key, version); /* XOR: removing a term is adding it again */
+    }
+    /** @p owner's digest, with every claim added or removed so far. */
+    const OwnerDigest &of(NodeId owner) noexcept
+    {
+        settle();
+        return digests_[owner];
+    }
+    /** @p owner's digest replaced with @p d. */
+    void set(NodeId owner, const OwnerDigest &d) noexcept
+    {
+        settle();
+        digests_[owner] = d;
+    }
+    /** Every digest empty, nothing waiting. */
+    void clear() noexcept;
+    size_t owners() const noexcept { return digests_.size(); }
+
+private:
+    void queue(NodeId owner, const FlowKey &key, uint16_t version) noexcept
+    {
+        keys_[waiting_] = key;
+        versions_[waiting_] = version;
+        owners_[waiting_] = owner;
+        if (++waiting_ == kBatch)
+            settle();
+    }
+    void settle() noexcept;
+
+    std::vector<OwnerDigest> digests_;
+    unsigned waiting_ = 0;
+    std::array<FlowKey, kBatch> keys_;
+    std::array<uint16_t, kBatch> versions_;
+    std::array<NodeId, kBatch> owners_;
 };
 
 } // namespace flowhome

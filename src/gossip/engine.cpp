@@ -74,8 +74,6 @@ GossipEngine::Impl::Impl(const GossipParams &params, const KeyRing &keys, FlowSt
     view_offset = views.empty() ? 0 : spread_us(p.self, 1, 0, views.size());
     window_at.reserve(kViewWindow);
     const size_t nodes = size_t{kMaxNodeId} + 1;
-    digests.resize(nodes);
-    fresh.resize(nodes);
     touched.resize(nodes, 0);
     mismatch_streak.resize(nodes, 0);
     last_repair_us.resize(nodes, 0);
@@ -125,11 +123,11 @@ UpsertResult GossipEngine::Impl::put(const FlowKey &key, const std::optional<Own
         return res;
     }
     if (old && (old->flags & gossip_flag::released) == 0 && old->owner <= kMaxNodeId) {
-        digests[old->owner].remove(digest_term(key, old->version));
+        digests.remove(old->owner, key, old->version);
         touched[old->owner] = pass_id;
     }
     if ((r.flags & gossip_flag::released) == 0) {
-        digests[r.owner].add(digest_term(key, r.version));
+        digests.add(r.owner, key, r.version);
         touched[r.owner] = pass_id;
     }
     return res;
@@ -363,7 +361,7 @@ void GossipEngine::Impl::on_digest(NodeId sender, const DigestRecord &d, uint64_
         stats.records_ignored.add();
         return;
     }
-    const OwnerDigest &mine = digests[d.owner];
+    const OwnerDigest &mine = digests.of(d.owner);
     if (mine.flow_count == d.flow_count && mine.digest == d.digest) {
         mismatch_streak[d.owner] = 0;
         return;
@@ -512,7 +510,7 @@ bool GossipEngine::Impl::expire(const FlowKey &key, OwnerRecord r, uint64_t now_
     /* Removed behind the engine's back, it would stay in the owner's digest
      * here and set off repair syncs until a re-announce pass recounted it. */
     if ((r.flags & gossip_flag::released) == 0 && r.owner <= kMaxNodeId) {
-        digests[r.owner].remove(digest_term(key, r.version));
+        digests.remove(r.owner, key, r.version);
         touched[r.owner] = pass_id;
     }
     return false;

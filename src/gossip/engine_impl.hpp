@@ -355,9 +355,9 @@ struct GossipEngine::Impl {
     uint64_t next_heartbeat_us = 0;
 
     /* Per node id (kMaxNodeId + 1 entries). */
-    std::vector<OwnerDigest> digests; /* incremental, from every write the engine makes */
-    std::vector<OwnerDigest> fresh;   /* recomputed by the current re-announce pass */
-    std::vector<uint32_t> touched;    /* pass id of the last write to the owner's digest */
+    DigestBook digests{size_t{kMaxNodeId} + 1}; /* incremental, from every write the engine makes */
+    DigestBook fresh{size_t{kMaxNodeId} + 1};   /* recomputed by the current re-announce pass */
+    std::vector<uint32_t> touched; /* pass id of the last write to the owner's digest */
     std::vector<uint8_t> mismatch_streak;
     std::vector<uint64_t> last_repair_us;
     std::vector<uint8_t> life;          /* owner life tag (OwnerRecord::reserved) */

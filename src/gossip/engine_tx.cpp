@@ -149,7 +149,7 @@ void GossipEngine::Impl::views_sent(size_t n, size_t changed, size_t sent) noexc
 
 void GossipEngine::Impl::send_own_digest(uint64_t now_us) noexcept
 {
-    const OwnerDigest &d = digests[p.self];
+    const OwnerDigest &d = digests.of(p.self);
     const DigestRecord rec_out{p.self, d.flow_count, d.digest};
     /* After the claims already batched, so a receiver that applied them
      * compares like with like. */
@@ -167,7 +167,7 @@ void GossipEngine::Impl::reannounce_slice(uint64_t now_us) noexcept
             continue;
         const bool released = (r.flags & gossip_flag::released) != 0;
         if (!released)
-            fresh[r.owner].add(digest_term(key, r.version));
+            fresh.add(r.owner, key, r.version);
         /* Own records of an earlier life (after a refutation) are being
          * failed over: not ours to announce any more. */
         if (r.owner != p.self || r.reserved != life[p.self])
@@ -192,11 +192,11 @@ void GossipEngine::Impl::finish_reannounce_pass(uint64_t now_us) noexcept
      * recount is exact and also catches what changed behind the engine's
      * back; elsewhere the incremental digest is the exact one. */
     const bool still = store.generation() == pass_generation;
-    for (size_t o = 1; o < digests.size(); ++o) {
-        if (still && touched[o] != pass_id)
-            digests[o] = fresh[o];
-        fresh[o] = OwnerDigest{};
-    }
+    if (still)
+        for (NodeId o = 1; o < digests.owners(); ++o)
+            if (touched[o] != pass_id)
+                digests.set(o, fresh.of(o));
+    fresh.clear();
     pass_running = false;
     next_pass_us = pass_start_us + uint64_t{p.reannounce_interval_ms} * 1000;
     send_own_digest(now_us);

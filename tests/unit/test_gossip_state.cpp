@@ -241,3 +241,96 @@ TEST_CASE("digest terms ignore key padding and are pinned across builds", "[goss
     CHECK(digest_term(key4(5), 1) == 0xb1adb150d0a29473ull);
     CHECK(digest_term(key6(5), 0xFFFF) == 0xac6d6206ebe9aa33ull);
 }
+
+namespace {
+
+/* A key of either family (or none), its fields drawn from @p rng. */
+FlowKey random_key(std::mt19937 &rng)
+{
+    uint8_t client[16];
+    uint8_t vip[16];
+    for (size_t i = 0; i < 16; ++i) {
+        client[i] = static_cast<uint8_t>(rng());
+        vip[i] = static_cast<uint8_t>(rng());
+    }
+    const auto port = [&rng] { return static_cast<uint16_t>(rng()); };
+    switch (rng() % 5) {
+    case 0:
+        return FlowKey{}; /* Family::none: hashed as the IPv6 layout, as a lone term is */
+    case 1:
+    case 2:
+        return FlowKey::make4(static_cast<uint32_t>(rng()), port(), static_cast<uint32_t>(rng()),
+                              port(), rng() % 2 ? kProtoTcp : kProtoUdp);
+    default:
+        return FlowKey::make6(client, port(), vip, port(), rng() % 2 ? kProtoTcp : kProtoUdp);
+    }
+}
+
+} // namespace
+
+TEST_CASE("digest terms computed together are digest_term's", "[gossip][state]")
+{
+    std::mt19937 rng(11);
+    /* Short and long lanes in every mix, whole groups of four and the
+     * rest, one block and more. */
+    for (const size_t n : {0, 1, 3, 4, 5, 8, 31, 63, 64, 65, 131}) {
+        std::vector<FlowKey> keys;
+        std::vector<uint16_t> versions;
+        for (size_t i = 0; i < n; ++i) {
+            keys.push_back(random_key(rng));
+            versions.push_back(static_cast<uint16_t>(rng()));
+        }
+        std::vector<uint64_t> terms(n + 1, 0x5a5a5a5a5a5a5a5aull);
+        digest_terms(keys.data(), versions.data(), n, terms.data());
+        for (size_t i = 0; i < n; ++i) {
+            INFO("n " << n << ", claim " << i);
+            CHECK(terms[i] == digest_term(keys[i], versions[i]));
+        }
+        CHECK(terms[n] == 0x5a5a5a5a5a5a5a5aull); /* nothing written past the end */
+    }
+}
+
+TEST_CASE("a digest book's digests are the claims it was told of, whenever read", "[gossip][state]")
+{
+    std::mt19937 rng(12);
+    constexpr NodeId kOwners = 4;
+    DigestBook book(kOwners);
+    std::vector<OwnerDigest> expected(kOwners);
+    std::vector<std::pair<NodeId, std::pair<FlowKey, uint16_t>>> live;
+    /* Adds and removes in runs shorter and longer than a batch, read at
+     * random points in between. */
+    for (unsigned step = 0; step < 2000; ++step) {
+        if (live.empty() || rng() % 3 != 0) {
+            const auto owner = static_cast<NodeId>(1 + rng() % (kOwners - 1));
+            const FlowKey k = random_key(rng);
+            const auto v = static_cast<uint16_t>(rng());
+            book.add(owner, k, v);
+            expected[owner].add(digest_term(k, v));
+            live.push_back({owner, {k, v}});
+        } else {
+            const size_t at = rng() % live.size();
+            const auto [owner, claim] = live[at];
+            book.remove(owner, claim.first, claim.second);
+            expected[owner].remove(digest_term(claim.first, claim.second));
+            live.erase(live.begin() + static_cast<std::ptrdiff_t>(at));
+        }
+        if (rng() % 40 == 0) {
+            const auto owner = static_cast<NodeId>(rng() % kOwners);
+            INFO("step " << step << ", owner " << owner);
+            CHECK(book.of(owner) == expected[owner]);
+        }
+    }
+    for (NodeId o = 0; o < kOwners; ++o)
+        CHECK(book.of(o) == expected[o]);
+
+    /* set() replaces one owner's digest, with what waits for it applied
+     * first; clear() empties every one, waiting terms too. */
+    const FlowKey k = random_key(rng);
+    book.add(1, k, 7);
+    book.set(1, OwnerDigest{3, 99});
+    CHECK(book.of(1) == OwnerDigest{3, 99});
+    book.add(2, k, 7);
+    book.clear();
+    for (NodeId o = 0; o < kOwners; ++o)
+        CHECK(book.of(o) == OwnerDigest{});
+}
