@@ -138,7 +138,6 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
 {
     const bool from_owner = via == Via::owner;
     const uint16_t epoch = epoch_of(now_us);
-    const uint32_t hash = flow_hash(c.key);
     const std::optional<OwnerRecord> cur = store.lookup(c.key);
     bool yielded = false; /* a guess gives way (guess_yields()) */
     if (cur) {
@@ -162,7 +161,7 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
          * written below with the current life tag, not the old record kept
          * for the failover to move. A relayed copy (a sync entry) may be
          * the old life's, and stays a re-announcement. */
-        if (!(kept == c) && !claim_supersedes(&kept, c, hash)) {
+        if (!(kept == c) && !claim_supersedes(&kept, c, flow_hash(c.key))) {
             if (!(from_owner && guess_yields(*cur, c, now_us))) {
                 stats.claims_ignored.add();
                 return;
