@@ -111,8 +111,8 @@ void check_error(const Frame &fr, const std::vector<uint8_t> &orig, uint32_t ori
     check(e.l3_len <= (v4 ? 576u : 1280u));
     /* The quote: the original packet's first bytes, as many as fit. */
     const uint32_t quote = e.l3_len - hdr;
-    check(quote == std::min({uint32_t{p.l3_len}, (v4 ? 576u : 1280u) - hdr,
-                             orig_seg_len - p.l3_offset}));
+    check(quote ==
+          std::min({uint32_t{p.l3_len}, (v4 ? 576u : 1280u) - hdr, orig_seg_len - p.l3_offset}));
     check(std::memcmp(ip + hdr, oip, quote) == 0);
     const uint8_t *icmp = ip + hdr - 8;
     if (v4) {
@@ -150,8 +150,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (flags & 8) && frame.size() > 1 ? 1 + (data[4] << 8 | data[5]) % (frame.size() - 1) : 0;
     DecapConfig local;
     if (!(flags & 2))
-        local.local_v4 = IpAddr::v4(static_cast<uint32_t>(kOur4[0] | kOur4[1] << 8 |
-                                                          kOur4[2] << 16 | kOur4[3] << 24));
+        local.local_v4 = IpAddr::v4(
+            static_cast<uint32_t>(kOur4[0] | kOur4[1] << 8 | kOur4[2] << 16 | kOur4[3] << 24));
     if (!(flags & 4))
         local.local_v6 = IpAddr::v6(kOur6);
 

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <new>
 #include <random>
 #include <utility>
 #include <vector>
@@ -102,4 +103,48 @@ TEST_CASE("AddrWords6 orders addresses as one 128-bit word", "[addr_table]")
         CHECK((a == b) == (a.hi == b.hi && a.lo == b.lo));
         CHECK((!(a < b) && !(b < a)) == (a == b));
     }
+}
+
+namespace {
+
+/* An address whose copy throws while `fail` is set: the second vector's
+ * insert in AddrTable::insert fails as an allocation could. */
+struct FragileAddr {
+    static inline bool fail = false;
+    unsigned v = 0;
+
+    explicit FragileAddr(unsigned x) : v(x) {}
+    FragileAddr(const FragileAddr &o) : v(o.v)
+    {
+        if (fail)
+            throw std::bad_alloc();
+    }
+    FragileAddr &operator=(const FragileAddr &) = default;
+    friend bool operator<(const FragileAddr &a, const FragileAddr &b) { return a.v < b.v; }
+    friend bool operator==(const FragileAddr &a, const FragileAddr &b) { return a.v == b.v; }
+};
+
+} // namespace
+
+TEST_CASE("AddrTable keeps its addresses and values paired when an insert fails", "[addr_table]")
+{
+    AddrTable<FragileAddr, unsigned> table;
+    for (const unsigned a : {10u, 30u, 50u})
+        REQUIRE(table.insert(FragileAddr(a), a + 1));
+    /* Between two held addresses: a value left behind would shift the
+     * values of every address after it. */
+    FragileAddr::fail = true;
+    CHECK_THROWS_AS(table.insert(FragileAddr(20), 21), std::bad_alloc);
+    FragileAddr::fail = false;
+    CHECK(table.size() == 3);
+    for (const unsigned a : {10u, 30u, 50u}) {
+        const unsigned *v = table.find(FragileAddr(a));
+        REQUIRE(v != nullptr);
+        CHECK(*v == a + 1);
+    }
+    CHECK(table.find(FragileAddr(20)) == nullptr);
+    /* And the table takes the address once it can. */
+    REQUIRE(table.insert(FragileAddr(20), 21));
+    CHECK(*table.find(FragileAddr(20)) == 21);
+    CHECK(*table.find(FragileAddr(30)) == 31);
 }

@@ -117,7 +117,8 @@ bool icmp_error_flow(const uint8_t *frame, uint32_t len, const ParsedPacket &p,
         const uint32_t ihl = uint32_t{frame[q] & 0x0Fu} * 4;
         const uint8_t proto = frame[q + 9];
         if ((frame[q] >> 4) != 4 || ihl < wire::kIpv4HeaderLen || len < q + ihl + 4 ||
-            (proto != kProtoTcp && proto != kProtoUdp) || (wire::load16(frame + q + 6) & 0x1FFF) != 0)
+            (proto != kProtoTcp && proto != kProtoUdp) ||
+            (wire::load16(frame + q + 6) & 0x1FFF) != 0)
             return false;
         uint32_t vip;
         uint32_t client;
