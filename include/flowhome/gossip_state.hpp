@@ -151,8 +151,9 @@ struct OwnerDigest {
 /**
  * digest_term() of @p n claims at once: terms[i] of keys[i] and
  * versions[i], the same values. Each term is a chain of dependent
- * multiplications, one per key byte; computed four side by side, they
- * share the core's multipliers instead of waiting on each other.
+ * splitmix64 steps (two multiplications each), one per address byte and
+ * two more; computed four side by side, they share the core's multipliers
+ * instead of waiting on each other.
  */
 void digest_terms(const FlowKey *keys, const uint16_t *versions, size_t n,
                   uint64_t *terms) noexcept;

@@ -193,9 +193,9 @@ void GossipEngine::Impl::finish_reannounce_pass(uint64_t now_us) noexcept
      * back; elsewhere the incremental digest is the exact one. */
     const bool still = store.generation() == pass_generation;
     if (still)
-        for (NodeId o = 1; o < digests.owners(); ++o)
+        for (size_t o = 1; o < digests.owners(); ++o)
             if (touched[o] != pass_id)
-                digests.set(o, fresh.of(o));
+                digests.set(static_cast<NodeId>(o), fresh.of(static_cast<NodeId>(o)));
     fresh.clear();
     pass_running = false;
     next_pass_us = pass_start_us + uint64_t{p.reannounce_interval_ms} * 1000;

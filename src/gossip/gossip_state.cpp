@@ -152,8 +152,8 @@ uint64_t digest_term(const FlowKey &key, uint16_t version) noexcept
 
 void digest_terms(const FlowKey *keys, const uint16_t *versions, size_t n, uint64_t *terms) noexcept
 {
-    /* Lanes run the same number of steps: IPv4 claims four at a time, the
-     * others four at a time, a block of claims at once. */
+    /* The four lanes of a group run the same number of steps: within each
+     * block of 64, the claims are split by address length. */
     constexpr size_t kBlock = 64;
     for (size_t base = 0; base < n; base += kBlock) {
         const size_t m = std::min(kBlock, n - base);

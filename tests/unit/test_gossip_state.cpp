@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The conflict rule: determinism, order independence, digests. */
 #include <algorithm>
+#include <cstddef>
 #include <map>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -323,12 +325,16 @@ TEST_CASE("a digest book's digests are the claims it was told of, whenever read"
     for (NodeId o = 0; o < kOwners; ++o)
         CHECK(book.of(o) == expected[o]);
 
-    /* set() replaces one owner's digest, with what waits for it applied
-     * first; clear() empties every one, waiting terms too. */
+    /* set() replaces one owner's digest, with what waits applied first
+     * (another owner's term too); clear() empties every one, waiting terms
+     * too. */
     const FlowKey k = random_key(rng);
+    const OwnerDigest two = book.of(2);
     book.add(1, k, 7);
+    book.add(2, k, 7);
     book.set(1, OwnerDigest{3, 99});
     CHECK(book.of(1) == OwnerDigest{3, 99});
+    CHECK(book.of(2) == OwnerDigest{two.flow_count + 1, two.digest ^ digest_term(k, 7)});
     book.add(2, k, 7);
     book.clear();
     for (NodeId o = 0; o < kOwners; ++o)
