@@ -97,8 +97,12 @@ public:
     /** One iteration: drain the ring, tick the clock, age a slice. Returns work done. */
     unsigned poll_once(uint64_t now_tsc) noexcept;
 
-    /** Applies one message (exposed for tests). */
-    void apply(const ControlMsg &msg) noexcept;
+    /**
+     * Applies one message at @p now_us, the time poll_once() read: the
+     * records it stamps carry the clock's epoch, which ageing compares them
+     * with (exposed for tests).
+     */
+    void apply(const ControlMsg &msg, uint64_t now_us) noexcept;
 
     /**
      * How long an idle loop sleeps at @p now_tsc after @p idle_sleeps

@@ -61,7 +61,8 @@ inline constexpr uint8_t pinned = 0x01; /**< operator override: never aged out *
 /**
  * Who owns a connection, packed into the rte_hash data word.
  * `epoch` is the coarse clock (seconds, wrapping at 2^16) of the last refresh;
- * ages are computed modulo 2^16, so idle timeouts stay below 32768 s.
+ * ages are computed in serial arithmetic modulo 2^16 (a record stamped
+ * ahead of the clock is fresh), so idle timeouts stay below 32768 s.
  */
 struct OwnerRecord {
     NodeId owner = kInvalidNode;
@@ -197,7 +198,8 @@ public:
     /**
      * Examines up to @p budget entries, continuing where the previous call
      * stopped, and removes those not refreshed for their protocol's timeout
-     * (pinned entries excepted), unless @p on_expiry takes them over. A full
+     * (pinned entries excepted; one stamped ahead of @p now is fresh),
+     * unless @p on_expiry takes them over. A full
      * pass over both tables takes (count / budget) calls. Removes like
      * remove(), so it may wait for a grace period too. @p on_expiry runs
      * after each step of the walk, between iterations: it may update
@@ -232,8 +234,11 @@ public:
      * Whether @p f's table is refusing new flows: an insert found no free
      * slot in the whole table (not merely its key's two buckets full, which
      * keys crafted to collide can make happen in an empty table: that is a
-     * refusal of the one key), and it has not since had one in
-     * kReopenShare of its capacity (at least one slot) free again. A worker
+     * refusal of the one key) while its live flows left less than one in
+     * kReopenShare of its capacity (at least one slot) free (slots waiting
+     * for their grace period after removals are free moments later: a
+     * claim that finds them waiting is refused alone), and it has not since
+     * had that room free of flows again. A worker
      * meeting a connection's opening packet asks, so as not to serve a
      * connection whose claim could not be recorded. Any thread: a relaxed
      * read of a line that the writer stores to only when the answer changes.
@@ -289,6 +294,8 @@ private:
 
     /* Callers have checked that f is ipv4 or ipv6. */
     rte_hash *hash_of(Family f) const noexcept { return f == Family::ipv6 ? h6_ : h4_; }
+    /** Whether @p live flows leave one in kReopenShare of @p f's slots free. */
+    bool has_reopen_room(Family f, uint32_t live) const noexcept;
     std::atomic<uint32_t> &live_of(Family f) noexcept
     {
         return f == Family::ipv6 ? live6_ : live4_;

@@ -132,14 +132,13 @@ uint64_t ControlLoop::now_us(uint64_t now_tsc) const noexcept
     return ticks / hz * 1000000 + ticks % hz * 1000000 / hz;
 }
 
-void ControlLoop::apply(const ControlMsg &msg) noexcept
+void ControlLoop::apply(const ControlMsg &msg, uint64_t now) noexcept
 {
     stats_.msgs.add();
     if (p_.engine == nullptr) {
         apply_locally(msg);
         return;
     }
-    const uint64_t now = now_us(rte_rdtsc());
     if (msg.type == ControlMsgType::claim)
         p_.engine->local_claim(msg.key, now);
     else
@@ -264,7 +263,7 @@ unsigned ControlLoop::poll_once(uint64_t now_tsc) noexcept
         const unsigned n = rte_ring_dequeue_burst_elem(p_.from_workers, msgs, sizeof(ControlMsg),
                                                        kDrainBurst, nullptr);
         for (unsigned i = 0; i < n; ++i)
-            apply(msgs[i]);
+            apply(msgs[i], now);
         work += n;
     }
 

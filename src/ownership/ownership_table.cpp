@@ -371,10 +371,22 @@ UpsertResult OwnershipTable::upsert(const FlowKey &key, OwnerRecord record,
         return UpsertResult::error;
     /* The whole table full (rte_hash_count() counts the slots still in the
      * defer queue too), or only this key's two buckets? Only the first
-     * refuses new flows. */
-    if (static_cast<uint32_t>(rte_hash_count(h)) >= hash_entries(capacity(key.family)))
-        refusing_of(key.family).store(true, std::memory_order_relaxed);
+     * refuses new flows, and only while its live flows leave less than
+     * the room it reopens at: slots that wait for their grace period after
+     * removals are free moments later, and only a removal would clear the
+     * flag (a refusing table receives no claims); until then each claim
+     * that finds them still waiting is refused alone. */
+    const Family f = key.family;
+    if (static_cast<uint32_t>(rte_hash_count(h)) >= hash_entries(capacity(f)) &&
+        !has_reopen_room(f, live_of(f).load(std::memory_order_relaxed)))
+        refusing_of(f).store(true, std::memory_order_relaxed);
     return UpsertResult::full;
+}
+
+bool OwnershipTable::has_reopen_room(Family f, uint32_t live) const noexcept
+{
+    const uint32_t cap = hash_entries(capacity(f));
+    return live + std::max(1u, cap / kReopenShare) <= cap;
 }
 
 bool OwnershipTable::remove(const FlowKey &key) noexcept
@@ -390,10 +402,8 @@ bool OwnershipTable::remove(const FlowKey &key) noexcept
     auto &live = live_of(key.family);
     const uint32_t now_live = live.load(std::memory_order_relaxed) - 1;
     live.store(now_live, std::memory_order_relaxed);
-    const uint32_t cap = hash_entries(capacity(key.family));
     if (auto &refusing = refusing_of(key.family);
-        refusing.load(std::memory_order_relaxed) &&
-        now_live + std::max(1u, cap / kReopenShare) <= cap)
+        refusing.load(std::memory_order_relaxed) && has_reopen_room(key.family, now_live))
         refusing.store(false, std::memory_order_relaxed);
     ++mutations_;
     defer_free(key.family, position);
@@ -453,8 +463,11 @@ AgeResult OwnershipTable::age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp
             if (rec.flags & owner_flag::pinned)
                 continue;
             const uint16_t timeout = k.proto() == kProtoTcp ? tcp_timeout_s : udp_timeout_s;
-            const auto idle = static_cast<uint16_t>(now - rec.epoch);
-            if (idle > timeout) {
+            /* Serial arithmetic (timeouts are at most 2^15 - 1 s): a record
+             * stamped a second ahead of @p now, by a writer that read the
+             * time after the clock's last tick, is fresh, not 65535 s idle. */
+            const auto idle = static_cast<int16_t>(static_cast<uint16_t>(now - rec.epoch));
+            if (idle > static_cast<int32_t>(timeout)) {
                 expired[n] = k;
                 expired_rec[n++] = rec;
             }

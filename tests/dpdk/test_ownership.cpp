@@ -21,6 +21,7 @@
 
 using namespace flowhome;
 using flowhome::test::Qsbr;
+using flowhome::test::SilentReader;
 
 namespace {
 
@@ -339,6 +340,26 @@ TEST_CASE("a full table refuses new flows until 1 in 1024 of its slots are free 
     REQUIRE(t.upsert(key4(kCap), {.owner = 1}) == UpsertResult::inserted);
 }
 
+TEST_CASE("slots waiting for their grace period refuse a claim, not the table", "[ownership][rcu]")
+{
+    Qsbr q(1);
+    constexpr uint32_t kCap = 8192;
+    OwnershipTable t(params(q.v, kCap));
+    for (uint32_t i = 0; i < kCap; ++i)
+        REQUIRE(t.upsert(key4(i), {.owner = 1}) == UpsertResult::inserted);
+    /* A reader that has not reported since the removals: their slots are
+     * not free yet, though no flow holds them. */
+    SilentReader reader(q);
+    for (uint32_t i = 0; i < 2 * kCap / OwnershipTable::kReopenShare; ++i)
+        REQUIRE(t.remove(key4(i)));
+    REQUIRE(t.upsert(key4(kCap), {.owner = 1}) == UpsertResult::full);
+    /* Refusing, the table would get no claim, hence no removal, to clear
+     * it: the workers would turn connections away with the room free. */
+    CHECK_FALSE(t.refusing(Family::ipv4));
+    reader.report();
+    REQUIRE(t.upsert(key4(kCap), {.owner = 1}) == UpsertResult::inserted);
+}
+
 TEST_CASE("a deleted slot is reused only after readers pass a quiescent state", "[ownership][rcu]")
 {
     Qsbr q(1);
@@ -349,18 +370,14 @@ TEST_CASE("a deleted slot is reused only after readers pass a quiescent state", 
 
     /* A reader is online and has not reported since: it may still hold the
      * deleted key's slot. */
-    REQUIRE(rte_rcu_qsbr_thread_register(q.v, 0) == 0);
-    rte_rcu_qsbr_thread_online(q.v, 0);
+    SilentReader reader(q);
 
     REQUIRE(t.remove(key4(0)));
     REQUIRE(t.upsert(key4(1000), {.owner = 2}) == UpsertResult::full);
 
-    rte_rcu_qsbr_quiescent(q.v, 0);
+    reader.report();
     REQUIRE(t.upsert(key4(1000), {.owner = 2}) == UpsertResult::inserted);
     REQUIRE(t.lookup(key4(1000))->owner == 2);
-
-    rte_rcu_qsbr_thread_offline(q.v, 0);
-    rte_rcu_qsbr_thread_unregister(q.v, 0);
 }
 
 TEST_CASE("readers see consistent records while the writer inserts and deletes",
@@ -460,6 +477,15 @@ TEST_CASE("idle entries age out by protocol; pinned ones stay", "[ownership][age
     REQUIRE_FALSE(t.lookup(tcp));
     REQUIRE(t.lookup(fresh));
     REQUIRE(t.lookup(pinned));
+
+    /* Stamped a second ahead of the ageing clock (a writer that read the
+     * time after the clock's tick): fresh, not 65535 s idle. */
+    REQUIRE(t.upsert(udp, {.owner = 1, .epoch = 403}) == UpsertResult::inserted);
+    r = t.age(402, 300, 60, 1000);
+    REQUIRE(r.examined == 3); /* a new second: a new pass, udp in it */
+    REQUIRE(r.expired == 0);
+    REQUIRE(t.lookup(udp));
+    REQUIRE(t.remove(udp));
 
     /* Across the 2^16 wrap: stamped at 65500, now 100 → idle 136 s. */
     REQUIRE(t.upsert(udp, {.owner = 1, .epoch = 65500}) == UpsertResult::inserted);

@@ -1603,13 +1603,13 @@ TEST_CASE("the control core inserts claims; a full table is a counted refusal", 
     ControlMsg msg{};
     msg.type = ControlMsgType::claim;
     msg.key = key4(50000);
-    b.node->control().apply(msg);
+    b.node->control().apply(msg, b.node->control().now_us(rte_rdtsc()));
     REQUIRE(cs.claims_inserted.get() == inserted + 1);
     REQUIRE(b.node->table().lookup(key4(50000))->owner == 1);
 
     /* Claiming an owned key again changes nothing. */
     const uint64_t existing = cs.claims_existing.get();
-    b.node->control().apply(msg);
+    b.node->control().apply(msg, b.node->control().now_us(rte_rdtsc()));
     REQUIRE(cs.claims_existing.get() == existing + 1);
 
     /* Fill the IPv4 table, then one more. */
@@ -1620,7 +1620,7 @@ TEST_CASE("the control core inserts claims; a full table is a counted refusal", 
                          {.owner = 2}) == UpsertResult::inserted);
     const uint64_t full = cs.table_full.get();
     msg.key = key4(50001);
-    b.node->control().apply(msg);
+    b.node->control().apply(msg, b.node->control().now_us(rte_rdtsc()));
     REQUIRE(cs.table_full.get() == full + 1);
     REQUIRE_FALSE(t.lookup(key4(50001)));
 

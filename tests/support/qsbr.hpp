@@ -22,4 +22,23 @@ struct Qsbr {
     Qsbr &operator=(const Qsbr &) = delete;
 };
 
+/** Reader 0 of @p q, online and silent until report(): a slot deleted
+ *  meanwhile waits for it. Offline and unregistered with the test. */
+struct SilentReader {
+    rte_rcu_qsbr *v;
+    explicit SilentReader(const Qsbr &q) : v(q.v)
+    {
+        REQUIRE(rte_rcu_qsbr_thread_register(v, 0) == 0);
+        rte_rcu_qsbr_thread_online(v, 0);
+    }
+    void report() { rte_rcu_qsbr_quiescent(v, 0); }
+    ~SilentReader()
+    {
+        rte_rcu_qsbr_thread_offline(v, 0);
+        rte_rcu_qsbr_thread_unregister(v, 0);
+    }
+    SilentReader(const SilentReader &) = delete;
+    SilentReader &operator=(const SilentReader &) = delete;
+};
+
 } // namespace flowhome::test
