@@ -134,13 +134,15 @@ public:
      * for it. @p fn receives the gossip clock (now_us) and may use the
      * engine, the membership and iterate the table, as the loop itself
      * does; it must be short (it delays gossip and ageing) and must not
-     * throw. Returns true once fn has run; false when the loop did not take
-     * the request in time (not running, or stuck): fn then never runs.
-     * Threading: any non-EAL-worker thread (main lcore, socket thread);
-     * never the control lcore itself (it would wait for itself).
+     * throw. Returns done once fn has run; timed_out when the loop did not
+     * take the request in time (not running, or stuck), refused when its
+     * queue of requests was full (earlier ones not taken up): fn then never
+     * runs. Threading: any non-EAL-worker thread (main lcore, socket
+     * thread); never the control lcore itself (it would wait for itself).
      */
-    bool run_on_control(const std::function<void(uint64_t now_us)> &fn,
-                        std::chrono::milliseconds timeout) noexcept;
+    enum class Run : uint8_t { done, timed_out, refused };
+    Run run_on_control(const std::function<void(uint64_t now_us)> &fn,
+                       std::chrono::milliseconds timeout) noexcept;
 
 private:
     struct OperatorRequest;

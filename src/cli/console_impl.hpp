@@ -32,11 +32,14 @@ struct CommandContext {
     CaptureManager *capture;
     std::atomic<bool> &quit;
     std::vector<std::string> args; /* the words after the command's keywords */
+    /* Why the last on_control() was false, for control_timeout(). */
+    mutable ControlLoop::Run last_run = ControlLoop::Run::done;
 
-    /** Runs @p fn on the control lcore; false when it did not answer in time. */
+    /** Runs @p fn on the control lcore; false when it did not run it. */
     bool on_control(const std::function<void(uint64_t now_us)> &fn) const
     {
-        return node.control().run_on_control(fn, opt.control_timeout);
+        last_run = node.control().run_on_control(fn, opt.control_timeout);
+        return last_run == ControlLoop::Run::done;
     }
 };
 
@@ -54,8 +57,12 @@ inline CommandResult fail(std::string message)
     return CommandResult{false, std::move(message)};
 }
 
+/** What a command says when on_control() did not run its request. */
 inline CommandResult control_timeout(const CommandContext &c)
 {
+    if (c.last_run == ControlLoop::Run::refused)
+        return fail("the control lcore's request queue is full (it has not taken up the "
+                    "requests before this one); nothing was changed");
     return fail(fmt::format("the control lcore did not answer within {} ms; nothing was changed",
                             c.opt.control_timeout.count()));
 }

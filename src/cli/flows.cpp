@@ -88,7 +88,9 @@ std::string route_text(Node &node, NodeId owner)
     const NodeConfig &cfg = node.config();
     if (owner == cfg.node_id) {
         const PortConfig *local = cfg.local_port();
-        return fmt::format("delivered locally{}", local ? " on port " + local->name : "");
+        return local != nullptr
+                   ? "delivered locally on port " + local->name
+                   : std::string("this node has no local port (dropped as no_local_port)");
     }
     const TemplateSet *ts = node.shared().templates.load(std::memory_order_acquire);
     const EncapTemplate *t = ts == nullptr ? nullptr : ts->find(owner);
@@ -240,7 +242,14 @@ CommandResult cmd_show_flows(CommandContext &c)
     Family family = Family::ipv4;
     uint32_t position = 0;
     bool walked = false;
+    uint64_t visited = 0;
+    const auto start = std::chrono::steady_clock::now();
+    bool stopped = false;
     while (!walked && !more) {
+        if (std::chrono::steady_clock::now() - start >= c.opt.flows_walk_limit) {
+            stopped = true;
+            break;
+        }
         if (!c.on_control([&](uint64_t now_us) {
                 now_epoch = epoch_of(now_us);
                 FlowKey key;
@@ -257,6 +266,7 @@ CommandResult cmd_show_flows(CommandContext &c)
                         position = 0;
                         continue;
                     }
+                    ++visited;
                     if ((vip && key.vip() != *vip) || (owner && rec.owner != *owner))
                         continue;
                     if (rows.size() == limit) {
@@ -281,8 +291,15 @@ CommandResult cmd_show_flows(CommandContext &c)
                            ep(r.key.vip(), r.key.vip_port()), r.rec.owner, r.rec.version,
                            static_cast<uint16_t>(now_epoch - r.rec.epoch), flags_text(r.rec.flags));
     }
-    out += fmt::format("{} flow{} shown{}\n", rows.size(), rows.size() == 1 ? "" : "s",
-                       more ? fmt::format(" (limit {} reached; more exist)", limit) : "");
+    std::string why_short;
+    if (more)
+        why_short = fmt::format(" (limit {} reached; more exist)", limit);
+    else if (stopped)
+        why_short = fmt::format(" (the walk stopped after {} ms, {} entries in, before the end of "
+                                "the {} table: narrow it with vip or owner)",
+                                c.opt.flows_walk_limit.count(), visited,
+                                family == Family::ipv4 ? "IPv4" : "IPv6");
+    out += fmt::format("{} flow{} shown{}\n", rows.size(), rows.size() == 1 ? "" : "s", why_short);
     return ok(out);
 }
 
@@ -331,14 +348,15 @@ CommandResult cmd_flow_release(CommandContext &c)
         return err;
     const NodeId self = c.node.config().node_id;
     std::optional<OwnerRecord> before;
+    bool released = false;
     if (!c.on_control([&](uint64_t now_us) {
             before = c.node.table().lookup(*key);
             if (!before || (before->flags & gossip_flag::released) || before->owner != self)
                 return;
             if (GossipEngine *e = c.node.engine())
-                e->local_release(*key, now_us);
+                released = e->local_release(*key, now_us);
             else
-                c.node.table().remove(*key);
+                released = c.node.table().remove(*key);
         }))
         return control_timeout(c);
     if (!before)
@@ -349,6 +367,9 @@ CommandResult cmd_flow_release(CommandContext &c)
     if (before->owner != self)
         return fail(fmt::format("flow {} is owned by node {}, not this node; release it there",
                                 key->to_string(), before->owner));
+    if (!released) /* the tombstone's write refused: the flow stays ours */
+        return fail(fmt::format("cannot release {}: the ownership table refused the write",
+                                key->to_string()));
     return ok(fmt::format("flow {} released by node {}{}\n", key->to_string(), self,
                           c.node.engine() != nullptr ? ", announced to the cluster" : ""));
 }

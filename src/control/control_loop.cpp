@@ -74,30 +74,30 @@ ControlLoop::~ControlLoop()
     rte_ring_free(requests_);
 }
 
-bool ControlLoop::run_on_control(const std::function<void(uint64_t)> &fn,
-                                 std::chrono::milliseconds timeout) noexcept
+ControlLoop::Run ControlLoop::run_on_control(const std::function<void(uint64_t)> &fn,
+                                             std::chrono::milliseconds timeout) noexcept
 {
     if (requests_ == nullptr)
-        return false;
+        return Run::refused;
     auto *req = new (std::nothrow) OperatorRequest;
     if (req == nullptr)
-        return false;
+        return Run::refused;
     req->fn = &fn;
     if (rte_ring_enqueue(requests_, req) != 0) {
         delete req;
-        return false;
+        return Run::refused;
     }
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         uint8_t st = req->state.load(std::memory_order_acquire);
         if (st == OperatorRequest::done) {
             delete req;
-            return true;
+            return Run::done;
         }
         if (st == OperatorRequest::pending && std::chrono::steady_clock::now() >= deadline &&
             req->state.compare_exchange_strong(st, OperatorRequest::abandoned,
                                                std::memory_order_acq_rel))
-            return false; /* the control lcore deletes it */
+            return Run::timed_out; /* the control lcore deletes it */
         std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
 }

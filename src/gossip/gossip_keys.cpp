@@ -5,12 +5,12 @@
  */
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 #include <vector>
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -59,6 +59,9 @@ const GossipKey *KeyRing::find(uint16_t id) const noexcept
 }
 
 namespace {
+
+/* A key file is a few lines; anything much larger is not one. */
+constexpr size_t kMaxKeyFileBytes = 64 * 1024;
 
 struct Line {
     std::string_view name;
@@ -194,22 +197,60 @@ KeyRing parse_key_file(std::string_view text, std::string_view name)
 
 KeyFile load_key_file(const std::string &path)
 {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw GossipKeyError(fmt::format("{}: cannot open the gossip key file: {}", path,
-                                         std::generic_category().message(errno)));
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad())
-        throw GossipKeyError(fmt::format("{}: cannot read the gossip key file", path));
-    std::string content = text.str();
+    const auto error = [&path](std::string_view what) {
+        return GossipKeyError(fmt::format("{}: {} the gossip key file: {}", path, what,
+                                          std::generic_category().message(errno)));
+    };
+    /* Non-blocking until it is known to be a regular file: a reload runs on
+     * the console's thread, and a FIFO (or a device) there would hold it,
+     * and every session and scrape it serves, for as long as nobody writes. */
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        throw error("cannot open");
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+        const GossipKeyError e = error("cannot open");
+        ::close(fd);
+        throw e;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        throw GossipKeyError(fmt::format("{}: the gossip key file is not a regular file", path));
+    }
+    std::string content;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            const GossipKeyError e = error("cannot read");
+            ::close(fd);
+            throw e;
+        }
+        if (n == 0)
+            break;
+        content.append(buf, static_cast<size_t>(n));
+        if (content.size() > kMaxKeyFileBytes) {
+            ::close(fd);
+            std::fill(content.begin(), content.end(), '\0');
+            throw GossipKeyError(
+                fmt::format("{}: larger than {} KiB; a gossip key file is a few lines", path,
+                            kMaxKeyFileBytes / 1024));
+        }
+    }
+    ::close(fd);
+    std::fill(std::begin(buf), std::end(buf), '\0');
 
     KeyFile out;
-    out.ring = parse_key_file(content, path);
+    try {
+        out.ring = parse_key_file(content, path);
+    } catch (...) {
+        std::fill(content.begin(), content.end(), '\0');
+        throw;
+    }
     std::fill(content.begin(), content.end(), '\0');
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0)
-        out.mode = st.st_mode & 07777;
+    out.mode = st.st_mode & 07777;
     return out;
 }
 

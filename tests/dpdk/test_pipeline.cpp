@@ -1390,6 +1390,9 @@ TEST_CASE("show flows walks the table in slices, one control-lcore request each"
     const CommandResult r = con.execute("show flows owner 9 limit 1000");
     const uint64_t used = b.node->control().stats().operator_requests.get() - requests;
     const CommandResult limited = con.execute("show flows owner 9 limit 10");
+    /* Out of time: what it found so far, and that the walk did not end. */
+    Console hurried(*b.node, {.flows_per_request = 256, .flows_walk_limit = {}});
+    const CommandResult cut = hurried.execute("show flows owner 9");
     done = true;
     control.join();
     for (uint32_t i = 0; i < kFlows; ++i)
@@ -1399,6 +1402,45 @@ TEST_CASE("show flows walks the table in slices, one control-lcore request each"
     CHECK(r.text.find("30 flows shown\n") != std::string::npos);
     CHECK(used > kFlows / 256); /* the walk covered at least these flows */
     CHECK(limited.text.find("10 flows shown (limit 10 reached; more exist)") != std::string::npos);
+    REQUIRE(cut.ok);
+    CHECK(cut.text.find("0 flows shown (the walk stopped after 0 ms, 0 entries in, before the end "
+                        "of the IPv4 table: narrow it with vip or owner)") != std::string::npos);
+}
+
+TEST_CASE("a full request queue is told apart from a control lcore that did not answer",
+          "[console]")
+{
+    /* Nothing polls the control loop here: each request waits its 1 ms
+     * and is abandoned in the queue, until the queue holds no more. */
+    Bench &b = bench();
+    Console con(*b.node, {.control_timeout = std::chrono::milliseconds(1)});
+    unsigned timed_out = 0;
+    std::string refused;
+    for (unsigned i = 0; i < 100 && refused.empty(); ++i) {
+        const CommandResult r = con.execute("show flow tcp 198.51.100.7:40001 203.0.113.10:80");
+        REQUIRE_FALSE(r.ok);
+        if (r.text == "the control lcore did not answer within 1 ms; nothing was changed\n")
+            ++timed_out;
+        else
+            refused = r.text;
+    }
+    CHECK(timed_out >= 32);
+    CHECK(refused == "the control lcore's request queue is full (it has not taken up the requests "
+                     "before this one); nothing was changed\n");
+    /* The loop drops what was abandoned (4 requests a poll) and answers again. */
+    for (unsigned i = 0; i < 64; ++i)
+        b.settle_control();
+    std::atomic<bool> done{false};
+    std::thread control([&] {
+        while (!done.load())
+            b.settle_control();
+    });
+    Console patient(*b.node); /* 2 s: a loaded machine's scheduler is no part of it */
+    const CommandResult r = patient.execute("show flow tcp 198.51.100.7:40001 203.0.113.10:80");
+    done = true;
+    control.join();
+    CHECK(r.text.find("did not answer") == std::string::npos);
+    CHECK(r.text.find("queue is full") == std::string::npos);
 }
 
 /* Runs @p send with a capture of @p reason on; whether it caught one copy

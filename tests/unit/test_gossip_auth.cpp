@@ -482,8 +482,23 @@ TEST_CASE("load_key_file reads a file and flags permissive modes", "[gossip][aut
     CHECK(key_file_warning(f, path) ==
           std::string(path) +
               " is open to its group or others (mode 644); it holds the cluster's gossip keys");
+    /* Larger than any key file: refused, not read on without end. */
+    {
+        std::ofstream out(path, std::ios::trunc);
+        for (int i = 0; i < 2000; ++i)
+            out << "key 1 " << std::string(64, 'c') << "\n";
+    }
+    CHECK_THROWS_WITH(load_key_file(path),
+                      std::string(path) + ": larger than 64 KiB; a gossip key file is a few lines");
     std::remove(path);
     CHECK_THROWS_WITH(load_key_file(path), Catch::Contains(std::string(path) + ": cannot open"));
+    /* A FIFO nobody writes to, a directory: refused at once (a reload runs
+     * on the console's thread, which must not wait for a writer). */
+    REQUIRE(mkfifo(path, 0600) == 0);
+    CHECK_THROWS_WITH(load_key_file(path),
+                      std::string(path) + ": the gossip key file is not a regular file");
+    std::remove(path);
+    CHECK_THROWS_WITH(load_key_file("/tmp"), "/tmp: the gossip key file is not a regular file");
 }
 
 /*
