@@ -185,8 +185,19 @@ int tel_dict(rte_tel_data *d, const std::vector<std::string_view> &families, boo
             sums[key.substr(0, 63)] += s.value;
         }
     }
-    for (const auto &[k, v] : sums)
+    /* A dictionary holds RTE_TEL_MAX_DICT_ENTRIES (256): one more than
+     * fits (peers of a large fleet) ends with how many were left out, not
+     * silently without them. */
+    const size_t room = RTE_TEL_MAX_DICT_ENTRIES;
+    size_t n = 0;
+    for (const auto &[k, v] : sums) {
+        if (sums.size() > room && n == room - 1)
+            break;
         rte_tel_data_add_dict_u64(d, k.c_str(), v);
+        ++n;
+    }
+    if (n < sums.size())
+        rte_tel_data_add_dict_u64(d, "truncated", sums.size() - n);
     return 0;
 }
 
