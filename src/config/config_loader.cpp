@@ -18,6 +18,7 @@
 #include <yaml-cpp/depthguard.h>
 
 #include "config_sections.hpp"
+#include "flowhome/drop_reason.hpp"
 #include "flowhome/eal_options.hpp"
 #include "flowhome/encap.hpp"
 #include "vip_overlaps.hpp"
@@ -201,6 +202,12 @@ void read_ports(const MapReader &root, NodeConfig &cfg)
             p.ipv6 = a->as_ip(Family::ipv6);
         m.bool_if("promiscuous", p.promiscuous);
 
+        /* `capture start NAME` takes a port or a drop reason by name. */
+        for (const DropReasonInfo &d : kDropReasons)
+            if (d.name == p.name)
+                name.fail(fmt::format("port name \"{}\" is a drop reason's name; `capture start "
+                                      "{}` could not tell them apart",
+                                      p.name, p.name));
         for (size_t j = 0; j < i; ++j) {
             if (cfg.ports[j].name == p.name)
                 name.fail(fmt::format("duplicate port name \"{}\" (also ports[{}])", p.name, j));

@@ -583,6 +583,9 @@ TEST_CASE("ports: exactly one wire port, at most one local, no duplicates", "[co
     check_error(head + "  - name: a\n    device: net_ring0\n  - name: a\n    device: net_tap0\n"
                        "    role: local\n",
                 6, 11, "ports[1].name", "duplicate port name \"a\" (also ports[0])");
+    check_error(head + "  - name: tx_full_wire\n    device: net_ring0\n", 4, 11, "ports[0].name",
+                "port name \"tx_full_wire\" is a drop reason's name; `capture start "
+                "tx_full_wire` could not tell them apart");
     // The same EAL device written two ways.
     check_error(head + "  - name: a\n    device: 0000:3b:00.0\n  - name: b\n    device: 3B:00.0\n"
                        "    role: local\n",
