@@ -4,6 +4,7 @@
  * on the control lcore (the table's single writer), so iterating never
  * races an insert and a claim goes through the gossip engine.
  */
+#include <algorithm>
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -278,19 +279,23 @@ CommandResult cmd_show_flows(CommandContext &c)
             }))
             return control_timeout(c);
     }
-    std::string out = fmt::format("{:<5} {:<44} {:<44} {:>6} {:>8} {:>8} {}\n", "proto", "client",
-                                  "vip", "owner", "version", "age-s", "flags");
-    for (const Row &r : rows) {
-        const auto ep = [](const IpAddr &a, uint16_t p) {
-            return a.family == Family::ipv6 ? fmt::format("[{}]:{}", a.to_string(), p)
-                                            : fmt::format("{}:{}", a.to_string(), p);
-        };
-        out += fmt::format("{:<5} {:<44} {:<44} {:>6} {:>8} {:>8} {}\n",
+    const auto ep = [](const IpAddr &a, uint16_t p) {
+        return a.family == Family::ipv6 ? fmt::format("[{}]:{}", a.to_string(), p)
+                                        : fmt::format("{}:{}", a.to_string(), p);
+    };
+    /* 44 wide, or as wide as the longest endpoint (an IPv6 one takes up to 47). */
+    size_t w = 44;
+    for (const Row &r : rows)
+        w = std::max({w, ep(r.key.client(), r.key.client_port()).size(),
+                      ep(r.key.vip(), r.key.vip_port()).size()});
+    std::string out = fmt::format("{:<5} {:<{}} {:<{}} {:>6} {:>8} {:>8} {}\n", "proto", "client",
+                                  w, "vip", w, "owner", "version", "age-s", "flags");
+    for (const Row &r : rows)
+        out += fmt::format("{:<5} {:<{}} {:<{}} {:>6} {:>8} {:>8} {}\n",
                            r.key.proto() == kProtoTcp ? "tcp" : "udp",
-                           ep(r.key.client(), r.key.client_port()),
-                           ep(r.key.vip(), r.key.vip_port()), r.rec.owner, r.rec.version,
+                           ep(r.key.client(), r.key.client_port()), w,
+                           ep(r.key.vip(), r.key.vip_port()), w, r.rec.owner, r.rec.version,
                            static_cast<uint16_t>(now_epoch - r.rec.epoch), flags_text(r.rec.flags));
-    }
     std::string why_short;
     if (more)
         why_short = fmt::format(" (limit {} reached; more exist)", limit);

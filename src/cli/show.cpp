@@ -47,15 +47,25 @@ uint64_t get(const std::map<std::string, uint64_t> &v, std::string_view family,
     return it == v.end() ? 0 : it->second;
 }
 
+/* The width of a column of port names: 10, or the longest name. */
+size_t port_name_width(const NodeConfig &cfg)
+{
+    size_t w = 10;
+    for (const PortConfig &p : cfg.ports)
+        w = std::max(w, p.name.size());
+    return w;
+}
+
 std::string stats_ports(CommandContext &c, const std::map<std::string, uint64_t> &v)
 {
+    const size_t w = port_name_width(c.node.config());
     std::string out = fmt::format(
-        "{:<10} {:>14} {:>14} {:>16} {:>16} {:>10} {:>10} {:>10} {:>10}\n", "port", "rx-packets",
+        "{:<{}} {:>14} {:>14} {:>16} {:>16} {:>10} {:>10} {:>10} {:>10}\n", "port", w, "rx-packets",
         "tx-packets", "rx-bytes", "tx-bytes", "rx-missed", "rx-no-mbuf", "rx-errors", "tx-errors");
     for (const PortConfig &p : c.node.config().ports) {
         const std::string l = fmt::format("port=\"{}\"", p.name);
         out += fmt::format(
-            "{:<10} {:>14} {:>14} {:>16} {:>16} {:>10} {:>10} {:>10} {:>10}\n", p.name,
+            "{:<{}} {:>14} {:>14} {:>16} {:>16} {:>10} {:>10} {:>10} {:>10}\n", p.name, w,
             get(v, "flowhome_port_rx_packets_total", l),
             get(v, "flowhome_port_tx_packets_total", l), get(v, "flowhome_port_rx_bytes_total", l),
             get(v, "flowhome_port_tx_bytes_total", l), get(v, "flowhome_port_rx_missed_total", l),
@@ -132,15 +142,23 @@ std::string stats_gossip(CommandContext &c, const std::map<std::string, uint64_t
             get(v, "flowhome_gossip_frames_total", fmt::format("direction=\"{}\"", dir)),
             get(v, "flowhome_gossip_records_total", fmt::format("direction=\"{}\"", dir)),
             get(v, "flowhome_gossip_bytes_total", fmt::format("direction=\"{}\"", dir)));
+    /* Events, then the reasons frames were refused for (those that were):
+     * one column as wide as the longest name. */
+    std::vector<std::pair<std::string, uint64_t>> rows;
+    size_t w = 22;
     for (const auto &[k, x] : v) {
         constexpr std::string_view ev = "flowhome_gossip_events_total{event=\"";
         constexpr std::string_view rf = "flowhome_gossip_frames_refused_total{reason=\"";
         if (k.starts_with(ev))
-            out += fmt::format("{:<22} {:>14}\n", k.substr(ev.size(), k.size() - ev.size() - 2), x);
+            rows.emplace_back(k.substr(ev.size(), k.size() - ev.size() - 2), x);
         else if (k.starts_with(rf) && x != 0)
-            out += fmt::format("refused {:<14} {:>14}\n",
-                               k.substr(rf.size(), k.size() - rf.size() - 2), x);
+            rows.emplace_back("refused " + k.substr(rf.size(), k.size() - rf.size() - 2), x);
+        else
+            continue;
+        w = std::max(w, rows.back().first.size());
     }
+    for (const auto &[name, x] : rows)
+        out += fmt::format("{:<{}} {:>14}\n", name, w, x);
     /* Gauges, sampled in microseconds: the snapshot's values as they are
      * (no baseline); the round trip has no sample until one is timed. */
     const uint64_t rtt_us = get(v, "flowhome_gossip_repair_round_trip_seconds", "");
@@ -283,8 +301,9 @@ CommandResult cmd_show_peers(CommandContext &c)
 
 CommandResult cmd_show_ports(CommandContext &c)
 {
+    const size_t w = port_name_width(c.node.config());
     std::string out =
-        fmt::format("{:<4} {:<10} {:<6} {:<19} {:<6} {:<10} {:<8} {:<12} {}\n", "id", "name",
+        fmt::format("{:<4} {:<{}} {:<6} {:<19} {:<6} {:<10} {:<8} {:<12} {}\n", "id", "name", w,
                     "role", "mac", "mtu", "link", "queues", "promiscuous", "device");
     for (const PortConfig &p : c.node.config().ports) {
         const uint16_t id = p.role == PortRole::wire ? c.node.ports().wire : c.node.ports().local;
@@ -298,9 +317,9 @@ CommandResult cmd_show_ports(CommandContext &c)
         rte_eth_dev_info_get(id, &info);
         const std::string link_text =
             link.link_status ? fmt::format("up {}M", link.link_speed) : "down";
-        out += fmt::format("{:<4} {:<10} {:<6} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}   {:<6} "
+        out += fmt::format("{:<4} {:<{}} {:<6} {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}   {:<6} "
                            "{:<10} {:<8} {:<12} {}\n",
-                           id, p.name, to_string(p.role), mac.addr_bytes[0], mac.addr_bytes[1],
+                           id, p.name, w, to_string(p.role), mac.addr_bytes[0], mac.addr_bytes[1],
                            mac.addr_bytes[2], mac.addr_bytes[3], mac.addr_bytes[4],
                            mac.addr_bytes[5], p.mtu, link_text,
                            fmt::format("{}/{}", info.nb_rx_queues, info.nb_tx_queues),
