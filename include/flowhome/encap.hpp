@@ -13,8 +13,10 @@
  *
  * A template holds the whole outer header for one (peer, domain) and is built
  * by the control plane; per packet, encap_packet() writes only the lengths,
- * the outer IPv4 checksum (incrementally), the UDP source port, the option's
- * hop count and, for IP-in-IP, the protocol of the inner family.
+ * the outer IPv4 checksum (incrementally) or the IPv6 flow label, the UDP
+ * source port (and the UDP checksum over IPv6 where the domain wants one),
+ * the option's ingress node, hop count, affinity and service version and,
+ * for IP-in-IP, the protocol of the inner family.
  *
  * Threading: build_*() are control-plane functions (may allocate, may throw
  * std::invalid_argument). encap_packet(), decap_packet() and
@@ -169,6 +171,10 @@ inline void set_tx_lengths(rte_mbuf *m, uint16_t l2, uint16_t l3) noexcept
 {
     m->tx_offload = rte_mbuf_tx_offload(l2, l3, 0, 0, 0, 0, 0);
 }
+
+/** RFC 791: the smallest MTU every IPv4 link must carry; RFC 8200 section 5 for IPv6. */
+inline constexpr uint16_t kMinIpv4Mtu = 68;
+inline constexpr uint16_t kMinIpv6Mtu = 1280;
 
 /**
  * Bytes a redirect adds to the inner IP packet, outer Ethernet aside: the

@@ -413,10 +413,10 @@ std::map<IpAddr, size_t> vip_addresses(const NodeConfig &cfg)
     return out;
 }
 
-bool any_ipv6_vip(const NodeConfig &cfg)
+bool any_vip_of(const NodeConfig &cfg, Family f)
 {
     return std::any_of(cfg.vips.begin(), cfg.vips.end(),
-                       [](const VipConfig &v) { return v.address.family == Family::ipv6; });
+                       [f](const VipConfig &v) { return v.address.family == f; });
 }
 
 void read_peers(const MapReader &root, NodeConfig &cfg)
@@ -458,14 +458,26 @@ void read_peers(const MapReader &root, NodeConfig &cfg)
         if (!d)
             domain.fail(fmt::format("unknown domain \"{}\"; {}", p.domain, domain_names(cfg)));
         /* RFC 8200 section 5: IPv6 needs every link to carry 1280-byte
-         * packets, and a packet too big is told to send 1280 and no less:
-         * one that still does not fit once encapsulated is lost for good. */
-        const uint32_t ipv6_needs = 1280u + encap_overhead(d->encap, p.address.family);
-        if (any_ipv6_vip(cfg) && wire->mtu < ipv6_needs)
-            items[i].fail(fmt::format(
-                "redirecting a 1280-byte IPv6 packet (the IPv6 minimum MTU; this node has IPv6 "
-                "VIPs) to this peer over {} in {} takes an MTU of {}; the wire port \"{}\" has {}",
-                to_string(d->encap), v4 ? "IPv4" : "IPv6", ipv6_needs, wire->name, wire->mtu));
+         * packets, the tunnel's too when it runs over IPv6. */
+        if (!v4 && wire->mtu < kMinIpv6Mtu)
+            items[i].fail(fmt::format("a tunnel to this peer runs over IPv6, whose links carry "
+                                      "1280-byte packets (RFC 8200); the wire port \"{}\" has {}",
+                                      wire->name, wire->mtu));
+        /* A packet too big is told the MTU that fits once encapsulated, and
+         * no less than its family's minimum (1280 for IPv6, RFC 8200
+         * section 5; 68 for IPv4, RFC 791): one that still does not fit at
+         * that size is lost for good. */
+        for (const Family f : {Family::ipv6, Family::ipv4}) {
+            const uint32_t least = f == Family::ipv6 ? kMinIpv6Mtu : kMinIpv4Mtu;
+            const uint32_t needs = least + encap_overhead(d->encap, p.address.family);
+            if (any_vip_of(cfg, f) && wire->mtu < needs)
+                items[i].fail(fmt::format(
+                    "redirecting a {0}-byte {1} packet (the {1} minimum MTU; this node has {1} "
+                    "VIPs) to this peer over {2} in {3} takes an MTU of {4}; the wire port \"{5}\" "
+                    "has {6}",
+                    least, f == Family::ipv6 ? "IPv6" : "IPv4", to_string(d->encap),
+                    v4 ? "IPv4" : "IPv6", needs, wire->name, wire->mtu));
+        }
         if (auto mac = m.find("mac"))
             p.mac = mac->as_mac();
         else if (!d->next_hop_mac)

@@ -714,6 +714,40 @@ peers:
                 "\"uplink\" has 1299");
 }
 
+TEST_CASE("an IPv4 VIP needs a wire MTU that carries 68-byte packets encapsulated; an IPv6 "
+          "tunnel, 1280",
+          "[config]")
+{
+    const std::string head = R"(node: {id: 1}
+ports:
+  - {name: uplink, device: net_ring0, ipv4: 192.0.2.1, ipv6: "2001:db8::1", mtu: MTU}
+lcores: {workers: [2]}
+vips:
+  - address: 198.51.100.10
+domains:
+  - {name: g, next_hop_mac: "02:00:00:00:00:fe"}
+peers:
+  - {id: 2, address: 192.0.2.2, domain: g}
+)";
+    auto with_mtu = [&](const std::string &text, unsigned mtu) {
+        std::string t = text;
+        t.replace(t.find("MTU"), 3, std::to_string(mtu));
+        return t;
+    };
+    /* GENEVE over IPv4: 20 + 8 + 8 + 12 + 14 = 62 bytes more than 68. */
+    CHECK(load_config_text(with_mtu(head, 130), "t.yaml").peers.size() == 1);
+    check_error(with_mtu(head, 129), 10, 5, "peers[0]",
+                "redirecting a 68-byte IPv4 packet (the IPv4 minimum MTU; this node has IPv4 "
+                "VIPs) to this peer over geneve in IPv4 takes an MTU of 130; the wire port "
+                "\"uplink\" has 129");
+    /* Whatever the VIPs, a tunnel over IPv6 needs the IPv6 minimum MTU. */
+    const std::string v6_peer = head + "  - {id: 3, address: \"2001:db8::3\", domain: g}\n";
+    CHECK(load_config_text(with_mtu(v6_peer, 1280), "t.yaml").peers.size() == 2);
+    check_error(with_mtu(v6_peer, 1279), 11, 5, "peers[1]",
+                "a tunnel to this peer runs over IPv6, whose links carry 1280-byte packets (RFC "
+                "8200); the wire port \"uplink\" has 1279");
+}
+
 TEST_CASE("peers", "[config]")
 {
     // Lines 11-13 define a domain; peers start on line 14.

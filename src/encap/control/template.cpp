@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Control plane: builds the outer header toward one peer in one domain.
- * Runs on the control core when a peer, its MAC or its domain changes; may
+ * Runs on the main lcore when the node starts, before the workers; may
  * allocate and throw. The datapath (encap.cpp) copies the result in front of
  * each redirected packet and patches only the per-packet fields.
  */
@@ -18,10 +18,6 @@ namespace flowhome {
 namespace {
 
 using namespace wire;
-
-/* RFC 791: the smallest MTU every IPv4 link must carry; RFC 8200 section 5 for IPv6. */
-constexpr uint16_t kMinIpv4Mtu = 68;
-constexpr uint16_t kMinIpv6Mtu = 1280;
 
 void validate(const TemplateParams &p)
 {
