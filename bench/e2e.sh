@@ -137,7 +137,9 @@ run_x() { # $1: run name
 
 # Median Tx-pps of the generator's samples from X's fourth second on.
 intake_pps() {
-    grep -a 'Tx-pps:' "$dir/gen_$1.log" | awk '{print $2}' |
+    # awk, not grep, picks the lines: a log without a sample gives 0, where
+    # grep's failure would end the script under pipefail.
+    awk '/Tx-pps:/ {print $2}' "$dir/gen_$1.log" |
         tail -n +$(($(cat "$dir/$1.skip") + 1)) | sort -n |
         awk '{v[NR]=$1} END {if (NR == 0) print 0; else print v[int((NR + 1) / 2)]}'
 }

@@ -26,14 +26,13 @@ nothing it did not make.
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
 
-from netns_tools import offloads_off
+from netns_tools import free_tag, offloads_off
 
 VIP4, VIP6 = "203.0.113.10", "2001:db8:100::10"
 CLIENT4, CLIENT6 = "198.51.100.2", "2001:db8:c::2"
@@ -129,21 +128,6 @@ class PidProc:
         return 0
 
 
-def free_tag():
-    """A tag for a new cluster that no namespace and no DPDK runtime folder
-    on this host starts with (a PID-derived one could: two runs whose PIDs
-    agree modulo some power of ten)."""
-    def names(folder):
-        try:
-            return os.listdir(folder)
-        except FileNotFoundError:
-            return []
-    while True:
-        tag = "fc" + secrets.token_hex(4)
-        if not any(n.startswith(tag) for n in names("/run/netns") + names("/var/run/dpdk")):
-            return tag
-
-
 class Cluster:
     def __init__(self, flowhome, nodes=3, tag=None, resilient=False, workdir=None,
                  ownership=True, dead_after_ms=1000):
@@ -151,7 +135,7 @@ class Cluster:
         if not 1 <= nodes <= 49:  # nexthop ids: 100 + node and 150 for the groups (set_route)
             raise ValueError(f"{nodes} nodes: 1 to 49")
         self.n = nodes
-        self.tag = tag or free_tag()
+        self.tag = tag or free_tag("fc")
         self.resilient = resilient
         self.ownership = ownership
         self.dead_after_ms = dead_after_ms
@@ -556,6 +540,11 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
         held = signal.pthread_sigmask(signal.SIG_BLOCK,
                                       {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
         try:
+            # Every process told first: they stop side by side, each wait
+            # below then mostly finds its process gone.
+            for p in list(self.procs.values()) + list(self.servers.values()):
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
             for i in list(self.procs) + list(self.servers):
                 self.kill(i, signal.SIGTERM)
             for ns in self.made_ns:

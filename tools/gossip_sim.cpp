@@ -64,7 +64,11 @@ struct Options {
     bool verbose = false;
 };
 
-constexpr uint32_t kClientBase = 0x0A000000; /* claim c: client 10.0.0.0 + c */
+/* Claim c's client: 198.51.100.(c mod 256), port 1024 + c / 256 (the
+ * documentation range, 16.5M claims). */
+constexpr uint32_t kClientBase = 0xC6336400;
+constexpr uint32_t kClientPortBase = 1024;
+constexpr uint64_t kMaxClaims = 256ull * (65536 - kClientPortBase);
 constexpr uint64_t kStartUs = 10'000'000;    /* t0 = 10 s: epochs are nonzero */
 /* Frames a sender keeps to resend from (kResendRing in src/gossip/engine_impl.hpp). */
 constexpr uint64_t kResendRingFrames = 256;
@@ -73,13 +77,23 @@ constexpr uint8_t kMaxCopies =
 
 FlowKey key_of(uint32_t claim)
 {
-    return FlowKey::make4(htonl(kClientBase + claim), htons(40000), htonl(0xC6336401u), htons(443),
-                          kProtoTcp);
+    return FlowKey::make4(htonl(kClientBase + (claim & 0xFF)),
+                          htons(static_cast<uint16_t>(kClientPortBase + (claim >> 8))),
+                          htonl(0xCB00710Au), htons(443), kProtoTcp);
+}
+
+/* The claim of a client address and port (host order); past the last
+ * claim when they are no claim's. */
+uint32_t claim_of(uint32_t client, uint16_t port)
+{
+    if ((client & ~0xFFu) != kClientBase || port < kClientPortBase)
+        return UINT32_MAX;
+    return (uint32_t{port} - kClientPortBase) << 8 | (client & 0xFF);
 }
 
 uint32_t claim_of(const FlowKey &k)
 {
-    return ntohl(k.v4.client_addr) - kClientBase;
+    return claim_of(ntohl(k.v4.client_addr), k.client_port());
 }
 
 uint16_t be16(const uint8_t *p)
@@ -403,7 +417,8 @@ void Sim::account(uint32_t from, std::span<const uint8_t> f)
         case RecordType::release: {
             SentFlow sf{UINT32_MAX, false, 0};
             if (len >= gossip_flow::size_v4 && v[gossip_flow::family] == 4) {
-                const uint32_t c = be32(v + gossip_flow::addrs) - kClientBase;
+                const uint32_t c =
+                    claim_of(be32(v + gossip_flow::addrs), be16(v + gossip_flow::client_port));
                 if (c < claim_owner_.size())
                     sf.claim = c;
             }
@@ -920,6 +935,11 @@ int main(int argc, char **argv)
     Options o;
     if (!parse(argc, argv, o)) {
         usage();
+        return 2;
+    }
+    if (uint64_t{o.nodes} * o.claims > kMaxClaims) {
+        fmt::print(stderr, "gossip_sim: {} nodes x {} claims: at most {} claims in all\n", o.nodes,
+                   o.claims, kMaxClaims);
         return 2;
     }
     /* Over all seeds: latency percentiles of all their claims pooled; the

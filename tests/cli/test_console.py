@@ -42,9 +42,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-from netns_tools import end_on_sigterm, offloads_off  # noqa: E402
+from netns_tools import end_on_sigterm, free_tag, offloads_off  # noqa: E402
 
-TAG = f"fhc{os.getpid() % 100000}"
+TAG = free_tag("fhc")
 NS = TAG
 VIP = "203.0.113.10"
 CLIENT = "198.51.100.7"

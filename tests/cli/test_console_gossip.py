@@ -33,10 +33,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from gossip_fleet import (FleetNode, bridge_topology, end_on_sigterm, node_yaml,  # noqa: E402
-                          remove_fleet, show_logs, tally)
+from gossip_fleet import (FleetNode, bridge_topology, end_on_sigterm, free_tag,  # noqa: E402
+                          node_yaml, remove_fleet, show_logs, tally)
 
-TAG = f"fhcg{os.getpid() % 100000}"
+TAG = free_tag("fhcg")
 NS = TAG
 VIP = "203.0.113.10"
 CLIENT = "198.51.100.7"

@@ -38,9 +38,9 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 from gossip_fleet import (FANOUT_REFUSED, FleetNode, bridge_topology, end_on_sigterm,  # noqa: E402
-                          node_yaml, ns_run, remove_fleet, show_logs, tally)
+                          free_tag, node_yaml, ns_run, remove_fleet, show_logs, tally)
 
-TAG = f"fhfr{os.getpid() % 100000}"
+TAG = free_tag("fhfr")
 NS = TAG
 VIP = "203.0.113.10"
 FLOWHOME = os.path.abspath(sys.argv[1])

@@ -37,10 +37,10 @@ import time
 from scapy.all import IP, TCP, Ether, Raw
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from gossip_fleet import (FleetNode, bridge_topology, end_on_sigterm, mac,  # noqa: E402
-                          node_yaml, ns_run)
+from gossip_fleet import (FleetNode, bridge_topology, end_on_sigterm, free_tag,  # noqa: E402
+                          mac, node_yaml, ns_run)
 
-TAG = f"fhg{os.getpid() % 100000}"
+TAG = free_tag("fhg")
 NS = TAG
 VIP = "203.0.113.10"
 CLIENT = "198.51.100.7"

@@ -38,9 +38,9 @@ from scapy.all import IP, UDP, Ether, IPv6, Raw
 from scapy.contrib.geneve import GENEVE
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-from netns_tools import end_on_sigterm, offloads_off  # noqa: E402
+from netns_tools import end_on_sigterm, free_tag, offloads_off  # noqa: E402
 
-TAG = f"fhi{os.getpid() % 100000}"
+TAG = free_tag("fhi")
 NODE_NS, PEER_NS = f"{TAG}n", f"{TAG}p"
 VIP4, VIP6 = "203.0.113.10", "2001:db8:100::10"
 CLIENT4, CLIENT6 = "198.51.100.7", "2001:db8:200::7"
