@@ -43,6 +43,13 @@ FlowKey key4(uint32_t i, uint8_t proto = kProtoTcp)
                           htonl(0xC6336401u), htons(80), proto);
 }
 
+/* Inserts key4(0) .. key4(n - 1), owned by node 1: a table of n entries full. */
+void fill4(OwnershipTable &t, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; ++i)
+        REQUIRE(t.upsert(key4(i), {.owner = 1}) == UpsertResult::inserted);
+}
+
 FlowKey key6(uint32_t i)
 {
     uint8_t client[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
@@ -328,8 +335,7 @@ TEST_CASE("a full table refuses new flows until 1 in 1024 of its slots are free 
     Qsbr q;
     constexpr uint32_t kCap = 8192;
     OwnershipTable t(params(q.v, kCap));
-    for (uint32_t i = 0; i < kCap; ++i)
-        REQUIRE(t.upsert(key4(i), {.owner = 1}) == UpsertResult::inserted);
+    fill4(t, kCap);
     REQUIRE_FALSE(t.refusing(Family::ipv4)); /* full, but nothing refused yet */
     REQUIRE(t.upsert(key4(kCap), {.owner = 1}) == UpsertResult::full);
     for (uint32_t i = 0; i < kCap / OwnershipTable::kReopenShare; ++i) {
@@ -345,8 +351,7 @@ TEST_CASE("slots waiting for their grace period refuse a claim, not the table", 
     Qsbr q(1);
     constexpr uint32_t kCap = 8192;
     OwnershipTable t(params(q.v, kCap));
-    for (uint32_t i = 0; i < kCap; ++i)
-        REQUIRE(t.upsert(key4(i), {.owner = 1}) == UpsertResult::inserted);
+    fill4(t, kCap);
     /* A reader that has not reported since the removals: their slots are
      * not free yet, though no flow holds them. */
     SilentReader reader(q);
@@ -365,8 +370,7 @@ TEST_CASE("a deleted slot is reused only after readers pass a quiescent state", 
     Qsbr q(1);
     constexpr uint32_t kCap = 64;
     OwnershipTable t(params(q.v, kCap));
-    for (uint32_t i = 0; i < kCap; ++i)
-        REQUIRE(t.upsert(key4(i), {.owner = 1}) == UpsertResult::inserted);
+    fill4(t, kCap);
 
     /* A reader is online and has not reported since: it may still hold the
      * deleted key's slot. */
