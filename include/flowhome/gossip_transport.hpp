@@ -42,7 +42,10 @@ struct GossipMatch {
     std::optional<IpAddr> local6;
 };
 
-/** True when the parsed packet is UDP to the gossip port, for the group or for us. */
+/** True when the parsed packet is a whole UDP datagram to the gossip port,
+ *  in the gossip's family, for the group (multicast gossip) or for our own
+ *  address (unicast gossip): what the rte_flow rule steers where a NIC
+ *  has one. */
 bool gossip_match(const uint8_t *frame, const ParsedPacket &p, const GossipMatch &m) noexcept;
 
 struct GossipTransportStats {

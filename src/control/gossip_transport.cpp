@@ -23,20 +23,30 @@ bool same_addr(const uint8_t *at, const IpAddr &a, size_t len) noexcept
     return std::memcmp(at, a.bytes.data(), len) == 0;
 }
 
+/* Where gossip to this node is addressed: the group, or with unicast
+ * gossip our own address in the gossip's family (the group's); null when
+ * the wire port has none. What the worker hands over and the rte_flow rule
+ * steers alike. */
+const IpAddr *gossip_destination(const GossipMatch &m) noexcept
+{
+    if (!m.unicast)
+        return &m.group;
+    const std::optional<IpAddr> &local = m.group.family == Family::ipv4 ? m.local4 : m.local6;
+    return local ? &*local : nullptr;
+}
+
 } // namespace
 
 bool gossip_match(const uint8_t *frame, const ParsedPacket &p, const GossipMatch &m) noexcept
 {
-    if (!m.enabled || p.l4_proto != kProtoUdp || p.dst_port != m.udp_port || p.later_fragment)
+    /* A fragment is none: frames fit the MTU, and a piece would reach the
+     * engine cut short (the rest goes to the kernel). */
+    if (!m.enabled || p.l4_proto != kProtoUdp || p.dst_port != m.udp_port || p.fragment ||
+        p.family != m.group.family)
         return false;
-    if (p.family == Family::ipv4) {
-        const uint8_t *dst = frame + p.l3_offset + 16;
-        return (m.group.family == Family::ipv4 && same_addr(dst, m.group, 4)) ||
-               (m.local4 && same_addr(dst, *m.local4, 4));
-    }
-    const uint8_t *dst = frame + p.l3_offset + 24;
-    return (m.group.family == Family::ipv6 && same_addr(dst, m.group, 16)) ||
-           (m.local6 && same_addr(dst, *m.local6, 16));
+    const IpAddr *dst = gossip_destination(m);
+    const bool v4 = p.family == Family::ipv4;
+    return dst != nullptr && same_addr(frame + p.l3_offset + (v4 ? 16 : 24), *dst, v4 ? 4 : 16);
 }
 
 GossipTransport::GossipTransport(const Params &params) : p_(params)
@@ -244,7 +254,8 @@ std::span<const uint8_t> GossipTransport::payload_of(rte_mbuf *m) noexcept
                    : nullptr;
     ParsedPacket p;
     if (data == nullptr || parse_packet(data, len, m->pkt_len, p) != ParseStatus::ok ||
-        p.l4_proto != kProtoUdp || p.dst_port != p_.udp_port || p.payload_offset == 0) {
+        p.l4_proto != kProtoUdp || p.dst_port != p_.udp_port || p.payload_offset == 0 ||
+        p.fragment) {
         stats_.rx_not_gossip.add();
         return {};
     }
@@ -269,12 +280,12 @@ bool steer_gossip(uint16_t port_id, uint16_t queue, const GossipMatch &m, std::s
     rte_flow_item_udp udp{};
     rte_flow_item_udp udp_mask{};
     const bool v4 = m.group.family == Family::ipv4;
-    const auto &local = v4 ? m.local4 : m.local6;
-    if (m.unicast && !local) {
+    const IpAddr *destination = gossip_destination(m);
+    if (destination == nullptr) {
         why = "no local address for unicast gossip";
         return false;
     }
-    const IpAddr &dst = m.unicast ? *local : m.group;
+    const IpAddr &dst = *destination;
     if (v4) {
         std::memcpy(&ip4.hdr.dst_addr, dst.bytes.data(), 4);
         ip4_mask.hdr.dst_addr = 0xFFFFFFFF;

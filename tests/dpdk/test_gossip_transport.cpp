@@ -20,6 +20,7 @@
 #include <rte_ring.h>
 
 #include "flowhome/gossip_transport.hpp"
+#include "packet_builder.hpp"
 #include "reference_frames.hpp"
 #include "ring_port.hpp"
 
@@ -326,4 +327,61 @@ TEST_CASE("membership reports of the group: a join sent twice, the current state
         CHECK(rte_ring_count(r.tx) == 0);
     }
     CHECK(r.every_mbuf_back());
+}
+
+TEST_CASE("gossip is a whole UDP datagram to the gossip port, at the group or, unicast, at us",
+          "[gossip][transport]")
+{
+    using test::FrameBuilder;
+    using test::Ipv4Spec;
+    using test::Ipv6Spec;
+    using test::UdpSpec;
+    GossipMatch m;
+    m.enabled = true;
+    m.udp_port = 7471;
+    m.group = addr("239.1.1.1");
+    m.local4 = addr("192.0.2.1");
+    m.local6 = addr("2001:db8::1");
+    const auto takes = [&m](const test::Bytes &f) {
+        ParsedPacket p;
+        REQUIRE(parse_packet(f.data(), static_cast<uint32_t>(f.size()),
+                             static_cast<uint32_t>(f.size()), p) == ParseStatus::ok);
+        return gossip_match(f.data(), p, m);
+    };
+    const auto to4 = [](const char *dst, uint16_t port = 7471, bool mf = false) {
+        return FrameBuilder{}
+            .ipv4(Ipv4Spec{.src = "192.0.2.2", .dst = dst, .mf = mf})
+            /* A first fragment's datagram is longer than its piece. */
+            .udp(UdpSpec{.src_port = 7471,
+                         .dst_port = port,
+                         .length = mf ? std::optional<uint16_t>(200) : std::nullopt})
+            .payload(64)
+            .build();
+    };
+    const auto to6 = [](const char *dst) {
+        return FrameBuilder{}
+            .ipv6(Ipv6Spec{.src = "2001:db8::2", .dst = dst})
+            .udp(UdpSpec{.src_port = 7471, .dst_port = 7471})
+            .payload(64)
+            .build();
+    };
+    /* Multicast gossip: the group only, not our own address. */
+    CHECK(takes(to4("239.1.1.1")));
+    CHECK_FALSE(takes(to4("192.0.2.1")));
+    CHECK_FALSE(takes(to4("239.1.1.1", 7472)));
+    CHECK_FALSE(takes(to6("2001:db8::1")));
+    /* A first fragment is none: the rest of it goes to the kernel. */
+    CHECK_FALSE(takes(to4("239.1.1.1", 7471, true)));
+    /* Unicast gossip in IPv4: our IPv4 address, not the group, not IPv6. */
+    m.unicast = true;
+    CHECK(takes(to4("192.0.2.1")));
+    CHECK_FALSE(takes(to4("239.1.1.1")));
+    CHECK_FALSE(takes(to6("2001:db8::1")));
+    /* Unicast gossip in IPv6. */
+    m.group = IpAddr{};
+    m.group.family = Family::ipv6;
+    CHECK(takes(to6("2001:db8::1")));
+    CHECK_FALSE(takes(to4("192.0.2.1")));
+    m.local6.reset(); /* no address of the family: nothing is gossip */
+    CHECK_FALSE(takes(to6("2001:db8::1")));
 }

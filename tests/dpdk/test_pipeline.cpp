@@ -1088,6 +1088,8 @@ TEST_CASE("without a hand-off ring (rte_flow steers gossip) a worker takes no go
     REQUIRE(sh.gossip_handoff == nullptr);
     const GossipMatch before = sh.gossip;
     sh.gossip.enabled = true;
+    sh.gossip.unicast = true; /* to our own address */
+    sh.gossip.group.family = Family::ipv4;
     sh.gossip.udp_port = 6081;
     sh.gossip.local4 = addr("192.0.2.1");
     const auto out = b.wire_in(ref::from2_in);
@@ -1107,6 +1109,8 @@ TEST_CASE("a burst's gossip frames are handed over at once; a full ring's refusa
     REQUIRE(ring != nullptr);
     const GossipMatch before = sh.gossip;
     sh.gossip.enabled = true;
+    sh.gossip.unicast = true; /* to our own address */
+    sh.gossip.group.family = Family::ipv4;
     sh.gossip.udp_port = 6081;
     sh.gossip.local4 = addr("192.0.2.1");
     sh.gossip_handoff = ring;
