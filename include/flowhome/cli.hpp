@@ -55,8 +55,9 @@ public:
         std::chrono::milliseconds control_timeout{2000};
         /** Table entries `show flows` visits in one control-lcore request. */
         uint32_t flows_per_request = 16384;
-        /** How long `show flows` may walk, all its requests together: the thread
-         * that runs it also serves the other sessions and the scrapes. */
+        /** How long `show flows` walks before it starts no more requests (the
+         * one running then may take control_timeout more): the thread that
+         * runs it also serves the other sessions and the scrapes. */
         std::chrono::milliseconds flows_walk_limit{5000};
         /** `quit` ends the session (control socket) instead of the node. */
         bool quit_ends_session_only = false;

@@ -135,8 +135,9 @@ public:
      * engine, the membership and iterate the table, as the loop itself
      * does; it must be short (it delays gossip and ageing) and must not
      * throw. Returns done once fn has run; timed_out when the loop did not
-     * take the request in time (not running, or stuck), refused when its
-     * queue of requests was full (earlier ones not taken up): fn then never
+     * take the request in time (not running, or stuck), refused when the
+     * request could not be queued (the queue full of earlier ones not taken
+     * up; or, rarely, no queue or no memory for the request): fn then never
      * runs. Threading: any non-EAL-worker thread (main lcore, socket
      * thread); never the control lcore itself (it would wait for itself).
      */
