@@ -85,6 +85,9 @@ struct VipConfig {
 
 enum class EncapKind : uint8_t { geneve, ipip };
 
+/** A DSCP is six bits (RFC 2474 section 3). */
+inline constexpr uint8_t kMaxDscp = 63;
+
 struct DomainConfig {
     std::string name;
     EncapKind encap = EncapKind::geneve;
@@ -92,6 +95,10 @@ struct DomainConfig {
     uint16_t geneve_port = 6081;
     /** Send GENEVE over IPv6 with a zero UDP checksum (RFC 6935); peers must accept it. */
     bool udp6_zero_checksum = false;
+    /** DSCP of the outer header (RFC 2474), 0..63, unless dscp_inherit. */
+    uint8_t dscp = 0;
+    /** The outer header takes the inner packet's DSCP (RFC 2983's uniform model). */
+    bool dscp_inherit = false;
 };
 
 struct PeerConfig {

@@ -42,6 +42,7 @@ enum class DropReason : uint8_t {
     geneve_bad_protocol,
     geneve_critical_option,
     inner_malformed,
+    decap_ce_not_ect,
     miss_policy_drop,
     hop_limit,
     owner_unreachable,
@@ -104,6 +105,9 @@ inline constexpr std::array kDropReasons{
                    "GENEVE OAM packet or unknown critical option"},
     DropReasonInfo{DropReason::inner_malformed, "inner_malformed",
                    "decapsulated inner packet is malformed"},
+    DropReasonInfo{DropReason::decap_ce_not_ect, "decap_ce_not_ect",
+                   "tunnel marked congestion (CE) on an inner packet that is not ECN-capable "
+                   "(RFC 6040)"},
     DropReasonInfo{DropReason::miss_policy_drop, "miss_policy_drop",
                    "no owner record mid-connection; miss policy is drop"},
     DropReasonInfo{DropReason::hop_limit, "hop_limit",

@@ -15,8 +15,9 @@
  * by the control plane; per packet, encap_packet() writes only the lengths,
  * the outer IPv4 checksum (incrementally) or the IPv6 flow label, the UDP
  * source port (and the UDP checksum over IPv6 where the domain wants one),
- * the option's ingress node, hop count, affinity and service version and,
- * for IP-in-IP, the protocol of the inner family.
+ * the option's ingress node, hop count, affinity and service version, the
+ * ECN field (and the DSCP, where the domain inherits it) copied from the
+ * inner header and, for IP-in-IP, the protocol of the inner family.
  *
  * Threading: build_*() are control-plane functions (may allocate, may throw
  * std::invalid_argument). encap_packet(), decap_packet() and
@@ -81,6 +82,10 @@ struct alignas(64) EncapTemplate {
     uint16_t mtu;            /**< largest outer IP packet the port sends */
     uint16_t tx_port;        /**< DPDK port id to send on */
     NodeId peer;
+    /** Bits of the inner packet's TOS / traffic class that the outer header
+     * takes (the header holds the rest): ECN always (RFC 6040 normal
+     * mode), DSCP too when the domain inherits it. */
+    uint8_t tos_from_inner;
 };
 static_assert(sizeof(EncapTemplate) == 128, "two cache lines");
 
@@ -255,10 +260,37 @@ struct DecapResult {
     DropReason drop{};
     NodeId from_peer = kInvalidNode;    /**< the peer that sent it */
     NodeId ingress_node = kInvalidNode; /**< from the GENEVE option; from_peer for IP-in-IP */
-    uint8_t hops = 1; /**< from the GENEVE option (1 without it); kHopsSpent for IP-in-IP */
+    uint8_t hops = 1;      /**< from the GENEVE option (1 without it); kHopsSpent for IP-in-IP */
+    uint8_t outer_ecn = 0; /**< the outer IP header's ECN field, for ecn_decapsulate() */
     uint16_t affinity = 0;
     uint16_t service_version = 0;
 };
+
+/** RFC 3168 section 5: the two-bit ECN field, the low bits of the TOS / traffic class. */
+inline constexpr uint8_t kEcnNotEct = 0;
+inline constexpr uint8_t kEcnEct1 = 1;
+inline constexpr uint8_t kEcnEct0 = 2;
+inline constexpr uint8_t kEcnCe = 3;
+inline constexpr uint8_t kEcnMask = 3;
+
+/** Whether ecn_decapsulate() has anything to do for an outer header's ECN
+ *  field: only CE and ECT(1) change or drop an inner packet. */
+constexpr bool ecn_outer_matters(uint8_t outer_ecn) noexcept
+{
+    return (outer_ecn & kEcnEct1) != 0;
+}
+
+/**
+ * RFC 6040 section 4.2, at the tunnel's egress: folds the outer header's ECN
+ * field @p outer_ecn into the inner IP header at @p ip (of @p family, whose
+ * first 20 / 40 bytes the caller has checked): CE is copied onto an ECT or
+ * CE inner packet, ECT(1) onto an ECT(0) one, anything else leaves it. An
+ * inner IPv4 header's checksum is updated (RFC 1624).
+ *
+ * @return false when the packet must be dropped: CE over an inner packet
+ *         that is not ECN-capable (Not-ECT); the header is then unchanged.
+ */
+bool ecn_decapsulate(uint8_t *ip, Family family, uint8_t outer_ecn) noexcept;
 
 /**
  * If @p outer (parsed from @p m) is GENEVE to cfg.geneve_port or IP-in-IP
@@ -273,7 +305,9 @@ struct DecapResult {
  * hops = 1. The VNI is not checked. Outer fragments are not_encapsulated
  * (the kernel path reassembles). On ok, the RX checksum flags of m->ol_flags
  * and m->packet_type are cleared: they described the outer packet.
- * On drop and not_encapsulated, m is unchanged.
+ * On drop and not_encapsulated, m is unchanged. On ok, outer_ecn holds the
+ * outer header's ECN field: the caller, which parses the inner header
+ * anyway, passes it to ecn_decapsulate() when ecn_outer_matters().
  */
 DecapResult decap_packet(rte_mbuf *m, const ParsedPacket &outer, const PeerDirectory &peers,
                          const DecapConfig &cfg) noexcept;

@@ -88,10 +88,12 @@ inline EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, EncapMeta m
 
     /*
      * Caller contract: meta describes m (an Ethernet header before the IP
-     * header, which lies in the first segment). If it does not, there is no
-     * way to build the packet in this mbuf; report it without touching m.
+     * header, which lies in the first segment: its first 20 bytes at
+     * least, which both families have). If it does not, there is no way to
+     * build the packet in this mbuf; report it without touching m.
      */
-    if (meta.l3_offset < wire::kEthHeaderLen || meta.l3_offset > rte_pktmbuf_data_len(m) ||
+    if (meta.l3_offset < wire::kEthHeaderLen ||
+        meta.l3_offset + uint32_t{wire::kIpv4HeaderLen} > rte_pktmbuf_data_len(m) ||
         static_cast<uint32_t>(meta.l3_offset) + meta.l3_len > rte_pktmbuf_pkt_len(m))
         return EncapStatus::no_headroom;
 
@@ -114,6 +116,20 @@ inline EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, EncapMeta m
      */
     trim_padding(m, static_cast<uint32_t>(meta.l3_offset) + meta.l3_len);
 
+    /*
+     * What the outer header takes from the inner one's TOS / traffic class:
+     * the ECN field (RFC 6040 section 4.1, normal mode, as RFC 8926 asks of
+     * GENEVE), so that a congested router marks the outer header rather
+     * than drop it and the owner copies the mark inside; the DSCP too where
+     * the domain inherits it. The inner header lies after everything the
+     * copy below writes, in a line the parser has read.
+     */
+    const uint8_t *inner = rte_pktmbuf_mtod_offset(m, const uint8_t *, meta.l3_offset);
+    const uint8_t inner_tos = meta.inner_family == Family::ipv6
+                                  ? static_cast<uint8_t>(wire::load16(inner) >> 4)
+                                  : inner[1];
+    const uint8_t tos = inner_tos & t.tos_from_inner;
+
     /* What rte_pktmbuf_adj() then rte_pktmbuf_prepend() would do, in one step. */
     m->data_off = static_cast<uint16_t>(m->data_off - grow);
     m->data_len = static_cast<uint16_t>(m->data_len + grow);
@@ -132,10 +148,12 @@ inline EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, EncapMeta m
         /*
          * Checksum from the template's precomputed sum of the invariant words
          * (RFC 1071 section 2(4), incremental update as in RFC 1624): add the
-         * total length and, for IP-in-IP, the protocol change in the
-         * TTL/protocol word (the template holds protocol 4).
+         * total length, the TOS bits taken from the inner header (the low
+         * byte of the first word) and, for IP-in-IP, the protocol change in
+         * the TTL/protocol word (the template holds protocol 4).
          */
-        uint32_t sum = t.ipv4_csum_base + ip_len;
+        ip[1] |= tos; /* the template's DSCP, or 0: no bit in common with tos */
+        uint32_t sum = t.ipv4_csum_base + ip_len + tos;
         if (!geneve) {
             ip[9] = inner_proto;
             sum += static_cast<uint32_t>(inner_proto - kProtoIpip);
@@ -149,9 +167,11 @@ inline EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, EncapMeta m
         /*
          * RFC 6438 section 3: a tunnel endpoint sets the outer flow label
          * from the inner flow so that routers can spread tunnelled traffic
-         * (the only entropy an IP-in-IPv6 packet has). Traffic class stays.
+         * (the only entropy an IP-in-IPv6 packet has). The traffic class is
+         * the template's, with the inner header's bits (above) added.
          */
-        wire::store32(ip, (wire::load32(ip) & 0xFFF00000u) | (meta.flow_hash & 0x000FFFFFu));
+        wire::store32(ip, (wire::load32(ip) & 0xFFF00000u) | (uint32_t{tos} << 20) |
+                              (meta.flow_hash & 0x000FFFFFu));
     }
 
     if (geneve) {

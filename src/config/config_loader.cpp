@@ -357,8 +357,8 @@ void read_domains(const MapReader &root, NodeConfig &cfg)
         return;
     const std::vector<Cursor> items = list->items();
     for (size_t i = 0; i < items.size(); ++i) {
-        const MapReader m =
-            items[i].as_map({"name", "encap", "next_hop_mac", "geneve_port", "udp6_zero_checksum"});
+        const MapReader m = items[i].as_map(
+            {"name", "encap", "next_hop_mac", "geneve_port", "udp6_zero_checksum", "dscp"});
         DomainConfig d;
         const Cursor name = m.require("name");
         d.name = name.as_name(32);
@@ -368,6 +368,11 @@ void read_domains(const MapReader &root, NodeConfig &cfg)
             d.next_hop_mac = mac->as_mac();
         m.uint_if("geneve_port", d.geneve_port, 1, 65535);
         m.bool_if("udp6_zero_checksum", d.udp6_zero_checksum);
+        if (auto dscp = m.find("dscp")) {
+            const std::optional<uint64_t> v = dscp->as_uint_or("inherit", 0, kMaxDscp);
+            d.dscp_inherit = !v;
+            d.dscp = static_cast<uint8_t>(v.value_or(0));
+        }
         if (d.encap != EncapKind::geneve)
             for (const auto key : {"geneve_port", "udp6_zero_checksum"})
                 if (auto c = m.find(key))

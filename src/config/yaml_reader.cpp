@@ -195,7 +195,22 @@ std::string Cursor::plain_scalar(const std::string &what) const
 uint64_t Cursor::as_uint(uint64_t min, uint64_t max) const
 {
     const std::string what = fmt::format("an integer from {} to {}", min, max);
+    return parse_uint(plain_scalar(what), what, min, max);
+}
+
+std::optional<uint64_t> Cursor::as_uint_or(std::string_view keyword, uint64_t min,
+                                           uint64_t max) const
+{
+    const std::string what = fmt::format("{} or an integer from {} to {}", keyword, min, max);
     const std::string text = plain_scalar(what);
+    if (text == keyword)
+        return std::nullopt;
+    return parse_uint(text, what, min, max);
+}
+
+uint64_t Cursor::parse_uint(const std::string &text, const std::string &what, uint64_t min,
+                            uint64_t max) const
+{
     // from_chars takes no sign, no "0x" and no exponent: exactly plain decimal.
     uint64_t v = 0;
     const char *first = text.data();

@@ -76,6 +76,8 @@ public:
     std::string describe() const;
 
     uint64_t as_uint(uint64_t min, uint64_t max) const;
+    /** An integer as as_uint(), or @p keyword (then nullopt). */
+    std::optional<uint64_t> as_uint_or(std::string_view keyword, uint64_t min, uint64_t max) const;
     bool as_bool() const;
     /**
      * Any scalar of valid UTF-8 without control characters (C0, DEL, C1);
@@ -118,6 +120,9 @@ private:
     std::string scalar_text(const std::string &what) const;
     /** As scalar_text() but refuses quoted scalars (they are strings in YAML). */
     std::string plain_scalar(const std::string &what) const;
+    /** @p text as a plain decimal in [min, max]; fails with "expected <what>". */
+    uint64_t parse_uint(const std::string &text, const std::string &what, uint64_t min,
+                        uint64_t max) const;
     /** As scalar_text(), for a string or name: a null says how to write one spelt "null". */
     std::string text_scalar(const std::string &what) const;
 

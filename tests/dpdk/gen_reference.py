@@ -67,26 +67,39 @@ def geneve(ingress, hops, inner_proto=0x6558):
     return struct.pack("!BBH", len(opt) // 4, 0, inner_proto) + b"\x00\x00\x00\x00" + opt
 
 
-def client_tcp4(sport, flags, payload=b"", dport=80, size=None):
-    pkt = Ether(dst=WIRE_MAC, src=ROUTER_MAC) / IP(src=CLIENT4, dst=VIP4, ttl=60, flags="DF") / \
+def client_tcp4(sport, flags, payload=b"", dport=80, size=None, tos=0):
+    pkt = Ether(dst=WIRE_MAC, src=ROUTER_MAC) / \
+        IP(src=CLIENT4, dst=VIP4, ttl=60, flags="DF", tos=tos) / \
         TCP(sport=sport, dport=dport, flags=flags, seq=1000, ack=2000)
     if size is not None:
         payload = b"x" * (size - len(pkt[IP]))
     return pkt / Raw(payload) if payload else pkt
 
 
-def client_tcp6(sport, flags, payload=b""):
-    pkt = Ether(dst=WIRE_MAC, src=ROUTER_MAC) / IPv6(src=CLIENT6, dst=VIP6, hlim=60) / \
+def client_tcp6(sport, flags, payload=b"", tc=0):
+    pkt = Ether(dst=WIRE_MAC, src=ROUTER_MAC) / IPv6(src=CLIENT6, dst=VIP6, hlim=60, tc=tc) / \
         TCP(sport=sport, dport=443, flags=flags, seq=1000, ack=2000)
     return pkt / Raw(payload) if payload else pkt
 
 
+def inner_tos(inner):
+    return inner[IP].tos if IP in inner else inner[IPv6].tc
+
+
+# The outer TOS / traffic class (RFC 6040 4.1 normal mode: the inner ECN
+# field is copied): the domain's DSCP, or with dscp=None the inner one's.
+def outer_tos(inner, dscp):
+    tos = inner_tos(inner)
+    return tos if dscp is None else dscp << 2 | (tos & 3)
+
+
+# Domain dc: DSCP 0; dc6: DSCP 46 (EF); remote: the inner packet's.
 def geneve4_to(peer_ip, peer_mac, inner, key, hops=1, ingress=SELF_ID):
     h = flow_hash(*key)
     inner_frame = Ether(dst=peer_mac, src=WIRE_MAC, type=0x0800 if IP in inner else 0x86DD) / \
         (inner[IP] if IP in inner else inner[IPv6])
     return Ether(dst=peer_mac, src=WIRE_MAC) / \
-        IP(src=SELF4, dst=peer_ip, ttl=64, flags="DF", id=0, proto=17) / \
+        IP(src=SELF4, dst=peer_ip, ttl=64, flags="DF", id=0, proto=17, tos=outer_tos(inner, 0)) / \
         UDP(sport=49152 + (h & 0x3FFF), dport=6081, chksum=0) / Raw(geneve(ingress, hops)) / inner_frame
 
 
@@ -95,14 +108,15 @@ def geneve6_to(peer_ip, peer_mac, inner, key, hops=1):
     inner_frame = Ether(dst=peer_mac, src=WIRE_MAC, type=0x0800 if IP in inner else 0x86DD) / \
         (inner[IP] if IP in inner else inner[IPv6])
     return Ether(dst=peer_mac, src=WIRE_MAC) / \
-        IPv6(src=SELF6, dst=peer_ip, hlim=64, fl=h & 0xFFFFF, nh=17) / \
+        IPv6(src=SELF6, dst=peer_ip, hlim=64, fl=h & 0xFFFFF, nh=17, tc=outer_tos(inner, 46)) / \
         UDP(sport=49152 + (h & 0x3FFF), dport=6081) / Raw(geneve(SELF_ID, hops)) / inner_frame
 
 
 def ipip4_to(peer_ip, nh_mac, inner):
     inner_ip = inner[IP] if IP in inner else inner[IPv6]
     return Ether(dst=nh_mac, src=WIRE_MAC) / \
-        IP(src=SELF4, dst=peer_ip, ttl=64, flags="DF", id=0, proto=4 if IP in inner else 41) / inner_ip
+        IP(src=SELF4, dst=peer_ip, ttl=64, flags="DF", id=0, proto=4 if IP in inner else 41,
+           tos=outer_tos(inner, None)) / inner_ip
 
 
 def main():
@@ -140,6 +154,17 @@ def main():
     cases["padded_to2_in"] = Ether(raw(small) + b"\x00" * (60 - len(small)))
     cases["padded_to2_out"] = geneve4_to(PEER2, PEER2_MAC, small, (CLIENT4, 40006, VIP4, 80, 6))
 
+    # ECN-capable packets and DSCPs: the outer header takes the ECN field
+    # (and, in domain remote, the DSCP too).
+    cases["ecn_to2_in"] = client_tcp4(40015, "A", b"ect(1), EF", tos=0xB9)
+    cases["ecn_to2_out"] = geneve4_to(PEER2, PEER2_MAC, cases["ecn_to2_in"],
+                                      (CLIENT4, 40015, VIP4, 80, 6))
+    cases["ecn_to3_in"] = client_tcp4(40016, "A", b"ect(1), EF", tos=0xB9)
+    cases["ecn_to3_out"] = ipip4_to(PEER3, REMOTE_NH, cases["ecn_to3_in"])
+    cases["ecn_to4_in"] = client_tcp6(40017, "A", b"ce, AF11", tc=0x2B)
+    cases["ecn_to4_out"] = geneve6_to(PEER4, PEER4_MAC, cases["ecn_to4_in"],
+                                      (CLIENT6, 40017, VIP6, 443, 6))
+
     # Mid-connection packet nobody owns (miss policy).
     cases["miss_in"] = client_tcp4(40007, "A", b"orphan")
 
@@ -150,6 +175,21 @@ def main():
         IP(src=PEER2, dst=SELF4, ttl=64, flags="DF", proto=17) / \
         UDP(sport=50000, dport=6081, chksum=0) / Raw(geneve(2, 1)) / inner
     cases["from2_out"] = inner
+
+    # Marked CE on the way (RFC 6040 4.2): an ECT(0) packet inside takes
+    # the mark; a Not-ECT one is dropped.
+    for name, sport, tos, out_tos in (("ce_from2", 40018, 0x02, 0x03),
+                                      ("ce_not_ect_from2", 40019, 0x00, None)):
+        marked = Ether(dst=WIRE_MAC, src=PEER2_MAC) / \
+            IP(src=CLIENT4, dst=VIP4, ttl=60, flags="DF", tos=tos) / \
+            TCP(sport=sport, dport=80, flags="A", seq=5, ack=6) / Raw(b"marked")
+        cases[f"{name}_in"] = Ether(dst=WIRE_MAC, src=PEER2_MAC) / \
+            IP(src=PEER2, dst=SELF4, ttl=64, flags="DF", proto=17, tos=0x03) / \
+            UDP(sport=50000, dport=6081, chksum=0) / Raw(geneve(2, 1)) / marked
+        if out_tos is not None:
+            marked[IP].tos = out_tos
+            del marked[IP].chksum
+            cases[f"{name}_out"] = Ether(raw(marked))
 
     # The same from a stranger: refused.
     cases["stranger_in"] = Ether(dst=WIRE_MAC, src=ROUTER_MAC) / \

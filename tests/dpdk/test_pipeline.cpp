@@ -97,11 +97,13 @@ NodeConfig test_config()
     c.lcores.workers = {1};
     c.vips = {VipConfig{addr("203.0.113.10"), VipProtocol::any, {}},
               VipConfig{addr("2001:db8:100::10"), VipProtocol::tcp, {443}}};
+    /* The outer DSCP: 0 (dc), the inner packet's (remote), EF (dc6). */
     c.domains = {DomainConfig{.name = "dc", .encap = EncapKind::geneve},
                  DomainConfig{.name = "remote",
                               .encap = EncapKind::ipip,
-                              .next_hop_mac = mac("02:00:00:00:00:fe")},
-                 DomainConfig{.name = "dc6", .encap = EncapKind::geneve}};
+                              .next_hop_mac = mac("02:00:00:00:00:fe"),
+                              .dscp_inherit = true},
+                 DomainConfig{.name = "dc6", .encap = EncapKind::geneve, .dscp = 46}};
     c.peers = {PeerConfig{2, addr("192.0.2.2"), "dc", mac("02:00:00:00:00:02")},
                PeerConfig{3, addr("198.51.100.3"), "remote", std::nullopt},
                PeerConfig{4, addr("2001:db8::4"), "dc6", mac("02:00:00:00:00:04")}};
@@ -223,6 +225,16 @@ private:
 uint64_t drops(DropReason r)
 {
     return bench().stats().drops[static_cast<size_t>(r)].get();
+}
+
+/* Sends @p in from the wire: it must be dropped under @p reason, and nothing sent anywhere. */
+void require_dropped(const Frame &in, DropReason reason)
+{
+    const uint64_t before = drops(reason);
+    const auto out = bench().wire_in(in);
+    REQUIRE(out.wire.empty());
+    REQUIRE(out.local.empty());
+    REQUIRE(drops(reason) == before + 1);
 }
 
 FlowKey key4(uint16_t client_port, uint16_t vip_port = 80)
@@ -489,6 +501,9 @@ TEST_CASE("packets of connections other nodes own are redirected with their temp
     b.own(key6(40004), 4);
     b.own(key4(40005), 2);
     b.own(key4(40006), 2);
+    b.own(key4(40015), 2);
+    b.own(key4(40016), 3);
+    b.own(key6(40017), 4);
 
     struct Case {
         const char *description;
@@ -503,6 +518,12 @@ TEST_CASE("packets of connections other nodes own are redirected with their temp
         {"GENEVE over IPv6 to node 4", ref::to4_in, ref::to4_out, 4},
         {"a VLAN tag is not carried inside", ref::vlan_to2_in, ref::vlan_to2_out, 2},
         {"Ethernet padding is not carried inside", ref::padded_to2_in, ref::padded_to2_out, 2},
+        {"the ECN field is copied outside, the DSCP is the domain's 0", ref::ecn_to2_in,
+         ref::ecn_to2_out, 2},
+        {"the DSCP is copied outside too where the domain inherits it", ref::ecn_to3_in,
+         ref::ecn_to3_out, 3},
+        {"IPv6: CE copied outside, the DSCP is the domain's EF", ref::ecn_to4_in, ref::ecn_to4_out,
+         4},
     };
     for (const Case &c : cases) {
         INFO(c.description);
@@ -525,6 +546,9 @@ TEST_CASE("a burst longer than the worker's, of both families, ends as each pack
     b.own(key6(40004), 4);
     b.own(key4(40005), 2);
     b.own(key4(40006), 2);
+    b.own(key4(40015), 2);
+    b.own(key4(40016), 3);
+    b.own(key6(40017), 4);
     b.own(key4(40008), 1);
 
     /* Every outcome of the burst's two lookups and of the checks before
@@ -905,11 +929,7 @@ TEST_CASE("a mid-connection packet nobody owns follows the miss policy", "[pipel
     SECTION("drop")
     {
         sh.miss_policy = MissPolicy::drop;
-        const uint64_t before = drops(DropReason::miss_policy_drop);
-        const auto out = b.wire_in(ref::miss_in);
-        REQUIRE(out.wire.empty());
-        REQUIRE(out.local.empty());
-        REQUIRE(drops(DropReason::miss_policy_drop) == before + 1);
+        require_dropped(ref::miss_in, DropReason::miss_policy_drop);
     }
     SECTION("local")
     {
@@ -957,13 +977,21 @@ TEST_CASE("packets redirected by a peer are decapsulated and served", "[pipeline
         const auto out = b.wire_in(ref::ipip_from3_in);
         require_single(out.local, ref::ipip_from3_out);
     }
+    SECTION("marked CE on the way: the mark reaches an ECN-capable packet inside (RFC 6040)")
+    {
+        b.own(key4(40018), 1);
+        const auto out = b.wire_in(ref::ce_from2_in);
+        REQUIRE(out.wire.empty());
+        require_single(out.local, ref::ce_from2_out);
+    }
+    SECTION("marked CE over a packet that cannot carry the mark: dropped")
+    {
+        b.own(key4(40019), 1);
+        require_dropped(ref::ce_not_ect_from2_in, DropReason::decap_ce_not_ect);
+    }
     SECTION("from an address that is not a peer: dropped")
     {
-        const uint64_t before = drops(DropReason::decap_unknown_peer);
-        const auto out = b.wire_in(ref::stranger_in);
-        REQUIRE(out.wire.empty());
-        REQUIRE(out.local.empty());
-        REQUIRE(drops(DropReason::decap_unknown_peer) == before + 1);
+        require_dropped(ref::stranger_in, DropReason::decap_unknown_peer);
     }
     SECTION("IP-in-IP carries no hop count: never redirected again, whatever max_hops")
     {
@@ -1010,11 +1038,7 @@ TEST_CASE("packets redirected by a peer are decapsulated and served", "[pipeline
     SECTION("never redirected again past the hop limit")
     {
         b.own(key4(40009), 3);
-        const uint64_t before = drops(DropReason::hop_limit);
-        const auto out = b.wire_in(ref::loop_in);
-        REQUIRE(out.wire.empty());
-        REQUIRE(out.local.empty());
-        REQUIRE(drops(DropReason::hop_limit) == before + 1);
+        require_dropped(ref::loop_in, DropReason::hop_limit);
     }
 }
 

@@ -681,6 +681,32 @@ TEST_CASE("domains", "[config]")
                 "takes GENEVE on one port, so every geneve domain must use the same");
 }
 
+TEST_CASE("a domain's outer DSCP: a number, or the inner packet's", "[config]")
+{
+    const NodeConfig c = load_config_text(kMinimal + R"(domains:
+  - {name: a}
+  - {name: b, dscp: 46}
+  - {name: c, encap: ipip, dscp: inherit}
+  - {name: d, dscp: 0}
+)",
+                                          "t.yaml");
+    REQUIRE(c.domains.size() == 4);
+    CHECK((c.domains[0].dscp == 0 && !c.domains[0].dscp_inherit));
+    CHECK((c.domains[1].dscp == 46 && !c.domains[1].dscp_inherit));
+    CHECK(c.domains[2].dscp_inherit);
+    CHECK((c.domains[3].dscp == 0 && !c.domains[3].dscp_inherit));
+
+    const std::string expected = "expected inherit or an integer from 0 to 63, got ";
+    check_error(kMinimal + "domains:\n  - name: a\n    dscp: 64\n", 13, 11, "domains[0].dscp",
+                expected + "64");
+    check_error(kMinimal + "domains:\n  - name: a\n    dscp: copy\n", 13, 11, "domains[0].dscp",
+                expected + "\"copy\"");
+    check_error(kMinimal + "domains:\n  - name: a\n    dscp: \"inherit\"\n", 13, 11,
+                "domains[0].dscp", expected + "the quoted string \"inherit\"");
+    check_error(kMinimal + "domains:\n  - name: a\n    dscp: 046\n", 13, 11, "domains[0].dscp",
+                expected + "\"046\" (a leading zero is octal in YAML 1.1: write it without)");
+}
+
 TEST_CASE("an IPv6 VIP needs a wire MTU that carries 1280-byte packets encapsulated", "[config]")
 {
     const std::string head = R"(node: {id: 1}

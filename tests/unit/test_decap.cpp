@@ -445,3 +445,89 @@ TEST_CASE("decap forgets the RX checksum flags of the outer packet", "[decap]")
     CHECK((fm.get()->ol_flags & RTE_MBUF_F_RX_VLAN) != 0);
     CHECK(mac_bytes(eb::kPeerMac) == eb::slice(fm.bytes(), 0, 6));
 }
+
+namespace {
+
+/* The TOS / traffic class of the IP header at the start of @p ip. */
+uint8_t tos_of(const eb::Bytes &ip)
+{
+    return (ip[0] >> 4) == 4 ? ip[1] : static_cast<uint8_t>(eb::get16(ip, 0) >> 4);
+}
+
+/* Sets the TOS / traffic class of the IP header at @p off of @p b, and an IPv4 header's checksum.
+ */
+void set_tos(eb::Bytes &b, size_t off, uint8_t tos)
+{
+    if ((b[off] >> 4) == 4) {
+        b[off + 1] = tos;
+        eb::set16(b, off + 10, 0);
+        eb::set16(b, off + 10, eb::checksum(b, off, 20));
+    } else {
+        eb::set16(b, off, static_cast<uint16_t>((eb::get16(b, off) & 0xF00F) | (tos << 4)));
+    }
+}
+
+} // namespace
+
+TEST_CASE("decap reads the outer ECN field", "[decap][ecn]")
+{
+    const uint8_t ecn = GENERATE(kEcnNotEct, kEcnEct1, kEcnEct0, kEcnCe);
+    const bool outer6 = GENERATE(false, true);
+    INFO("outer IPv" << (outer6 ? 6 : 4) << " ECN " << int{ecn});
+    const eb::Bytes inner = eb::ether(eb::kPeerMac, eb::kOurMac, 0x0800, inner_ip4());
+    const eb::Bytes gnv = eb::geneve(eb::flowhome_option(1, 1, 0, 0), 0x6558, inner);
+    eb::Bytes frame =
+        outer6 ? eb::udp6_frame(eb::kPeerMac, eb::kOurMac, eb::kOur6, eb::kPeer6, 51000, 6081, gnv)
+               : gnv4(gnv);
+    set_tos(frame, 14, static_cast<uint8_t>(0xB8 | ecn)); /* DSCP EF: not ECN */
+    const Outcome o = run(frame);
+    REQUIRE(o.result.status == DecapStatus::ok);
+    CHECK(o.result.outer_ecn == ecn);
+    CHECK(ecn_outer_matters(ecn) == (ecn == kEcnCe || ecn == kEcnEct1));
+    CHECK(o.after == inner); /* the inner header is the caller's to change */
+}
+
+TEST_CASE("ecn_decapsulate follows RFC 6040's egress table", "[decap][ecn]")
+{
+    /* RFC 6040 section 4.2, figure 4: the inner ECN field leaving the
+     * tunnel, by arriving inner (rows) and outer (columns: Not-ECT,
+     * ECT(0), ECT(1), CE) fields; -1 drops the packet. */
+    constexpr int kDrop = -1;
+    struct Row {
+        uint8_t inner;
+        int out[4];
+    };
+    constexpr Row table[] = {
+        {kEcnNotEct, {kEcnNotEct, kEcnNotEct, kEcnNotEct, kDrop}},
+        {kEcnEct0, {kEcnEct0, kEcnEct0, kEcnEct1, kEcnCe}},
+        {kEcnEct1, {kEcnEct1, kEcnEct1, kEcnEct1, kEcnCe}},
+        {kEcnCe, {kEcnCe, kEcnCe, kEcnCe, kEcnCe}},
+    };
+    constexpr uint8_t outer_of[4] = {kEcnNotEct, kEcnEct0, kEcnEct1, kEcnCe};
+    const bool inner6 = GENERATE(false, true);
+    for (const Row &row : table) {
+        for (size_t col = 0; col < 4; ++col) {
+            const uint8_t dscp_bits = 0x28; /* AF11: the DSCP stays */
+            INFO("inner IPv" << (inner6 ? 6 : 4) << " ECN " << int{row.inner} << " outer "
+                             << int{outer_of[col]});
+            eb::Bytes ip = inner6 ? inner_ip6() : inner_ip4();
+            set_tos(ip, 0, static_cast<uint8_t>(dscp_bits | row.inner));
+            const eb::Bytes before = ip;
+            const bool keep =
+                ecn_decapsulate(ip.data(), inner6 ? Family::ipv6 : Family::ipv4, outer_of[col]);
+            if (row.out[col] == kDrop) {
+                CHECK_FALSE(keep);
+                CHECK(ip == before);
+                continue;
+            }
+            CHECK(keep);
+            CHECK(tos_of(ip) == (dscp_bits | row.out[col]));
+            if (!inner6)
+                CHECK(eb::checksum_ok(ip, 0, 20));
+            /* Nothing else moves: the version, the flow label, the rest. */
+            eb::Bytes want = before;
+            set_tos(want, 0, tos_of(ip));
+            CHECK(ip == want);
+        }
+    }
+}

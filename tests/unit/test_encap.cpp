@@ -548,3 +548,79 @@ TEST_CASE("PeerDirectory maps peer addresses to node ids", "[encap][peers]")
     CHECK(d.find(to_ip(eb::v4(192, 0, 2, 1))) == 11);
     CHECK(d.find(to_ip(eb::kPeer6)) == 20);
 }
+
+namespace {
+
+/* The TOS / traffic class of the IP header at @p off of @p b. */
+uint8_t tos_at(const eb::Bytes &b, size_t off)
+{
+    return (b[off] >> 4) == 4 ? b[off + 1] : static_cast<uint8_t>(eb::get16(b, off) >> 4);
+}
+
+/* Sets the TOS / traffic class of the IP header at @p off of @p b, and an IPv4 header's checksum.
+ */
+void set_tos_at(eb::Bytes &b, size_t off, uint8_t tos)
+{
+    if ((b[off] >> 4) == 4) {
+        b[off + 1] = tos;
+        eb::set16(b, off + 10, 0);
+        eb::set16(b, off + 10, eb::checksum(b, off, 4u * (b[off] & 0x0F)));
+    } else {
+        eb::set16(b, off, static_cast<uint16_t>((eb::get16(b, off) & 0xF00F) | (tos << 4)));
+    }
+}
+
+/* The input of make_input() with the inner TOS / traffic class @p tos. */
+Input make_input_tos(bool inner6, uint8_t tos)
+{
+    Input in = make_input(inner6);
+    set_tos_at(in.inner_ip, 0, tos);
+    in.frame =
+        eb::ether(eb::kOurMac, eb::kRouterMac, inner6 ? 0x86DD : 0x0800, in.inner_ip, {}, true);
+    return in;
+}
+
+} // namespace
+
+TEST_CASE("encap_packet copies the inner ECN field, and the DSCP where the domain inherits it",
+          "[encap][ecn]")
+{
+    /* RFC 6040 4.1 normal mode: the outer ECN field is the inner one's;
+     * the DSCP is the domain's (pipe model) or the inner one's (uniform). */
+    const EncapKind kind = GENERATE(EncapKind::geneve, EncapKind::ipip);
+    const bool outer6 = GENERATE(false, true);
+    const bool inner6 = GENERATE(false, true);
+    const bool inherit = GENERATE(false, true);
+    /* Not-ECT, DSCP EF with ECT(1), ECT(0), CE, CS1 with CE. */
+    const uint8_t inner_tos = GENERATE(0x00, 0xB9, 0x02, 0x03, 0x23);
+    INFO((kind == EncapKind::geneve ? "GENEVE" : "IP-in-IP")
+         << " outer " << (outer6 ? 6 : 4) << " inner " << (inner6 ? 6 : 4)
+         << (inherit ? " inherit" : " dscp 10") << " tos " << int{inner_tos});
+
+    TemplateParams p = params(kind, outer6);
+    p.domain.dscp = 10;
+    p.domain.dscp_inherit = inherit;
+    const EncapTemplate t = build_template(p);
+    const Input in = make_input_tos(inner6, inner_tos);
+    FakeMbuf fm(in.frame);
+    REQUIRE(encap_packet(fm.get(), t, in.meta) == EncapStatus::ok);
+
+    const eb::Bytes out = fm.bytes();
+    const uint8_t want = inherit ? inner_tos : static_cast<uint8_t>(10 << 2 | (inner_tos & 3));
+    CHECK(tos_at(out, 14) == want);
+    /* The rest is the frame the builder writes with that outer TOS. */
+    eb::Bytes expected =
+        kind == EncapKind::geneve ? expected_geneve(outer6, in) : expected_ipip(outer6, in);
+    set_tos_at(expected, 14, want);
+    CHECK(out == expected);
+    check_outer_checksums(out, outer6, kind == EncapKind::geneve, false);
+}
+
+TEST_CASE("build_template refuses a DSCP wider than six bits", "[encap][template]")
+{
+    TemplateParams p = params(EncapKind::geneve, false);
+    p.domain.dscp = 64;
+    CHECK_THROWS_AS(build_template(p), std::invalid_argument);
+    p.domain.dscp = 63;
+    CHECK(build_template(p).header[15] == 0xFC);
+}

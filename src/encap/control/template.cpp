@@ -33,6 +33,9 @@ void validate(const TemplateParams &p)
     if (p.domain.encap == EncapKind::geneve && p.domain.geneve_port == 0)
         throw std::invalid_argument("encap template: GENEVE UDP port 0 in domain '" +
                                     p.domain.name + "'");
+    if (p.domain.dscp > kMaxDscp)
+        throw std::invalid_argument("encap template: DSCP " + std::to_string(p.domain.dscp) +
+                                    " is not a 6-bit value");
     if (p.ttl == 0)
         throw std::invalid_argument("encap template: TTL / hop limit 0 would be discarded "
                                     "by the first router");
@@ -41,6 +44,16 @@ void validate(const TemplateParams &p)
         throw std::invalid_argument("encap template: MTU " + std::to_string(p.mtu) +
                                     " is below the minimum of " + std::to_string(min_mtu) +
                                     " for the outer address family");
+}
+
+/* RFC 2474 section 3: the DSCP is the TOS / traffic class's upper six bits. */
+constexpr unsigned kDscpShift = 2;
+
+/* The outer TOS / traffic class before the per-packet bits: the domain's
+ * fixed DSCP, or 0 where the inner packet's is taken. */
+uint8_t outer_tos(const TemplateParams &p) noexcept
+{
+    return p.domain.dscp_inherit ? 0 : static_cast<uint8_t>(p.domain.dscp << kDscpShift);
 }
 
 /*
@@ -53,7 +66,7 @@ void validate(const TemplateParams &p)
 uint16_t write_ipv4(uint8_t *ip, const TemplateParams &p, uint8_t protocol) noexcept
 {
     ip[0] = 0x45;            /* version 4, IHL 5 words */
-    ip[1] = 0;               /* DSCP 0, ECN not-ECT */
+    ip[1] = outer_tos(p);    /* DSCP; ECN per packet */
     store16(ip + 2, 0);      /* total length: per packet */
     store16(ip + 4, 0);      /* identification */
     store16(ip + 6, 0x4000); /* flags DF, fragment offset 0 */
@@ -74,8 +87,9 @@ uint16_t write_ipv4(uint8_t *ip, const TemplateParams &p, uint8_t protocol) noex
 /* RFC 8200 section 3. Payload length and (for the flow label) word 0 are patched per packet. */
 void write_ipv6(uint8_t *ip, const TemplateParams &p, uint8_t next_header) noexcept
 {
-    store32(ip, 6u << 28); /* version 6, traffic class 0, flow label 0 */
-    store16(ip + 4, 0);    /* payload length: per packet */
+    /* Version 6, the traffic class's DSCP (ECN per packet), flow label 0. */
+    store32(ip, 6u << 28 | uint32_t{outer_tos(p)} << 20);
+    store16(ip + 4, 0); /* payload length: per packet */
     ip[6] = next_header;
     ip[7] = p.ttl;
     std::memcpy(ip + 8, p.src.bytes.data(), 16);
@@ -95,6 +109,7 @@ EncapTemplate build_template(const TemplateParams &p)
     t.mtu = p.mtu;
     t.tx_port = p.tx_port;
     t.peer = p.peer;
+    t.tos_from_inner = p.domain.dscp_inherit ? 0xFF : kEcnMask;
     const bool geneve = p.domain.encap == EncapKind::geneve;
     const bool v4 = p.dst.family == Family::ipv4;
     uint8_t *h = t.header;

@@ -221,6 +221,39 @@ DecapResult decap_ipip(rte_mbuf *m, const ParsedPacket &outer, uint32_t ip_end,
 
 } // namespace
 
+bool ecn_decapsulate(uint8_t *ip, Family family, uint8_t outer_ecn) noexcept
+{
+    const bool v4 = family == Family::ipv4;
+    /* The TOS byte; for IPv6 the traffic class, bits 4 to 11 of the first word. */
+    const uint16_t word = load16(ip);
+    const uint8_t tos = v4 ? static_cast<uint8_t>(word) : static_cast<uint8_t>(word >> 4);
+    const uint8_t inner = tos & kEcnMask;
+    uint8_t ecn = inner;
+    if (outer_ecn == kEcnCe) {
+        /* "<drop>": the inner packet cannot carry the congestion mark. */
+        if (inner == kEcnNotEct)
+            return false;
+        ecn = kEcnCe;
+    } else if (outer_ecn == kEcnEct1 && inner == kEcnEct0) {
+        ecn = kEcnEct1;
+    }
+    if (ecn == inner)
+        return true;
+
+    const uint8_t new_tos = static_cast<uint8_t>((tos & ~kEcnMask) | ecn);
+    if (v4) {
+        /* RFC 1624 equation 3: HC' = ~(~HC + ~m + m'), m the first 16-bit word. */
+        const uint16_t new_word = static_cast<uint16_t>((word & 0xFF00) | new_tos);
+        const uint32_t sum = uint32_t{static_cast<uint16_t>(~load16(ip + 10))} +
+                             uint32_t{static_cast<uint16_t>(~word)} + new_word;
+        store16(ip, new_word);
+        store16(ip + 10, static_cast<uint16_t>(~fold(sum)));
+    } else {
+        store16(ip, static_cast<uint16_t>((word & 0xF00F) | (uint16_t{new_tos} << 4)));
+    }
+    return true;
+}
+
 DecapResult decap_packet(rte_mbuf *m, const ParsedPacket &outer, const PeerDirectory &peers,
                          const DecapConfig &cfg) noexcept
 {
@@ -257,6 +290,10 @@ DecapResult decap_packet(rte_mbuf *m, const ParsedPacket &outer, const PeerDirec
     }
     if (r.from_peer == kInvalidNode)
         return dropped(r, DropReason::decap_unknown_peer);
+
+    /* RFC 3168 5: the low bits of the TOS byte, or of the IPv6 traffic class
+     * (bits 4 and 5 of the second byte). */
+    r.outer_ecn = (outer.family == Family::ipv4 ? ip[1] : ip[1] >> 4) & kEcnMask;
 
     uint32_t ip_end = static_cast<uint32_t>(outer.l3_offset) + outer.l3_len;
     if (ip_end > rte_pktmbuf_pkt_len(m))
