@@ -7,9 +7,6 @@
  */
 #include "flowhome/config.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <bitset>
 #include <map>
@@ -21,6 +18,7 @@
 #include "flowhome/drop_reason.hpp"
 #include "flowhome/eal_options.hpp"
 #include "flowhome/encap.hpp"
+#include "flowhome/small_file.hpp"
 #include "vip_overlaps.hpp"
 #include "yaml_reader.hpp"
 #include "yaml_screen.hpp"
@@ -558,35 +556,23 @@ NodeConfig load_config_text(const std::string &text, const std::string &name)
 
 NodeConfig load_config(const std::string &path)
 {
-    const auto fail = [&](const std::string &why) { throw ConfigError(path, 0, 0, "", why); };
-    const auto errno_text = [] {
-        return std::error_code(errno, std::generic_category()).message();
-    };
-
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        fail("cannot open: " + errno_text());
-    std::string text;
-    char buf[16384];
-    for (;;) {
-        const ssize_t n = ::read(fd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            const std::string why = errno_text();
-            ::close(fd);
-            fail("cannot read: " + why);
-        }
-        if (n == 0)
-            break;
-        text.append(buf, static_cast<size_t>(n));
-        if (text.size() > kMaxFileBytes) {
-            ::close(fd);
-            fail(fmt::format("larger than {} KiB; a node file is a few KiB", kMaxFileBytes / 1024));
-        }
+    /* Any readable file, a pipe too (--config <(...)): read once, at start. */
+    const SmallFile f = read_small_file(path, kMaxFileBytes, FileKind::any);
+    const std::string errno_text = std::error_code(f.error, std::generic_category()).message();
+    switch (f.status) {
+    case SmallFile::Status::ok:
+        return load_config_text(f.content, path);
+    case SmallFile::Status::cannot_open:
+    case SmallFile::Status::not_regular:
+        throw ConfigError(path, 0, 0, "", "cannot open: " + errno_text);
+    case SmallFile::Status::cannot_read:
+        throw ConfigError(path, 0, 0, "", "cannot read: " + errno_text);
+    case SmallFile::Status::too_large:
+        break;
     }
-    ::close(fd);
-    return load_config_text(text, path);
+    throw ConfigError(
+        path, 0, 0, "",
+        fmt::format("larger than {} KiB; a node file is a few KiB", kMaxFileBytes / 1024));
 }
 
 } // namespace flowhome

@@ -4,17 +4,16 @@
  * allocate). Every error names the file and line and says what was expected.
  */
 #include <algorithm>
-#include <cerrno>
+#include <cstring>
 #include <system_error>
 #include <vector>
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <fmt/format.h>
 
 #include "flowhome/gossip_auth.hpp"
+#include "flowhome/small_file.hpp"
 
 namespace flowhome {
 
@@ -197,60 +196,37 @@ KeyRing parse_key_file(std::string_view text, std::string_view name)
 
 KeyFile load_key_file(const std::string &path)
 {
-    const auto error = [&path](std::string_view what) {
+    /* A regular file only: a reload runs on the console's thread, and a
+     * FIFO (or a device) there would hold it, and every session and scrape
+     * it serves, for as long as nobody writes. */
+    SmallFile f = read_small_file(path, kMaxKeyFileBytes, FileKind::regular_only);
+    const auto error = [&path](std::string_view what, int err) {
         return GossipKeyError(fmt::format("{}: {} the gossip key file: {}", path, what,
-                                          std::generic_category().message(errno)));
+                                          std::generic_category().message(err)));
     };
-    /* Non-blocking until it is known to be a regular file: a reload runs on
-     * the console's thread, and a FIFO (or a device) there would hold it,
-     * and every session and scrape it serves, for as long as nobody writes. */
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        throw error("cannot open");
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
-        const GossipKeyError e = error("cannot open");
-        ::close(fd);
-        throw e;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        ::close(fd);
+    switch (f.status) {
+    case SmallFile::Status::ok:
+        break;
+    case SmallFile::Status::cannot_open:
+        throw error("cannot open", f.error);
+    case SmallFile::Status::cannot_read:
+        throw error("cannot read", f.error);
+    case SmallFile::Status::not_regular:
         throw GossipKeyError(fmt::format("{}: the gossip key file is not a regular file", path));
+    case SmallFile::Status::too_large:
+        throw GossipKeyError(fmt::format("{}: larger than {} KiB; a gossip key file is a few lines",
+                                         path, kMaxKeyFileBytes / 1024));
     }
-    std::string content;
-    char buf[4096];
-    for (;;) {
-        const ssize_t n = ::read(fd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            const GossipKeyError e = error("cannot read");
-            ::close(fd);
-            throw e;
-        }
-        if (n == 0)
-            break;
-        content.append(buf, static_cast<size_t>(n));
-        if (content.size() > kMaxKeyFileBytes) {
-            ::close(fd);
-            std::fill(content.begin(), content.end(), '\0');
-            throw GossipKeyError(
-                fmt::format("{}: larger than {} KiB; a gossip key file is a few lines", path,
-                            kMaxKeyFileBytes / 1024));
-        }
-    }
-    ::close(fd);
-    std::fill(std::begin(buf), std::end(buf), '\0');
 
     KeyFile out;
     try {
-        out.ring = parse_key_file(content, path);
+        out.ring = parse_key_file(f.content, path);
     } catch (...) {
-        std::fill(content.begin(), content.end(), '\0');
+        ::explicit_bzero(f.content.data(), f.content.size());
         throw;
     }
-    std::fill(content.begin(), content.end(), '\0');
-    out.mode = st.st_mode & 07777;
+    ::explicit_bzero(f.content.data(), f.content.size());
+    out.mode = f.mode;
     return out;
 }
 

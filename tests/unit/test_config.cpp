@@ -2,8 +2,12 @@
 #include "config_test_util.hpp"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -910,6 +914,34 @@ TEST_CASE("load_config reads a file and names it in errors", "[config]")
             CHECK(e.line() == 0);
             CHECK(e.message() == "cannot read: Is a directory");
         }
+    }
+    SECTION("a file past 1 MiB")
+    {
+        const std::string path =
+            (std::filesystem::temp_directory_path() / fmt::format("fh_big_{}.yaml", ::getpid()))
+                .string();
+        {
+            std::ofstream big(path);
+            big << kMinimal << '#' << std::string(size_t{1} << 20, 'x') << '\n';
+        }
+        try {
+            (void)load_config(path);
+            FAIL("loaded a file past the limit");
+        } catch (const ConfigError &e) {
+            CHECK(e.message() == "larger than 1024 KiB; a node file is a few KiB");
+        }
+        std::filesystem::remove(path);
+    }
+    SECTION("a pipe, as from --config <(...)")
+    {
+        int fds[2];
+        REQUIRE(::pipe(fds) == 0);
+        REQUIRE(::write(fds[1], kMinimal.data(), kMinimal.size()) ==
+                static_cast<ssize_t>(kMinimal.size()));
+        ::close(fds[1]);
+        const NodeConfig c = load_config(fmt::format("/proc/self/fd/{}", fds[0]));
+        ::close(fds[0]);
+        CHECK(c.node_id == 1);
     }
 }
 
