@@ -273,6 +273,13 @@ inline constexpr uint8_t kEcnEct0 = 2;
 inline constexpr uint8_t kEcnCe = 3;
 inline constexpr uint8_t kEcnMask = 3;
 
+/** The ECN field of the IP header at @p ip, of @p family: the low bits of
+ *  the IPv4 TOS, or of the IPv6 traffic class (bits 4 and 5 of byte 1). */
+inline uint8_t ecn_field(const uint8_t *ip, Family family) noexcept
+{
+    return (family == Family::ipv4 ? ip[1] : ip[1] >> 4) & kEcnMask;
+}
+
 /** Whether ecn_decapsulate() has anything to do for an outer header's ECN
  *  field: only CE and ECT(1) change or drop an inner packet. */
 constexpr bool ecn_outer_matters(uint8_t outer_ecn) noexcept

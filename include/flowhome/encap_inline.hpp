@@ -116,20 +116,6 @@ inline EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, EncapMeta m
      */
     trim_padding(m, static_cast<uint32_t>(meta.l3_offset) + meta.l3_len);
 
-    /*
-     * What the outer header takes from the inner one's TOS / traffic class:
-     * the ECN field (RFC 6040 section 4.1, normal mode, as RFC 8926 asks of
-     * GENEVE), so that a congested router marks the outer header rather
-     * than drop it and the owner copies the mark inside; the DSCP too where
-     * the domain inherits it. The inner header lies after everything the
-     * copy below writes, in a line the parser has read.
-     */
-    const uint8_t *inner = rte_pktmbuf_mtod_offset(m, const uint8_t *, meta.l3_offset);
-    const uint8_t inner_tos = meta.inner_family == Family::ipv6
-                                  ? static_cast<uint8_t>(wire::load16(inner) >> 4)
-                                  : inner[1];
-    const uint8_t tos = inner_tos & t.tos_from_inner;
-
     /* What rte_pktmbuf_adj() then rte_pktmbuf_prepend() would do, in one step. */
     m->data_off = static_cast<uint16_t>(m->data_off - grow);
     m->data_len = static_cast<uint16_t>(m->data_len + grow);
@@ -138,6 +124,18 @@ inline EncapStatus encap_packet(rte_mbuf *m, const EncapTemplate &t, EncapMeta m
     encap_detail::copy_header(h, t);
     if (geneve && meta.inner_family == Family::ipv6)
         wire::store16(h + t.header_len + 12, kEtherTypeIpv6);
+
+    /*
+     * What the outer header takes from the inner one's TOS / traffic class
+     * (the template holds the rest): the ECN field (RFC 6040 section 4.1,
+     * normal mode, as RFC 8926 asks of GENEVE), so that a congested router
+     * marks the outer header rather than drop it, and the owner copies the
+     * mark inside; the DSCP too where the domain inherits it. The inner
+     * header follows what the copy wrote, in a line the parser has read.
+     */
+    const uint16_t inner_word = wire::load16(h + t.write_len);
+    const uint8_t tos = static_cast<uint8_t>(
+        (meta.inner_family == Family::ipv6 ? inner_word >> 4 : inner_word) & t.tos_from_inner);
 
     uint8_t *ip = h + wire::kEthHeaderLen;
     const uint8_t inner_proto = meta.inner_family == Family::ipv6 ? kProtoIpv6 : kProtoIpip;

@@ -233,8 +233,7 @@ private:
     void redirect(Slot &s, NodeId owner) noexcept;
     void to_local(rte_mbuf *m) noexcept;
     void to_wire(rte_mbuf *m) noexcept;
-    /** Counts a drop, offers the packet to a drop capture; the caller frees it. */
-    /** Counts a drop and offers it to a drop capture, filed under @p port. */
+    /** Counts a drop and offers it to a drop capture, filed under @p port; the caller frees it. */
     void count_drop(const rte_mbuf *m, DropReason r, uint16_t port) noexcept;
     void drop(rte_mbuf *m, DropReason r) noexcept;
     /** The pending claim of @p k not expired at @p now_tsc, or nullptr. */

@@ -291,9 +291,7 @@ DecapResult decap_packet(rte_mbuf *m, const ParsedPacket &outer, const PeerDirec
     if (r.from_peer == kInvalidNode)
         return dropped(r, DropReason::decap_unknown_peer);
 
-    /* RFC 3168 5: the low bits of the TOS byte, or of the IPv6 traffic class
-     * (bits 4 and 5 of the second byte). */
-    r.outer_ecn = (outer.family == Family::ipv4 ? ip[1] : ip[1] >> 4) & kEcnMask;
+    r.outer_ecn = ecn_field(ip, outer.family);
 
     uint32_t ip_end = static_cast<uint32_t>(outer.l3_offset) + outer.l3_len;
     if (ip_end > rte_pktmbuf_pkt_len(m))
