@@ -15,10 +15,12 @@
  */
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "flowhome/worker.hpp"
@@ -58,6 +60,21 @@ std::vector<MetricSample> collect_metrics(Node &node);
 
 /** Prometheus text exposition format 0.0.4 (HELP and TYPE lines per family). */
 std::string prometheus_text(const std::vector<MetricSample> &samples);
+
+/** One entry of a telemetry dictionary: its name and value. */
+using TelemetryEntry = std::pair<std::string, uint64_t>;
+
+/**
+ * The entries of the telemetry dictionary of @p families: their samples
+ * keyed by label values ('/'-joined, after the family's name without
+ * "flowhome_" unless @p strip_family; cut to 63 characters, a telemetry
+ * name's limit), per-worker samples summed, in key order. More than
+ * @p room keys give room - 1 of them and a last entry "truncated" with the
+ * number left out.
+ */
+std::vector<TelemetryEntry> telemetry_entries(const std::vector<MetricSample> &samples,
+                                              std::span<const std::string_view> families,
+                                              bool strip_family, size_t room);
 
 /**
  * Registers the /flowhome/... telemetry commands (once per process) and

@@ -153,51 +153,16 @@ void gossip_samples(std::vector<MetricSample> &out, Node &node)
 std::mutex g_tel_mu;
 Node *g_tel_node = nullptr;
 
-/* One dictionary per command: the samples of @p family (or of every
- * family starting with it), keyed by their label values. */
+/* One dictionary per command: the samples of @p families. */
 int tel_dict(rte_tel_data *d, const std::vector<std::string_view> &families, bool strip_family)
 {
     rte_tel_data_start_dict(d);
     std::lock_guard lock(g_tel_mu);
     if (g_tel_node == nullptr)
         return 0;
-    std::map<std::string, uint64_t> sums;
-    for (const MetricSample &s : collect_metrics(*g_tel_node)) {
-        for (std::string_view f : families) {
-            if (s.family != f)
-                continue;
-            /* Label values only, '/'-joined: a telemetry name is at most 63
-             * characters of [A-Za-z0-9_/.-]. Per-worker samples are summed.
-             * Label values never hold ',' or '"' (they are names and ids). */
-            std::string key = strip_family ? "" : std::string(f.substr(9)); /* "flowhome_" */
-            for (std::string_view rest = s.labels; !rest.empty();) {
-                const size_t comma = rest.find(',');
-                const std::string_view pair = rest.substr(0, comma);
-                rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
-                const size_t eq = pair.find('=');
-                if (eq == std::string_view::npos || pair.substr(0, eq) == "worker")
-                    continue;
-                const std::string_view value = pair.substr(eq + 2, pair.size() - eq - 3);
-                if (!key.empty())
-                    key += '/';
-                key += value;
-            }
-            sums[key.substr(0, 63)] += s.value;
-        }
-    }
-    /* A dictionary holds RTE_TEL_MAX_DICT_ENTRIES (256): one more than
-     * fits (peers of a large fleet) ends with how many were left out, not
-     * silently without them. */
-    const size_t room = RTE_TEL_MAX_DICT_ENTRIES;
-    size_t n = 0;
-    for (const auto &[k, v] : sums) {
-        if (sums.size() > room && n == room - 1)
-            break;
-        rte_tel_data_add_dict_u64(d, k.c_str(), v);
-        ++n;
-    }
-    if (n < sums.size())
-        rte_tel_data_add_dict_u64(d, "truncated", sums.size() - n);
+    for (const auto &[name, value] : telemetry_entries(collect_metrics(*g_tel_node), families,
+                                                       strip_family, RTE_TEL_MAX_DICT_ENTRIES))
+        rte_tel_data_add_dict_u64(d, name.c_str(), value);
     return 0;
 }
 
@@ -235,6 +200,48 @@ int tel_peers(const char *, const char *, rte_tel_data *d)
 }
 
 } // namespace
+
+std::vector<TelemetryEntry> telemetry_entries(const std::vector<MetricSample> &samples,
+                                              std::span<const std::string_view> families,
+                                              bool strip_family, size_t room)
+{
+    std::map<std::string, uint64_t> sums;
+    for (const MetricSample &s : samples) {
+        for (std::string_view f : families) {
+            if (s.family != f)
+                continue;
+            /* Label values only, '/'-joined: a telemetry name is at most 63
+             * characters of [A-Za-z0-9_/.-]. Per-worker samples are summed.
+             * Label values never hold ',' or '"' (they are names and ids). */
+            std::string key = strip_family ? "" : std::string(f.substr(9)); /* "flowhome_" */
+            for (std::string_view rest = s.labels; !rest.empty();) {
+                const size_t comma = rest.find(',');
+                const std::string_view pair = rest.substr(0, comma);
+                rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
+                const size_t eq = pair.find('=');
+                if (eq == std::string_view::npos || pair.substr(0, eq) == "worker")
+                    continue;
+                const std::string_view value = pair.substr(eq + 2, pair.size() - eq - 3);
+                if (!key.empty())
+                    key += '/';
+                key += value;
+            }
+            sums[key.substr(0, 63)] += s.value;
+        }
+    }
+    /* A dictionary holds RTE_TEL_MAX_DICT_ENTRIES (256): one more than
+     * fits (peers of a large fleet) ends with how many were left out, not
+     * silently without them. */
+    std::vector<TelemetryEntry> out;
+    for (const auto &entry : sums) {
+        if (sums.size() > room && out.size() == room - 1)
+            break;
+        out.push_back(entry);
+    }
+    if (out.size() < sums.size())
+        out.emplace_back("truncated", sums.size() - out.size());
+    return out;
+}
 
 std::string MetricSample::key() const
 {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "flowhome/metrics.hpp"
 
@@ -30,4 +31,51 @@ TEST_CASE("the Prometheus text gives families sampled in microseconds in seconds
     CHECK(t.find("\nflowhome_table_flows{family=\"ipv4\"} 123456789\n") != std::string::npos);
     /* No family without samples. */
     CHECK(t.find("flowhome_drops_total") == std::string::npos);
+}
+
+TEST_CASE("a telemetry dictionary sums workers, joins labels, and says what did not fit",
+          "[cli][metrics]")
+{
+    const std::string_view drops[] = {"flowhome_drops_total"};
+    const std::string_view peers[] = {"flowhome_peer_state"};
+    const std::string_view frames[] = {"flowhome_gossip_frames_total"};
+
+    SECTION("per-worker samples are summed; the family's name leads unless stripped")
+    {
+        const std::vector<MetricSample> s = {
+            {"flowhome_drops_total", "worker=\"1\",reason=\"hop_limit\"", 2},
+            {"flowhome_drops_total", "worker=\"2\",reason=\"hop_limit\"", 3},
+            {"flowhome_drops_total", "worker=\"2\",reason=\"no_headroom\"", 1},
+            {"flowhome_gossip_frames_total", "direction=\"rx\",kind=\"claim\"", 9},
+        };
+        CHECK(telemetry_entries(s, drops, true, 256) ==
+              std::vector<TelemetryEntry>{{"hop_limit", 5}, {"no_headroom", 1}});
+        CHECK(telemetry_entries(s, frames, false, 256) ==
+              std::vector<TelemetryEntry>{{"gossip_frames_total/rx/claim", 9}});
+    }
+    SECTION("a name is cut to 63 characters")
+    {
+        const std::vector<MetricSample> s = {
+            {"flowhome_peer_state", "peer=\"" + std::string(80, 'p') + "\"", 1}};
+        const auto e = telemetry_entries(s, peers, true, 256);
+        REQUIRE(e.size() == 1);
+        CHECK(e[0].first == std::string(63, 'p'));
+    }
+    SECTION("past the dictionary's room, the last entry counts what was left out")
+    {
+        const size_t n = GENERATE(255, 256, 257, 300);
+        std::vector<MetricSample> s;
+        for (size_t i = 0; i < n; ++i)
+            s.push_back({"flowhome_peer_state", fmt::format("peer=\"{:04}\"", i + 1), 1});
+        const auto e = telemetry_entries(s, peers, true, 256);
+        INFO(n << " peers");
+        if (n <= 256) {
+            CHECK(e.size() == n);
+            CHECK(e.back().first == fmt::format("{:04}", n));
+        } else {
+            REQUIRE(e.size() == 256);
+            CHECK(e[254].first == "0255");
+            CHECK(e.back() == TelemetryEntry{"truncated", n - 255});
+        }
+    }
 }
