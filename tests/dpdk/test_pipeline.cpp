@@ -222,6 +222,15 @@ private:
     unsigned lcore_;
 };
 
+/* The bench's configuration for another node, @p id, with the wire port only. */
+NodeConfig wire_only_config(NodeId id)
+{
+    NodeConfig cfg = test_config();
+    cfg.node_id = id;
+    cfg.ports.pop_back();
+    return cfg;
+}
+
 uint64_t drops(DropReason r)
 {
     return bench().stats().drops[static_cast<size_t>(r)].get();
@@ -1381,9 +1390,7 @@ TEST_CASE("a node that fails half-way through start-up releases what it built", 
      * missing: the constructor throws, and no destructor runs. */
     const test::RingPort ring("ring_halfway", 64);
     REQUIRE(ring.port >= 0);
-    NodeConfig cfg = test_config();
-    cfg.node_id = 9;
-    cfg.ports.pop_back(); /* the wire port only */
+    NodeConfig cfg = wire_only_config(9);
     cfg.peers.clear();
     cfg.domains.clear();
     cfg.gossip.enabled = true;
@@ -1731,4 +1738,31 @@ TEST_CASE("the control core inserts claims; a full table is a counted refusal", 
     b.settle_control();
     CHECK(t.lookup(FlowKey::make4(addr("192.0.2.100").v4_be(), htons(45000),
                                   addr("203.0.113.10").v4_be(), htons(80), kProtoTcp)));
+}
+
+TEST_CASE("show flow on a node without a local port names the drop its packets meet", "[console]")
+{
+    const test::RingPort ring("ring_nolocal", 64);
+    REQUIRE(ring.port >= 0);
+    Node node(wire_only_config(8), Node::PortIds{ring.id(), kNoPort});
+    REQUIRE(node.table().upsert(key4(40001), {.owner = 8, .version = 1}) != UpsertResult::full);
+    REQUIRE(node.table().upsert(key4(40002), {.owner = 2, .version = 1}) != UpsertResult::full);
+
+    std::atomic<bool> done{false};
+    std::thread control([&] {
+        while (!done.load())
+            node.control().poll_once(rte_rdtsc());
+    });
+    Console con(node);
+    const CommandResult ours = con.execute("show flow tcp 192.0.2.100:40001 203.0.113.10:80");
+    const CommandResult peers = con.execute("show flow tcp 192.0.2.100:40002 203.0.113.10:80");
+    done = true;
+    control.join();
+    INFO(ours.text << peers.text);
+    REQUIRE(ours.ok);
+    CHECK(ours.text.find("this node has no local port (dropped as no_local_port)") !=
+          std::string::npos);
+    CHECK(ours.text.find("delivered locally") == std::string::npos);
+    REQUIRE(peers.ok);
+    CHECK(peers.text.find("node 2: geneve to 192.0.2.2 (domain dc)") != std::string::npos);
 }
