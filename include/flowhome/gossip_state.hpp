@@ -99,11 +99,19 @@ inline constexpr uint8_t released = 0x02;
  *  node's failover rewrite of a dead or restarted owner's flow to another
  *  node, or another owner's claim relayed by a sync). The owner's own claim
  *  clears it. Local: no frame carries it (a sync answer sends the record as
- *  a plain claim), and the workers ignore it. */
+ *  a plain claim, or as a move), and the workers ignore it. */
 inline constexpr uint8_t guessed = 0x04;
+/** OwnerRecord flag of a guess that a failover made: the flow moved to its
+ *  owner, its heir, from a dead or restarted node, here or at the node a
+ *  sync relayed it from. Set with guessed and cleared with it. A sync
+ *  answer marks the entry (FlowEntry::moved), so that an heir that
+ *  restarted since, and holds nothing of the flow, claims it. */
+inline constexpr uint8_t moved = 0x08;
 } // namespace gossip_flag
-static_assert(((gossip_flag::released | gossip_flag::guessed) & owner_flag::pinned) == 0 &&
-                  (gossip_flag::released & gossip_flag::guessed) == 0,
+static_assert(((gossip_flag::released | gossip_flag::guessed | gossip_flag::moved) &
+               owner_flag::pinned) == 0 &&
+                  (gossip_flag::released & gossip_flag::guessed) == 0 &&
+                  ((gossip_flag::released | gossip_flag::guessed) & gossip_flag::moved) == 0,
               "flag bits must not overlap");
 
 /** The table record of @p c, stamped with @p epoch. */

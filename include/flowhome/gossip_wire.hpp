@@ -80,6 +80,8 @@ inline constexpr size_t client_port = 6; /* u16 */
 inline constexpr size_t vip_port = 8;    /* u16 */
 inline constexpr size_t flags = 10;      /* u16: sync entries: bit 0 released, bits 1..15 its age */
 inline constexpr uint16_t flag_released = 0x0001;
+/** A sync entry's claim (bit 0 clear) that a failover moved to its owner. */
+inline constexpr uint16_t flag_moved = 0x0002;
 inline constexpr unsigned age_shift = 1;
 /** Largest age a tombstone's entry carries, in seconds (15 bits). */
 inline constexpr uint16_t max_age_s = 0x7FFF;
@@ -216,6 +218,10 @@ struct FlowEntry {
      * gossip_flow::max_age_s, so that the requester's copy ages out with
      * the others instead of a whole timeout later. 0 otherwise. */
     uint16_t age_s = 0;
+    /** In a sync response claim: the responder holds it as a failover's
+     *  move to the owner, which the owner has not claimed yet
+     *  (gossip_flag::moved); flags bit 1 with bit 0 clear. */
+    bool moved = false;
 
     friend bool operator==(const FlowEntry &, const FlowEntry &) = default;
 };

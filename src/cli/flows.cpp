@@ -71,6 +71,8 @@ std::string flags_text(uint8_t flags)
         names.push_back("released");
     if (flags & gossip_flag::guessed)
         names.push_back("guessed");
+    if (flags & gossip_flag::moved)
+        names.push_back("moved");
     return names.empty() ? "-" : fmt::format("{}", fmt::join(names, ","));
 }
 

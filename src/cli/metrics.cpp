@@ -279,6 +279,7 @@ gossip_counters(const GossipEngine &engine, const GossipTransport *transport, co
         {"sync_responses_out", &g.sync_responses_out},
         {"syncs_completed", &g.syncs_completed},
         {"orphans", &g.orphans},
+        {"moves_claimed", &g.moves_claimed},
         {"seal_failed", &g.seal_failed},
         {"unknown_records", &g.unknown_records},
         {"requests_refused", &g.requests_refused},

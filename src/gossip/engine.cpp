@@ -150,7 +150,8 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
             if (c.kind == ClaimKind::claim)
                 r.epoch = epoch;
             if (from_owner)
-                r.flags = static_cast<uint8_t>(r.flags & ~gossip_flag::guessed);
+                r.flags =
+                    static_cast<uint8_t>(r.flags & ~(gossip_flag::guessed | gossip_flag::moved));
             if (r.epoch != cur->epoch || r.flags != cur->flags)
                 store.upsert(c.key, r, Presence::present);
             stats.claims_refreshed.add();
@@ -167,7 +168,7 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
                 return;
             }
             yielded = true;
-        } else if (via == Via::relayed && c.kind == ClaimKind::claim && is_live_own(*cur) &&
+        } else if (relayed(via) && c.kind == ClaimKind::claim && is_live_own(*cur) &&
                    cur->reserved == life[p.self] &&
                    c.version == static_cast<uint16_t>(cur->version + 1)) {
             /* A relayed claim one version above a live claim of this life
@@ -201,8 +202,10 @@ void GossipEngine::Impl::apply_remote(const Claim &c, Via via, uint64_t now_us,
         c.owner == p.self && !from_owner ? static_cast<uint8_t>(life[p.self] - 1) : life[c.owner];
     /* Relayed, a claim may be the responder's failover guess: it is one
      * here too until its owner states it. */
-    if (via == Via::relayed && c.kind == ClaimKind::claim)
+    if (relayed(via) && c.kind == ClaimKind::claim)
         r.flags |= gossip_flag::guessed;
+    if (via == Via::moved && c.kind == ClaimKind::claim)
+        r.flags |= gossip_flag::moved;
     if (cur)
         r.flags |= pin_kept(*cur, r);
     if (const UpsertResult res = put(c.key, cur, r);
@@ -262,19 +265,40 @@ void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, NodeId responder,
      * life claimed the flow already, apply_remote() raises that claim). It
      * is stamped as old as the responder's copy. */
     if (e.owner != p.self || e.released) {
+        const Via via = e.owner == responder ? Via::sync : (e.moved ? Via::moved : Via::relayed);
         apply_remote(
             Claim{e.key, e.owner, e.version, e.released ? ClaimKind::release : ClaimKind::claim},
-            e.owner == responder ? Via::sync : Via::relayed, now_us, e.age_s);
+            via, now_us, e.age_s);
         return;
     }
-    /* A record naming us that our store does not hold as ours: a previous
-     * incarnation's flow the responder has not failed over yet, or a
-     * responder's failover guess that differs from ours. Only we may
-     * claim for us, and we did not: leave it out. Its failover owner's
-     * claim (or the responder's ageing) settles it everywhere. */
     const std::optional<OwnerRecord> cur = store.lookup(e.key);
-    if (!cur || cur->owner != p.self)
-        stats.orphans.add();
+    if (cur && cur->owner == p.self)
+        return;
+    /*
+     * A failover's move of a flow to us, made by the responder (or by the
+     * node it heard it from) while we lived: we are the flow's heir by the
+     * rule every node applies, and the claim that would confirm it never
+     * reached the others (we restarted before making it, or since), while
+     * our store holds no record of the flow's earlier owner for our own
+     * walk to move. Claim it at the move's version, as the heir's walk
+     * would have: the others' guesses turn into our claim, and the flow's
+     * packets, which they send here, are ours to answer.
+     */
+    if (e.moved) {
+        const Claim ours{e.key, p.self, e.version, ClaimKind::claim};
+        const Claim kept = cur ? claim_of_record(e.key, *cur) : Claim{};
+        if ((!cur || claim_supersedes(&kept, ours, flow_hash(e.key))) &&
+            claim_own(e.key, cur, e.version, 0, now_us)) {
+            stats.moves_claimed.add();
+            return;
+        }
+    }
+    /* Anything else naming us that our store does not hold as ours: a
+     * previous incarnation's flow the responder has not failed over yet,
+     * or a relayed copy of one. Only we may claim for us, and we did not:
+     * leave it out. Its failover owner's claim (or the responder's ageing)
+     * settles it everywhere. */
+    stats.orphans.add();
 }
 
 bool GossipEngine::Impl::names_this_life(const HeartbeatRecord &hb) const noexcept

@@ -165,7 +165,10 @@ struct GossipEngine::Impl {
         sync,    /* the responder's own entry in its sync response */
         relayed, /* another owner's entry in a sync response: perhaps the
                     responder's failover guess */
+        moved,   /* such an entry that the responder holds as a failover's
+                    move to its owner (FlowEntry::moved) */
     };
+    static constexpr bool relayed(Via v) noexcept { return v == Via::relayed || v == Via::moved; }
     /* @p age_s: a synced tombstone's age, so that it is stamped as old as
      * the responder's copy and ages out with it. */
     void apply_remote(const Claim &c, Via via, uint64_t now_us, uint16_t age_s = 0) noexcept;

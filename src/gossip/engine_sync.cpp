@@ -58,7 +58,7 @@ bool GossipEngine::Impl::fail_over(const FlowKey &key, const OwnerRecord &old,
         return false; /* nobody eligible: workers fall back to their miss policy */
     const auto version = static_cast<uint16_t>(old.version + 1);
     OwnerRecord r{to, version, epoch_of(now_us), 0, life[to]};
-    r.flags = to == p.self ? pin_kept(old, r) : gossip_flag::guessed;
+    r.flags = to == p.self ? pin_kept(old, r) : gossip_flag::guessed | gossip_flag::moved;
     if (const UpsertResult res = put(key, old, r);
         res == UpsertResult::full || res == UpsertResult::error)
         return false;
@@ -262,7 +262,8 @@ void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requeste
                 if (filter != kInvalidNode && o.owner != filter)
                     return;
                 w->add_sync_entry(FlowEntry{k, o.owner, o.version, released,
-                                            static_cast<uint16_t>(released ? epoch - o.epoch : 0)});
+                                            static_cast<uint16_t>(released ? epoch - o.epoch : 0),
+                                            !released && (o.flags & gossip_flag::moved) != 0});
             });
         visited += n;
         if (cursor == 0 || n == 0 || visited >= kSyncAnswerBudget)

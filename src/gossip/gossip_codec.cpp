@@ -56,6 +56,7 @@ void read_flow_entry(const uint8_t *p, FlowEntry &out) noexcept
     const uint16_t flags = wire::load16(p + gossip_flow::flags);
     out.released = (flags & gossip_flow::flag_released) != 0;
     out.age_s = out.released ? static_cast<uint16_t>(flags >> gossip_flow::age_shift) : 0;
+    out.moved = !out.released && (flags & gossip_flow::flag_moved) != 0;
 }
 
 /* Checks the flow entry at [p, end): family, size, owner. Sets *size. */

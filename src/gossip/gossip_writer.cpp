@@ -27,10 +27,11 @@ void write_flow_entry(uint8_t *p, const FlowEntry &e) noexcept
                 2);
     std::memcpy(p + gossip_flow::vip_port, v4 ? &e.key.v4.vip_port : &e.key.v6.vip_port, 2);
     const uint16_t age = e.age_s < gossip_flow::max_age_s ? e.age_s : gossip_flow::max_age_s;
+    const uint16_t claim_flags = e.moved ? gossip_flow::flag_moved : 0;
     wire::store16(p + gossip_flow::flags, e.released
                                               ? static_cast<uint16_t>(gossip_flow::flag_released |
                                                                       age << gossip_flow::age_shift)
-                                              : 0);
+                                              : claim_flags);
     uint8_t *addrs = p + gossip_flow::addrs;
     if (v4) {
         std::memcpy(addrs, &e.key.v4.client_addr, 4);

@@ -127,13 +127,17 @@ TEST_CASE("every record type round-trips, both families", "[gossip][codec]")
     CHECK_FALSE(entries.next(e));
 }
 
-TEST_CASE("a flow entry's flags: bit 0 marks a tombstone, bits 1..15 its age", "[gossip][codec]")
+TEST_CASE("a flow entry's flags: bit 0 marks a tombstone, bits 1..15 its age; a claim's bit 1 a "
+          "move",
+          "[gossip][codec]")
 {
     std::vector<uint8_t> b = with_zero_tag(body_of(header_of(kSender, 1), [](FrameWriter &w) {
         REQUIRE(w.begin_sync_response(5, 77));
         REQUIRE(w.add_sync_entry({key4(10), 2, 3, true, 300}));
         REQUIRE(w.add_sync_entry({key4(11), 2, 3, true, 40000})); /* saturates */
         REQUIRE(w.add_sync_entry({key4(12), 2, 3, false, 300}));  /* a claim has no age */
+        REQUIRE(w.add_sync_entry({key4(13), 2, 3, false, 0, true}));
+        REQUIRE(w.add_sync_entry({key4(14), 2, 3, true, 1, true})); /* a tombstone is no move */
         w.end_sync_response(0);
     }));
     /* Header, TLV header, the response's fixed fields, then the entries. */
@@ -145,21 +149,32 @@ TEST_CASE("a flow entry's flags: bit 0 marks a tombstone, bits 1..15 its age", "
     CHECK(b[flags + next + 1] == 0xFF);
     CHECK(b[flags + 2 * next] == 0);
     CHECK(b[flags + 2 * next + 1] == 0);
-    const auto first = [&b] {
+    CHECK(b[flags + 3 * next] == 0);
+    CHECK(b[flags + 3 * next + 1] == 0x02);
+    CHECK(b[flags + 4 * next + 1] == 0x03);
+    const auto nth = [&b](size_t i) {
         FrameReader r;
         REQUIRE(r.open(b) == GossipStatus::ok);
         GossipRecord rec;
         REQUIRE(r.next(rec));
         FlowEntry e;
-        REQUIRE(rec.sync_response.entries.next(e));
+        for (size_t j = 0; j <= i; ++j)
+            REQUIRE(rec.sync_response.entries.next(e));
         return e;
     };
+    const auto first = [&nth] { return nth(0); };
+    CHECK(nth(3) == FlowEntry{key4(13), 2, 3, false, 0, true});
+    CHECK(nth(4) == FlowEntry{key4(14), 2, 3, true, 1, false});
+    CHECK_FALSE(nth(2).moved);
     CHECK(first().released);
     CHECK(first().age_s == 300);
     b[flags] = 0xFF;
-    b[flags + 1] = 0xFE; /* bit 0 clear: a claim, whatever the rest */
+    b[flags + 1] = 0xFE; /* bit 0 clear: a claim, whatever the rest but bit 1 */
     CHECK_FALSE(first().released);
     CHECK(first().age_s == 0);
+    CHECK(first().moved);
+    b[flags + 1] = 0xFC;
+    CHECK_FALSE(first().moved);
     b[flags + 1] = 0xFF;
     CHECK(first().released);
     CHECK(first().age_s == gossip_flow::max_age_s);

@@ -1691,6 +1691,68 @@ TEST_CASE("a restarted node resyncs and does not take its old flows back", "[gos
     }
 }
 
+TEST_CASE("an heir that restarted claims the moves its sync brings, which nobody else would",
+          "[gossip][engine]")
+{
+    /* Node 3 dies, and node 2 restarts just before the others declare it
+     * dead. Node 1 then moves node 3's flows to their heirs, node 2 among
+     * them; node 2's start-up sync comes after (its first request lost),
+     * and holds no record of node 3's for its own walk to move. */
+    TestCluster c(3);
+    settle(c);
+    const std::vector<FlowKey> keys = claim_flows(c, 9000, 200, [](uint32_t) { return 2; });
+    c.kill(2);
+    c.run_ms(c.base.dead_after_ms - 50);
+    bool hold_requests = true;
+    c.drop = [&](NodeId from, NodeId, const std::vector<uint8_t> &bytes) {
+        return hold_requests && from == 2 && has_record(bytes, RecordType::sync_request);
+    };
+    c.start(1, 2);
+    c.run_ms(150);
+    REQUIRE(c.engine(0).membership().find(3)->state == NodeState::dead);
+    REQUIRE(c.engine(0).stats().failovers.get() == keys.size());
+    REQUIRE_FALSE(c.engine(1).synced());
+    hold_requests = false;
+    c.run_ms(c.base.sync_timeout_ms * 3 + c.base.reannounce_interval_ms);
+    REQUIRE(c.engine(1).synced());
+
+    const std::vector<NodeId> live{1, 2};
+    size_t heir2 = 0;
+    for (const FlowKey &k : keys) {
+        const NodeId heir = failover_owner(flow_hash(k), 3, live);
+        heir2 += heir == 2 ? 1 : 0;
+        for (size_t n = 0; n < 2; ++n) {
+            INFO("node " << n + 1);
+            const auto r = c.store(n).lookup(k);
+            REQUIRE(r);
+            CHECK(r->owner == heir);
+            CHECK(r->version == 2);
+            CHECK((r->flags & (gossip_flag::guessed | gossip_flag::moved)) == 0);
+        }
+    }
+    REQUIRE(heir2 > 0);
+    CHECK(c.engine(1).stats().moves_claimed.get() == heir2);
+    CHECK(c.engine(1).stats().orphans.get() == 0);
+    CHECK(all_stores_equal(c));
+}
+
+TEST_CASE("a restarted node claims no move its earlier life was the source of", "[gossip][engine]")
+{
+    /* Node 2's flows are its earlier life's: the others move them to
+     * heirs other than node 2, and node 2's sync says so; no move names
+     * node 2, and its old claims it leaves alone. */
+    TestCluster c(4);
+    settle(c);
+    claim_flows(c, 9500, 100, [](uint32_t) { return 1; });
+    restart_synced(c, 1);
+    c.run_ms(c.base.reannounce_interval_ms * 2);
+    CHECK(c.engine(1).stats().moves_claimed.get() == 0);
+    CHECK(c.store(1).size() == 100);
+    for (const auto &[k, r] : c.store(1).entries())
+        CHECK(r.owner != 2);
+    CHECK(all_stores_equal(c));
+}
+
 TEST_CASE("a restarted node's new claim of a reused 5-tuple stays its own", "[gossip][engine]")
 {
     /* The others still hold the flow under node 4's earlier life, at the
