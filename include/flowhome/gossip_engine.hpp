@@ -171,8 +171,8 @@ struct GossipStats {
     Counter requests_refused; /**< sync or resend requests to us beyond a frame's first of each */
     Counter records_ignored;  /**< stale heartbeat or sync answer, foreign digest, old resend ask */
     Counter claims_refreshed; /**< a received claim equal to the store's: epoch restamped */
-    Counter orphans;          /**< synced records naming this node that it does not hold: skipped */
-    Counter moves_claimed;    /**< synced failover moves to this node that it claimed as the heir */
+    Counter orphans; /**< synced claims naming this node that it does not hold, no move to it */
+    Counter moves_claimed; /**< synced failover moves to this node that it claimed as the heir */
     Counter sync_responses_out;     /**< sync response frames sent */
     Counter syncs_completed;        /**< response chains that reached next_cursor 0 */
     Counter seal_failed;            /**< frames the authenticator could not seal (no send key) */

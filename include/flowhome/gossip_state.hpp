@@ -104,8 +104,9 @@ inline constexpr uint8_t guessed = 0x04;
 /** OwnerRecord flag of a guess that a failover made: the flow moved to its
  *  owner, its heir, from a dead or restarted node, here or at the node a
  *  sync relayed it from. Set with guessed and cleared with it. A sync
- *  answer marks the entry (FlowEntry::moved), so that an heir that
- *  restarted since, and holds nothing of the flow, claims it. */
+ *  answer marks the entry (FlowEntry::moved) where the record is of the
+ *  heir's current life, so that an heir whose start-up sync came after
+ *  the walks, and which holds nothing of the flow, claims it. */
 inline constexpr uint8_t moved = 0x08;
 } // namespace gossip_flag
 static_assert(((gossip_flag::released | gossip_flag::guessed | gossip_flag::moved) &

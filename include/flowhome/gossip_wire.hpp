@@ -78,7 +78,8 @@ inline constexpr size_t owner = 2;       /* u16 */
 inline constexpr size_t version = 4;     /* u16 */
 inline constexpr size_t client_port = 6; /* u16 */
 inline constexpr size_t vip_port = 8;    /* u16 */
-inline constexpr size_t flags = 10;      /* u16: sync entries: bit 0 released, bits 1..15 its age */
+inline constexpr size_t flags = 10;      /* u16: sync entries: bit 0 released, bits 1..15 its age;
+                                            with bit 0 clear, bit 1 moved */
 inline constexpr uint16_t flag_released = 0x0001;
 /** A sync entry's claim (bit 0 clear) that a failover moved to its owner. */
 inline constexpr uint16_t flag_moved = 0x0002;

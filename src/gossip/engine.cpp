@@ -272,23 +272,24 @@ void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, NodeId responder,
         return;
     }
     const std::optional<OwnerRecord> cur = store.lookup(e.key);
-    if (cur && cur->owner == p.self)
-        return;
     /*
-     * A failover's move of a flow to us, made by the responder (or by the
-     * node it heard it from) while we lived: we are the flow's heir by the
-     * rule every node applies, and the claim that would confirm it never
-     * reached the others (we restarted before making it, or since), while
+     * A failover's move of a flow to this life of ours, made by the
+     * responder (or by the node it heard it from) after it learnt of our
+     * restart: we are the flow's heir by the rule every node applies, and
      * our store holds no record of the flow's earlier owner for our own
-     * walk to move. Claim it at the move's version, as the heir's walk
-     * would have: the others' guesses turn into our claim, and the flow's
-     * packets, which they send here, are ours to answer.
+     * walk to move (our start-up sync came after the others' walks). Claim
+     * it at the move's version, as the heir's walk would have, where that
+     * claim beats what we hold (nothing, or a claim of ours below it: a
+     * packet of the flow claimed it here first): the others' guesses turn
+     * into our claim, and the flow's packets, which they send here, are
+     * ours to answer.
      */
     if (e.moved) {
         const Claim ours{e.key, p.self, e.version, ClaimKind::claim};
         const Claim kept = cur ? claim_of_record(e.key, *cur) : Claim{};
+        const OwnerRecord next{p.self, e.version, 0, 0, life[p.self]};
         if ((!cur || claim_supersedes(&kept, ours, flow_hash(e.key))) &&
-            claim_own(e.key, cur, e.version, 0, now_us)) {
+            claim_own(e.key, cur, e.version, cur ? pin_kept(*cur, next) : uint8_t{0}, now_us)) {
             stats.moves_claimed.add();
             return;
         }
@@ -298,7 +299,8 @@ void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, NodeId responder,
      * or a relayed copy of one. Only we may claim for us, and we did not:
      * leave it out. Its failover owner's claim (or the responder's ageing)
      * settles it everywhere. */
-    stats.orphans.add();
+    if (!cur || cur->owner != p.self)
+        stats.orphans.add();
 }
 
 bool GossipEngine::Impl::names_this_life(const HeartbeatRecord &hb) const noexcept

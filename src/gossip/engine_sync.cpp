@@ -251,8 +251,9 @@ void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requeste
         const auto budget = static_cast<uint32_t>(writer.room() / gossip_flow::size_v6);
         if (budget == 0)
             break;
-        const uint32_t n =
-            store.scan(cursor, budget, [w, filter, epoch](const FlowKey &k, OwnerRecord o) {
+        const Impl *self_impl = this;
+        const uint32_t n = store.scan(
+            cursor, budget, [w, filter, epoch, self_impl](const FlowKey &k, OwnerRecord o) {
                 const bool released = (o.flags & gossip_flag::released) != 0;
                 /* Tombstones too (every minor we accept reads them): without
                  * them a node that restarted claims a reused 5-tuple at
@@ -261,9 +262,15 @@ void GossipEngine::Impl::answer_sync(const SyncRequestRecord &r, NodeId requeste
                  * others. */
                 if (filter != kInvalidNode && o.owner != filter)
                     return;
+                /* A move to an earlier life of its heir is no move to the
+                 * heir's current life: it is this node's failover walk's
+                 * to move on (the requester may be that heir, restarted,
+                 * and must not take it). */
+                const bool moved =
+                    (o.flags & gossip_flag::moved) != 0 && !self_impl->earlier_life(o);
                 w->add_sync_entry(FlowEntry{k, o.owner, o.version, released,
                                             static_cast<uint16_t>(released ? epoch - o.epoch : 0),
-                                            !released && (o.flags & gossip_flag::moved) != 0});
+                                            moved});
             });
         visited += n;
         if (cursor == 0 || n == 0 || visited >= kSyncAnswerBudget)

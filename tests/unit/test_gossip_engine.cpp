@@ -1736,20 +1736,56 @@ TEST_CASE("an heir that restarted claims the moves its sync brings, which nobody
     CHECK(all_stores_equal(c));
 }
 
-TEST_CASE("a restarted node claims no move its earlier life was the source of", "[gossip][engine]")
+TEST_CASE("a restarted heir claims no move made to its earlier life", "[gossip][engine]")
 {
-    /* Node 2's flows are its earlier life's: the others move them to
-     * heirs other than node 2, and node 2's sync says so; no move names
-     * node 2, and its old claims it leaves alone. */
+    /* Node 2's claims of the flows it inherited from node 3 never reach
+     * node 1, which keeps them as its moves to node 2's earlier life. Node
+     * 2 restarts, and node 1 hears of it first from its sync request,
+     * which it answers before its walk has moved those flows on: they are
+     * no moves to node 2's new life, which leaves them to their heirs. */
     TestCluster c(4);
     settle(c);
-    claim_flows(c, 9500, 100, [](uint32_t) { return 1; });
-    restart_synced(c, 1);
-    c.run_ms(c.base.reannounce_interval_ms * 2);
+    const std::vector<FlowKey> keys = claim_flows(c, 9500, 200, [](uint32_t) { return 2; });
+    c.drop = [](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
+        return from == 2 && to == 1 && has_record(bytes, RecordType::claim);
+    };
+    c.kill(2);
+    c.run_ms(c.base.dead_after_ms + 100);
+    size_t moves_to_2 = 0;
+    for (const FlowKey &k : keys) {
+        const auto r = c.store(0).lookup(k);
+        REQUIRE(r);
+        moves_to_2 += r->owner == 2 && (r->flags & gossip_flag::moved) != 0 ? 1 : 0;
+    }
+    REQUIRE(moves_to_2 > 0);
+
+    /* Node 2 hears node 1 only, so asks it; node 1 hears node 2's new
+     * life first in its sync request. */
+    c.drop = [](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
+        return (from == 4 && to == 2) ||
+               (from == 2 && to == 1 && !has_record(bytes, RecordType::sync_request));
+    };
+    c.start(1, 2);
+    c.run_ms(c.base.sync_timeout_ms);
+    REQUIRE(c.engine(1).synced());
+    c.drop = nullptr;
+    c.run_ms(c.base.reannounce_interval_ms * 3);
+
     CHECK(c.engine(1).stats().moves_claimed.get() == 0);
-    CHECK(c.store(1).size() == 100);
-    for (const auto &[k, r] : c.store(1).entries())
-        CHECK(r.owner != 2);
+    CHECK(c.engine(1).stats().orphans.get() > 0);
+    const std::vector<NodeId> eligible{1, 2, 4};
+    for (const FlowKey &k : keys) {
+        if (failover_owner(flow_hash(k), 3, eligible) != 2)
+            continue;
+        const NodeId heir = failover_owner(flow_hash(k), 2, eligible);
+        for (size_t n : {0, 1, 3}) {
+            INFO("node " << n + 1);
+            const auto r = c.store(n).lookup(k);
+            REQUIRE(r);
+            CHECK(r->owner == heir);
+            CHECK(r->version == 3);
+        }
+    }
     CHECK(all_stores_equal(c));
 }
 
