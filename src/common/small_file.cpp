@@ -70,6 +70,9 @@ SmallFile read_small_file(const std::string &path, size_t max_bytes, FileKind ki
 
     SmallFile f;
     std::array<char, 16384> buf;
+    /* Room for the most a read can bring past the limit: the content never
+     * moves, so no copy of it is freed unwiped. */
+    f.content.reserve(max_bytes + buf.size());
     for (;;) {
         const ssize_t n = ::read(fd.get(), buf.data(), buf.size());
         if (n < 0 && errno == EINTR)

@@ -563,8 +563,9 @@ NodeConfig load_config(const std::string &path)
     case SmallFile::Status::ok:
         return load_config_text(f.content, path);
     case SmallFile::Status::cannot_open:
-    case SmallFile::Status::not_regular:
         throw ConfigError(path, 0, 0, "", "cannot open: " + errno_text);
+    case SmallFile::Status::not_regular: /* FileKind::any takes any file */
+        throw ConfigError(path, 0, 0, "", "not a file to read");
     case SmallFile::Status::cannot_read:
         throw ConfigError(path, 0, 0, "", "cannot read: " + errno_text);
     case SmallFile::Status::too_large:

@@ -473,12 +473,21 @@ TEST_CASE("decap reads the outer ECN field", "[decap][ecn]")
 {
     const uint8_t ecn = GENERATE(kEcnNotEct, kEcnEct1, kEcnEct0, kEcnCe);
     const bool outer6 = GENERATE(false, true);
-    INFO("outer IPv" << (outer6 ? 6 : 4) << " ECN " << int{ecn});
+    const bool ipip = GENERATE(false, true);
+    INFO("outer IPv" << (outer6 ? 6 : 4) << (ipip ? " IP-in-IP" : " GENEVE") << " ECN "
+                     << int{ecn});
     const eb::Bytes inner = eb::ether(eb::kPeerMac, eb::kOurMac, 0x0800, inner_ip4());
     const eb::Bytes gnv = eb::geneve(eb::flowhome_option(1, 1, 0, 0), 0x6558, inner);
-    eb::Bytes frame =
-        outer6 ? eb::udp6_frame(eb::kPeerMac, eb::kOurMac, eb::kOur6, eb::kPeer6, 51000, 6081, gnv)
-               : gnv4(gnv);
+    eb::V4Opts v;
+    v.id = 0;
+    eb::Bytes frame = ipip
+                          ? (outer6 ? eb::ether(eb::kPeerMac, eb::kOurMac, 0x86DD,
+                                                eb::ipv6(eb::kOur6, eb::kPeer6, 4, inner_ip4()))
+                                    : eb::ether(eb::kPeerMac, eb::kOurMac, 0x0800,
+                                                eb::ipv4(eb::kOur4, eb::kPeer4, 4, inner_ip4(), v)))
+                          : (outer6 ? eb::udp6_frame(eb::kPeerMac, eb::kOurMac, eb::kOur6,
+                                                     eb::kPeer6, 51000, 6081, gnv)
+                                    : gnv4(gnv));
     set_tos(frame, 14, static_cast<uint8_t>(0xB8 | ecn)); /* DSCP EF: not ECN */
     const Outcome o = run(frame);
     REQUIRE(o.result.status == DecapStatus::ok);

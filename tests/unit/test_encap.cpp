@@ -435,6 +435,28 @@ TEST_CASE("encap_packet refuses metadata that does not describe the mbuf", "[enc
     check_unchanged(fm, before);
 }
 
+TEST_CASE("encap_packet refuses an IP header that its first segment does not hold", "[encap]")
+{
+    /* The caller's contract: the inner IP header's first 20 bytes in the
+     * first segment, where encap_packet() reads the TOS. */
+    const Input in = make_input(false);
+    const size_t split = GENERATE(14, 15, 33, 34);
+    FakeMbuf head(eb::slice(in.frame, 0, split));
+    FakeMbuf rest(eb::slice(in.frame, split, in.frame.size() - split), 0);
+    head.get()->next = rest.get();
+    head.get()->nb_segs = 2;
+    head.get()->pkt_len = static_cast<uint32_t>(in.frame.size());
+    const EncapTemplate t = build_template(params(EncapKind::geneve, false));
+    INFO("first segment " << split << " bytes");
+    if (split >= 14 + 20) {
+        CHECK(encap_packet(head.get(), t, in.meta) == EncapStatus::ok);
+        return;
+    }
+    const Snapshot before = snap(head);
+    CHECK(encap_packet(head.get(), t, in.meta) == EncapStatus::no_headroom);
+    check_unchanged(head, before);
+}
+
 TEST_CASE("encap_packet over a two-segment mbuf", "[encap]")
 {
     /* The IPv6 UDP checksum must cover both segments, however they split
@@ -571,12 +593,12 @@ void set_tos_at(eb::Bytes &b, size_t off, uint8_t tos)
 }
 
 /* The input of make_input() with the inner TOS / traffic class @p tos. */
-Input make_input_tos(bool inner6, uint8_t tos)
+Input make_input_tos(bool inner6, uint8_t tos, const std::vector<uint16_t> &vlans = {})
 {
-    Input in = make_input(inner6);
+    Input in = make_input(inner6, vlans);
     set_tos_at(in.inner_ip, 0, tos);
     in.frame =
-        eb::ether(eb::kOurMac, eb::kRouterMac, inner6 ? 0x86DD : 0x0800, in.inner_ip, {}, true);
+        eb::ether(eb::kOurMac, eb::kRouterMac, inner6 ? 0x86DD : 0x0800, in.inner_ip, vlans, true);
     return in;
 }
 
@@ -593,15 +615,19 @@ TEST_CASE("encap_packet copies the inner ECN field, and the DSCP where the domai
     const bool inherit = GENERATE(false, true);
     /* Not-ECT, DSCP EF with ECT(1), ECT(0), CE, CS1 with CE. */
     const uint8_t inner_tos = GENERATE(0x00, 0xB9, 0x02, 0x03, 0x23);
+    /* Tags move the inner header, and where encap_packet() reads it. */
+    const std::vector<uint16_t> vlans =
+        GENERATE(std::vector<uint16_t>{}, std::vector<uint16_t>{0x0064, 0x00C8});
     INFO((kind == EncapKind::geneve ? "GENEVE" : "IP-in-IP")
          << " outer " << (outer6 ? 6 : 4) << " inner " << (inner6 ? 6 : 4)
-         << (inherit ? " inherit" : " dscp 10") << " tos " << int{inner_tos});
+         << (inherit ? " inherit" : " dscp 10") << " tos " << int{inner_tos} << " tags "
+         << vlans.size());
 
     TemplateParams p = params(kind, outer6);
     p.domain.dscp = 10;
     p.domain.dscp_inherit = inherit;
     const EncapTemplate t = build_template(p);
-    const Input in = make_input_tos(inner6, inner_tos);
+    const Input in = make_input_tos(inner6, inner_tos, vlans);
     FakeMbuf fm(in.frame);
     REQUIRE(encap_packet(fm.get(), t, in.meta) == EncapStatus::ok);
 
