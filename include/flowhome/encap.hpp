@@ -280,24 +280,25 @@ inline uint8_t ecn_field(const uint8_t *ip, Family family) noexcept
     return (family == Family::ipv4 ? ip[1] : ip[1] >> 4) & kEcnMask;
 }
 
-/** Whether ecn_decapsulate() has anything to do for an outer header's ECN
- *  field: only CE and ECT(1) change or drop an inner packet. */
-constexpr bool ecn_outer_matters(uint8_t outer_ecn) noexcept
-{
-    return (outer_ecn & kEcnEct1) != 0;
-}
+/** What ecn_decapsulate() made of a decapsulated packet. */
+enum class EcnEgress : uint8_t {
+    unchanged, /**< the inner field stands */
+    marked,    /**< the inner field took the outer one's mark (CE, or ECT(1)) */
+    suspect,   /**< unchanged, in a combination RFC 6040 marks "(!!!)": an outer
+                    ECT over a Not-ECT packet, or an outer ECT(1) over a CE one,
+                    which no compliant sender or device makes */
+    drop,      /**< CE over a packet that is not ECN-capable: header unchanged */
+};
 
 /**
  * RFC 6040 section 4.2, at the tunnel's egress: folds the outer header's ECN
  * field @p outer_ecn into the inner IP header at @p ip (of @p family, whose
  * first 20 / 40 bytes the caller has checked): CE is copied onto an ECT or
  * CE inner packet, ECT(1) onto an ECT(0) one, anything else leaves it. An
- * inner IPv4 header's checksum is updated (RFC 1624).
- *
- * @return false when the packet must be dropped: CE over an inner packet
- *         that is not ECN-capable (Not-ECT); the header is then unchanged.
+ * inner IPv4 header's checksum is updated (RFC 1624). An outer Not-ECT
+ * leaves every packet unchanged: the caller may skip the call then.
  */
-bool ecn_decapsulate(uint8_t *ip, Family family, uint8_t outer_ecn) noexcept;
+EcnEgress ecn_decapsulate(uint8_t *ip, Family family, uint8_t outer_ecn) noexcept;
 
 /**
  * If @p outer (parsed from @p m) is GENEVE to cfg.geneve_port or IP-in-IP
@@ -314,7 +315,7 @@ bool ecn_decapsulate(uint8_t *ip, Family family, uint8_t outer_ecn) noexcept;
  * and m->packet_type are cleared: they described the outer packet.
  * On drop and not_encapsulated, m is unchanged. On ok, outer_ecn holds the
  * outer header's ECN field: the caller, which parses the inner header
- * anyway, passes it to ecn_decapsulate() when ecn_outer_matters().
+ * anyway, passes it to ecn_decapsulate() unless it is Not-ECT.
  */
 DecapResult decap_packet(rte_mbuf *m, const ParsedPacket &outer, const PeerDirectory &peers,
                          const DecapConfig &cfg) noexcept;

@@ -119,6 +119,7 @@ struct alignas(64) WorkerStats {
     Counter pending_hits; /**< sent where the pending-claims cache says the opening packet went */
     Counter redirects;    /**< encapsulated toward the owner */
     Counter decapsulated; /**< received encapsulated from a peer */
+    Counter ecn_suspect;  /**< decapsulated with ECN fields RFC 6040 calls suspect (forwarded) */
     Counter passthrough;  /**< non-VIP wire traffic handed to the local port */
     Counter from_local;   /**< local port traffic passed to the wire */
     Counter miss_local;   /**< misses served locally by policy */

@@ -33,6 +33,7 @@ constexpr WorkerCounterInfo kWorkerCounters[] = {
     {"pending_hits", &WorkerStats::pending_hits},
     {"redirects", &WorkerStats::redirects},
     {"decapsulated", &WorkerStats::decapsulated},
+    {"ecn_suspect", &WorkerStats::ecn_suspect},
     {"passthrough", &WorkerStats::passthrough},
     {"from_local", &WorkerStats::from_local},
     {"miss_local", &WorkerStats::miss_local},

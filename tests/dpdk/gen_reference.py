@@ -178,13 +178,16 @@ def main():
 
     # Marked CE on the way (RFC 6040 4.2): an ECT(0) packet inside takes
     # the mark; a Not-ECT one is dropped.
-    for name, sport, tos, out_tos in (("ce_from2", 40018, 0x02, 0x03),
-                                      ("ce_not_ect_from2", 40019, 0x00, None)):
+    # An outer ECT(0) over a Not-ECT packet (RFC 6040's "(!!!)": forwarded
+    # unchanged, and counted).
+    for name, sport, tos, out_tos, outer in (("ce_from2", 40018, 0x02, 0x03, 0x03),
+                                             ("ce_not_ect_from2", 40019, 0x00, None, 0x03),
+                                             ("ect_not_ect_from2", 40020, 0x00, 0x00, 0x02)):
         marked = Ether(dst=WIRE_MAC, src=PEER2_MAC) / \
             IP(src=CLIENT4, dst=VIP4, ttl=60, flags="DF", tos=tos) / \
             TCP(sport=sport, dport=80, flags="A", seq=5, ack=6) / Raw(b"marked")
         cases[f"{name}_in"] = Ether(dst=WIRE_MAC, src=PEER2_MAC) / \
-            IP(src=PEER2, dst=SELF4, ttl=64, flags="DF", proto=17, tos=0x03) / \
+            IP(src=PEER2, dst=SELF4, ttl=64, flags="DF", proto=17, tos=outer) / \
             UDP(sport=50000, dport=6081, chksum=0) / Raw(geneve(2, 1)) / marked
         if out_tos is not None:
             marked[IP].tos = out_tos

@@ -993,6 +993,15 @@ TEST_CASE("packets redirected by a peer are decapsulated and served", "[pipeline
         REQUIRE(out.wire.empty());
         require_single(out.local, ref::ce_from2_out);
     }
+    SECTION("an ECN-capable outer header over a packet that is not: forwarded, counted")
+    {
+        b.own(key4(40020), 1);
+        const uint64_t suspect = b.stats().ecn_suspect.get();
+        const auto out = b.wire_in(ref::ect_not_ect_from2_in);
+        REQUIRE(out.wire.empty());
+        require_single(out.local, ref::ect_not_ect_from2_out);
+        CHECK(b.stats().ecn_suspect.get() == suspect + 1);
+    }
     SECTION("marked CE over a packet that cannot carry the mark: dropped")
     {
         b.own(key4(40019), 1);

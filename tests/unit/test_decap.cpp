@@ -492,7 +492,6 @@ TEST_CASE("decap reads the outer ECN field", "[decap][ecn]")
     const Outcome o = run(frame);
     REQUIRE(o.result.status == DecapStatus::ok);
     CHECK(o.result.outer_ecn == ecn);
-    CHECK(ecn_outer_matters(ecn) == (ecn == kEcnCe || ecn == kEcnEct1));
     CHECK(o.after == inner); /* the inner header is the caller's to change */
 }
 
@@ -500,17 +499,19 @@ TEST_CASE("ecn_decapsulate follows RFC 6040's egress table", "[decap][ecn]")
 {
     /* RFC 6040 section 4.2, figure 4: the inner ECN field leaving the
      * tunnel, by arriving inner (rows) and outer (columns: Not-ECT,
-     * ECT(0), ECT(1), CE) fields; -1 drops the packet. */
+     * ECT(0), ECT(1), CE) fields; -1 drops the packet, and +4 marks the
+     * figure's "(!!!)", forwarded as suspect. */
     constexpr int kDrop = -1;
+    constexpr int kSuspect = 4;
     struct Row {
         uint8_t inner;
         int out[4];
     };
     constexpr Row table[] = {
-        {kEcnNotEct, {kEcnNotEct, kEcnNotEct, kEcnNotEct, kDrop}},
+        {kEcnNotEct, {kEcnNotEct, kEcnNotEct + kSuspect, kEcnNotEct + kSuspect, kDrop}},
         {kEcnEct0, {kEcnEct0, kEcnEct0, kEcnEct1, kEcnCe}},
         {kEcnEct1, {kEcnEct1, kEcnEct1, kEcnEct1, kEcnCe}},
-        {kEcnCe, {kEcnCe, kEcnCe, kEcnCe, kEcnCe}},
+        {kEcnCe, {kEcnCe, kEcnCe, kEcnCe + kSuspect, kEcnCe}},
     };
     constexpr uint8_t outer_of[4] = {kEcnNotEct, kEcnEct0, kEcnEct1, kEcnCe};
     const bool inner6 = GENERATE(false, true);
@@ -522,15 +523,18 @@ TEST_CASE("ecn_decapsulate follows RFC 6040's egress table", "[decap][ecn]")
             eb::Bytes ip = inner6 ? inner_ip6() : inner_ip4();
             set_tos(ip, 0, static_cast<uint8_t>(dscp_bits | row.inner));
             const eb::Bytes before = ip;
-            const bool keep =
+            const EcnEgress e =
                 ecn_decapsulate(ip.data(), inner6 ? Family::ipv6 : Family::ipv4, outer_of[col]);
             if (row.out[col] == kDrop) {
-                CHECK_FALSE(keep);
+                CHECK(e == EcnEgress::drop);
                 CHECK(ip == before);
                 continue;
             }
-            CHECK(keep);
-            CHECK(tos_of(ip) == (dscp_bits | row.out[col]));
+            const int out = row.out[col] % kSuspect;
+            CHECK(e == (row.out[col] >= kSuspect ? EcnEgress::suspect
+                        : out == row.inner       ? EcnEgress::unchanged
+                                                 : EcnEgress::marked));
+            CHECK(tos_of(ip) == (dscp_bits | out));
             if (!inner6)
                 CHECK(eb::checksum_ok(ip, 0, 20));
             /* Nothing else moves: the version, the flow label, the rest. */

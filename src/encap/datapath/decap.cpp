@@ -221,7 +221,7 @@ DecapResult decap_ipip(rte_mbuf *m, const ParsedPacket &outer, uint32_t ip_end,
 
 } // namespace
 
-bool ecn_decapsulate(uint8_t *ip, Family family, uint8_t outer_ecn) noexcept
+EcnEgress ecn_decapsulate(uint8_t *ip, Family family, uint8_t outer_ecn) noexcept
 {
     const bool v4 = family == Family::ipv4;
     /* The TOS byte; for IPv6 the traffic class, bits 4 to 11 of the first word. */
@@ -232,13 +232,18 @@ bool ecn_decapsulate(uint8_t *ip, Family family, uint8_t outer_ecn) noexcept
     if (outer_ecn == kEcnCe) {
         /* "<drop>": the inner packet cannot carry the congestion mark. */
         if (inner == kEcnNotEct)
-            return false;
+            return EcnEgress::drop;
         ecn = kEcnCe;
     } else if (outer_ecn == kEcnEct1 && inner == kEcnEct0) {
         ecn = kEcnEct1;
     }
-    if (ecn == inner)
-        return true;
+    if (ecn == inner) {
+        /* Figure 4's "(!!!)": an ECN-capable outer header over a packet
+         * that is not, or ECT(1) over CE. */
+        const bool suspect = (outer_ecn != kEcnNotEct && inner == kEcnNotEct) ||
+                             (outer_ecn == kEcnEct1 && inner == kEcnCe);
+        return suspect ? EcnEgress::suspect : EcnEgress::unchanged;
+    }
 
     const uint8_t new_tos = static_cast<uint8_t>((tos & ~kEcnMask) | ecn);
     if (v4) {
@@ -251,7 +256,7 @@ bool ecn_decapsulate(uint8_t *ip, Family family, uint8_t outer_ecn) noexcept
     } else {
         store16(ip, static_cast<uint16_t>((word & 0xF00F) | (uint16_t{new_tos} << 4)));
     }
-    return true;
+    return EcnEgress::marked;
 }
 
 DecapResult decap_packet(rte_mbuf *m, const ParsedPacket &outer, const PeerDirectory &peers,

@@ -516,12 +516,16 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
                 continue;
             }
             /* RFC 6040 4.2: a congestion mark the tunnel's path set reaches
-             * the inner packet (outer Not-ECT and ECT(0) change nothing). */
-            if (unlikely(ecn_outer_matters(d.outer_ecn)) &&
-                !ecn_decapsulate(rte_pktmbuf_mtod_offset(m, uint8_t *, s.p.l3_offset), s.p.family,
-                                 d.outer_ecn)) {
-                drop(m, DropReason::decap_ce_not_ect);
-                continue;
+             * the inner packet (an outer Not-ECT changes nothing). */
+            if (unlikely(d.outer_ecn != kEcnNotEct)) {
+                const EcnEgress e = ecn_decapsulate(
+                    rte_pktmbuf_mtod_offset(m, uint8_t *, s.p.l3_offset), s.p.family, d.outer_ecn);
+                if (e == EcnEgress::drop) {
+                    drop(m, DropReason::decap_ce_not_ect);
+                    continue;
+                }
+                if (e == EcnEgress::suspect)
+                    stats_.ecn_suspect.add();
             }
             s.hops = d.hops;
             s.ingress = d.ingress_node;
