@@ -17,6 +17,7 @@
  *               family bit 5 (a caller bug encap_packet must refuse, or
  *               survive); else the meta comes from parse_packet, as in the worker
  *        bit 6  ipv4_csum_verified for the parser
+ *        bit 7  the domain inherits the DSCP (else it is c[5] & 63)
  *   c[1]        headroom of the first segment
  *   c[2..3]     template MTU (raised to the family's minimum)
  *   c[6..9]     flow hash;  c[10] hops;  c[11] ingress node
@@ -28,13 +29,16 @@
  *    are on the heap;
  *  - refusal (too_big, no_headroom): the mbuf is unchanged, and the status
  *    is the one due (too_big only when the outer packet exceeds the MTU,
- *    no_headroom only when the headroom is short or meta does not describe m);
+ *    no_headroom only when the headroom is short or meta does not describe
+ *    m: the inner IP header's first 20 bytes not in the first segment, or
+ *    its length past the packet);
  *  - ok: the outer Ethernet header is the template's, the outer IPv4
  *    header checksum verifies, the outer IP and UDP lengths agree with
  *    pkt_len (but for Ethernet padding spread over two segments, which must
  *    stay behind the packet), the protocol names the inner family, the
  *    outer IPv6 UDP checksum verifies (or is zero when the domain says so),
- *    the outer packet fits the MTU;
+ *    the outer packet fits the MTU, the outer TOS / traffic class is the
+ *    domain's DSCP (or the inner one's) and the inner ECN field;
  *  - with parsed meta, the result parses, and decap_packet() gives back an
  *    Ethernet frame holding the inner IP packet byte for byte, with the
  *    option's ingress node, hops (0 read as 1), affinity and service
@@ -78,6 +82,8 @@ EncapTemplate make_template(const uint8_t *c, TemplateParams &tp)
     tp.dst = v6 ? IpAddr::v6(dst6) : IpAddr::v4(0x026433C6); /* 198.51.100.2 */
     tp.domain.encap = (c[0] & 1) ? EncapKind::ipip : EncapKind::geneve;
     tp.domain.udp6_zero_checksum = (c[0] & 4) != 0;
+    tp.domain.dscp_inherit = (c[0] & 0x80) != 0;
+    tp.domain.dscp = c[5] & kMaxDscp;
     tp.mtu = std::max<uint16_t>(get16(c + 2), v6 ? 1280 : 68);
     return build_template(tp);
 }
@@ -163,7 +169,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     /* What the outcome must be, from the documented contract. */
-    const bool describes = meta.l3_offset >= 14 && meta.l3_offset <= m->data_len &&
+    const bool describes = meta.l3_offset >= 14 && meta.l3_offset + 20u <= m->data_len &&
                            uint32_t{meta.l3_offset} + meta.l3_len <= m->pkt_len;
     const uint32_t ip_len = uint32_t{t.write_len} - 14 + meta.l3_len;
     const int grow = int{t.write_len} - int{meta.l3_offset};
@@ -213,6 +219,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(f[20] == (geneve ? kProtoUdp : inner_proto));
         check((eb::get32(f, 14) & 0xFFFFF) == (meta.flow_hash & 0xFFFFF));
     }
+    /* RFC 6040 normal mode: the inner ECN field, and the domain's DSCP or
+     * the inner one. The inner header's first bytes, as they lay in the
+     * frame (within the first segment: describes). */
+    const uint8_t *inner = frame.data() + meta.l3_offset;
+    const uint8_t inner_tos = meta.inner_family == Family::ipv6
+                                  ? static_cast<uint8_t>(eb::get16(frame, meta.l3_offset) >> 4)
+                                  : inner[1];
+    const uint8_t want_tos = tp.domain.dscp_inherit
+                                 ? inner_tos
+                                 : static_cast<uint8_t>(tp.domain.dscp << 2 | (inner_tos & 3));
+    const uint8_t outer_tos =
+        tp.dst.family == Family::ipv4 ? f[15] : static_cast<uint8_t>(eb::get16(f, 14) >> 4);
+    check(outer_tos == want_tos);
     if (geneve) {
         const uint32_t udp = 14 + ip_hdr;
         const uint32_t udp_len = outer_len - ip_hdr;
