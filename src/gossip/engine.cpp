@@ -287,9 +287,10 @@ void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, NodeId responder,
     if (e.moved) {
         const Claim ours{e.key, p.self, e.version, ClaimKind::claim};
         const Claim kept = cur ? claim_of_record(e.key, *cur) : Claim{};
-        const OwnerRecord next{p.self, e.version, 0, 0, life[p.self]};
+        /* An operator's pin of ours stays (pin_kept(): ours is a live claim). */
+        const uint8_t pin = cur ? static_cast<uint8_t>(cur->flags & owner_flag::pinned) : 0;
         if ((!cur || claim_supersedes(&kept, ours, flow_hash(e.key))) &&
-            claim_own(e.key, cur, e.version, cur ? pin_kept(*cur, next) : uint8_t{0}, now_us)) {
+            claim_own(e.key, cur, e.version, pin, now_us)) {
             stats.moves_claimed.add();
             return;
         }
