@@ -277,6 +277,14 @@ void require_single(const std::vector<Frame> &out, const Frame &expected)
     REQUIRE(out[0] == expected);
 }
 
+/* Sends @p in from the wire: it must reach the local port as @p expected, and nothing else. */
+void require_local(const Frame &in, const Frame &expected)
+{
+    const auto out = bench().wire_in(in);
+    REQUIRE(out.wire.empty());
+    require_single(out.local, expected);
+}
+
 } // namespace
 
 TEST_CASE("without hugepages, packet pools hold their mbufs back to back", "[pipeline]")
@@ -976,9 +984,7 @@ TEST_CASE("packets redirected by a peer are decapsulated and served", "[pipeline
     SECTION("GENEVE from node 2")
     {
         const uint64_t decap = b.stats().decapsulated.get();
-        const auto out = b.wire_in(ref::from2_in);
-        REQUIRE(out.wire.empty());
-        require_single(out.local, ref::from2_out);
+        require_local(ref::from2_in, ref::from2_out);
         REQUIRE(b.stats().decapsulated.get() == decap + 1);
     }
     SECTION("IP-in-IP from node 3")
@@ -989,17 +995,13 @@ TEST_CASE("packets redirected by a peer are decapsulated and served", "[pipeline
     SECTION("marked CE on the way: the mark reaches an ECN-capable packet inside (RFC 6040)")
     {
         b.own(key4(40018), 1);
-        const auto out = b.wire_in(ref::ce_from2_in);
-        REQUIRE(out.wire.empty());
-        require_single(out.local, ref::ce_from2_out);
+        require_local(ref::ce_from2_in, ref::ce_from2_out);
     }
     SECTION("an ECN-capable outer header over a packet that is not: forwarded, counted")
     {
         b.own(key4(40020), 1);
         const uint64_t suspect = b.stats().ecn_suspect.get();
-        const auto out = b.wire_in(ref::ect_not_ect_from2_in);
-        REQUIRE(out.wire.empty());
-        require_single(out.local, ref::ect_not_ect_from2_out);
+        require_local(ref::ect_not_ect_from2_in, ref::ect_not_ect_from2_out);
         CHECK(b.stats().ecn_suspect.get() == suspect + 1);
     }
     SECTION("marked CE over a packet that cannot carry the mark: dropped")

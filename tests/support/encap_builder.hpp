@@ -94,6 +94,25 @@ inline bool checksum_ok(const Bytes &b, size_t off, size_t len, uint32_t acc = 0
     return fold(sum_words(b.data() + off, len, acc)) == 0xFFFF;
 }
 
+/** The TOS (IPv4) or traffic class (IPv6) of the IP header at @p off of @p b. */
+inline uint8_t tos_at(const Bytes &b, size_t off)
+{
+    return (b[off] >> 4) == 4 ? b[off + 1] : static_cast<uint8_t>(get16(b, off) >> 4);
+}
+
+/** Sets the TOS / traffic class of the IP header at @p off of @p b, and an
+ *  IPv4 header's checksum (recomputed whole). */
+inline void set_tos_at(Bytes &b, size_t off, uint8_t tos)
+{
+    if ((b[off] >> 4) == 4) {
+        b[off + 1] = tos;
+        set16(b, off + 10, 0);
+        set16(b, off + 10, checksum(b, off, 4u * (b[off] & 0x0F)));
+    } else {
+        set16(b, off, static_cast<uint16_t>((get16(b, off) & 0xF00F) | (tos << 4)));
+    }
+}
+
 /** IPv4 pseudo-header sum (RFC 768 / RFC 9293 3.1). */
 inline uint32_t pseudo4(const Ip4 &src, const Ip4 &dst, uint8_t proto, uint32_t len)
 {

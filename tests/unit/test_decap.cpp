@@ -446,29 +446,6 @@ TEST_CASE("decap forgets the RX checksum flags of the outer packet", "[decap]")
     CHECK(mac_bytes(eb::kPeerMac) == eb::slice(fm.bytes(), 0, 6));
 }
 
-namespace {
-
-/* The TOS / traffic class of the IP header at the start of @p ip. */
-uint8_t tos_of(const eb::Bytes &ip)
-{
-    return (ip[0] >> 4) == 4 ? ip[1] : static_cast<uint8_t>(eb::get16(ip, 0) >> 4);
-}
-
-/* Sets the TOS / traffic class of the IP header at @p off of @p b, and an IPv4 header's checksum.
- */
-void set_tos(eb::Bytes &b, size_t off, uint8_t tos)
-{
-    if ((b[off] >> 4) == 4) {
-        b[off + 1] = tos;
-        eb::set16(b, off + 10, 0);
-        eb::set16(b, off + 10, eb::checksum(b, off, 20));
-    } else {
-        eb::set16(b, off, static_cast<uint16_t>((eb::get16(b, off) & 0xF00F) | (tos << 4)));
-    }
-}
-
-} // namespace
-
 TEST_CASE("decap reads the outer ECN field", "[decap][ecn]")
 {
     const uint8_t ecn = GENERATE(kEcnNotEct, kEcnEct1, kEcnEct0, kEcnCe);
@@ -488,7 +465,7 @@ TEST_CASE("decap reads the outer ECN field", "[decap][ecn]")
                           : (outer6 ? eb::udp6_frame(eb::kPeerMac, eb::kOurMac, eb::kOur6,
                                                      eb::kPeer6, 51000, 6081, gnv)
                                     : gnv4(gnv));
-    set_tos(frame, 14, static_cast<uint8_t>(0xB8 | ecn)); /* DSCP EF: not ECN */
+    eb::set_tos_at(frame, 14, static_cast<uint8_t>(0xB8 | ecn)); /* DSCP EF: not ECN */
     const Outcome o = run(frame);
     REQUIRE(o.result.status == DecapStatus::ok);
     CHECK(o.result.outer_ecn == ecn);
@@ -521,7 +498,7 @@ TEST_CASE("ecn_decapsulate follows RFC 6040's egress table", "[decap][ecn]")
             INFO("inner IPv" << (inner6 ? 6 : 4) << " ECN " << int{row.inner} << " outer "
                              << int{outer_of[col]});
             eb::Bytes ip = inner6 ? inner_ip6() : inner_ip4();
-            set_tos(ip, 0, static_cast<uint8_t>(dscp_bits | row.inner));
+            eb::set_tos_at(ip, 0, static_cast<uint8_t>(dscp_bits | row.inner));
             const eb::Bytes before = ip;
             const EcnEgress e =
                 ecn_decapsulate(ip.data(), inner6 ? Family::ipv6 : Family::ipv4, outer_of[col]);
@@ -534,12 +511,12 @@ TEST_CASE("ecn_decapsulate follows RFC 6040's egress table", "[decap][ecn]")
             CHECK(e == (row.out[col] >= kSuspect ? EcnEgress::suspect
                         : out == row.inner       ? EcnEgress::unchanged
                                                  : EcnEgress::marked));
-            CHECK(tos_of(ip) == (dscp_bits | out));
+            CHECK(eb::tos_at(ip, 0) == (dscp_bits | out));
             if (!inner6)
                 CHECK(eb::checksum_ok(ip, 0, 20));
             /* Nothing else moves: the version, the flow label, the rest. */
             eb::Bytes want = before;
-            set_tos(want, 0, tos_of(ip));
+            eb::set_tos_at(want, 0, eb::tos_at(ip, 0));
             CHECK(ip == want);
         }
     }

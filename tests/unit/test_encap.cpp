@@ -573,30 +573,11 @@ TEST_CASE("PeerDirectory maps peer addresses to node ids", "[encap][peers]")
 
 namespace {
 
-/* The TOS / traffic class of the IP header at @p off of @p b. */
-uint8_t tos_at(const eb::Bytes &b, size_t off)
-{
-    return (b[off] >> 4) == 4 ? b[off + 1] : static_cast<uint8_t>(eb::get16(b, off) >> 4);
-}
-
-/* Sets the TOS / traffic class of the IP header at @p off of @p b, and an IPv4 header's checksum.
- */
-void set_tos_at(eb::Bytes &b, size_t off, uint8_t tos)
-{
-    if ((b[off] >> 4) == 4) {
-        b[off + 1] = tos;
-        eb::set16(b, off + 10, 0);
-        eb::set16(b, off + 10, eb::checksum(b, off, 4u * (b[off] & 0x0F)));
-    } else {
-        eb::set16(b, off, static_cast<uint16_t>((eb::get16(b, off) & 0xF00F) | (tos << 4)));
-    }
-}
-
 /* The input of make_input() with the inner TOS / traffic class @p tos. */
 Input make_input_tos(bool inner6, uint8_t tos, const std::vector<uint16_t> &vlans = {})
 {
     Input in = make_input(inner6, vlans);
-    set_tos_at(in.inner_ip, 0, tos);
+    eb::set_tos_at(in.inner_ip, 0, tos);
     in.frame =
         eb::ether(eb::kOurMac, eb::kRouterMac, inner6 ? 0x86DD : 0x0800, in.inner_ip, vlans, true);
     return in;
@@ -633,11 +614,11 @@ TEST_CASE("encap_packet copies the inner ECN field, and the DSCP where the domai
 
     const eb::Bytes out = fm.bytes();
     const uint8_t want = inherit ? inner_tos : static_cast<uint8_t>(10 << 2 | (inner_tos & 3));
-    CHECK(tos_at(out, 14) == want);
+    CHECK(eb::tos_at(out, 14) == want);
     /* The rest is the frame the builder writes with that outer TOS. */
     eb::Bytes expected =
         kind == EncapKind::geneve ? expected_geneve(outer6, in) : expected_ipip(outer6, in);
-    set_tos_at(expected, 14, want);
+    eb::set_tos_at(expected, 14, want);
     CHECK(out == expected);
     check_outer_checksums(out, outer6, kind == EncapKind::geneve, false);
 }
