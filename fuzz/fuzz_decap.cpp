@@ -15,7 +15,9 @@
  * and tailroom are poisoned for AddressSanitizer, so a read outside the frame
  * is caught even though it stays inside the FakeMbuf's buffer.
  *
- * Differential check: when the decapsulated frame parses as IP, it is
+ * Differential checks: decap_packet() and its general path alone
+ * (detail::decap_packet_general) must give the same result and the same
+ * bytes. When the decapsulated frame parses as IP, it is
  * encapsulated again toward a GENEVE template, parsed and decapsulated again;
  * the result must be the same inner IP packet, byte for byte. Then
  * make_packet_too_big() runs on it, and the ICMP error must parse.
@@ -209,6 +211,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const std::vector<uint8_t> before = fm.bytes();
     const DecapResult r = decap_packet(m, outer, peers, cfg);
     unpoison(m);
+    /* The fast path and the general one agree: the same result, the same bytes. */
+    FakeMbuf general(before);
+    poison_outside_data(general.get());
+    const DecapResult g = detail::decap_packet_general(general.get(), outer, peers, cfg);
+    unpoison(general.get());
+    check(g == r && general.bytes() == fm.bytes() && general.get()->pkt_len == m->pkt_len &&
+          general.get()->ol_flags == m->ol_flags && general.get()->packet_type == m->packet_type);
 
     if (split != 0)
         two_segments(before, split, r, fm.bytes());

@@ -264,6 +264,8 @@ struct DecapResult {
     uint8_t outer_ecn = 0; /**< the outer IP header's ECN field, for ecn_decapsulate() */
     uint16_t affinity = 0;
     uint16_t service_version = 0;
+
+    friend constexpr bool operator==(const DecapResult &, const DecapResult &) = default;
 };
 
 /** RFC 3168 section 5: the two-bit ECN field, the low bits of the TOS / traffic class. */
@@ -319,6 +321,20 @@ EcnEgress ecn_decapsulate(uint8_t *ip, Family family, uint8_t outer_ecn) noexcep
  */
 DecapResult decap_packet(rte_mbuf *m, const ParsedPacket &outer, const PeerDirectory &peers,
                          const DecapConfig &cfg) noexcept;
+
+namespace detail {
+/**
+ * decap_packet()'s fast path: GENEVE as a flowhome peer sends it (untagged,
+ * no IPv4 options nor IPv6 extension headers, our option alone, protocol
+ * 0x6558), at fixed offsets. For such a frame, true and in @p r what the
+ * general path gives; for any other, false, @p r and @p m untouched.
+ */
+bool decap_plain_geneve(rte_mbuf *m, const ParsedPacket &outer, const PeerDirectory &peers,
+                        const DecapConfig &cfg, DecapResult &r) noexcept;
+/** decap_packet() without its fast path; for tests that check that both ways agree. */
+DecapResult decap_packet_general(rte_mbuf *m, const ParsedPacket &outer, const PeerDirectory &peers,
+                                 const DecapConfig &cfg) noexcept;
+} // namespace detail
 
 /**
  * Turns @p m, a packet that is too big for @p mtu once encapsulated, into the

@@ -71,8 +71,11 @@ struct Outcome {
     DecapResult result;
     eb::Bytes before;
     eb::Bytes after;
+    bool fast = false; /* the fast path took it */
 };
 
+/* Decapsulates @p frame, and checks that the general path alone gives the
+ * same result and bytes. */
 Outcome run(const eb::Bytes &frame, const DecapConfig &cfg = config())
 {
     Outcome o;
@@ -80,8 +83,17 @@ Outcome run(const eb::Bytes &frame, const DecapConfig &cfg = config())
     ParsedPacket p;
     o.parse = parse_packet(fm.data(), fm.get()->data_len, fm.get()->pkt_len, p);
     o.before = fm.bytes();
-    if (o.parse == ParseStatus::ok)
-        o.result = decap_packet(fm.get(), p, peers(), cfg);
+    if (o.parse == ParseStatus::ok) {
+        const PeerDirectory d = peers();
+        o.result = decap_packet(fm.get(), p, d, cfg);
+        FakeMbuf general(frame);
+        CHECK(detail::decap_packet_general(general.get(), p, d, cfg) == o.result);
+        CHECK(general.bytes() == fm.bytes());
+        FakeMbuf fast(frame);
+        DecapResult r;
+        o.fast = detail::decap_plain_geneve(fast.get(), p, d, cfg, r);
+        CHECK(fast.bytes() == (o.fast ? fm.bytes() : frame));
+    }
     o.after = fm.bytes();
     return o;
 }
@@ -105,6 +117,69 @@ TEST_CASE("decap of a flowhome GENEVE frame", "[decap]")
     CHECK(o.result.affinity == 0x1234);
     CHECK(o.result.service_version == 0x0506);
     CHECK(o.after == inner_frame4());
+}
+
+TEST_CASE("decap's fast path takes GENEVE as a peer writes it, and nothing else", "[decap][geneve]")
+{
+    /* run() checks, for every frame of this file, that the general path
+     * alone gives the same result and bytes; here, which frames the fast
+     * path takes. */
+    const eb::Bytes ours = eb::flowhome_option(9, 1, 0, 0);
+    const eb::Bytes inner = inner_frame4();
+    const eb::Bytes inner6 = eb::ether(eb::kPeerMac, eb::kOurMac, 0x86DD, inner_ip6());
+    const eb::Bytes as_sent = eb::geneve(ours, 0x6558, inner);
+    const auto six = [](const eb::Bytes &udp_payload) {
+        return eb::udp6_frame(eb::kPeerMac, eb::kOurMac, eb::kOur6, eb::kPeer6, 51000, 6081,
+                              udp_payload);
+    };
+    eb::V4Opts with_options;
+    with_options.options = {1, 1, 1, 0}; /* NOP, NOP, NOP, end */
+    const eb::Bytes v4_options = eb::ether(
+        eb::kPeerMac, eb::kOurMac, 0x0800,
+        eb::ipv4(eb::kOur4, eb::kPeer4, 17, eb::udp(50000, 6081, as_sent, nullptr), with_options));
+    eb::Bytes padded = gnv4(eb::geneve(ours, 0x6558, eb::payload(14)));
+    padded.resize(padded.size() + 4, 0); /* Ethernet padding after the datagram */
+
+    struct Case {
+        const char *description;
+        eb::Bytes frame;
+        bool fast;
+        DecapStatus status;
+    };
+    const Case cases[] = {
+        {"IPv4, as a peer sends it", gnv4(as_sent), true, DecapStatus::ok},
+        {"IPv6, as a peer sends it", six(eb::geneve(ours, 0x6558, inner6)), true, DecapStatus::ok},
+        {"a shortest inner frame, padded", padded, true, DecapStatus::ok},
+        {"from a stranger", gnv4(as_sent, kStranger4), true, DecapStatus::drop},
+        {"to another address", gnv4(as_sent, eb::kOur4, eb::v4(192, 0, 2, 99)), true,
+         DecapStatus::not_encapsulated},
+        {"to another port", gnv4(as_sent, eb::kOur4, eb::kPeer4, 6082), false,
+         DecapStatus::not_encapsulated},
+        {"behind a VLAN tag",
+         eb::udp4_frame(eb::kPeerMac, eb::kOurMac, eb::kOur4, eb::kPeer4, 50000, 6081, as_sent, 64,
+                        {7}),
+         false, DecapStatus::ok},
+        {"outer IPv4 options", v4_options, false, DecapStatus::ok},
+        {"the C bit", gnv4(eb::geneve(ours, 0x6558, inner, 0, false, true)), false,
+         DecapStatus::ok},
+        {"another option before ours",
+         gnv4(eb::geneve(eb::cat(eb::geneve_option(0x0102, 0x05, eb::Bytes{}), ours), 0x6558,
+                         inner)),
+         false, DecapStatus::ok},
+        {"without our option", gnv4(eb::geneve(eb::Bytes{}, 0x6558, inner)), false,
+         DecapStatus::ok},
+        {"a bare IP packet", gnv4(eb::geneve(ours, 0x0800, inner_ip4())), false, DecapStatus::ok},
+        {"an inner frame shorter than its header", gnv4(eb::geneve(ours, 0x6558, eb::payload(13))),
+         false, DecapStatus::drop},
+        {"version 1", gnv4(eb::geneve(ours, 0x6558, inner, 1)), false, DecapStatus::drop},
+    };
+    for (const Case &c : cases) {
+        INFO(c.description);
+        const Outcome o = run(c.frame);
+        REQUIRE(o.parse == ParseStatus::ok);
+        CHECK(o.fast == c.fast);
+        CHECK(o.result.status == c.status);
+    }
 }
 
 TEST_CASE("decap of GENEVE from a routed peer addresses the inner frame to this node", "[decap]")
@@ -433,16 +508,20 @@ TEST_CASE("decap of IP-in-IP", "[decap][ipip]")
 
 TEST_CASE("decap forgets the RX checksum flags of the outer packet", "[decap]")
 {
-    const eb::Bytes frame = gnv4(eb::geneve(eb::Bytes{}, 0x6558, inner_frame4()));
+    /* Without our option (the general path) and with it (the fast path). */
+    const eb::Bytes options = GENERATE(eb::Bytes{}, eb::flowhome_option(9, 1, 0, 0));
+    const eb::Bytes frame = gnv4(eb::geneve(options, 0x6558, inner_frame4()));
     FakeMbuf fm(frame);
     fm.get()->ol_flags =
         RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD | RTE_MBUF_F_RX_VLAN;
+    fm.get()->packet_type = RTE_PTYPE_L2_ETHER | RTE_PTYPE_L3_IPV4 | RTE_PTYPE_L4_UDP;
     ParsedPacket p;
     REQUIRE(parse_packet(fm.data(), fm.get()->data_len, fm.get()->pkt_len, p) == ParseStatus::ok);
     REQUIRE(decap_packet(fm.get(), p, peers(), config()).status == DecapStatus::ok);
     CHECK((fm.get()->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN);
     CHECK((fm.get()->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN);
     CHECK((fm.get()->ol_flags & RTE_MBUF_F_RX_VLAN) != 0);
+    CHECK(fm.get()->packet_type == 0);
     CHECK(mac_bytes(eb::kPeerMac) == eb::slice(fm.bytes(), 0, 6));
 }
 

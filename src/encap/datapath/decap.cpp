@@ -9,6 +9,7 @@
  * options are read here, from the first segment only, and every offset is
  * checked against both the first segment and the outer datagram's end.
  */
+#include "flowhome/addr_table.hpp"
 #include "flowhome/encap.hpp"
 #include "flowhome/wire.hpp"
 
@@ -93,6 +94,28 @@ bool version_matches(uint8_t first_byte, uint16_t ether_type) noexcept
     return (first_byte >> 4) == (ether_type == kEtherTypeIpv4 ? 4 : 6);
 }
 
+/* Our option's data at @p o, into @p r. */
+void read_option(const uint8_t *o, DecapResult &r) noexcept
+{
+    r.ingress_node = load16(o + offsetof(GeneveFlowhomeOption, ingress_node));
+    /* Through a tunnel, at least one hop was taken, whatever a peer wrote:
+     * 0 would let the packet be redirected again and answered as if the
+     * router had sent it. (An or, not std::max: 3 instructions a packet
+     * where max took 9.) */
+    r.hops = o[offsetof(GeneveFlowhomeOption, hops)];
+    r.hops |= static_cast<uint8_t>(r.hops == 0);
+    r.affinity = load16(o + offsetof(GeneveFlowhomeOption, affinity));
+    r.service_version = load16(o + offsetof(GeneveFlowhomeOption, service_version));
+}
+
+/* The end of the outer IP packet in the frame: its length says, unless the
+ * frame is shorter (the parser checked it against pkt_len). */
+uint32_t outer_ip_end(const rte_mbuf *m, const ParsedPacket &outer) noexcept
+{
+    const uint32_t end = static_cast<uint32_t>(outer.l3_offset) + outer.l3_len;
+    return end < rte_pktmbuf_pkt_len(m) ? end : rte_pktmbuf_pkt_len(m);
+}
+
 DecapResult decap_geneve(rte_mbuf *m, const ParsedPacket &outer, uint32_t ip_end,
                          DecapResult r) noexcept
 {
@@ -146,16 +169,7 @@ DecapResult decap_geneve(rte_mbuf *m, const ParsedPacket &outer, uint32_t ip_end
         if (opt_class == kGeneveOptionClass && opt_type == kGeneveOptionType) {
             if (data_len < kGeneveOptionDataLen)
                 return dropped(r, DropReason::geneve_truncated);
-            const uint8_t *o = frame + data;
-            r.ingress_node = load16(o + offsetof(GeneveFlowhomeOption, ingress_node));
-            /* Through a tunnel, at least one hop was taken, whatever a
-             * peer wrote: 0 would let the packet be redirected again and
-             * answered as if the router had sent it. (An or, not
-             * std::max: 3 instructions a packet where max took 9.) */
-            r.hops = o[offsetof(GeneveFlowhomeOption, hops)];
-            r.hops |= static_cast<uint8_t>(r.hops == 0);
-            r.affinity = load16(o + offsetof(GeneveFlowhomeOption, affinity));
-            r.service_version = load16(o + offsetof(GeneveFlowhomeOption, service_version));
+            read_option(frame + data, r);
             have_option = true;
         } else if (opt_type & kGeneveOptionCritical) {
             return dropped(r, DropReason::geneve_critical_option);
@@ -259,8 +273,63 @@ EcnEgress ecn_decapsulate(uint8_t *ip, Family family, uint8_t outer_ecn) noexcep
     return EcnEgress::marked;
 }
 
-DecapResult decap_packet(rte_mbuf *m, const ParsedPacket &outer, const PeerDirectory &peers,
-                         const DecapConfig &cfg) noexcept
+namespace detail {
+
+bool decap_plain_geneve(rte_mbuf *m, const ParsedPacket &outer, const PeerDirectory &peers,
+                        const DecapConfig &cfg, DecapResult &r) noexcept
+{
+    /* What a peer's template writes after the outer IP header (template.cpp):
+     * UDP, then GENEVE version 0, Opt Len 3 (our option alone: its header
+     * and 8 bytes), neither O nor C, protocol 0x6558, the VNI; then our
+     * option's header: class, type, length 2 words. */
+    constexpr uint32_t kGeneveWord =
+        uint32_t{(kGeneveOptionHeaderLen + kGeneveOptionDataLen) / 4} << 24 | kEtherTypeTeb;
+    constexpr uint32_t kOptionWord = uint32_t{kGeneveOptionClass} << 16 |
+                                     uint32_t{kGeneveOptionType} << 8 | kGeneveOptionDataLen / 4;
+    constexpr uint32_t kTunnelLen =
+        kUdpHeaderLen + kGeneveHeaderLen + kGeneveOptionHeaderLen + kGeneveOptionDataLen;
+
+    /* Untagged, a 20-byte IPv4 header or an IPv6 one without extensions
+     * (the transport header's offset says so), not a fragment. */
+    const bool v4 = outer.family == Family::ipv4;
+    const uint32_t udp = kEthHeaderLen + (v4 ? kIpv4HeaderLen : kIpv6HeaderLen);
+    if (outer.l4_proto != kProtoUdp || outer.dst_port != cfg.geneve_port ||
+        outer.l3_offset != kEthHeaderLen || outer.l4_offset != udp || outer.fragment ||
+        (!v4 && outer.family != Family::ipv6))
+        return false;
+    /* Every header up to the inner Ethernet one's end in the first segment
+     * and in the UDP datagram, the datagram in the IP packet. */
+    const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
+    const uint32_t inner = udp + kTunnelLen;
+    if (inner + kEthHeaderLen > rte_pktmbuf_data_len(m))
+        return false;
+    const uint32_t udp_end = udp + load16(frame + udp + 4);
+    const uint8_t *g = frame + udp + kUdpHeaderLen;
+    if (inner + kEthHeaderLen > udp_end || udp_end > outer_ip_end(m, outer) ||
+        load32(g) != kGeneveWord || load32(g + kGeneveHeaderLen) != kOptionWord)
+        return false;
+
+    /* Ours in form: the general path's outcomes from here on, in its order. */
+    r = DecapResult{};
+    const uint8_t *ip = frame + kEthHeaderLen;
+    if (!addressed_to_us(ip, outer, cfg))
+        return true;
+    r.from_peer = v4 ? peers.find_v4(addr_word4(ip + 12)) : peers.find_v6(ip + 8);
+    if (r.from_peer == kInvalidNode) {
+        r = dropped(r, DropReason::decap_unknown_peer);
+        return true;
+    }
+    r.outer_ecn = ecn_field(ip, outer.family);
+    read_option(g + kGeneveHeaderLen + kGeneveOptionHeaderLen, r);
+    trim_padding(m, udp_end);
+    adopt_outer_macs(m, inner);
+    forget_rx_offloads(m);
+    r.status = DecapStatus::ok;
+    return true;
+}
+
+DecapResult decap_packet_general(rte_mbuf *m, const ParsedPacket &outer, const PeerDirectory &peers,
+                                 const DecapConfig &cfg) noexcept
 {
     DecapResult r;
     const bool geneve = outer.l4_proto == kProtoUdp && outer.dst_port == cfg.geneve_port;
@@ -298,14 +367,22 @@ DecapResult decap_packet(rte_mbuf *m, const ParsedPacket &outer, const PeerDirec
 
     r.outer_ecn = ecn_field(ip, outer.family);
 
-    uint32_t ip_end = static_cast<uint32_t>(outer.l3_offset) + outer.l3_len;
-    if (ip_end > rte_pktmbuf_pkt_len(m))
-        ip_end = rte_pktmbuf_pkt_len(m);
-
+    const uint32_t ip_end = outer_ip_end(m, outer);
     r = geneve ? decap_geneve(m, outer, ip_end, r) : decap_ipip(m, outer, ip_end, r);
     if (r.status == DecapStatus::ok)
         forget_rx_offloads(m);
     return r;
+}
+
+} // namespace detail
+
+DecapResult decap_packet(rte_mbuf *m, const ParsedPacket &outer, const PeerDirectory &peers,
+                         const DecapConfig &cfg) noexcept
+{
+    DecapResult r;
+    if (detail::decap_plain_geneve(m, outer, peers, cfg, r)) [[likely]]
+        return r;
+    return detail::decap_packet_general(m, outer, peers, cfg);
 }
 
 } // namespace flowhome
