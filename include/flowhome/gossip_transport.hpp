@@ -110,8 +110,10 @@ public:
      * Receives what is waiting and calls fn(std::span<const std::span<const
      * uint8_t>> payloads) with the gossip datagrams, in the order they came,
      * as one burst (or more: a second datagram in several mbufs begins a
-     * new one, since each is read into the one scratch buffer); returns how
-     * many were delivered.
+     * new one, since each is read into the one scratch buffer). Returns how
+     * many frames it took off the queue, delivered or not (its own, and
+     * what is not gossip, are counted and freed): work either way, for the
+     * control lcore's backoff, which must not sleep while they keep coming.
      */
     template <typename Fn> unsigned poll(Fn &&fn) noexcept;
 
@@ -159,7 +161,6 @@ template <typename Fn> unsigned GossipTransport::poll(Fn &&fn) noexcept
     rte_mbuf *pkts[kBurst];
     std::span<const uint8_t> payloads[kBurst];
     const unsigned n = receive_burst(pkts, kBurst);
-    unsigned delivered = 0;
     unsigned ready = 0;         /* payloads[0, ready) not yet delivered */
     bool scratch_ready = false; /* one of them is in rx_scratch_ */
     for (unsigned i = 0; i < n; ++i) {
@@ -173,12 +174,11 @@ template <typename Fn> unsigned GossipTransport::poll(Fn &&fn) noexcept
             continue;
         payloads[ready++] = payload;
         scratch_ready |= scratch;
-        ++delivered;
     }
     if (ready != 0)
         fn(std::span<const std::span<const uint8_t>>(payloads, ready));
     free_burst(pkts, n);
-    return delivered;
+    return n;
 }
 
 /**

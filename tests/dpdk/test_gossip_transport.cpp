@@ -170,7 +170,8 @@ TEST_CASE("gossip frames travel between transports, whole even when split over m
             REQUIRE(other != nullptr);
             std::memset(rte_pktmbuf_append(other, 60), 0, 60);
             REQUIRE(rte_ring_enqueue(r.handoff, other) == 0);
-            CHECK(receive() == 0);
+            /* Taken, counted and freed: work for the control lcore all the same. */
+            CHECK(receive() == 2);
             CHECK(got.empty());
             CHECK(a->stats().rx_own.get() == 1);
             CHECK(a->stats().rx_not_gossip.get() == 1);
