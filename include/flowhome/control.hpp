@@ -135,13 +135,14 @@ public:
      * engine, the membership and iterate the table, as the loop itself
      * does; it must be short (it delays gossip and ageing) and must not
      * throw. Returns done once fn has run; timed_out when the loop did not
-     * take the request in time (not running, or stuck), refused when the
-     * request could not be queued (the queue full of earlier ones not taken
-     * up; or, rarely, no queue or no memory for the request): fn then never
-     * runs. Threading: any non-EAL-worker thread (main lcore, socket
-     * thread); never the control lcore itself (it would wait for itself).
+     * take the request in time (not running, or stuck); queue_full when the
+     * queue holds earlier requests not taken up; no_queue when the loop has
+     * no request queue (its creation failed) or the request no memory. In
+     * each case but done fn never runs. Threading: any non-EAL-worker
+     * thread (main lcore, socket thread); never the control lcore itself
+     * (it would wait for itself).
      */
-    enum class Run : uint8_t { done, timed_out, refused };
+    enum class Run : uint8_t { done, timed_out, queue_full, no_queue };
     Run run_on_control(const std::function<void(uint64_t now_us)> &fn,
                        std::chrono::milliseconds timeout) noexcept;
 

@@ -60,9 +60,12 @@ inline CommandResult fail(std::string message)
 /** What a command says when on_control() did not run its request. */
 inline CommandResult control_timeout(const CommandContext &c)
 {
-    if (c.last_run == ControlLoop::Run::refused)
+    if (c.last_run == ControlLoop::Run::queue_full)
         return fail("the control lcore's request queue is full (it has not taken up the "
                     "requests before this one); nothing was changed");
+    if (c.last_run == ControlLoop::Run::no_queue)
+        return fail("the control lcore takes no requests (its request queue could not be "
+                    "created, or the request found no memory); nothing was changed");
     return fail(fmt::format("the control lcore did not answer within {} ms; nothing was changed",
                             c.opt.control_timeout.count()));
 }

@@ -59,7 +59,7 @@ ControlLoop::ControlLoop(const Params &p) noexcept : p_(p), start_tsc_(rte_rdtsc
     /* Names are per process; several loops may exist (tests, simulators). */
     static std::atomic<unsigned> serial{0};
     const std::string name = "fh_op_" + std::to_string(serial.fetch_add(1));
-    /* Without the ring, run_on_control() reports every request as refused. */
+    /* Without the ring, run_on_control() refuses every request (no_queue). */
     requests_ = rte_ring_create(name.c_str(), 64, SOCKET_ID_ANY, RING_F_SC_DEQ);
 }
 
@@ -78,14 +78,14 @@ ControlLoop::Run ControlLoop::run_on_control(const std::function<void(uint64_t)>
                                              std::chrono::milliseconds timeout) noexcept
 {
     if (requests_ == nullptr)
-        return Run::refused;
+        return Run::no_queue;
     auto *req = new (std::nothrow) OperatorRequest;
     if (req == nullptr)
-        return Run::refused;
+        return Run::no_queue;
     req->fn = &fn;
     if (rte_ring_enqueue(requests_, req) != 0) {
         delete req;
-        return Run::refused;
+        return Run::queue_full;
     }
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
