@@ -52,6 +52,7 @@ enum class DropReason : uint8_t {
     tx_full_local,
     no_local_port,
     gossip_ring_full,
+    rx_chained,
 };
 
 struct DropReasonInfo {
@@ -126,6 +127,8 @@ inline constexpr std::array kDropReasons{
                    "local delivery with no local port configured"},
     DropReasonInfo{DropReason::gossip_ring_full, "gossip_ring_full",
                    "gossip frame dropped: the control lcore's hand-off ring is full"},
+    DropReasonInfo{DropReason::rx_chained, "rx_chained",
+                   "frame received in several mbufs: longer than any port's MTU allows"},
 };
 
 inline constexpr size_t kDropReasonCount = kDropReasons.size();

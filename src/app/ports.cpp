@@ -147,8 +147,10 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues
      * that NICs keep their fast single-segment paths; those send only the
      * first segment of a chain and leak the rest. mbuf_data_room() sizes
      * mbufs for one frame each; a device that scatters anyway is refused
-     * here rather than found out by truncated redirects. (Devices that do
-     * not report it, most virtual ones, do not scatter.) */
+     * here rather than found out by truncated redirects. A device that
+     * does not report it (most virtual ones) chains only a frame longer
+     * than the data room, longer than any port's MTU: the workers drop it
+     * on arrival (rx_chained). */
     for (uint16_t q = 0; q < rx_queues; ++q) {
         rte_eth_rxq_info qinfo{};
         if (rte_eth_rx_queue_info_get(port_id, q, &qinfo) == 0 && qinfo.scattered_rx != 0) {

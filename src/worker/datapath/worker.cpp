@@ -44,7 +44,8 @@ void Worker::count_drop(const rte_mbuf *m, DropReason r, uint16_t port) noexcept
 void Worker::drop(rte_mbuf *m, DropReason r) noexcept
 {
     /* What the pipeline drops came in on the wire port: the local port's
-     * traffic only goes out, where a full queue names its own port. */
+     * traffic only goes out, where a full queue names its own port (and a
+     * chain from it is dropped on arrival, naming it too). */
     count_drop(m, r, sh_.wire_port);
     rte_pktmbuf_free(m);
 }
@@ -453,6 +454,16 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
             rte_prefetch0(rte_pktmbuf_mtod_offset(pkts[i + 3], char *, RTE_CACHE_LINE_SIZE));
         }
         rte_mbuf *m = pkts[i];
+        /* A chain is dropped on arrival (rx_chained), known by its lengths:
+         * the parser reads both anyway, and one length for both lets it
+         * drop its own comparisons of them (one of nb_segs cost 5
+         * instructions a packet more). A chain whose later segments hold
+         * no byte would pass. */
+        const uint16_t len = m->data_len;
+        if (unlikely(m->pkt_len != len)) {
+            drop(m, DropReason::rx_chained);
+            continue;
+        }
         Slot &s = slots[ns];
         s.m = m;
         s.hops = 0;
@@ -466,7 +477,7 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
             (m->ol_flags & (RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_OUTER_IP_CKSUM_BAD)) ==
                 RTE_MBUF_F_RX_IP_CKSUM_GOOD &&
             (m->packet_type & RTE_PTYPE_TUNNEL_MASK) == 0;
-        ParseStatus st = parse_packet(data, m->data_len, m->pkt_len, s.p, csum_good);
+        ParseStatus st = parse_packet(data, len, len, s.p, csum_good);
         if (unlikely(st == ParseStatus::drop)) {
             drop(m, s.p.drop);
             continue;
@@ -687,6 +698,11 @@ void Worker::process_local_burst(rte_mbuf **pkts, uint16_t n) noexcept
     stats_.rx_local.add(n);
     stats_.from_local.add(n);
     for (uint16_t i = 0; i < n; ++i) {
+        if (unlikely(pkts[i]->nb_segs != 1)) {
+            count_drop(pkts[i], DropReason::rx_chained, sh_.local_port);
+            rte_pktmbuf_free(pkts[i]);
+            continue;
+        }
         if (unlikely(wire_out_.n == RTE_DIM(wire_out_.pkts)))
             flush();
         to_wire(pkts[i]);
