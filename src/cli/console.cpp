@@ -264,11 +264,21 @@ std::vector<std::string> split_words(std::string_view line)
     return out;
 }
 
+namespace {
+
+/* "080": a number, but one written two ways (the node file refuses it too). */
+bool leading_zero(std::string_view s) noexcept
+{
+    return s.size() > 1 && s.front() == '0';
+}
+
+} // namespace
+
 std::optional<uint64_t> parse_number(std::string_view s, uint64_t lo, uint64_t hi)
 {
     uint64_t v = 0;
     const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc{} || end != s.data() + s.size() || v < lo || v > hi)
+    if (ec != std::errc{} || end != s.data() + s.size() || leading_zero(s) || v < lo || v > hi)
         return std::nullopt;
     return v;
 }
@@ -277,8 +287,11 @@ std::string bad_number(std::string_view what, std::string_view s, uint64_t lo, u
 {
     const bool digits = !s.empty() && std::all_of(s.begin(), s.end(),
                                                   [](char ch) { return ch >= '0' && ch <= '9'; });
-    return digits ? fmt::format("{} '{}' is out of range ({}..{})", what, s, lo, hi)
-                  : fmt::format("{} '{}' is not a number ({}..{})", what, s, lo, hi);
+    if (!digits)
+        return fmt::format("{} '{}' is not a number ({}..{})", what, s, lo, hi);
+    if (leading_zero(s))
+        return fmt::format("{} '{}' has a leading zero ({}..{})", what, s, lo, hi);
+    return fmt::format("{} '{}' is out of range ({}..{})", what, s, lo, hi);
 }
 
 Console::Console(Node &node) : Console(node, Options{}) {}

@@ -54,6 +54,10 @@ std::optional<Endpoint> parse_endpoint(std::string_view s, std::string &why)
         why = fmt::format("'{}' is not an IPv4 or IPv6 address", host);
         return std::nullopt;
     }
+    if (addr->family == Family::ipv4 && s.starts_with("[")) {
+        why = "an IPv4 endpoint is written ADDRESS:PORT, without brackets";
+        return std::nullopt;
+    }
     const auto p = parse_number(port, 1, 65535);
     if (!p) {
         why = bad_number("port", port, 1, 65535);

@@ -729,6 +729,10 @@ def main():
             "show flows limit 0": "limit '0' is out of range (1..10000)",
             "show flows owner 9999": "out of range",
             f"show flow tcp {CLIENT}:http {VIP}:80": "port 'http' is not a number (1..65535)",
+            f"show flow tcp {CLIENT}:080 {VIP}:80": "port '080' has a leading zero (1..65535)",
+            f"show flow tcp [{CLIENT}]:1 {VIP}:80":
+                "an IPv4 endpoint is written ADDRESS:PORT, without brackets",
+            "show flows limit 010": "limit '010' has a leading zero (1..10000)",
             "show flows limit many": "limit 'many' is not a number (1..10000)",
             "show flows owner 1 limit 5 owner 2": "'owner' is given twice",
             "set miss-policy sometimes": "invalid miss policy 'sometimes'",

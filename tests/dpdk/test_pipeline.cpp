@@ -1416,6 +1416,37 @@ TEST_CASE("an ICMPv6 error about a peer's flow of a tcp VIP goes to the peer", "
     CHECK(b.stats().icmp_to_owner.get() == to_owner + 1);
 }
 
+TEST_CASE("console numbers and endpoints are taken in one form only", "[console]")
+{
+    /* Nothing polls the control loop here: a command that parses reaches
+     * it and waits its 1 ms in vain; one that does not is refused first. */
+    Bench &b = bench();
+    Console con(*b.node, {.control_timeout = std::chrono::milliseconds(1)});
+    const std::string unanswered =
+        "the control lcore did not answer within 1 ms; nothing was changed\n";
+    const std::pair<const char *, std::string> lines[] = {
+        {"show flow tcp 198.51.100.7:080 203.0.113.10:80",
+         "malformed client address '198.51.100.7:080': port '080' has a leading zero "
+         "(1..65535)\n"},
+        {"show flow tcp [198.51.100.7]:1 203.0.113.10:80",
+         "malformed client address '[198.51.100.7]:1': an IPv4 endpoint is written "
+         "ADDRESS:PORT, without brackets\n"},
+        {"show flows limit 010", "limit '010' has a leading zero (1..10000)\n"},
+        /* A lone 0 is a number; brackets are IPv6's form. */
+        {"show flows owner 0 limit 1", unanswered},
+        {"show flow tcp [2001:db8:200::100]:40000 [2001:db8:100::10]:443", unanswered},
+    };
+    for (const auto &[line, message] : lines) {
+        INFO(line);
+        const CommandResult r = con.execute(line);
+        CHECK_FALSE(r.ok);
+        CHECK(r.text == message);
+    }
+    /* The abandoned requests go at the loop's next polls. */
+    for (unsigned i = 0; i < 4; ++i)
+        b.settle_control();
+}
+
 TEST_CASE("set log-level raises every log type's level, not only the global one", "[console]")
 {
     Bench &b = bench();
