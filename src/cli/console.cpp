@@ -229,10 +229,14 @@ CommandResult cmd_help(CommandContext &c)
         out += "Tab completes, '?' lists what may follow; docs/console.md has examples.\n";
         return ok(out);
     }
+    /* The commands whose keywords begin with the words given, or that the
+     * words begin with ("help show flows vip" is show flows' help). */
     std::string out;
     for (const CommandDef &d : kCommands) {
         const std::vector<std::string> w = syntax_words(d);
-        if (w.size() >= c.args.size() && std::equal(c.args.begin(), c.args.end(), w.begin()))
+        const size_t n = std::min(c.args.size(), keyword_count(d));
+        if (std::equal(c.args.begin(), c.args.begin() + static_cast<long>(n), w.begin()) &&
+            (n == c.args.size() || n == keyword_count(d)))
             out += fmt::format("  {}\n      {}\n", d.spec.syntax, d.spec.help);
     }
     if (out.empty()) {
@@ -354,14 +358,14 @@ std::vector<std::string> Console::complete(const std::vector<std::string> &words
             !std::equal(words.begin(), words.begin() + static_cast<long>(k), w.begin()))
             continue;
         const size_t pos = words.size();
-        if (d.spec.syntax.starts_with("show flows")) {
-            /* Options in any order, each keyword followed by its value. */
-            const bool after_keyword =
-                pos > k &&
-                (words[pos - 1] == "vip" || words[pos - 1] == "owner" || words[pos - 1] == "limit");
-            if (!after_keyword)
-                for (const char *o : {"vip", "owner", "limit"})
-                    push(o);
+        if (d.handler == cmd_show_flows) {
+            /* The filters not given yet, unless a value is due. */
+            const std::span<const std::string> given(words.begin() + static_cast<long>(k),
+                                                     words.end());
+            if (given.size() % 2 == 0)
+                for (const FlowsFilter &f : kFlowsFilters)
+                    if (std::find(given.begin(), given.end(), f.keyword) == given.end())
+                        push(std::string(f.keyword));
             continue;
         }
         if (pos >= w.size())
@@ -397,14 +401,25 @@ std::string Console::hint(const std::vector<std::string> &words) const
     std::vector<std::string> hints;
     for (const CommandDef &d : kCommands) {
         const std::vector<std::string> w = syntax_words(d);
+        const size_t k = keyword_count(d);
         const size_t pos = words.size();
-        if (pos >= w.size() || is_keyword(w[pos]))
+        if (pos < k || !std::equal(words.begin(), words.begin() + static_cast<long>(k), w.begin()))
             continue;
-        if (!std::equal(words.begin(), words.begin() + static_cast<long>(keyword_count(d)),
-                        w.begin()) ||
-            words.size() < keyword_count(d))
+        if (d.handler == cmd_show_flows) {
+            /* Any filter not given yet, or the value of the one just named. */
+            const std::span<const std::string> given(words.begin() + static_cast<long>(k),
+                                                     words.end());
+            if (const FlowsFilter *due = flows_value_due(given)) {
+                hints.emplace_back(due->value);
+            } else if (given.size() % 2 == 0) {
+                for (const FlowsFilter &f : kFlowsFilters)
+                    if (std::find(given.begin(), given.end(), f.keyword) == given.end())
+                        hints.push_back(fmt::format("[{} {}]", f.keyword, f.value));
+            }
             continue;
-        hints.push_back(w[pos]);
+        }
+        if (pos < w.size())
+            hints.push_back(w[pos]);
     }
     return fmt::format("{}", fmt::join(hints, " or "));
 }

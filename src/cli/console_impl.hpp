@@ -6,11 +6,14 @@
  */
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -84,6 +87,26 @@ CommandResult cmd_show_workers(CommandContext &c);
 CommandResult cmd_show_stats(CommandContext &c);
 CommandResult cmd_show_metrics(CommandContext &c);
 CommandResult cmd_clear_stats(CommandContext &c);
+
+/* show flows' filters: in any order, each keyword followed by its value
+ * (the command table's syntax names them, completion and '?' follow them). */
+struct FlowsFilter {
+    std::string_view keyword;
+    std::string_view value;
+};
+inline constexpr std::array<FlowsFilter, 3> kFlowsFilters{
+    {{"vip", "<vip-ip>"}, {"owner", "<node-id>"}, {"limit", "<n>"}}};
+/** After show flows' keywords, the words @p given so far: the filter whose
+ *  value comes next, or nullptr when a filter keyword may come. */
+inline const FlowsFilter *flows_value_due(std::span<const std::string> given) noexcept
+{
+    if (given.size() % 2 == 0)
+        return nullptr;
+    for (const FlowsFilter &f : kFlowsFilters)
+        if (given.back() == f.keyword)
+            return &f;
+    return nullptr;
+}
 
 /* flows.cpp */
 /** @p a: <proto> <client-ip>:<port> <vip-ip>:<port> (at least three words; IPv6 in

@@ -210,7 +210,8 @@ CommandResult cmd_show_flows(CommandContext &c)
     uint64_t limit = 20;
     for (size_t i = 0; i < c.args.size(); i += 2) {
         const std::string &k = c.args[i];
-        if (k != "vip" && k != "owner" && k != "limit")
+        if (std::none_of(kFlowsFilters.begin(), kFlowsFilters.end(),
+                         [&](const FlowsFilter &f) { return f.keyword == k; }))
             return fail(fmt::format("unknown filter '{}'; expected vip, owner or limit", k));
         for (size_t j = 0; j < i; j += 2)
             if (c.args[j] == k)

@@ -1447,6 +1447,25 @@ TEST_CASE("console numbers and endpoints are taken in one form only", "[console]
         b.settle_control();
 }
 
+TEST_CASE("help, '?' and Tab know show flows' filters in any order", "[console]")
+{
+    Console con(*bench().node);
+    using Words = std::vector<std::string>;
+    CHECK(con.hint({"show", "flows"}) == "[vip <vip-ip>] or [owner <node-id>] or [limit <n>]");
+    CHECK(con.hint({"show", "flows", "owner"}) == "<node-id>");
+    CHECK(con.hint({"show", "flows", "owner", "3"}) == "[vip <vip-ip>] or [limit <n>]");
+    CHECK(con.hint({"show", "flow"}) == "<proto>");
+    CHECK(con.complete({"show", "flows", "limit", "5"}) == Words{"vip", "owner"});
+    CHECK(con.complete({"show", "flows", "vip"}).empty());
+
+    const CommandResult h = con.execute("help show flows vip");
+    CHECK(h.ok);
+    CHECK(h.text.starts_with("  show flows [vip <vip-ip>]"));
+    CHECK(con.execute("help show").text.find("  show flows [vip") != std::string::npos);
+    CHECK(con.execute("help show nodes").text ==
+          "unknown command 'show nodes'; did you mean 'show node'? (type 'help' for the list)\n");
+}
+
 TEST_CASE("set log-level raises every log type's level, not only the global one", "[console]")
 {
     Bench &b = bench();
