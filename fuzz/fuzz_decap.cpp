@@ -194,6 +194,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     FakeMbuf fm(std::vector<uint8_t>(data, data + size));
     rte_mbuf *m = fm.get();
+    /* What a NIC may have said of it, from the input: decapsulation must
+     * forget it on both paths alike. */
+    const uint64_t rx_flags =
+        size >= 3 && (data[size - 3] & 1) != 0
+            ? RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD | RTE_MBUF_F_RX_VLAN
+            : 0;
+    const uint32_t rx_type = size >= 3 ? uint32_t{data[size - 3]} << 4 : 0;
+    m->ol_flags = rx_flags;
+    m->packet_type = rx_type;
 
     const size_t split = size >= 2 ? 1 + (data[size - 2] << 8 | data[size - 1]) % (size - 1) : 0;
     poison_outside_data(m);
@@ -213,11 +222,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unpoison(m);
     /* The fast path and the general one agree: the same result, the same bytes. */
     FakeMbuf general(before);
+    general.get()->ol_flags = rx_flags;
+    general.get()->packet_type = rx_type;
     poison_outside_data(general.get());
     const DecapResult g = detail::decap_packet_general(general.get(), outer, peers, cfg);
     unpoison(general.get());
     check(g == r && general.bytes() == fm.bytes() && general.get()->pkt_len == m->pkt_len &&
-          general.get()->ol_flags == m->ol_flags && general.get()->packet_type == m->packet_type);
+          general.get()->data_off == m->data_off && general.get()->ol_flags == m->ol_flags &&
+          general.get()->packet_type == m->packet_type);
 
     if (split != 0)
         two_segments(before, split, r, fm.bytes());

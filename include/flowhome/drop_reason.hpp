@@ -128,7 +128,8 @@ inline constexpr std::array kDropReasons{
     DropReasonInfo{DropReason::gossip_ring_full, "gossip_ring_full",
                    "gossip frame dropped: the control lcore's hand-off ring is full"},
     DropReasonInfo{DropReason::rx_chained, "rx_chained",
-                   "frame received in several mbufs: longer than any port's MTU allows"},
+                   "frame received in several mbufs (longer than any port's MTU allows) that "
+                   "is not a gossip frame for the control lcore"},
 };
 
 inline constexpr size_t kDropReasonCount = kDropReasons.size();

@@ -244,6 +244,10 @@ private:
     NodeId eligible_pick(uint32_t hash) const noexcept;
     void flush_control() noexcept;
     void flush_gossip() noexcept;
+    /** A frame that came in several mbufs: handed over with the burst's
+     *  gossip if it is gossip (the control lcore reads it whole), else
+     *  dropped (rx_chained): no port sends it. */
+    void take_chained(rte_mbuf *m) noexcept;
     void send_batch(TxBatch &b, Counter &tx, DropReason full) noexcept;
 
     DatapathShared &sh_;

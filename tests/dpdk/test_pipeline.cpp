@@ -1122,22 +1122,61 @@ TEST_CASE("traffic that is not for a VIP passes unchanged", "[pipeline]")
     REQUIRE(Bench::drain(b.local_tx).empty());
 }
 
+/* For its lifetime, the bench's node takes gossip (unicast, UDP 6081 to
+ * our own address, which ref::from2_in is); its worker hands it over
+ * through a ring of 3 named @p ring_name, as a node without rte_flow
+ * steering does, or without one (nullptr), as where a rule steers it.
+ * Then none again, frames left in the ring freed. */
+class GossipHandoff {
+public:
+    explicit GossipHandoff(const char *ring_name)
+        : sh_(bench().node->shared()), saved_(sh_.gossip),
+          ring_(ring_name == nullptr
+                    ? nullptr
+                    : rte_ring_create(ring_name, 4, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ))
+    {
+        REQUIRE((ring_name == nullptr || ring_ != nullptr));
+        REQUIRE(sh_.gossip_handoff == nullptr);
+        sh_.gossip.enabled = true;
+        sh_.gossip.unicast = true;
+        sh_.gossip.group.family = Family::ipv4;
+        sh_.gossip.udp_port = 6081;
+        sh_.gossip.local4 = addr("192.0.2.1");
+        sh_.gossip_handoff = ring_;
+    }
+    ~GossipHandoff()
+    {
+        sh_.gossip_handoff = nullptr;
+        sh_.gossip = saved_;
+        if (ring_ == nullptr)
+            return;
+        rte_mbuf *m = nullptr;
+        while (rte_ring_dequeue(ring_, reinterpret_cast<void **>(&m)) == 0)
+            rte_pktmbuf_free(m);
+        rte_ring_free(ring_);
+    }
+    GossipHandoff(const GossipHandoff &) = delete;
+    GossipHandoff &operator=(const GossipHandoff &) = delete;
+
+    rte_ring *ring() const noexcept { return ring_; }
+
+private:
+    DatapathShared &sh_;
+    const GossipMatch saved_;
+    rte_ring *ring_;
+};
+
 TEST_CASE("without a hand-off ring (rte_flow steers gossip) a worker takes no gossip", "[pipeline]")
 {
     /* What the rule does not steer reaches a worker: here a GENEVE packet
      * to our address on a port gossip would match. It is processed as the
      * tunnel it is, not handed to a ring there is none of. */
     Bench &b = bench();
-    DatapathShared &sh = b.node->shared();
-    REQUIRE(sh.gossip_handoff == nullptr);
-    const GossipMatch before = sh.gossip;
-    sh.gossip.enabled = true;
-    sh.gossip.unicast = true; /* to our own address */
-    sh.gossip.group.family = Family::ipv4;
-    sh.gossip.udp_port = 6081;
-    sh.gossip.local4 = addr("192.0.2.1");
-    const auto out = b.wire_in(ref::from2_in);
-    sh.gossip = before;
+    Bench::Output out;
+    {
+        const GossipHandoff steered(nullptr);
+        out = b.wire_in(ref::from2_in);
+    }
     REQUIRE(out.wire.empty());
     require_single(out.local, ref::from2_out);
 }
@@ -1146,35 +1185,18 @@ TEST_CASE("a burst's gossip frames are handed over at once; a full ring's refusa
           "[pipeline]")
 {
     Bench &b = bench();
-    DatapathShared &sh = b.node->shared();
-    REQUIRE(sh.gossip_handoff == nullptr);
-    rte_ring *ring = rte_ring_create("test_gossip_in", 4, SOCKET_ID_ANY,
-                                     RING_F_SP_ENQ | RING_F_SC_DEQ); /* holds 3 */
-    REQUIRE(ring != nullptr);
-    const GossipMatch before = sh.gossip;
-    sh.gossip.enabled = true;
-    sh.gossip.unicast = true; /* to our own address */
-    sh.gossip.group.family = Family::ipv4;
-    sh.gossip.udp_port = 6081;
-    sh.gossip.local4 = addr("192.0.2.1");
-    sh.gossip_handoff = ring;
+    const GossipHandoff handoff("test_gossip_in");
     const uint64_t handed = b.stats().gossip_handoff.get();
     const uint64_t full = drops(DropReason::gossip_ring_full);
     for (int i = 0; i < 5; ++i)
         b.inject(b.wire_rx, ref::from2_in);
     const uint16_t polled = b.worker().poll_once();
-    sh.gossip_handoff = nullptr;
-    sh.gossip = before;
     CHECK(polled == 5);
     CHECK(b.stats().gossip_handoff.get() == handed + 3);
     CHECK(drops(DropReason::gossip_ring_full) == full + 2);
-    CHECK(rte_ring_count(ring) == 3);
+    CHECK(rte_ring_count(handoff.ring()) == 3);
     CHECK(Bench::drain(b.wire_tx).empty());
     CHECK(Bench::drain(b.local_tx).empty());
-    rte_mbuf *m = nullptr;
-    while (rte_ring_dequeue(ring, reinterpret_cast<void **>(&m)) == 0)
-        rte_pktmbuf_free(m);
-    rte_ring_free(ring);
 }
 
 TEST_CASE("malformed packets and VIP fragments are counted drops", "[pipeline]")
@@ -1200,20 +1222,21 @@ TEST_CASE("a frame in several mbufs is dropped on arrival, on either port, its m
      * cut short, and on a NIC's fast path its tail would never come back. */
     Bench &b = bench();
     rte_mempool *pool = b.node->mempool();
-    const auto chained = [&](const Frame &f) {
+    const auto chained = [&](const Frame &f, size_t head_len = 20) {
         rte_mbuf *head = rte_pktmbuf_alloc(pool);
         rte_mbuf *tail = rte_pktmbuf_alloc(pool);
         REQUIRE(head != nullptr);
         REQUIRE(tail != nullptr);
-        constexpr size_t kHead = 20; /* the Ethernet header and a little more */
-        std::memcpy(rte_pktmbuf_append(head, kHead), f.data(), kHead);
-        std::memcpy(rte_pktmbuf_append(tail, static_cast<uint16_t>(f.size() - kHead)),
-                    f.data() + kHead, f.size() - kHead);
+        REQUIRE(f.size() > head_len);
+        std::memcpy(rte_pktmbuf_append(head, static_cast<uint16_t>(head_len)), f.data(), head_len);
+        std::memcpy(rte_pktmbuf_append(tail, static_cast<uint16_t>(f.size() - head_len)),
+                    f.data() + head_len, f.size() - head_len);
         REQUIRE(rte_pktmbuf_chain(head, tail) == 0);
         return head;
     };
     const unsigned available = rte_mempool_avail_count(pool);
     const uint64_t before = drops(DropReason::rx_chained);
+    const uint64_t from_local = b.stats().from_local.get();
 
     REQUIRE(rte_ring_enqueue(b.wire_rx, chained(ref::miss_in)) == 0);
     REQUIRE(b.worker().poll_once() == 1);
@@ -1223,7 +1246,26 @@ TEST_CASE("a frame in several mbufs is dropped on arrival, on either port, its m
     CHECK(Bench::drain(b.wire_tx).empty());
     CHECK(Bench::drain(b.local_tx).empty());
     CHECK(drops(DropReason::rx_chained) == before + 2);
+    CHECK(b.stats().from_local.get() == from_local);
     CHECK(rte_mempool_avail_count(pool) == available);
+
+    SECTION("but a gossip frame in pieces goes to the control lcore, which reads it whole")
+    {
+        {
+            const GossipHandoff handoff("test_chained_gossip");
+            const uint64_t handed = b.stats().gossip_handoff.get();
+            /* Its headers in the first segment, as a device's chain has them. */
+            REQUIRE(rte_ring_enqueue(b.wire_rx, chained(ref::from2_in, 50)) == 0);
+            CHECK(b.worker().poll_once() == 1);
+            CHECK(b.stats().gossip_handoff.get() == handed + 1);
+            CHECK(drops(DropReason::rx_chained) == before + 2);
+            rte_mbuf *m = nullptr;
+            REQUIRE(rte_ring_dequeue(handoff.ring(), reinterpret_cast<void **>(&m)) == 0);
+            CHECK(m->nb_segs == 2);
+            rte_pktmbuf_free(m);
+        }
+        CHECK(rte_mempool_avail_count(pool) == available);
+    }
 }
 
 TEST_CASE("a VIP's packet in a broadcast or multicast frame is a named drop", "[pipeline]")
