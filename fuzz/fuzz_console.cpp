@@ -13,11 +13,11 @@
  * Checks, trapping when one breaks:
  *  - words are non-empty, hold no blank, none starts a comment, they come
  *    in the line's order, and joining them with spaces splits back to them;
- *  - parse_number() agrees with a digit-by-digit reference for several
- *    ranges;
+ *  - parse_number() agrees with a digit-by-digit reference (no leading
+ *    zero) for several ranges;
  *  - parse_flow() either fails with a message (one line, ending in '\n')
- *    or gives a key of the family its addresses are, the protocol and the
- *    ports the words say; that key printed (FlowKey::to_string, as show
+ *    or gives a key of the family its addresses are (bracketed for IPv6
+ *    only), the protocol and the ports the words say; that key printed (FlowKey::to_string, as show
  *    flow and the flow commands print it) and read back, less its "->", is
  *    the same key.
  */
@@ -60,10 +60,10 @@ void check_words(std::string_view line, const std::vector<std::string> &words)
     check(split_words(joined) == words);
 }
 
-/* Decimal digits only, no sign or blank, value in [lo, hi]. */
+/* Decimal digits only, no sign, blank or leading zero, value in [lo, hi]. */
 std::optional<uint64_t> reference_number(std::string_view s, uint64_t lo, uint64_t hi)
 {
-    if (s.empty())
+    if (s.empty() || (s.size() > 1 && s[0] == '0'))
         return std::nullopt;
     uint64_t v = 0;
     for (const char c : s) {
@@ -106,6 +106,9 @@ void check_flow(const std::vector<std::string> &words)
     check(key->proto() == (args[0] == "tcp" ? kProtoTcp : kProtoUdp));
     check(args[0] == "tcp" || args[0] == "udp");
     check(key->client_port() == port_of(args[1]) && key->vip_port() == port_of(args[2]));
+    /* Brackets are IPv6's form only. */
+    check(args[1].starts_with('[') == (key->family == Family::ipv6) &&
+          args[2].starts_with('[') == (key->family == Family::ipv6));
 
     /* "tcp 192.0.2.1:1234 -> 198.51.100.1:80" */
     const std::vector<std::string> printed = split_words(key->to_string());
