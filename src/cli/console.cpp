@@ -212,6 +212,24 @@ const CommandDef *find_command(const std::vector<std::string> &words, CommandRes
     return nullptr;
 }
 
+/* What may follow @p words, show flows' first @p k of them. Filters come in
+ * any order, each keyword followed by its value: while a value is due
+ * (@p value_due set), the filter just named (none if that word names
+ * none); else the filters not given yet. */
+std::vector<const FlowsFilter *> flows_next(const std::vector<std::string> &words, size_t k,
+                                            bool &value_due)
+{
+    const std::span<const std::string> given(words.begin() + static_cast<long>(k), words.end());
+    std::vector<const FlowsFilter *> out;
+    value_due = given.size() % 2 != 0;
+    for (const FlowsFilter &f : kFlowsFilters) {
+        const bool named = std::find(given.begin(), given.end(), f.keyword) != given.end();
+        if (value_due ? given.back() == f.keyword : !named)
+            out.push_back(&f);
+    }
+    return out;
+}
+
 std::string usage(const CommandDef &d)
 {
     return fmt::format("usage: {}", d.spec.syntax);
@@ -360,12 +378,10 @@ std::vector<std::string> Console::complete(const std::vector<std::string> &words
         const size_t pos = words.size();
         if (d.handler == cmd_show_flows) {
             /* The filters not given yet, unless a value is due. */
-            const std::span<const std::string> given(words.begin() + static_cast<long>(k),
-                                                     words.end());
-            if (given.size() % 2 == 0)
-                for (const FlowsFilter &f : kFlowsFilters)
-                    if (std::find(given.begin(), given.end(), f.keyword) == given.end())
-                        push(std::string(f.keyword));
+            bool value_due = false;
+            for (const FlowsFilter *f : flows_next(words, k, value_due))
+                if (!value_due)
+                    push(std::string(f->keyword));
             continue;
         }
         if (pos >= w.size())
@@ -407,15 +423,10 @@ std::string Console::hint(const std::vector<std::string> &words) const
             continue;
         if (d.handler == cmd_show_flows) {
             /* Any filter not given yet, or the value of the one just named. */
-            const std::span<const std::string> given(words.begin() + static_cast<long>(k),
-                                                     words.end());
-            if (const FlowsFilter *due = flows_value_due(given)) {
-                hints.emplace_back(due->value);
-            } else if (given.size() % 2 == 0) {
-                for (const FlowsFilter &f : kFlowsFilters)
-                    if (std::find(given.begin(), given.end(), f.keyword) == given.end())
-                        hints.push_back(fmt::format("[{} {}]", f.keyword, f.value));
-            }
+            bool value_due = false;
+            for (const FlowsFilter *f : flows_next(words, k, value_due))
+                hints.push_back(value_due ? std::string(f->value)
+                                          : fmt::format("[{} {}]", f->keyword, f->value));
             continue;
         }
         if (pos < w.size())

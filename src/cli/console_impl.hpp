@@ -96,17 +96,6 @@ struct FlowsFilter {
 };
 inline constexpr std::array<FlowsFilter, 3> kFlowsFilters{
     {{"vip", "<vip-ip>"}, {"owner", "<node-id>"}, {"limit", "<n>"}}};
-/** After show flows' keywords, the words @p given so far: the filter whose
- *  value comes next, or nullptr when a filter keyword may come. */
-inline const FlowsFilter *flows_value_due(std::span<const std::string> given) noexcept
-{
-    if (given.size() % 2 == 0)
-        return nullptr;
-    for (const FlowsFilter &f : kFlowsFilters)
-        if (given.back() == f.keyword)
-            return &f;
-    return nullptr;
-}
 
 /* flows.cpp */
 /** @p a: <proto> <client-ip>:<port> <vip-ip>:<port> (at least three words; IPv6 in
