@@ -47,6 +47,14 @@ bool addressed_to_us(const uint8_t *ip, const ParsedPacket &outer, const DecapCo
            std::memcmp(ip + 24, cfg.local_v6->bytes.data(), 16) == 0;
 }
 
+/* Only peers may inject traffic that skips the ownership decision at the
+ * edge: the sending peer by the outer source, kInvalidNode for a stranger. */
+[[gnu::always_inline]] inline NodeId sending_peer(const uint8_t *ip, bool v4,
+                                                  const PeerDirectory &peers) noexcept
+{
+    return v4 ? peers.find_v4(addr_word4(ip + 12)) : peers.find_v6(ip + 8);
+}
+
 /*
  * The RX offload flags describe the outer headers (or, on tunnel-aware NICs,
  * an inner header at offsets that no longer hold): forget them so the inner
@@ -314,7 +322,7 @@ bool decap_plain_geneve(rte_mbuf *m, const ParsedPacket &outer, const PeerDirect
     const uint8_t *ip = frame + kEthHeaderLen;
     if (!addressed_to_us(ip, outer, cfg))
         return true;
-    r.from_peer = v4 ? peers.find_v4(addr_word4(ip + 12)) : peers.find_v6(ip + 8);
+    r.from_peer = sending_peer(ip, v4, peers);
     if (r.from_peer == kInvalidNode) {
         r = dropped(r, DropReason::decap_unknown_peer);
         return true;
@@ -354,14 +362,7 @@ DecapResult decap_packet_general(rte_mbuf *m, const ParsedPacket &outer, const P
     if (!addressed_to_us(ip, outer, cfg))
         return r;
 
-    /* Only peers may inject traffic that skips the ownership decision at the edge. */
-    if (outer.family == Family::ipv4) {
-        uint32_t src_be;
-        std::memcpy(&src_be, ip + 12, sizeof(src_be));
-        r.from_peer = peers.find_v4(src_be);
-    } else {
-        r.from_peer = peers.find_v6(ip + 8);
-    }
+    r.from_peer = sending_peer(ip, outer.family == Family::ipv4, peers);
     if (r.from_peer == kInvalidNode)
         return dropped(r, DropReason::decap_unknown_peer);
 
