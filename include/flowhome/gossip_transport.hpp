@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -88,6 +89,9 @@ public:
     };
 
     explicit GossipTransport(const Params &params);
+    ~GossipTransport();
+    GossipTransport(const GossipTransport &) = delete;
+    GossipTransport &operator=(const GossipTransport &) = delete;
 
     /** Sends one frame (to the group, or a copy to each unicast destination). */
     bool send(std::span<const uint8_t> frame) noexcept;
@@ -96,10 +100,13 @@ public:
      * Sends the group's membership reports due at @p now_us (a monotonic
      * clock): the join once the port's link is up (read every 100 ms) and
      * once more within a second, then the current state every
-     * report_interval_s; the join again whenever the link comes back up. A
-     * report that finds no mbuf or no room is counted and tried again 100 ms
-     * later. Nothing with unicast gossip, reports off, or a group that is
-     * not reportable(). Returns the reports sent.
+     * report_interval_s; the join again whenever the link comes back up,
+     * also after a flap too short for the 100 ms reads where the device
+     * raises link interrupts (any of them since the last call: the link was
+     * down, or changed, in between). A report that finds no mbuf or no room
+     * is counted and tried again 100 ms later. Nothing with unicast gossip,
+     * reports off, or a group that is not reportable(). Returns the reports
+     * sent.
      */
     unsigned report_tick(uint64_t now_us) noexcept;
     /** Sends the leave, twice, if the group was joined (best effort: the
@@ -124,6 +131,8 @@ private:
     static constexpr uint64_t kJoinRepeatUs = 1'000'000; /* Unsolicited Report Interval */
     static constexpr uint64_t kLinkCheckUs = 100'000;    /* how often the link state is read */
     static constexpr uint64_t kReportRetryUs = 100'000;  /* after a report found no mbuf or room */
+
+    class LinkWatch;
 
     bool link_up() const noexcept;
     bool send_report(GroupReport kind) noexcept;
@@ -150,6 +159,9 @@ private:
     uint64_t next_link_check_us_ = 0;
     bool link_up_ = false;      /* as last read */
     unsigned reports_sent_ = 0; /* since the last join */
+    /* The port's link interrupts, counted; none where it raises none. */
+    std::unique_ptr<LinkWatch> link_watch_;
+    uint32_t link_events_seen_ = 0;
     GossipTransportStats stats_;
     /** A frame that arrived in several mbufs, read whole (the largest port MTU's). */
     std::array<uint8_t, 10240> rx_scratch_{};

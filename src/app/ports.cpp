@@ -87,7 +87,8 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues
     /* Link changes through the device's interrupt where it has one: the
      * link state read then (the gossip transport's, every 100 ms; `show
      * ports`) is the value the interrupt left, not a question to the device
-     * (on some NICs a firmware command or an ioctl). */
+     * (on some NICs a firmware command or an ioctl), and the transport
+     * hears of a flap too short for its reads. */
     if (info.dev_flags != nullptr && (*info.dev_flags & RTE_ETH_DEV_INTR_LSC) != 0)
         conf.intr_conf.lsc = 1;
 

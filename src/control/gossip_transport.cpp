@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "flowhome/gossip_transport.hpp"
 
+#include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_flow.h>
 #include <rte_ip.h>
@@ -49,6 +52,47 @@ bool gossip_match(const uint8_t *frame, const ParsedPacket &p, const GossipMatch
     return dst != nullptr && same_addr(frame + p.l3_offset + (v4 ? 16 : 24), *dst, v4 ? 4 : 16);
 }
 
+/*
+ * A link that goes down and comes back between two reads of its state (100
+ * ms apart) leaves no trace in them, though the switch may have forgotten
+ * the group meanwhile. A device with link interrupts tells of every change:
+ * its driver calls this on the EAL's interrupt thread, after it stored the
+ * new state (ports.cpp asks for the interrupts where the device has them).
+ */
+class GossipTransport::LinkWatch {
+public:
+    explicit LinkWatch(uint16_t port) : port_(port)
+    {
+        registered_ =
+            rte_eth_dev_callback_register(port_, RTE_ETH_EVENT_INTR_LSC, &on_event, this) == 0;
+    }
+    ~LinkWatch()
+    {
+        if (!registered_)
+            return;
+        /* -EAGAIN while the interrupt thread is inside the callback. */
+        while (rte_eth_dev_callback_unregister(port_, RTE_ETH_EVENT_INTR_LSC, &on_event, this) ==
+               -EAGAIN)
+            rte_delay_us_sleep(100);
+    }
+    LinkWatch(const LinkWatch &) = delete;
+    LinkWatch &operator=(const LinkWatch &) = delete;
+
+    /** Acquire: the state the driver stored before the event is read after. */
+    uint32_t events() const noexcept { return events_.load(std::memory_order_acquire); }
+
+private:
+    static int on_event(uint16_t, rte_eth_event_type, void *self, void *) noexcept
+    {
+        static_cast<LinkWatch *>(self)->events_.fetch_add(1, std::memory_order_release);
+        return 0;
+    }
+
+    uint16_t port_;
+    bool registered_ = false;
+    std::atomic<uint32_t> events_{0};
+};
+
 GossipTransport::GossipTransport(const Params &params) : p_(params)
 {
     if (p_.pool == nullptr)
@@ -59,7 +103,11 @@ GossipTransport::GossipTransport(const Params &params) : p_(params)
         throw std::invalid_argument("gossip transport needs an RX queue or a hand-off ring");
     group_mac_ = multicast_mac(p_.group);
     reporting_ = p_.report_interval_s != 0 && p_.unicast.empty() && reportable(p_.group);
+    if (reporting_ && rte_eth_dev_is_valid_port(p_.port_id))
+        link_watch_ = std::make_unique<LinkWatch>(p_.port_id);
 }
+
+GossipTransport::~GossipTransport() = default;
 
 rte_mbuf *GossipTransport::alloc_frame(size_t total, uint8_t *&h) noexcept
 {
@@ -170,11 +218,15 @@ unsigned GossipTransport::report_tick(uint64_t now_us) noexcept
         return 0;
     /* A report sent while the link is down is lost, and a switch that just
      * came up (or whose port did) knows nothing of us: each time the link
-     * comes up the group is joined anew. */
-    if (now_us >= next_link_check_us_) {
+     * comes up the group is joined anew, also when an interrupt says it
+     * went down and up again since the last read. */
+    const uint32_t events = link_watch_ ? link_watch_->events() : link_events_seen_;
+    const bool changed = events != link_events_seen_;
+    if (now_us >= next_link_check_us_ || changed) {
+        link_events_seen_ = events;
         next_link_check_us_ = now_us + kLinkCheckUs;
         const bool up = link_up();
-        if (up && !link_up_) {
+        if (up && (!link_up_ || changed)) {
             reports_sent_ = 0;
             next_report_us_ = now_us;
         }
