@@ -32,7 +32,8 @@
  *    peer re-sends the claims and releases of those frames from a ring of
  *    its recently sent frames, so a lost claim heals in milliseconds;
  *  - a node that starts (or restarts with a new incarnation) asks a live
- *    peer for a full sync;
+ *    peer for a full sync; one that brought a failover's move is followed
+ *    by a pull of the flows naming this node from every other peer;
  *  - remote records their owner no longer re-announces expire through the
  *    store's ageing (their epoch is not renewed).
  *
@@ -129,7 +130,7 @@ struct GossipParams {
     uint32_t suspect_after_ms = 500;
     uint32_t dead_after_ms = 1500;
     uint32_t reannounce_interval_ms = 2000; /**< bound on healing a lost claim */
-    uint32_t sync_timeout_ms = 500;         /**< re-ask after this; another peer after 3 */
+    uint32_t sync_timeout_ms = 500;         /**< re-ask after this; another peer after 10 */
     bool draining = false;
     /** Where the engine publishes each owner's life tag to the workers
      *  (kMaxNodeId + 1 entries), before it writes a record that carries a

@@ -133,7 +133,8 @@ struct SentFrameCopy {
     std::vector<uint8_t> copies;
 };
 
-/** One pull of a peer's table (start-up full sync, or a digest repair). */
+/** One pull of a peer's table (start-up full sync, a digest repair, or
+ *  the heir's pull of the flows naming this node). */
 struct SyncSession {
     bool active = false;
     NodeId target = kInvalidNode;
@@ -256,7 +257,13 @@ struct GossipEngine::Impl {
     bool can_sync_from(const Member &m) const noexcept;
     /* One other than @p than. */
     bool another_live_peer(NodeId than) const noexcept;
+    /* The first peer a sync may ask, of those @p wanted (NodeId) accepts,
+     * after @p last in id order, wrapping round: a silent peer is not
+     * asked again while others could answer. kInvalidNode: none. */
+    template <typename Wanted> NodeId next_sync_peer(NodeId last, Wanted &&wanted) const noexcept;
     void request_repair(NodeId owner, uint64_t now_us) noexcept;
+    /* After the start-up sync: the next peer's flows that name this node. */
+    void heir_pull_tick(uint64_t now_us) noexcept;
     void answer_sync(const SyncRequestRecord &r, NodeId requester, uint64_t now_us) noexcept;
     void on_sync_response(const SyncResponseRecord &r, NodeId responder, uint64_t now_us) noexcept;
     void refute(uint32_t seen_incarnation, uint64_t now_us) noexcept;
@@ -415,6 +422,13 @@ struct GossipEngine::Impl {
     SyncSession full;
     SyncSession repair;
     bool synced = false;
+    /* The heir's pull: pending from the end of a start-up sync that brought
+     * a failover's move until every peer has answered it (heir_pulled, per
+     * node id) or is dead. */
+    SyncSession heir;
+    bool full_brought_moves = false;
+    bool heir_pull_pending = false;
+    std::vector<uint8_t> heir_pulled;
     uint32_t next_request_id = 0; /* set by the constructor: first_request_id() */
     NodeId last_sync_target = kInvalidNode;
 };

@@ -153,21 +153,24 @@ bool GossipEngine::Impl::another_live_peer(NodeId than) const noexcept
     return false;
 }
 
-bool GossipEngine::Impl::start_full_sync(uint64_t now_us) noexcept
+template <typename Wanted>
+NodeId GossipEngine::Impl::next_sync_peer(NodeId last, Wanted &&wanted) const noexcept
 {
-    /* The next live peer after the one asked last, so a silent peer is not
-     * asked again while others could answer. */
     NodeId first = kInvalidNode;
-    NodeId after = kInvalidNode;
     for (const Member &m : members.members()) {
-        if (!can_sync_from(m))
+        if (!can_sync_from(m) || !wanted(m.id))
             continue;
+        if (m.id > last)
+            return m.id;
         if (first == kInvalidNode)
             first = m.id;
-        if (after == kInvalidNode && m.id > last_sync_target)
-            after = m.id;
     }
-    const NodeId target = after != kInvalidNode ? after : first;
+    return first;
+}
+
+bool GossipEngine::Impl::start_full_sync(uint64_t now_us) noexcept
+{
+    const NodeId target = next_sync_peer(last_sync_target, [](NodeId) { return true; });
     if (target == kInvalidNode)
         return false;
     full = SyncSession{true, target, kInvalidNode, 0, 0, 0, 0};
@@ -181,8 +184,11 @@ void GossipEngine::Impl::sync_tick(uint64_t now_us) noexcept
     const uint64_t timeout = uint64_t{p.sync_timeout_ms} * 1000;
     if (repair.active && now_us - repair.sent_us >= timeout)
         repair.active = false; /* the next mismatching digest asks again */
-    if (synced)
+    if (synced) {
+        if (heir_pull_pending)
+            heir_pull_tick(now_us);
         return;
+    }
     if (full.active) {
         if (now_us - full.sent_us < timeout)
             return;
@@ -209,6 +215,44 @@ void GossipEngine::Impl::sync_tick(uint64_t now_us) noexcept
         if (m.id != p.self && m.state != NodeState::dead)
             return;
     synced = true;
+}
+
+/*
+ * The peers learnt of our start at different moments. One that walked a
+ * dead node's flows before may have moved those it gave our earlier life
+ * on to their next heir (a guess, which answered our sync if we synced
+ * from it); one that walked after holds the moves to our new life, which
+ * nobody but us will claim (apply_sync_entry()). So once a start-up sync
+ * that brought a failover's move is done (without one, no walk was under
+ * way around our start), every other peer is asked in turn for the flows
+ * that name us, as soon as we have heard it: each answer visits up to
+ * kSyncAnswerBudget entries of its table and carries only those. Done
+ * when every peer has answered or is dead; one that answers no request
+ * kSyncAttempts times in a row is asked again from the start later, while
+ * it is alive.
+ */
+void GossipEngine::Impl::heir_pull_tick(uint64_t now_us) noexcept
+{
+    if (heir.active) {
+        if (now_us - heir.sent_us < uint64_t{p.sync_timeout_ms} * 1000)
+            return;
+        const Member *m = members.find(heir.target);
+        if (m != nullptr && m->state == NodeState::alive && heir.attempts < kSyncAttempts) {
+            send_sync_request(heir, now_us);
+            return;
+        }
+        heir.active = false;
+    }
+    heir_pull_pending = false;
+    for (const Member &m : members.members())
+        if (m.id != p.self && heir_pulled[m.id] == 0 && m.state != NodeState::dead)
+            heir_pull_pending = true; /* not heard yet, or silent: later */
+    const NodeId next =
+        next_sync_peer(heir.target, [this](NodeId id) { return heir_pulled[id] == 0; });
+    if (next == kInvalidNode)
+        return;
+    heir = SyncSession{true, next, p.self, 0, 0, 0, 0};
+    send_sync_request(heir, now_us);
 }
 
 void GossipEngine::Impl::request_repair(NodeId owner, uint64_t now_us) noexcept
@@ -290,19 +334,27 @@ void GossipEngine::Impl::on_sync_response(const SyncResponseRecord &r, NodeId re
         s = &full;
     else if (repair.active && r.request_id == repair.request_id)
         s = &repair;
+    else if (heir.active && r.request_id == heir.request_id)
+        s = &heir;
     if (s == nullptr) {
         stats.records_ignored.add(); /* late or duplicated: a newer request superseded it */
         return;
     }
     FlowEntryCursor entries = r.entries;
     FlowEntry e;
-    while (entries.next(e))
+    while (entries.next(e)) {
+        full_brought_moves |= s == &full && e.moved;
         apply_sync_entry(e, responder, now_us);
+    }
     if (r.next_cursor == 0) {
         s->active = false;
         stats.syncs_completed.add();
-        if (s == &full)
+        if (s == &full) {
             synced = true;
+            heir_pull_pending = full_brought_moves;
+        } else if (s == &heir) {
+            heir_pulled[heir.target] = 1;
+        }
         return;
     }
     s->cursor = r.next_cursor;

@@ -1789,6 +1789,70 @@ TEST_CASE("a restarted heir claims no move made to its earlier life", "[gossip][
     CHECK(all_stores_equal(c));
 }
 
+TEST_CASE("a restarted heir claims the moves of the peers that learnt of its restart before their "
+          "walk, though it synced from one that learnt after",
+          "[gossip][engine]")
+{
+    /* Node 3 dies while node 2 restarts. Nodes 4 and 5 hear of the restart
+     * before their walk, and move to node 2's new life the flows it is the
+     * heir of. Node 1 walks before it hears: it gives them to node 2's
+     * earlier life, then moves them on to their next heir, a guess that
+     * heir does not claim (it holds the move to node 2). Node 2 syncs from
+     * node 1, and takes its guesses. */
+    TestCluster c(5);
+    settle(c);
+    const std::vector<FlowKey> keys = claim_flows(c, 9700, 300, [](uint32_t) { return 2; });
+    c.kill(2);
+    c.run_ms(c.base.dead_after_ms - 50);
+    bool deaf = true; /* node 1 does not hear node 2's new life */
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
+        if (from == 2 && to == 1)
+            return deaf || has_record(bytes, RecordType::sync_request);
+        return to == 2 && (from == 4 || from == 5); /* node 2 asks node 1 */
+    };
+    c.start(1, 2);
+    c.run_ms(60);
+    REQUIRE(c.engine(0).membership().find(3)->state == NodeState::dead);
+    REQUIRE(c.engine(3).membership().find(3)->state == NodeState::dead);
+    deaf = false;
+    c.run_ms(50);
+    REQUIRE(c.engine(0).stats().failovers.get() > keys.size());
+    REQUIRE_FALSE(c.engine(1).synced());
+    c.drop = nullptr;
+    c.run_ms(c.base.sync_timeout_ms * 3 + c.base.reannounce_interval_ms * 3);
+    REQUIRE(c.engine(1).synced());
+
+    const std::vector<NodeId> all{1, 2, 4, 5};
+    size_t moved_on = 0; /* by node 1 to a heir other than itself */
+    for (const FlowKey &k : keys) {
+        const uint32_t h = flow_hash(k);
+        NodeId owner = failover_owner(h, 3, all);
+        uint16_t version = 2;
+        if (owner == 2) {
+            /* Node 1's claim, where it moved the flow on to itself. */
+            const NodeId next = failover_owner(h, 2, all);
+            if (next == 1) {
+                owner = 1;
+                version = 3;
+            } else {
+                ++moved_on;
+            }
+        }
+        for (size_t n : {0, 1, 3, 4}) {
+            INFO("node " << n + 1);
+            const auto r = c.store(n).lookup(k);
+            REQUIRE(r);
+            CHECK(r->owner == owner);
+            CHECK(r->version == version);
+            CHECK((r->flags & (gossip_flag::guessed | gossip_flag::moved)) == 0);
+        }
+    }
+    REQUIRE(moved_on > 0);
+    CHECK(c.engine(1).stats().moves_claimed.get() == moved_on);
+    CHECK(c.engine(0).stats().guesses_yielded.get() == moved_on);
+    CHECK(all_stores_equal(c));
+}
+
 TEST_CASE("a restarted node's new claim of a reused 5-tuple stays its own", "[gossip][engine]")
 {
     /* The others still hold the flow under node 4's earlier life, at the
@@ -2637,7 +2701,9 @@ TEST_CASE("a start-up sync under loss finishes: no restart from cursor 0 while i
             return false;
         GossipRecord rec;
         while (r.next(rec)) {
-            if (rec.type == RecordType::sync_request && from == 2) {
+            /* The full sync's (not the pull, after it, of the flows naming node 2). */
+            if (rec.type == RecordType::sync_request && from == 2 &&
+                rec.sync_request.owner_filter == kInvalidNode) {
                 restarts += walking && rec.sync_request.cursor == 0;
                 walking = walking || rec.sync_request.cursor != 0;
             }
