@@ -6,6 +6,7 @@
  */
 #include <algorithm>
 #include <charconv>
+#include <limits>
 
 #include "console_impl.hpp"
 #include "flowhome/capture.hpp"
@@ -31,8 +32,12 @@ struct CommandDef {
 
 /* The syntax names keywords first; what follows them is the arguments:
  * <x> a value, a|b a choice, [..] optional. */
+/* help takes a whole command line, arguments and all: "help capture start
+ * uplink /tmp/x" explains capture start. */
+constexpr size_t kAnyArgs = std::numeric_limits<size_t>::max();
+
 const CommandDef kCommands[] = {
-    {{"help [command]", "list the commands, or explain one"}, cmd_help, 0, 3},
+    {{"help [command]", "list the commands, or explain one"}, cmd_help, 0, kAnyArgs},
     {{"show node", "identity, state, settings and table use of this node"}, cmd_show_node, 0, 0},
     {{"show peers", "the other nodes: address, encapsulation, membership state"},
      cmd_show_peers,

@@ -1507,6 +1507,10 @@ TEST_CASE("help, '?' and Tab know show flows' filters in any order", "[console]"
     CHECK(h.ok);
     CHECK(h.text.starts_with("  show flows [vip <vip-ip>]"));
     CHECK(con.execute("help show").text.find("  show flows [vip") != std::string::npos);
+    /* A whole command line, its arguments too. */
+    const CommandResult flow = con.execute("help show flow tcp 198.51.100.7:1 203.0.113.10:80");
+    CHECK(flow.ok);
+    CHECK(flow.text.starts_with("  show flow <proto>"));
     CHECK(con.execute("help show nodes").text ==
           "unknown command 'show nodes'; did you mean 'show node'? (type 'help' for the list)\n");
 }
