@@ -41,6 +41,9 @@ using config_detail::read_table;
  * DPDK; the app still checks that each lcore is enabled in the EAL.
  */
 constexpr unsigned kMaxLcore = 127;
+/* Highest CPU an lcore may be pinned to: glibc's cpu_set_t holds CPU_SETSIZE
+ * (1024), as the EAL's --lcores does; whether the CPU exists, the EAL says. */
+constexpr unsigned kMaxCpu = 1023;
 /* A node file is a few KiB; refuse anything that is clearly not one. */
 constexpr size_t kMaxFileBytes = size_t{1} << 20;
 constexpr EnumName<PortRole> kRoles[] = {{"wire", PortRole::wire}, {"local", PortRole::local}};
@@ -243,7 +246,7 @@ void read_lcore_cpus(const Cursor &cpus, LcoreConfig &lc)
         const Cursor value(cpus.file(), kv.second,
                            config_detail::child_path(cpus.path(), std::to_string(lcore)),
                            key.mark());
-        const auto cpu = value.as_uint_of<unsigned>(0, kMaxLcore);
+        const auto cpu = value.as_uint_of<unsigned>(0, kMaxCpu);
         const bool used =
             lcore == lc.main || lcore == lc.control ||
             std::find(lc.workers.begin(), lc.workers.end(), lcore) != lc.workers.end();
