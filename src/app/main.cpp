@@ -195,16 +195,17 @@ int main(int argc, char **argv)
         fmt::print(stderr, "flowhome: {}\n", e.what());
         return 2;
     }
-    if (check_only) {
-        /* The key file too: the node reads it only once DPDK is up. */
-        if (cfg.gossip.enabled) {
-            try {
-                flowhome::load_gossip_keys(cfg.gossip);
-            } catch (const std::runtime_error &e) {
-                fmt::print(stderr, "flowhome: {}: {}\n", config_path, e.what());
-                return 2;
-            }
+    /* The key file too, before DPDK: a refused one is the configuration's
+     * (exit 2). The node reads it again once DPDK is up. */
+    if (cfg.gossip.enabled) {
+        try {
+            flowhome::load_gossip_keys(cfg.gossip);
+        } catch (const std::runtime_error &e) {
+            fmt::print(stderr, "flowhome: {}: {}\n", config_path, e.what());
+            return 2;
         }
+    }
+    if (check_only) {
         fmt::print("{}: ok\n", config_path);
         return 0;
     }

@@ -145,17 +145,22 @@ peers:
 gossip: {{cluster_id: 7, group: 239.1.1.1, group_report_interval_s: 0, key_file: {keys}}}
 console: {{socket: off}}
 """)
-    # --check reads the key file too, before any DPDK: a missing one is refused.
+    # --check reads the key file too, before any DPDK: a missing one is
+    # refused, with the configuration's exit status; so does a real start.
     check = [FLOWHOME, "-c", path, "--check"]
     r = subprocess.run(check, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and r.stdout == f"{path}: ok\n", f"--check: {r.returncode} {r}"
     os.rename(keys, keys + ".away")
     try:
         r = subprocess.run(check, capture_output=True, text=True, timeout=30)
+        # In the test's namespace, should it get as far as making the tap.
+        start = ns([FLOWHOME, "-c", path], check=False, timeout=30)
     finally:
         os.rename(keys + ".away", keys)
-    assert r.returncode == 2 and "gossip.key_file" in r.stderr and \
-        "cannot open the gossip key file" in r.stderr, f"--check, no key file: {r}"
+        shutil.rmtree(f"/var/run/dpdk/{TAG}t", ignore_errors=True)
+    for what, res in (("--check", r), ("a start", start)):
+        assert res.returncode == 2 and "gossip.key_file" in res.stderr and \
+            "cannot open the gossip key file" in res.stderr, f"{what}, no key file: {res}"
     cmds = os.path.join(tmp, "tap.cmd")
     with open(cmds, "w") as f:
         f.write("show node\n")
