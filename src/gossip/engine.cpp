@@ -283,19 +283,23 @@ void GossipEngine::Impl::apply_sync_entry(const FlowEntry &e, NodeId responder,
      * claim beats what we hold (nothing, or a claim of ours below it: a
      * packet of the flow claimed it here first): the others' guesses turn
      * into our claim, and the flow's packets, which they send here, are
-     * ours to answer. Also over another node's guess one version above
-     * the move: a peer that walked before it learnt of our start moved
-     * the flow on from our earlier life (heir_pull_tick()), and answered
-     * our sync with that guess; its heir holds the move to us and will not
-     * claim it. Where that heir did claim it, its claim (re-announced)
-     * beats ours. Everywhere else, ours ends the guess as a claim one
-     * version below it does (guess_yields()).
+     * ours to answer. Also over another node's move one version above
+     * ours: a peer that walked before it learnt of our start moved the
+     * flow on from our earlier life (heir_pull_tick()), and answered our
+     * sync with that move; its heir holds the move to us and will not
+     * claim it. Where that heir did claim it, we have its claim (or a
+     * relayed copy, not marked as a move) and claim nothing, or its claim,
+     * re-announced, beats ours. Everywhere else, ours ends the move as a
+     * claim one version below a guess does (guess_yields()).
      */
     if (e.moved) {
         const Claim ours{e.key, p.self, e.version, ClaimKind::claim};
         const Claim kept = cur ? claim_of_record(e.key, *cur) : Claim{};
-        const bool moved_on = cur && (cur->flags & gossip_flag::guessed) != 0 &&
-                              (cur->flags & gossip_flag::released) == 0 && cur->owner != p.self &&
+        /* A failover's move, relayed: not a claim its owner made, which
+         * reaches us relayed as a guess too, without the mark. */
+        constexpr uint8_t kMove = gossip_flag::guessed | gossip_flag::moved;
+        const bool moved_on = cur && (cur->flags & (kMove | gossip_flag::released)) == kMove &&
+                              cur->owner != p.self &&
                               cur->version == static_cast<uint16_t>(e.version + 1);
         /* An operator's pin of ours stays (pin_kept(): ours is a live claim). */
         const uint8_t pin = cur ? static_cast<uint8_t>(cur->flags & owner_flag::pinned) : 0;

@@ -227,9 +227,10 @@ void GossipEngine::Impl::sync_tick(uint64_t now_us) noexcept
  * way around our start), every other peer is asked in turn for the flows
  * that name us, as soon as we have heard it: each answer visits up to
  * kSyncAnswerBudget entries of its table and carries only those. Done
- * when every peer has answered or is dead; one that answers no request
- * kSyncAttempts times in a row is asked again from the start later, while
- * it is alive.
+ * when every peer has answered, is dead, or was given up: alive, it
+ * answered none of kSyncAttempts requests for a chunk (its answers lost
+ * where its heartbeats are not: a path that drops large frames). One that
+ * went suspect meanwhile is asked again from the start once it is alive.
  */
 void GossipEngine::Impl::heir_pull_tick(uint64_t now_us) noexcept
 {
@@ -237,11 +238,14 @@ void GossipEngine::Impl::heir_pull_tick(uint64_t now_us) noexcept
         if (now_us - heir.sent_us < uint64_t{p.sync_timeout_ms} * 1000)
             return;
         const Member *m = members.find(heir.target);
-        if (m != nullptr && m->state == NodeState::alive && heir.attempts < kSyncAttempts) {
+        const bool alive = m != nullptr && m->state == NodeState::alive;
+        if (alive && heir.attempts < kSyncAttempts) {
             send_sync_request(heir, now_us);
             return;
         }
         heir.active = false;
+        if (alive)
+            heir_pulled[heir.target] = 1; /* given up */
     }
     heir_pull_pending = false;
     for (const Member &m : members.members())
@@ -355,6 +359,8 @@ void GossipEngine::Impl::on_sync_response(const SyncResponseRecord &r, NodeId re
         } else if (s == &heir) {
             heir_pulled[heir.target] = 1;
         }
+        if (heir_pull_pending)
+            heir_pull_tick(now_us); /* the next peer at once */
         return;
     }
     s->cursor = r.next_cursor;

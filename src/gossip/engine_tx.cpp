@@ -254,6 +254,11 @@ uint64_t GossipEngine::Impl::next_tick_us() const noexcept
         t = std::min(t, full.sent_us + timeout);
     if (repair.active)
         t = std::min(t, repair.sent_us + timeout);
+    /* The heir's pull asks its next peer as an answer ends the last one
+     * (on_sync_response()), or at this timeout; a peer not heard yet, at a
+     * tick after its heartbeat. */
+    if (heir.active)
+        t = std::min(t, heir.sent_us + timeout);
     /* A gap about to slide out of the window is asked for when due, batch
      * or no batch (repair_tick()); the others ride on a batch, whose
      * deadline is above, or go with the heartbeat. */

@@ -1818,9 +1818,29 @@ TEST_CASE("a restarted heir claims the moves of the peers that learnt of its res
     c.run_ms(50);
     REQUIRE(c.engine(0).stats().failovers.get() > keys.size());
     REQUIRE_FALSE(c.engine(1).synced());
-    c.drop = nullptr;
+    std::map<NodeId, unsigned> pulls; /* node 2's requests for its flows, by peer */
+    const auto pulled = [&pulls] {
+        std::vector<NodeId> asked;
+        for (const auto &[peer, n] : pulls)
+            asked.push_back(peer);
+        return asked;
+    };
+    c.drop = [&](NodeId from, NodeId, const std::vector<uint8_t> &bytes) {
+        FrameReader r;
+        GossipRecord rec;
+        if (from == 2 && r.open(bytes) == GossipStatus::ok)
+            while (r.next(rec))
+                if (rec.type == RecordType::sync_request && rec.sync_request.owner_filter == 2)
+                    ++pulls[rec.sync_request.target];
+        return false;
+    };
     c.run_ms(c.base.sync_timeout_ms * 3 + c.base.reannounce_interval_ms * 3);
     REQUIRE(c.engine(1).synced());
+    /* Every other live peer asked; and the pull is over. */
+    CHECK(pulled() == std::vector<NodeId>{1, 4, 5});
+    const std::map<NodeId, unsigned> before = pulls;
+    c.run_ms(c.base.reannounce_interval_ms * 2);
+    CHECK(pulls == before);
 
     const std::vector<NodeId> all{1, 2, 4, 5};
     size_t moved_on = 0; /* by node 1 to a heir other than itself */
@@ -1851,6 +1871,65 @@ TEST_CASE("a restarted heir claims the moves of the peers that learnt of its res
     CHECK(c.engine(1).stats().moves_claimed.get() == moved_on);
     CHECK(c.engine(0).stats().guesses_yielded.get() == moved_on);
     CHECK(all_stores_equal(c));
+}
+
+TEST_CASE("a move to a restarted heir does not take a flow whose next heir claimed it",
+          "[gossip][engine]")
+{
+    /* Node 3 claimed flow k1 at version 3, and node 1 has its claim; node
+     * 4 still holds its older move of k1 to node 2 at version 2. Node 2
+     * restarts and syncs from node 1, whose move of k2 to it starts its
+     * pull: node 4's move of k1 then meets a claim node 1 relayed (a guess
+     * here, but no move), and loses to it. */
+    TestCluster c(4);
+    settle(c);
+    bool hold = true;        /* node 2 hears node 1 alone, which hears no request of its */
+    bool lose_pulls = false; /* node 2's pull requests to node 4 */
+    unsigned pulls_to_4 = 0;
+    c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
+        FrameReader r;
+        GossipRecord rec;
+        bool pull = false;
+        if (from == 2 && to == 4 && r.open(bytes) == GossipStatus::ok)
+            while (r.next(rec))
+                pull = pull || (rec.type == RecordType::sync_request &&
+                                rec.sync_request.owner_filter == 2 && rec.sync_request.target == 4);
+        pulls_to_4 += pull ? 1 : 0;
+        return (hold && ((from == 2 && has_record(bytes, RecordType::sync_request)) ||
+                         (to == 2 && from != 1))) ||
+               (lose_pulls && pull);
+    };
+    c.start(1, 2);
+    c.run_ms(50);
+    const FlowKey k1 = key4(12000);
+    const FlowKey k2 = key4(12001);
+    const uint16_t ep = epoch_of(c.now);
+    constexpr uint8_t kMove = gossip_flag::guessed | gossip_flag::moved;
+    const auto put = [&](size_t n, const FlowKey &k, OwnerRecord r) {
+        r.reserved = c.life(n, r.owner).load();
+        REQUIRE(c.store(n).upsert(k, r, Presence::unknown) == UpsertResult::inserted);
+    };
+    put(0, k1, OwnerRecord{3, 3, ep, 0, 0});
+    put(2, k1, OwnerRecord{3, 3, ep, 0, 0});
+    put(3, k1, OwnerRecord{2, 2, ep, kMove, 0});
+    put(0, k2, OwnerRecord{2, 2, ep, kMove, 0});
+    SECTION("every peer answers") {}
+    SECTION("a peer that answers none of ten pull requests, alive, is given up")
+    {
+        lose_pulls = true;
+    }
+    hold = false;
+    c.run_ms(c.base.sync_timeout_ms * 12);
+    REQUIRE(c.engine(1).synced());
+    CHECK(pulls_to_4 == (lose_pulls ? 10 : 1));
+    c.run_ms(c.base.reannounce_interval_ms * 2);
+    CHECK(pulls_to_4 == (lose_pulls ? 10 : 1));
+
+    CHECK(c.engine(1).stats().moves_claimed.get() == 1); /* k2 */
+    CHECK(c.engine(1).stats().conflicts_lost.get() == 0);
+    CHECK(c.store(1).lookup(k1)->owner == 3);
+    CHECK(c.store(1).lookup(k1)->version == 3);
+    CHECK(c.store(1).lookup(k2)->owner == 2);
 }
 
 TEST_CASE("a restarted node's new claim of a reused 5-tuple stays its own", "[gossip][engine]")
@@ -2609,7 +2688,8 @@ TEST_CASE("a digest mismatch triggers a filtered sync", "[gossip][engine]")
      * digest shows it. */
     const FlowKey ghost = key4(200);
     c.store(2).upsert(ghost, OwnerRecord{1, 1, epoch_of(c.now), 0, 0}, Presence::unknown);
-    REQUIRE(c.engine(2).stats().sync_requests_out.get() == 1); /* the start-up sync */
+    /* The start-up sync; no move in it, so no pull after it. */
+    REQUIRE(c.engine(2).stats().sync_requests_out.get() == 1);
     c.run_ms(c.base.reannounce_interval_ms * 4);
     CHECK(c.engine(2).stats().digests_mismatched.get() >= 2);
     CHECK(c.engine(2).stats().sync_requests_out.get() >= 2);
