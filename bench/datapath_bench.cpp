@@ -15,11 +15,16 @@
  *   datapath_bench <EAL args> -- [--families 4,6] [--flows 10000,1000000]
  *                                [--runs 5] [--passes 64] [--callgrind]
  *                                [--table-memory auto|eal|thp] [--vips 1]
+ *                                [--growth 10000,10000000]
  *
  * --vips N gives each family N VIPs, the flows' own in the middle of the
  * list (what VIP matching costs a node that serves many services).
  * --callgrind runs each main path once over 1024 packets in its own function
  * (cg_*), for bench/callgrind.sh to read the instruction counts.
+ * --growth SMALL,LARGE measures cost growth instead: the same mixes through a
+ * table of each size, chunk by chunk in turn, so that both see the machine
+ * in the same state (a VM's speed drifts over the minutes between two rows
+ * of the matrix); per run the quotient of the two sums, their median.
  */
 #include <algorithm>
 #include <cinttypes>
@@ -277,6 +282,69 @@ void bench_table(rte_mempool *pool, Family f, uint64_t nflows, unsigned runs, un
     }
 }
 
+/* ---- growth mode: two tables, measured in turn ---- */
+
+void bench_growth(rte_mempool *pool, Family f, uint64_t small, uint64_t large, unsigned runs,
+                  unsigned passes, TableMemory memory, unsigned nvips)
+{
+    const int fam = f == Family::ipv4 ? 4 : 6;
+    const auto fixture = [&](uint64_t n) {
+        const auto cap = static_cast<uint32_t>(n);
+        auto fx = std::make_unique<Fixture>(fmt::format("g{}_{}", fam, n).c_str(),
+                                            f == Family::ipv4 ? cap : 8,
+                                            f == Family::ipv6 ? cap : 8, memory, nvips);
+        fx->populate(f, n);
+        return fx;
+    };
+    const auto fs = fixture(small);
+    const auto fl = fixture(large);
+    Runner rs(*fs, pool, f);
+    Runner rl(*fl, pool, f);
+    std::printf("\n# IPv%d, cost growth from %" PRIu64 " to %" PRIu64 " flows, the two "
+                "tables' chunks in turn\n",
+                fam, small, large);
+    std::printf("%-6s %-13s %9s %9s | %6s %13s\n", "family", "mix", "small cyc", "large cyc",
+                "growth", "runs min-max");
+    for (const Mix &mix : {kMixes[0], kMixes[1]}) {
+        const auto ss = make_stream(mix, small, kStream, 12345);
+        const auto sl = make_stream(mix, large, kStream, 12345);
+        rs.use(mix, ss);
+        rl.use(mix, sl);
+        const uint64_t drops = drops_of(*fs) + drops_of(*fl);
+        for (Runner *r : {&rs, &rl}) { /* warm-up pass, not counted */
+            r->reset_next();
+            r->pipeline();
+            r->advance();
+        }
+        const auto next_timed = [](Runner &r) {
+            r.reset_next();
+            const uint64_t c = timed([&r] { r.pipeline(); });
+            r.advance();
+            return c;
+        };
+        std::vector<double> cs, cl, growth;
+        for (unsigned run = 0; run < runs; ++run) {
+            uint64_t a = 0, b = 0;
+            for (unsigned p = 0; p < passes; ++p) {
+                a += next_timed(rs);
+                b += next_timed(rl);
+            }
+            const double pkts = double(passes) * kChunk;
+            cs.push_back(double(a) / pkts);
+            cl.push_back(double(b) / pkts);
+            growth.push_back(double(b) / double(a));
+        }
+        if (drops_of(*fs) + drops_of(*fl) != drops) {
+            std::fprintf(stderr, "%s: the pipeline dropped packets; figures invalid\n", mix.name);
+            std::exit(1);
+        }
+        const auto [lo, hi] = std::minmax_element(growth.begin(), growth.end());
+        std::printf("IPv%-4d %-13s %9.1f %9.1f | %6.2f %6.2f-%.2f\n", fam, mix.name, median(cs),
+                    median(cl), median(growth), *lo, *hi);
+        std::fflush(stdout);
+    }
+}
+
 /* ---- callgrind mode: one function per path, 1024 packets each ---- */
 
 __attribute__((noinline)) void cg_local_hit(Runner &r)
@@ -360,7 +428,10 @@ int main(int argc, char **argv)
         const bool cg = opt.flag("--callgrind");
         const TableMemory memory = opt.table_memory();
         const auto nvips = static_cast<unsigned>(opt.value("--vips", 1));
+        const auto growth = opt.list("--growth", {});
         opt.finish();
+        if (!growth.empty() && (growth.size() != 2 || growth[0] >= growth[1]))
+            throw std::invalid_argument("--growth takes two table sizes, the smaller first");
         bench_vips(nvips); /* refuses a count it cannot build, before any table is */
 
         /* The node's own pool, as a node with hugepages, or with ports whose
@@ -373,10 +444,18 @@ int main(int argc, char **argv)
         std::printf("# TSC %.3f GHz; medians of %u runs x %u passes x %u packets; burst %u; "
                     "%u VIP(s) per family\n",
                     double(rte_get_tsc_hz()) / 1e9, runs, passes, kChunk, kBurst, nvips);
+        const bool ipv4 = std::find(families.begin(), families.end(), 4) != families.end();
         if (cg) {
             callgrind_mode(pool, families, memory, nvips);
+        } else if (!growth.empty()) {
+            if (ipv4 && growth[1] + kStream > kMaxFlows4)
+                throw std::invalid_argument(
+                    fmt::format("--growth {}: at most {} (the IPv4 keys run out)", growth[1],
+                                kMaxFlows4 - kStream));
+            for (const uint64_t fam : families)
+                bench_growth(pool, fam == 4 ? Family::ipv4 : Family::ipv6, growth[0], growth[1],
+                             runs, passes, memory, nvips);
         } else {
-            const bool ipv4 = std::find(families.begin(), families.end(), 4) != families.end();
             for (const uint64_t n : flows)
                 if (ipv4 && n + kStream > kMaxFlows4)
                     throw std::invalid_argument(fmt::format(

@@ -347,8 +347,11 @@ struct Fixture : BenchTable {
         templates.add(
             peer_template(kSelf, kIpipPeer, "192.0.2.1", "198.51.100.3", EncapKind::ipip));
         view.eligible = {kSelf, kGenevePeer, kIpipPeer};
-        control = rte_ring_create_elem("bench_ctl", sizeof(ControlMsg), 1u << 16, 0,
-                                       RING_F_SP_ENQ | RING_F_SC_DEQ);
+        /* Named after the table: two fixtures may live side by side. */
+        control = rte_ring_create_elem(fmt::format("{}_ctl", name).c_str(), sizeof(ControlMsg),
+                                       1u << 16, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (control == nullptr)
+            throw std::runtime_error(fmt::format("cannot create the ring {}_ctl", name));
         /* Touch the whole ring once: the claim run must not pay the first
          * fault of each of its pages. */
         ControlMsg zero{};
