@@ -7,8 +7,10 @@
  * its own RX queue, where an rte_flow rule steers them, or through a ring
  * the workers hand them to (software hand-off) on ports without rte_flow.
  *
- * Threading: GossipTransport on the control lcore only; gossip_match() on
- * any worker. Errors: the constructor throws std::runtime_error; send() and
+ * Threading: GossipTransport on the control lcore only (constructed and
+ * destroyed on the main lcore, with the control lcore stopped); its link
+ * callback runs on the EAL's interrupt thread; gossip_match() on any
+ * worker. Errors: the constructor throws std::runtime_error; send() and
  * poll() are noexcept and count their failures.
  */
 #pragma once

@@ -51,11 +51,11 @@ uint16_t mbuf_data_room(const NodeConfig &cfg) noexcept;
 
 /**
  * The keys of @p g's key file, read and checked as the node starts gossip
- * (and `--check` does): a warning the file deserves (its permissions) is
- * printed to stderr. Throws std::runtime_error "gossip.key_file: ..." for a
- * file that cannot be read or parsed.
+ * (and `--check` does): with @p warn, a warning the file deserves (its
+ * permissions) is printed to stderr. Throws std::runtime_error
+ * "gossip.key_file: ..." for a file that cannot be read or parsed.
  */
-KeyFile load_gossip_keys(const GossipConfig &g);
+KeyFile load_gossip_keys(const GossipConfig &g, bool warn = true);
 
 class Node {
 public:

@@ -196,10 +196,10 @@ int main(int argc, char **argv)
         return 2;
     }
     /* The key file too, before DPDK: a refused one is the configuration's
-     * (exit 2). The node reads it again once DPDK is up. */
+     * (exit 2). The node reads it again once DPDK is up, and warns then. */
     if (cfg.gossip.enabled) {
         try {
-            flowhome::load_gossip_keys(cfg.gossip);
+            flowhome::load_gossip_keys(cfg.gossip, check_only);
         } catch (const std::runtime_error &e) {
             fmt::print(stderr, "flowhome: {}: {}\n", config_path, e.what());
             return 2;

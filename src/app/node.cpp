@@ -260,7 +260,7 @@ void Node::build(std::optional<PortIds> ids)
         workers_.push_back(std::make_unique<Worker>(shared_, i, i));
 }
 
-KeyFile load_gossip_keys(const GossipConfig &g)
+KeyFile load_gossip_keys(const GossipConfig &g, bool warn)
 {
     KeyFile keys;
     try {
@@ -268,7 +268,7 @@ KeyFile load_gossip_keys(const GossipConfig &g)
     } catch (const GossipKeyError &e) {
         throw std::runtime_error(fmt::format("gossip.key_file: {}", e.what()));
     }
-    if (const std::string w = key_file_warning(keys, g.key_file); !w.empty())
+    if (const std::string w = warn ? key_file_warning(keys, g.key_file) : ""; !w.empty())
         fmt::print(stderr, "flowhome: warning: {}\n", w);
     return keys;
 }
