@@ -369,6 +369,10 @@ CommandResult Console::execute(std::string_view line)
 
 std::vector<std::string> Console::complete(const std::vector<std::string> &words) const
 {
+    /* help takes a command line: what may follow it is what may follow
+     * the command's words. */
+    if (!words.empty() && words.front() == "help")
+        return complete({words.begin() + 1, words.end()});
     std::vector<std::string> out = keywords_after(words, words.size());
     auto push = [&](std::string s) {
         if (std::find(out.begin(), out.end(), s) == out.end())
@@ -419,6 +423,8 @@ std::vector<std::string> Console::complete(const std::vector<std::string> &words
 
 std::string Console::hint(const std::vector<std::string> &words) const
 {
+    if (words.size() >= 2 && words.front() == "help")
+        return hint({words.begin() + 1, words.end()});
     std::vector<std::string> hints;
     for (const CommandDef &d : kCommands) {
         const std::vector<std::string> w = syntax_words(d);

@@ -1507,7 +1507,12 @@ TEST_CASE("help, '?' and Tab know show flows' filters in any order", "[console]"
     CHECK(h.ok);
     CHECK(h.text.starts_with("  show flows [vip <vip-ip>]"));
     CHECK(con.execute("help show").text.find("  show flows [vip") != std::string::npos);
-    /* A whole command line, its arguments too. */
+    /* A whole command line, its arguments too; Tab and '?' follow it. */
+    const Words first = con.complete({"help"});
+    CHECK(std::find(first.begin(), first.end(), "show") != first.end());
+    CHECK(con.complete({"help", "show", "flows", "limit", "5"}) == Words{"vip", "owner"});
+    CHECK(con.hint({"help"}) == "[command]");
+    CHECK(con.hint({"help", "show", "flows", "owner"}) == "<node-id>");
     const CommandResult flow = con.execute("help show flow tcp 198.51.100.7:1 203.0.113.10:80");
     CHECK(flow.ok);
     CHECK(flow.text.starts_with("  show flow <proto>"));
