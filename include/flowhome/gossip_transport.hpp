@@ -104,8 +104,9 @@ public:
      * once more within a second, then the current state every
      * report_interval_s; the join again whenever the link comes back up,
      * also after a flap too short for the 100 ms reads where the device
-     * raises link interrupts (any of them since the last call: the link was
-     * down, or changed, in between). A report that finds no mbuf or no room
+     * raises link interrupts (any of them since the last read: the link was
+     * down, or changed, in between; an event brings the read forward, once
+     * in 100 ms). A report that finds no mbuf or no room
      * is counted and tried again 100 ms later. Nothing with unicast gossip,
      * reports off, or a group that is not reportable(). Returns the reports
      * sent.
@@ -164,6 +165,7 @@ private:
     /* The port's link interrupts, counted; none where it raises none. */
     std::unique_ptr<LinkWatch> link_watch_;
     uint32_t link_events_seen_ = 0;
+    uint64_t next_event_read_us_ = 0; /* the earliest read an event may bring forward */
     GossipTransportStats stats_;
     /** A frame that arrived in several mbufs, read whole (the largest port MTU's). */
     std::array<uint8_t, 10240> rx_scratch_{};

@@ -219,10 +219,15 @@ unsigned GossipTransport::report_tick(uint64_t now_us) noexcept
     /* A report sent while the link is down is lost, and a switch that just
      * came up (or whose port did) knows nothing of us: each time the link
      * comes up the group is joined anew, also when an interrupt says it
-     * went down and up again since the last read. */
+     * went down and up again since the last read. An interrupt brings the
+     * read forward, once in kLinkCheckUs: a link that flaps on and on (or a
+     * driver that tells of every renegotiation) is not answered with a join
+     * per event; an event it defers is read at the next turn. */
     const uint32_t events = link_watch_ ? link_watch_->events() : link_events_seen_;
     const bool changed = events != link_events_seen_;
-    if (now_us >= next_link_check_us_ || changed) {
+    if (now_us >= next_link_check_us_ || (changed && now_us >= next_event_read_us_)) {
+        if (changed)
+            next_event_read_us_ = now_us + kLinkCheckUs;
         link_events_seen_ = events;
         next_link_check_us_ = now_us + kLinkCheckUs;
         const bool up = link_up();

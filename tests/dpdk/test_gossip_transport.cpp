@@ -340,6 +340,16 @@ TEST_CASE("membership reports of the group: a join sent twice, the current state
         rte_eth_dev_callback_process(dev, RTE_ETH_EVENT_INTR_LSC, nullptr);
         REQUIRE(t.report_tick(3'000'001 + kInterval) == 1);
         CHECK(next_sent(r.tx) == ref::igmp_join);
+        /* A flap at once after: an event brings the read forward once in
+         * 100 ms, so a link that flaps on and on is no storm of joins. */
+        REQUIRE(rte_eth_dev_set_link_down(id) == 0);
+        rte_eth_dev_callback_process(dev, RTE_ETH_EVENT_INTR_LSC, nullptr);
+        REQUIRE(rte_eth_dev_set_link_up(id) == 0);
+        rte_eth_dev_callback_process(dev, RTE_ETH_EVENT_INTR_LSC, nullptr);
+        CHECK(t.report_tick(3'000'002 + kInterval) == 0);
+        CHECK(t.report_tick(3'100'000 + kInterval) == 0);
+        REQUIRE(t.report_tick(3'100'001 + kInterval) == 1);
+        CHECK(next_sent(r.tx) == ref::igmp_join);
 
         CHECK(rte_eth_dev_stop(id) == 0);
     }
