@@ -61,6 +61,20 @@ bool has_record(const std::vector<uint8_t> &bytes, RecordType type)
     return false;
 }
 
+/* The peer a frame of @p by asks for the flows naming @p by (the heir's
+ * pull), kInvalidNode if it holds no such request. */
+NodeId pull_target(const std::vector<uint8_t> &bytes, NodeId by)
+{
+    FrameReader r;
+    if (r.open(bytes) != GossipStatus::ok || r.header().sender != by)
+        return kInvalidNode;
+    GossipRecord rec;
+    while (r.next(rec))
+        if (rec.type == RecordType::sync_request && rec.sync_request.owner_filter == by)
+            return rec.sync_request.target;
+    return kInvalidNode;
+}
+
 /* Node 1's frames as node 2 receives them, by sequence number: the
  * header's bare bits, and whether the frame held a claim or a release. */
 struct Node1Frames {
@@ -1825,13 +1839,9 @@ TEST_CASE("a restarted heir claims the moves of the peers that learnt of its res
             asked.push_back(peer);
         return asked;
     };
-    c.drop = [&](NodeId from, NodeId, const std::vector<uint8_t> &bytes) {
-        FrameReader r;
-        GossipRecord rec;
-        if (from == 2 && r.open(bytes) == GossipStatus::ok)
-            while (r.next(rec))
-                if (rec.type == RecordType::sync_request && rec.sync_request.owner_filter == 2)
-                    ++pulls[rec.sync_request.target];
+    c.drop = [&](NodeId, NodeId, const std::vector<uint8_t> &bytes) {
+        if (const NodeId peer = pull_target(bytes, 2); peer != kInvalidNode)
+            ++pulls[peer];
         return false;
     };
     c.run_ms(c.base.sync_timeout_ms * 3 + c.base.reannounce_interval_ms * 3);
@@ -1887,13 +1897,7 @@ TEST_CASE("a move to a restarted heir does not take a flow whose next heir claim
     bool lose_pulls = false; /* node 2's pull requests to node 4 */
     unsigned pulls_to_4 = 0;
     c.drop = [&](NodeId from, NodeId to, const std::vector<uint8_t> &bytes) {
-        FrameReader r;
-        GossipRecord rec;
-        bool pull = false;
-        if (from == 2 && to == 4 && r.open(bytes) == GossipStatus::ok)
-            while (r.next(rec))
-                pull = pull || (rec.type == RecordType::sync_request &&
-                                rec.sync_request.owner_filter == 2 && rec.sync_request.target == 4);
+        const bool pull = to == 4 && pull_target(bytes, 2) == 4;
         pulls_to_4 += pull ? 1 : 0;
         return (hold && ((from == 2 && has_record(bytes, RecordType::sync_request)) ||
                          (to == 2 && from != 1))) ||
