@@ -204,6 +204,15 @@ template <typename Fn> uint64_t timed(Fn &&fn)
     return rte_rdtsc_precise() - t0;
 }
 
+/* Cycles of @p fn of @p r over the next chunk of its stream. */
+uint64_t next_timed(Runner &r, void (Runner::*fn)() noexcept)
+{
+    r.reset_next();
+    const uint64_t c = timed([&] { (r.*fn)(); });
+    r.advance();
+    return c;
+}
+
 /*
  * Each measurement takes the next chunk of the stream: no measurement runs on
  * flows another one has just brought into the cache, so all three see the
@@ -216,18 +225,12 @@ Row measure(Runner &r, unsigned runs, unsigned passes)
     r.reset_next(); /* warm-up pass, not counted */
     r.pipeline();
     r.advance();
-    const auto next_timed = [&r](auto fn) {
-        r.reset_next();
-        const uint64_t c = timed([&] { (r.*fn)(); });
-        r.advance();
-        return c;
-    };
     for (unsigned run = 0; run < runs; ++run) {
         uint64_t cp = 0, cb = 0, cl = 0;
         for (unsigned p = 0; p < passes; ++p) {
-            cp += next_timed(&Runner::pipeline);
-            cb += next_timed(&Runner::passthrough);
-            cl += next_timed(&Runner::lookup);
+            cp += next_timed(r, &Runner::pipeline);
+            cb += next_timed(r, &Runner::passthrough);
+            cl += next_timed(r, &Runner::lookup);
         }
         const double pkts = double(passes) * kChunk;
         pipe.push_back(double(cp) / pkts);
@@ -316,18 +319,12 @@ void bench_growth(rte_mempool *pool, Family f, uint64_t small, uint64_t large, u
             r->pipeline();
             r->advance();
         }
-        const auto next_timed = [](Runner &r) {
-            r.reset_next();
-            const uint64_t c = timed([&r] { r.pipeline(); });
-            r.advance();
-            return c;
-        };
         std::vector<double> cs, cl, growth;
         for (unsigned run = 0; run < runs; ++run) {
             uint64_t a = 0, b = 0;
             for (unsigned p = 0; p < passes; ++p) {
-                a += next_timed(rs);
-                b += next_timed(rl);
+                a += next_timed(rs, &Runner::pipeline);
+                b += next_timed(rl, &Runner::pipeline);
             }
             const double pkts = double(passes) * kChunk;
             cs.push_back(double(a) / pkts);
