@@ -123,6 +123,8 @@ struct TableConfig {
     uint32_t udp_idle_timeout_s = 60;
     /** How long a worker treats its own fresh claim as owned before the table has it. */
     uint32_t claim_grace_ms = 200;
+    /** Each worker keeps its last lookups' records (docs/design.md, "The flow cache"). */
+    bool flow_cache = true;
 };
 
 enum class MissPolicy : uint8_t {

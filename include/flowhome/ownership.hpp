@@ -41,6 +41,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -169,7 +170,34 @@ public:
                           OwnerRecord *records) const noexcept;
     uint64_t lookup_bulk6(const FlowKey6 *const *keys, const uint32_t *hashes, unsigned n,
                           OwnerRecord *records) const noexcept;
+    /** lookup_bulk4() or lookup_bulk6(), by the keys' type. */
+    uint64_t lookup_bulk(const FlowKey4 *const *keys, const uint32_t *hashes, unsigned n,
+                         OwnerRecord *records) const noexcept
+    {
+        return lookup_bulk4(keys, hashes, n, records);
+    }
+    uint64_t lookup_bulk(const FlowKey6 *const *keys, const uint32_t *hashes, unsigned n,
+                         OwnerRecord *records) const noexcept
+    {
+        return lookup_bulk6(keys, hashes, n, records);
+    }
     std::optional<OwnerRecord> lookup(const FlowKey &key) const noexcept;
+
+    /**
+     * The change stamp of the keys whose flow_hash() is @p hash (and of
+     * every other key whose hash has the same low kStampBits bits): the
+     * writer adds one after each insert, update and removal of such a key,
+     * once the table holds the change. A reader that reads it before a
+     * lookup may keep what the lookup found for as long as the stamp stays
+     * the same (a worker's FlowCache). Acquire: a lookup after it sees
+     * every change it counts.
+     */
+    uint32_t stamp(uint32_t hash) const noexcept
+    {
+        return stamps_[hash & (kStampSlots - 1)].load(std::memory_order_acquire);
+    }
+    static constexpr unsigned kStampBits = 16;
+    static constexpr uint32_t kStampSlots = 1u << kStampBits;
 
     /* ---- the single writer (control lcore) ---- */
 
@@ -274,6 +302,13 @@ private:
     uint32_t cap4_ = 0;
     uint32_t cap6_ = 0;
     uint64_t mutations_ = 0; /* writer only */
+    /* stamp(): 256 kB, read by the workers, written by the writer alone. */
+    std::unique_ptr<std::atomic<uint32_t>[]> stamps_;
+    void bump_stamp(uint32_t hash) noexcept
+    {
+        std::atomic<uint32_t> &s = stamps_[hash & (kStampSlots - 1)];
+        s.store(s.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    }
     /* rte_hash_count() in lock-free mode still counts slots waiting in the
      * RCU defer queue; the writer keeps the live counts itself. */
     std::atomic<uint32_t> live4_{0};

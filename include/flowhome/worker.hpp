@@ -31,6 +31,7 @@
 #include "flowhome/control.hpp"
 #include "flowhome/drop_reason.hpp"
 #include "flowhome/encap.hpp"
+#include "flowhome/flow_cache.hpp"
 #include "flowhome/gossip_transport.hpp"
 #include "flowhome/gossip_wire.hpp"
 #include "flowhome/ownership.hpp"
@@ -74,6 +75,8 @@ struct DatapathShared {
     uint16_t wire_mtu = 1500;
     /** Serve every VIP packet locally, without ownership (a comparison setting). */
     bool bypass_ownership = false;
+    /** Each worker keeps its last lookups' records (FlowCache). */
+    bool flow_cache = true;
 
     const VipSet *vips = nullptr;
     const OwnershipTable *table = nullptr;
@@ -132,6 +135,9 @@ struct alignas(64) WorkerStats {
     Counter icmp_rate_limited; /**< "too big" errors not sent: over the worker's rate */
     Counter icmp_to_owner;     /**< ICMP errors about a peer's flow, sent on to it */
     Counter gossip_handoff;    /**< gossip frames handed to the control lcore */
+    Counter flow_cache_hits;   /**< VIP packets whose record the flow cache held */
+    Counter flow_cache_misses; /**< VIP packets the flow cache was asked for and looked up */
+    Counter flow_cache_rested; /**< VIP packets looked up while the flow cache rested */
     Counter failover;          /**< packets of a dead owner's flows sent to its failover owner */
     Counter drain_redirects;   /**< opening packets a draining node sent to another node */
     Counter
@@ -178,6 +184,7 @@ public:
     TxBatch &wire_out() noexcept { return wire_out_; }
     TxBatch &local_out() noexcept { return local_out_; }
     const WorkerStats &stats() const noexcept { return stats_; }
+    const FlowCache<FlowKey4> &flow_cache4() const noexcept { return cache4_; }
     unsigned index() const noexcept { return index_; }
 
 private:
@@ -228,6 +235,11 @@ private:
     static constexpr uint64_t kIcmpBurst = 64;
     bool icmp_token_ready() noexcept;
 
+    /** Looks up a burst's keys of one family: in @p cache first, where it
+     *  probes, then in the table; fills @p cache with what the table found. */
+    template <typename Key>
+    uint64_t look_up(FlowCache<Key> &cache, const Key *const *keys, const uint32_t *hashes,
+                     unsigned n, OwnerRecord *rec) noexcept;
     void decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, const OwnerRecord *rec,
                       uint64_t now_tsc, uint16_t epoch) noexcept;
     void decide(Slot &s, bool hit, OwnerRecord rec, uint64_t now_tsc, uint16_t epoch) noexcept;
@@ -270,6 +282,9 @@ private:
     Slot slots_[kBurst];
     OwnerRecord rec4_[kBurst];
     OwnerRecord rec6_[kBurst];
+    OwnerRecord miss_rec_[kBurst]; /* what the table found of the flows the cache did not hold */
+    FlowCache<FlowKey4> cache4_;
+    FlowCache<FlowKey6> cache6_;
 };
 
 } // namespace flowhome

@@ -228,6 +228,7 @@ void Node::build(std::optional<PortIds> ids)
     shared_.local_port = ports_.local;
     shared_.wire_mtu = wire->mtu;
     shared_.bypass_ownership = cfg_.bypass_ownership;
+    shared_.flow_cache = cfg_.table.flow_cache;
     shared_.vips = vips_.get();
     shared_.table = table_.get();
     shared_.peers = &peers_;

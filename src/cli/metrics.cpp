@@ -49,6 +49,9 @@ constexpr WorkerCounterInfo kWorkerCounters[] = {
     {"icmp_rate_limited", &WorkerStats::icmp_rate_limited},
     {"icmp_to_owner", &WorkerStats::icmp_to_owner},
     {"gossip_handoff", &WorkerStats::gossip_handoff},
+    {"flow_cache_hits", &WorkerStats::flow_cache_hits},
+    {"flow_cache_misses", &WorkerStats::flow_cache_misses},
+    {"flow_cache_rested", &WorkerStats::flow_cache_rested},
 };
 
 const std::vector<MetricFamilyInfo> kFamilies = {

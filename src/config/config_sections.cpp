@@ -21,7 +21,7 @@ void read_table(const MapReader &root, TableConfig &t)
     if (!c)
         return;
     const MapReader m = c->as_map({"memory", "capacity_ipv4", "capacity_ipv6", "tcp_idle_timeout_s",
-                                   "udp_idle_timeout_s", "claim_grace_ms"});
+                                   "udp_idle_timeout_s", "claim_grace_ms", "flow_cache"});
     if (auto v = m.find("memory"))
         t.memory = v->as_enum(kTableMemories);
     // rte_hash keeps its free slots in a ring of the next power of two above
@@ -32,6 +32,7 @@ void read_table(const MapReader &root, TableConfig &t)
     m.uint_if("tcp_idle_timeout_s", t.tcp_idle_timeout_s, 1, 32767);
     m.uint_if("udp_idle_timeout_s", t.udp_idle_timeout_s, 1, 32767);
     m.uint_if("claim_grace_ms", t.claim_grace_ms, 1, 10000);
+    m.bool_if("flow_cache", t.flow_cache);
 }
 
 void read_backoff(const MapReader &root, BackoffConfig &b)

@@ -169,6 +169,7 @@ OwnershipTable::OwnershipTable(const Params &params)
     if (params.qsbr == nullptr)
         throw std::invalid_argument("ownership table needs an RCU QSBR variable");
     qsbr_ = params.qsbr;
+    stamps_ = std::make_unique<std::atomic<uint32_t>[]>(kStampSlots);
     h4_ =
         create_hash(params.name + "_v4", params.capacity_ipv4, sizeof(FlowKey4), params.socket_id);
     try {
@@ -304,8 +305,8 @@ uint64_t bulk_call(const rte_hash *h, const Key *const *keys, const uint32_t *ha
  * rare (no key of 64 found), and each half takes DPDK's full path.
  */
 template <typename Key>
-uint64_t lookup_bulk(const rte_hash *h, const Key *const *keys, const uint32_t *hashes, unsigned n,
-                     OwnerRecord *records) noexcept
+uint64_t lookup_with_retry(const rte_hash *h, const Key *const *keys, const uint32_t *hashes,
+                           unsigned n, OwnerRecord *records) noexcept
 {
     constexpr unsigned kHalf = kLookupBulkMax / 2;
     if (n == 0)
@@ -322,13 +323,13 @@ uint64_t lookup_bulk(const rte_hash *h, const Key *const *keys, const uint32_t *
 uint64_t OwnershipTable::lookup_bulk4(const FlowKey4 *const *keys, const uint32_t *hashes,
                                       unsigned n, OwnerRecord *records) const noexcept
 {
-    return lookup_bulk(h4_, keys, hashes, n, records);
+    return lookup_with_retry(h4_, keys, hashes, n, records);
 }
 
 uint64_t OwnershipTable::lookup_bulk6(const FlowKey6 *const *keys, const uint32_t *hashes,
                                       unsigned n, OwnerRecord *records) const noexcept
 {
-    return lookup_bulk(h6_, keys, hashes, n, records);
+    return lookup_with_retry(h6_, keys, hashes, n, records);
 }
 
 std::optional<OwnerRecord> OwnershipTable::lookup(const FlowKey &key) const noexcept
@@ -360,6 +361,7 @@ UpsertResult OwnershipTable::upsert(const FlowKey &key, OwnerRecord record,
     if (rc == -ENOSPC && reclaim(kDeferQueueSize) != 0)
         rc = rte_hash_add_key_with_hash_data(h, k, sig, word_to_data(record.pack()));
     if (rc == 0) {
+        bump_stamp(sig);
         if (existed)
             return UpsertResult::updated;
         auto &live = live_of(key.family);
@@ -396,9 +398,11 @@ bool OwnershipTable::remove(const FlowKey &key) noexcept
     rte_hash *h = hash_of(key.family);
     /* The key slot goes to the defer queue and is reused only after every
      * reader has reported a quiescent state. */
-    const int32_t position = rte_hash_del_key_with_hash(h, key.bytes(), flow_hash(key));
+    const hash_sig_t sig = flow_hash(key);
+    const int32_t position = rte_hash_del_key_with_hash(h, key.bytes(), sig);
     if (position < 0)
         return false;
+    bump_stamp(sig);
     auto &live = live_of(key.family);
     const uint32_t now_live = live.load(std::memory_order_relaxed) - 1;
     live.store(now_live, std::memory_order_relaxed);

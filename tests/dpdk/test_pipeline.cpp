@@ -639,6 +639,136 @@ TEST_CASE("a burst longer than the worker's, of both families, ends as each pack
     b.own(key6(40003), 3);
 }
 
+TEST_CASE("the flow cache keeps a flow's record until the table changes the flow",
+          "[pipeline][flow_cache]")
+{
+    Bench &b = bench();
+    b.node->shared().miss_policy = MissPolicy::drop;
+    /* The worker is the tests' own: no earlier test leaves its cache resting. */
+    REQUIRE(b.worker().flow_cache4().probing());
+    const auto hits = [&] { return b.stats().flow_cache_hits.get(); };
+    const auto misses = [&] { return b.stats().flow_cache_misses.get(); };
+
+    struct Case {
+        const char *family;
+        FlowKey key;
+        const Frame &in;
+        const Frame &redirected;
+        NodeId peer;
+    };
+    const Case cases[] = {
+        {"IPv4", key4(40002), ref::to2_in, ref::to2_out, 2},
+        {"IPv6", key6(40004), ref::to4_in, ref::to4_out, 4},
+    };
+    for (const Case &c : cases) {
+        INFO(c.family);
+        b.own(c.key, 1);
+        require_local(c.in, c.in); /* looked up in the table, and kept */
+        uint64_t h = hits();
+        uint64_t m = misses();
+        require_local(c.in, c.in);
+        CHECK(hits() == h + 1);
+        CHECK(misses() == m);
+
+        /* Another owner: the next packet goes to it, looked up anew. */
+        b.own(c.key, c.peer);
+        m = misses();
+        auto out = b.wire_in(c.in);
+        REQUIRE(out.local.empty());
+        require_single(out.wire, c.redirected);
+        CHECK(misses() == m + 1);
+        h = hits();
+        out = b.wire_in(c.in);
+        REQUIRE(out.local.empty());
+        require_single(out.wire, c.redirected);
+        CHECK(hits() == h + 1);
+
+        /* Removed: the next packet has no owner. */
+        REQUIRE(b.node->table().remove(c.key));
+        require_dropped(c.in, DropReason::miss_policy_drop);
+        b.own(c.key, c.peer);
+    }
+}
+
+TEST_CASE("a burst of flows the cache holds and flows it does not: each gets its own record",
+          "[pipeline][flow_cache]")
+{
+    Bench &b = bench();
+    REQUIRE(b.worker().flow_cache4().probing());
+    b.own(key4(40002), 2);
+    b.own(key4(40003), 3);
+    b.wire_in(ref::to2_in); /* kept */
+    b.own(key4(40003), 3);  /* stamped again: not held */
+    const uint64_t hits = b.stats().flow_cache_hits.get();
+    const uint64_t misses = b.stats().flow_cache_misses.get();
+
+    /* Held first, so that the one looked up is not the burst's first. */
+    b.inject(b.wire_rx, ref::to2_in);
+    b.inject(b.wire_rx, ref::to3_in);
+    REQUIRE(b.worker().poll_once() == 2);
+    std::vector<Frame> wire = Bench::drain(b.wire_tx);
+    REQUIRE(Bench::drain(b.local_tx).empty());
+    std::vector<Frame> want = {ref::to2_out, ref::to3_out};
+    sort_frames(wire);
+    sort_frames(want);
+    CHECK(wire == want);
+    CHECK(b.stats().flow_cache_hits.get() == hits + 1);
+    CHECK(b.stats().flow_cache_misses.get() == misses + 1);
+}
+
+TEST_CASE("the flow cache rests while flows do not repeat, then probes again",
+          "[pipeline][flow_cache]")
+{
+    Bench &b = bench();
+    b.node->shared().miss_policy = MissPolicy::drop;
+    REQUIRE(b.worker().flow_cache4().probing());
+    using Cache = FlowCache<FlowKey4>;
+
+    /* ref::ack_in is key4(40001)'s; these are other flows nobody owns,
+     * each a miss of the table, dropped. */
+    uint32_t next_port = 1;
+    const auto burst_of_new_flows = [&] {
+        rte_mbuf *pkts[kBurst];
+        for (rte_mbuf *&m : pkts) {
+            Frame f = ref::ack_in;
+            const uint16_t port = htons(static_cast<uint16_t>(next_port++ % 40000 + 1));
+            std::memcpy(f.data() + 34, &port, sizeof(port)); /* the TCP source port */
+            m = rte_pktmbuf_alloc(b.node->mempool());
+            REQUIRE(m != nullptr);
+            std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
+        }
+        b.worker().process_wire_burst(pkts, kBurst);
+        b.worker().flush();
+    };
+    const uint64_t dropped = drops(DropReason::miss_policy_drop);
+    const uint64_t misses = b.stats().flow_cache_misses.get();
+    const uint64_t rested = b.stats().flow_cache_rested.get();
+
+    /* Earlier tests' packets began the window: it ends within kWindow. */
+    uint32_t probed = 0;
+    while (b.worker().flow_cache4().probing()) {
+        REQUIRE(probed < Cache::kWindow);
+        burst_of_new_flows();
+        probed += kBurst;
+    }
+    CHECK(b.stats().flow_cache_misses.get() == misses + probed);
+
+    for (uint32_t n = 0; n < Cache::kRestPackets; n += kBurst) {
+        REQUIRE_FALSE(b.worker().flow_cache4().probing());
+        burst_of_new_flows();
+    }
+    CHECK(b.stats().flow_cache_rested.get() == rested + Cache::kRestPackets);
+    CHECK(drops(DropReason::miss_policy_drop) == dropped + probed + Cache::kRestPackets);
+
+    /* Probing again: a flow's second packet comes from the cache. */
+    REQUIRE(b.worker().flow_cache4().probing());
+    b.own(key4(40002), 2);
+    b.wire_in(ref::to2_in);
+    const uint64_t hits = b.stats().flow_cache_hits.get();
+    require_single(b.wire_in(ref::to2_in).wire, ref::to2_out);
+    CHECK(b.stats().flow_cache_hits.get() == hits + 1);
+}
+
 TEST_CASE("a tombstone, a dead owner and a stale stamp in one burst with plain records",
           "[pipeline]")
 {

@@ -71,6 +71,7 @@ table:
   tcp_idle_timeout_s: 100
   udp_idle_timeout_s: 10
   claim_grace_ms: 50
+  flow_cache: false
 miss_policy: hash
 max_hops: 2
 backoff:
@@ -151,6 +152,7 @@ backoff:
     CHECK(c.table.tcp_idle_timeout_s == 100);
     CHECK(c.table.udp_idle_timeout_s == 10);
     CHECK(c.table.claim_grace_ms == 50);
+    CHECK_FALSE(c.table.flow_cache);
     CHECK(c.miss_policy == MissPolicy::hash);
     CHECK(c.max_hops == 2);
     CHECK(c.backoff.idle_polls == 500);
@@ -188,6 +190,7 @@ TEST_CASE("optional keys take their documented defaults", "[config]")
     CHECK(c.table.tcp_idle_timeout_s == 300);
     CHECK(c.table.udp_idle_timeout_s == 60);
     CHECK(c.table.claim_grace_ms == 200);
+    CHECK(c.table.flow_cache);
     CHECK(c.miss_policy == MissPolicy::drop);
     CHECK(c.max_hops == 1);
     CHECK(c.backoff.idle_polls == 100);
@@ -357,7 +360,8 @@ ports:
     {
         check_error(kMinimal + "table:\n  capacity: 5\n", 12, 3, "table.capacity",
                     "unknown key \"capacity\"; allowed keys: memory, capacity_ipv4, "
-                    "capacity_ipv6, tcp_idle_timeout_s, udp_idle_timeout_s, claim_grace_ms");
+                    "capacity_ipv6, tcp_idle_timeout_s, udp_idle_timeout_s, claim_grace_ms, "
+                    "flow_cache");
     }
     SECTION("a key given twice")
     {

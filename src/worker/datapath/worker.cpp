@@ -26,7 +26,8 @@ uint64_t WorkerStats::total_drops() const noexcept
 }
 
 Worker::Worker(DatapathShared &shared, unsigned index, uint16_t queue) noexcept
-    : sh_(shared), index_(index), queue_(queue)
+    : sh_(shared), index_(index), queue_(queue), cache4_(shared.flow_cache),
+      cache6_(shared.flow_cache)
 {
     wire_out_.port = shared.wire_port;
     local_out_.port = shared.local_port;
@@ -429,6 +430,12 @@ template <typename Fn> inline void for_each_bit(uint64_t mask, Fn &&fn)
         fn(static_cast<unsigned>(__builtin_ctzll(b)));
 }
 
+/* Bits 0 to n - 1 (n at most 64). */
+inline uint64_t first_bits(unsigned n) noexcept
+{
+    return n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
+}
+
 } // namespace
 
 /* Redirects ahead of the one being written whose lines are fetched. */
@@ -610,8 +617,8 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
      * the bucket and key prefetches across the keys. */
     OwnerRecord *const rec4 = rec4_;
     OwnerRecord *const rec6 = rec6_;
-    const uint64_t hits4 = sh_.table->lookup_bulk4(keys4, hashes4, n4, rec4);
-    const uint64_t hits6 = sh_.table->lookup_bulk6(keys6, hashes6, n6, rec6);
+    const uint64_t hits4 = look_up(cache4_, keys4, hashes4, n4, rec4);
+    const uint64_t hits6 = look_up(cache6_, keys6, hashes6, n6, rec6);
 
     const uint64_t now = rte_rdtsc();
     const uint16_t epoch = sh_.clock->epoch.load(std::memory_order_relaxed);
@@ -620,6 +627,58 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
 
     flush_gossip();
     flush_control();
+}
+
+template <typename Key>
+uint64_t Worker::look_up(FlowCache<Key> &cache, const Key *const *keys, const uint32_t *hashes,
+                         unsigned n, OwnerRecord *rec) noexcept
+{
+    const OwnershipTable &table = *sh_.table;
+    if (n == 0)
+        return 0;
+    if (!cache.probing()) {
+        if (cache.enabled()) {
+            cache.rested(n);
+            stats_.flow_cache_rested.add(n);
+        }
+        return table.lookup_bulk(keys, hashes, n, rec);
+    }
+
+    /* Each key's stamp before the table is read: what the lookup finds is
+     * cached under it, and a change stamped since makes it miss. */
+    uint32_t stamps[kBurst];
+    uint64_t cached = 0;
+    for (unsigned i = 0; i < n; ++i) {
+        stamps[i] = table.stamp(hashes[i]);
+        cached |= uint64_t{cache.find(*keys[i], hashes[i], stamps[i], rec[i])} << i;
+    }
+    const auto n_cached = static_cast<unsigned>(__builtin_popcountll(cached));
+    stats_.flow_cache_hits.add(n_cached);
+    stats_.flow_cache_misses.add(n - n_cached);
+    cache.probed(n_cached, n);
+
+    uint64_t found = 0;
+    if (cached == 0) {
+        found = table.lookup_bulk(keys, hashes, n, rec);
+    } else if (n_cached != n) {
+        /* The rest in one bulk call, their records put back in place. */
+        const Key *miss_keys[kBurst];
+        uint32_t miss_hashes[kBurst];
+        uint8_t miss_at[kBurst];
+        OwnerRecord *const miss_rec = miss_rec_;
+        unsigned nm = 0;
+        for_each_bit(first_bits(n) & ~cached, [&](unsigned i) {
+            miss_keys[nm] = keys[i];
+            miss_hashes[nm] = hashes[i];
+            miss_at[nm++] = static_cast<uint8_t>(i);
+        });
+        for_each_bit(table.lookup_bulk(miss_keys, miss_hashes, nm, miss_rec), [&](unsigned j) {
+            rec[miss_at[j]] = miss_rec[j];
+            found |= uint64_t{1} << miss_at[j];
+        });
+    }
+    for_each_bit(found, [&](unsigned i) { cache.insert(*keys[i], hashes[i], stamps[i], rec[i]); });
+    return cached | found;
 }
 
 void Worker::decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, const OwnerRecord *rec,
@@ -652,8 +711,7 @@ void Worker::decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, con
         mine |= static_cast<uint64_t>(live & ours & this_life & fresh) << i;
         theirs |= static_cast<uint64_t>(live & !ours & this_life & !dead) << i;
     });
-    const uint64_t all = n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1;
-    uint64_t other = all & ~(mine | theirs);
+    uint64_t other = first_bits(n) & ~(mine | theirs);
     if (unlikely(local_out_.port == kNoPort)) {
         /* decide() counts them and drops them, named. */
         other |= mine;

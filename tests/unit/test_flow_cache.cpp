@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <catch2/catch.hpp>
+
+#include "flowhome/flow_cache.hpp"
+
+using namespace flowhome;
+
+namespace {
+
+using Cache4 = FlowCache<FlowKey4>;
+using Cache6 = FlowCache<FlowKey6>;
+
+FlowKey4 key4(uint16_t port)
+{
+    return FlowKey::make4(0x640200c0, port, 0x0a7100cb, 80, kProtoTcp).v4;
+}
+
+FlowKey6 key6(uint8_t last)
+{
+    uint8_t client[16] = {0x20, 0x01, 0x0d, 0xb8};
+    const uint8_t vip[16] = {0x20, 0x01, 0x0d, 0xb8, 1};
+    client[15] = last;
+    return FlowKey::make6(client, 1234, vip, 443, kProtoTcp).v6;
+}
+
+} // namespace
+
+TEST_CASE("the flow cache gives back a record under the stamp it was found with", "[flow_cache]")
+{
+    Cache4 c;
+    const OwnerRecord rec{.owner = 2, .version = 3, .epoch = 4};
+    OwnerRecord got;
+    REQUIRE_FALSE(c.find(key4(1), 77, 5, got));
+    c.insert(key4(1), 77, 5, rec);
+    REQUIRE(c.find(key4(1), 77, 5, got));
+    CHECK(got == rec);
+
+    SECTION("a stamp the table has moved on from misses")
+    {
+        CHECK_FALSE(c.find(key4(1), 77, 6, got));
+    }
+    SECTION("another key of the same hash misses")
+    {
+        CHECK_FALSE(c.find(key4(2), 77, 5, got));
+    }
+    SECTION("another hash of the same slot misses")
+    {
+        CHECK_FALSE(c.find(key4(1), 77 + Cache4::kSlots, 5, got));
+    }
+    SECTION("a newer flow of the slot takes it")
+    {
+        c.insert(key4(2), 77 + Cache4::kSlots, 5, OwnerRecord{.owner = 1});
+        CHECK_FALSE(c.find(key4(1), 77, 5, got));
+        REQUIRE(c.find(key4(2), 77 + Cache4::kSlots, 5, got));
+        CHECK(got.owner == 1);
+    }
+}
+
+TEST_CASE("the flow cache compares IPv6 keys to their last byte", "[flow_cache]")
+{
+    Cache6 c;
+    c.insert(key6(1), 9, 0, OwnerRecord{.owner = 3});
+    OwnerRecord got;
+    REQUIRE(c.find(key6(1), 9, 0, got));
+    CHECK(got.owner == 3);
+    CHECK_FALSE(c.find(key6(2), 9, 0, got));
+}
+
+TEST_CASE("an empty flow cache finds nothing, whatever the key, hash and stamp", "[flow_cache]")
+{
+    /* Empty entries hold a zero key under stamp 0: only their hash keeps
+     * a zero key of a table that never changed from finding them. */
+    const Cache4 c4;
+    const Cache6 c6;
+    const FlowKey4 zero4{};
+    const FlowKey6 zero6{};
+    OwnerRecord got;
+    for (uint32_t h = 0; h < 2 * Cache4::kSlots; ++h) {
+        INFO("hash " << h);
+        REQUIRE_FALSE(c4.find(zero4, h, 0, got));
+        REQUIRE_FALSE(c6.find(zero6, h, 0, got));
+    }
+}
+
+TEST_CASE("the flow cache rests where too few packets hit, then probes again", "[flow_cache]")
+{
+    Cache4 c;
+    REQUIRE(c.probing());
+
+    SECTION("a quarter of a window's packets hit: it goes on probing")
+    {
+        c.probed(Cache4::kWindow / 4, Cache4::kWindow);
+        CHECK(c.probing());
+    }
+    SECTION("fewer: it rests for kRestPackets packets")
+    {
+        for (uint32_t i = 0; i < Cache4::kWindow / 64 - 1; ++i) {
+            c.probed(16, 64);
+            REQUIRE(c.probing());
+        }
+        c.probed(15, 64);
+        REQUIRE_FALSE(c.probing());
+        c.rested(Cache4::kRestPackets - 1);
+        CHECK_FALSE(c.probing());
+        c.rested(64);
+        CHECK(c.probing());
+        /* A new window: its first burst alone does not decide. */
+        c.probed(0, 64);
+        CHECK(c.probing());
+    }
+    SECTION("disabled, it never probes")
+    {
+        const Cache4 off(false);
+        CHECK_FALSE(off.enabled());
+        CHECK_FALSE(off.probing());
+    }
+}
