@@ -94,6 +94,17 @@ public:
     uint64_t value(std::string_view name, uint64_t def) { return list(name, {def}).at(0); }
 
     /** Takes "--table-memory auto|eal|thp" (as the table.memory key), default auto. */
+    /** An option taking on or off. */
+    bool on_off(std::string_view name, bool fallback)
+    {
+        const std::string v = text(name, fallback ? "on" : "off");
+        if (v == "on")
+            return true;
+        if (v == "off")
+            return false;
+        throw std::invalid_argument(std::string(name) + " takes on or off, not " + v);
+    }
+
     TableMemory table_memory()
     {
         const std::string v = text("--table-memory", "auto");

@@ -15,12 +15,18 @@
  *   datapath_bench <EAL args> -- [--families 4,6] [--flows 10000,1000000]
  *                                [--runs 5] [--passes 64] [--callgrind]
  *                                [--table-memory auto|eal|thp] [--vips 1]
- *                                [--growth 10000,10000000]
+ *                                [--growth 10000,10000000] [--flow-cache on|off]
  *
  * --vips N gives each family N VIPs, the flows' own in the middle of the
  * list (what VIP matching costs a node that serves many services).
+ * --flow-cache off runs the worker without its flow cache (the node's
+ * `table.flow_cache: false`). The mixes spread their packets over all the
+ * table's flows, where the cache rests, except "local 64 hot": 64 flows,
+ * which it holds.
  * --callgrind runs each main path once over 1024 packets in its own function
- * (cg_*), for bench/callgrind.sh to read the instruction counts.
+ * (cg_*), for bench/callgrind.sh to read the instruction counts: the
+ * table's paths without the flow cache, and cached_hit, a local hit the
+ * cache holds.
  * --growth SMALL,LARGE measures cost growth instead: the same mixes through a
  * table of each size, chunk by chunk in turn, so that both see the machine
  * in the same state (a VM's speed drifts over the minutes between two rows
@@ -62,6 +68,9 @@ struct Mix {
      * others: claimed (every packet of such a mix is a SYN; a hit ignores
      * its flags). */
     unsigned new_pct = 0;
+    /* Flows of the table that all the mix's packets belong to (0: all its
+     * flows): where a worker's flow cache holds them. */
+    unsigned hot = 0;
 };
 
 constexpr Mix kMixes[] = {
@@ -73,7 +82,9 @@ constexpr Mix kMixes[] = {
     {"decap", Traffic::decap, 0, EncapKind::geneve},
     {"claim (miss)", Traffic::claim, 0, EncapKind::geneve},
     {"local+5% new", Traffic::plain, 0, EncapKind::geneve, 5},
+    {"local 64 hot", Traffic::plain, 0, EncapKind::geneve, 0, 64},
 };
+constexpr const Mix &kHotMix = kMixes[8];
 
 /** The flows a mix sends, in order: indices into the table's flows. */
 std::vector<uint64_t> make_stream(const Mix &mix, uint64_t nflows, size_t len, uint32_t seed)
@@ -81,7 +92,14 @@ std::vector<uint64_t> make_stream(const Mix &mix, uint64_t nflows, size_t len, u
     std::mt19937_64 rng(seed);
     std::vector<uint64_t> s(len);
     const uint64_t quarter = nflows / 4;
+    std::vector<uint64_t> hot(mix.hot);
+    for (uint64_t &h : hot)
+        h = 4 * (rng() % quarter) + (rng() & 1);
     for (size_t j = 0; j < len; ++j) {
+        if (!hot.empty()) {
+            s[j] = hot[rng() % hot.size()];
+            continue;
+        }
         if (mix.traffic == Traffic::claim || (mix.new_pct != 0 && rng() % 100 < mix.new_pct)) {
             s[j] = nflows + j; /* never in the table */
             continue;
@@ -247,13 +265,12 @@ uint64_t drops_of(const Fixture &fx)
 }
 
 void bench_table(rte_mempool *pool, Family f, uint64_t nflows, unsigned runs, unsigned passes,
-                 TableMemory memory, unsigned nvips)
+                 const FixtureSetup &setup)
 {
     const int fam = f == Family::ipv4 ? 4 : 6;
     const std::string name = fmt::format("b{}_{}", fam, nflows);
     const auto cap = static_cast<uint32_t>(nflows);
-    Fixture fx(name.c_str(), f == Family::ipv4 ? cap : 8, f == Family::ipv6 ? cap : 8, memory,
-               nvips);
+    Fixture fx(name.c_str(), f == Family::ipv4 ? cap : 8, f == Family::ipv6 ? cap : 8, setup);
     const size_t created = table_memory_allocated(*fx.heap);
     const uint64_t t0 = rte_rdtsc();
     fx.populate(f, nflows);
@@ -288,14 +305,14 @@ void bench_table(rte_mempool *pool, Family f, uint64_t nflows, unsigned runs, un
 /* ---- growth mode: two tables, measured in turn ---- */
 
 void bench_growth(rte_mempool *pool, Family f, uint64_t small, uint64_t large, unsigned runs,
-                  unsigned passes, TableMemory memory, unsigned nvips)
+                  unsigned passes, const FixtureSetup &setup)
 {
     const int fam = f == Family::ipv4 ? 4 : 6;
     const auto fixture = [&](uint64_t n) {
         const auto cap = static_cast<uint32_t>(n);
         auto fx = std::make_unique<Fixture>(fmt::format("g{}_{}", fam, n).c_str(),
                                             f == Family::ipv4 ? cap : 8,
-                                            f == Family::ipv6 ? cap : 8, memory, nvips);
+                                            f == Family::ipv6 ? cap : 8, setup);
         fx->populate(f, n);
         return fx;
     };
@@ -364,6 +381,10 @@ __attribute__((noinline)) void cg_claim_miss(Runner &r)
 {
     r.pipeline();
 }
+__attribute__((noinline)) void cg_cached_hit(Runner &r)
+{
+    r.pipeline();
+}
 __attribute__((noinline)) void cg_passthrough(Runner &r)
 {
     r.passthrough();
@@ -373,39 +394,50 @@ __attribute__((noinline)) void cg_lookup(Runner &r)
     r.lookup();
 }
 
-void callgrind_mode(rte_mempool *pool, const std::vector<uint64_t> &families, TableMemory memory,
-                    unsigned nvips)
+void callgrind_mode(rte_mempool *pool, const std::vector<uint64_t> &families,
+                    const FixtureSetup &setup)
 {
     constexpr uint64_t kFlows = 4096;
+    /* The table's paths without the flow cache (a worker's cache rests
+     * where flows do not repeat: one branch a burst); the cached path with it. */
+    FixtureSetup table_only = setup;
+    table_only.flow_cache = false;
+    FixtureSetup cached = setup;
+    cached.flow_cache = true;
     for (const uint64_t fam : families) {
         const Family f = fam == 4 ? Family::ipv4 : Family::ipv6;
-        Fixture fx(fmt::format("cg{}", fam).c_str(), kFlows, kFlows, memory, nvips);
+        Fixture fx(fmt::format("cg{}", fam).c_str(), kFlows, kFlows, table_only);
+        Fixture fxc(fmt::format("cgc{}", fam).c_str(), kFlows, kFlows, cached);
         fx.populate(f, kFlows);
+        fxc.populate(f, kFlows);
         Runner r(fx, pool, f);
+        Runner rc(fxc, pool, f);
         const struct {
+            Runner &runner;
             const Mix &mix;
             void (*fn)(Runner &);
             const char *name;
         } paths[] = {
-            {kMixes[0], cg_local_hit, "cg_local_hit"},
-            {kMixes[3], cg_redirect_geneve, "cg_redirect_geneve"},
-            {kMixes[4], cg_redirect_ipip, "cg_redirect_ipip"},
-            {kMixes[5], cg_decap, "cg_decap"},
-            {kMixes[6], cg_claim_miss, "cg_claim_miss"},
-            {kMixes[0], cg_passthrough, "cg_passthrough"},
-            {kMixes[0], cg_lookup, "cg_lookup"},
+            {r, kMixes[0], cg_local_hit, "cg_local_hit"},
+            {r, kMixes[3], cg_redirect_geneve, "cg_redirect_geneve"},
+            {r, kMixes[4], cg_redirect_ipip, "cg_redirect_ipip"},
+            {r, kMixes[5], cg_decap, "cg_decap"},
+            {r, kMixes[6], cg_claim_miss, "cg_claim_miss"},
+            {r, kMixes[0], cg_passthrough, "cg_passthrough"},
+            {r, kMixes[0], cg_lookup, "cg_lookup"},
+            {rc, kHotMix, cg_cached_hit, "cg_cached_hit"},
         };
         /* callgrind.sh runs one family per process: function names are per process. */
         for (const auto &p : paths) {
             const auto stream = make_stream(p.mix, kFlows, 4 * kChunk, 7);
-            r.use(p.mix, stream);
-            r.reset_next(); /* warm-up: lazy binding, first-touch paths */
-            r.pipeline();
-            r.passthrough();
-            r.lookup();
-            r.advance();
-            r.reset_next();
-            p.fn(r);
+            p.runner.use(p.mix, stream);
+            p.runner.reset_next(); /* warm-up: lazy binding, first-touch paths */
+            p.runner.pipeline();
+            p.runner.passthrough();
+            p.runner.lookup();
+            p.runner.advance();
+            p.runner.reset_next();
+            p.fn(p.runner);
             std::printf("path IPv%" PRIu64 " %s %u packets\n", fam, p.name, kChunk);
         }
     }
@@ -423,13 +455,15 @@ int main(int argc, char **argv)
         const auto runs = static_cast<unsigned>(opt.value("--runs", 5));
         const auto passes = static_cast<unsigned>(opt.value("--passes", 64));
         const bool cg = opt.flag("--callgrind");
-        const TableMemory memory = opt.table_memory();
-        const auto nvips = static_cast<unsigned>(opt.value("--vips", 1));
+        FixtureSetup setup;
+        setup.memory = opt.table_memory();
+        setup.nvips = static_cast<unsigned>(opt.value("--vips", 1));
+        setup.flow_cache = opt.on_off("--flow-cache", true);
         const auto growth = opt.list("--growth", {});
         opt.finish();
         if (!growth.empty() && (growth.size() != 2 || growth[0] >= growth[1]))
             throw std::invalid_argument("--growth takes two table sizes, the smaller first");
-        bench_vips(nvips); /* refuses a count it cannot build, before any table is */
+        bench_vips(setup.nvips); /* refuses a count it cannot build, before any table is */
 
         /* The node's own pool, as a node with hugepages, or with ports whose
          * drivers move packets with the CPU (no DMA), has it: mbufs back to back
@@ -440,10 +474,10 @@ int main(int argc, char **argv)
             throw std::runtime_error("cannot create the mbuf pool");
         std::printf("# TSC %.3f GHz; medians of %u runs x %u passes x %u packets; burst %u; "
                     "%u VIP(s) per family\n",
-                    double(rte_get_tsc_hz()) / 1e9, runs, passes, kChunk, kBurst, nvips);
+                    double(rte_get_tsc_hz()) / 1e9, runs, passes, kChunk, kBurst, setup.nvips);
         const bool ipv4 = std::find(families.begin(), families.end(), 4) != families.end();
         if (cg) {
-            callgrind_mode(pool, families, memory, nvips);
+            callgrind_mode(pool, families, setup);
         } else if (!growth.empty()) {
             if (ipv4 && growth[1] + kStream > kMaxFlows4)
                 throw std::invalid_argument(
@@ -451,7 +485,7 @@ int main(int argc, char **argv)
                                 kMaxFlows4 - kStream));
             for (const uint64_t fam : families)
                 bench_growth(pool, fam == 4 ? Family::ipv4 : Family::ipv6, growth[0], growth[1],
-                             runs, passes, memory, nvips);
+                             runs, passes, setup);
         } else {
             for (const uint64_t n : flows)
                 if (ipv4 && n + kStream > kMaxFlows4)
@@ -460,7 +494,7 @@ int main(int argc, char **argv)
             for (const uint64_t fam : families)
                 for (const uint64_t n : flows)
                     bench_table(pool, fam == 4 ? Family::ipv4 : Family::ipv6, n, runs, passes,
-                                memory, nvips);
+                                setup);
         }
     } catch (const std::exception &e) {
         std::fprintf(stderr, "datapath_bench: %s\n", e.what());

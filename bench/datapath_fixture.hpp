@@ -326,6 +326,13 @@ inline std::vector<VipConfig> bench_vips(unsigned n)
 }
 
 /** DatapathShared and everything it points to, for one table. */
+/** How a Fixture's node is set up, besides its table's size. */
+struct FixtureSetup {
+    TableMemory memory = TableMemory::automatic;
+    unsigned nvips = 1;     /**< VIPs per family */
+    bool flow_cache = true; /**< the workers' flow cache, as the node's `table.flow_cache` */
+};
+
 struct Fixture : BenchTable {
     std::unique_ptr<VipSet> vips;
     PeerDirectory peers;
@@ -336,10 +343,10 @@ struct Fixture : BenchTable {
     rte_ring *control = nullptr;
     std::unique_ptr<Worker> worker;
 
-    Fixture(const char *name, uint32_t cap4, uint32_t cap6, TableMemory memory, unsigned nvips = 1)
-        : BenchTable(name, cap4, cap6, memory)
+    Fixture(const char *name, uint32_t cap4, uint32_t cap6, const FixtureSetup &setup)
+        : BenchTable(name, cap4, cap6, setup.memory)
     {
-        vips = std::make_unique<VipSet>(bench_vips(nvips));
+        vips = std::make_unique<VipSet>(bench_vips(setup.nvips));
         peers.add(ip("192.0.2.2"), kGenevePeer);
         peers.add(ip("198.51.100.3"), kIpipPeer);
         templates.add(
@@ -375,6 +382,7 @@ struct Fixture : BenchTable {
         sh.to_control = control;
         sh.qsbr = qsbr;
         sh.clock = &clock;
+        sh.flow_cache = setup.flow_cache;
         worker = std::make_unique<Worker>(sh, 0, 0);
     }
 
