@@ -75,7 +75,8 @@ struct DatapathShared {
     uint16_t wire_mtu = 1500;
     /** Serve every VIP packet locally, without ownership (a comparison setting). */
     bool bypass_ownership = false;
-    /** Each worker keeps its last lookups' records (FlowCache). */
+    /** Each worker keeps its last lookups' records (FlowCache); read when
+     *  a Worker is built. */
     bool flow_cache = true;
 
     const VipSet *vips = nullptr;

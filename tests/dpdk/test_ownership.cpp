@@ -126,6 +126,35 @@ TEST_CASE("insert, look up, update and remove, both families", "[ownership]")
     REQUIRE(t.upsert(none, {}) == UpsertResult::error);
 }
 
+TEST_CASE("each change of a key moves its hash's stamp by one; a refusal does not", "[ownership]")
+{
+    Qsbr q;
+    constexpr uint32_t kCap = 1024;
+    OwnershipTable t(params(q.v, kCap));
+    for (const FlowKey &k : {key4(1), key6(1)}) {
+        INFO(k.to_string());
+        const uint32_t h = flow_hash(k);
+        uint32_t s = t.stamp(h);
+        REQUIRE(t.upsert(k, {.owner = 2}) == UpsertResult::inserted);
+        CHECK(t.stamp(h) == ++s);
+        REQUIRE(t.upsert(k, {.owner = 3}) == UpsertResult::updated);
+        CHECK(t.stamp(h) == ++s);
+        REQUIRE(t.lookup(k));
+        CHECK(t.stamp(h) == s);
+        REQUIRE(t.remove(k));
+        CHECK(t.stamp(h) == ++s);
+        REQUIRE_FALSE(t.remove(k));
+        CHECK(t.stamp(h) == s);
+    }
+    /* A full table's refusal changes nothing: no stamp moves. */
+    for (uint32_t i = 0; i < kCap; ++i)
+        REQUIRE(t.upsert(key4_spread(i), {.owner = 1}) == UpsertResult::inserted);
+    const FlowKey refused = key4_spread(kCap);
+    const uint32_t before = t.stamp(flow_hash(refused));
+    REQUIRE(t.upsert(refused, {.owner = 1}) == UpsertResult::full);
+    CHECK(t.stamp(flow_hash(refused)) == before);
+}
+
 TEST_CASE("the table's walk visits both families and stops when asked", "[ownership]")
 {
     Qsbr q;

@@ -690,6 +690,59 @@ TEST_CASE("the flow cache keeps a flow's record until the table changes the flow
     }
 }
 
+TEST_CASE("a record from the flow cache still takes the decisions: a dead owner's flow fails over",
+          "[pipeline][flow_cache]")
+{
+    Bench &b = bench();
+    DatapathShared &sh = b.node->shared();
+    REQUIRE(b.worker().flow_cache4().probing());
+    b.own(key4(40003), 3);
+    b.wire_in(ref::to3_in); /* kept */
+    const NodeId nodes[] = {1, 2, 3, 4};
+    const NodeId heir = failover_owner(flow_hash(key4(40003)), 3, nodes);
+    const uint64_t hits = b.stats().flow_cache_hits.get();
+    const uint64_t failover = b.stats().failover.get();
+    const uint64_t to_heir = b.stats().redirects_to[heir].get();
+
+    /* Membership, not the table, says node 3 is dead: no stamp moves. */
+    sh.node_state[3].store(static_cast<uint8_t>(NodeState::dead));
+    const auto out = b.wire_in(ref::to3_in);
+    sh.node_state[3].store(static_cast<uint8_t>(NodeState::alive));
+    CHECK(b.stats().flow_cache_hits.get() == hits + 1);
+    CHECK(b.stats().failover.get() == failover + 1);
+    if (heir == 1) {
+        CHECK(out.wire.empty());
+        CHECK(out.local.size() == 1);
+    } else {
+        CHECK(out.local.empty());
+        CHECK(b.stats().redirects_to[heir].get() == to_heir + 1);
+    }
+}
+
+TEST_CASE("table.flow_cache: false looks every packet up in the table", "[pipeline][flow_cache]")
+{
+    const test::RingPort ring("ring_nocache", 64);
+    REQUIRE(ring.port >= 0);
+    NodeConfig cfg = wire_only_config(7);
+    cfg.table.flow_cache = false;
+    Node node(cfg, Node::PortIds{ring.id(), kNoPort});
+    Worker &w = *node.workers().at(0);
+    REQUIRE_FALSE(w.flow_cache4().enabled());
+    REQUIRE(node.table().upsert(key4(40002), {.owner = 2, .version = 1}) != UpsertResult::full);
+    for (int i = 0; i < 3; ++i) {
+        rte_mbuf *m = rte_pktmbuf_alloc(node.mempool());
+        REQUIRE(m != nullptr);
+        std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(ref::to2_in.size())),
+                    ref::to2_in.data(), ref::to2_in.size());
+        w.process_wire_burst(&m, 1);
+        w.flush();
+    }
+    CHECK(w.stats().redirects_to[2].get() == 3);
+    CHECK(w.stats().flow_cache_hits.get() == 0);
+    CHECK(w.stats().flow_cache_misses.get() == 0);
+    CHECK(w.stats().flow_cache_rested.get() == 0);
+}
+
 TEST_CASE("a burst of flows the cache holds and flows it does not: each gets its own record",
           "[pipeline][flow_cache]")
 {

@@ -15,12 +15,12 @@ FlowKey4 key4(uint16_t port)
     return FlowKey::make4(0x640200c0, port, 0x0a7100cb, 80, kProtoTcp).v4;
 }
 
-FlowKey6 key6(uint8_t last)
+FlowKey6 key6(uint8_t vip_last = 1, uint16_t client_port = 1234, uint8_t proto = kProtoTcp)
 {
-    uint8_t client[16] = {0x20, 0x01, 0x0d, 0xb8};
-    const uint8_t vip[16] = {0x20, 0x01, 0x0d, 0xb8, 1};
-    client[15] = last;
-    return FlowKey::make6(client, 1234, vip, 443, kProtoTcp).v6;
+    const uint8_t client[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9};
+    uint8_t vip[16] = {0x20, 0x01, 0x0d, 0xb8, 1};
+    vip[15] = vip_last;
+    return FlowKey::make6(client, client_port, vip, 443, proto).v6;
 }
 
 } // namespace
@@ -56,14 +56,17 @@ TEST_CASE("the flow cache gives back a record under the stamp it was found with"
     }
 }
 
-TEST_CASE("the flow cache compares IPv6 keys to their last byte", "[flow_cache]")
+TEST_CASE("the flow cache compares every word of an IPv6 key", "[flow_cache]")
 {
     Cache6 c;
-    c.insert(key6(1), 9, 0, OwnerRecord{.owner = 3});
+    c.insert(key6(), 9, 0, OwnerRecord{.owner = 3});
     OwnerRecord got;
-    REQUIRE(c.find(key6(1), 9, 0, got));
+    REQUIRE(c.find(key6(), 9, 0, got));
     CHECK(got.owner == 3);
+    /* The VIP ends in the fourth word, the ports and protocol are the fifth. */
     CHECK_FALSE(c.find(key6(2), 9, 0, got));
+    CHECK_FALSE(c.find(key6(1, 1235), 9, 0, got));
+    CHECK_FALSE(c.find(key6(1, 1234, kProtoUdp), 9, 0, got));
 }
 
 TEST_CASE("an empty flow cache finds nothing, whatever the key, hash and stamp", "[flow_cache]")
