@@ -93,7 +93,6 @@ public:
 
     uint64_t value(std::string_view name, uint64_t def) { return list(name, {def}).at(0); }
 
-    /** Takes "--table-memory auto|eal|thp" (as the table.memory key), default auto. */
     /** An option taking on or off. */
     bool on_off(std::string_view name, bool fallback)
     {
@@ -105,6 +104,7 @@ public:
         throw std::invalid_argument(std::string(name) + " takes on or off, not " + v);
     }
 
+    /** Takes "--table-memory auto|eal|thp" (as the table.memory key), default auto. */
     TableMemory table_memory()
     {
         const std::string v = text("--table-memory", "auto");

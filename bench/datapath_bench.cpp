@@ -26,7 +26,7 @@
  * --callgrind runs each main path once over 1024 packets in its own function
  * (cg_*), for bench/callgrind.sh to read the instruction counts: the
  * table's paths without the flow cache, and cached_hit, a local hit the
- * cache holds.
+ * cache holds (whatever --flow-cache says).
  * --growth SMALL,LARGE measures cost growth instead: the same mixes through a
  * table of each size, chunk by chunk in turn, so that both see the machine
  * in the same state (a VM's speed drifts over the minutes between two rows
@@ -93,8 +93,10 @@ std::vector<uint64_t> make_stream(const Mix &mix, uint64_t nflows, size_t len, u
     std::vector<uint64_t> s(len);
     const uint64_t quarter = nflows / 4;
     std::vector<uint64_t> hot(mix.hot);
-    for (uint64_t &h : hot)
-        h = 4 * (rng() % quarter) + (rng() & 1);
+    for (uint64_t &h : hot) {
+        const uint64_t q = rng() % quarter;
+        h = 4 * q + (rng() & 1);
+    }
     for (size_t j = 0; j < len; ++j) {
         if (!hot.empty()) {
             s[j] = hot[rng() % hot.size()];
@@ -237,12 +239,27 @@ uint64_t next_timed(Runner &r, void (Runner::*fn)() noexcept)
  * table as steady traffic over the whole stream would (a 10k table stays in
  * cache, a 10M one does not).
  */
+/*
+ * Warm-up, not counted: enough packets of the mix that the worker's flow
+ * cache, which may have been resting at the end of the mix before, is in
+ * the state this mix keeps it in (a rest ends within kRestPackets, and a
+ * window that decides the next is kWindow).
+ */
+void warm_up(Runner &r)
+{
+    constexpr uint32_t kPackets = FlowCache<FlowKey4>::kRestPackets + FlowCache<FlowKey4>::kWindow;
+    static_assert(kPackets == FlowCache<FlowKey6>::kRestPackets + FlowCache<FlowKey6>::kWindow);
+    for (uint32_t n = 0; n < kPackets; n += kChunk) {
+        r.reset_next();
+        r.pipeline();
+        r.advance();
+    }
+}
+
 Row measure(Runner &r, unsigned runs, unsigned passes)
 {
     std::vector<double> pipe, pass, look, ratio;
-    r.reset_next(); /* warm-up pass, not counted */
-    r.pipeline();
-    r.advance();
+    warm_up(r);
     for (unsigned run = 0; run < runs; ++run) {
         uint64_t cp = 0, cb = 0, cl = 0;
         for (unsigned p = 0; p < passes; ++p) {
@@ -331,11 +348,8 @@ void bench_growth(rte_mempool *pool, Family f, uint64_t small, uint64_t large, u
         rs.use(mix, ss);
         rl.use(mix, sl);
         const uint64_t drops = drops_of(*fs) + drops_of(*fl);
-        for (Runner *r : {&rs, &rl}) { /* warm-up pass, not counted */
-            r->reset_next();
-            r->pipeline();
-            r->advance();
-        }
+        warm_up(rs);
+        warm_up(rl);
         std::vector<double> cs, cl, growth;
         for (unsigned run = 0; run < runs; ++run) {
             uint64_t a = 0, b = 0;

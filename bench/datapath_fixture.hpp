@@ -325,7 +325,6 @@ inline std::vector<VipConfig> bench_vips(unsigned n)
     return out;
 }
 
-/** DatapathShared and everything it points to, for one table. */
 /** How a Fixture's node is set up, besides its table's size. */
 struct FixtureSetup {
     TableMemory memory = TableMemory::automatic;
@@ -333,6 +332,7 @@ struct FixtureSetup {
     bool flow_cache = true; /**< the workers' flow cache, as the node's `table.flow_cache` */
 };
 
+/** DatapathShared and everything it points to, for one table. */
 struct Fixture : BenchTable {
     std::unique_ptr<VipSet> vips;
     PeerDirectory peers;
