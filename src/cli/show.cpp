@@ -241,6 +241,7 @@ CommandResult cmd_show_node(CommandContext &c)
          fmt::format("{}: {}", to_string(cfg.table.memory), c.node.table_heap().describe()));
     line("idle timeouts", fmt::format("tcp {} s, udp {} s", cfg.table.tcp_idle_timeout_s,
                                       cfg.table.udp_idle_timeout_s));
+    line("flow cache", cfg.table.flow_cache ? "on" : "off");
     /* With unicast, a group (if given) only chose the address family. */
     const std::string group =
         cfg.gossip.unicast ? "" : fmt::format("group {} ", cfg.gossip.group.to_string());

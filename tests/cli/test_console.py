@@ -711,6 +711,7 @@ def main():
         out = con.run("show node")
         assert re.search(r"table memory +auto: (transparent huge pages, \d+ of \d+ MB taken|EAL heap)",
                          out), f"no table memory line in:\n{out}"
+        assert re.search(r"flow cache +on\r?\n", out), f"no flow cache line in:\n{out}"
         out = con.run("show stats worker")
         assert table_value(out, "claims") == 0, f"clear stats: claims not from zero:\n{out}"
         # Tab completes keywords.
