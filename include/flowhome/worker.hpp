@@ -7,7 +7,8 @@
  * Per burst from the wire port: parse → classify (redirected from a peer:
  * decapsulate and continue with the inner packet; VIP traffic; anything else
  * passes to the local port unchanged) → hash every VIP key and look the burst
- * up in the ownership table in bulk → decide (owner is self: local; owner is
+ * up in the worker's flow cache, then what it does not hold in the ownership
+ * table in bulk → decide (owner is self: local; owner is
  * a peer: encapsulate with its template; no record and a connection-opening
  * packet: claim it and serve it locally; no record mid-connection: the miss
  * policy) → TX bursts. Everything the local port sends passes to the wire

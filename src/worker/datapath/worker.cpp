@@ -613,8 +613,9 @@ void Worker::process_wire_burst(rte_mbuf **pkts, uint16_t n) noexcept
         ++ns;
     }
 
-    /* One bulk lookup per family for the whole burst: rte_hash pipelines
-     * the bucket and key prefetches across the keys. */
+    /* Per family, the flows the worker's cache holds, then one bulk lookup
+     * of the rest: rte_hash pipelines the bucket and key prefetches across
+     * the keys. */
     OwnerRecord *const rec4 = rec4_;
     OwnerRecord *const rec6 = rec6_;
     const uint64_t hits4 = look_up(cache4_, keys4, hashes4, n4, rec4);
