@@ -113,6 +113,15 @@ NodeConfig test_config()
     return c;
 }
 
+/* A fresh mbuf of @p pool holding @p f, as a port would hand it over. */
+rte_mbuf *mbuf_of(rte_mempool *pool, const Frame &f)
+{
+    rte_mbuf *m = rte_pktmbuf_alloc(pool);
+    REQUIRE(m != nullptr);
+    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
+    return m;
+}
+
 /* One node over two ring ports; built once for the process (DPDK object
  * names are per process). */
 struct Bench {
@@ -139,9 +148,7 @@ struct Bench {
     /* With what a NIC's receive path may have said of it. */
     void inject(rte_ring *r, const Frame &f, uint64_t ol_flags = 0, uint32_t packet_type = 0)
     {
-        rte_mbuf *m = rte_pktmbuf_alloc(node->mempool());
-        REQUIRE(m != nullptr);
-        std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
+        rte_mbuf *m = mbuf_of(node->mempool(), f);
         m->ol_flags = ol_flags;
         m->packet_type = packet_type;
         REQUIRE(rte_ring_enqueue(r, m) == 0);
@@ -616,10 +623,7 @@ TEST_CASE("a burst longer than the worker's, of both families, ends as each pack
         std::vector<rte_mbuf *> pkts(n);
         for (size_t i = 0; i < n; ++i) {
             const Frame &f = *mix[i % kMix];
-            pkts[i] = rte_pktmbuf_alloc(b.node->mempool());
-            REQUIRE(pkts[i] != nullptr);
-            std::memcpy(rte_pktmbuf_append(pkts[i], static_cast<uint16_t>(f.size())), f.data(),
-                        f.size());
+            pkts[i] = mbuf_of(b.node->mempool(), f);
         }
         b.worker().process_wire_burst(pkts.data(), static_cast<uint16_t>(n));
         b.worker().flush();
@@ -730,10 +734,7 @@ TEST_CASE("table.flow_cache: false looks every packet up in the table", "[pipeli
     REQUIRE_FALSE(w.flow_cache4().enabled());
     REQUIRE(node.table().upsert(key4(40002), {.owner = 2, .version = 1}) != UpsertResult::full);
     for (int i = 0; i < 3; ++i) {
-        rte_mbuf *m = rte_pktmbuf_alloc(node.mempool());
-        REQUIRE(m != nullptr);
-        std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(ref::to2_in.size())),
-                    ref::to2_in.data(), ref::to2_in.size());
+        rte_mbuf *m = mbuf_of(node.mempool(), ref::to2_in);
         w.process_wire_burst(&m, 1);
         w.flush();
     }
@@ -786,9 +787,7 @@ TEST_CASE("the flow cache rests while flows do not repeat, then probes again",
             Frame f = ref::ack_in;
             const uint16_t port = htons(static_cast<uint16_t>(next_port++ % 40000 + 1));
             std::memcpy(f.data() + 34, &port, sizeof(port)); /* the TCP source port */
-            m = rte_pktmbuf_alloc(b.node->mempool());
-            REQUIRE(m != nullptr);
-            std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
+            m = mbuf_of(b.node->mempool(), f);
         }
         b.worker().process_wire_burst(pkts, kBurst);
         b.worker().flush();
@@ -1012,10 +1011,7 @@ TEST_CASE("an idle worker 0 sends the control lcore's frames within a millisecon
         const uint64_t give_up = rte_rdtsc() + 3 * hz;
         while (b.stats().idle_sleeps.get() == sleeps && rte_rdtsc() < give_up)
             rte_delay_us_sleep(100);
-        rte_mbuf *m = rte_pktmbuf_alloc(b.node->mempool());
-        REQUIRE(m != nullptr);
-        std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(frame.size())), frame.data(),
-                    frame.size());
+        rte_mbuf *m = mbuf_of(b.node->mempool(), frame);
         const uint64_t t0 = rte_rdtsc();
         REQUIRE(rte_ring_enqueue(gossip_tx, m) == 0);
         void *sent = nullptr;
@@ -1919,10 +1915,7 @@ TEST_CASE("a drop capture's file: packets stamped with the time, none that names
         cm.start("tx_full_wire", path, 10);
         CaptureTap *tap = b.node->shared().capture.load();
         REQUIRE(tap != nullptr);
-        rte_mbuf *m = rte_pktmbuf_alloc(b.node->mempool());
-        REQUIRE(m != nullptr);
-        std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(ref::to2_in.size())),
-                    ref::to2_in.data(), ref::to2_in.size());
+        rte_mbuf *m = mbuf_of(b.node->mempool(), ref::to2_in);
         m->port = RTE_MBUF_PORT_INVALID; /* net_ring sets none, nor did the control lcore */
         tap->offer_drop(DropReason::tx_full_wire, m, m->port);
         tap->offer_drop(DropReason::tx_full_wire, m, b.node->ports().wire);
