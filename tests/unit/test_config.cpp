@@ -416,6 +416,8 @@ TEST_CASE("values of the wrong type", "[config]")
                     "expected true or false, got \"yes\"");
         check_error(head + "    promiscuous: 1\n", 6, 18, "ports[0].promiscuous",
                     "expected true or false, got \"1\"");
+        check_error(kMinimal + "table:\n  flow_cache: on\n", 12, 15, "table.flow_cache",
+                    "expected true or false, got \"on\"");
     }
     SECTION("a mapping where a sequence belongs, and the reverse")
     {
