@@ -266,25 +266,30 @@ awk -v a="$fhc_med" -v b="$ioc_med" -v n="$rounds" 'BEGIN {
     printf "median busy cycles per packet over %d rounds: flowhome %.1f, testpmd io %.1f;" \
         " io / flowhome (flowhome'"'"'s capacity / io'"'"'s) %.2f\n", n, a, b, (a > 0 ? b / a : 0) }'
 # A VM that switches between a fast and a slow state (seen: chains at 13-18
-# Mpps, then at 5-6, every busy-cycle count up by half or more) pairs one
-# chain's fast round with the other's slow one, and the medians above mix
-# states. The rounds in which both chains ran at two thirds or more of the
-# run's highest rate are in one state, the fast one; their medians are the
-# figure to compare across runs.
+# Mpps, then at 5-6, io's busy cycles a packet up by a tenth to double,
+# flowhome's by a sixth) pairs one chain's fast round with the other's
+# slow one, and the medians above mix states. The rounds in which both
+# chains ran at two thirds or more of the run's highest rate ran in one
+# state, the fast one if the run saw it at all (a run all in the slow state
+# passes every round): their medians, of an even count the mean of the
+# middle two, are the figures to compare across runs.
+median_mean() { sort -n | awk '{v[NR]=$1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 max_rate=$(printf '%s\n' "${fh_rates[@]}" "${io_rates[@]}" | sort -n | tail -1)
 fast_fh=()
 fast_io=()
-for i in "${!fh_rates[@]}"; do
-    if [ $((3 * fh_rates[i])) -ge $((2 * max_rate)) ] && [ $((3 * io_rates[i])) -ge $((2 * max_rate)) ]; then
-        fast_fh+=("${fh_cycles[i]}")
-        fast_io+=("${io_cycles[i]}")
-    fi
-done
+if [ "$max_rate" -gt 0 ]; then
+    for i in "${!fh_rates[@]}"; do
+        if [ $((3 * fh_rates[i])) -ge $((2 * max_rate)) ] && [ $((3 * io_rates[i])) -ge $((2 * max_rate)) ]; then
+            fast_fh+=("${fh_cycles[i]}")
+            fast_io+=("${io_cycles[i]}")
+        fi
+    done
+fi
 if [ "${#fast_fh[@]}" -eq 0 ]; then
     echo "no round with both chains at two thirds or more of the highest rate ($max_rate pps)"
 else
-    ffm=$(printf '%s\n' "${fast_fh[@]}" | median)
-    fim=$(printf '%s\n' "${fast_io[@]}" | median)
+    ffm=$(printf '%s\n' "${fast_fh[@]}" | median_mean)
+    fim=$(printf '%s\n' "${fast_io[@]}" | median_mean)
     awk -v a="$ffm" -v b="$fim" -v n="${#fast_fh[@]}" -v r="$rounds" -v m="$max_rate" 'BEGIN {
         printf "median busy cycles per packet over the %d of %d rounds with both chains at 2/3 of" \
             " %.2f Mpps or more: flowhome %.1f, testpmd io %.1f; io / flowhome %.2f\n",
