@@ -7,7 +7,8 @@
 # prints each round's rates, the median of the per-round ratios and the
 # ratio of the two chains' median rates, and each forwarder's busy cycles
 # per packet: over all rounds, and over the rounds in which both chains ran
-# in the VM's fast state (at two thirds or more of the run's highest rate).
+# at two thirds or more of the run's highest rate (the VM's fast state,
+# where the run saw it).
 #
 #   bench/e2e.sh [BUILD_DIR] [SECONDS] [ROUNDS]   (defaults: build-bench, 8, 5)
 #
