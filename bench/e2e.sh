@@ -247,9 +247,10 @@ for r in $(seq 1 "$rounds"); do
 done
 if [ "${E2E_VERBOSE:-0}" = 1 ]; then tail -40 "$dir/fh1.log"; fi
 grep -aE 'local-hits|claims |tx-local|rx-wire|busy-cycles|drops' "$dir/fh1.log" | head -8 || true
-median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR + 1) / 2)]}'; }
-printf '%s\n' "${ratios[@]}" | sort -n |
-    awk '{v[NR]=$1} END {printf "median ratio flowhome / testpmd io over %d rounds: %.2f\n", NR, v[int((NR + 1) / 2)]}'
+# Of an even count, the mean of the middle two.
+median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
+awk -v m="$(printf '%s\n' "${ratios[@]}" | median)" -v n="$rounds" \
+    'BEGIN {printf "median ratio flowhome / testpmd io over %d rounds: %.2f\n", n, m}'
 # On a VM whose rate jumps between rounds (a neighbour's load), one chain's
 # slow round pairs with the other's fast one and swings that round's ratio;
 # the ratio of each chain's median rate is the steadier figure.
@@ -272,9 +273,8 @@ awk -v a="$fhc_med" -v b="$ioc_med" -v n="$rounds" 'BEGIN {
 # slow one, and the medians above mix states. The rounds in which both
 # chains ran at two thirds or more of the run's highest rate ran in one
 # state, the fast one if the run saw it at all (a run all in the slow state
-# passes every round): their medians, of an even count the mean of the
-# middle two, are the figures to compare across runs.
-median_mean() { sort -n | awk '{v[NR]=$1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
+# passes every round): their medians are the figures to compare across
+# runs.
 max_rate=$(printf '%s\n' "${fh_rates[@]}" "${io_rates[@]}" | sort -n | tail -1)
 fast_fh=()
 fast_io=()
@@ -289,8 +289,8 @@ fi
 if [ "${#fast_fh[@]}" -eq 0 ]; then
     echo "no round with both chains at two thirds or more of the highest rate ($max_rate pps)"
 else
-    ffm=$(printf '%s\n' "${fast_fh[@]}" | median_mean)
-    fim=$(printf '%s\n' "${fast_io[@]}" | median_mean)
+    ffm=$(printf '%s\n' "${fast_fh[@]}" | median)
+    fim=$(printf '%s\n' "${fast_io[@]}" | median)
     awk -v a="$ffm" -v b="$fim" -v n="${#fast_fh[@]}" -v r="$rounds" -v m="$max_rate" 'BEGIN {
         printf "median busy cycles per packet over the %d of %d rounds with both chains at 2/3 of" \
             " %.2f Mpps or more: flowhome %.1f, testpmd io %.1f; io / flowhome %.2f\n",
