@@ -16,6 +16,7 @@
  *                                [--runs 5] [--passes 64] [--callgrind]
  *                                [--table-memory auto|eal|thp] [--vips 1]
  *                                [--growth 10000,10000000] [--flow-cache on|off]
+ *                                [--cache-sweep 64,512,1024,2048,4096]
  *
  * --vips N gives each family N VIPs, the flows' own in the middle of the
  * list (what VIP matching costs a node that serves many services).
@@ -31,12 +32,20 @@
  * table of each size, chunk by chunk in turn, so that both see the machine
  * in the same state (a VM's speed drifts over the minutes between two rows
  * of the matrix); per run the quotient of the two sums, their median.
+ * --cache-sweep H1,H2,... measures what the flow cache gains or costs with
+ * how often flows repeat: per table size of --flows, local hits spread over
+ * H of the table's flows, through one worker with its cache and one
+ * without (two tables alike), chunk by chunk in turn; the share of the
+ * packets the cache held and probed, the cycles of each and, per run, the
+ * quotient of the two sums, their median. Where fewer packets hit than the
+ * cache needs to pay, it rests, and the two cost alike.
  */
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <random>
 #include <string>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <rte_cycles.h>
@@ -92,10 +101,14 @@ std::vector<uint64_t> make_stream(const Mix &mix, uint64_t nflows, size_t len, u
     std::mt19937_64 rng(seed);
     std::vector<uint64_t> s(len);
     const uint64_t quarter = nflows / 4;
-    std::vector<uint64_t> hot(mix.hot);
-    for (uint64_t &h : hot) {
+    /* Distinct: the cache's hit share depends on how many flows there are. */
+    std::vector<uint64_t> hot;
+    std::unordered_set<uint64_t> picked;
+    while (hot.size() < mix.hot) {
         const uint64_t q = rng() % quarter;
-        h = 4 * q + (rng() & 1);
+        const uint64_t h = 4 * q + (rng() & 1);
+        if (picked.insert(h).second)
+            hot.push_back(h);
     }
     for (size_t j = 0; j < len; ++j) {
         if (!hot.empty()) {
@@ -319,22 +332,49 @@ void bench_table(rte_mempool *pool, Family f, uint64_t nflows, unsigned runs, un
     }
 }
 
-/* ---- growth mode: two tables, measured in turn ---- */
+/* ---- growth and cache-sweep modes: two tables, measured in turn ---- */
+
+/* What a and b cost through the same stream: per run, a's and b's cycles a
+ * packet and b's over a's. */
+struct Paired {
+    std::vector<double> a, b, quotient;
+};
+
+Paired measure_paired(Runner &ra, Runner &rb, unsigned runs, unsigned passes)
+{
+    warm_up(ra);
+    warm_up(rb);
+    Paired out;
+    for (unsigned run = 0; run < runs; ++run) {
+        uint64_t a = 0, b = 0;
+        for (unsigned p = 0; p < passes; ++p) {
+            a += next_timed(ra, &Runner::pipeline);
+            b += next_timed(rb, &Runner::pipeline);
+        }
+        const double pkts = double(passes) * kChunk;
+        out.a.push_back(double(a) / pkts);
+        out.b.push_back(double(b) / pkts);
+        out.quotient.push_back(double(b) / double(a));
+    }
+    return out;
+}
+
+std::unique_ptr<Fixture> populated(const char *name, Family f, uint64_t n,
+                                   const FixtureSetup &setup)
+{
+    const auto cap = static_cast<uint32_t>(n);
+    auto fx = std::make_unique<Fixture>(name, f == Family::ipv4 ? cap : 8,
+                                        f == Family::ipv6 ? cap : 8, setup);
+    fx->populate(f, n);
+    return fx;
+}
 
 void bench_growth(rte_mempool *pool, Family f, uint64_t small, uint64_t large, unsigned runs,
                   unsigned passes, const FixtureSetup &setup)
 {
     const int fam = f == Family::ipv4 ? 4 : 6;
-    const auto fixture = [&](uint64_t n) {
-        const auto cap = static_cast<uint32_t>(n);
-        auto fx = std::make_unique<Fixture>(fmt::format("g{}_{}", fam, n).c_str(),
-                                            f == Family::ipv4 ? cap : 8,
-                                            f == Family::ipv6 ? cap : 8, setup);
-        fx->populate(f, n);
-        return fx;
-    };
-    const auto fs = fixture(small);
-    const auto fl = fixture(large);
+    const auto fs = populated(fmt::format("g{}_{}", fam, small).c_str(), f, small, setup);
+    const auto fl = populated(fmt::format("g{}_{}", fam, large).c_str(), f, large, setup);
     Runner rs(*fs, pool, f);
     Runner rl(*fl, pool, f);
     std::printf("\n# IPv%d, cost growth from %" PRIu64 " to %" PRIu64 " flows, the two "
@@ -348,27 +388,66 @@ void bench_growth(rte_mempool *pool, Family f, uint64_t small, uint64_t large, u
         rs.use(mix, ss);
         rl.use(mix, sl);
         const uint64_t drops = drops_of(*fs) + drops_of(*fl);
-        warm_up(rs);
-        warm_up(rl);
-        std::vector<double> cs, cl, growth;
-        for (unsigned run = 0; run < runs; ++run) {
-            uint64_t a = 0, b = 0;
-            for (unsigned p = 0; p < passes; ++p) {
-                a += next_timed(rs, &Runner::pipeline);
-                b += next_timed(rl, &Runner::pipeline);
-            }
-            const double pkts = double(passes) * kChunk;
-            cs.push_back(double(a) / pkts);
-            cl.push_back(double(b) / pkts);
-            growth.push_back(double(b) / double(a));
-        }
+        const Paired m = measure_paired(rs, rl, runs, passes);
         if (drops_of(*fs) + drops_of(*fl) != drops) {
             std::fprintf(stderr, "%s: the pipeline dropped packets; figures invalid\n", mix.name);
             std::exit(1);
         }
-        const auto [lo, hi] = std::minmax_element(growth.begin(), growth.end());
-        std::printf("IPv%-4d %-13s %9.1f %9.1f | %6.2f %6.2f-%.2f\n", fam, mix.name, median(cs),
-                    median(cl), median(growth), *lo, *hi);
+        const auto [lo, hi] = std::minmax_element(m.quotient.begin(), m.quotient.end());
+        std::printf("IPv%-4d %-13s %9.1f %9.1f | %6.2f %6.2f-%.2f\n", fam, mix.name, median(m.a),
+                    median(m.b), median(m.quotient), *lo, *hi);
+        std::fflush(stdout);
+    }
+}
+
+void bench_cache_sweep(rte_mempool *pool, Family f, uint64_t nflows,
+                       const std::vector<uint64_t> &hot_counts, unsigned runs, unsigned passes,
+                       const FixtureSetup &setup)
+{
+    const int fam = f == Family::ipv4 ? 4 : 6;
+    FixtureSetup on = setup;
+    on.flow_cache = true;
+    FixtureSetup off = setup;
+    off.flow_cache = false;
+    const auto fon = populated(fmt::format("con{}_{}", fam, nflows).c_str(), f, nflows, on);
+    const auto foff = populated(fmt::format("coff{}_{}", fam, nflows).c_str(), f, nflows, off);
+    Runner ron(*fon, pool, f);
+    Runner roff(*foff, pool, f);
+    std::printf("\n# IPv%d, %" PRIu64 " flows: local hits over H of them, through a worker with "
+                "its flow cache and one without, in turn\n",
+                fam, nflows);
+    std::printf("%-6s %7s | %6s %7s | %9s %9s | %7s %13s\n", "family", "H flows", "held", "probed",
+                "cache cyc", "none cyc", "on/off", "runs min-max");
+    for (const uint64_t hot : hot_counts) {
+        if (hot == 0 || hot > nflows / 4)
+            throw std::invalid_argument(
+                fmt::format("--cache-sweep {}: from 1 to a quarter of the table's flows ({})", hot,
+                            nflows / 4));
+        const Mix mix{
+            "local hot", Traffic::plain, 0, EncapKind::geneve, 0, static_cast<unsigned>(hot)};
+        const auto stream = make_stream(mix, nflows, kStream, 12345);
+        ron.use(mix, stream);
+        roff.use(mix, stream);
+        const WorkerStats &st = fon->worker->stats();
+        const uint64_t drops = drops_of(*fon) + drops_of(*foff);
+        const uint64_t hits = st.flow_cache_hits.get();
+        const uint64_t misses = st.flow_cache_misses.get();
+        const uint64_t rested = st.flow_cache_rested.get();
+        /* on/off is b over a: the cached worker's cost over the other's. */
+        const Paired m = measure_paired(roff, ron, runs, passes);
+        if (drops_of(*fon) + drops_of(*foff) != drops) {
+            std::fprintf(stderr, "--cache-sweep %" PRIu64 ": the pipeline dropped packets\n", hot);
+            std::exit(1);
+        }
+        /* Over the warm-up and the runs: the state the mix keeps the cache in. */
+        const uint64_t held = st.flow_cache_hits.get() - hits;
+        const uint64_t probed = held + st.flow_cache_misses.get() - misses;
+        const uint64_t all = probed + st.flow_cache_rested.get() - rested;
+        const auto [lo, hi] = std::minmax_element(m.quotient.begin(), m.quotient.end());
+        std::printf("IPv%-4d %7" PRIu64 " | %5.1f%% %6.1f%% | %9.1f %9.1f | %7.2f %6.2f-%.2f\n",
+                    fam, hot, 100.0 * double(held) / double(probed == 0 ? 1 : probed),
+                    100.0 * double(probed) / double(all), median(m.b), median(m.a),
+                    median(m.quotient), *lo, *hi);
         std::fflush(stdout);
     }
 }
@@ -474,6 +553,7 @@ int main(int argc, char **argv)
         setup.nvips = static_cast<unsigned>(opt.value("--vips", 1));
         setup.flow_cache = opt.on_off("--flow-cache", true);
         const auto growth = opt.list("--growth", {});
+        const auto sweep = opt.list("--cache-sweep", {});
         opt.finish();
         if (!growth.empty() && (growth.size() != 2 || growth[0] >= growth[1]))
             throw std::invalid_argument("--growth takes two table sizes, the smaller first");
@@ -492,6 +572,11 @@ int main(int argc, char **argv)
         const bool ipv4 = std::find(families.begin(), families.end(), 4) != families.end();
         if (cg) {
             callgrind_mode(pool, families, setup);
+        } else if (!sweep.empty()) {
+            for (const uint64_t fam : families)
+                for (const uint64_t n : flows)
+                    bench_cache_sweep(pool, fam == 4 ? Family::ipv4 : Family::ipv6, n, sweep, runs,
+                                      passes, setup);
         } else if (!growth.empty()) {
             if (ipv4 && growth[1] + kStream > kMaxFlows4)
                 throw std::invalid_argument(
