@@ -60,14 +60,18 @@ public:
     /** Whether the next burst is probed: enabled and not resting. */
     bool probing() const noexcept { return enabled_ && rest_left_ == 0; }
 
-    /** The record of @p k, if cached under @p stamp, the table's stamp of @p hash. */
+    /**
+     * Whether @p k is cached under @p stamp, the table's stamp of @p hash.
+     * Sets @p rec to the record of the entry it read either way: @p k's
+     * when true, another key's or none when false.
+     */
     bool find(const Key &k, uint32_t hash, uint32_t stamp, OwnerRecord &rec) const noexcept
     {
+        /* Without a branch: where some flows are held and others are not,
+         * whether a packet's is cannot be predicted. */
         const Entry &e = entries_[hash & (kSlots - 1)];
-        if (e.hash != hash || e.stamp != stamp || !same_key(e.key, k))
-            return false;
         rec = e.record;
-        return true;
+        return (e.hash == hash) & (e.stamp == stamp) & same_key(e.key, k);
     }
 
     /** Keeps what a lookup found for @p k, with the stamp read before it. */

@@ -238,7 +238,9 @@ private:
     bool icmp_token_ready() noexcept;
 
     /** Looks up a burst's keys of one family: in @p cache first, where it
-     *  probes, then in the table; fills @p cache with what the table found. */
+     *  probes, then in the table; fills @p cache with what the table found.
+     *  Returns the keys found, by bit; only their records in @p rec mean
+     *  anything. */
     template <typename Key>
     uint64_t look_up(FlowCache<Key> &cache, const Key *const *keys, const uint32_t *hashes,
                      unsigned n, OwnerRecord *rec) noexcept;
