@@ -20,11 +20,15 @@
  * change would miss it.
  *
  * Direct-mapped: kSlots entries per family, a newer flow evicting an older
- * one. Where flows do not repeat within kSlots packets (millions of flows in
- * even traffic), probing only costs: a window of kWindow probed packets of
- * which fewer than one in kMinHitShare hit sets the cache to rest for the
- * next kRestPackets packets, which go straight to the table; then it probes
- * another window.
+ * one. A hit saves the key's share of rte_hash's bulk lookup; a miss costs
+ * the probe, a place in the smaller bulk call of the burst's misses and an
+ * insert. The two weigh the same where a half to three quarters of the
+ * packets hit, by family and table size (docs/performance.md, "Where the
+ * flow cache pays"); where flows do not repeat within kSlots packets
+ * (millions of flows in even traffic) probing only costs. A window of
+ * kWindow probed packets of which fewer than kMinHits in kPer hit sets the
+ * cache to rest for the next kRestPackets packets, which go straight to
+ * the table; then it probes another window.
  *
  * Threading: one per worker per family, used only on the worker's lcore.
  */
@@ -42,7 +46,8 @@ template <typename Key> class FlowCache {
 public:
     static constexpr uint32_t kSlots = 1024; /* power of two */
     static constexpr uint32_t kWindow = 4096;
-    static constexpr uint32_t kMinHitShare = 4;
+    static constexpr uint32_t kMinHits = 2;
+    static constexpr uint32_t kPer = 3;
     static constexpr uint32_t kRestPackets = 16 * kWindow;
 
     explicit FlowCache(bool enabled = true) noexcept : enabled_(enabled)
@@ -91,7 +96,7 @@ public:
         window_probed_ += probed;
         if (window_probed_ < kWindow)
             return;
-        if (window_hits_ * kMinHitShare < window_probed_)
+        if (window_hits_ * kPer < window_probed_ * kMinHits)
             rest_left_ = kRestPackets;
         window_hits_ = 0;
         window_probed_ = 0;

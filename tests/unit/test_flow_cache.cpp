@@ -90,18 +90,20 @@ TEST_CASE("the flow cache rests where too few packets hit, then probes again", "
     Cache4 c;
     REQUIRE(c.probing());
 
-    SECTION("a quarter of a window's packets hit: it goes on probing")
+    static_assert(Cache4::kWindow == 4096);
+    SECTION("two thirds of a window's packets hit: it goes on probing")
     {
-        c.probed(Cache4::kWindow / 4, Cache4::kWindow);
+        c.probed(2731, 4096);
         CHECK(c.probing());
     }
     SECTION("fewer: it rests for kRestPackets packets")
     {
-        for (uint32_t i = 0; i < Cache4::kWindow / 64 - 1; ++i) {
-            c.probed(16, 64);
+        /* 43 of 64 a burst, 21 in the last: 2730 of 4096. */
+        for (uint32_t i = 0; i < 4096 / 64 - 1; ++i) {
+            c.probed(43, 64);
             REQUIRE(c.probing());
         }
-        c.probed(15, 64);
+        c.probed(21, 64);
         REQUIRE_FALSE(c.probing());
         c.rested(Cache4::kRestPackets - 1);
         CHECK_FALSE(c.probing());
