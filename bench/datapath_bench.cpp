@@ -16,7 +16,7 @@
  *                                [--runs 5] [--passes 64] [--callgrind]
  *                                [--table-memory auto|eal|thp] [--vips 1]
  *                                [--growth 10000,10000000] [--flow-cache on|off]
- *                                [--cache-sweep 64,512,1024,2048,4096]
+ *                                [--cache-sweep 64,512,1024,2048]
  *
  * --vips N gives each family N VIPs, the flows' own in the middle of the
  * list (what VIP matching costs a node that serves many services).
@@ -35,10 +35,12 @@
  * --cache-sweep H1,H2,... measures what the flow cache gains or costs with
  * how often flows repeat: per table size of --flows, local hits spread over
  * H of the table's flows, through one worker with its cache and one
- * without (two tables alike), chunk by chunk in turn; the share of the
- * packets the cache held and probed, the cycles of each and, per run, the
- * quotient of the two sums, their median. Where fewer packets hit than the
- * cache needs to pay, it rests, and the two cost alike.
+ * without (two tables alike), chunk by chunk in turn; over the runs, the
+ * share of the probed packets the cache held and the share of all packets
+ * it probed; the cycles of each and, per run, the quotient of the two sums,
+ * their median. Where fewer packets hit than the cache needs to pay, it
+ * rests, and the two cost alike. H is at most a quarter of each table's
+ * flows; --flow-cache does not apply.
  */
 #include <algorithm>
 #include <cinttypes>
@@ -101,6 +103,10 @@ std::vector<uint64_t> make_stream(const Mix &mix, uint64_t nflows, size_t len, u
     std::mt19937_64 rng(seed);
     std::vector<uint64_t> s(len);
     const uint64_t quarter = nflows / 4;
+    /* The hot flows are local ones: two in each quarter's four. */
+    if (mix.hot > 2 * quarter)
+        throw std::invalid_argument(fmt::format("{} hot flows: the table's {} flows have {} local",
+                                                mix.hot, nflows, 2 * quarter));
     /* Distinct: the cache's hit share depends on how many flows there are. */
     std::vector<uint64_t> hot;
     std::unordered_set<uint64_t> picked;
@@ -294,6 +300,16 @@ uint64_t drops_of(const Fixture &fx)
     return fx.worker->stats().total_drops();
 }
 
+/* Every mix's packets are forwarded: a drop means the figures are not the
+ * path's they name. */
+void exit_if_dropped(uint64_t before, uint64_t after, const std::string &what)
+{
+    if (after == before)
+        return;
+    std::fprintf(stderr, "%s: the pipeline dropped packets; figures invalid\n", what.c_str());
+    std::exit(1);
+}
+
 void bench_table(rte_mempool *pool, Family f, uint64_t nflows, unsigned runs, unsigned passes,
                  const FixtureSetup &setup)
 {
@@ -321,10 +337,7 @@ void bench_table(rte_mempool *pool, Family f, uint64_t nflows, unsigned runs, un
         r.use(mix, stream);
         const uint64_t drops = drops_of(fx);
         const Row row = measure(r, runs, passes);
-        if (drops_of(fx) != drops) {
-            std::fprintf(stderr, "%s: the pipeline dropped packets; figures invalid\n", mix.name);
-            std::exit(1);
-        }
+        exit_if_dropped(drops, drops_of(fx), mix.name);
         const double ns = row.pipe * ns_per_cycle;
         std::printf("IPv%-4d %-9" PRIu64 " %-13s %9.1f %8.1f %7.2f | %9.1f %9.1f | %6.2f\n", fam,
                     nflows, mix.name, row.pipe, ns, 1e3 / ns, row.pass, row.look, row.ratio);
@@ -334,16 +347,15 @@ void bench_table(rte_mempool *pool, Family f, uint64_t nflows, unsigned runs, un
 
 /* ---- growth and cache-sweep modes: two tables, measured in turn ---- */
 
-/* What a and b cost through the same stream: per run, a's and b's cycles a
- * packet and b's over a's. */
+/* What the pipelines of a and b cost, each on its own stream of the same
+ * mix, their chunks in turn: per run, a's and b's cycles a packet and b's
+ * over a's. The caller warms both up. */
 struct Paired {
     std::vector<double> a, b, quotient;
 };
 
 Paired measure_paired(Runner &ra, Runner &rb, unsigned runs, unsigned passes)
 {
-    warm_up(ra);
-    warm_up(rb);
     Paired out;
     for (unsigned run = 0; run < runs; ++run) {
         uint64_t a = 0, b = 0;
@@ -359,6 +371,8 @@ Paired measure_paired(Runner &ra, Runner &rb, unsigned runs, unsigned passes)
     return out;
 }
 
+/* A fixture whose table of family f holds the first n flows (8 slots of
+ * the other family). */
 std::unique_ptr<Fixture> populated(const char *name, Family f, uint64_t n,
                                    const FixtureSetup &setup)
 {
@@ -388,11 +402,10 @@ void bench_growth(rte_mempool *pool, Family f, uint64_t small, uint64_t large, u
         rs.use(mix, ss);
         rl.use(mix, sl);
         const uint64_t drops = drops_of(*fs) + drops_of(*fl);
+        warm_up(rs);
+        warm_up(rl);
         const Paired m = measure_paired(rs, rl, runs, passes);
-        if (drops_of(*fs) + drops_of(*fl) != drops) {
-            std::fprintf(stderr, "%s: the pipeline dropped packets; figures invalid\n", mix.name);
-            std::exit(1);
-        }
+        exit_if_dropped(drops, drops_of(*fs) + drops_of(*fl), mix.name);
         const auto [lo, hi] = std::minmax_element(m.quotient.begin(), m.quotient.end());
         std::printf("IPv%-4d %-13s %9.1f %9.1f | %6.2f %6.2f-%.2f\n", fam, mix.name, median(m.a),
                     median(m.b), median(m.quotient), *lo, *hi);
@@ -419,27 +432,24 @@ void bench_cache_sweep(rte_mempool *pool, Family f, uint64_t nflows,
     std::printf("%-6s %7s | %6s %7s | %9s %9s | %7s %13s\n", "family", "H flows", "held", "probed",
                 "cache cyc", "none cyc", "on/off", "runs min-max");
     for (const uint64_t hot : hot_counts) {
-        if (hot == 0 || hot > nflows / 4)
-            throw std::invalid_argument(
-                fmt::format("--cache-sweep {}: from 1 to a quarter of the table's flows ({})", hot,
-                            nflows / 4));
         const Mix mix{
             "local hot", Traffic::plain, 0, EncapKind::geneve, 0, static_cast<unsigned>(hot)};
         const auto stream = make_stream(mix, nflows, kStream, 12345);
         ron.use(mix, stream);
         roff.use(mix, stream);
-        const WorkerStats &st = fon->worker->stats();
         const uint64_t drops = drops_of(*fon) + drops_of(*foff);
+        /* The warm-up ends a rest the mix before left the cache in: what
+         * the runs count is the state this mix keeps it in. */
+        warm_up(roff);
+        warm_up(ron);
+        const WorkerStats &st = fon->worker->stats();
         const uint64_t hits = st.flow_cache_hits.get();
         const uint64_t misses = st.flow_cache_misses.get();
         const uint64_t rested = st.flow_cache_rested.get();
         /* on/off is b over a: the cached worker's cost over the other's. */
         const Paired m = measure_paired(roff, ron, runs, passes);
-        if (drops_of(*fon) + drops_of(*foff) != drops) {
-            std::fprintf(stderr, "--cache-sweep %" PRIu64 ": the pipeline dropped packets\n", hot);
-            std::exit(1);
-        }
-        /* Over the warm-up and the runs: the state the mix keeps the cache in. */
+        exit_if_dropped(drops, drops_of(*fon) + drops_of(*foff),
+                        fmt::format("--cache-sweep {}", hot));
         const uint64_t held = st.flow_cache_hits.get() - hits;
         const uint64_t probed = held + st.flow_cache_misses.get() - misses;
         const uint64_t all = probed + st.flow_cache_rested.get() - rested;
@@ -555,6 +565,13 @@ int main(int argc, char **argv)
         const auto growth = opt.list("--growth", {});
         const auto sweep = opt.list("--cache-sweep", {});
         opt.finish();
+        if (!sweep.empty() && !growth.empty())
+            throw std::invalid_argument("--cache-sweep and --growth are two modes: one at a time");
+        for (const uint64_t n : flows)
+            for (const uint64_t hot : sweep)
+                if (hot == 0 || hot > n / 4)
+                    throw std::invalid_argument(
+                        fmt::format("--cache-sweep {}: from 1 to a quarter of {} flows", hot, n));
         if (!growth.empty() && (growth.size() != 2 || growth[0] >= growth[1]))
             throw std::invalid_argument("--growth takes two table sizes, the smaller first");
         bench_vips(setup.nvips); /* refuses a count it cannot build, before any table is */
@@ -573,6 +590,10 @@ int main(int argc, char **argv)
         if (cg) {
             callgrind_mode(pool, families, setup);
         } else if (!sweep.empty()) {
+            for (const uint64_t n : flows)
+                if (ipv4 && n > kMaxFlows4)
+                    throw std::invalid_argument(fmt::format(
+                        "--flows {}: at most {} (the IPv4 keys run out)", n, kMaxFlows4));
             for (const uint64_t fam : families)
                 for (const uint64_t n : flows)
                     bench_cache_sweep(pool, fam == 4 ? Family::ipv4 : Family::ipv6, n, sweep, runs,

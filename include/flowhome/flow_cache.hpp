@@ -67,16 +67,20 @@ public:
 
     /**
      * Whether @p k is cached under @p stamp, the table's stamp of @p hash.
-     * Sets @p rec to the record of the entry it read either way: @p k's
-     * when true, another key's or none when false.
+     * Sets @p rec to the record its slot holds either way: @p k's current
+     * record only when true.
      */
     bool find(const Key &k, uint32_t hash, uint32_t stamp, OwnerRecord &rec) const noexcept
     {
         /* Without a branch: where some flows are held and others are not,
-         * whether a packet's is cannot be predicted. */
+         * whether a packet's is cannot be predicted. (Named first: & on
+         * the calls themselves reads as a mistaken &&.) */
         const Entry &e = entries_[hash & (kSlots - 1)];
         rec = e.record;
-        return (e.hash == hash) & (e.stamp == stamp) & same_key(e.key, k);
+        const bool same_hash = e.hash == hash;
+        const bool current = e.stamp == stamp;
+        const bool same = same_key(e.key, k);
+        return same_hash & current & same;
     }
 
     /** Keeps what a lookup found for @p k, with the stamp read before it. */

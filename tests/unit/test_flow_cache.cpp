@@ -90,10 +90,17 @@ TEST_CASE("the flow cache rests where too few packets hit, then probes again", "
     Cache4 c;
     REQUIRE(c.probing());
 
-    static_assert(Cache4::kWindow == 4096);
+    /* The figures below are worked out for these. */
+    static_assert(Cache4::kWindow == 4096 && Cache4::kMinHits == 2 && Cache4::kPer == 3);
     SECTION("two thirds of a window's packets hit: it goes on probing")
     {
         c.probed(2731, 4096);
+        CHECK(c.probing());
+    }
+    SECTION("exactly two in three: it goes on probing")
+    {
+        /* A window ends with the burst that fills it, past 4096. */
+        c.probed(2732, 4098);
         CHECK(c.probing());
     }
     SECTION("fewer: it rests for kRestPackets packets")
