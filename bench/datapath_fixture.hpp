@@ -330,6 +330,8 @@ struct FixtureSetup {
     TableMemory memory = TableMemory::automatic;
     unsigned nvips = 1;     /**< VIPs per family */
     bool flow_cache = true; /**< the workers' flow cache, as the node's `table.flow_cache` */
+    /** A second worker on the same table and the same shared state, without the flow cache. */
+    bool uncached_twin = false;
 };
 
 /** DatapathShared and everything it points to, for one table. */
@@ -342,6 +344,7 @@ struct Fixture : BenchTable {
     DatapathShared sh;
     rte_ring *control = nullptr;
     std::unique_ptr<Worker> worker;
+    std::unique_ptr<Worker> uncached; /**< with FixtureSetup::uncached_twin */
 
     Fixture(const char *name, uint32_t cap4, uint32_t cap6, const FixtureSetup &setup)
         : BenchTable(name, cap4, cap6, setup.memory)
@@ -384,10 +387,17 @@ struct Fixture : BenchTable {
         sh.clock = &clock;
         sh.flow_cache = setup.flow_cache;
         worker = std::make_unique<Worker>(sh, 0, 0);
+        if (setup.uncached_twin) {
+            /* A worker reads the setting once, when it is built. */
+            sh.flow_cache = false;
+            uncached = std::make_unique<Worker>(sh, 1, 0);
+            sh.flow_cache = setup.flow_cache;
+        }
     }
 
     ~Fixture()
     {
+        uncached.reset();
         worker.reset();
         rte_ring_free(control);
     }
@@ -399,11 +409,11 @@ struct Fixture : BenchTable {
             table->upsert(key_of(f, i), OwnerRecord{.owner = owner_of(i), .version = 1});
     }
 
-    /** Empties the output batches (the mbufs stay with the caller) and the control ring. */
-    void discard_outputs()
+    /** Empties @p w's output batches (the mbufs stay with the caller) and the control ring. */
+    void discard_outputs(Worker &w)
     {
-        worker->wire_out().n = 0;
-        worker->local_out().n = 0;
+        w.wire_out().n = 0;
+        w.local_out().n = 0;
         discard_outputs_ring();
     }
 
