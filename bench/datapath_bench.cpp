@@ -298,9 +298,11 @@ Row measure(Runner &r, unsigned runs, unsigned passes)
     return {median(pipe), median(pass), median(look), median(ratio)};
 }
 
+/* Of the fixture's workers, both where it has two. */
 uint64_t drops_of(const Fixture &fx)
 {
-    return fx.worker->stats().total_drops();
+    const uint64_t twin = fx.uncached != nullptr ? fx.uncached->stats().total_drops() : 0;
+    return fx.worker->stats().total_drops() + twin;
 }
 
 /* Every mix's packets are forwarded: a drop means the figures are not the
@@ -348,7 +350,8 @@ void bench_table(rte_mempool *pool, Family f, uint64_t nflows, unsigned runs, un
     }
 }
 
-/* ---- growth and cache-sweep modes: two tables, measured in turn ---- */
+/* ---- growth and cache-sweep modes: two runners, measured in turn (two
+ * tables for growth, two workers on one table for the sweep) ---- */
 
 /* What the pipelines of a and b cost, each on its own stream of the same
  * mix, their chunks in turn: per run, a's and b's cycles a packet and b's
@@ -429,9 +432,6 @@ void bench_cache_sweep(rte_mempool *pool, Family f, uint64_t nflows,
     const auto fx = populated(fmt::format("c{}_{}", fam, nflows).c_str(), f, nflows, both);
     Runner ron(*fx, pool, f);
     Runner roff(*fx, pool, f, fx->uncached.get());
-    const auto drops_of_both = [&] {
-        return fx->worker->stats().total_drops() + fx->uncached->stats().total_drops();
-    };
     std::printf("\n# IPv%d, %" PRIu64 " flows: local hits over H of them, through a worker with "
                 "its flow cache and one without, in turn\n",
                 fam, nflows);
@@ -447,7 +447,7 @@ void bench_cache_sweep(rte_mempool *pool, Family f, uint64_t nflows,
          * packets, not those the other has just read. */
         for (size_t k = 0; k < kStream / kChunk / 2; ++k)
             roff.advance();
-        const uint64_t drops = drops_of_both();
+        const uint64_t drops = drops_of(*fx);
         /* The warm-up ends a rest the mix before left the cache in: what
          * the runs count is the state this mix keeps it in. */
         warm_up(roff);
@@ -458,7 +458,7 @@ void bench_cache_sweep(rte_mempool *pool, Family f, uint64_t nflows,
         const uint64_t rested = st.flow_cache_rested.get();
         /* on/off is b over a: the cached worker's cost over the other's. */
         const Paired m = measure_paired(roff, ron, runs, passes);
-        exit_if_dropped(drops, drops_of_both(), fmt::format("--cache-sweep {}", hot));
+        exit_if_dropped(drops, drops_of(*fx), fmt::format("--cache-sweep {}", hot));
         const uint64_t held = st.flow_cache_hits.get() - hits;
         const uint64_t probed = held + st.flow_cache_misses.get() - misses;
         const uint64_t all = probed + st.flow_cache_rested.get() - rested;
