@@ -328,29 +328,38 @@ void ageing(Family f, unsigned runs, uint32_t capacity, TableMemory memory)
             pass_ms.push_back(seconds(cycles) * 1e3);
     }
 
-    /* Full: slices within one second, each examining kSlice entries. */
+    /* Full: one pass a run, in slices of kSlice entries within one second.
+     * Its cost per entry is the pass's cycles over the entries it examined,
+     * calls that found the pass's end included: a slice boundary need not
+     * fall where the table ends, nor a table hold a whole slice. */
     fill(16, capacity);
     const uint32_t filled = t.table->count(f);
-    std::vector<double> slice_us;
+    std::vector<double> ns_per_entry;
     for (unsigned run = 0; run <= runs; ++run) {
         const auto now = static_cast<uint16_t>(fresh + runs + 1 + run);
         uint64_t cycles = 0;
-        unsigned slices = 0;
-        for (uint32_t examined = 0; examined < filled; ++slices) {
+        uint64_t examined = 0;
+        /* Two calls in a row that examine nothing: the pass has ended. */
+        for (unsigned empty = 0; examined < filled && empty < 2;) {
             const uint64_t t0 = rte_rdtsc_precise();
             const AgeResult r = t.table->age(now, 300, 60, kSlice);
             cycles += rte_rdtsc_precise() - t0;
-            if (r.examined == 0)
-                break;
             examined += r.examined;
+            empty = r.examined == 0 ? empty + 1 : 0;
+        }
+        if (examined < filled) {
+            std::fprintf(stderr, "ageing: a pass examined %" PRIu64 " of %u entries\n", examined,
+                         filled);
+            std::exit(1);
         }
         if (run > 0)
-            slice_us.push_back(seconds(cycles) * 1e6 / slices);
+            ns_per_entry.push_back(seconds(cycles) * 1e9 / static_cast<double>(examined));
     }
+    const double ns = median(ns_per_entry);
     std::printf("ageing          IPv%d: %" PRIu64 " positions holding 16 entries: %.2f ms a pass; "
                 "full (%u entries): %.0f us a %u-entry slice (%.1f M entries/s); medians of %u\n",
-                v4 ? 4 : 6, scanned, median(pass_ms), filled, median(slice_us), kSlice,
-                double(kSlice) / median(slice_us), runs);
+                v4 ? 4 : 6, scanned, median(pass_ms), filled, ns * kSlice / 1e3, kSlice, 1e3 / ns,
+                runs);
 }
 
 void reannounce(Family f, unsigned runs, uint32_t entries, TableMemory memory)
