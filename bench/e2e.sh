@@ -149,12 +149,13 @@ intake_pps() {
         awk '{v[NR]=$1} END {if (NR == 0) print 0; else print v[int((NR + 1) / 2)]}'
 }
 
-# rx-wire, tx-local, the total of drops and busy-cycles from flowhome's stop
-# report.
+# rx-wire, tx-local, the total of drops, busy-cycles and busy-polls from
+# flowhome's stop report.
 flowhome_counters() { # $1: run name
     awk '$1 == "rx-wire" { rx = $2 } $1 == "tx-local" { tx = $2 } $1 == "busy-cycles" { c = $2 }
+        $1 == "busy-polls" { p = $2 }
         /^drops/ { in_drops = 1 } in_drops && $1 == "total" { drops = $2; in_drops = 0 }
-        END { printf "%.0f %.0f %.0f %.0f\n", rx, tx, drops, c }' "$dir/$1.log"
+        END { printf "%.0f %.0f %.0f %.0f %.0f\n", rx, tx, drops, c, p }' "$dir/$1.log"
 }
 
 # A flowhome round counts only if the node ran, dropped nothing and sent on
@@ -173,8 +174,15 @@ check_flowhome() { # $1: run name
 # --record-core-cycles line.
 busy_cycles_flowhome() {
     local rx c
-    read -r rx _ _ c < <(flowhome_counters "$1")
+    read -r rx _ _ c _ < <(flowhome_counters "$1")
     awk -v rx="$rx" -v c="$c" 'BEGIN { printf "%.1f", (rx > 0 ? c / rx : 0) }'
+}
+# The packets of a busy poll: how full flowhome's bursts were (it takes up
+# to 64 a poll; testpmd io up to 32, and the generator sends 32 at a time).
+burst_flowhome() {
+    local rx p
+    read -r rx _ _ _ p < <(flowhome_counters "$1")
+    awk -v rx="$rx" -v p="$p" 'BEGIN { printf "%.1f", (p > 0 ? rx / p : 0) }'
 }
 # testpmd's own cycles/packet divides by the packets received since its
 # start, which net_memif's counters, reset when the link comes up, can
@@ -243,10 +251,11 @@ for r in $(seq 1 "$rounds"); do
     fh_cycles+=("$fhc")
     io_cycles+=("$ioc")
     echo "round $r: flowhome $fh pps, testpmd io $io pps, ratio $ratio;" \
-        "busy cycles/packet flowhome $fhc, testpmd io $ioc"
+        "busy cycles/packet flowhome $fhc, testpmd io $ioc;" \
+        "flowhome $(burst_flowhome "fh$r") packets a busy poll"
 done
 if [ "${E2E_VERBOSE:-0}" = 1 ]; then tail -40 "$dir/fh1.log"; fi
-grep -aE 'local-hits|claims |tx-local|rx-wire|busy-cycles|drops' "$dir/fh1.log" | head -8 || true
+grep -aE 'local-hits|claims |tx-local|rx-wire|busy-cycles|busy-polls|drops' "$dir/fh1.log" | head -9 || true
 # Of an even count, the mean of the middle two.
 median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 awk -v m="$(printf '%s\n' "${ratios[@]}" | median)" -v n="$rounds" \

@@ -146,6 +146,7 @@ struct alignas(64) WorkerStats {
         opening_table_full; /**< opening packets met with a full table: no claim (miss policy) */
     Counter idle_sleeps;
     Counter busy_cycles; /**< TSC cycles of polls that found work, each to the next's start */
+    Counter busy_polls;  /**< polls that found work: packets over them, the mean burst */
     Counter drops[kDropReasonCount];
     Counter redirects_to[kMaxNodeId + 1];
 

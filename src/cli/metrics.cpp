@@ -71,6 +71,8 @@ const std::vector<MetricFamilyInfo> kFamilies = {
      "Times an idle worker slept to yield its CPU"},
     {"flowhome_worker_busy_cycles_total", MetricType::counter,
      "TSC cycles of a worker's polls that found work"},
+    {"flowhome_worker_busy_polls_total", MetricType::counter,
+     "A worker's polls that found work (packets received over them: the mean burst)"},
     {"flowhome_drops_total", MetricType::counter, "Packets a worker dropped, by reason"},
     {"flowhome_redirects_total", MetricType::counter,
      "Packets encapsulated toward another node, by owner node"},
@@ -339,6 +341,8 @@ std::vector<MetricSample> collect_metrics(Node &node)
             s.idle_sleeps.get());
         add(out, "flowhome_worker_busy_cycles_total", fmt::format("worker=\"{}\"", w->index()),
             s.busy_cycles.get());
+        add(out, "flowhome_worker_busy_polls_total", fmt::format("worker=\"{}\"", w->index()),
+            s.busy_polls.get());
     }
     for (const auto &w : node.workers())
         for (const DropReasonInfo &d : kDropReasons)

@@ -111,6 +111,8 @@ std::string stats_workers(CommandContext &c, const std::map<std::string, uint64_
         [](unsigned i) { return fmt::format("worker=\"{}\"", i); });
     row("busy_cycles", "flowhome_worker_busy_cycles_total",
         [](unsigned i) { return fmt::format("worker=\"{}\"", i); });
+    row("busy_polls", "flowhome_worker_busy_polls_total",
+        [](unsigned i) { return fmt::format("worker=\"{}\"", i); });
     return out;
 }
 
@@ -334,23 +336,27 @@ CommandResult cmd_show_ports(CommandContext &c)
 
 CommandResult cmd_show_workers(CommandContext &c)
 {
+    /* A quotient to a tenth, or "-" while its divisor is 0. */
+    const auto per = [](uint64_t num, uint64_t den) {
+        return den == 0
+                   ? std::string("-")
+                   : fmt::format("{:.1f}", static_cast<double>(num) / static_cast<double>(den));
+    };
     std::string out = fmt::format(
-        "{:<7} {:<6} {:<6} {:>14} {:>14} {:>14} {:>14} {:>12} {:>10} {}\n", "worker", "lcore",
-        "queue", "rx", "tx", "drops", "claims", "idle-sleeps", "cyc/pkt", "state");
+        "{:<7} {:<6} {:<6} {:>14} {:>14} {:>14} {:>14} {:>12} {:>10} {:>8} {}\n", "worker", "lcore",
+        "queue", "rx", "tx", "drops", "claims", "idle-sleeps", "cyc/pkt", "pkt/poll", "state");
     const NodeConfig &cfg = c.node.config();
     for (const auto &w : c.node.workers()) {
         const WorkerStats &s = w->stats();
         const unsigned lcore = cfg.lcores.workers[w->index()];
         const uint64_t rx = s.rx_wire.get() + s.rx_local.get();
-        /* What a packet costs this worker: its busy cycles (polls that
-         * found work) over the packets it received. */
-        const std::string per_packet =
-            rx == 0 ? "-"
-                    : fmt::format("{:.1f}", static_cast<double>(s.busy_cycles.get()) /
-                                                static_cast<double>(rx));
-        out += fmt::format("{:<7} {:<6} {:<6} {:>14} {:>14} {:>14} {:>14} {:>12} {:>10} {}\n",
+        /* What a packet costs this worker, its busy cycles (polls that
+         * found work) over the packets it received; and how full its
+         * bursts are, those packets over its busy polls. */
+        out += fmt::format("{:<7} {:<6} {:<6} {:>14} {:>14} {:>14} {:>14} {:>12} {:>10} {:>8} {}\n",
                            w->index(), lcore, w->index(), rx, s.tx_wire.get() + s.tx_local.get(),
-                           s.total_drops(), s.claims.get(), s.idle_sleeps.get(), per_packet,
+                           s.total_drops(), s.claims.get(), s.idle_sleeps.get(),
+                           per(s.busy_cycles.get(), rx), per(rx, s.busy_polls.get()),
                            rte_eal_get_lcore_state(lcore) == RUNNING ? "running" : "stopped");
     }
     return ok(out);

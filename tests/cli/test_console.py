@@ -673,9 +673,19 @@ def main():
         send_syns(40000, 5)
         assert wait_counter(sock, claims, 5) == 5, "the first SYNs were not claimed"
         # Their polls were busy: what a packet costs the worker is measured.
+        metrics = attach(sock, "show", "metrics").stdout
         busy = 'flowhome_worker_busy_cycles_total{worker="0"}'
-        assert prom_value(attach(sock, "show", "metrics").stdout, busy) > 0, \
+        assert prom_value(metrics, busy) > 0, \
             "worker 0 counted no busy cycles for the packets it received"
+        # Each busy poll received a packet (gossip is off): idle polls, by
+        # the thousand, are not counted. (One packet may arrive between the
+        # two counters' reads.)
+        polls = prom_value(metrics, 'flowhome_worker_busy_polls_total{worker="0"}')
+        received = sum(prom_value(metrics, 'flowhome_worker_packets_total{worker="0",'
+                                  f'counter="{c}"}}') for c in ("rx_wire", "rx_local"))
+        assert 1 <= polls <= received + 1, f"worker 0: {polls} busy polls, {received} packets"
+        row = attach(sock, "show", "workers").stdout.splitlines()[1].split()
+        assert row[0] == "0" and float(row[-2]) >= 1, f"show workers, worker 0's packets a poll: {row}"
 
         # 1. Every command on the console.
         checks = {

@@ -877,6 +877,7 @@ int Worker::run() noexcept
 
         busy = got != 0;
         if (busy) {
+            stats_.busy_polls.add();
             idle = 0;
             continue;
         }
