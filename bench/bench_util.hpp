@@ -50,6 +50,12 @@ public:
             args_.emplace_back(argv[i]);
     }
 
+    /** Whether "--name" is among the options not taken yet. */
+    bool given(std::string_view name) const
+    {
+        return std::find(args_.begin(), args_.end(), name) != args_.end();
+    }
+
     /** Takes "--name" (a flag); true when present. */
     bool flag(std::string_view name)
     {
