@@ -8,7 +8,8 @@
 # ratio of the two chains' median rates, and each forwarder's busy cycles
 # per packet: over all rounds, and over the rounds in which both chains ran
 # at two thirds or more of the run's highest rate (the VM's fast state,
-# where the run saw it).
+# where the run saw it). Each round also gives flowhome's packets a busy
+# poll, how full its bursts were.
 #
 #   bench/e2e.sh [BUILD_DIR] [SECONDS] [ROUNDS]   (defaults: build-bench, 8, 5)
 #

@@ -43,10 +43,6 @@ def run(name, *args, eal=True, ok=True):
     return p.stdout if ok else p.stderr
 
 
-def numbers(text):
-    return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", text)]
-
-
 def close(a, b, rel):
     return math.isclose(a, b, rel_tol=rel, abs_tol=0.011)
 
