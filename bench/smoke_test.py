@@ -3,8 +3,9 @@
 """The benchmarks at toy sizes: each mode runs, prints every row it
 should, and its figures agree with one another (a ratio with the cycles it
 divides, a growth with its two sums, the flow cache's shares with the
-cache's rule). Never how fast: the figures of a noisy machine are not
-tested (docs/performance.md).
+cache's rule); what a mode cannot run is refused before any table is
+filled. Never how fast: the figures of a noisy machine are not tested
+(docs/performance.md).
 
     smoke_test.py DATAPATH_BENCH CONTROL_BENCH VIP_BENCH MEMORY_BENCH
 """
