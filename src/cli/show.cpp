@@ -342,9 +342,13 @@ CommandResult cmd_show_workers(CommandContext &c)
                    ? std::string("-")
                    : fmt::format("{:.1f}", static_cast<double>(num) / static_cast<double>(den));
     };
-    std::string out = fmt::format(
-        "{:<7} {:<6} {:<6} {:>14} {:>14} {:>14} {:>14} {:>12} {:>10} {:>8} {}\n", "worker", "lcore",
-        "queue", "rx", "tx", "drops", "claims", "idle-sleeps", "cyc/pkt", "pkt/poll", "state");
+    /* The header and each worker's row, in one layout. */
+    const auto line = [](const auto &...field) {
+        return fmt::format("{:<7} {:<6} {:<6} {:>14} {:>14} {:>14} {:>14} {:>12} {:>10} {:>8} {}\n",
+                           field...);
+    };
+    std::string out = line("worker", "lcore", "queue", "rx", "tx", "drops", "claims", "idle-sleeps",
+                           "cyc/pkt", "pkt/poll", "state");
     const NodeConfig &cfg = c.node.config();
     for (const auto &w : c.node.workers()) {
         const WorkerStats &s = w->stats();
@@ -353,11 +357,10 @@ CommandResult cmd_show_workers(CommandContext &c)
         /* What a packet costs this worker, its busy cycles (polls that
          * found work) over the packets it received; and how full its
          * bursts are, those packets over its busy polls. */
-        out += fmt::format("{:<7} {:<6} {:<6} {:>14} {:>14} {:>14} {:>14} {:>12} {:>10} {:>8} {}\n",
-                           w->index(), lcore, w->index(), rx, s.tx_wire.get() + s.tx_local.get(),
-                           s.total_drops(), s.claims.get(), s.idle_sleeps.get(),
-                           per(s.busy_cycles.get(), rx), per(rx, s.busy_polls.get()),
-                           rte_eal_get_lcore_state(lcore) == RUNNING ? "running" : "stopped");
+        out += line(w->index(), lcore, w->index(), rx, s.tx_wire.get() + s.tx_local.get(),
+                    s.total_drops(), s.claims.get(), s.idle_sleeps.get(),
+                    per(s.busy_cycles.get(), rx), per(rx, s.busy_polls.get()),
+                    rte_eal_get_lcore_state(lcore) == RUNNING ? "running" : "stopped");
     }
     return ok(out);
 }
