@@ -89,8 +89,20 @@ struct WorkerCounterInfo {
     Counter WorkerStats::*field;
 };
 
-/** Every per-worker packet counter, in display order (idle sleeps last). */
+/** Every per-worker packet counter, in display order. */
 std::span<const WorkerCounterInfo> worker_counters() noexcept;
+
+/** A counter of a worker's poll loop rather than of its packets: its name
+ *  (as `show stats worker` prints it), its metric family and its field. */
+struct WorkerLoopCounterInfo {
+    std::string_view name;
+    std::string_view family;
+    Counter WorkerStats::*field;
+};
+
+/** The poll loop's counters (idle sleeps, busy cycles, busy polls), in
+ *  display order, after the packet counters and the drops. */
+std::span<const WorkerLoopCounterInfo> worker_loop_counters() noexcept;
 
 /** A gossip counter: its event name (as `show stats gossip` prints it) and the counter. */
 struct GossipCounterInfo {

@@ -47,13 +47,12 @@ std::string Node::stats_report() const
     port_line(out, "local", ports_.local);
 
     /* The counters the console and the metrics show, in their order, with
-     * the report's dashes; then the idle sleeps, busy cycles and busy polls. */
+     * the report's dashes; then the poll loop's own. */
     std::vector<std::pair<std::string, Counter WorkerStats::*>> rows;
     for (const WorkerCounterInfo &c : worker_counters())
         rows.emplace_back(dashed(c.name), c.field);
-    rows.emplace_back("idle-sleeps", &WorkerStats::idle_sleeps);
-    rows.emplace_back("busy-cycles", &WorkerStats::busy_cycles);
-    rows.emplace_back("busy-polls", &WorkerStats::busy_polls);
+    for (const WorkerLoopCounterInfo &c : worker_loop_counters())
+        rows.emplace_back(dashed(c.name), c.field);
     out += "workers\n";
     for (const auto &[name, field] : rows) {
         uint64_t total = 0;

@@ -54,6 +54,12 @@ constexpr WorkerCounterInfo kWorkerCounters[] = {
     {"flow_cache_rested", &WorkerStats::flow_cache_rested},
 };
 
+constexpr WorkerLoopCounterInfo kWorkerLoopCounters[] = {
+    {"idle_sleeps", "flowhome_worker_idle_sleeps_total", &WorkerStats::idle_sleeps},
+    {"busy_cycles", "flowhome_worker_busy_cycles_total", &WorkerStats::busy_cycles},
+    {"busy_polls", "flowhome_worker_busy_polls_total", &WorkerStats::busy_polls},
+};
+
 const std::vector<MetricFamilyInfo> kFamilies = {
     {"flowhome_port_rx_packets_total", MetricType::counter, "Packets received by the port"},
     {"flowhome_port_tx_packets_total", MetricType::counter, "Packets sent by the port"},
@@ -259,6 +265,11 @@ std::span<const WorkerCounterInfo> worker_counters() noexcept
     return kWorkerCounters;
 }
 
+std::span<const WorkerLoopCounterInfo> worker_loop_counters() noexcept
+{
+    return kWorkerLoopCounters;
+}
+
 std::vector<GossipCounterInfo>
 gossip_counters(const GossipEngine &engine, const GossipTransport *transport, const LogRelay *log)
 {
@@ -337,12 +348,8 @@ std::vector<MetricSample> collect_metrics(Node &node)
             add(out, "flowhome_worker_packets_total",
                 fmt::format("worker=\"{}\",counter=\"{}\"", w->index(), c.name),
                 (s.*c.field).get());
-        add(out, "flowhome_worker_idle_sleeps_total", fmt::format("worker=\"{}\"", w->index()),
-            s.idle_sleeps.get());
-        add(out, "flowhome_worker_busy_cycles_total", fmt::format("worker=\"{}\"", w->index()),
-            s.busy_cycles.get());
-        add(out, "flowhome_worker_busy_polls_total", fmt::format("worker=\"{}\"", w->index()),
-            s.busy_polls.get());
+        for (const WorkerLoopCounterInfo &c : kWorkerLoopCounters)
+            add(out, c.family, fmt::format("worker=\"{}\"", w->index()), (s.*c.field).get());
     }
     for (const auto &w : node.workers())
         for (const DropReasonInfo &d : kDropReasons)

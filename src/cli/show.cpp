@@ -107,12 +107,8 @@ std::string stats_workers(CommandContext &c, const std::map<std::string, uint64_
         per += fmt::format(" {:>12}", x);
     }
     out += fmt::format("{:<20} {:>14}{}\n", "drops", all, per);
-    row("idle_sleeps", "flowhome_worker_idle_sleeps_total",
-        [](unsigned i) { return fmt::format("worker=\"{}\"", i); });
-    row("busy_cycles", "flowhome_worker_busy_cycles_total",
-        [](unsigned i) { return fmt::format("worker=\"{}\"", i); });
-    row("busy_polls", "flowhome_worker_busy_polls_total",
-        [](unsigned i) { return fmt::format("worker=\"{}\"", i); });
+    for (const WorkerLoopCounterInfo &lc : worker_loop_counters())
+        row(lc.name, lc.family, [](unsigned i) { return fmt::format("worker=\"{}\"", i); });
     return out;
 }
 
