@@ -97,16 +97,22 @@ constexpr Mix kMixes[] = {
 };
 constexpr const Mix &kHotMix = kMixes[8];
 
+/** The local flows a mix's hot flows are drawn from: two in each of the
+ *  table's whole quarters' four. */
+constexpr uint64_t local_flows(uint64_t nflows)
+{
+    return nflows / 4 * 2;
+}
+
 /** The flows a mix sends, in order: indices into the table's flows. */
 std::vector<uint64_t> make_stream(const Mix &mix, uint64_t nflows, size_t len, uint32_t seed)
 {
     std::mt19937_64 rng(seed);
     std::vector<uint64_t> s(len);
     const uint64_t quarter = nflows / 4;
-    /* The hot flows are local ones: two in each quarter's four. */
-    if (mix.hot > 2 * quarter)
+    if (mix.hot > local_flows(nflows))
         throw std::invalid_argument(fmt::format("{} hot flows: the table's {} flows have {} local",
-                                                mix.hot, nflows, 2 * quarter));
+                                                mix.hot, nflows, local_flows(nflows)));
     /* Distinct: the cache's hit share depends on how many flows there are. */
     std::vector<uint64_t> hot;
     std::unordered_set<uint64_t> picked;
@@ -625,7 +631,7 @@ int main(int argc, char **argv)
                 if (ipv4 && n + kStream > kMaxFlows4)
                     throw std::invalid_argument(fmt::format(
                         "--flows {}: at most {} (the IPv4 keys run out)", n, kMaxFlows4 - kStream));
-                if (n / 4 * 2 < kHotMix.hot)
+                if (local_flows(n) < kHotMix.hot)
                     throw std::invalid_argument(fmt::format(
                         "--flows {}: at least {} (the {} hot flows are local ones, half the table)",
                         n, 2 * kHotMix.hot, kHotMix.hot));

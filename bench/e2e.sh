@@ -173,18 +173,14 @@ check_flowhome() { # $1: run name
 
 # Busy cycles per packet: flowhome's worker counters at its stop, testpmd's
 # --record-core-cycles line.
-busy_cycles_flowhome() {
-    local rx c
-    read -r rx _ _ c _ < <(flowhome_counters "$1")
-    awk -v rx="$rx" -v c="$c" 'BEGIN { printf "%.1f", (rx > 0 ? c / rx : 0) }'
+# Field $2 of flowhome_counters over field $3, to a tenth (0 over none).
+flowhome_quotient() { # $1: run name
+    flowhome_counters "$1" | awk -v n="$2" -v d="$3" '{ printf "%.1f", ($d > 0 ? $n / $d : 0) }'
 }
+busy_cycles_flowhome() { flowhome_quotient "$1" 4 1; }
 # The packets of a busy poll: how full flowhome's bursts were (it takes up
 # to 64 a poll; testpmd io up to 32, and the generator sends 32 at a time).
-burst_flowhome() {
-    local rx p
-    read -r rx _ _ _ p < <(flowhome_counters "$1")
-    awk -v rx="$rx" -v p="$p" 'BEGIN { printf "%.1f", (p > 0 ? rx / p : 0) }'
-}
+burst_flowhome() { flowhome_quotient "$1" 1 5; }
 # testpmd's own cycles/packet divides by the packets received since its
 # start, which net_memif's counters, reset when the link comes up, can
 # make negative; io sends on every packet it takes, and net_null's count
