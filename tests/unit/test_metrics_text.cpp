@@ -79,3 +79,20 @@ TEST_CASE("a telemetry dictionary sums workers, joins labels, and says what did 
         }
     }
 }
+
+TEST_CASE("every worker loop counter has its family declared, once, as a counter", "[cli][metrics]")
+{
+    /* A family without its HELP and TYPE would be a sample no scraper
+     * could read as a counter. */
+    for (const WorkerLoopCounterInfo &c : worker_loop_counters()) {
+        INFO(c.name);
+        int declared = 0;
+        for (const MetricFamilyInfo &f : metric_families())
+            if (f.name == c.family) {
+                ++declared;
+                CHECK(f.type == MetricType::counter);
+            }
+        CHECK(declared == 1);
+    }
+    CHECK_FALSE(worker_loop_counters().empty());
+}
