@@ -208,10 +208,10 @@ private:
      * table: this node for its own claim, the node it picked while
      * draining. Its next packets (the handshake's ACK) arrive first. */
     struct PendingClaim {
-        uint64_t expires_tsc;
-        uint32_t hash;
-        NodeId owner;
-        bool refused; /* our claim of it: the control ring was full */
+        uint64_t expires_tsc = 0; /* 0: never used (expired at any time) */
+        uint32_t hash = 0;
+        NodeId owner = kInvalidNode;
+        bool refused = false; /* our claim of it: the control ring was full */
         FlowKey key;
     };
     static constexpr unsigned kPendingSlots = 1024; /* power of two */

@@ -31,8 +31,6 @@ Worker::Worker(DatapathShared &shared, unsigned index, uint16_t queue) noexcept
 {
     wire_out_.port = shared.wire_port;
     local_out_.port = shared.local_port;
-    for (PendingClaim &p : pending_)
-        p.expires_tsc = 0;
 }
 
 void Worker::count_drop(const rte_mbuf *m, DropReason r, uint16_t port) noexcept
@@ -286,7 +284,7 @@ void Worker::redirect(Slot &s, NodeId owner) noexcept
     switch (encap_packet(s.m, *t, meta)) {
     case EncapStatus::ok:
         stats_.redirects.add();
-        stats_.redirects_to[owner].add();
+        stats_.redirects_to[owner & kMaxNodeId].add();
         to_wire(s.m);
         return;
     case EncapStatus::too_big: {
@@ -731,7 +729,9 @@ void Worker::decide_burst(const uint8_t *slot_of, unsigned n, uint64_t hits, con
      * hash miss policy, a later packet can leave before an earlier one
      * where the policy sends it the same way). */
     for_each_bit(other, [&](unsigned i) {
-        decide(slots_[slot_of[i]], (hits >> i) & 1, rec[i], now_tsc, epoch);
+        /* A miss's record is whatever the lookup left there: not read. */
+        const bool hit = (hits >> i) & 1;
+        decide(slots_[slot_of[i]], hit, hit ? rec[i] : OwnerRecord{}, now_tsc, epoch);
     });
 
     /* Straight into the batch, its count kept in a register: through
@@ -837,7 +837,11 @@ uint16_t Worker::take_gossip_tx() noexcept
 {
     if (index_ != 0 || sh_.gossip_tx == nullptr)
         return 0;
-    const unsigned room = RTE_DIM(wire_out_.pkts) - wire_out_.n - 2 * kBurst;
+    /* What the batch has room for beside a wire burst's redirects and a
+     * local burst: a burst's worth, as every poll ends with a flush. */
+    const unsigned reserved = wire_out_.n + 2 * kBurst;
+    const unsigned room =
+        reserved < RTE_DIM(wire_out_.pkts) ? RTE_DIM(wire_out_.pkts) - reserved : 0;
     const unsigned n = rte_ring_dequeue_burst(
         sh_.gossip_tx, reinterpret_cast<void **>(wire_out_.pkts + wire_out_.n), room, nullptr);
     wire_out_.n = static_cast<uint16_t>(wire_out_.n + n);
