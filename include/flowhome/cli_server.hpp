@@ -84,7 +84,7 @@ private:
     bool evict_idlest(Clock::time_point now) noexcept;
     bool serve_session(Session &s, short revents, Clock::time_point now) noexcept;
     bool serve_http(Session &s, short revents, Clock::time_point now) noexcept;
-    void run_line(Session &s, const std::string &line, Clock::time_point now);
+    void run_line(Session &s, const std::string &line);
     void unlink_socket() const noexcept;
 
     Console console_;
@@ -93,6 +93,10 @@ private:
     uint64_t socket_inode_ = 0; /* ours to remove at the end, if still there */
     int http_fd_ = -1;
     std::vector<Session> sessions_; /* the server thread's only */
+    /* Out of descriptors or memory, accept() left the connection waiting:
+     * the listeners are not polled again before this, or poll() would
+     * return at once, again and again. */
+    Clock::time_point accept_after_{};
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };

@@ -339,6 +339,10 @@ std::span<const CommandSpec> Console::commands() noexcept
 
 CommandResult Console::execute(std::string_view line)
 {
+    /* A file name or an address with a NUL in it would be cut short where
+     * the system reads it, not where the reply says. */
+    if (line.find('\0') != std::string_view::npos)
+        return fail("a command may not contain a NUL byte");
     const std::vector<std::string> words = split_words(line);
     if (words.empty())
         return ok();

@@ -286,19 +286,25 @@ void OperatorServer::unlink_socket() const noexcept
 void OperatorServer::serve() noexcept
 {
     while (!stop_.load()) {
-        std::vector<pollfd> fds{{unix_fd_, POLLIN, 0}, {http_fd_, POLLIN, 0}};
+        const short listen = Clock::now() >= accept_after_ ? POLLIN : 0;
+        std::vector<pollfd> fds{{unix_fd_, listen, 0}, {http_fd_, listen, 0}};
+        /* A session runs one line a pass (below): one with another line to
+         * run does not wait for the poll's timeout. */
+        bool line_waiting = false;
         for (const Session &s : sessions_) {
             const short wanted = !s.out.empty() ? POLLOUT : s.ended ? 0 : POLLIN;
             fds.push_back({s.fd, wanted, 0});
+            line_waiting = line_waiting || (s.out.empty() && s.in.find('\n') != std::string::npos);
         }
-        const int r = poll(fds.data(), fds.size(), kPollMs);
-        const Clock::time_point now = Clock::now();
+        const int r = poll(fds.data(), fds.size(), line_waiting ? 0 : kPollMs);
         /* Every session, ready or not: one may have lines left to run, or
          * a limit to reach. Backwards, so that closing one leaves the
-         * others' indices. */
-        for (size_t i = sessions_.size(); i-- > 0;) {
+         * others' indices. Each on its own clock: a command of the one
+         * before may have taken seconds. */
+        for (size_t i = sessions_.size(); i-- > 0 && !stop_.load();) {
             Session &s = sessions_[i];
             const short revents = r > 0 ? fds[2 + i].revents : 0;
+            const Clock::time_point now = Clock::now();
             const bool keep = s.http ? serve_http(s, revents, now) : serve_session(s, revents, now);
             if (!keep) {
                 hang_up(s.fd);
@@ -318,11 +324,14 @@ void OperatorServer::serve() noexcept
 void OperatorServer::accept_session(int listen_fd, bool http) noexcept
 {
     const int c = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (c < 0)
+    const Clock::time_point now = Clock::now();
+    if (c < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            accept_after_ = now + std::chrono::milliseconds(kPollMs);
         return;
+    }
     const auto open = static_cast<size_t>(std::count_if(
         sessions_.begin(), sessions_.end(), [http](const Session &s) { return s.http == http; }));
-    const Clock::time_point now = Clock::now();
     if (!http && open == kMaxSessions && evict_idlest(now))
         return accept_session_fd(c, http, now);
     if (open == (http ? kMaxHttp : kMaxSessions)) {
@@ -396,19 +405,20 @@ bool OperatorServer::serve_session(Session &s, short revents, Clock::time_point 
                 s.last = now;
             }
         }
-        /* One line at a time, each once the client has taken the reply
-         * before it: one that sends many and reads none has one reply
-         * waiting here, and the rest of its lines unread. A line longer
-         * than kMaxControlLine is refused, whether or not its newline has
-         * arrived. */
+        /* One line a pass, once the client has taken the reply before it:
+         * one that sends many and reads none has one reply waiting here,
+         * and the rest of its lines unread; one that sends many slow
+         * commands holds up the other sessions for one of them at a time.
+         * A line longer than kMaxControlLine is refused, whether or not its
+         * newline has arrived. */
         LineTake took = LineTake::partial;
-        for (std::string line; s.out.empty() && (took = take_line(s.in, line)) == LineTake::line;) {
-            run_line(s, line, now);
+        if (std::string line; s.out.empty() && (took = take_line(s.in, line)) == LineTake::line) {
+            run_line(s, line);
             if (split_words(line) == std::vector<std::string>{"quit"}) {
                 s.ended = true;
                 s.in.clear();
             }
-            if (!flush(s.fd, s.out, s.taken, now))
+            if (!flush(s.fd, s.out, s.taken, Clock::now()))
                 return false;
         }
         if (s.out.empty() && took == LineTake::too_long) {
@@ -422,6 +432,8 @@ bool OperatorServer::serve_session(Session &s, short revents, Clock::time_point 
         }
         if (!s.out.empty())
             return true; /* the client has kSendLimit to take some */
+        if (s.in.find('\n') != std::string::npos)
+            return true; /* its next line runs in the next pass */
         return !s.ended && now - s.last <= kSessionIdle;
     } catch (const std::exception &) {
         return false; /* out of memory: drop this session, keep serving */
@@ -429,11 +441,13 @@ bool OperatorServer::serve_session(Session &s, short revents, Clock::time_point 
 }
 
 /* One command: its reply is queued for the client. */
-void OperatorServer::run_line(Session &s, const std::string &line, Clock::time_point now)
+void OperatorServer::run_line(Session &s, const std::string &line)
 {
     const CommandResult r = console_.execute(line);
+    /* The reply's time to be taken starts once it exists: the command may
+     * have taken seconds. */
     if (s.out.empty())
-        s.taken = now;
+        s.taken = Clock::now();
     s.out += reply(r.ok, r.text);
 }
 

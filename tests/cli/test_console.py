@@ -460,6 +460,34 @@ def sessions(sock):
             f"an over-long request line: {over.stdout.strip()!r} {over.stderr.strip()!r}"
         reply = whole_session(sock, b"show node", end_input=True)  # no newline
         assert reply.startswith(b"ok ") and b"console-test" in reply, f"last line: {reply[:80]!r}"
+        # A NUL byte would cut a file name short where the system reads it.
+        reply = whole_session(sock, b"capture start wire /tmp/x\0y 10\n", end_input=True)
+        assert reply.startswith(b"error ") and b"NUL byte" in reply, f"NUL: {reply!r}"
+        # One session's lines run one a pass: another session's command
+        # waits for one of them at a time, not for all it sent (20000 empty
+        # lines, each answered "ok 0"; 4096 of them came in one read).
+        many = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            many.connect(sock)
+            many.sendall(b"\n" * 20000)
+            r = attach(sock, "show", "node")
+            assert r.returncode == 0, f"beside a pipelining session: {r.stderr!r}"
+            many.setblocking(False)
+            early = b""
+            try:
+                while chunk := many.recv(1 << 20):
+                    early += chunk
+            except BlockingIOError:
+                pass
+            ran_first = early.count(b"ok 0\n")
+            assert ran_first < 2048, f"another session waited for {ran_first} lines of one"
+            many.settimeout(10)
+            got = early
+            while len(got) < 5 * 20000 and (chunk := many.recv(1 << 20)):
+                got += chunk
+            assert got == b"ok 0\n" * 20000, f"the pipelined lines: {len(got)} bytes"
+        finally:
+            many.close()
         # Too long with or without its newline: the session ends, the
         # line and what follows it unrun.
         for long_line in (b"x" * 6000, b"show node " + b"x" * 5000 + b"\nshow node\n"):
