@@ -16,6 +16,7 @@
 #include "flowhome/types.hpp"
 
 struct rte_mempool;
+struct rte_eth_stats;
 
 namespace flowhome {
 
@@ -42,6 +43,16 @@ void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues
 
 /** The port's MAC address. */
 MacAddr port_mac(uint16_t port_id);
+
+/**
+ * rte_eth_stats_get() under one lock for the process: the node's readers
+ * (the terminal, the control socket's thread, the telemetry thread) may
+ * ask at once, and ethdev's calls are not safe from two threads at once
+ * (a driver that adds clear-on-read registers into its totals could lose
+ * or count twice what one read took). Leaves @p out zeroed where the port
+ * cannot say. Any thread but a worker's.
+ */
+void read_port_stats(uint16_t port_id, rte_eth_stats &out);
 
 /**
  * Whether a pool whose mbufs go only to ports of these drivers may be laid

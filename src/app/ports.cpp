@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <iterator>
+#include <mutex>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,15 @@ MacAddr port_mac(uint16_t port_id)
     MacAddr m;
     std::copy(std::begin(a.addr_bytes), std::end(a.addr_bytes), m.bytes.begin());
     return m;
+}
+
+void read_port_stats(uint16_t port_id, rte_eth_stats &out)
+{
+    static std::mutex mu;
+    out = rte_eth_stats{};
+    std::lock_guard lock(mu);
+    if (rte_eth_stats_get(port_id, &out) != 0)
+        out = rte_eth_stats{};
 }
 
 void configure_port(uint16_t port_id, const PortConfig &port, uint16_t rx_queues,

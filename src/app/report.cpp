@@ -12,6 +12,7 @@
 #include "flowhome/gossip_transport.hpp"
 #include "flowhome/metrics.hpp"
 #include "flowhome/node.hpp"
+#include "flowhome/ports.hpp"
 
 namespace flowhome {
 namespace {
@@ -20,8 +21,8 @@ void port_line(std::string &out, const char *role, uint16_t port)
 {
     if (port == kNoPort)
         return;
-    rte_eth_stats s{};
-    rte_eth_stats_get(port, &s);
+    rte_eth_stats s;
+    read_port_stats(port, s);
     out += fmt::format("  {:<6} port {:<2} rx-packets {:>12}  tx-packets {:>12}  rx-missed {:>8}  "
                        "rx-no-mbuf {:>8}  rx-errors {:>8}  tx-errors {:>8}\n",
                        role, port, s.ipackets, s.opackets, s.imissed, s.rx_nombuf, s.ierrors,

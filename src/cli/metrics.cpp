@@ -19,6 +19,7 @@
 #include "flowhome/gossip_transport.hpp"
 #include "flowhome/log_relay.hpp"
 #include "flowhome/node.hpp"
+#include "flowhome/ports.hpp"
 
 namespace flowhome {
 namespace {
@@ -119,8 +120,8 @@ void port_samples(std::vector<MetricSample> &out, const std::string &name, uint1
 {
     if (port == kNoPort)
         return;
-    rte_eth_stats s{};
-    rte_eth_stats_get(port, &s);
+    rte_eth_stats s;
+    read_port_stats(port, s);
     const std::string l = fmt::format("port=\"{}\"", name);
     add(out, kFamilies[0].name, l, s.ipackets);
     add(out, kFamilies[1].name, l, s.opackets);

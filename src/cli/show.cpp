@@ -262,9 +262,13 @@ CommandResult cmd_show_peers(CommandContext &c)
     std::vector<Member> members;
     uint64_t now_ms = 0;
     if (GossipEngine *e = c.node.engine()) {
+        /* Room made here: the control lcore must not allocate (a failure
+         * there would end the node). The members are the peers and us. */
+        members.reserve(cfg.peers.size() + 1);
         if (!c.on_control([&](uint64_t now_us) {
                 const auto m = e->membership().members();
-                members.assign(m.begin(), m.end());
+                members.assign(m.begin(), m.begin() + static_cast<ptrdiff_t>(
+                                                          std::min(m.size(), members.capacity())));
                 now_ms = now_us / 1000;
             }))
             return control_timeout(c);
