@@ -140,6 +140,21 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
                                           "sent with a TTL of 1 (the default); set gossip.ttl to "
                                           "the number of routers in between plus one",
                                           i, cfg.peers[i].id, cfg.peers[i].domain));
+    /* RFC 5771 4 and RFC 4291 2.7: a router forwards no group of
+     * 224.0.0.0/24 nor of link-local scope, whatever the TTL: a peer behind
+     * one would hear nothing. */
+    const bool link_local_group =
+        g.group.family == Family::ipv4
+            ? g.group.bytes[0] == 224 && g.group.bytes[1] == 0 && g.group.bytes[2] == 0
+            : (g.group.bytes[1] & 0x0F) == 2;
+    for (size_t i = 0; i < cfg.peers.size() && !g.unicast && link_local_group; ++i)
+        if (!cfg.peers[i].mac)
+            m.find_or_self("group").fail_at(
+                "gossip.group",
+                fmt::format("peers[{}] (node {}) has no mac: it is reached through domain "
+                            "\"{}\"'s next hop, a router, which never forwards {} (link-local); "
+                            "use a group of wider scope, or unicast: true",
+                            i, cfg.peers[i].id, cfg.peers[i].domain, g.group.to_string()));
     const Cursor key = m.require("key_file");
     g.key_file = key.as_string();
     if (g.key_file.front() != '/') {

@@ -84,6 +84,15 @@ gossip:
                                     "routers in between plus one";
     check_error(routed, 16, 3, "gossip.ttl", ttl_refused);
     check_error(routed + "  ttl: 1\n", 18, 8, "gossip.ttl", ttl_refused);
+    // A group a router never forwards, whatever the TTL, reaches no routed peer.
+    const std::string multicast = routed.substr(0, routed.find("  unicast: true\n")) + "  ttl: 3\n";
+    check_error(multicast + "  group: 224.0.0.251\n", 18, 10, "gossip.group",
+                "peers[0] (node 2) has no mac: it is reached through domain \"d\"'s next hop, a "
+                "router, which never forwards 224.0.0.251 (link-local); use a group of wider "
+                "scope, or unicast: true");
+    CHECK(load_config_text(multicast + "  group: 224.0.1.251\n", "t.yaml").gossip.ttl == 3);
+    CHECK(load_config_text(multicast + "  group: 224.0.0.251\n  unicast: true\n", "t.yaml")
+              .gossip.unicast);
     CHECK(load_config_text(routed.substr(0, routed.find("domain: d}")) +
                                "domain: d, mac: \"02:00:00:00:00:02\"}\ngossip:\n  key_file: "
                                "k\n  unicast: true\n",
