@@ -35,4 +35,13 @@ struct ReservedEalOption {
  */
 const ReservedEalOption *reserved_eal_option(std::string_view arg) noexcept;
 
+/**
+ * Whether the EAL argument @p arg turns off the EAL's shared configuration:
+ * --no-shconf, or --in-memory, which implies it, read as getopt_long()
+ * reads them (with "=value", or abbreviated: "--no-shc"; a prefix of
+ * several options' names the EAL refuses itself). Without it the EAL locks
+ * nothing, and the node locks its runtime folder (main.cpp).
+ */
+bool eal_option_unshares(std::string_view arg) noexcept;
+
 } // namespace flowhome

@@ -28,6 +28,7 @@
 #include "flowhome/capture.hpp"
 #include "flowhome/cli.hpp"
 #include "flowhome/cli_server.hpp"
+#include "flowhome/eal_options.hpp"
 #include "flowhome/config.hpp"
 #include "flowhome/eal.hpp"
 #include "flowhome/metrics.hpp"
@@ -224,8 +225,9 @@ int main(int argc, char **argv)
     std::signal(SIGUSR1, on_report);
     std::signal(SIGPIPE, SIG_IGN);
     std::atexit(remove_runtime_dir);
-    const bool no_shconf =
-        std::find(eal_args.begin(), eal_args.end(), "--no-shconf") != eal_args.end();
+    const bool no_shconf = std::any_of(eal_args.begin(), eal_args.end(), [](const std::string &a) {
+        return flowhome::eal_option_unshares(a);
+    });
     if (rte_eal_init(static_cast<int>(eal_args.size()), eal_argv.data()) < 0) {
         const int err = rte_errno;
         fmt::print(stderr, "flowhome: cannot initialise DPDK: {}{}\n", rte_strerror(err),

@@ -157,8 +157,15 @@ void read_eal(const MapReader &root, EalConfig &eal)
     const MapReader m = c->as_map({"memory_mb", "huge_pages", "file_prefix", "extra"});
     m.uint_if("memory_mb", eal.memory_mb, 64, 1u << 20);
     m.bool_if("huge_pages", eal.huge_pages);
-    if (auto p = m.find("file_prefix"))
+    if (auto p = m.find("file_prefix")) {
         eal.file_prefix = p->as_name(32);
+        /* The EAL's runtime folder is /var/run/dpdk/<prefix>: ".." would
+         * put it in /var/run, "." in the folder of every node's. */
+        if (eal.file_prefix.find_first_not_of('.') == std::string::npos)
+            p->fail(
+                fmt::format("a file prefix of dots alone names no folder of its own, got \"{}\"",
+                            eal.file_prefix));
+    }
     const auto extra = m.find("extra");
     if (!extra)
         return;

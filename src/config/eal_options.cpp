@@ -59,4 +59,13 @@ const ReservedEalOption *reserved_eal_option(std::string_view arg) noexcept
     return nullptr;
 }
 
+bool eal_option_unshares(std::string_view arg) noexcept
+{
+    if (!arg.starts_with("--"))
+        return false;
+    const std::string_view name = arg.substr(2, arg.find('=') - 2);
+    return !name.empty() && (std::string_view("no-shconf").starts_with(name) ||
+                             std::string_view("in-memory").starts_with(name));
+}
+
 } // namespace flowhome

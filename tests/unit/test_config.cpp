@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "flowhome/eal.hpp"
+#include "flowhome/eal_options.hpp"
 #include "flowhome/node.hpp"
 
 TEST_CASE("a full file loads with every field", "[config]")
@@ -873,6 +874,23 @@ TEST_CASE("eal section", "[config]")
     CHECK(
         load_config_text(kMinimal + "eal:\n  extra: [--main-lcorex, -n4, --no-pci, -am512]\n", "t")
             .eal.extra == std::vector<std::string>{"--main-lcorex", "-n4", "--no-pci", "-am512"});
+    // A prefix of dots names no folder of its own: /var/run/dpdk/.. is /var/run.
+    for (const char *dots : {".", "..", "..."})
+        check_error(kMinimal + "eal:\n  file_prefix: \"" + dots + "\"\n", 12, 16, "eal.file_prefix",
+                    std::string("a file prefix of dots alone names no folder of its own, got \"") +
+                        dots + "\"");
+    CHECK(load_config_text(kMinimal + "eal:\n  file_prefix: fh.1\n", "t").eal.file_prefix ==
+          "fh.1");
+}
+
+TEST_CASE("EAL options that turn off the shared configuration", "[config]")
+{
+    using flowhome::eal_option_unshares;
+    for (const char *a : {"--no-shconf", "--no-shc", "--in-memory", "--in-mem", "--in"})
+        CHECK(eal_option_unshares(a));
+    for (const char *a : {"--no-huge", "--no-pci", "-n4", "--vdev=net_null0", "--", "in-memory",
+                          "--in-memoryx", "--no-shconfx"})
+        CHECK_FALSE(eal_option_unshares(a));
 }
 
 TEST_CASE("load_config reads a file and names it in errors", "[config]")
