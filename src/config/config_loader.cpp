@@ -364,6 +364,10 @@ void read_domains(const MapReader &root, NodeConfig &cfg)
     if (!list)
         return;
     const std::vector<Cursor> items = list->items();
+    /* Each domain against those before it, in one pass over them all: a
+     * file may hold tens of thousands. */
+    std::map<std::string, size_t, std::less<>> index_of;
+    std::optional<size_t> first_geneve;
     for (size_t i = 0; i < items.size(); ++i) {
         const MapReader m = items[i].as_map(
             {"name", "encap", "next_hop_mac", "geneve_port", "udp6_zero_checksum", "dscp"});
@@ -386,14 +390,14 @@ void read_domains(const MapReader &root, NodeConfig &cfg)
                 if (auto c = m.find(key))
                     c->fail(fmt::format("applies to encap geneve only; domain \"{}\" uses {}",
                                         d.name, to_string(d.encap)));
-        for (size_t j = 0; j < i; ++j) {
+        if (const auto [at, added] = index_of.try_emplace(d.name, i); !added)
+            name.fail(
+                fmt::format("duplicate domain name \"{}\" (also domains[{}])", d.name, at->second));
+        /* Every node takes GENEVE on one port: the one its peers send to. */
+        if (d.encap == EncapKind::geneve && first_geneve) {
+            const size_t j = *first_geneve;
             const DomainConfig &other = cfg.domains[j];
-            if (other.name == d.name)
-                name.fail(
-                    fmt::format("duplicate domain name \"{}\" (also domains[{}])", d.name, j));
-            /* Every node takes GENEVE on one port: the one its peers send to. */
-            if (d.encap == EncapKind::geneve && other.encap == EncapKind::geneve &&
-                other.geneve_port != d.geneve_port)
+            if (other.geneve_port != d.geneve_port)
                 m.find_or_self("geneve_port")
                     .fail_at(fmt::format("domains[{}].geneve_port", i),
                              fmt::format("{}{} differs from domains[{}] (\"{}\"), which uses {}: "
@@ -402,6 +406,8 @@ void read_domains(const MapReader &root, NodeConfig &cfg)
                                          d.geneve_port,
                                          m.has("geneve_port") ? "" : " (the default)", j,
                                          other.name, other.geneve_port));
+        } else if (d.encap == EncapKind::geneve) {
+            first_geneve = i;
         }
         cfg.domains.push_back(std::move(d));
     }
