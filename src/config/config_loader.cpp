@@ -512,6 +512,20 @@ void read_peers(const MapReader &root, NodeConfig &cfg)
         }
         cfg.peers.push_back(std::move(p));
     }
+    /* A VIP's packet too big to redirect is answered with the MTU that
+     * fits (RFC 1191, RFC 8201), from the wire port's address of its
+     * family: without one its sender is never told, and each full-size
+     * packet of a redirected connection is lost. */
+    for (const Family f : {Family::ipv4, Family::ipv6}) {
+        const bool v4 = f == Family::ipv4;
+        if (!items.empty() && any_vip_of(cfg, f) && !(v4 ? wire->ipv4 : wire->ipv6))
+            list->fail(fmt::format(
+                "this node has {0} VIPs and peers: an {0} packet too big to redirect is answered "
+                "with an ICMP{1} error from ports[{2}].{3} (the wire port \"{4}\"), which is not "
+                "set",
+                v4 ? "IPv4" : "IPv6", v4 ? "" : "v6", wire - cfg.ports.data(), v4 ? "ipv4" : "ipv6",
+                wire->name));
+    }
 }
 
 NodeConfig read_root(const Cursor &root_cursor)

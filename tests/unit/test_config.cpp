@@ -799,6 +799,17 @@ TEST_CASE("peers", "[config]")
         CHECK_FALSE(c.peers[0].mac);
         CHECK(c.domain(c.peers[0].domain)->next_hop_mac == mac("00:00:5e:00:53:fe"));
     }
+    SECTION("VIPs of a family the wire port has no address of")
+    {
+        // A packet too big to redirect could not be answered.
+        const std::string v6_vip =
+            kMinimal + "  - address: 2001:db8::80\n" + base.substr(kMinimal.size());
+        check_error(v6_vip + peer2, 16, 3, "peers",
+                    "this node has IPv6 VIPs and peers: an IPv6 packet too big to redirect is "
+                    "answered with an ICMPv6 error from ports[0].ipv6 (the wire port \"uplink\"), "
+                    "which is not set");
+        CHECK(load_config_text(v6_vip, "t").vips.size() == 2); // no peers: nothing redirected
+    }
     SECTION("duplicate id")
     {
         check_error(base + peer2 + "  - id: 2\n    address: 192.0.2.3\n    domain: dc1\n", 18, 9,
