@@ -73,7 +73,6 @@ struct DatapathShared {
     DecapConfig decap;
     uint16_t wire_port = kNoPort;
     uint16_t local_port = kNoPort;
-    uint16_t wire_mtu = 1500;
     /** Serve every VIP packet locally, without ownership (a comparison setting). */
     bool bypass_ownership = false;
     /** Each worker keeps its last lookups' records (FlowCache); read when

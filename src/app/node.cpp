@@ -226,7 +226,6 @@ void Node::build(std::optional<PortIds> ids)
     shared_.decap = decap_config(cfg_);
     shared_.wire_port = ports_.wire;
     shared_.local_port = ports_.local;
-    shared_.wire_mtu = wire->mtu;
     shared_.bypass_ownership = cfg_.bypass_ownership;
     shared_.flow_cache = cfg_.table.flow_cache;
     shared_.vips = vips_.get();
