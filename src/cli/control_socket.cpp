@@ -288,23 +288,26 @@ void OperatorServer::serve() noexcept
     while (!stop_.load()) {
         const short listen = Clock::now() >= accept_after_ ? POLLIN : 0;
         std::vector<pollfd> fds{{unix_fd_, listen, 0}, {http_fd_, listen, 0}};
-        /* A session runs one line a pass (below): one with another line to
-         * run does not wait for the poll's timeout. */
+        /* A session runs one line a pass (below), and reads no more while
+         * it holds a whole line: the socket holds the rest back. One with
+         * a line to run does not wait for the poll's timeout. */
         bool line_waiting = false;
         for (const Session &s : sessions_) {
-            const short wanted = !s.out.empty() ? POLLOUT : s.ended ? 0 : POLLIN;
+            const bool has_line = s.in.find('\n') != std::string::npos;
+            const short wanted = !s.out.empty() ? POLLOUT : s.ended || has_line ? 0 : POLLIN;
             fds.push_back({s.fd, wanted, 0});
-            line_waiting = line_waiting || (s.out.empty() && s.in.find('\n') != std::string::npos);
+            line_waiting = line_waiting || (s.out.empty() && has_line);
         }
         const int r = poll(fds.data(), fds.size(), line_waiting ? 0 : kPollMs);
+        /* The limits count to the poll: a session that waited behind
+         * another's slow command is not held to account for the wait. */
+        const Clock::time_point now = Clock::now();
         /* Every session, ready or not: one may have lines left to run, or
          * a limit to reach. Backwards, so that closing one leaves the
-         * others' indices. Each on its own clock: a command of the one
-         * before may have taken seconds. */
+         * others' indices. */
         for (size_t i = sessions_.size(); i-- > 0 && !stop_.load();) {
             Session &s = sessions_[i];
             const short revents = r > 0 ? fds[2 + i].revents : 0;
-            const Clock::time_point now = Clock::now();
             const bool keep = s.http ? serve_http(s, revents, now) : serve_session(s, revents, now);
             if (!keep) {
                 hang_up(s.fd);
@@ -361,11 +364,14 @@ void OperatorServer::accept_session_fd(int c, bool http, Clock::time_point now) 
  * kSessionIdle. */
 bool OperatorServer::evict_idlest(Clock::time_point now) noexcept
 {
+    /* Its last input, or its last reply taken: a long run of lines sent at
+     * once ends well after the input did. */
+    const auto idle_since = [](const Session &s) { return std::max(s.last, s.taken); };
     auto idlest = sessions_.end();
     for (auto it = sessions_.begin(); it != sessions_.end(); ++it)
         if (!it->http && !it->ended && it->in.find('\n') == std::string::npos && it->out.empty() &&
-            now - it->last >= kEvictableIdle &&
-            (idlest == sessions_.end() || it->last < idlest->last))
+            now - idle_since(*it) >= kEvictableIdle &&
+            (idlest == sessions_.end() || idle_since(*it) < idle_since(*idlest)))
             idlest = it;
     if (idlest == sessions_.end())
         return false;
@@ -391,7 +397,8 @@ bool OperatorServer::serve_session(Session &s, short revents, Clock::time_point 
             if (!s.out.empty())
                 return now - s.taken < kSendLimit;
         }
-        if (!s.ended && (revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
+        if (!s.ended && s.in.find('\n') == std::string::npos &&
+            (revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
             char tmp[4096];
             const ssize_t n = recv(s.fd, tmp, sizeof(tmp), 0);
             if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
