@@ -10,6 +10,8 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
+#include <string>
 #include <string_view>
 
 namespace flowhome {
@@ -43,5 +45,14 @@ const ReservedEalOption *reserved_eal_option(std::string_view arg) noexcept;
  * nothing, and the node locks its runtime folder (main.cpp).
  */
 bool eal_option_unshares(std::string_view arg) noexcept;
+
+/** The file prefix the EAL arguments @p args give it, the last as getopt
+ *  reads them ("--file-prefix=x", "--file-prefix x", abbreviated), or
+ *  empty for none. */
+std::string_view eal_file_prefix(std::span<const std::string> args) noexcept;
+
+/** A file prefix of dots alone: the EAL's runtime folder,
+ *  /var/run/dpdk/<prefix>, would be another's ("..": /var/run). */
+bool file_prefix_names_no_folder(std::string_view prefix) noexcept;
 
 } // namespace flowhome

@@ -188,6 +188,14 @@ int main(int argc, char **argv)
         return 2;
     }
     std::vector<std::string> extra(argv + optind, argv + argc);
+    if (const std::string_view prefix = flowhome::eal_file_prefix(extra);
+        flowhome::file_prefix_names_no_folder(prefix)) {
+        fmt::print(stderr,
+                   "flowhome: --file-prefix {}: a file prefix of dots alone names no folder "
+                   "of its own\n",
+                   prefix);
+        return 2;
+    }
 
     flowhome::NodeConfig cfg;
     try {

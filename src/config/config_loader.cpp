@@ -161,7 +161,7 @@ void read_eal(const MapReader &root, EalConfig &eal)
         eal.file_prefix = p->as_name(32);
         /* The EAL's runtime folder is /var/run/dpdk/<prefix>: ".." would
          * put it in /var/run, "." in the folder of every node's. */
-        if (eal.file_prefix.find_first_not_of('.') == std::string::npos)
+        if (file_prefix_names_no_folder(eal.file_prefix))
             p->fail(
                 fmt::format("a file prefix of dots alone names no folder of its own, got \"{}\"",
                             eal.file_prefix));
@@ -390,25 +390,32 @@ void read_domains(const MapReader &root, NodeConfig &cfg)
                 if (auto c = m.find(key))
                     c->fail(fmt::format("applies to encap geneve only; domain \"{}\" uses {}",
                                         d.name, to_string(d.encap)));
-        if (const auto [at, added] = index_of.try_emplace(d.name, i); !added)
-            name.fail(
-                fmt::format("duplicate domain name \"{}\" (also domains[{}])", d.name, at->second));
+        /* The earlier of the two domains it clashes with is named, the
+         * name first on a tie, as a walk of those before it would. */
+        const auto [at, added] = index_of.try_emplace(d.name, i);
+        const std::optional<size_t> same_name =
+            added ? std::nullopt : std::optional<size_t>(at->second);
         /* Every node takes GENEVE on one port: the one its peers send to. */
-        if (d.encap == EncapKind::geneve && first_geneve) {
-            const size_t j = *first_geneve;
-            const DomainConfig &other = cfg.domains[j];
-            if (other.geneve_port != d.geneve_port)
-                m.find_or_self("geneve_port")
-                    .fail_at(fmt::format("domains[{}].geneve_port", i),
-                             fmt::format("{}{} differs from domains[{}] (\"{}\"), which uses {}: "
-                                         "a node takes GENEVE on one port, so every geneve "
-                                         "domain must use the same",
-                                         d.geneve_port,
-                                         m.has("geneve_port") ? "" : " (the default)", j,
-                                         other.name, other.geneve_port));
-        } else if (d.encap == EncapKind::geneve) {
-            first_geneve = i;
+        const std::optional<size_t> other_port =
+            d.encap == EncapKind::geneve && first_geneve &&
+                    cfg.domains[*first_geneve].geneve_port != d.geneve_port
+                ? first_geneve
+                : std::nullopt;
+        if (same_name && (!other_port || *same_name <= *other_port))
+            name.fail(
+                fmt::format("duplicate domain name \"{}\" (also domains[{}])", d.name, *same_name));
+        if (other_port) {
+            const DomainConfig &other = cfg.domains[*other_port];
+            m.find_or_self("geneve_port")
+                .fail_at(fmt::format("domains[{}].geneve_port", i),
+                         fmt::format("{}{} differs from domains[{}] (\"{}\"), which uses {}: "
+                                     "a node takes GENEVE on one port, so every geneve domain "
+                                     "must use the same",
+                                     d.geneve_port, m.has("geneve_port") ? "" : " (the default)",
+                                     *other_port, other.name, other.geneve_port));
         }
+        if (d.encap == EncapKind::geneve && !first_geneve)
+            first_geneve = i;
         cfg.domains.push_back(std::move(d));
     }
 }

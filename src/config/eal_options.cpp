@@ -68,4 +68,24 @@ bool eal_option_unshares(std::string_view arg) noexcept
                              std::string_view("in-memory").starts_with(name));
 }
 
+std::string_view eal_file_prefix(std::span<const std::string> args) noexcept
+{
+    std::string_view prefix;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const ReservedEalOption *o = reserved_eal_option(args[i]);
+        if (o == nullptr || o->setting != EalSetting::file_prefix)
+            continue;
+        if (const size_t eq = args[i].find('='); eq != std::string::npos)
+            prefix = std::string_view(args[i]).substr(eq + 1);
+        else if (i + 1 < args.size())
+            prefix = args[++i];
+    }
+    return prefix;
+}
+
+bool file_prefix_names_no_folder(std::string_view prefix) noexcept
+{
+    return !prefix.empty() && prefix.find_first_not_of('.') == std::string_view::npos;
+}
+
 } // namespace flowhome

@@ -175,12 +175,12 @@ console: {{socket: off}}
         f"gossip not through the workers:\n{out}"
 
 
-def second_config(tmp, socket_line):
+def second_config(tmp, socket_line, eal='{huge_pages: false, memory_mb: 256, extra: ["--no-pci"]}'):
     """A second node, on null ports (no namespace needed)."""
     path = os.path.join(tmp, "second.yaml")
     with open(path, "w") as f:
         f.write(f"""node: {{id: 3}}
-eal: {{huge_pages: false, memory_mb: 256, extra: ["--no-pci"]}}
+eal: {eal}
 ports:
   - {{name: uplink, role: wire, device: net_null0, ipv4: 192.0.2.3, mac: "02:00:00:00:01:03"}}
 lcores: {{main: 0, control: 1, workers: [2], cpus: {{0: 0, 1: 0, 2: 1}}}}
@@ -269,20 +269,19 @@ def lifecycle_edges(tmp):
         end_node(p, prefix)
 
 
-def prefix_taken(tmp):
+def prefix_taken(tmp, eal=None, eal_args=()):
     """A second process given a running node's EAL file prefix is refused
-    (without hugepages the EAL itself locks nothing), and leaves the first
-    node and its folder alone."""
+    (without shared configuration the EAL itself locks nothing), and leaves
+    the first node and its folder alone."""
     prefix = f"{TAG}d"
-    config = second_config(tmp, "console: {socket: off}")
-    first = subprocess.Popen([FLOWHOME, "-c", config, "--", f"--file-prefix={prefix}"],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    config = second_config(tmp, "console: {socket: off}", *([eal] if eal else []))
+    command = [FLOWHOME, "-c", config, "--", f"--file-prefix={prefix}", *eal_args]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.time() + 30
         while "running" not in first.stdout.readline():
             assert time.time() < deadline and first.poll() is None, "the node did not start"
-        r = subprocess.run([FLOWHOME, "-c", config, "--", f"--file-prefix={prefix}"],
-                           capture_output=True, text=True, timeout=60)
+        r = subprocess.run(command, capture_output=True, text=True, timeout=60)
         assert r.returncode == 1 and "another flowhome process runs" in r.stderr, \
             f"second process: rc {r.returncode}:\n{r.stdout}{r.stderr}"
         assert "running with" not in r.stdout, f"the second process ran:\n{r.stdout}"
@@ -706,7 +705,14 @@ def main():
         sessions(sock)
         signal_in_command_file(tmp)
         lifecycle_edges(tmp)
+        r = subprocess.run([FLOWHOME, "-c", second_config(tmp, "console: {socket: off}"), "--",
+                            "--file-prefix=.."], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and "a file prefix of dots alone" in r.stderr, \
+            f"--file-prefix=..: rc {r.returncode} {r.stderr!r}"
         prefix_taken(tmp)
+        # Shared configuration turned off by an abbreviation (huge_pages
+        # left true, hugepages turned off on the command line).
+        prefix_taken(tmp, '{memory_mb: 256, extra: ["--no-pci"]}', ["--no-huge", "--no-shc"])
         attach_malformed(tmp)
         tap_with_gossip(tmp)
         claims = 'flowhome_worker_packets_total{worker="0",counter="claims"}'

@@ -690,6 +690,14 @@ TEST_CASE("domains", "[config]")
                 "domains[1].geneve_port",
                 "6081 (the default) differs from domains[0] (\"a\"), which uses 7000: a node "
                 "takes GENEVE on one port, so every geneve domain must use the same");
+    // Both a name and a port clash: the earlier domain is named.
+    check_error(kMinimal + "domains:\n  - name: a\n  - name: b\n  - name: b\n    geneve_port: "
+                           "7000\n",
+                15, 18, "domains[2].geneve_port",
+                "7000 differs from domains[0] (\"a\"), which uses 6081: a node takes GENEVE on "
+                "one port, so every geneve domain must use the same");
+    check_error(kMinimal + "domains:\n  - name: a\n  - name: a\n    geneve_port: 7000\n", 13, 11,
+                "domains[1].name", "duplicate domain name \"a\" (also domains[0])");
 }
 
 TEST_CASE("a domain's outer DSCP: a number, or the inner packet's", "[config]")
@@ -809,6 +817,14 @@ TEST_CASE("peers", "[config]")
                     "answered with an ICMPv6 error from ports[0].ipv6 (the wire port \"uplink\"), "
                     "which is not set");
         CHECK(load_config_text(v6_vip, "t").vips.size() == 2); // no peers: nothing redirected
+        // IPv4 VIPs and a wire port of IPv6 alone.
+        std::string v6_wire =
+            base + "peers:\n  - id: 2\n    address: 2001:db8::2\n    domain: dc1\n";
+        v6_wire.replace(v6_wire.find("ipv4: 192.0.2.1"), 15, "ipv6: 2001:db8::1");
+        check_error(v6_wire, 15, 3, "peers",
+                    "this node has IPv4 VIPs and peers: an IPv4 packet too big to redirect is "
+                    "answered with an ICMP error from ports[0].ipv4 (the wire port \"uplink\"), "
+                    "which is not set");
     }
     SECTION("duplicate id")
     {
@@ -892,6 +908,19 @@ TEST_CASE("eal section", "[config]")
                         dots + "\"");
     CHECK(load_config_text(kMinimal + "eal:\n  file_prefix: fh.1\n", "t").eal.file_prefix ==
           "fh.1");
+}
+
+TEST_CASE("the file prefix the command line gives the EAL", "[config]")
+{
+    using Args = std::vector<std::string>;
+    using flowhome::eal_file_prefix;
+    CHECK(eal_file_prefix(Args{"--no-pci"}).empty());
+    CHECK(eal_file_prefix(Args{"--file-prefix=a", "--file-pref", "b"}) == "b");
+    CHECK(eal_file_prefix(Args{"--file-prefix", ".."}) == "..");
+    CHECK(eal_file_prefix(Args{"--file-prefix"}).empty());
+    CHECK(flowhome::file_prefix_names_no_folder(".."));
+    CHECK_FALSE(flowhome::file_prefix_names_no_folder("a.."));
+    CHECK_FALSE(flowhome::file_prefix_names_no_folder(""));
 }
 
 TEST_CASE("EAL options that turn off the shared configuration", "[config]")

@@ -91,6 +91,17 @@ gossip:
                 "router, which never forwards 224.0.0.251 (link-local); use a group of wider "
                 "scope, or unicast: true");
     CHECK(load_config_text(multicast + "  group: 224.0.1.251\n", "t.yaml").gossip.ttl == 3);
+    // IPv6: link-local scope (ffx2::/16), whatever the flags.
+    std::string multicast6 = multicast;
+    const std::string v4_line = "    ipv4: 192.0.2.1\n";
+    multicast6.insert(multicast6.find(v4_line) + v4_line.size(), "    ipv6: 2001:db8::1\n");
+    for (const char *group : {"ff02::42", "ff12::42", "ff72::42"})
+        check_error(multicast6 + "  group: " + group + "\n", 19, 10, "gossip.group",
+                    std::string("peers[0] (node 2) has no mac: it is reached through domain "
+                                "\"d\"'s next hop, a router, which never forwards ") +
+                        group + " (link-local); use a group of wider scope, or unicast: true");
+    CHECK(load_config_text(multicast6 + "  group: ff05::42\n", "t.yaml").gossip.group ==
+          ip("ff05::42"));
     CHECK(load_config_text(multicast + "  group: 224.0.0.251\n  unicast: true\n", "t.yaml")
               .gossip.unicast);
     CHECK(load_config_text(routed.substr(0, routed.find("domain: d}")) +
