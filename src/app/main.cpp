@@ -28,9 +28,9 @@
 #include "flowhome/capture.hpp"
 #include "flowhome/cli.hpp"
 #include "flowhome/cli_server.hpp"
-#include "flowhome/eal_options.hpp"
 #include "flowhome/config.hpp"
 #include "flowhome/eal.hpp"
+#include "flowhome/eal_options.hpp"
 #include "flowhome/metrics.hpp"
 #include "flowhome/node.hpp"
 
