@@ -36,6 +36,13 @@ IpAddr link_local_of(const MacAddr &mac) noexcept;
 MacAddr multicast_mac(const IpAddr &group) noexcept;
 
 /**
+ * Whether no router forwards @p group, whatever the TTL: IPv4's local
+ * network control block 224.0.0.0/24 (RFC 5771 4), IPv6 groups of scope 2
+ * (link-local) or less (RFC 4291 2.7).
+ */
+bool link_local_group(const IpAddr &group) noexcept;
+
+/**
  * Whether @p group is reported at all. Not the groups a switch floods
  * whatever it snoops, for which RFC 3376 5 and RFC 3810 6 forbid reports:
  * IPv4's local network control block 224.0.0.0/24 (RFC 4541 2.1.2), IPv6's

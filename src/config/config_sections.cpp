@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "flowhome/gossip_wire.hpp"
+#include "flowhome/group_report.hpp"
 
 namespace flowhome::config_detail {
 namespace {
@@ -140,14 +141,9 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
                                           "sent with a TTL of 1 (the default); set gossip.ttl to "
                                           "the number of routers in between plus one",
                                           i, cfg.peers[i].id, cfg.peers[i].domain));
-    /* RFC 5771 4 and RFC 4291 2.7: a router forwards no group of
-     * 224.0.0.0/24 nor of link-local scope, whatever the TTL: a peer behind
-     * one would hear nothing. */
-    const bool link_local_group =
-        g.group.family == Family::ipv4
-            ? g.group.bytes[0] == 224 && g.group.bytes[1] == 0 && g.group.bytes[2] == 0
-            : (g.group.bytes[1] & 0x0F) == 2;
-    for (size_t i = 0; i < cfg.peers.size() && !g.unicast && link_local_group; ++i)
+    /* A peer behind a router would hear nothing of a group it never
+     * forwards. */
+    for (size_t i = 0; i < cfg.peers.size() && !g.unicast && link_local_group(g.group); ++i)
         if (!cfg.peers[i].mac)
             m.find_or_self("group").fail_at(
                 "gossip.group",

@@ -149,11 +149,19 @@ MacAddr multicast_mac(const IpAddr &group) noexcept
     return MacAddr{{0x33, 0x33, b[12], b[13], b[14], b[15]}};
 }
 
+bool link_local_group(const IpAddr &group) noexcept
+{
+    const auto &b = group.bytes;
+    if (group.family == Family::ipv4)
+        return b[0] == 224 && b[1] == 0 && b[2] == 0;
+    return group.family == Family::ipv6 && b[0] == 0xff && (b[1] & 0x0F) <= 2;
+}
+
 bool reportable(const IpAddr &group) noexcept
 {
     const auto &b = group.bytes;
     if (group.family == Family::ipv4)
-        return (b[0] & 0xF0) == 0xE0 && !(b[0] == 224 && b[1] == 0 && b[2] == 0);
+        return (b[0] & 0xF0) == 0xE0 && !link_local_group(group);
     if (group.family != Family::ipv6 || b[0] != 0xff)
         return false;
     const unsigned scope = b[1] & 0x0F;
