@@ -77,6 +77,9 @@ private:
         std::string in;
         std::string out;
         bool ended = false; /**< hang up once @p out is sent (quit, end of input, answered) */
+
+        /** A whole line waits in @p in: it runs before more is read. */
+        bool has_line() const noexcept { return in.find('\n') != std::string::npos; }
     };
     void serve() noexcept;
     void accept_session(int listen_fd, bool http) noexcept;

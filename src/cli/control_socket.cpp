@@ -293,10 +293,9 @@ void OperatorServer::serve() noexcept
          * a line to run does not wait for the poll's timeout. */
         bool line_waiting = false;
         for (const Session &s : sessions_) {
-            const bool has_line = s.in.find('\n') != std::string::npos;
-            const short wanted = !s.out.empty() ? POLLOUT : s.ended || has_line ? 0 : POLLIN;
+            const short wanted = !s.out.empty() ? POLLOUT : s.ended || s.has_line() ? 0 : POLLIN;
             fds.push_back({s.fd, wanted, 0});
-            line_waiting = line_waiting || (s.out.empty() && has_line);
+            line_waiting = line_waiting || (s.out.empty() && s.has_line());
         }
         const int r = poll(fds.data(), fds.size(), line_waiting ? 0 : kPollMs);
         /* The limits count to the poll: a session that waited behind
@@ -369,7 +368,7 @@ bool OperatorServer::evict_idlest(Clock::time_point now) noexcept
     const auto idle_since = [](const Session &s) { return std::max(s.last, s.taken); };
     auto idlest = sessions_.end();
     for (auto it = sessions_.begin(); it != sessions_.end(); ++it)
-        if (!it->http && !it->ended && it->in.find('\n') == std::string::npos && it->out.empty() &&
+        if (!it->http && !it->ended && !it->has_line() && it->out.empty() &&
             now - idle_since(*it) >= kEvictableIdle &&
             (idlest == sessions_.end() || idle_since(*it) < idle_since(*idlest)))
             idlest = it;
@@ -397,8 +396,7 @@ bool OperatorServer::serve_session(Session &s, short revents, Clock::time_point 
             if (!s.out.empty())
                 return now - s.taken < kSendLimit;
         }
-        if (!s.ended && s.in.find('\n') == std::string::npos &&
-            (revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
+        if (!s.ended && !s.has_line() && (revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
             char tmp[4096];
             const ssize_t n = recv(s.fd, tmp, sizeof(tmp), 0);
             if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -439,7 +437,7 @@ bool OperatorServer::serve_session(Session &s, short revents, Clock::time_point 
         }
         if (!s.out.empty())
             return true; /* the client has kSendLimit to take some */
-        if (s.in.find('\n') != std::string::npos)
+        if (s.has_line())
             return true; /* its next line runs in the next pass */
         return !s.ended && now - s.last <= kSessionIdle;
     } catch (const std::exception &) {
