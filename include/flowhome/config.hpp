@@ -60,6 +60,11 @@ struct PortConfig {
     bool promiscuous = false;
 
     bool is_vdev() const noexcept { return device.rfind("net_", 0) == 0; }
+    /** The port's address of family @p f (ipv4 or ipv6), if it has one. */
+    const std::optional<IpAddr> &address(Family f) const noexcept
+    {
+        return f == Family::ipv4 ? ipv4 : ipv6;
+    }
     /** The EAL device name: the vdev string up to its first ',' or the PCI address. */
     std::string device_name() const;
 };

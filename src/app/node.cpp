@@ -277,7 +277,7 @@ void Node::start_gossip(bool try_steering, bool own_tx_queue, uint16_t nworkers)
 {
     const GossipConfig &g = cfg_.gossip;
     const PortConfig *wire = cfg_.wire_port();
-    const IpAddr src = *(g.group.family == Family::ipv4 ? wire->ipv4 : wire->ipv6);
+    const IpAddr src = *wire->address(g.group.family);
 
     KeyFile keys = load_gossip_keys(g);
 

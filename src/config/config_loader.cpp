@@ -473,7 +473,7 @@ void read_peers(const MapReader &root, NodeConfig &cfg)
                                      p.address.to_string(), vip->second));
         // Redirects leave through the wire port with its address as the outer source.
         const bool v4 = p.address.family == Family::ipv4;
-        if (!(v4 ? wire->ipv4 : wire->ipv6))
+        if (!wire->address(p.address.family))
             address.fail(fmt::format("an {} peer needs ports[{}].{} (the wire port \"{}\") to "
                                      "send from",
                                      v4 ? "IPv4" : "IPv6", wire - cfg.ports.data(),
@@ -525,7 +525,7 @@ void read_peers(const MapReader &root, NodeConfig &cfg)
      * packet of a redirected connection is lost. */
     for (const Family f : {Family::ipv4, Family::ipv6}) {
         const bool v4 = f == Family::ipv4;
-        if (!items.empty() && any_vip_of(cfg, f) && !(v4 ? wire->ipv4 : wire->ipv6))
+        if (!items.empty() && any_vip_of(cfg, f) && !wire->address(f))
             list->fail(fmt::format(
                 "this node has {0} VIPs and peers: an {0} packet too big to redirect is answered "
                 "with an ICMP{1} error from ports[{2}].{3} (the wire port \"{4}\"), which is not "

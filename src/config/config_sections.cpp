@@ -91,8 +91,7 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
             group->fail(fmt::format("{} is a source-specific multicast group: gossip needs an "
                                     "any-source group, which every node may send to",
                                     group->describe()));
-        if ((g.group.family == Family::ipv4 && !wire->ipv4) ||
-            (g.group.family == Family::ipv6 && !wire->ipv6))
+        if (!wire->address(g.group.family))
             group->fail(fmt::format("the wire port has no {} address to send gossip from",
                                     g.group.family == Family::ipv4 ? "ipv4" : "ipv6"));
     } else if (!g.unicast) {
@@ -102,8 +101,7 @@ void read_gossip(const MapReader &root, NodeConfig &cfg)
     } else {
         /* Unicast without a group: gossip in the peers' address family. */
         g.group.family = cfg.peers.front().address.family;
-        if ((g.group.family == Family::ipv4 && !wire->ipv4) ||
-            (g.group.family == Family::ipv6 && !wire->ipv6))
+        if (!wire->address(g.group.family))
             m.find("unicast")->fail(
                 fmt::format("the wire port has no {} address to gossip with the peers from",
                             g.group.family == Family::ipv4 ? "ipv4" : "ipv6"));
