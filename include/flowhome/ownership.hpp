@@ -62,8 +62,8 @@ inline constexpr uint8_t pinned = 0x01; /**< operator override: never aged out *
 /**
  * Who owns a connection, packed into the rte_hash data word.
  * `epoch` is the coarse clock (seconds, wrapping at 2^16) of the last refresh;
- * ages are computed in serial arithmetic modulo 2^16 (a record stamped
- * ahead of the clock is fresh), so idle timeouts stay below 32768 s.
+ * ages are taken modulo 2^16 (idle_beyond()), so idle timeouts stay below
+ * 32768 s.
  */
 struct OwnerRecord {
     NodeId owner = kInvalidNode;
@@ -94,6 +94,27 @@ static_assert(OwnerRecord::unpack(OwnerRecord{7, 9, 11, 1, 0}.pack()) ==
 static_assert(std::endian::native == std::endian::little);
 static_assert(std::bit_cast<OwnerRecord>(OwnerRecord{7, 9, 11, 1, 2}.pack()) ==
               OwnerRecord{7, 9, 11, 1, 2});
+
+/** The most a record's stamp may lie ahead of the clock reading it is aged
+ * against: a writer that read the clock just after the ager's tick. */
+inline constexpr uint16_t kStampAheadMaxS = 60;
+
+/**
+ * Whether a record stamped at @p stamped has been idle longer than
+ * @p timeout_s (at most 32767) at @p now, ages taken modulo 2^16: the age
+ * must lie between the timeout and the stamps just ahead of @p now, which
+ * are fresh. The window is at least 32708 s wide, so a sweep of any length
+ * a table allows finds every idle record in it; a signed 16-bit age would
+ * see none at a timeout of 32767.
+ */
+constexpr bool idle_beyond(uint16_t now, uint16_t stamped, uint16_t timeout_s) noexcept
+{
+    const auto age = static_cast<uint16_t>(now - stamped);
+    return age > timeout_s && age <= UINT16_MAX - kStampAheadMaxS;
+}
+static_assert(idle_beyond(40000, 40000 - 32768, 32767) &&
+              !idle_beyond(40000, 40000 - 32767, 32767) && !idle_beyond(100, 101, 1) &&
+              !idle_beyond(100, 99, 1) && idle_beyond(100, 98, 1));
 
 /** Largest burst one lookup_bulk call takes (RTE_HASH_LOOKUP_BULK_MAX). */
 inline constexpr unsigned kLookupBulkMax = 64;

@@ -93,8 +93,7 @@ uint32_t MapFlowStore::age(uint16_t now_epoch, uint16_t timeout_s) noexcept
     for (Slot &s : slots_) {
         if (!s.used || (s.record.flags & owner_flag::pinned) != 0)
             continue;
-        /* Modulo 2^16, like the table's ageing. */
-        if (static_cast<uint16_t>(now_epoch - s.record.epoch) > timeout_s) {
+        if (idle_beyond(now_epoch, s.record.epoch, timeout_s)) {
             remove(s.key);
             ++removed;
         }

@@ -467,11 +467,7 @@ AgeResult OwnershipTable::age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp
             if (rec.flags & owner_flag::pinned)
                 continue;
             const uint16_t timeout = k.proto() == kProtoTcp ? tcp_timeout_s : udp_timeout_s;
-            /* Serial arithmetic (timeouts are at most 2^15 - 1 s): a record
-             * stamped a second ahead of @p now, by a writer that read the
-             * time after the clock's last tick, is fresh, not 65535 s idle. */
-            const auto idle = static_cast<int16_t>(static_cast<uint16_t>(now - rec.epoch));
-            if (idle > static_cast<int32_t>(timeout)) {
+            if (idle_beyond(now, rec.epoch, timeout)) {
                 expired[n] = k;
                 expired_rec[n++] = rec;
             }

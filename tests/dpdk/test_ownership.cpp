@@ -526,6 +526,20 @@ TEST_CASE("idle entries age out by protocol; pinned ones stay", "[ownership][age
     REQUIRE(t.lookup(udp));
     r = t.age(300, 300, 200, 1000);
     REQUIRE_FALSE(t.lookup(udp));
+
+    /* The longest timeout the configuration takes, 32767 s: one second
+     * past it the entry expires (a signed 16-bit age wraps there and never
+     * would), and a sweep that comes by later still finds it idle. */
+    REQUIRE(t.upsert(udp, {.owner = 1, .epoch = 1000}) == UpsertResult::inserted);
+    r = t.age(1000 + 32767, 300, 32767, 1000);
+    REQUIRE(t.lookup(udp));
+    r = t.age(1000 + 32768, 300, 32767, 1000);
+    REQUIRE(r.expired == 1);
+    REQUIRE_FALSE(t.lookup(udp));
+    REQUIRE(t.upsert(udp, {.owner = 1, .epoch = 1000}) == UpsertResult::inserted);
+    r = t.age(1000 + 40000, 300, 32767, 1000);
+    REQUIRE(r.expired == 1);
+    REQUIRE_FALSE(t.lookup(udp));
 }
 
 TEST_CASE("ageing works in slices across calls", "[ownership][ageing]")
