@@ -123,9 +123,10 @@ public:
 
     /**
      * Where packets of a flow recorded as owned by @p owner go now: the
-     * owner while it is alive or suspect, otherwise (dead, or not a member)
-     * failover_owner() over the eligible set. kInvalidNode when nobody is
-     * eligible.
+     * owner unless it is a member declared dead, then failover_owner() over
+     * the eligible set (kInvalidNode when nobody is eligible). A node that
+     * is not a member keeps its flows, as the workers see it: they have no
+     * template to reach it and drop their packets (owner_unreachable).
      */
     NodeId effective_owner(NodeId owner, uint32_t flow_hash) const noexcept;
 

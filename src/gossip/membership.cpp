@@ -204,7 +204,7 @@ bool MembershipTable::expire(Member &m, uint64_t now_ms, MemberChange &change) c
 NodeId MembershipTable::effective_owner(NodeId owner, uint32_t flow_hash) const noexcept
 {
     const Member *m = find(owner);
-    if (m != nullptr && m->state != NodeState::dead)
+    if (m == nullptr || m->state != NodeState::dead)
         return owner;
     return failover_owner(flow_hash, owner, eligible_);
 }

@@ -185,6 +185,10 @@ TEST_CASE("a node announcing its own death leaves at once", "[gossip][membership
     CHECK(r.outcome == HeartbeatOutcome::left);
     CHECK(state_of(t, 2) == NodeState::dead);
     CHECK(t.effective_owner(2, 77) == failover_owner(77, 2, t.eligible()));
+    /* Not a member: its flows stay its own, as the workers route them
+     * (dropped there as owner_unreachable), not its failover owner's. */
+    REQUIRE(t.find(9) == nullptr);
+    CHECK(t.effective_owner(9, 77) == 9);
 }
 
 TEST_CASE("being reported dead at our incarnation or a later one asks for a refutation",
