@@ -145,7 +145,8 @@ private:
     bool transmit(rte_mbuf *m) noexcept;
     bool send_to(std::span<const uint8_t> frame, const IpAddr &dst,
                  const MacAddr &dst_mac) noexcept;
-    /** The UDP payload of @p m if it is a gossip datagram not sent by us; else empty.
+    /** The UDP payload of @p m if it is a gossip datagram not sent by us, empty
+     *  ones too (the engine counts them truncated); else one with no data().
      *  Valid until the next call (a frame in several mbufs is read into rx_scratch_). */
     std::span<const uint8_t> payload_of(rte_mbuf *m) noexcept;
     /** True when payload_of(@p m) would read it into rx_scratch_. */
@@ -186,7 +187,7 @@ template <typename Fn> unsigned GossipTransport::poll(Fn &&fn) noexcept
         if (scratch && std::exchange(scratch_ready, false))
             fn(std::span<const std::span<const uint8_t>>(payloads, std::exchange(ready, 0)));
         const auto payload = payload_of(pkts[i]);
-        if (payload.empty())
+        if (payload.data() == nullptr)
             continue;
         payloads[ready++] = payload;
         scratch_ready |= scratch;

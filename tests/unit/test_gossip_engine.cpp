@@ -2481,6 +2481,9 @@ TEST_CASE("forged frames are counted and change nothing", "[gossip][engine]")
     std::vector<uint8_t> junk(forged[0].begin(), forged[0].begin() + 20);
     c.engine(0).receive(junk, c.now);
     CHECK(c.engine(0).rx_stats().count(GossipStatus::truncated) == 1);
+    junk.clear(); /* an empty datagram to the gossip port */
+    c.engine(0).receive(junk, c.now);
+    CHECK(c.engine(0).rx_stats().count(GossipStatus::truncated) == 2);
     CHECK(c.store(0).size() == 0);
 }
 
