@@ -82,8 +82,12 @@ enum class HeartbeatOutcome : uint8_t {
 struct HeartbeatResult {
     HeartbeatOutcome outcome = HeartbeatOutcome::refreshed;
     bool changed = false; /**< state, draining or incarnation changed: eligible set may differ */
-    /** The sender's view says we are dead at our incarnation: call bump_self_incarnation(). */
+    /** The sender's view says we are dead at our incarnation or a later one:
+     *  call bump_self_incarnation() with refuted_incarnation. */
     bool refute = false;
+    /** The latest incarnation of ours the view says is dead (a view may
+     *  name us more than once). */
+    uint32_t refuted_incarnation = 0;
 };
 
 /** A state change made by tick(). */

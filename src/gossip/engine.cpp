@@ -383,15 +383,8 @@ void GossipEngine::Impl::on_heartbeat(const HeartbeatRecord &hb, uint64_t now_us
     default:
         break;
     }
-    if (r.refute) {
-        uint32_t seen = 0;
-        MemberViewCursor vc = hb.views;
-        MemberView v;
-        while (vc.next(v))
-            if (v.node == p.self)
-                seen = v.incarnation;
-        refute(seen, now_us);
-    }
+    if (r.refute)
+        refute(r.refuted_incarnation, now_us);
 }
 
 void GossipEngine::Impl::on_digest(NodeId sender, const DigestRecord &d, uint64_t now_us) noexcept

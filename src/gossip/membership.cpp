@@ -137,8 +137,11 @@ HeartbeatResult MembershipTable::on_heartbeat(const HeartbeatRecord &hb, uint64_
     MemberViewCursor views = hb.views;
     MemberView v;
     while (views.next(v))
-        if (v.node == p_.self && v.state == NodeState::dead && v.incarnation >= self_incarnation())
+        if (v.node == p_.self && v.state == NodeState::dead &&
+            v.incarnation >= self_incarnation()) {
             r.refute = true;
+            r.refuted_incarnation = std::max(r.refuted_incarnation, v.incarnation);
+        }
 
     const NodeState before = m->state;
     const bool draining_before = m->draining;

@@ -196,13 +196,12 @@ TEST_CASE("being reported dead at our incarnation or a later one asks for a refu
 {
     MembershipTable t = table_of(1, {2}, 0, 4);
     std::vector<uint8_t> buf(256);
-    auto heartbeat_with_view = [&](MemberView about_us, uint32_t counter) {
+    auto heartbeat_with_views = [&](std::span<const MemberView> views, uint32_t counter) {
         FrameWriter w(buf, buf.size());
         FrameHeader h;
         h.sender = 2;
         h.incarnation = 1;
         w.begin(h);
-        const MemberView views[] = {about_us};
         REQUIRE(w.add_heartbeat(hb(2, 1, counter), views));
         const std::span<uint8_t> body = w.finish();
         std::vector<uint8_t> frame(body.begin(), body.end());
@@ -212,6 +211,9 @@ TEST_CASE("being reported dead at our incarnation or a later one asks for a refu
         GossipRecord rec;
         REQUIRE(r.next(rec));
         return t.on_heartbeat(rec.heartbeat, counter);
+    };
+    auto heartbeat_with_view = [&](MemberView about_us, uint32_t counter) {
+        return heartbeat_with_views(std::span(&about_us, 1), counter);
     };
     CHECK_FALSE(heartbeat_with_view({1, NodeState::suspect, false, 4}, 1).refute);
     CHECK_FALSE(heartbeat_with_view({1, NodeState::dead, false, 3}, 2).refute);
@@ -224,8 +226,19 @@ TEST_CASE("being reported dead at our incarnation or a later one asks for a refu
      * one (the clock stepped back), and peers drop our frames until we
      * take one past it. Alive there only means they have not noticed yet. */
     CHECK_FALSE(heartbeat_with_view({1, NodeState::alive, false, 500}, 5).refute);
-    CHECK(heartbeat_with_view({1, NodeState::dead, false, 500}, 6).refute);
-    CHECK(t.bump_self_incarnation(500) == 501);
+    const HeartbeatResult later = heartbeat_with_view({1, NodeState::dead, false, 500}, 6);
+    CHECK(later.refute);
+    CHECK(later.refuted_incarnation == 500);
+    CHECK(t.bump_self_incarnation(later.refuted_incarnation) == 501);
+    /* A view naming us more than once: the refutation goes past the
+     * latest death, whichever entry comes last (one past another would be
+     * refuted again by the next heartbeat, a new life each time). */
+    const MemberView thrice[] = {{1, NodeState::dead, false, 900},
+                                 {1, NodeState::dead, false, 600},
+                                 {1, NodeState::alive, false, 0}};
+    const HeartbeatResult all = heartbeat_with_views(thrice, 7);
+    CHECK(all.refute);
+    CHECK(all.refuted_incarnation == 900);
 }
 
 TEST_CASE("our view lists every peer", "[gossip][membership]")
