@@ -13,6 +13,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import unittest
@@ -169,6 +170,10 @@ class Memory(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    # meson's timeout sends SIGTERM, then SIGKILL. Stopped at the first, as
+    # by Ctrl-C (unittest records a SystemExit as one test's error and runs
+    # the next), run()'s cleanup removes the benchmark's DPDK folder.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     for key, path in zip(("datapath", "control", "vip", "memory"), sys.argv[1:5]):
         BENCH[key] = path
     if len(BENCH) != 4:

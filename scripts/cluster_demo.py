@@ -58,9 +58,9 @@ def timeline(c, check):
     before_kill = sc.node_counters(c)
     run.event("node 1 killed", lambda: (c.kill(1), c.remove_from_route(1)))
     # Node 1's connections are reset when a retransmission reaches the
-    # failover owner, 1.5 s (dead_after_ms) and up to one TCP backoff
-    # after the kill, about 3 s at most: a reset after the drain began
-    # would count against the drain.
+    # failover owner, 1 s (dead_after_ms) and up to two TCP backoffs after
+    # the kill, 3 s at most: a reset after the drain began would count
+    # against the drain.
     time.sleep(7)
     print("== event: node 2 drains, then leaves the ECMP set 3 s later")
     drained = sc.DrainWindow()

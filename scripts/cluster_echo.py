@@ -30,6 +30,12 @@ PORT = 80
 CHUNK = 256
 INTERVAL = 0.1
 IO_TIMEOUT = 3.0
+# A long-lived connection's echo: a dead node's connections end with the
+# RST of their failover owner at the first retransmission after the death
+# is declared (dead_after_ms 1 s), at 1.4 s or, when the rewrite misses
+# that one, 3.0 s after the kill (RTO 0.2 s, doubling); 5 s lets the second
+# arrive as a reset rather than end in a timeout.
+ECHO_TIMEOUT = 5.0
 
 
 async def serve(node):
@@ -98,7 +104,7 @@ async def long_lived(vip, idx, duration, out):
             sent.update(chunk)
             writer.write(chunk)
             await asyncio.wait_for(writer.drain(), IO_TIMEOUT)
-            back = await asyncio.wait_for(reader.readexactly(CHUNK), IO_TIMEOUT)
+            back = await asyncio.wait_for(reader.readexactly(CHUNK), ECHO_TIMEOUT)
             got.update(back)
             rec["bytes"] += CHUNK
             rec["last_ok"] = time.time()
@@ -144,7 +150,7 @@ async def client(vip, duration, n_long, result, rate):
         tasks.append(asyncio.create_task(short(vip, 100000 + n, out)))
         n += 1
         await asyncio.sleep(1.0 / rate)
-    await asyncio.wait_for(asyncio.gather(*tasks), duration + 4 * IO_TIMEOUT + 10)
+    await asyncio.wait_for(asyncio.gather(*tasks), duration + 3 * IO_TIMEOUT + ECHO_TIMEOUT + 10)
     with open(result, "w") as f:
         json.dump(out, f)
 

@@ -32,7 +32,7 @@ import subprocess
 import tempfile
 import time
 
-from netns_tools import free_tag, offloads_off
+from netns_tools import free_tag, held_signals, offloads_off
 
 VIP4, VIP6 = "203.0.113.10", "2001:db8:100::10"
 CLIENT4, CLIENT6 = "198.51.100.2", "2001:db8:c::2"
@@ -535,11 +535,10 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
         return c
 
     def down(self):
-        """Removes what this cluster made. A second Ctrl-C or SIGTERM does not
-        cut it short: both are held until it is done, then acted on."""
-        held = signal.pthread_sigmask(signal.SIG_BLOCK,
-                                      {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
-        try:
+        """Removes what this cluster made. A second Ctrl-C, a SIGTERM or the
+        test's deadline does not cut it short: held until it is done, then
+        acted on."""
+        with held_signals():
             # Every process told first: they stop side by side, each wait
             # below then mostly finds its process gone.
             for p in list(self.procs.values()) + list(self.servers.values()):
@@ -557,8 +556,6 @@ backoff: {{idle_polls: 100, pause_polls: 10, sleep_us: 50}}
                 shutil.rmtree(self.dir, ignore_errors=True)
             elif os.path.isdir(self.dir):
                 self.save()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def __enter__(self):
         try:

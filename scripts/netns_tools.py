@@ -4,6 +4,7 @@
 The tests import it from scripts/ (tests/support/gossip_fleet.py passes
 end_on_sigterm on to its users).
 """
+import contextlib
 import os
 import secrets
 import signal
@@ -31,6 +32,20 @@ def end_on_sigterm():
             sys.exit(124)
         signal.signal(signal.SIGALRM, expired)
         signal.alarm(int(deadline))
+
+
+@contextlib.contextmanager
+def held_signals():
+    """Holds the signals that end a test while it cleans up: SIGINT,
+    SIGTERM, SIGHUP and the deadline's SIGALRM (end_on_sigterm()). Each
+    exits at once, and cut short, a cleanup leaves namespaces, processes
+    and DPDK folders behind. They are acted on when the block ends."""
+    held = signal.pthread_sigmask(
+        signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def free_tag(prefix):

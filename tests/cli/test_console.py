@@ -42,7 +42,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-from netns_tools import end_on_sigterm, free_tag, offloads_off  # noqa: E402
+from netns_tools import end_on_sigterm, free_tag, held_signals, offloads_off  # noqa: E402
 
 TAG = free_tag("fhc")
 NS = TAG
@@ -898,12 +898,13 @@ def main():
         print("console test: ok")
         return 0
     finally:
-        if con is not None:
-            con.close()
-        subprocess.run(["ip", "netns", "del", NS], check=False)
-        shutil.rmtree(f"/var/run/dpdk/{TAG}", ignore_errors=True)
-        shutil.rmtree(f"/var/run/dpdk/{TAG}r", ignore_errors=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        with held_signals():
+            if con is not None:
+                con.close()
+            subprocess.run(["ip", "netns", "del", NS], check=False)
+            shutil.rmtree(f"/var/run/dpdk/{TAG}", ignore_errors=True)
+            shutil.rmtree(f"/var/run/dpdk/{TAG}r", ignore_errors=True)
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from scapy.all import IP, UDP, Ether, IPv6, Raw
 from scapy.contrib.geneve import GENEVE
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-from netns_tools import end_on_sigterm, free_tag, offloads_off  # noqa: E402
+from netns_tools import end_on_sigterm, free_tag, held_signals, offloads_off  # noqa: E402
 
 TAG = free_tag("fhi")
 NODE_NS, PEER_NS = f"{TAG}n", f"{TAG}p"
@@ -430,23 +430,24 @@ def main():
     except Exception as e:  # noqa: BLE001 -- any setup failure fails the test
         results.append((False, f"setup: {e}"))
     finally:
-        for p in (capture, receiver, node):
-            if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    out, _ = p.communicate(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    out, _ = p.communicate()
-                if p is node and not all(ok for ok, _ in results):
-                    print(out)
-        for ns in (NODE_NS, PEER_NS):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        if os.environ.get("FLOWHOME_KEEP"):
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(f"/var/run/dpdk/{TAG}", ignore_errors=True)
+        with held_signals():
+            for p in (capture, receiver, node):
+                if p is not None and p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+                    try:
+                        out, _ = p.communicate(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        out, _ = p.communicate()
+                    if p is node and not all(ok for ok, _ in results):
+                        print(out)
+            for ns in (NODE_NS, PEER_NS):
+                subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            if os.environ.get("FLOWHOME_KEEP"):
+                print(f"kept {tmp}")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(f"/var/run/dpdk/{TAG}", ignore_errors=True)
 
     for ok, text in results:
         print(("ok   " if ok else "FAIL ") + text)

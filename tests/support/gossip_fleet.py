@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-from netns_tools import end_on_sigterm, free_tag, offloads_off  # noqa: E402,F401 (for the tests)
+from netns_tools import end_on_sigterm, free_tag, held_signals, offloads_off  # noqa: E402,F401 (for the tests)
 
 # net_af_packet's message when the kernel refuses its fanout group (FleetNode.start).
 FANOUT_REFUSED = re.compile(r"could not set PACKET_FANOUT on AF_PACKET socket for \S+:Invalid argument")
@@ -52,14 +52,16 @@ def show_logs(checks, paths, lines=40):
 
 
 def remove_fleet(ns, nodes, tmp):
-    """Stops @p nodes, removes namespace @p ns and folder @p tmp (also after a failure)."""
-    for n in nodes:  # every node told first: they stop side by side
-        if n.proc and n.proc.poll() is None:
-            n.proc.send_signal(signal.SIGTERM)
-    for n in nodes:
-        n.stop()
-    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-    shutil.rmtree(tmp, ignore_errors=True)
+    """Stops @p nodes, removes namespace @p ns and folder @p tmp (also after
+    a failure, and past the test's deadline: held_signals())."""
+    with held_signals():
+        for n in nodes:  # every node told first: they stop side by side
+            if n.proc and n.proc.poll() is None:
+                n.proc.send_signal(signal.SIGTERM)
+        for n in nodes:
+            n.stop()
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def mac(i):

@@ -981,20 +981,13 @@ TEST_CASE("load_config reads a file and names it in errors", "[config]")
     }
     SECTION("a file past 1 MiB")
     {
-        const std::string path =
-            (std::filesystem::temp_directory_path() / fmt::format("fh_big_{}.yaml", ::getpid()))
-                .string();
-        {
-            std::ofstream big(path);
-            big << kMinimal << '#' << std::string(size_t{1} << 20, 'x') << '\n';
-        }
+        const TempFile big(kMinimal + '#' + std::string(size_t{1} << 20, 'x') + '\n');
         try {
-            (void)load_config(path);
+            (void)load_config(big.path.string());
             FAIL("loaded a file past the limit");
         } catch (const ConfigError &e) {
             CHECK(e.message() == "larger than 1024 KiB; a node file is a few KiB");
         }
-        std::filesystem::remove(path);
     }
     SECTION("a pipe, as from --config <(...)")
     {

@@ -467,6 +467,11 @@ TEST_CASE("load_key_file reads a file and flags permissive modes", "[gossip][aut
     const int fd = mkstemp(path);
     REQUIRE(fd >= 0);
     close(fd);
+    /* Whatever is at the path at the end, also when a check stops the test. */
+    struct RemovedAtEnd {
+        const char *path;
+        ~RemovedAtEnd() { std::remove(path); }
+    } const removed_at_end{path};
     {
         std::ofstream out(path);
         out << "key 1 " << std::string(64, 'c') << "\n";
