@@ -237,8 +237,7 @@ private:
 /** Per-reason counters of received frames. */
 struct GossipRxStats {
     std::array<Counter, kGossipStatusCount> by_status{};
-    Counter unknown_records; /**< records of unknown type skipped in accepted frames */
-    Counter new_incarnations;
+    Counter new_incarnations; /**< accepted frames of a sender's new life */
 
     uint64_t count(GossipStatus s) const noexcept
     {

@@ -111,6 +111,16 @@ bool GossipEngine::Impl::is_live_own(const OwnerRecord &r) const noexcept
     return r.owner == p.self && (r.flags & gossip_flag::released) == 0;
 }
 
+/* A record leaving the store, or replaced: out of its owner's digest, if a
+ * live claim is counted there. */
+void GossipEngine::Impl::forget_in_digest(const FlowKey &key, const OwnerRecord &r) noexcept
+{
+    if ((r.flags & gossip_flag::released) == 0 && r.owner <= kMaxNodeId) {
+        digests.remove(r.owner, key, r.version);
+        touched[r.owner] = pass_id;
+    }
+}
+
 /* Every write the engine makes goes through here, so the per-owner digests
  * (count and XOR of digest_term over live claims) stay exact for what the
  * engine did; removals made behind its back (ageing) are caught by the
@@ -123,10 +133,8 @@ UpsertResult GossipEngine::Impl::put(const FlowKey &key, const std::optional<Own
         stats.store_full.add();
         return res;
     }
-    if (old && (old->flags & gossip_flag::released) == 0 && old->owner <= kMaxNodeId) {
-        digests.remove(old->owner, key, old->version);
-        touched[old->owner] = pass_id;
-    }
+    if (old)
+        forget_in_digest(key, *old);
     if ((r.flags & gossip_flag::released) == 0) {
         digests.add(r.owner, key, r.version);
         touched[r.owner] = pass_id;
@@ -542,10 +550,7 @@ bool GossipEngine::Impl::expire(const FlowKey &key, OwnerRecord r, uint64_t now_
         return true;
     /* Removed behind the engine's back, it would stay in the owner's digest
      * here and set off repair syncs until a re-announce pass recounted it. */
-    if ((r.flags & gossip_flag::released) == 0 && r.owner <= kMaxNodeId) {
-        digests.remove(r.owner, key, r.version);
-        touched[r.owner] = pass_id;
-    }
+    forget_in_digest(key, r);
     return false;
 }
 

@@ -160,6 +160,7 @@ struct GossipEngine::Impl {
      * looked up just before), and keeps the digests. */
     UpsertResult put(const FlowKey &key, const std::optional<OwnerRecord> &old,
                      OwnerRecord rec) noexcept;
+    void forget_in_digest(const FlowKey &key, const OwnerRecord &r) noexcept;
     /* How a claim or release reached this node. */
     enum class Via : uint8_t {
         owner,   /* a frame of the owner itself */

@@ -126,12 +126,9 @@ VerifyResult FrameVerifier::accept(std::span<const uint8_t> frame, const FrameCh
 {
     const VerifyResult r = run(frame, check, reader);
     stats_.by_status[static_cast<size_t>(r.status)].add();
-    if (r.status == GossipStatus::ok) {
-        if (reader.unknown_records() != 0)
-            stats_.unknown_records.add(reader.unknown_records());
-        if (r.new_incarnation)
-            stats_.new_incarnations.add();
-    }
+    /* Records of unknown type are the engine's to count (unknown_records). */
+    if (r.status == GossipStatus::ok && r.new_incarnation)
+        stats_.new_incarnations.add();
     return r;
 }
 
