@@ -270,6 +270,15 @@ public:
      * with writers stopped).
      */
     bool next(Family f, uint32_t &cursor, FlowKey &key, OwnerRecord &rec) const noexcept;
+    /** A place in a walk over both tables, IPv4 then IPv6. */
+    struct Walk {
+        Family family = Family::ipv4;
+        uint32_t position = 0; /**< next()'s cursor in family's table */
+        bool ended = false;
+    };
+    /** The walk's next entry, as next() above, the IPv6 table after the
+     *  IPv4 one; false once both are walked, and @p w ended. */
+    bool next(Walk &w, FlowKey &key, OwnerRecord &rec) const noexcept;
     /**
      * Calls @p fn(const FlowKey &, OwnerRecord) for every entry, IPv4 then
      * IPv6; a @p fn that returns bool stops the walk by returning false.
@@ -378,17 +387,15 @@ template <typename Fn> uint32_t OwnershipTable::for_each(Fn &&fn) const
     uint32_t visited = 0;
     FlowKey key;
     OwnerRecord rec;
-    for (Family f : {Family::ipv4, Family::ipv6}) {
-        uint32_t cursor = 0;
-        while (next(f, cursor, key, rec)) {
-            ++visited;
-            if constexpr (std::is_same_v<std::invoke_result_t<Fn &, const FlowKey &, OwnerRecord>,
-                                         bool>) {
-                if (!fn(key, rec))
-                    return visited;
-            } else {
-                fn(key, rec);
-            }
+    Walk w;
+    while (next(w, key, rec)) {
+        ++visited;
+        if constexpr (std::is_same_v<std::invoke_result_t<Fn &, const FlowKey &, OwnerRecord>,
+                                     bool>) {
+            if (!fn(key, rec))
+                return visited;
+        } else {
+            fn(key, rec);
         }
     }
     return visited;

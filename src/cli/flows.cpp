@@ -247,13 +247,11 @@ CommandResult cmd_show_flows(CommandContext &c)
      * a filter that matches little it covers the whole table, which at
      * millions of flows takes a second or more, and the control lcore must
      * not miss its heartbeats and gossip meanwhile. */
-    Family family = Family::ipv4;
-    uint32_t position = 0;
-    bool walked = false;
+    OwnershipTable::Walk walk;
     uint64_t visited = 0;
     const auto start = std::chrono::steady_clock::now();
     bool stopped = false;
-    while (!walked && !more) {
+    while (!walk.ended && !more) {
         if (std::chrono::steady_clock::now() - start >= c.opt.flows_walk_limit) {
             stopped = true;
             break;
@@ -266,14 +264,8 @@ CommandResult cmd_show_flows(CommandContext &c)
                  * and at most one pass over the empty positions of a sparse
                  * one (13-30 ms at 10M). */
                 for (uint32_t n = 0; n < c.opt.flows_per_request; ++n) {
-                    if (!c.node.table().next(family, position, key, rec)) {
-                        walked = family == Family::ipv6;
-                        if (walked)
-                            return;
-                        family = Family::ipv6;
-                        position = 0;
-                        continue;
-                    }
+                    if (!c.node.table().next(walk, key, rec))
+                        return;
                     ++visited;
                     if ((vip && key.vip() != *vip) || (owner && rec.owner != *owner))
                         continue;
@@ -310,7 +302,7 @@ CommandResult cmd_show_flows(CommandContext &c)
         why_short = fmt::format(" (the walk stopped after {} ms, {} entries in, before the end of "
                                 "the {} table: narrow it with vip or owner)",
                                 c.opt.flows_walk_limit.count(), visited,
-                                family == Family::ipv4 ? "IPv4" : "IPv6");
+                                walk.family == Family::ipv4 ? "IPv4" : "IPv6");
     out += fmt::format("{} flow{} shown{}\n", rows.size(), rows.size() == 1 ? "" : "s", why_short);
     return ok(out);
 }

@@ -427,6 +427,18 @@ bool OwnershipTable::next(Family f, uint32_t &cursor, FlowKey &key, OwnerRecord 
     return true;
 }
 
+bool OwnershipTable::next(Walk &w, FlowKey &key, OwnerRecord &rec) const noexcept
+{
+    while (!w.ended) {
+        if (next(w.family, w.position, key, rec))
+            return true;
+        w.ended = w.family == Family::ipv6;
+        w.family = Family::ipv6;
+        w.position = 0;
+    }
+    return false;
+}
+
 AgeResult OwnershipTable::age(uint16_t now, uint16_t tcp_timeout_s, uint16_t udp_timeout_s,
                               uint32_t budget, const ExpiryFn &on_expiry) noexcept
 {

@@ -31,21 +31,20 @@ uint32_t TableFlowStore::size() const noexcept
 uint32_t TableFlowStore::scan(uint64_t &cursor, uint32_t budget,
                               const std::function<void(const FlowKey &, OwnerRecord)> &fn)
 {
-    uint64_t table = cursor == 0 ? kCursorIpv4 : cursor >> 32;
-    auto position = static_cast<uint32_t>(cursor);
+    /* 0 starts a walk; a cursor naming neither table (forged) ends it. */
+    const uint64_t table = cursor == 0 ? kCursorIpv4 : cursor >> 32;
+    OwnershipTable::Walk w{table == kCursorIpv6 ? Family::ipv6 : Family::ipv4,
+                           static_cast<uint32_t>(cursor),
+                           table != kCursorIpv4 && table != kCursorIpv6};
     uint32_t visited = 0;
-    while (visited < budget && (table == kCursorIpv4 || table == kCursorIpv6)) {
-        FlowKey key;
-        OwnerRecord rec;
-        if (!table_.next(table == kCursorIpv6 ? Family::ipv6 : Family::ipv4, position, key, rec)) {
-            ++table; /* the IPv6 table after the IPv4 one, then the end */
-            position = 0;
-            continue;
-        }
+    FlowKey key;
+    OwnerRecord rec;
+    while (visited < budget && table_.next(w, key, rec)) {
         fn(key, rec);
         ++visited;
     }
-    cursor = table == kCursorIpv4 || table == kCursorIpv6 ? make_cursor(table, position) : 0;
+    cursor =
+        w.ended ? 0 : make_cursor(w.family == Family::ipv6 ? kCursorIpv6 : kCursorIpv4, w.position);
     return visited;
 }
 
