@@ -224,9 +224,9 @@ CommandResult cmd_show_flows(CommandContext &c)
             if (!vip)
                 return fail(fmt::format("malformed VIP address '{}'", v));
         } else if (k == "owner") {
-            const auto n = parse_number(v, 0, kMaxNodeId);
+            const auto n = parse_number(v, 1, kMaxNodeId);
             if (!n)
-                return fail(bad_number("owner", v, 0, kMaxNodeId));
+                return fail(bad_number("owner", v, 1, kMaxNodeId));
             owner = static_cast<NodeId>(*n);
         } else {
             const auto n = parse_number(v, 1, kMaxLimit);

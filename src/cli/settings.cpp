@@ -33,13 +33,20 @@ CommandResult cmd_set_drain(CommandContext &c)
     if (v != "on" && v != "off")
         return fail(fmt::format("invalid value '{}' for drain; expected on or off", v));
     const bool on = v == "on";
+    std::atomic<bool> &draining = c.node.shared().draining;
     if (GossipEngine *e = c.node.engine()) {
         /* The engine announces it in a heartbeat at once; the workers
-         * stop claiming as soon as the flag flips. */
-        if (!c.on_control([&](uint64_t now_us) { e->set_draining(on, now_us); }))
+         * stop claiming as soon as the flag flips. Both on the control
+         * lcore, in one step: two consoles setting it at once leave the
+         * workers and the cluster told the same. */
+        if (!c.on_control([&](uint64_t now_us) {
+                e->set_draining(on, now_us);
+                draining.store(on, std::memory_order_relaxed);
+            }))
             return control_timeout(c);
+    } else {
+        draining.store(on, std::memory_order_relaxed);
     }
-    c.node.shared().draining.store(on, std::memory_order_relaxed);
     return ok(on ? "draining: serving owned connections, sending new ones to other nodes\n"
                  : "not draining: taking new connections\n");
 }

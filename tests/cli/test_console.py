@@ -797,6 +797,7 @@ def main():
             f"flow claim udp {CLIENT}:1 {VIP}:80": f"no VIP serves udp {VIP}:80",
             "show flows limit 0": "limit '0' is out of range (1..10000)",
             "show flows owner 9999": "out of range",
+            "show flows owner 0": "owner '0' is out of range (1..4095)",
             f"show flow tcp {CLIENT}:http {VIP}:80": "port 'http' is not a number (1..65535)",
             f"show flow tcp {CLIENT}:080 {VIP}:80": "port '080' has a leading zero (1..65535)",
             f"show flow tcp [{CLIENT}]:1 {VIP}:80":

@@ -1656,8 +1656,10 @@ TEST_CASE("console numbers and endpoints are taken in one form only", "[console]
          "malformed client address '[198.51.100.7]:1': an IPv4 endpoint is written "
          "ADDRESS:PORT, without brackets\n"},
         {"show flows limit 010", "limit '010' has a leading zero (1..10000)\n"},
-        /* A lone 0 is a number; brackets are IPv6's form. */
-        {"show flows owner 0 limit 1", unanswered},
+        /* A lone 0 is a number (out of range, not a leading zero); brackets
+         * are IPv6's form. */
+        {"show flows owner 0", "owner '0' is out of range (1..4095)\n"},
+        {"show flows owner 10 limit 1", unanswered},
         {"show flow tcp [2001:db8:200::100]:40000 [2001:db8:100::10]:443", unanswered},
     };
     for (const auto &[line, message] : lines) {
