@@ -80,8 +80,12 @@ bool must_refuse(const std::vector<uint8_t> &f, uint32_t seg_len, const ParsedPa
         return true;
     if (icmp && (type_unseen || f[p.l4_offset] < 128))
         return true;
+    /* Multicast, ::, ::1 (RFC 4291 2.5.3) and IPv4-mapped (2.5.5.2). */
     static constexpr uint8_t zero[16] = {};
-    return ip[8] == 0xFF || std::memcmp(ip + 8, zero, 16) == 0;
+    const uint8_t *s = ip + 8;
+    const bool unspecified_or_loopback = std::memcmp(s, zero, 15) == 0 && s[15] <= 1;
+    const bool mapped = std::memcmp(s, zero, 10) == 0 && s[10] == 0xFF && s[11] == 0xFF;
+    return s[0] == 0xFF || unspecified_or_loopback || mapped;
 }
 
 void check_error(const Frame &fr, const std::vector<uint8_t> &orig, uint32_t orig_seg_len,
@@ -168,8 +172,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     const Snapshot before(fr);
     poison_outside_data(m, p.family == Family::ipv4 ? 28 : 48);
+    const bool due = packet_too_big_due(m, p, local);
     const bool made = make_packet_too_big(m, p, mtu, local);
     unpoison(m);
+    check(made == due); /* the worker asks the one before the other */
     if (!made) {
         check(Snapshot(fr) == before);
         if (fr.chained())

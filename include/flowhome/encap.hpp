@@ -346,14 +346,20 @@ DecapResult decap_packet_general(rte_mbuf *m, const ParsedPacket &outer, const P
  *
  * @return false (m unchanged) where no error may be sent: IPv4 without DF,
  *         a non-first IPv4 fragment, an ICMP error itself, a multicast,
- *         broadcast, loopback or unspecified source, an IPv4 multicast
- *         destination or link-layer multicast frame, no local address of the
- *         packet's family, or less than 28 (IPv4) / 48 (IPv6) bytes of headroom.
+ *         broadcast, loopback or unspecified source (IPv6: or IPv4-mapped),
+ *         an IPv4 multicast destination or link-layer multicast frame, no
+ *         local address of the packet's family, or less than 28 (IPv4) / 48
+ *         (IPv6) bytes of headroom: where packet_too_big_due() is false.
  * Segments after the first are freed (the quote ends in the first). The
- * caller rate-limits these errors (RFC 1812 4.3.2.8, RFC 4443 2.4(f)).
+ * caller rate-limits these errors (RFC 1812 4.3.2.8, RFC 4443 2.4(f)),
+ * asking packet_too_big_due() first, so that only errors that would be
+ * sent spend or wait for a token.
  */
 bool make_packet_too_big(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu,
                          const DecapConfig &local) noexcept;
+/** Whether make_packet_too_big() would turn @p m into an error. */
+bool packet_too_big_due(const rte_mbuf *m, const ParsedPacket &p,
+                        const DecapConfig &local) noexcept;
 
 } // namespace flowhome
 

@@ -1503,6 +1503,17 @@ TEST_CASE("too-big errors are rate-limited per worker", "[pipeline]")
     CHECK(out.size() == errors);
     CHECK(errors <= 64 + earned);
     CHECK(errors + b.stats().icmp_rate_limited.get() - limited == 200);
+    /* With the tokens spent, packets no error may answer (IPv4 without DF)
+     * wait for none: dropped as too big, not counted as errors held back. */
+    std::vector<uint8_t> no_df = ref::big_to2_in;
+    constexpr size_t ip = 14;
+    no_df[ip + 6] = static_cast<uint8_t>(no_df[ip + 6] & ~0x40);
+    wire::store16(no_df.data() + ip + 10, ipv4_header_checksum(no_df.data() + ip, 20));
+    const uint64_t limited_before_no_df = b.stats().icmp_rate_limited.get();
+    for (int i = 0; i < 20; ++i)
+        REQUIRE(b.wire_in(no_df).wire.empty());
+    CHECK(drops(DropReason::encap_too_big) == too_big + 220);
+    CHECK(b.stats().icmp_rate_limited.get() == limited_before_no_df);
     /* Refilled at the rate: after 10 ms, 10 more may go, and no more than
      * what the burst left and the time since has earned. */
     const uint64_t left = 64 + earned - errors;

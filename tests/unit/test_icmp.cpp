@@ -53,7 +53,9 @@ Run run(const eb::Bytes &frame, uint16_t mtu, const DecapConfig &cfg = local(),
     r.data_off_before = fm.get()->data_off;
     /* Offload lengths a previous use of the mbuf left behind. */
     fm.get()->tx_offload = rte_mbuf_tx_offload(18, 60, 32, 1400, 20, 14, 0);
+    const bool due = packet_too_big_due(fm.get(), p, cfg);
     r.sent = make_packet_too_big(fm.get(), p, mtu, cfg);
+    CHECK(r.sent == due);
     if (r.sent) {
         /* The error's own Ethernet and IP header lengths, nothing else. */
         const uint16_t ip_len = p.family == Family::ipv4 ? 20 : 40;
@@ -246,11 +248,20 @@ TEST_CASE("IPv6 refusals leave the packet unchanged", "[icmp]")
                                       eb::icmp6(eb::kClient6, eb::kVip6, type, 0, data))),
                     1280));
     }
-    SECTION("multicast and unspecified sources")
+    SECTION("multicast, unspecified, loopback and IPv4-mapped sources")
     {
         check_unchanged(
             run(v6_frame(eb::ipv6_udp(eb::v6(0xFF02, 1), eb::kVip6, 1, 2, data)), 1280));
         check_unchanged(run(v6_frame(eb::ipv6_udp(eb::v6(0, 0), eb::kVip6, 1, 2, data)), 1280));
+        check_unchanged(run(v6_frame(eb::ipv6_udp(eb::v6(0, 1), eb::kVip6, 1, 2, data)), 1280));
+        eb::Ip6 mapped = eb::v6(0, 0x0201); /* ::ffff:192.0.2.1 */
+        mapped[10] = mapped[11] = 0xFF;
+        mapped[12] = 192;
+        mapped[13] = 0;
+        check_unchanged(run(v6_frame(eb::ipv6_udp(mapped, eb::kVip6, 1, 2, data)), 1280));
+        /* One bit off the IPv4-mapped prefix: a host, answered. */
+        mapped[11] = 0xFE;
+        CHECK(run(v6_frame(eb::ipv6_udp(mapped, eb::kVip6, 1, 2, data)), 1280).sent);
     }
     SECTION("link-layer broadcast and multicast frames")
     {

@@ -69,13 +69,19 @@ bool ipv4_source_is_host(const uint8_t *addr) noexcept
     return addr[0] != 0 && addr[0] != 127 && addr[0] < 224;
 }
 
-/* RFC 4443 2.4(e): not to the unspecified address nor to a multicast source. */
+/* RFC 4443 2.4(e): not to the unspecified address nor to a multicast
+ * source; nor to the loopback address, which never leaves a node (RFC 4291
+ * 2.5.3), nor to an IPv4-mapped one (2.5.5.2), which names no IPv6 host. */
 bool ipv6_source_is_host(const uint8_t *addr) noexcept
 {
     if (addr[0] == 0xFF)
         return false;
     static constexpr uint8_t unspecified[16] = {};
-    return std::memcmp(addr, unspecified, sizeof(unspecified)) != 0;
+    static constexpr uint8_t loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static constexpr uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    return std::memcmp(addr, unspecified, sizeof(unspecified)) != 0 &&
+           std::memcmp(addr, loopback, sizeof(loopback)) != 0 &&
+           std::memcmp(addr, mapped, sizeof(mapped)) != 0;
 }
 
 /*
@@ -113,7 +119,8 @@ uint32_t quote_len(const rte_mbuf *m, const ParsedPacket &p, uint32_t limit) noe
                      static_cast<uint32_t>(rte_pktmbuf_data_len(m) - p.l3_offset)});
 }
 
-bool too_big_v4(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu, const IpAddr &ours) noexcept
+/* Whether an error about @p m is due (RFC 1191, RFC 1122) and fits its headroom. */
+bool due_v4(const rte_mbuf *m, const ParsedPacket &p) noexcept
 {
     const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
     const uint32_t seg_len = rte_pktmbuf_data_len(m);
@@ -136,9 +143,44 @@ bool too_big_v4(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu, const IpAddr &
     if (link_group(frame) || ip[16] >= 224 || !ipv4_source_is_host(ip + 12))
         return false;
 
-    constexpr uint32_t hdr = kIpv4HeaderLen + kIcmpHeaderLen;
-    if (rte_pktmbuf_headroom(m) < hdr)
+    return rte_pktmbuf_headroom(m) >= kIpv4HeaderLen + kIcmpHeaderLen;
+}
+
+/* The same for IPv6 (RFC 4443). */
+bool due_v6(const rte_mbuf *m, const ParsedPacket &p) noexcept
+{
+    const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
+    const uint32_t seg_len = rte_pktmbuf_data_len(m);
+    if (uint32_t{p.l3_offset} + kIpv6HeaderLen > seg_len)
         return false;
+    const uint8_t *ip = frame + p.l3_offset;
+
+    /*
+     * RFC 4443 2.4(e): never about an ICMPv6 error. A later fragment hides
+     * the ICMPv6 type, so it gets no error either.
+     */
+    if (p.l4_proto == kProtoIcmpv6) {
+        if (p.later_fragment || p.l4_offset == 0 || p.l4_offset >= seg_len ||
+            frame[p.l4_offset] < kIcmp6FirstInformational)
+            return false;
+    }
+    /*
+     * Packet Too Big may answer a multicast destination, even a link-layer
+     * one (2.4(e.3) to (e.5)), but needs a unicast source. Not a link-layer
+     * group, though: the error takes the frame's destination as its source
+     * MAC, which must be one station's (IEEE 802).
+     */
+    if (link_group(frame) || !ipv6_source_is_host(ip + 8))
+        return false;
+
+    return rte_pktmbuf_headroom(m) >= kIpv6HeaderLen + kIcmpHeaderLen;
+}
+
+/* The error in place of @p m, for which due_v4() holds. */
+void too_big_v4(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu, const IpAddr &ours) noexcept
+{
+    const uint8_t *ip = rte_pktmbuf_mtod_offset(m, const uint8_t *, p.l3_offset);
+    constexpr uint32_t hdr = kIpv4HeaderLen + kIcmpHeaderLen;
     const uint32_t quote = quote_len(m, p, kIcmp4MaxLen - hdr);
 
     uint8_t orig_src[4];
@@ -168,38 +210,13 @@ bool too_big_v4(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu, const IpAddr &
     store16(icmp + 6, std::max(mtu, kMinIpv4Mtu));
     const uint16_t icmp_csum = static_cast<uint16_t>(~rte_raw_cksum(icmp, kIcmpHeaderLen + quote));
     std::memcpy(icmp + 2, &icmp_csum, sizeof(icmp_csum));
-    return true;
 }
 
-bool too_big_v6(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu, const IpAddr &ours) noexcept
+/* The same for IPv6, for which due_v6() holds. */
+void too_big_v6(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu, const IpAddr &ours) noexcept
 {
-    const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
-    const uint32_t seg_len = rte_pktmbuf_data_len(m);
-    if (uint32_t{p.l3_offset} + kIpv6HeaderLen > seg_len)
-        return false;
-    const uint8_t *ip = frame + p.l3_offset;
-
-    /*
-     * RFC 4443 2.4(e): never about an ICMPv6 error. A later fragment hides
-     * the ICMPv6 type, so it gets no error either.
-     */
-    if (p.l4_proto == kProtoIcmpv6) {
-        if (p.later_fragment || p.l4_offset == 0 || p.l4_offset >= seg_len ||
-            frame[p.l4_offset] < kIcmp6FirstInformational)
-            return false;
-    }
-    /*
-     * Packet Too Big may answer a multicast destination, even a link-layer
-     * one (2.4(e.3) to (e.5)), but needs a unicast source. Not a link-layer
-     * group, though: the error takes the frame's destination as its source
-     * MAC, which must be one station's (IEEE 802).
-     */
-    if (link_group(frame) || !ipv6_source_is_host(ip + 8))
-        return false;
-
+    const uint8_t *ip = rte_pktmbuf_mtod_offset(m, const uint8_t *, p.l3_offset);
     constexpr uint32_t hdr = kIpv6HeaderLen + kIcmpHeaderLen;
-    if (rte_pktmbuf_headroom(m) < hdr)
-        return false;
     const uint32_t quote = quote_len(m, p, kIcmp6MaxLen - hdr);
 
     uint8_t orig_src[16];
@@ -229,21 +246,29 @@ bool too_big_v6(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu, const IpAddr &
     sum += rte_raw_cksum(icmp, icmp_len);
     const uint16_t csum = static_cast<uint16_t>(~fold(sum));
     std::memcpy(icmp + 2, &csum, sizeof(csum));
-    return true;
 }
 
 } // namespace
 
-bool make_packet_too_big(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu,
-                         const DecapConfig &local) noexcept
+bool packet_too_big_due(const rte_mbuf *m, const ParsedPacket &p, const DecapConfig &local) noexcept
 {
     if (p.l3_offset < 2 * kMacLen || p.l3_len == 0)
         return false;
-    if (p.family == Family::ipv4 && local.local_v4 && local.local_v4->family == Family::ipv4)
-        return too_big_v4(m, p, mtu, *local.local_v4);
-    if (p.family == Family::ipv6 && local.local_v6 && local.local_v6->family == Family::ipv6)
-        return too_big_v6(m, p, mtu, *local.local_v6);
-    return false;
+    if (p.family == Family::ipv4)
+        return local.local_v4 && local.local_v4->family == Family::ipv4 && due_v4(m, p);
+    return local.local_v6 && local.local_v6->family == Family::ipv6 && due_v6(m, p);
+}
+
+bool make_packet_too_big(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu,
+                         const DecapConfig &local) noexcept
+{
+    if (!packet_too_big_due(m, p, local))
+        return false;
+    if (p.family == Family::ipv4)
+        too_big_v4(m, p, mtu, *local.local_v4);
+    else
+        too_big_v6(m, p, mtu, *local.local_v6);
+    return true;
 }
 
 } // namespace flowhome

@@ -301,15 +301,16 @@ void Worker::redirect(Slot &s, NodeId owner) noexcept
              * way to the client but the router, whose address it does not
              * know here: the packet is dropped without an error. */
             rte_pktmbuf_free(s.m);
+        } else if (!packet_too_big_due(s.m, s.p, sh_.decap)) {
+            rte_pktmbuf_free(s.m); /* no error about this one: none is counted */
         } else if (!icmp_token_ready()) {
             stats_.icmp_rate_limited.add();
             rte_pktmbuf_free(s.m);
-        } else if (make_packet_too_big(s.m, s.p, fits, sh_.decap)) {
+        } else {
+            make_packet_too_big(s.m, s.p, fits, sh_.decap);
             --icmp_tokens_;
             stats_.icmp_too_big.add();
             to_wire(s.m);
-        } else {
-            rte_pktmbuf_free(s.m);
         }
         return;
     }
