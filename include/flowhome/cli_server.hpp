@@ -25,9 +25,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -48,6 +50,13 @@ int run_console(Console &console, const volatile int *stop);
  * `quit`, and before the next line once *stop is nonzero (a signal).
  */
 int run_command_file(Console &console, const std::string &path, const volatile int *stop);
+
+/**
+ * Writes @p text to @p f and flushes it. A reader gone (a closed pipe:
+ * EPIPE, SIGPIPE being ignored) loses the text, and the node runs on;
+ * fmt::print() would throw.
+ */
+void put_text(std::FILE *f, std::string_view text) noexcept;
 
 class OperatorServer {
 public:

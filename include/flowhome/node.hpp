@@ -132,7 +132,9 @@ private:
     std::atomic<bool> control_stop_{false}; /**< set before shared_.stop: see stop() */
     /** A node runs once: built, then running, then stopped for good. */
     enum class Phase : uint8_t { built, running, stopped } phase_ = Phase::built;
-    bool ports_started_ = false; /**< the wire port; then the pool stays (release()) */
+    bool ports_started_ = false; /**< the wire port, stopped by release() */
+    /** A port's queues were set up from the pool: it stays (release()). */
+    bool pool_given_ = false;
     bool local_started_ = false;
     bool steered_ = false; /* an rte_flow rule steers gossip to the control queue */
 };

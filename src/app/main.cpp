@@ -93,14 +93,6 @@ std::string socket_path(const flowhome::NodeConfig &cfg)
     return fmt::format("/var/run/flowhome/{}.sock", runtime.substr(runtime.rfind('/') + 1));
 }
 
-/* Writes to stdout, whose reader may be gone: the text is lost (EPIPE),
- * the node runs on; fmt::print() would throw. */
-void put(const std::string &text)
-{
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-}
-
 /*
  * rte_eal_cleanup() leaves the runtime folder (/var/run/dpdk/<prefix>)
  * behind, and the telemetry socket in it until exit (DPDK removes it in an
@@ -230,6 +222,11 @@ int main(int argc, char **argv)
      * stop a running node: writes to it fail instead (EPIPE). */
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    /* A hang-up (its terminal closed, an ssh session dropped) stops the
+     * node in order too, rather than killing it where it stands; started
+     * under nohup, which ignores it, the node keeps it ignored. */
+    if (struct sigaction hup{}; sigaction(SIGHUP, nullptr, &hup) == 0 && hup.sa_handler != SIG_IGN)
+        std::signal(SIGHUP, on_signal);
     std::signal(SIGUSR1, on_report);
     std::signal(SIGPIPE, SIG_IGN);
     std::atexit(remove_runtime_dir);
@@ -317,14 +314,15 @@ int main(int argc, char **argv)
                     usleep(20 * 1000);
                     if (g_report != 0) {
                         g_report = 0;
-                        put(fmt::format("{}--\n", node.stats_report()));
+                        flowhome::put_text(stdout, fmt::format("{}--\n", node.stats_report()));
                     }
                 }
             }
             node.stop();
             if (stopped_by_signal)
-                put(fmt::format("flowhome: stopped by signal {}\n", static_cast<int>(g_signal)));
-            put(node.stats_report());
+                flowhome::put_text(stdout, fmt::format("flowhome: stopped by signal {}\n",
+                                                       static_cast<int>(g_signal)));
+            flowhome::put_text(stdout, node.stats_report());
         }
     } catch (const std::exception &e) {
         fmt::print(stderr, "flowhome: {}\n", e.what());

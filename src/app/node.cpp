@@ -184,6 +184,10 @@ void Node::build(std::optional<PortIds> ids)
     for (const PeerConfig &p : cfg_.peers)
         peers_.add(p.address, p.id);
 
+    /* From the first queue set up, a device may hold mbufs of the pool
+     * (net_tap fills its RX rings there, others when they start), also
+     * after configure_port() fails and stops it. */
+    pool_given_ = true;
     try {
         configure_port(ports_.wire, *wire, wire_rx, wire_tx, nworkers, pool_);
     } catch (const PortQueuesRefused &e) {
@@ -398,10 +402,10 @@ void Node::release() noexcept
     rte_ring_free(gossip_tx_);
     rte_ring_free(to_control_);
     rte_free(qsbr_);
-    /* Once a port has started, the pool stays: mbufs may still sit in
-     * stopped devices' rings, and the EAL releases all memory at
-     * rte_eal_cleanup(). */
-    if (!ports_started_)
+    /* Once a port has had queues from the pool, the pool stays: mbufs may
+     * still sit in stopped devices' rings, which rte_eal_cleanup() may free
+     * into it, and the EAL releases all memory then. */
+    if (!pool_given_)
         rte_mempool_free(pool_);
 }
 

@@ -165,6 +165,12 @@ int run_console(Console &console, const volatile int *stop)
     return 0;
 }
 
+void put_text(std::FILE *f, std::string_view text) noexcept
+{
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fflush(f);
+}
+
 int run_command_file(Console &console, const std::string &path, const volatile int *stop)
 {
     std::ifstream in(path);
@@ -180,16 +186,14 @@ int run_command_file(Console &console, const std::string &path, const volatile i
         ++lineno;
         if (split_words(line).empty())
             continue;
-        fmt::print("flowhome> {}\n", line);
+        put_text(stdout, fmt::format("flowhome> {}\n", line));
         const CommandResult r = console.execute(line);
         if (r.ok) {
-            std::fwrite(r.text.data(), 1, r.text.size(), stdout);
+            put_text(stdout, r.text);
         } else {
             ++failed;
-            fmt::print(stderr, "{}:{}: {}", path, lineno, r.text);
+            put_text(stderr, fmt::format("{}:{}: {}", path, lineno, r.text));
         }
-        std::fflush(stdout);
-        std::fflush(stderr);
         if (console.quit_requested())
             break;
     }

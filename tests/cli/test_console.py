@@ -269,6 +269,54 @@ def lifecycle_edges(tmp):
         end_node(p, prefix)
 
 
+def hangup_and_gone_reader(tmp):
+    """SIGHUP (a terminal closed) stops a node in order, unless it was
+    ignored when the node started (nohup); a command file whose output
+    reader has gone runs to its end, every command succeeding."""
+    prefix = f"{TAG}h"
+    config = second_config(tmp, "console: {socket: off}")
+    p = None
+    try:
+        for ignored in (False, True):
+            def hup(ignored=ignored):
+                signal.signal(signal.SIGHUP, signal.SIG_IGN if ignored else signal.SIG_DFL)
+            p = subprocess.Popen([FLOWHOME, "-c", config, "--", f"--file-prefix={prefix}"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                 preexec_fn=hup)
+            deadline = time.time() + 30
+            while "running" not in p.stdout.readline():
+                assert time.time() < deadline and p.poll() is None, "the node did not start"
+            p.send_signal(signal.SIGHUP)
+            if ignored:
+                time.sleep(0.5)
+                assert p.poll() is None, f"SIGHUP stopped a node started under nohup: {p.poll()}"
+                p.send_signal(signal.SIGINT)
+            out, _ = p.communicate(timeout=30)
+            assert p.returncode == 0, f"exit status {p.returncode}:\n{out[-500:]}"
+            stop = "stopped by signal 2" if ignored else "stopped by signal 1"
+            assert stop in out, f"no '{stop}':\n{out[-500:]}"
+            assert not os.path.exists(f"/var/run/dpdk/{prefix}"), "EAL folder left (SIGHUP)"
+
+        # 300 commands, each echoed after the prompt with the 5000 blanks
+        # that end it (longer than stdout's buffer), then answered: some
+        # 1.7 MB, far more than a pipe holds. The writes after its reader
+        # closed it fail (EPIPE), each one lost.
+        cmds = os.path.join(tmp, "gone.cmd")
+        with open(cmds, "w") as f:
+            f.write(("show node" + " " * 5000 + "\n") * 300)
+        p = subprocess.Popen([FLOWHOME, "-c", config, "--cmd-file", cmds, "--",
+                              f"--file-prefix={prefix}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdout.readline()
+        p.stdout.close()
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, \
+            f"a command file's output to a closed pipe: exit status {p.returncode}\n{err[-500:]}"
+        assert not os.path.exists(f"/var/run/dpdk/{prefix}"), "EAL folder left (closed output)"
+    finally:
+        end_node(p, prefix)
+
+
 def prefix_taken(tmp, eal=None, eal_args=()):
     """A second process given a running node's EAL file prefix is refused
     (without shared configuration the EAL itself locks nothing), and leaves
@@ -705,6 +753,7 @@ def main():
         sessions(sock)
         signal_in_command_file(tmp)
         lifecycle_edges(tmp)
+        hangup_and_gone_reader(tmp)
         r = subprocess.run([FLOWHOME, "-c", second_config(tmp, "console: {socket: off}"), "--",
                             "--file-prefix=.."], capture_output=True, text=True, timeout=30)
         assert r.returncode == 2 and "a file prefix of dots alone" in r.stderr, \
