@@ -229,6 +229,9 @@ int main(int argc, char **argv)
         std::signal(SIGHUP, on_signal);
     std::signal(SIGUSR1, on_report);
     std::signal(SIGPIPE, SIG_IGN);
+    /* A capture that meets a file size limit (RLIMIT_FSIZE) fails its
+     * write (EFBIG), counted, rather than ending the node. */
+    std::signal(SIGXFSZ, SIG_IGN);
     std::atexit(remove_runtime_dir);
     const bool no_shconf = std::any_of(eal_args.begin(), eal_args.end(), [](const std::string &a) {
         return flowhome::eal_option_unshares(a);

@@ -30,6 +30,7 @@ Usage: test_console.py FLOWHOME
 import json
 import os
 import pty
+import resource
 import re
 import select
 import shutil
@@ -908,6 +909,30 @@ def main():
         assert all(captured_from - 1 <= s <= time.time() + 1 for s in stamps), \
             f"capture timestamps {stamps} outside [{captured_from}, {time.time()}]"
 
+        # A capture that meets a file size limit (a full disk alike): the
+        # node runs on, the file ends at the last packet written whole.
+        pcap = os.path.join(tmp, "cut.pcapng")
+        assert "capturing port host" in con.run(f"capture start host {pcap}")
+        limits = resource.prlimit(con.pid, resource.RLIMIT_FSIZE)
+        # Room for a packet or two of the seven (about 130 bytes each): a
+        # batch written in part is cut back off the file, and counted.
+        resource.prlimit(con.pid, resource.RLIMIT_FSIZE,
+                         (os.path.getsize(pcap) + 300, limits[1]))
+        try:
+            before = prom_value(attach(sock, "show", "metrics").stdout, tx_local)
+            send_syns(41100, 7)
+            assert wait_counter(sock, tx_local, before + 7) == before + 7, "not delivered"
+            out = con.run("capture stop")
+        finally:
+            resource.prlimit(con.pid, resource.RLIMIT_FSIZE, limits)
+        m = re.search(r"(\d+) packets written .*, (\d+) failed to write \(the file ends at the "
+                      r"last packet written whole\)", out)
+        assert m and int(m[2]) >= 1 and int(m[1]) + int(m[2]) == 7, out
+        t = subprocess.run(["tshark", "-r", pcap, "-T", "fields", "-e", "tcp.srcport"],
+                           capture_output=True, text=True)
+        assert t.returncode == 0 and len(t.stdout.split()) == int(m[1]), \
+            f"tshark on the cut file: {t.returncode} {t.stdout} {t.stderr}"
+
         # 3. One reading through every way in agrees (traffic has stopped).
         metrics = attach(sock, "show", "metrics").stdout
         http = ns(["/usr/bin/python3", "-c",
@@ -924,7 +949,7 @@ def main():
         rx = prom_value(metrics, 'flowhome_port_rx_packets_total{port="uplink"}')
         claimed = prom_value(metrics, claims)
         assert prom_value(http, 'flowhome_port_rx_packets_total{port="uplink"}') == rx
-        assert prom_value(http, claims) == claimed == 12
+        assert prom_value(http, claims) == claimed == 19
         assert tel_ports["port_rx_packets_total/uplink"] == rx
         # Every port family Prometheus has, telemetry has too.
         families = set(re.findall(r"^flowhome_(port_\w+)\{port=\"uplink\"\}", metrics, re.M))
@@ -939,7 +964,7 @@ def main():
         assert table_value(sock_out, "claims") == claimed
         assert table_value(sock_out, "rx_wire") == tel_stats["rx_wire"]
         send_syns(42000, 2)
-        wait_counter(sock, claims, 14)
+        wait_counter(sock, claims, 21)
         out = con.run("show stats worker")
         assert table_value(out, "claims") == 2, f"console deltas after clear:\n{out}"
 

@@ -57,6 +57,9 @@ struct CaptureManager::Running {
     std::atomic<uint64_t> written{0};
     std::atomic<bool> at_limit{false};
     uint64_t write_errors = 0; /* writer thread only until joined */
+    int fd = -1;               /* the file, which pcapng writes to */
+    off_t whole_end = 0;       /* where the last whole block written ends */
+    bool broken = false;       /* a write failed: nothing more is written */
     /* The wall clock at a TSC reading, taken as the capture starts: copies
      * carry their TSC reading (capture_time.hpp), timed from these. */
     uint64_t base_tsc = 0;
@@ -105,25 +108,47 @@ struct CaptureManager::Running {
         }
     }
 
+    /* The workers stop copying at their next poll; the pool and the ring
+     * stay until stop() has waited for them. */
+    void unpublish() noexcept
+    {
+        CaptureTap *ours = &tap;
+        published->compare_exchange_strong(ours, nullptr, std::memory_order_acq_rel);
+    }
+
     /* Writes up to the limit; what comes after it is freed unwritten. */
     void write(rte_mbuf **pkts, unsigned n)
     {
+        if (broken) {
+            write_errors += n;
+            return;
+        }
         const uint64_t done = written.load(std::memory_order_relaxed);
         const auto take = static_cast<uint16_t>(std::min<uint64_t>(n, limit - done));
         if (take == 0)
             return;
-        for (uint16_t i = 0; i < take; ++i)
+        size_t bytes = 0;
+        for (uint16_t i = 0; i < take; ++i) {
             set_capture_time(pkts[i], time_of(capture_time(pkts[i])));
-        if (rte_pcapng_write_packets(pcapng, pkts, take) < 0) {
-            write_errors += take;
+            bytes += rte_pktmbuf_pkt_len(pkts[i]); /* the block, whole */
+        }
+        const ssize_t put = rte_pcapng_write_packets(pcapng, pkts, take);
+        if (put != static_cast<ssize_t>(bytes)) {
+            /* A failed or short write (the disk full, a file size limit)
+             * would leave a block cut short, and every block after it
+             * unreadable: the file is cut back to its last whole block,
+             * and the capture writes no more. */
+            write_errors += n;
+            broken = true;
+            if (put > 0 && ftruncate(fd, whole_end) == 0)
+                lseek(fd, whole_end, SEEK_SET);
+            unpublish();
             return;
         }
+        whole_end += static_cast<off_t>(bytes);
         written.store(done + take, std::memory_order_relaxed);
         if (done + take == limit) {
-            /* The workers stop copying at their next poll; the pool and the
-             * ring stay until stop() has waited for them. */
-            CaptureTap *ours = &tap;
-            published->compare_exchange_strong(ours, nullptr, std::memory_order_acq_rel);
+            unpublish();
             at_limit.store(true, std::memory_order_release);
         }
     }
@@ -244,6 +269,8 @@ std::string CaptureManager::start(const std::string &target, const std::string &
         throw std::runtime_error(
             fmt::format("cannot start a pcapng file in {}: {}", file, rte_strerror(rte_errno)));
     }
+    r->fd = fd;
+    r->whole_end = lseek(fd, 0, SEEK_CUR); /* after the section and interface blocks */
     r->start_clock();
     CaptureTap *expected = nullptr;
     if (!node_.shared().capture.compare_exchange_strong(expected, &r->tap,
@@ -282,7 +309,10 @@ std::string CaptureManager::stop(const std::string &target)
     std::string out = fmt::format(
         "capture of {} stopped: {} packets written to {}, {} lost{}{}\n", run_->target,
         run_->written.load(), run_->file, run_->tap.lost.load(),
-        run_->write_errors != 0 ? fmt::format(", {} failed to write", run_->write_errors) : "",
+        run_->write_errors != 0
+            ? fmt::format(", {} failed to write (the file ends at the last packet written whole)",
+                          run_->write_errors)
+            : "",
         run_->at_limit.load() ? fmt::format(" (its limit of {} packets reached)", run_->limit)
                               : "");
     run_.reset();
