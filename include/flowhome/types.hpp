@@ -38,6 +38,8 @@ struct IpAddr {
     /** Parses dotted-quad or RFC 5952 text; nullopt when it is neither. */
     static std::optional<IpAddr> parse(std::string_view text);
     std::string to_string() const;
+    /** "ADDRESS:PORT", an IPv6 address in brackets (RFC 5952 6). */
+    std::string with_port(uint16_t port) const;
 
     friend bool operator==(const IpAddr &, const IpAddr &) = default;
     /** Family, then bytes: an order for sorted containers, not a numeric one across families. */

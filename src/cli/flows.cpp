@@ -278,22 +278,18 @@ CommandResult cmd_show_flows(CommandContext &c)
             }))
             return control_timeout(c);
     }
-    const auto ep = [](const IpAddr &a, uint16_t p) {
-        return a.family == Family::ipv6 ? fmt::format("[{}]:{}", a.to_string(), p)
-                                        : fmt::format("{}:{}", a.to_string(), p);
-    };
     /* 44 wide, or as wide as the longest endpoint (an IPv6 one takes up to 47). */
     size_t w = 44;
     for (const Row &r : rows)
-        w = std::max({w, ep(r.key.client(), r.key.client_port()).size(),
-                      ep(r.key.vip(), r.key.vip_port()).size()});
+        w = std::max({w, r.key.client().with_port(r.key.client_port()).size(),
+                      r.key.vip().with_port(r.key.vip_port()).size()});
     std::string out = fmt::format("{:<5} {:<{}} {:<{}} {:>6} {:>8} {:>8} {}\n", "proto", "client",
                                   w, "vip", w, "owner", "version", "age-s", "flags");
     for (const Row &r : rows)
         out += fmt::format("{:<5} {:<{}} {:<{}} {:>6} {:>8} {:>8} {}\n",
                            r.key.proto() == kProtoTcp ? "tcp" : "udp",
-                           ep(r.key.client(), r.key.client_port()), w,
-                           ep(r.key.vip(), r.key.vip_port()), w, r.rec.owner, r.rec.version,
+                           r.key.client().with_port(r.key.client_port()), w,
+                           r.key.vip().with_port(r.key.vip_port()), w, r.rec.owner, r.rec.version,
                            static_cast<uint16_t>(now_epoch - r.rec.epoch), flags_text(r.rec.flags));
     std::string why_short;
     if (more)

@@ -64,6 +64,13 @@ std::string IpAddr::to_string() const
     return buf;
 }
 
+std::string IpAddr::with_port(uint16_t port) const
+{
+    if (family == Family::ipv6)
+        return fmt::format("[{}]:{}", to_string(), port);
+    return fmt::format("{}:{}", to_string(), port);
+}
+
 std::optional<IpPrefix> IpPrefix::parse(std::string_view text)
 {
     const auto slash = text.find('/');

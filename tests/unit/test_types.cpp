@@ -44,6 +44,8 @@ TEST_CASE("IpAddr parses and formats IPv6 in RFC 5952 form", "[types]")
     CHECK(a->bytes[1] == 0x01);
     CHECK(a->bytes[15] == 0x01);
     CHECK(a->to_string() == "2001:db8::1"); // lower case, longest zero run compressed
+    CHECK(a->with_port(443) == "[2001:db8::1]:443"); // RFC 5952 6
+    CHECK(IpAddr::parse("192.0.2.1")->with_port(80) == "192.0.2.1:80");
 
     const auto b = IpAddr::v6(a->bytes.data());
     CHECK(b == *a);

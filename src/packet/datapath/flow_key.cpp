@@ -31,14 +31,6 @@ std::string proto_name(uint8_t proto)
     }
 }
 
-/* RFC 5952 6: an IPv6 address followed by a port is written in brackets. */
-std::string endpoint(const IpAddr &addr, uint16_t port)
-{
-    if (addr.family == Family::ipv6)
-        return fmt::format("[{}]:{}", addr.to_string(), port);
-    return fmt::format("{}:{}", addr.to_string(), port);
-}
-
 } // namespace
 
 IpAddr FlowKey::client() const noexcept
@@ -86,8 +78,8 @@ std::string FlowKey::to_string() const
 {
     if (family == Family::none)
         return "none";
-    return fmt::format("{} {} -> {}", proto_name(proto()), endpoint(client(), client_port()),
-                       endpoint(vip(), vip_port()));
+    return fmt::format("{} {} -> {}", proto_name(proto()), client().with_port(client_port()),
+                       vip().with_port(vip_port()));
 }
 
 bool operator==(const FlowKey &a, const FlowKey &b) noexcept
