@@ -56,10 +56,10 @@ struct CaptureManager::Running {
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> written{0};
     std::atomic<bool> at_limit{false};
-    uint64_t write_errors = 0; /* writer thread only until joined */
-    int fd = -1;               /* the file, which pcapng writes to */
-    off_t whole_end = 0;       /* where the last whole block written ends */
-    bool broken = false;       /* a write failed: nothing more is written */
+    uint64_t write_errors = 0;       /* writer thread only until joined */
+    int fd = -1;                     /* the file, which pcapng writes to */
+    off_t whole_end = 0;             /* where the last whole block written ends */
+    std::atomic<bool> broken{false}; /* a write failed: nothing more is written */
     /* The wall clock at a TSC reading, taken as the capture starts: copies
      * carry their TSC reading (capture_time.hpp), timed from these. */
     uint64_t base_tsc = 0;
@@ -119,35 +119,43 @@ struct CaptureManager::Running {
     /* Writes up to the limit; what comes after it is freed unwritten. */
     void write(rte_mbuf **pkts, unsigned n)
     {
-        if (broken) {
-            write_errors += n;
-            return;
-        }
         const uint64_t done = written.load(std::memory_order_relaxed);
         const auto take = static_cast<uint16_t>(std::min<uint64_t>(n, limit - done));
         if (take == 0)
             return;
+        if (broken.load(std::memory_order_relaxed)) {
+            write_errors += take; /* copied before the workers saw it stop */
+            return;
+        }
         size_t bytes = 0;
         for (uint16_t i = 0; i < take; ++i) {
             set_capture_time(pkts[i], time_of(capture_time(pkts[i])));
             bytes += rte_pktmbuf_pkt_len(pkts[i]); /* the block, whole */
         }
         const ssize_t put = rte_pcapng_write_packets(pcapng, pkts, take);
+        uint16_t whole = take;
         if (put != static_cast<ssize_t>(bytes)) {
-            /* A failed or short write (the disk full, a file size limit)
-             * would leave a block cut short, and every block after it
-             * unreadable: the file is cut back to its last whole block,
-             * and the capture writes no more. */
-            write_errors += n;
-            broken = true;
-            if (put > 0 && ftruncate(fd, whole_end) == 0)
-                lseek(fd, whole_end, SEEK_SET);
+            /* A failed or short write (the disk full, a file size limit):
+             * the blocks it wrote whole stay, the one it cut short goes
+             * (it would leave every block after it unreadable), and the
+             * capture writes no more. */
+            whole = 0;
+            off_t end = whole_end;
+            while (put > 0 && whole < take &&
+                   end + static_cast<off_t>(rte_pktmbuf_pkt_len(pkts[whole])) <=
+                       whole_end + static_cast<off_t>(put))
+                end += static_cast<off_t>(rte_pktmbuf_pkt_len(pkts[whole++]));
+            if (put > 0 && ftruncate(fd, end) == 0)
+                lseek(fd, end, SEEK_SET);
+            whole_end = end;
+            write_errors += take - whole;
+            broken.store(true, std::memory_order_release);
             unpublish();
-            return;
+        } else {
+            whole_end += static_cast<off_t>(bytes);
         }
-        whole_end += static_cast<off_t>(bytes);
-        written.store(done + take, std::memory_order_relaxed);
-        if (done + take == limit) {
+        written.store(done + whole, std::memory_order_relaxed);
+        if (done + whole == limit) {
             unpublish();
             at_limit.store(true, std::memory_order_release);
         }
@@ -309,8 +317,9 @@ std::string CaptureManager::stop(const std::string &target)
     std::string out = fmt::format(
         "capture of {} stopped: {} packets written to {}, {} lost{}{}\n", run_->target,
         run_->written.load(), run_->file, run_->tap.lost.load(),
-        run_->write_errors != 0
-            ? fmt::format(", {} failed to write (the file ends at the last packet written whole)",
+        run_->broken.load()
+            ? fmt::format(", {} failed to write (a write failed: the file ends at the last packet "
+                          "written whole, and the workers stopped copying)",
                           run_->write_errors)
             : "",
         run_->at_limit.load() ? fmt::format(" (its limit of {} packets reached)", run_->limit)
@@ -327,6 +336,10 @@ std::string CaptureManager::status() const
     if (run_->at_limit.load(std::memory_order_acquire))
         return fmt::format("{} into {}: {} packets written, its limit; capture stop closes the "
                            "file",
+                           run_->target, run_->file, run_->written.load());
+    if (run_->broken.load(std::memory_order_acquire))
+        return fmt::format("{} into {}: {} packets written, then a write failed; capture stop "
+                           "closes the file",
                            run_->target, run_->file, run_->written.load());
     return fmt::format("{} into {}: {} captured, {} written of at most {}, {} lost", run_->target,
                        run_->file, run_->tap.captured.load(), run_->written.load(), run_->limit,
