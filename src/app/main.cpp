@@ -41,6 +41,10 @@ volatile std::sig_atomic_t g_report = 0;
 
 void on_signal(int sig)
 {
+    /* A hang-up after a stop began (systemd sends SIGHUP after SIGTERM)
+     * is no operator's second signal. */
+    if (sig == SIGHUP && g_signal != 0)
+        return;
     if (g_signal != 0) {
         /* A second signal: the operator does not want to wait for the
          * orderly stop the first began (DPDK still starting on a slow or
@@ -75,7 +79,7 @@ void usage(FILE *out, const char *prog)
                "  -V, --version         print the version\n"
                "\n"
                "Arguments after -- are passed to the DPDK EAL after those the\n"
-               "configuration implies. SIGUSR1 prints every counter; SIGINT or SIGTERM\n"
+               "configuration implies. SIGUSR1 prints every counter; SIGINT, SIGTERM or SIGHUP\n"
                "stops the node and prints them.\n",
                prog);
 }
@@ -296,7 +300,8 @@ int main(int argc, char **argv)
             fmt::print("flowhome: node {} running with {} worker(s){}{}\n", cfg.node_id,
                        cfg.lcores.workers.size(),
                        sock.empty() ? "" : fmt::format("; control socket {}", sock),
-                       interactive || !cmd_file.empty() ? "" : "; SIGINT or SIGTERM stops it");
+                       interactive || !cmd_file.empty() ? ""
+                                                        : "; SIGINT, SIGTERM or SIGHUP stops it");
             std::fflush(stdout);
             flowhome::Console console(node, {.capture = &capture});
             bool stopped_by_signal = true;

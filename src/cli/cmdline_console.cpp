@@ -122,8 +122,7 @@ void on_line(void *parsed, cmdline *cl, void *data)
         return;
     }
     const CommandResult r = g.console->execute(fmt::format("{}", fmt::join(g.words, " ")));
-    std::fwrite(r.text.data(), 1, r.text.size(), stdout);
-    std::fflush(stdout);
+    put_text(stdout, r.text);
     if (g.console->quit_requested())
         cmdline_quit(cl);
 }

@@ -272,8 +272,9 @@ def lifecycle_edges(tmp):
 
 def hangup_and_gone_reader(tmp):
     """SIGHUP (a terminal closed) stops a node in order, unless it was
-    ignored when the node started (nohup); a command file whose output
-    reader has gone runs to its end, every command succeeding."""
+    ignored when the node started (nohup), and is not taken for a second
+    signal after SIGTERM (as systemd sends them); a command file whose
+    output reader has gone runs to its end, every command succeeding."""
     prefix = f"{TAG}h"
     config = second_config(tmp, "console: {socket: off}")
     p = None
@@ -297,6 +298,19 @@ def hangup_and_gone_reader(tmp):
             stop = "stopped by signal 2" if ignored else "stopped by signal 1"
             assert stop in out, f"no '{stop}':\n{out[-500:]}"
             assert not os.path.exists(f"/var/run/dpdk/{prefix}"), "EAL folder left (SIGHUP)"
+
+        p = subprocess.Popen([FLOWHOME, "-c", config, "--", f"--file-prefix={prefix}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 30
+        while "running" not in p.stdout.readline():
+            assert time.time() < deadline and p.poll() is None, "the node did not start"
+        p.send_signal(signal.SIGTERM)
+        time.sleep(0.02)  # while it stops
+        if p.poll() is None:
+            p.send_signal(signal.SIGHUP)
+        out, _ = p.communicate(timeout=30)
+        assert p.returncode == 0 and "stopped by signal 15" in out, \
+            f"SIGTERM then SIGHUP: exit status {p.returncode}:\n{out[-500:]}"
 
         # 300 commands, each echoed after the prompt with the 5000 blanks
         # that end it (longer than stdout's buffer), then answered: some

@@ -256,7 +256,9 @@ bool packet_too_big_due(const rte_mbuf *m, const ParsedPacket &p, const DecapCon
         return false;
     if (p.family == Family::ipv4)
         return local.local_v4 && local.local_v4->family == Family::ipv4 && due_v4(m, p);
-    return local.local_v6 && local.local_v6->family == Family::ipv6 && due_v6(m, p);
+    if (p.family == Family::ipv6)
+        return local.local_v6 && local.local_v6->family == Family::ipv6 && due_v6(m, p);
+    return false;
 }
 
 bool make_packet_too_big(rte_mbuf *m, const ParsedPacket &p, uint16_t mtu,
