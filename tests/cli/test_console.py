@@ -743,6 +743,16 @@ def table_value(text, row, column=1):
     return int(m.group(1).split()[column - 1])
 
 
+def wait_show_node(con, text, timeout=10):
+    """`show node` on the terminal once it says @p text (a capture's state
+    changes on its writer thread); the test fails after @p timeout s."""
+    deadline = time.time() + timeout
+    while text not in (out := con.run("show node")):
+        assert time.time() < deadline, f"no {text!r} in show node:\n{out}"
+        time.sleep(0.2)
+    return out
+
+
 def wait_counter(sock, series, want, timeout=10):
     deadline = time.time() + timeout
     while True:
@@ -903,10 +913,7 @@ def main():
         send_syns(41000, 7)
         assert wait_counter(sock, claims, 12) == 12, "the node stopped claiming"
         assert wait_counter(sock, tx_local, before + 7) == before + 7, "not delivered"
-        deadline = time.time() + 10
-        while "5 packets written, its limit" not in (out := con.run("show node")):
-            assert time.time() < deadline, f"the capture did not reach its limit:\n{out}"
-            time.sleep(0.2)
+        wait_show_node(con, "5 packets written, its limit")
         out = con.run("capture stop")
         assert "5 packets written" in out and "its limit of 5 packets reached" in out, out
 
@@ -936,10 +943,7 @@ def main():
             before = prom_value(attach(sock, "show", "metrics").stdout, tx_local)
             send_syns(41100, 7)
             assert wait_counter(sock, tx_local, before + 7) == before + 7, "not delivered"
-            deadline = time.time() + 10
-            while "then a write failed" not in (out := con.run("show node")):
-                assert time.time() < deadline, f"no failed write in show node:\n{out}"
-                time.sleep(0.2)
+            wait_show_node(con, "then a write failed")
             out = con.run("capture stop")
         finally:
             resource.prlimit(con.pid, resource.RLIMIT_FSIZE, limits)
